@@ -1,0 +1,72 @@
+// The Backend contract. A backend owns tensor storage and runs ops from the op table on it: `cpu` is the
+// reference (the oracle), `webgpu` the fast one. Tensors, scopes and autograd live above and never see GPU objects.
+import type { Shape } from '../shape.js';
+import type { GpuArgs } from './webgpu/context.js';
+
+export type DType = 'float32' | 'int32';
+export type TypedArray = Float32Array | Int32Array;
+export interface TensorSpec {
+  readonly shape: Shape;
+  readonly dtype: DType;
+}
+
+export interface CpuInput {
+  data: TypedArray;
+  shape: Shape;
+  dtype: DType;
+}
+export interface CpuArgs<A> {
+  inputs: CpuInput[];
+  out: TensorSpec;
+  attrs: A;
+}
+
+/** What a backend needs of an op: its name and its two independent implementations. */
+export interface Kernel<A> {
+  readonly name: string;
+  /** Reference implementation: plain loops, float64 accumulation. Never derived from the WGSL. */
+  cpu(args: CpuArgs<A>): TypedArray;
+  /** Encodes the op's dispatches. */
+  gpu(args: GpuArgs<A>): void;
+}
+
+/** What a backend stores for one tensor's data. Opaque to everything above the backend. */
+export type Handle = unknown;
+
+export interface MemoryInfo {
+  backend: string;
+  /** Tensors alive (not disposed), counted by the engine. */
+  liveTensors: number;
+  /** Bytes held by live tensors' storage (on the GPU, their buffers' size classes). */
+  liveBytes: number;
+  /** Bytes held in the buffer pool, free for reuse. */
+  pooledBytes: number;
+  /** Highest liveBytes + pooledBytes seen. */
+  peakBytes: number;
+  /** GPU buffers created since init (the CPU backend counts arrays). */
+  buffersCreated: number;
+  /** Allocations served from the pool. */
+  poolHits: number;
+}
+
+export interface StorageInput {
+  handle: Handle;
+  spec: TensorSpec;
+}
+
+export interface Backend {
+  readonly name: 'cpu' | 'webgpu';
+  /** Human-readable device description (adapter vendor/architecture/description). */
+  readonly description: string;
+  upload(data: TypedArray, spec: TensorSpec): Handle;
+  /** Reads a tensor's data; resolves after the work that produces it has finished. */
+  read(handle: Handle, spec: TensorSpec): Promise<TypedArray>;
+  /** Runs one op and returns the output's storage. Shapes were checked by the op's `infer` before this. */
+  run<A>(op: Kernel<A>, inputs: StorageInput[], out: TensorSpec, attrs: A): Handle;
+  release(handle: Handle): void;
+  memory(): Omit<MemoryInfo, 'liveTensors'>;
+  /** Submits queued work; a no-op on the CPU. */
+  flush(): void;
+  /** Frees the device; the backend is unusable after. */
+  destroy(): void;
+}

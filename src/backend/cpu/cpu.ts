@@ -1,0 +1,46 @@
+// The CPU reference backend: tensors are typed arrays and every op runs its `cpu` implementation
+// (plain loops, float64 accumulation). It is the oracle the WebGPU kernels are checked against, and a slow fallback.
+import type { Backend, Handle, Kernel, MemoryInfo, StorageInput, TensorSpec, TypedArray } from '../backend.js';
+
+export class CpuBackend implements Backend {
+  readonly name = 'cpu' as const;
+  readonly description = 'CPU reference backend (JavaScript, float64 accumulation)';
+  private live = 0;
+  private peak = 0;
+  private created = 0;
+
+  upload(data: TypedArray): Handle {
+    return this.track(data.slice());
+  }
+
+  async read(handle: Handle): Promise<TypedArray> {
+    return (handle as TypedArray).slice();
+  }
+
+  run<A>(op: Kernel<A>, inputs: StorageInput[], out: TensorSpec, attrs: A): Handle {
+    const data = op.cpu({
+      inputs: inputs.map((i) => ({ data: i.handle as TypedArray, shape: i.spec.shape, dtype: i.spec.dtype })),
+      out,
+      attrs,
+    });
+    return this.track(data);
+  }
+
+  release(handle: Handle): void {
+    this.live -= (handle as TypedArray).byteLength;
+  }
+
+  memory(): Omit<MemoryInfo, 'liveTensors'> {
+    return { backend: 'cpu', liveBytes: this.live, pooledBytes: 0, peakBytes: this.peak, buffersCreated: this.created, poolHits: 0 };
+  }
+
+  flush(): void {}
+  destroy(): void {}
+
+  private track(a: TypedArray): TypedArray {
+    this.live += a.byteLength;
+    this.created++;
+    this.peak = Math.max(this.peak, this.live);
+    return a;
+  }
+}

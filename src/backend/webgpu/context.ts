@@ -1,0 +1,56 @@
+// What an op's `gpu` function sees: its tensors as buffers and a `dispatch` that encodes one kernel launch.
+import type { ShaderName } from '../../shaders.gen.js';
+import type { Shape } from '../../shape.js';
+import type { DType, TensorSpec } from '../backend.js';
+
+export interface GpuTensor extends TensorSpec {
+  readonly buffer: GPUBuffer;
+  readonly shape: Shape;
+  readonly dtype: DType;
+}
+
+/** Uniform struct contents: 4-byte words, in WGSL struct order (u32/i32/f32 scalars; vec4<u32> = 4 words). */
+export type UniformWord = { u32: number } | { i32: number } | { f32: number };
+export const u32 = (v: number): UniformWord => ({ u32: v });
+export const i32 = (v: number): UniformWord => ({ i32: v });
+export const f32 = (v: number): UniformWord => ({ f32: v });
+
+export interface Dispatch {
+  shader: ShaderName;
+  /** Text substituted for `@NAME` markers (elementwise expressions from the op table). Part of the pipeline key. */
+  defines?: Record<string, string>;
+  /** WGSL `override` constants (tile sizes, flags). Part of the pipeline key. */
+  overrides?: Record<string, number | boolean>;
+  /** Workgroup counts. Use `grid1d` for flat kernels. */
+  workgroups: readonly [number, number?, number?];
+  /** Outputs first, then inputs (bindings 0..n-1); the uniform struct, if any, is binding n. */
+  outputs: readonly (GpuTensor | GPUBuffer)[];
+  inputs: readonly (GpuTensor | GPUBuffer)[];
+  uniforms?: readonly UniformWord[];
+}
+
+export interface GpuContext {
+  dispatch(d: Dispatch): void;
+  /** A scratch buffer, returned to the pool when the op has been encoded. */
+  scratch(bytes: number): GPUBuffer;
+  readonly limits: GPUSupportedLimits;
+  readonly features: ReadonlySet<string>;
+}
+
+export interface GpuArgs<A> {
+  inputs: GpuTensor[];
+  out: GpuTensor;
+  attrs: A;
+  ctx: GpuContext;
+}
+
+/**
+ * Workgroups for `threads` independent threads of `wg` invocations each, folded into 2D when past the
+ * per-dimension limit. Kernels rebuild the flat index as `gid.x + gid.y * num_workgroups.x * WG`.
+ */
+export function grid1d(threads: number, wg: number, maxPerDim = 65535): [number, number] {
+  const groups = Math.max(1, Math.ceil(threads / wg));
+  if (groups <= maxPerDim) return [groups, 1];
+  const y = Math.ceil(groups / maxPerDim);
+  return [Math.ceil(groups / y), y];
+}

@@ -1,0 +1,29 @@
+// Typed errors. Each names the op, the shapes or sizes involved, and what was expected; the engine stays usable.
+
+export class WgnnError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** Shapes that do not fit the op's rule (rank, broadcast, mismatched dims). */
+export class ShapeError extends WgnnError {}
+/** A tensor of the wrong dtype for the op. */
+export class DTypeError extends WgnnError {}
+/** A tensor used after `dispose()`. */
+export class DisposedError extends WgnnError {}
+/** Work or a buffer beyond a device limit. */
+export class LimitError extends WgnnError {}
+/** A GPU allocation that failed even after emptying the pool. */
+export class OutOfMemoryError extends WgnnError {
+  constructor(message: string, readonly requestedBytes: number, readonly liveBytes: number, readonly pooledBytes: number) {
+    super(message);
+  }
+}
+/** The GPU device was lost; pending reads reject with this and `init()` gets a new one. */
+export class DeviceLostError extends WgnnError {}
+/** No usable backend (e.g. `init({ backend: 'webgpu' })` without an adapter). */
+export class BackendError extends WgnnError {}
+
+export const fmtShape = (s: readonly number[]): string => `[${s.join(',')}]`;

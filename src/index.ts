@@ -1,0 +1,9 @@
+// wgnn: a WebGPU neural-network engine. `await init()` then build tensors and run ops.
+export { init, shutdown, backend, createWebGpuBackend, type InitOptions } from './init.js';
+export { Tensor, tensor, zeros, ones, full, scalar, tidy, keep, memory, type CreateOptions } from './tensor.js';
+export * from './ops/index.js';
+export { OPS, type OpName } from './ops/registry.js';
+export * from './errors.js';
+export type { Backend, MemoryInfo, DType, TypedArray } from './backend/backend.js';
+export { CpuBackend } from './backend/cpu/cpu.js';
+export { WebGpuBackend } from './backend/webgpu/webgpu.js';

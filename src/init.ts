@@ -1,0 +1,56 @@
+// `init()`: picks the backend. WebGPU when an adapter exists (Dawn in Node, navigator.gpu in a browser), else the
+// CPU reference backend, said loudly. `init({ backend: 'webgpu' })` insists and throws without an adapter.
+import type { Backend } from './backend/backend.js';
+import { CpuBackend } from './backend/cpu/cpu.js';
+import { WebGpuBackend, type WebGpuOptions } from './backend/webgpu/webgpu.js';
+import { BackendError } from './errors.js';
+import { getGPU, openDevice, type DeviceRequest } from './platform/gpu.js';
+import { setDefaultBackend } from './tensor.js';
+
+export interface InitOptions extends DeviceRequest, WebGpuOptions {
+  backend?: 'auto' | 'webgpu' | 'cpu';
+  /** Silence the fallback warning. */
+  quiet?: boolean;
+}
+
+let current: Backend | undefined;
+
+/** Opens a WebGPU backend without making it the default; undefined when there is no adapter. */
+export async function createWebGpuBackend(opts: DeviceRequest & WebGpuOptions = {}): Promise<WebGpuBackend | undefined> {
+  const gpu = await getGPU();
+  const opened = gpu && (await openDevice(gpu, opts));
+  return opened && new WebGpuBackend(opened.device, opened.info, opts);
+}
+
+export async function init(opts: InitOptions = {}): Promise<Backend> {
+  const want = opts.backend ?? 'auto';
+  current?.destroy();
+  current = undefined;
+  let b: Backend | undefined;
+  if (want !== 'cpu') {
+    b = await createWebGpuBackend(opts);
+    if (!b && want === 'webgpu') {
+      throw new BackendError('init: no WebGPU adapter found (in Node: the `webgpu` package found no Vulkan/Metal/D3D adapter; on Linux without a GPU install Mesa >= 25 lavapipe); use init() to fall back to the CPU');
+    }
+    if (!b && !opts.quiet) {
+      console.warn('wgnn: ******** NO WEBGPU ADAPTER: falling back to the CPU reference backend (slow) ********');
+    }
+  }
+  b ??= new CpuBackend();
+  current = b;
+  setDefaultBackend(b);
+  return b;
+}
+
+/** The backend `init()` chose. */
+export function backend(): Backend {
+  if (!current) throw new BackendError('wgnn: no backend; call `await wg.init()` first');
+  return current;
+}
+
+/** Releases the device so a Node process can exit; `init()` again to continue. */
+export function shutdown(): void {
+  current?.destroy();
+  current = undefined;
+  setDefaultBackend(undefined);
+}

@@ -1,0 +1,21 @@
+// Runs an op from the table on tensors: checks arity and liveness, infers the output, and asks the inputs'
+// backend to run it (or makes a view for aliasing ops such as reshape).
+import { BackendError, ShapeError } from '../errors.js';
+import { defaultBackend, view, wrap, type Tensor } from '../tensor.js';
+import type { OpDef } from './op.js';
+
+export function apply<A extends object>(op: OpDef<A>, inputs: readonly Tensor[], attrs: Partial<A> = {}): Tensor {
+  if (op.arity !== 'variadic' && inputs.length !== op.arity) {
+    throw new ShapeError(`${op.name}: expected ${op.arity} input tensor(s), got ${inputs.length}`);
+  }
+  const storages = inputs.map((t) => t.live(op.name));
+  const backend = storages[0]?.backend ?? defaultBackend();
+  if (storages.some((s) => s.backend !== backend)) {
+    throw new BackendError(`${op.name}: inputs live on different backends (${storages.map((s) => s.backend.name).join(', ')})`);
+  }
+  const full = { ...op.attrs, ...attrs } as A;
+  const spec = op.infer(inputs, full);
+  if (op.alias) return view(inputs[0]!, spec.shape, op.name);
+  const handle = backend.run(op, inputs.map((t, i) => ({ handle: storages[i]!.handle, spec: t })), spec, full);
+  return wrap(backend, handle, spec);
+}

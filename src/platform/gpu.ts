@@ -1,0 +1,66 @@
+// The only code that touches navigator.gpu or the `webgpu` package (Dawn for Node).
+
+// NOTE: Dawn's instance must outlive every device made from it: if it is garbage-collected, the process crashes
+// later inside Dawn (futex errors, mutex assertions, segfaults). So there is one, held here for good.
+let dawnGPU: GPU | undefined;
+
+/** The WebGPU entry point: `navigator.gpu` in a browser, Dawn's `create()` in Node; undefined if neither exists. */
+export async function getGPU(): Promise<GPU | undefined> {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (nav?.gpu) return nav.gpu;
+  if (dawnGPU) return dawnGPU;
+  if (typeof process !== 'undefined' && process.versions?.node) {
+    // A variable specifier keeps browser bundlers from trying to bundle the native module.
+    const pkg = 'webgpu';
+    const dawn = (await import(/* @vite-ignore */ pkg)) as { create(flags: string[]): GPU; globals: object };
+    Object.assign(globalThis, dawn.globals);
+    dawnGPU = dawn.create([]);
+    return dawnGPU;
+  }
+  return undefined;
+}
+
+const OPTIONAL_FEATURES: GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'] as GPUFeatureName[];
+
+// Limits worth raising above the WebGPU defaults (16 KiB workgroup storage, 128 MiB bindings, ...).
+const LIMITS = [
+  'maxBufferSize',
+  'maxStorageBufferBindingSize',
+  'maxUniformBufferBindingSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupSizeZ',
+  'maxComputeWorkgroupsPerDimension',
+  'maxStorageBuffersPerShaderStage',
+  'maxBindGroups',
+] as const;
+
+export interface AdapterInfo {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+}
+
+export interface DeviceRequest {
+  powerPreference?: GPUPowerPreference;
+  /** Use WebGPU's default limits instead of the adapter's (tests of limit handling). */
+  defaultLimits?: boolean;
+}
+
+export async function openDevice(
+  gpu: GPU,
+  req: DeviceRequest = {},
+): Promise<{ adapter: GPUAdapter; device: GPUDevice; info: AdapterInfo } | undefined> {
+  const adapter = await gpu.requestAdapter({ powerPreference: req.powerPreference ?? 'high-performance' });
+  if (!adapter) return undefined;
+  const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter.features.has(f));
+  const requiredLimits: Record<string, number> = {};
+  if (!req.defaultLimits) for (const k of LIMITS) requiredLimits[k] = adapter.limits[k];
+  const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+  const i = adapter.info;
+  const info: AdapterInfo = { vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description };
+  return { adapter, device, info };
+}

@@ -1,0 +1,25 @@
+// Seeded random numbers (mulberry32): reproducible samples, initialisers and shuffles.
+export class Rng {
+  private s: number;
+  constructor(seed = 1) {
+    this.s = seed >>> 0;
+  }
+  /** Uniform in [0, 1). */
+  next(): number {
+    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  uniform(lo = -1, hi = 1): number {
+    return lo + (hi - lo) * this.next();
+  }
+  /** Standard normal (Box–Muller). */
+  normal(): number {
+    const u = 1 - this.next();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.next());
+  }
+  int(lo: number, hiExclusive: number): number {
+    return lo + Math.floor(this.next() * (hiExclusive - lo));
+  }
+}

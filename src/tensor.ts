@@ -1,0 +1,157 @@
+// Tensor: a shape, a dtype and refcounted backend storage; scopes (`tidy`) free what a block created.
+// Ops return new tensors at once; the GPU work behind them is queued, so chains never wait on the host.
+import type { Backend, DType, Handle, MemoryInfo, TypedArray, TensorSpec } from './backend/backend.js';
+import { BackendError, DisposedError, DTypeError, ShapeError, fmtShape } from './errors.js';
+import { checkShape, sizeOf, type Shape } from './shape.js';
+
+/** Storage shared by a tensor and its views (reshape); released when the last one is disposed. */
+class Storage {
+  refs = 1;
+  constructor(readonly backend: Backend, readonly handle: Handle) {}
+}
+
+const registry = {
+  defaultBackend: undefined as Backend | undefined,
+  scopes: [] as Set<Tensor>[],
+  live: 0,
+  nextId: 1,
+};
+
+export function setDefaultBackend(b: Backend | undefined): void {
+  registry.defaultBackend = b;
+}
+
+export function defaultBackend(): Backend {
+  const b = registry.defaultBackend;
+  if (!b) throw new BackendError('wgnn: no backend; call `await wg.init()` first');
+  return b;
+}
+
+export class Tensor implements TensorSpec {
+  readonly id = registry.nextId++;
+  readonly size: number;
+  private storage: Storage | null;
+
+  /** @internal Use `tensor()`, `zeros()` or an op to make tensors. */
+  constructor(readonly shape: Shape, readonly dtype: DType, storage: Storage) {
+    this.size = sizeOf(shape);
+    this.storage = storage;
+    registry.live++;
+    registry.scopes[registry.scopes.length - 1]?.add(this);
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+  get isDisposed(): boolean {
+    return this.storage === null;
+  }
+  get backend(): Backend {
+    return this.live('backend').backend;
+  }
+
+  /** @internal The storage, or a DisposedError naming the op that wanted it. */
+  live(op: string): Storage {
+    if (!this.storage) throw new DisposedError(`${op}: tensor #${this.id} ${fmtShape(this.shape)} was disposed`);
+    return this.storage;
+  }
+
+  /** Copies the data to the host. Resolves when the GPU work producing it is done. */
+  async data(): Promise<TypedArray> {
+    const s = this.live('data');
+    return s.backend.read(s.handle, this);
+  }
+
+  /** Frees the storage (shared storage when the last view goes). Safe to call twice. */
+  dispose(): void {
+    const s = this.storage;
+    if (!s) return;
+    this.storage = null;
+    registry.live--;
+    if (--s.refs === 0) s.backend.release(s.handle);
+  }
+
+  toString(): string {
+    return `Tensor#${this.id} ${this.dtype}${fmtShape(this.shape)}${this.isDisposed ? ' (disposed)' : ''}`;
+  }
+}
+
+/** @internal Wraps fresh backend storage in a tensor. */
+export function wrap(backend: Backend, handle: Handle, spec: TensorSpec): Tensor {
+  return new Tensor(spec.shape, spec.dtype, new Storage(backend, handle));
+}
+
+/** @internal A tensor sharing `src`'s storage under another shape (reshape). */
+export function view(src: Tensor, shape: Shape, op: string): Tensor {
+  const s = src.live(op);
+  s.refs++;
+  return new Tensor(shape, src.dtype, s);
+}
+
+export interface CreateOptions {
+  dtype?: DType;
+  backend?: Backend;
+}
+
+/** A tensor from host values. `shape` defaults to [values.length]. */
+export function tensor(values: ArrayLike<number>, shape?: readonly number[], opts: CreateOptions = {}): Tensor {
+  const s = shape ?? [values.length];
+  checkShape('tensor', s);
+  if (sizeOf(s) !== values.length) {
+    throw new ShapeError(`tensor: ${values.length} values do not fill shape ${fmtShape(s)} (${sizeOf(s)} elements)`);
+  }
+  const dtype = opts.dtype ?? (values instanceof Int32Array ? 'int32' : 'float32');
+  if (dtype !== 'float32' && dtype !== 'int32') throw new DTypeError(`tensor: unsupported dtype ${String(dtype)}; expected float32 or int32`);
+  const data = dtype === 'int32' ? Int32Array.from(values) : Float32Array.from(values);
+  const b = opts.backend ?? defaultBackend();
+  return wrap(b, b.upload(data, { shape: s, dtype }), { shape: s, dtype });
+}
+
+export const full = (shape: readonly number[], value: number, opts: CreateOptions = {}): Tensor =>
+  tensor(new (opts.dtype === 'int32' ? Int32Array : Float32Array)(sizeOf(shape)).fill(value), shape, opts);
+export const zeros = (shape: readonly number[], opts: CreateOptions = {}): Tensor => full(shape, 0, opts);
+export const ones = (shape: readonly number[], opts: CreateOptions = {}): Tensor => full(shape, 1, opts);
+export const scalar = (v: number, opts: CreateOptions = {}): Tensor => tensor([v], [], opts);
+
+/**
+ * Runs `fn` and disposes every tensor created inside it except those it returns (a tensor, or an array/object of
+ * them) and those passed to `keep()`. Synchronous, like tf.tidy: GPU work stays queued.
+ */
+export function tidy<T>(fn: () => T): T {
+  const scope = new Set<Tensor>();
+  registry.scopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    registry.scopes.pop();
+  }
+  const kept = new Set<Tensor>();
+  collect(result, kept);
+  const parent = registry.scopes[registry.scopes.length - 1];
+  for (const t of scope) {
+    if (kept.has(t)) parent?.add(t);
+    else t.dispose();
+  }
+  return result;
+}
+
+/** Keeps a tensor alive past the enclosing `tidy`. */
+export function keep<T extends Tensor>(t: T): T {
+  for (const s of registry.scopes) s.delete(t);
+  return t;
+}
+
+function collect(v: unknown, out: Set<Tensor>): void {
+  if (v instanceof Tensor) out.add(v);
+  else if (Array.isArray(v)) for (const x of v) collect(x, out);
+  else if (v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+    for (const x of Object.values(v)) collect(x, out);
+  }
+}
+
+/** Memory of a backend (the default one unless given): live tensors and bytes, pool, peak, buffers created. */
+export function memory(backend?: Backend): MemoryInfo {
+  const b = backend ?? defaultBackend();
+  return { ...b.memory(), liveTensors: registry.live };
+}

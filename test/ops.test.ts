@@ -1,0 +1,75 @@
+// Walks the op table: for every op and every sample, WebGPU = CPU reference; bad inputs give typed errors that
+// name the op and the shapes, on both backends, and the engine stays usable after them.
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Backend } from '../src/backend/backend.js';
+import { DisposedError } from '../src/errors.js';
+import { apply } from '../src/ops/apply.js';
+import type { AnyOp, Sample } from '../src/ops/op.js';
+import { OPS } from '../src/ops/registry.js';
+import { Rng } from '../src/rng.js';
+import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
+import { cpu, expectClose, gpuBackend, sampleData, upload } from './helpers.js';
+
+let gpu: WebGpuBackend;
+beforeAll(async () => {
+  gpu = await gpuBackend();
+});
+
+const seedOf = (s: string): number => [...s].reduce((h, c) => (Math.imul(h, 31) + c.charCodeAt(0)) >>> 0, 7);
+
+async function runOn(b: Backend, op: AnyOp, sample: Sample<object>, seed: number) {
+  const rng = new Rng(seed);
+  const inputs = sample.inputs.map((inp) => upload(b, sampleData(inp, rng), inp.shape));
+  const y = apply(op, inputs, sample.attrs ?? {});
+  const data = await y.data();
+  const shape = y.shape;
+  for (const t of [...inputs, y]) t.dispose();
+  return { data, shape };
+}
+
+describe.each(Object.values(OPS) as AnyOp[])('$name', (op) => {
+  const samples = [...op.samples(new Rng(seedOf(op.name)))] as Sample<object>[];
+
+  it('has at least 8 samples', () => {
+    expect(samples.length).toBeGreaterThanOrEqual(8);
+  });
+
+  it.each(samples.map((s, i) => ({ s, i, label: s.name })))(`${op.name} $label [webgpu] gpu≈cpu`, async ({ s, i }) => {
+    const seed = seedOf(`${op.name}#${i}`);
+    const want = await runOn(cpu, op, s, seed);
+    const got = await runOn(gpu, op, s, seed);
+    expect(got.shape).toEqual(want.shape);
+    expectClose(got.data, want.data, op.tol, `${op.name} ${s.name} (seed ${seed})`);
+  });
+
+  it.each(op.bad.map((c) => ({ c, label: c.name })))(`${op.name} rejects $label [webgpu]`, async ({ c }) => {
+    for (const b of [cpu, gpu]) {
+      const rng = new Rng(1);
+      const inputs = c.inputs.map((inp) => upload(b, sampleData(inp, rng), inp.shape));
+      let err: unknown;
+      try {
+        apply(op, inputs, c.attrs ?? {});
+      } catch (e) {
+        err = e;
+      }
+      expect(err, `${b.name}: ${op.name} should throw for ${c.name}`).toBeInstanceOf(c.error);
+      expect((err as Error).message).toMatch(c.message);
+      for (const t of inputs) t.dispose();
+    }
+    // Still usable: the first sample runs after the error.
+    const s = samples[0]!;
+    const got = await runOn(gpu, op, s, 3);
+    const want = await runOn(cpu, op, s, 3);
+    expectClose(got.data, want.data, op.tol, `${op.name} after error`);
+  });
+
+  it(`${op.name} rejects a disposed input [webgpu]`, async () => {
+    const s = samples.find((x) => x.inputs.length > 0)!;
+    const rng = new Rng(2);
+    const inputs = s.inputs.map((inp) => upload(gpu, sampleData(inp, rng), inp.shape));
+    inputs[0]!.dispose();
+    expect(() => apply(op, inputs, s.attrs ?? {})).toThrow(DisposedError);
+    expect(() => apply(op, inputs, s.attrs ?? {})).toThrow(new RegExp(`${op.name}: tensor #\\d+ \\[`));
+    for (const t of inputs) t.dispose();
+  });
+});
