@@ -20,3 +20,8 @@ export const sqrt = unary(OPS.sqrt);
 export const square = unary(OPS.square);
 export const abs = unary(OPS.abs);
 export const leakyRelu = (x: Tensor, alpha = 0.2): Tensor => apply(OPS.leaky_relu, [x], { alpha } satisfies Partial<UnaryAttrs>);
+export * from './binary.js';
+export * from './reduce.js';
+export * from './softmax.js';
+export * from './matmul.js';
+export * from './layout.js';

@@ -1,9 +1,19 @@
 // The op table: every op wgnn has, by name. Tests walk it; the functional API is built from it.
+import { binaryOps } from './binary.js';
+import { layoutOps } from './layout.js';
+import { matmulOps } from './matmul.js';
 import type { AnyOp } from './op.js';
+import { reduceOps } from './reduce.js';
+import { softmaxOps } from './softmax.js';
 import { unaryOps } from './unary.js';
 
 export const OPS = {
   ...unaryOps,
+  ...binaryOps,
+  ...reduceOps,
+  ...softmaxOps,
+  ...matmulOps,
+  ...layoutOps,
 } satisfies Record<string, AnyOp>;
 
 export type OpName = keyof typeof OPS;
