@@ -13,7 +13,10 @@ export default class SummaryReporter implements Reporter {
   }
 
   onTestRunEnd(modules: ReadonlyArray<TestModule>): void {
-    const failedModules = modules.filter((m) => m.state() === 'failed').length;
+    // A file that failed outside any test (import error, crash) counts as one failure.
+    const failedModules = modules.filter(
+      (m) => m.state() === 'failed' && ![...m.children.allTests()].some((t) => t.result().state === 'failed'),
+    ).length;
     const g = this.gpu;
     const a = this.all;
     console.log(`\nwebgpu tests run on ${process.env.WGNN_ADAPTER ?? 'the adapter'}: ${g.passed} passed, ${g.failed} failed, ${g.skipped} skipped`);
