@@ -24,3 +24,57 @@ fn tanh_f32(x: f32) -> f32 {
   let e = exp(-2.0 * abs(x));
   return select(sign(x) * (1.0 - e) / (1.0 + e), tanh(x), abs(x) < 0.5);
 }
+
+// NOTE: maximum/minimum propagate NaN (PyTorch): the NaN operand itself is returned, found by its bits since WGSL
+// max()/min() may return either operand and compilers may fold x != x away.
+fn max_nan_f32(a: f32, b: f32) -> f32 {
+  return select(select(max(a, b), b, is_nan_f32(b)), a, is_nan_f32(a));
+}
+
+fn min_nan_f32(a: f32, b: f32) -> f32 {
+  return select(select(min(a, b), b, is_nan_f32(b)), a, is_nan_f32(a));
+}
+
+// +Inf (low = 0) or a quiet NaN (low = 0x400000), made at run time: WGSL rejects non-finite constants.
+fn nonfinite_f32(low: u32) -> f32 {
+  return bitcast<f32>(0x7f800000u | low);
+}
+
+// a^b as C99 pow / torch.pow, from exp2(b·log2|a|) (WGSL's pow is undefined for a < 0) plus the special cases.
+// NOTE: pow(a, ±0) = 1 and pow(1, b) = 1 even for NaN, pow(-1, ±Inf) = 1 (C99, PyTorch; JavaScript says NaN);
+// a finite negative base needs an integer exponent (odd gives a negative result), else NaN; zero, Inf and
+// out-of-range bases and results are handled by hand rather than trusting log2(0) or exp2 overflow.
+fn pow_f32(a: f32, b: f32) -> f32 {
+  let ua = bitcast<u32>(a);
+  let mag_a = ua & 0x7fffffffu;
+  let mag_b = bitcast<u32>(b) & 0x7fffffffu;
+  if (mag_b == 0u || ua == 0x3f800000u) {
+    return 1.0;
+  }
+  if (is_nan_f32(a)) {
+    return a;
+  }
+  if (is_nan_f32(b)) {
+    return b;
+  }
+  let b_inf = mag_b == 0x7f800000u;
+  let b_int = !b_inf && fract(b) == 0.0;
+  let a_neg = ua != mag_a;
+  if (a_neg && mag_a != 0x7f800000u && mag_a != 0u && !b_inf && !b_int) {
+    return nonfinite_f32(0x400000u);
+  }
+  let abs_a = bitcast<f32>(mag_a);
+  var m: f32;
+  if (mag_a == 0u) {
+    m = select(0.0, nonfinite_f32(0u), b < 0.0);
+  } else if (mag_a == 0x7f800000u) {
+    m = select(0.0, nonfinite_f32(0u), b > 0.0);
+  } else if (b_inf) {
+    m = select(select(0.0, nonfinite_f32(0u), (abs_a > 1.0) == (b > 0.0)), 1.0, abs_a == 1.0);
+  } else {
+    let t = b * log2(abs_a);
+    m = select(select(exp2(t), 0.0, t < -150.0), nonfinite_f32(0u), t >= 128.0);
+  }
+  let odd = b_int && fract(0.5 * b) == 0.5;
+  return bitcast<f32>(bitcast<u32>(m) | select(0u, 0x80000000u, a_neg && odd));
+}

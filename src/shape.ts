@@ -49,7 +49,7 @@ export function normAxes(op: string, axes: number | readonly number[] | undefine
     if (!Number.isInteger(a) || a < -r || a >= Math.max(r, 1)) {
       throw new ShapeError(`${op}: axis ${a} is out of range for shape ${fmtShape(shape)} (rank ${r})`);
     }
-    return a < 0 ? a + r : a;
+    return a < 0 ? a + Math.max(r, 1) : a; // NOTE: a rank-0 tensor takes axis 0 or -1, as PyTorch
   });
   if (new Set(out).size !== out.length) throw new ShapeError(`${op}: repeated axis in [${list.join(',')}] for shape ${fmtShape(shape)}`);
   return out.sort((x, y) => x - y);

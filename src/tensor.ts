@@ -2,6 +2,7 @@
 // Ops return new tensors at once; the GPU work behind them is queued, so chains never wait on the host.
 import type { Backend, DType, Handle, MemoryInfo, TypedArray, TensorSpec } from './backend/backend.js';
 import { BackendError, DisposedError, DTypeError, ShapeError, fmtShape } from './errors.js';
+import type { GradNode } from './autograd/tape.js';
 import { checkShape, sizeOf, type Shape } from './shape.js';
 
 /** Storage shared by a tensor and its views (reshape); released when the last one is disposed. */
@@ -31,6 +32,12 @@ export class Tensor implements TensorSpec {
   readonly id = registry.nextId++;
   readonly size: number;
   private storage: Storage | null;
+  /** Record ops on this tensor so `backward()` can reach it (leaves: set it; op outputs inherit it). */
+  requiresGrad = false;
+  /** Accumulated gradient of a leaf after `backward()` (`+=`, as PyTorch); `zeroGrad()` clears it. */
+  grad: Tensor | undefined;
+  /** @internal The tape entry of the op that produced this tensor. */
+  node: GradNode | undefined;
 
   /** @internal Use `tensor()`, `zeros()` or an op to make tensors. */
   constructor(readonly shape: Shape, readonly dtype: DType, storage: Storage) {
@@ -60,6 +67,12 @@ export class Tensor implements TensorSpec {
   async data(): Promise<TypedArray> {
     const s = this.live('data');
     return s.backend.read(s.handle, this);
+  }
+
+  /** Marks a leaf as trainable (records the ops that use it); returns this. */
+  variable(requiresGrad = true): this {
+    this.requiresGrad = requiresGrad;
+    return this;
   }
 
   /** Frees the storage (shared storage when the last view goes). Safe to call twice. */
@@ -102,7 +115,8 @@ export function tensor(values: ArrayLike<number>, shape?: readonly number[], opt
   }
   const dtype = opts.dtype ?? (values instanceof Int32Array ? 'int32' : 'float32');
   if (dtype !== 'float32' && dtype !== 'int32') throw new DTypeError(`tensor: unsupported dtype ${String(dtype)}; expected float32 or int32`);
-  const data = dtype === 'int32' ? Int32Array.from(values) : Float32Array.from(values);
+  // Float64 data goes to the backend as is: a float64 CPU backend keeps it, the GPU rounds it to f32.
+  const data = dtype === 'int32' ? Int32Array.from(values) : values instanceof Float64Array ? values : Float32Array.from(values);
   const b = opts.backend ?? defaultBackend();
   return wrap(b, b.upload(data, { shape: s, dtype }), { shape: s, dtype });
 }

@@ -4,7 +4,9 @@ import type { Shape } from '../shape.js';
 import type { GpuArgs } from './webgpu/context.js';
 
 export type DType = 'float32' | 'int32';
-export type TypedArray = Float32Array | Int32Array;
+/** Float data: f32 on the GPU; the CPU backend may hold f64 (for finite-difference gradient checks). */
+export type FloatArray = Float32Array | Float64Array;
+export type TypedArray = FloatArray | Int32Array;
 export interface TensorSpec {
   readonly shape: Shape;
   readonly dtype: DType;
@@ -19,6 +21,8 @@ export interface CpuArgs<A> {
   inputs: CpuInput[];
   out: TensorSpec;
   attrs: A;
+  /** A float output array of n elements at the backend's precision (f32, or f64 in a float64 CPU backend). */
+  alloc(n: number): FloatArray;
 }
 
 /** What a backend needs of an op: its name and its two independent implementations. */

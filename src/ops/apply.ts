@@ -4,6 +4,13 @@ import { BackendError, ShapeError } from '../errors.js';
 import { defaultBackend, view, wrap, type Tensor } from '../tensor.js';
 import type { OpDef } from './op.js';
 
+type Recorder = (op: OpDef<object>, inputs: readonly Tensor[], out: Tensor, attrs: object) => void;
+let recorder: Recorder | undefined;
+/** The autograd tape registers here to see every op that runs (it sits above the ops and is not imported by them). */
+export function onApply(r: Recorder): void {
+  recorder = r;
+}
+
 export function apply<A extends object>(op: OpDef<A>, inputs: readonly Tensor[], attrs: Partial<A> = {}): Tensor {
   if (op.arity !== 'variadic' && inputs.length !== op.arity) {
     throw new ShapeError(`${op.name}: expected ${op.arity} input tensor(s), got ${inputs.length}`);
@@ -15,7 +22,9 @@ export function apply<A extends object>(op: OpDef<A>, inputs: readonly Tensor[],
   }
   const full = { ...op.attrs, ...attrs } as A;
   const spec = op.infer(inputs, full);
-  if (op.alias) return view(inputs[0]!, spec.shape, op.name);
-  const handle = backend.run(op, inputs.map((t, i) => ({ handle: storages[i]!.handle, spec: t })), spec, full);
-  return wrap(backend, handle, spec);
+  const out = op.alias
+    ? view(inputs[0]!, spec.shape, op.name)
+    : wrap(backend, backend.run(op, inputs.map((t, i) => ({ handle: storages[i]!.handle, spec: t })), spec, full), spec);
+  recorder?.(op as unknown as OpDef<object>, inputs, out, full);
+  return out;
 }

@@ -1,4 +1,362 @@
-// (being written)
-import type { AnyOp } from './op.js';
+// Binary elementwise ops with NumPy broadcasting: each a row with two independent implementations side by side,
+// the WGSL expression over `a` and `b` (spliced into shaders/binary_fwd.wgsl) and the CPU reference.
+import { grid1d, u32, type UniformWord } from '../backend/webgpu/context.js';
+import { DTypeError, ShapeError, fmtShape } from '../errors.js';
+import { broadcastShapes, broadcastStrides, sameShape, sizeOf, type Shape } from '../shape.js';
+import { tensor, type Tensor } from '../tensor.js';
+import { apply } from './apply.js';
+import { reshape } from './layout.js';
+import { defineOp, type Grad, type NoAttrs, type OpDef, type Sample, type SampleInput, type Tol } from './op.js';
+import { sum } from './reduce.js';
+import { log, neg } from './unary.js';
+import { requireFloat } from './util.js';
 
-export const binaryOps: Record<string, AnyOp> = {};
+interface BinaryRow {
+  wgsl: string;
+  ref: (a: number, b: number) => number;
+  tol: Tol;
+  /** Input ranges of a and b for random samples (special values are tested separately). */
+  range?: [[number, number], [number, number]];
+  /** The backward rule, composed from ops: (a, b, y, dy) -> (da, db) at the output's shape (reduced later). */
+  grad: BinaryGrad | { none: string };
+}
+
+interface BinaryGrad {
+  saves: { inputs?: number[]; output?: boolean };
+  rule: (a: Tensor | undefined, b: Tensor | undefined, y: Tensor | undefined, dy: Tensor, needs: readonly boolean[]) => [Tensor | null, Tensor | null];
+}
+
+// NOTE: pow follows C99 / torch.pow, which differs from Math.pow only where the base is ±1: pow(1, NaN) = 1 and
+// pow(±1, ±Inf) = 1, where JavaScript says NaN.
+const powRef = (a: number, b: number): number => (a === 1 || (a === -1 && Math.abs(b) === Infinity) ? 1 : Math.pow(a, b));
+
+// NOTE: division by zero gives ±Inf (0/0 NaN) as IEEE; maximum/minimum propagate NaN, as PyTorch (Math.max does).
+export const BINARY = {
+  add: { wgsl: 'a + b', ref: (a, b) => a + b, tol: { atol: 1e-6, rtol: 1e-6 }, grad: { saves: {}, rule: (_a, _b, _y, dy) => [dy, dy] } },
+  sub: {
+    wgsl: 'a - b',
+    ref: (a, b) => a - b,
+    tol: { atol: 1e-6, rtol: 1e-6 },
+    grad: { saves: {}, rule: (_a, _b, _y, dy, needs) => [dy, needs[1] ? neg(dy) : null] },
+  },
+  mul: {
+    wgsl: 'a * b',
+    ref: (a, b) => a * b,
+    tol: { atol: 1e-6, rtol: 1e-6 },
+    // d(ab) = b da + a db
+    grad: { saves: { inputs: [0, 1] }, rule: (a, b, _y, dy, needs) => [needs[0] ? mul(dy, b!) : null, needs[1] ? mul(dy, a!) : null] },
+  },
+  div: {
+    wgsl: 'a / b',
+    ref: (a, b) => a / b,
+    tol: { atol: 1e-6, rtol: 2e-6 },
+    // d(a/b) = da / b − (a/b²) db
+    grad: {
+      saves: { inputs: [1], output: true },
+      rule: (_a, b, y, dy, needs) => {
+        const da = div(dy, b!);
+        return [da, needs[1] ? neg(mul(da, y!)) : null];
+      },
+    },
+  },
+  // NOTE: at a tie, maximum and minimum split the gradient equally between a and b, as PyTorch.
+  maximum: {
+    wgsl: 'max_nan_f32(a, b)',
+    ref: (a, b) => Math.max(a, b),
+    tol: { atol: 1e-6, rtol: 1e-6 },
+    grad: {
+      saves: { inputs: [0, 1] },
+      rule: (a, b, _y, dy, needs) => [needs[0] ? masked(dy, a!, b!) : null, needs[1] ? masked(dy, b!, a!) : null],
+    },
+  },
+  minimum: {
+    wgsl: 'min_nan_f32(a, b)',
+    ref: (a, b) => Math.min(a, b),
+    tol: { atol: 1e-6, rtol: 1e-6 },
+    grad: {
+      saves: { inputs: [0, 1] },
+      rule: (a, b, _y, dy, needs) => [needs[0] ? masked(dy, b!, a!) : null, needs[1] ? masked(dy, a!, b!) : null],
+    },
+  },
+  // Positive bases in random samples (negative ones with integer exponents have their own sample), |b·log2 a| <= 6.
+  pow: {
+    wgsl: 'pow_f32(a, b)',
+    ref: powRef,
+    tol: { atol: 1e-5, rtol: 1e-5 },
+    range: [[0.25, 4], [-3, 3]],
+    // d(a^b) = b a^(b−1) da + a^b ln(a) db  (NaN for db where a < 0, as PyTorch)
+    grad: {
+      saves: { inputs: [0, 1], output: true },
+      rule: (a, b, y, dy, needs) => [
+        needs[0] ? mul(dy, mul(b!, pow(a!, sub(b!, 1)))) : null,
+        needs[1] ? mul(dy, mul(y!, log(a!))) : null,
+      ],
+    },
+  },
+  // 1 where a > b, ½ where a = b, 0 where a < b: maximum's and minimum's gradient mask.
+  step_mask: {
+    wgsl: 'select(select(0.0, 0.5, a == b), 1.0, a > b)',
+    ref: (a, b) => (a > b ? 1 : a === b ? 0.5 : 0),
+    tol: { atol: 0, rtol: 0 },
+    grad: { none: 'piecewise constant: its derivative is zero wherever it exists' },
+  },
+  // 1 where a = b, else 0: max's gradient mask (the elements that equal the maximum).
+  eq_mask: {
+    wgsl: 'select(0.0, 1.0, a == b)',
+    ref: (a, b) => (a === b ? 1 : 0),
+    tol: { atol: 0, rtol: 0 },
+    grad: { none: 'piecewise constant: its derivative is zero wherever it exists' },
+  },
+} satisfies Record<string, BinaryRow>;
+
+export type BinaryName = keyof typeof BINARY;
+
+const WG = 256;
+/** Dims the kernel's index math handles (its uniform struct holds 8 sizes and 8 strides per input). */
+const MAX_DIMS = 8;
+
+/** Every special value against every other (the first as a column, the second as a row). */
+const SPECIAL: Record<BinaryName, number[]> = {
+  add: [0, -0, 1, -2.5, 3e38, -3e38, Infinity, -Infinity, NaN],
+  sub: [0, -0, 1, -2.5, 3e38, -3e38, Infinity, -Infinity, NaN],
+  mul: [0, -0, 1, -2.5, 1e30, -1e30, Infinity, -Infinity, NaN],
+  div: [0, -0, 1, -2.5, 1e-30, 1e30, Infinity, -Infinity, NaN],
+  maximum: [0, 1, -2.5, 7, Infinity, -Infinity, NaN],
+  minimum: [0, 1, -2.5, 7, Infinity, -Infinity, NaN],
+  pow: [0, -0, 1, -1, 2, -2, 0.5, -0.5, 3, -3, 1e30, Infinity, -Infinity, NaN],
+  step_mask: [0, -0, 1, -2.5, 7, Infinity, -Infinity],
+  eq_mask: [0, -0, 1, -2.5, 7, Infinity, -Infinity],
+};
+
+interface Loop {
+  /** Output dims after dropping 1s and merging contiguous runs, outermost first. */
+  dims: number[];
+  strideA: number[];
+  strideB: number[];
+}
+
+/**
+ * The output's index space as few dims as possible: size-1 dims dropped, and a dim merged into the one outside it
+ * wherever both inputs step through the pair as one (outer stride = inner stride · inner size; 0 with 0 for a
+ * broadcast run). Throws ShapeError past MAX_DIMS, on every backend so the op means the same everywhere.
+ */
+function loopOf(op: string, a: Shape, b: Shape, out: Shape): Loop {
+  const sa = broadcastStrides(a, out);
+  const sb = broadcastStrides(b, out);
+  const loop: Loop = { dims: [], strideA: [], strideB: [] };
+  out.forEach((size, d) => {
+    if (size === 1) return;
+    const last = loop.dims.length - 1;
+    if (last >= 0 && loop.strideA[last] === sa[d]! * size && loop.strideB[last] === sb[d]! * size) {
+      loop.dims[last]! *= size;
+      loop.strideA[last] = sa[d]!;
+      loop.strideB[last] = sb[d]!;
+    } else {
+      loop.dims.push(size);
+      loop.strideA.push(sa[d]!);
+      loop.strideB.push(sb[d]!);
+    }
+  });
+  if (loop.dims.length > MAX_DIMS) {
+    throw new ShapeError(
+      `${op}: shapes ${fmtShape(a)} and ${fmtShape(b)} broadcast to ${fmtShape(out)}, which is still ${loop.dims.length} dims ` +
+        `after merging contiguous ones; expected at most ${MAX_DIMS}`,
+    );
+  }
+  return loop;
+}
+
+/** Eight words, innermost dim first, zero-padded: one `array<vec4u, 2>` of the kernel's uniform struct. */
+const pack8 = (v: number[]): UniformWord[] => Array.from({ length: MAX_DIMS }, (_, i) => u32(v[v.length - 1 - i] ?? 0));
+
+function binaryOp(name: BinaryName): OpDef<NoAttrs> {
+  const row: BinaryRow = BINARY[name];
+  const [rangeA, rangeB] = row.range ?? [undefined, undefined];
+  return defineOp<NoAttrs>({
+    name,
+    arity: 2,
+    attrs: {},
+    infer: ([a, b]) => {
+      requireFloat(name, [a!, b!]);
+      const shape = broadcastShapes(name, a!.shape, b!.shape);
+      loopOf(name, a!.shape, b!.shape, shape);
+      return { shape, dtype: 'float32' };
+    },
+    // y [out] = f(a, b) with a, b [shapes broadcasting to out], read through broadcast strides; float64 per
+    // element before rounding to f32.
+    cpu: ({ inputs: [a, b], out, alloc }) => {
+      const shape = out.shape;
+      const sa = broadcastStrides(a!.shape, shape);
+      const sb = broadcastStrides(b!.shape, shape);
+      const y = alloc(sizeOf(shape));
+      for (let i = 0; i < y.length; i++) {
+        let rest = i;
+        let ia = 0;
+        let ib = 0;
+        for (let d = shape.length - 1; d >= 0; d--) {
+          const c = rest % shape[d]!;
+          rest = (rest - c) / shape[d]!;
+          ia += c * sa[d]!;
+          ib += c * sb[d]!;
+        }
+        y[i] = row.ref(a!.data[ia]!, b!.data[ib]!);
+      }
+      return y;
+    },
+    gpu: ({ inputs: [a, b], out, ctx }) => {
+      const n = sizeOf(out.shape);
+      if (n === 0) return; // empty output: nothing to write
+      const loop = loopOf(name, a!.shape, b!.shape, out.shape);
+      ctx.dispatch({
+        shader: 'binary_fwd',
+        defines: { EXPR: row.wgsl },
+        // Inputs as large as the output can only differ from it by size-1 dims: they line up element by element.
+        overrides: { WG, SAME: sizeOf(a!.shape) === n && sizeOf(b!.shape) === n },
+        workgroups: grid1d(n, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
+        outputs: [out],
+        inputs: [a!, b!],
+        // n, rank, 2 words of padding (the arrays are 16-byte aligned), then dims and both inputs' strides.
+        uniforms: [
+          ...[n, loop.dims.length, 0, 0].map(u32),
+          ...pack8(loop.dims),
+          ...pack8(loop.strideA),
+          ...pack8(loop.strideB),
+        ],
+      });
+    },
+    samples: function* () {
+      const inp = (shape: number[], range: [number, number] | undefined): SampleInput => (range ? { shape, range } : { shape });
+      const s = (sa: number[], sb: number[]): Sample<NoAttrs> => ({
+        name: `${fmtShape(sa)} with ${fmtShape(sb)}`,
+        inputs: [inp(sa, rangeA), inp(sb, rangeB)],
+      });
+      for (const n of [1, 7, 33, 65, 129]) yield s([n], [n]);
+      yield s([4, 1, 5], [3, 1]);
+      yield s([], [3, 4]);
+      yield s([1], [129, 65]);
+      yield s([2, 0, 3], [3]);
+      yield s([2, 3, 4, 5, 6], [3, 1, 5, 1]);
+      // Rank 10, merged to [2, 384, 3] with b's strides [3, 0, 1].
+      yield s([2, 3, 2, 2, 2, 2, 2, 2, 2, 3], [2, 1, 1, 1, 1, 1, 1, 1, 1, 3]);
+      const sp = SPECIAL[name];
+      yield {
+        name: `special [${sp.join(',')}] pairs`,
+        inputs: [
+          { shape: [sp.length, 1], values: sp },
+          { shape: [sp.length], values: sp },
+        ],
+      };
+      if (name === 'pow') {
+        yield {
+          name: 'negative bases, integer exponents',
+          inputs: [
+            { shape: [5, 7], range: [-3, 3] },
+            { shape: [7], values: [-3, -2, -1, 0, 1, 2, 3] },
+          ],
+        };
+      }
+      // Past 65535 · WG threads: the 2-D grid. An outer product keeps the inputs (and the test) small.
+      if (name === 'add') yield s([65537, 1], [1, 257]);
+    },
+    bad: [
+      {
+        name: '[2,3] with [4]',
+        inputs: [{ shape: [2, 3] }, { shape: [4] }],
+        error: ShapeError,
+        message: new RegExp(`${name}: shapes \\[2,3\\] and \\[4\\] do not broadcast`),
+      },
+      {
+        name: 'int32 input',
+        inputs: [{ shape: [2, 3], dtype: 'int32' }, { shape: [2, 3] }],
+        error: DTypeError,
+        message: new RegExp(`${name}: input 0 \\[2,3\\] is int32`),
+      },
+      {
+        name: 'rank 9 that does not merge',
+        inputs: [{ shape: [2, 1, 2, 1, 2, 1, 2, 1, 2] }, { shape: [1, 2, 1, 2, 1, 2, 1, 2, 1] }],
+        error: ShapeError,
+        message: new RegExp(
+          `${name}: shapes \\[2,1,2,1,2,1,2,1,2\\] and \\[1,2,1,2,1,2,1,2,1\\] ` +
+            `broadcast to \\[2,2,2,2,2,2,2,2,2\\], which is still 9 dims after merging contiguous ones; expected at most 8`,
+        ),
+      },
+    ],
+    tol: row.tol,
+    // Broadcast gradients are sums over up to 65537 terms in f32 (see sum's tolerance).
+    gradTol: { atol: 5e-4, rtol: 1e-4 },
+    grad: 'none' in row.grad ? row.grad : broadcastGrad(row.grad),
+  });
+}
+
+/** Wraps a rule computed at the output's shape so each gradient is summed back to its input's shape. */
+function broadcastGrad(g: BinaryGrad): Grad<NoAttrs> {
+  return {
+    saves: g.saves,
+    rule: (ctx, dy) => {
+      const grads = g.rule(ctx.inputs[0], ctx.inputs[1], ctx.output, dy, ctx.needs);
+      return grads.map((d, i) => (d && ctx.needs[i] ? sumTo(d, ctx.shapes[i]!) : null));
+    },
+  };
+}
+
+/** Sums a gradient over the axes its input was broadcast along, back to `shape` (NumPy broadcasting in reverse). */
+export function sumTo(g: Tensor, shape: Shape): Tensor {
+  if (sameShape(g.shape, shape)) return g;
+  const lead = g.rank - shape.length;
+  const axes: number[] = [];
+  g.shape.forEach((d, i) => {
+    if (i < lead || (shape[i - lead] === 1 && d !== 1)) axes.push(i);
+  });
+  return reshape(sum(g, axes, true), shape);
+}
+
+// dy where `a` wins against `b` (½ at ties).
+const masked = (dy: Tensor, a: Tensor, b: Tensor): Tensor => mul(dy, stepMask(a, b));
+
+export const binaryOps = Object.fromEntries(
+  (Object.keys(BINARY) as BinaryName[]).map((n) => [n, binaryOp(n)]),
+) as { [K in BinaryName]: OpDef<NoAttrs> };
+
+/** A tensor, or a plain number that becomes a scalar on the other operand's backend. */
+export type Operand = Tensor | number;
+
+const binary =
+  (op: OpDef<NoAttrs>) =>
+  (a: Operand, b: Operand): Tensor => {
+    const t = typeof a === 'number' ? (typeof b === 'number' ? undefined : b) : a;
+    const backend = t?.live(op.name).backend;
+    const made: Tensor[] = [];
+    const asTensor = (v: Operand): Tensor => {
+      if (typeof v !== 'number') return v;
+      const s = tensor([v], [], backend ? { backend } : {});
+      made.push(s);
+      return s;
+    };
+    try {
+      return apply(op, [asTensor(a), asTensor(b)]);
+    } finally {
+      for (const s of made) s.dispose();
+    }
+  };
+
+/** 1 where a > b, ½ at ties, 0 where a < b, broadcast: the gradient mask of maximum/minimum. */
+export const stepMask = binary(binaryOps.step_mask);
+/** 1 where a = b, else 0, broadcast: the gradient mask of max. */
+export const eqMask = binary(binaryOps.eq_mask);
+/** a + b, broadcast (NumPy rules). Either side may be a number. */
+export const add = binary(binaryOps.add);
+/** a − b, broadcast (NumPy rules). Either side may be a number. */
+export const sub = binary(binaryOps.sub);
+/** a · b, broadcast (NumPy rules). Either side may be a number. */
+export const mul = binary(binaryOps.mul);
+/** a / b, broadcast (NumPy rules); x/0 is ±Inf and 0/0 NaN. Either side may be a number. */
+export const div = binary(binaryOps.div);
+/** Elementwise larger of a and b, broadcast; NaN if either is NaN (as torch.maximum). Either side may be a number. */
+export const maximum = binary(binaryOps.maximum);
+/** Elementwise smaller of a and b, broadcast; NaN if either is NaN (as torch.minimum). Either side may be a number. */
+export const minimum = binary(binaryOps.minimum);
+/**
+ * a to the power b, broadcast, as torch.pow: a negative base needs an integer exponent (else NaN), pow(x, 0) = 1.
+ * Either side may be a number.
+ */
+export const pow = binary(binaryOps.pow);

@@ -3,6 +3,8 @@
 import type { Kernel, TensorSpec, DType } from '../backend/backend.js';
 import type { WgnnError } from '../errors.js';
 import type { Rng } from '../rng.js';
+import type { Shape } from '../shape.js';
+import type { Tensor } from '../tensor.js';
 
 export interface Tol {
   atol: number;
@@ -33,6 +35,30 @@ export interface BadCase<A> {
   message: RegExp;
 }
 
+/** What a backward rule sees: the tensors the op saved, the input shapes, which inputs need a gradient. */
+export interface GradCtx<A> {
+  /** Saved inputs (undefined where the op does not save that input). */
+  readonly inputs: readonly (Tensor | undefined)[];
+  /** The saved output, if the op saves it. */
+  readonly output: Tensor | undefined;
+  readonly shapes: readonly Shape[];
+  readonly attrs: A;
+  /** needs[i]: input i requires a gradient (rules skip the others and return null for them). */
+  readonly needs: readonly boolean[];
+}
+
+export interface Grad<A> {
+  /** What backward needs kept alive: some inputs and/or the output. Freed after backward. */
+  readonly saves: { readonly inputs?: readonly number[]; readonly output?: boolean };
+  /** dy (the output's gradient) -> one gradient per input (null where not needed or not differentiable). */
+  rule(ctx: GradCtx<A>, dy: Tensor): (Tensor | null)[];
+}
+
+/** An op with no gradient says why (e.g. argmax: piecewise constant). */
+export interface NoGrad {
+  readonly none: string;
+}
+
 export interface OpDef<A extends object> extends Kernel<A> {
   readonly name: string;
   /** Number of tensor inputs, or 'variadic' (concat). */
@@ -46,6 +72,10 @@ export interface OpDef<A extends object> extends Kernel<A> {
   samples(rng: Rng): Iterable<Sample<A>>;
   readonly bad: readonly BadCase<A>[];
   readonly tol: Tol;
+  /** Tolerance of the backward pass GPU vs CPU where it differs from 10·tol (e.g. rules that reduce long axes). */
+  readonly gradTol?: Tol;
+  /** The backward rule, or why there is none. */
+  readonly grad?: Grad<A> | NoGrad;
 }
 
 // eslint-style identity helper so each definition is checked against OpDef with its own attribute type.

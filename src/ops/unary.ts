@@ -1,9 +1,13 @@
 // Unary elementwise ops: each a row with two independent implementations side by side, the WGSL expression
-// (spliced into shaders/unary_fwd.wgsl, `x` the input, `p.alpha` the attribute) and the CPU reference.
-import { grid1d, f32, u32 } from '../backend/webgpu/context.js';
-import { DTypeError } from '../errors.js';
-import { sizeOf } from '../shape.js';
-import { defineOp, type OpDef, type Sample } from './op.js';
+// (spliced into shaders/unary_fwd.wgsl, `x` the input, `p.alpha` the attribute) and the CPU reference, and the
+// same for its derivative (shaders/unary_bwd.wgsl): one forward and one backward kernel for the whole family.
+import type { TensorSpec } from '../backend/backend.js';
+import { grid1d, f32, u32, type GpuArgs } from '../backend/webgpu/context.js';
+import { DTypeError, ShapeError, fmtShape } from '../errors.js';
+import { sameShape, sizeOf } from '../shape.js';
+import type { Tensor } from '../tensor.js';
+import { apply } from './apply.js';
+import { defineOp, type OpDef } from './op.js';
 import { erf, requireFloat } from './util.js';
 
 export interface UnaryAttrs {
@@ -17,22 +21,77 @@ interface UnaryRow {
   /** Input range for random samples (log and sqrt stay positive; special values are tested separately). */
   range?: [number, number];
   tol?: { atol: number; rtol: number };
+  /**
+   * The derivative as dx = g(s, dy), where s is the saved input `x` or output `y` (whichever makes g cheaper),
+   * again as WGSL (spliced into shaders/unary_bwd.wgsl) beside its CPU reference. `yRange`: where y lives.
+   */
+  grad: { uses: 'x' | 'y'; wgsl: string; ref: (s: number, dy: number, alpha: number) => number; yRange?: [number, number] };
 }
 
+const PHI = 0.3989422804014327; // 1/√(2π)
+
 // NOTE: relu(0) = 0 and relu(NaN) is not specified on the GPU (WGSL max() may drop NaN); samples avoid NaN inputs.
+// NOTE: relu'(0) = 0 and abs'(0) = 0, as PyTorch.
 export const UNARY = {
-  relu: { wgsl: 'max(x, 0.0)', ref: (x) => (x > 0 ? x : 0) },
-  leaky_relu: { wgsl: 'select(p.alpha * x, x, x > 0.0)', ref: (x, a) => (x > 0 ? x : a * x) },
-  sigmoid: { wgsl: 'sigmoid_f32(x)', ref: (x) => 1 / (1 + Math.exp(-x)), range: [-12, 12] },
-  tanh: { wgsl: 'tanh_f32(x)', ref: (x) => Math.tanh(x), range: [-6, 6] },
+  relu: {
+    wgsl: 'max(x, 0.0)',
+    ref: (x) => (x > 0 ? x : 0),
+    grad: { uses: 'y', wgsl: 'select(0.0, dy, y > 0.0)', ref: (y, dy) => (y > 0 ? dy : 0), yRange: [0, 3] },
+  },
+  leaky_relu: {
+    wgsl: 'select(p.alpha * x, x, x > 0.0)',
+    ref: (x, a) => (x > 0 ? x : a * x),
+    grad: { uses: 'x', wgsl: 'select(p.alpha * dy, dy, x > 0.0)', ref: (x, dy, a) => (x > 0 ? dy : a * dy) },
+  },
+  sigmoid: {
+    wgsl: 'sigmoid_f32(x)',
+    ref: (x) => 1 / (1 + Math.exp(-x)),
+    range: [-12, 12],
+    // d sigmoid = y (1 - y)
+    grad: { uses: 'y', wgsl: 'dy * y * (1.0 - y)', ref: (y, dy) => dy * y * (1 - y), yRange: [0, 1] },
+  },
+  tanh: {
+    wgsl: 'tanh_f32(x)',
+    ref: (x) => Math.tanh(x),
+    range: [-6, 6],
+    // d tanh = 1 - y²
+    grad: { uses: 'y', wgsl: 'dy * (1.0 - y * y)', ref: (y, dy) => dy * (1 - y * y), yRange: [-1, 1] },
+  },
   // NOTE: gelu is the exact erf form (PyTorch's and Keras's default), not the tanh approximation.
-  gelu: { wgsl: '0.5 * x * (1.0 + erf_f32(x * 0.7071067811865476))', ref: (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)), range: [-5, 5] },
-  exp: { wgsl: 'exp(x)', ref: (x) => Math.exp(x), range: [-10, 10], tol: { atol: 1e-6, rtol: 2e-5 } },
-  log: { wgsl: 'log(x)', ref: (x) => Math.log(x), range: [1e-3, 100] },
-  neg: { wgsl: '-x', ref: (x) => -x },
-  sqrt: { wgsl: 'sqrt(x)', ref: (x) => Math.sqrt(x), range: [0, 100] },
-  square: { wgsl: 'x * x', ref: (x) => x * x },
-  abs: { wgsl: 'abs(x)', ref: (x) => Math.abs(x) },
+  gelu: {
+    wgsl: '0.5 * x * (1.0 + erf_f32(x * 0.7071067811865476))',
+    ref: (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)),
+    range: [-5, 5],
+    // d gelu = Φ(x) + x φ(x)
+    grad: {
+      uses: 'x',
+      wgsl: `dy * (0.5 * (1.0 + erf_f32(x * 0.7071067811865476)) + x * ${PHI} * exp(-0.5 * x * x))`,
+      ref: (x, dy) => dy * (0.5 * (1 + erf(x / Math.SQRT2)) + x * PHI * Math.exp(-0.5 * x * x)),
+    },
+  },
+  exp: {
+    wgsl: 'exp(x)',
+    ref: (x) => Math.exp(x),
+    range: [-10, 10],
+    tol: { atol: 1e-6, rtol: 2e-5 },
+    grad: { uses: 'y', wgsl: 'dy * y', ref: (y, dy) => dy * y, yRange: [0, 20] },
+  },
+  log: {
+    wgsl: 'log(x)',
+    ref: (x) => Math.log(x),
+    range: [1e-3, 100],
+    grad: { uses: 'x', wgsl: 'dy / x', ref: (x, dy) => dy / x },
+  },
+  neg: { wgsl: '-x', ref: (x) => -x, grad: { uses: 'x', wgsl: '-dy', ref: (_, dy) => -dy } },
+  sqrt: {
+    wgsl: 'sqrt(x)',
+    ref: (x) => Math.sqrt(x),
+    range: [0, 100],
+    // d √x = 1 / (2 √x)
+    grad: { uses: 'y', wgsl: '0.5 * dy / y', ref: (y, dy) => (0.5 * dy) / y, yRange: [0.01, 10] },
+  },
+  square: { wgsl: 'x * x', ref: (x) => x * x, grad: { uses: 'x', wgsl: '2.0 * x * dy', ref: (x, dy) => 2 * x * dy } },
+  abs: { wgsl: 'abs(x)', ref: (x) => Math.abs(x), grad: { uses: 'x', wgsl: 'dy * sign(x)', ref: (x, dy) => dy * Math.sign(x) } },
 } satisfies Record<string, UnaryRow>;
 
 export type UnaryName = keyof typeof UNARY;
@@ -49,61 +108,133 @@ const SPECIAL: Partial<Record<UnaryName, number[]>> = {
   gelu: [0, 10, -10, 1e-6],
 };
 
-function unaryOp(name: UnaryName): OpDef<UnaryAttrs> {
+const SHAPES = [[1], [7], [33], [65], [129], [3, 5, 7], [2, 0, 3], [], [WG * 257 + 3]];
+
+const int32Bad = (name: string, arity: number) => ({
+  name: 'int32 input',
+  inputs: Array.from({ length: arity }, () => ({ shape: [2, 3], dtype: 'int32' as const })),
+  error: DTypeError,
+  message: new RegExp(`${name}: input 0 \\[2,3\\] is int32`),
+});
+
+function elementwise(name: string, shader: 'unary_fwd' | 'unary_bwd', expr: string) {
+  return {
+    infer: (inputs: readonly TensorSpec[]): TensorSpec => {
+      requireFloat(name, inputs);
+      if (inputs[1] && !sameShape(inputs[0]!.shape, inputs[1].shape)) {
+        throw new ShapeError(`${name}: ${fmtShape(inputs[0]!.shape)} and ${fmtShape(inputs[1].shape)} differ; expected equal shapes`);
+      }
+      return { shape: inputs[0]!.shape, dtype: 'float32' };
+    },
+    gpu: ({ inputs, out, attrs, ctx }: GpuArgs<UnaryAttrs>) => {
+      const n = sizeOf(out.shape);
+      ctx.dispatch({
+        shader,
+        defines: { EXPR: expr },
+        overrides: { WG },
+        workgroups: grid1d(n, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
+        outputs: [out],
+        inputs,
+        uniforms: [u32(n), f32(attrs.alpha)],
+      });
+    },
+  };
+}
+
+// dx = g(s, dy): the backward kernel of one unary op; s is its saved x or y.
+function unaryBwdOp(name: UnaryName): OpDef<UnaryAttrs> {
+  const g: UnaryRow['grad'] = UNARY[name].grad;
+  const bwd = `${name}_bwd_x`;
+  const sRange = g.uses === 'y' ? (g.yRange ?? [-3, 3]) : (UNARY[name] as UnaryRow).range ?? [-3, 3];
+  return defineOp<UnaryAttrs>({
+    name: bwd,
+    arity: 2,
+    attrs: { alpha: 0.2 },
+    ...elementwise(bwd, 'unary_bwd', g.wgsl.replace(/\b[xy]\b/g, 's')),
+    // dx [n] = g(s [n], dy [n])
+    cpu: ({ inputs: [sv, dy], attrs, alloc }) => {
+      const out = alloc(sv!.data.length);
+      for (let i = 0; i < out.length; i++) out[i] = g.ref(sv!.data[i]!, dy!.data[i]!, attrs.alpha);
+      return out;
+    },
+    samples: function* () {
+      for (const shape of SHAPES) yield { name: `[${shape}]`, inputs: [{ shape, range: sRange }, { shape }] };
+      if (name === 'leaky_relu') yield { name: '[4,33] alpha=0.01', inputs: [{ shape: [4, 33] }, { shape: [4, 33] }], attrs: { alpha: 0.01 } };
+    },
+    bad: [
+      int32Bad(bwd, 2),
+      { name: 'shape mismatch', inputs: [{ shape: [2, 3] }, { shape: [3, 2] }], error: ShapeError, message: new RegExp(`${bwd}: \\[2,3\\] and \\[3,2\\] differ`) },
+    ],
+    tol: { atol: 1e-5, rtol: 1e-5 },
+    grad: { none: 'second-order gradients are not supported' },
+  });
+}
+
+function unaryOp(name: UnaryName, bwd: OpDef<UnaryAttrs>): OpDef<UnaryAttrs> {
   const row: UnaryRow = UNARY[name];
   const range = row.range ?? [-3, 3];
   return defineOp<UnaryAttrs>({
     name,
     arity: 1,
     attrs: { alpha: 0.2 },
-    infer: (inputs) => {
-      requireFloat(name, inputs);
-      return { shape: inputs[0]!.shape, dtype: 'float32' };
-    },
+    ...elementwise(name, 'unary_fwd', row.wgsl),
     // y [n] = f(x [n]), float64 before rounding to f32.
-    cpu: ({ inputs: [x], attrs }) => {
-      const out = new Float32Array(x!.data.length);
+    cpu: ({ inputs: [x], attrs, alloc }) => {
+      const out = alloc(x!.data.length);
       for (let i = 0; i < out.length; i++) out[i] = row.ref(x!.data[i]!, attrs.alpha);
       return out;
     },
-    gpu: ({ inputs: [x], out, attrs, ctx }) => {
-      const n = sizeOf(out.shape);
-      ctx.dispatch({
-        shader: 'unary_fwd',
-        defines: { EXPR: row.wgsl },
-        overrides: { WG },
-        workgroups: grid1d(n, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
-        outputs: [out],
-        inputs: [x!],
-        uniforms: [u32(n), f32(attrs.alpha)],
-      });
-    },
     samples: function* () {
-      const s = (shape: number[], extra: Partial<Sample<UnaryAttrs>> = {}): Sample<UnaryAttrs> => ({
-        name: `[${shape}]`,
-        inputs: [{ shape, range }],
-        ...extra,
-      });
-      yield s([1]);
-      yield s([7]);
-      yield s([33]);
-      yield s([65]);
-      yield s([129]);
-      yield s([3, 5, 7]);
-      yield s([2, 0, 3]);
-      yield s([]);
-      yield s([WG * 257 + 3]);
-      if (name === 'leaky_relu') yield s([4, 33], { name: '[4,33] alpha=0.01', attrs: { alpha: 0.01 } });
+      for (const shape of SHAPES) yield { name: `[${shape}]`, inputs: [{ shape, range }] };
+      if (name === 'leaky_relu') yield { name: '[4,33] alpha=0.01', inputs: [{ shape: [4, 33], range }], attrs: { alpha: 0.01 } };
       const sp = SPECIAL[name];
       if (sp) yield { name: `special [${sp.join(',')}]`, inputs: [{ shape: [sp.length], values: sp }] };
     },
-    bad: [
-      { name: 'int32 input', inputs: [{ shape: [2, 3], dtype: 'int32' }], error: DTypeError, message: new RegExp(`${name}: input 0 \\[2,3\\] is int32`) },
-    ],
+    bad: [int32Bad(name, 1)],
     tol: row.tol ?? { atol: 1e-5, rtol: 1e-5 },
+    grad: {
+      saves: row.grad.uses === 'x' ? { inputs: [0] } : { output: true },
+      rule: (ctx, dy) => [apply(bwd, [(row.grad.uses === 'x' ? ctx.inputs[0] : ctx.output)!, dy], ctx.attrs)],
+    },
   });
 }
 
+type UnaryOps = { [K in UnaryName]: OpDef<UnaryAttrs> } & { [K in `${UnaryName}_bwd_x`]: OpDef<UnaryAttrs> };
+
 export const unaryOps = Object.fromEntries(
-  (Object.keys(UNARY) as UnaryName[]).map((n) => [n, unaryOp(n)]),
-) as { [K in UnaryName]: OpDef<UnaryAttrs> };
+  (Object.keys(UNARY) as UnaryName[]).flatMap((n) => {
+    const bwd = unaryBwdOp(n);
+    return [
+      [n, unaryOp(n, bwd)],
+      [bwd.name, bwd],
+    ];
+  }),
+) as UnaryOps;
+
+const unary =
+  (op: OpDef<UnaryAttrs>) =>
+  (x: Tensor): Tensor =>
+    apply(op, [x]);
+
+/** max(x, 0) elementwise. */
+export const relu = unary(unaryOps.relu);
+/** 1 / (1 + exp(-x)) elementwise. */
+export const sigmoid = unary(unaryOps.sigmoid);
+/** tanh(x) elementwise. */
+export const tanh = unary(unaryOps.tanh);
+/** x·Φ(x) elementwise (exact erf form). */
+export const gelu = unary(unaryOps.gelu);
+/** e^x elementwise. */
+export const exp = unary(unaryOps.exp);
+/** Natural log elementwise. */
+export const log = unary(unaryOps.log);
+/** -x elementwise. */
+export const neg = unary(unaryOps.neg);
+/** √x elementwise. */
+export const sqrt = unary(unaryOps.sqrt);
+/** x² elementwise. */
+export const square = unary(unaryOps.square);
+/** |x| elementwise. */
+export const abs = unary(unaryOps.abs);
+/** x for x > 0, alpha·x otherwise. */
+export const leakyRelu = (x: Tensor, alpha = 0.2): Tensor => apply(unaryOps.leaky_relu, [x], { alpha });

@@ -2,15 +2,26 @@
 // (plain loops, float64 accumulation). It is the oracle the WebGPU kernels are checked against, and a slow fallback.
 import type { Backend, Handle, Kernel, MemoryInfo, StorageInput, TensorSpec, TypedArray } from '../backend.js';
 
+export interface CpuOptions {
+  /** Keep float tensors in float64 (gradient checks by finite differences); default float32 like the GPU. */
+  float64?: boolean;
+}
+
 export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
-  readonly description = 'CPU reference backend (JavaScript, float64 accumulation)';
+  readonly description: string;
   private live = 0;
   private peak = 0;
   private created = 0;
+  private readonly Float: Float32ArrayConstructor | Float64ArrayConstructor;
+
+  constructor(opts: CpuOptions = {}) {
+    this.Float = opts.float64 ? Float64Array : Float32Array;
+    this.description = `CPU reference backend (JavaScript, ${opts.float64 ? 'float64 storage' : 'float32 storage'}, float64 accumulation)`;
+  }
 
   upload(data: TypedArray): Handle {
-    return this.track(data.slice());
+    return this.track(data instanceof Int32Array ? data.slice() : this.Float.from(data));
   }
 
   async read(handle: Handle): Promise<TypedArray> {
@@ -22,6 +33,7 @@ export class CpuBackend implements Backend {
       inputs: inputs.map((i) => ({ data: i.handle as TypedArray, shape: i.spec.shape, dtype: i.spec.dtype })),
       out,
       attrs,
+      alloc: (n) => new this.Float(n),
     });
     return this.track(data);
   }

@@ -95,7 +95,8 @@ export class WebGpuBackend implements Backend {
     const buffer = this.alloc('upload', spec);
     // queue.writeBuffer runs before commands still waiting in our encoder: never overwrite a buffer they use.
     if (this.pool.releasedSinceSubmit.has(buffer)) this.flush();
-    if (data.byteLength > 0) this.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, data.byteLength);
+    const words = data instanceof Float64Array ? Float32Array.from(data) : data;
+    if (words.byteLength > 0) this.device.queue.writeBuffer(buffer, 0, words.buffer, words.byteOffset, words.byteLength);
     return { buffer } satisfies GpuHandle;
   }
 

@@ -1,0 +1,28 @@
+// Elementwise dx = g(s, dy) for a unary op, g spliced in from the op table (src/ops/unary.ts), where s is the
+// forward's saved input x or output y. s, dy, dx: [n], flat.
+// @include _math
+
+override WG: u32 = 256;
+
+struct Params {
+  n: u32,
+  alpha: f32,
+}
+
+@group(0) @binding(0) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(1) var<storage, read> ss: array<f32>;
+@group(0) @binding(2) var<storage, read> dys: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;
+
+fn g(s: f32, dy: f32) -> f32 {
+  return /*@EXPR*/;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= p.n) {
+    return;
+  }
+  dx[i] = g(ss[i], dys[i]);
+}
