@@ -5,3 +5,4 @@ export * from './reduce.js';
 export * from './softmax.js';
 export * from './matmul.js';
 export * from './layout.js';
+export * from './loss.js';

@@ -1,6 +1,7 @@
 // The op table: every op wgnn has, by name. Tests walk it; the functional API is built from it.
 import { binaryOps } from './binary.js';
 import { layoutOps } from './layout.js';
+import { lossOps } from './loss.js';
 import { matmulOps } from './matmul.js';
 import type { AnyOp } from './op.js';
 import { reduceOps } from './reduce.js';
@@ -14,6 +15,7 @@ export const OPS = {
   ...softmaxOps,
   ...matmulOps,
   ...layoutOps,
+  ...lossOps,
 } satisfies Record<string, AnyOp>;
 
 export type OpName = keyof typeof OPS;
