@@ -14,7 +14,8 @@ class Storage {
 const registry = {
   defaultBackend: undefined as Backend | undefined,
   scopes: [] as Set<Tensor>[],
-  live: 0,
+  /** Live tensors per backend. */
+  live: new Map<Backend, number>(),
   nextId: 1,
 };
 
@@ -43,7 +44,7 @@ export class Tensor implements TensorSpec {
   constructor(readonly shape: Shape, readonly dtype: DType, storage: Storage) {
     this.size = sizeOf(shape);
     this.storage = storage;
-    registry.live++;
+    registry.live.set(storage.backend, (registry.live.get(storage.backend) ?? 0) + 1);
     registry.scopes[registry.scopes.length - 1]?.add(this);
   }
 
@@ -80,7 +81,7 @@ export class Tensor implements TensorSpec {
     const s = this.storage;
     if (!s) return;
     this.storage = null;
-    registry.live--;
+    registry.live.set(s.backend, registry.live.get(s.backend)! - 1);
     if (--s.refs === 0) s.backend.release(s.handle);
   }
 
@@ -167,5 +168,5 @@ function collect(v: unknown, out: Set<Tensor>): void {
 /** Memory of a backend (the default one unless given): live tensors and bytes, pool, peak, buffers created. */
 export function memory(backend?: Backend): MemoryInfo {
   const b = backend ?? defaultBackend();
-  return { ...b.memory(), liveTensors: registry.live };
+  return { ...b.memory(), liveTensors: registry.live.get(b) ?? 0 };
 }

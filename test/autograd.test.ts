@@ -53,18 +53,14 @@ describe.each(differentiable)('$name backward', (op) => {
   it.each(samples.filter(({ s }) => finite(s)))(`${op.name} $label gradcheck (float64 CPU, central differences)`, async ({ s, i }) => {
     const seed = seedOf(`${op.name}@${i}`);
     const datas = sampleInputs(s, seed);
-    const outShape = noGrad(() => {
-      const y = apply(op, s.inputs.map((inp, k) => upload(cpu64, datas[k]!, inp.shape)), s.attrs ?? {});
-      y.dispose();
-      return y.shape;
-    });
+    const outShape = noGrad(() => tidy(() => apply(op, s.inputs.map((inp, k) => upload(cpu64, datas[k]!, inp.shape)), s.attrs ?? {}).shape));
     const rng = new Rng(seed + 1);
     const r = Float64Array.from({ length: sizeOf(outShape) }, () => rng.uniform(-1, 1));
     const grads = await opBackward(cpu64, op, s, datas.map((d) => (d instanceof Int32Array ? d : Float64Array.from(d))), r);
     // L(x) = Σ y(x)·r in float64; the difference L(x+) − L(x−) is summed term by term so that outputs the
     // perturbation does not touch cancel exactly instead of drowning the difference in round-off.
     const forward = async (ds: TypedArray[]) => {
-      const y = noGrad(() => apply(op, s.inputs.map((inp, k) => upload(cpu64, ds[k]!, inp.shape)), s.attrs ?? {}));
+      const y = noGrad(() => tidy(() => apply(op, s.inputs.map((inp, k) => upload(cpu64, ds[k]!, inp.shape)), s.attrs ?? {})));
       const yd = await y.data();
       y.dispose();
       return yd;
@@ -104,11 +100,7 @@ describe.each(differentiable)('$name backward', (op) => {
   it.each(samples)(`${op.name} $label [webgpu] backward gpu≈cpu`, async ({ s, i }) => {
     const seed = seedOf(`${op.name}@${i}`);
     const datas = sampleInputs(s, seed);
-    const outSize = noGrad(() => {
-      const y = apply(op, s.inputs.map((inp, k) => upload(cpu, datas[k]!, inp.shape)), s.attrs ?? {});
-      y.dispose();
-      return y.size;
-    });
+    const outSize = noGrad(() => tidy(() => apply(op, s.inputs.map((inp, k) => upload(cpu, datas[k]!, inp.shape)), s.attrs ?? {}).size));
     const rng = new Rng(seed + 1);
     const r = Float32Array.from({ length: outSize }, () => rng.uniform(-1, 1));
     const want = await opBackward(cpu, op, s, datas, r);

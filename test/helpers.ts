@@ -7,7 +7,7 @@ import { createWebGpuBackend } from '../src/init.js';
 import type { SampleInput, Tol } from '../src/ops/op.js';
 import { Rng } from '../src/rng.js';
 import { sizeOf } from '../src/shape.js';
-import { tensor, type Tensor } from '../src/tensor.js';
+import { memory, tensor, type Tensor } from '../src/tensor.js';
 
 export const cpu = new CpuBackend();
 
@@ -18,6 +18,7 @@ export function gpuBackend(): Promise<WebGpuBackend> {
     if (!g) throw new Error('no WebGPU adapter: GPU tests cannot run (see scripts/setup-machine.sh)');
     afterAll(() => {
       expect(g.errors, 'WebGPU errors reported by the device').toEqual([]);
+      expect(memory(g).liveTensors, 'GPU tensors left alive by this file').toBe(0);
       g.destroy();
     });
     return g;

@@ -8,7 +8,7 @@ import { apply } from './apply.js';
 import { reshape } from './layout.js';
 import { defineOp, type Grad, type NoAttrs, type OpDef, type Sample, type SampleInput, type Tol } from './op.js';
 import { sum } from './reduce.js';
-import { log, neg } from './unary.js';
+import { log, neg, sigmoid } from './unary.js';
 import { requireFloat } from './util.js';
 
 interface BinaryRow {
@@ -93,6 +93,19 @@ export const BINARY = {
       ],
     },
   },
+  // Binary cross-entropy from logits a against targets b, per element, stably:
+  // −[b log σ(a) + (1−b) log(1−σ(a))] = max(a, 0) − a·b + log(1 + e^−|a|).
+  binary_cross_entropy_with_logits: {
+    wgsl: 'max(a, 0.0) - a * b + log(1.0 + exp(-abs(a)))',
+    ref: (a, b) => Math.max(a, 0) - a * b + Math.log1p(Math.exp(-Math.abs(a))),
+    tol: { atol: 1e-6, rtol: 1e-5 },
+    range: [[-8, 8], [0, 1]],
+    // d/da = σ(a) − b;  d/db = −a
+    grad: {
+      saves: { inputs: [0, 1] },
+      rule: (a, b, _y, dy, needs) => [needs[0] ? mul(dy, sub(sigmoid(a!), b!)) : null, needs[1] ? mul(dy, neg(a!)) : null],
+    },
+  },
   // 1 where a > b, ½ where a = b, 0 where a < b: maximum's and minimum's gradient mask.
   step_mask: {
     wgsl: 'select(select(0.0, 0.5, a == b), 1.0, a > b)',
@@ -126,6 +139,7 @@ const SPECIAL: Record<BinaryName, number[]> = {
   pow: [0, -0, 1, -1, 2, -2, 0.5, -0.5, 3, -3, 1e30, Infinity, -Infinity, NaN],
   step_mask: [0, -0, 1, -2.5, 7, Infinity, -Infinity],
   eq_mask: [0, -0, 1, -2.5, 7, Infinity, -Infinity],
+  binary_cross_entropy_with_logits: [0, -0, 1, -2.5, 0.5, 30, -30, 90, -90],
 };
 
 interface Loop {
@@ -341,6 +355,11 @@ const binary =
 
 /** 1 where a > b, ½ at ties, 0 where a < b, broadcast: the gradient mask of maximum/minimum. */
 export const stepMask = binary(binaryOps.step_mask);
+/**
+ * Binary cross-entropy of `logits` against `targets` in [0, 1], per element (no reduction), computed stably from
+ * logits as torch.nn.functional.binary_cross_entropy_with_logits(reduction='none').
+ */
+export const binaryCrossEntropyWithLogits = binary(binaryOps.binary_cross_entropy_with_logits);
 /** 1 where a = b, else 0, broadcast: the gradient mask of max. */
 export const eqMask = binary(binaryOps.eq_mask);
 /** a + b, broadcast (NumPy rules). Either side may be a number. */

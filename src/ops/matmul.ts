@@ -1,4 +1,363 @@
-// (being written)
-import type { AnyOp } from './op.js';
+// Matmul ops: batched a [..., M, K] @ b [..., K, N] -> [..., M, N] with NumPy-broadcast batch dims and transpose
+// flags (so backward never materialises a transpose), and matmul_bias, the dense layer's fused bias + activation.
+// Both run shaders/matmul.wgsl.
+import { f32, u32 } from '../backend/webgpu/context.js';
+import type { TensorSpec } from '../backend/backend.js';
+import { DTypeError, ShapeError, WgnnError, fmtShape } from '../errors.js';
+import { broadcastStrides, sizeOf, stridesOf, type Shape } from '../shape.js';
+import type { Tensor } from '../tensor.js';
+import { apply } from './apply.js';
+import { sumTo } from './binary.js';
+import { defineOp, type BadCase, type Grad, type OpDef, type Sample } from './op.js';
+import { sum } from './reduce.js';
+import { UNARY, unaryOps, type UnaryName } from './unary.js';
+import { requireFloat } from './util.js';
 
-export const matmulOps: Record<string, AnyOp> = {};
+export type Activation = 'none' | UnaryName;
+
+export interface MatmulAttrs {
+  /** a is stored [..., K, M]. */
+  transA: boolean;
+  /** b is stored [..., N, K]. */
+  transB: boolean;
+  /** Applied to each output element (after the bias): 'none' or an elementwise op of the unary table. */
+  activation: Activation;
+  /** leaky_relu's negative slope. */
+  alpha: number;
+}
+
+// One tile configuration for all sizes (8x8 per thread, so 64 threads per workgroup). On lavapipe, 128x128 tiles
+// (or TILE_K 8 or 32) ran within noise of these; 64x64 keeps 4x as many workgroups in flight for mid-sized
+// problems on a many-core GPU (256 at n = 1024). `npm run bench -- matmul` measures it.
+const TILE_M = 64;
+const TILE_N = 64;
+const TILE_K = 16;
+/** Batch dims the kernel takes after merging (the vec4s of its uniform struct). */
+const MAX_BATCH_DIMS = 4;
+
+interface Dims {
+  M: number;
+  K: number;
+  N: number;
+  /** The output's batch dims (the broadcast of a's and b's). */
+  batch: number[];
+}
+
+const flags = (t: MatmulAttrs): string => `transA=${t.transA}, transB=${t.transB}`;
+
+/** M, K, N and the broadcast batch dims of a @ b; throws ShapeError naming the op, both shapes and the flags. */
+function matmulDims(op: string, a: Shape, b: Shape, t: MatmulAttrs): Dims {
+  for (const [which, s] of [['a', a], ['b', b]] as const) {
+    if (s.length < 2) {
+      throw new ShapeError(`${op}: ${which} ${fmtShape(s)} has rank ${s.length}; expected rank >= 2 (${fmtShape(a)} @ ${fmtShape(b)})`);
+    }
+  }
+  const [a0, a1] = a.slice(-2) as [number, number];
+  const [b0, b1] = b.slice(-2) as [number, number];
+  const [M, Ka] = t.transA ? [a1, a0] : [a0, a1];
+  const [Kb, N] = t.transB ? [b1, b0] : [b0, b1];
+  if (Ka !== Kb) {
+    throw new ShapeError(`${op}: inner dims differ: ${fmtShape(a)} @ ${fmtShape(b)} (${flags(t)}) has K = ${Ka} vs ${Kb}; expected equal`);
+  }
+  const ab = a.slice(0, -2);
+  const bb = b.slice(0, -2);
+  const r = Math.max(ab.length, bb.length);
+  const batch: number[] = [];
+  for (let i = 0; i < r; i++) {
+    const da = ab[ab.length - r + i] ?? 1;
+    const db = bb[bb.length - r + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) {
+      throw new ShapeError(
+        `${op}: batch dims of ${fmtShape(a)} and ${fmtShape(b)} do not broadcast (${da} vs ${db}); expected equal sizes or 1`,
+      );
+    }
+    batch.push(da === 1 ? db : da);
+  }
+  return { M, K: Ka, N, batch };
+}
+
+interface BatchLayout {
+  /** Batch dims after merging, outermost first, padded in front with 1s to MAX_BATCH_DIMS. */
+  dims: number[];
+  /** Element strides of a and b per merged dim (0 where broadcast). */
+  aStrides: number[];
+  bStrides: number[];
+}
+
+/**
+ * The kernel's view of the batch: drops size-1 dims and merges neighbours that both operands step through
+ * contiguously (or both broadcast), e.g. [2,3] @ [2,3] batches become one dim of 6. Throws ShapeError past 4.
+ */
+function batchLayout(op: string, a: Shape, b: Shape, d: Dims): BatchLayout {
+  const as = broadcastStrides(a.slice(0, -2), d.batch).map((s) => s * d.M * d.K);
+  const bs = broadcastStrides(b.slice(0, -2), d.batch).map((s) => s * d.K * d.N);
+  const dims: number[] = [];
+  const aStrides: number[] = [];
+  const bStrides: number[] = [];
+  for (let i = d.batch.length - 1; i >= 0; i--) {
+    const n = d.batch[i]!;
+    if (n === 1) continue;
+    const last = dims.length - 1;
+    if (last >= 0 && as[i] === aStrides[last]! * dims[last]! && bs[i] === bStrides[last]! * dims[last]!) {
+      dims[last] *= n;
+      continue;
+    }
+    dims.push(n);
+    aStrides.push(as[i]!);
+    bStrides.push(bs[i]!);
+  }
+  if (dims.length > MAX_BATCH_DIMS) {
+    throw new ShapeError(
+      `${op}: batch dims of ${fmtShape(a)} and ${fmtShape(b)} need ${dims.length} dims after merging; expected at most ${MAX_BATCH_DIMS}`,
+    );
+  }
+  while (dims.length < MAX_BATCH_DIMS) {
+    dims.push(1);
+    aStrides.push(0);
+    bStrides.push(0);
+  }
+  return { dims: dims.reverse(), aStrides: aStrides.reverse(), bStrides: bStrides.reverse() };
+}
+
+function activationRow(op: string, name: Activation): (typeof UNARY)[UnaryName] | undefined {
+  if (name === 'none') return undefined;
+  if (!(name in UNARY)) {
+    throw new WgnnError(`${op}: unknown activation '${String(name)}'; expected 'none' or one of ${Object.keys(UNARY).join(', ')}`);
+  }
+  return UNARY[name];
+}
+
+function matmulOp(name: 'matmul' | 'matmul_bias'): OpDef<MatmulAttrs> {
+  const withBias = name === 'matmul_bias';
+  return defineOp<MatmulAttrs>({
+    name,
+    arity: withBias ? 3 : 2,
+    attrs: { transA: false, transB: false, activation: 'none', alpha: 0.2 },
+    infer: (inputs, attrs) => {
+      const [a, b, bias] = inputs as [TensorSpec, TensorSpec, TensorSpec?];
+      requireFloat(name, inputs);
+      activationRow(name, attrs.activation);
+      const d = matmulDims(name, a.shape, b.shape, attrs);
+      batchLayout(name, a.shape, b.shape, d);
+      if (bias && (bias.shape.length !== 1 || bias.shape[0] !== d.N)) {
+        throw new ShapeError(
+          `${name}: bias ${fmtShape(bias.shape)} does not match N = ${d.N} of ${fmtShape(a.shape)} @ ${fmtShape(b.shape)} (${flags(attrs)}); expected [${d.N}]`,
+        );
+      }
+      return { shape: [...d.batch, d.M, d.N], dtype: 'float32' };
+    },
+    // y [...batch, M, N] = act(a [...batchA, M, K] @ b [...batchB, K, N] + bias [N]), with a [..., K, M] when
+    // transA and b [..., N, K] when transB; batchA and batchB broadcast to batch. Float64 sums.
+    cpu: ({ inputs: [a, b, bias], attrs, alloc }) => {
+      const { M, K, N, batch } = matmulDims(name, a!.shape, b!.shape, attrs);
+      const f = activationRow(name, attrs.activation)?.ref;
+      const aStr = broadcastStrides(a!.shape.slice(0, -2), batch);
+      const bStr = broadcastStrides(b!.shape.slice(0, -2), batch);
+      const bIdx = stridesOf(batch);
+      const A = a!.data;
+      const B = b!.data;
+      const y = alloc(sizeOf(batch) * M * N);
+      for (let z = 0; z < sizeOf(batch); z++) {
+        let ao = 0;
+        let bo = 0;
+        batch.forEach((_, i) => {
+          const idx = Math.floor(z / bIdx[i]!) % batch[i]!;
+          ao += idx * aStr[i]! * M * K;
+          bo += idx * bStr[i]! * K * N;
+        });
+        for (let m = 0; m < M; m++) {
+          for (let n = 0; n < N; n++) {
+            let s = 0;
+            for (let k = 0; k < K; k++) {
+              const av = attrs.transA ? A[ao + k * M + m]! : A[ao + m * K + k]!;
+              const bv = attrs.transB ? B[bo + n * K + k]! : B[bo + k * N + n]!;
+              s += av * bv;
+            }
+            if (bias) s += bias.data[n]!;
+            y[(z * M + m) * N + n] = f ? f(s, attrs.alpha) : s;
+          }
+        }
+      }
+      return y;
+    },
+    gpu: ({ inputs: [a, b, bias], out, attrs, ctx }) => {
+      const d = matmulDims(name, a!.shape, b!.shape, attrs);
+      const lay = batchLayout(name, a!.shape, b!.shape, d);
+      ctx.dispatch({
+        shader: 'matmul',
+        defines: { ACT: activationRow(name, attrs.activation)?.wgsl ?? 'x' },
+        overrides: { TILE_M, TILE_N, TILE_K, TRANS_A: attrs.transA, TRANS_B: attrs.transB, HAS_BIAS: withBias },
+        workgroups: [Math.ceil(d.N / TILE_N), Math.ceil(d.M / TILE_M), sizeOf(d.batch)],
+        outputs: [out],
+        // The kernel always declares a bias binding; plain matmul binds a placeholder it never reads.
+        inputs: [a!, b!, bias ?? ctx.scratch(4)],
+        uniforms: [
+          u32(d.M),
+          u32(d.N),
+          u32(d.K),
+          f32(attrs.alpha),
+          ...lay.dims.map(u32),
+          ...lay.aStrides.map(u32),
+          ...lay.bStrides.map(u32),
+        ],
+      });
+    },
+    samples: withBias ? biasSamples : plainSamples,
+    bad: withBias ? biasBad : plainBad,
+    // Inputs in [-1, 1] and K <= 300: the f32 sum's rounding error grows like sqrt(K)·2^-24·|terms| (the largest
+    // seen over all 65,536 entries of a K = 256 product is 2e-5), and gelu's erf approximation adds < 1.5e-7.
+    // 1e-4 leaves room for summation order and FMA contraction without letting a dropped or sign-flipped term
+    // (error ~0.1 and up) through.
+    tol: { atol: 1e-4, rtol: 1e-4 },
+    // The gradients are matmuls over M or N (up to 257 terms) and, for batch broadcasts and the bias, sums over rows.
+    gradTol: { atol: 1e-3, rtol: 1e-4 },
+    grad: matmulGrad(withBias),
+  });
+}
+
+// y = act(z), z = a' @ b' + bias with a' = transA ? aᵀ : a (likewise b'). With dz = act'(dy):
+//   da' = dz @ b'ᵀ, db' = a'ᵀ @ dz, dbias = Σ_rows dz,
+// each written with transpose flags so nothing is materialised, then summed over broadcast batch dims.
+function matmulGrad(withBias: boolean): Grad<MatmulAttrs> {
+  const row = (act: Activation) => (act === 'none' ? undefined : UNARY[act]);
+  return {
+    // relu/sigmoid/tanh/exp/sqrt take their derivative from y; the others need z, recomputed from a, b (and bias).
+    saves: { inputs: withBias ? [0, 1, 2] : [0, 1], output: true },
+    rule: ({ inputs: [a, b, bias], output: y, shapes, attrs, needs }, dy) => {
+      const { transA: tA, transB: tB, activation: act, alpha } = attrs;
+      const r = row(act);
+      let dz = dy;
+      if (r) {
+        const s = r.grad.uses === 'y' ? y! : apply(withBias ? matmulOps.matmul_bias : matmulOps.matmul, withBias ? [a!, b!, bias!] : [a!, b!], { transA: tA, transB: tB });
+        dz = apply(unaryOps[`${act as UnaryName}_bwd_x`], [s, dy], { alpha });
+      }
+      const mm = (x: Tensor, w: Tensor, transA: boolean, transB: boolean) => apply(matmulOps.matmul, [x, w], { transA, transB });
+      const da = needs[0] ? sumTo(tA ? mm(b!, dz, tB, true) : mm(dz, b!, false, !tB), shapes[0]!) : null;
+      const db = needs[1] ? sumTo(tB ? mm(dz, a!, true, tA) : mm(a!, dz, !tA, false), shapes[1]!) : null;
+      const dbias = withBias && needs[2] ? sum(dz, [...Array(dz.rank - 1).keys()]) : null;
+      return withBias ? [da, db, dbias] : [da, db];
+    },
+  };
+}
+
+const RANGE: [number, number] = [-1, 1];
+
+function sample(shapes: number[][], attrs: Partial<MatmulAttrs> = {}, label = ''): Sample<MatmulAttrs> {
+  const [a, b, bias] = shapes;
+  const on = Object.entries(attrs).map(([k, v]) => (k === 'activation' ? String(v) : v === true ? k : `${k}=${v}`));
+  return {
+    name: `${fmtShape(a!)}@${fmtShape(b!)}${bias ? `+${fmtShape(bias)}` : ''}${on.length ? ` ${on.join(' ')}` : ''}${label}`,
+    inputs: shapes.map((shape) => ({ shape, range: RANGE })),
+    attrs,
+  };
+}
+
+function* plainSamples(): Iterable<Sample<MatmulAttrs>> {
+  yield sample([[1, 1], [1, 1]]);
+  yield sample([[7, 33], [33, 65]]);
+  yield sample([[129, 65], [65, 129]]);
+  yield sample([[1, 129], [129, 7]], {}, ' (M=1)');
+  yield sample([[65, 1], [1, 33]], {}, ' (K=1)');
+  yield sample([[3, 7, 5], [3, 5, 9]]);
+  yield sample([[2, 1, 4, 6], [3, 6, 5]], {}, ' (broadcast)');
+  yield sample([[4, 5], [3, 5, 6]], {}, ' (a broadcast)');
+  yield sample([[2, 3, 1, 2, 4, 5], [3, 2, 1, 5, 6]], {}, ' (4 batch dims)');
+  yield sample([[2, 3, 7, 5], [2, 3, 5, 9]], {}, ' (batch dims merge)');
+  yield sample([[33, 70], [33, 65]], { transA: true });
+  yield sample([[7, 33], [65, 33]], { transB: true });
+  yield sample([[2, 33, 70], [65, 33]], { transA: true, transB: true });
+  yield sample([[4, 0], [0, 5]], {}, ' (K=0)');
+  yield sample([[0, 5], [5, 3]]);
+  yield sample([[7, 33], [33, 65]], { activation: 'relu' });
+  yield sample([[200, 300], [300, 257]]);
+}
+
+function* biasSamples(): Iterable<Sample<MatmulAttrs>> {
+  yield sample([[1, 1], [1, 1], [1]]);
+  yield sample([[7, 33], [33, 65], [65]], { activation: 'relu' });
+  yield sample([[129, 65], [65, 129], [129]], { activation: 'gelu' });
+  yield sample([[33, 7], [7, 65], [65]], { activation: 'sigmoid' });
+  yield sample([[65, 33], [33, 17], [17]], { activation: 'leaky_relu', alpha: 0.1 });
+  yield sample([[17, 33], [65, 33], [65]], { activation: 'tanh', transB: true });
+  yield sample([[2, 1, 4, 6], [3, 6, 5], [5]]);
+  yield sample([[40, 70], [40, 9], [9]], { activation: 'relu', transA: true });
+  yield sample([[3, 0], [0, 5], [5]], { activation: 'relu' }, ' (K=0)');
+  yield sample([[0, 5], [5, 3], [3]]);
+  yield sample([[100, 200], [130, 200], [130]], { activation: 'gelu', transB: true });
+}
+
+const inp = (shape: number[], dtype: 'int32' | 'float32' = 'float32') => ({ shape, dtype, range: RANGE });
+
+const plainBad: BadCase<MatmulAttrs>[] = [
+  { name: 'rank 1', inputs: [inp([3]), inp([3, 4])], error: ShapeError, message: /matmul: a \[3\] has rank 1; expected rank >= 2/ },
+  { name: 'K mismatch', inputs: [inp([2, 3]), inp([4, 5])], error: ShapeError, message: /matmul: inner dims differ: \[2,3\] @ \[4,5\]/ },
+  {
+    name: 'K mismatch transA transB',
+    inputs: [inp([2, 3]), inp([2, 4])],
+    attrs: { transA: true, transB: true },
+    error: ShapeError,
+    message: /matmul: inner dims differ: \[2,3\] @ \[2,4\] \(transA=true, transB=true\) has K = 2 vs 4/,
+  },
+  {
+    name: 'batch dims do not broadcast',
+    inputs: [inp([2, 3, 4]), inp([3, 4, 5])],
+    error: ShapeError,
+    message: /matmul: batch dims of \[2,3,4\] and \[3,4,5\] do not broadcast/,
+  },
+  {
+    name: 'more than 4 batch dims after merging',
+    inputs: [inp([2, 1, 2, 1, 2, 3, 3]), inp([1, 2, 1, 2, 1, 3, 3])],
+    error: ShapeError,
+    message: /matmul: batch dims of \[2,1,2,1,2,3,3\] and \[1,2,1,2,1,3,3\] need 5 dims/,
+  },
+  { name: 'int32 input', inputs: [inp([2, 3]), inp([3, 4], 'int32')], error: DTypeError, message: /matmul: input 1 \[3,4\] is int32/ },
+  {
+    name: 'unknown activation',
+    inputs: [inp([2, 3]), inp([3, 4])],
+    attrs: { activation: 'softmax' as Activation },
+    error: WgnnError,
+    message: /matmul: unknown activation 'softmax'/,
+  },
+];
+
+const biasBad: BadCase<MatmulAttrs>[] = [
+  {
+    name: 'bias length',
+    inputs: [inp([2, 3]), inp([3, 5]), inp([4])],
+    error: ShapeError,
+    message: /matmul_bias: bias \[4\] does not match N = 5 of \[2,3\] @ \[3,5\]/,
+  },
+  {
+    name: 'bias rank 2',
+    inputs: [inp([2, 3]), inp([3, 5]), inp([1, 5])],
+    error: ShapeError,
+    message: /matmul_bias: bias \[1,5\] does not match N = 5/,
+  },
+  {
+    name: 'K mismatch',
+    inputs: [inp([2, 3]), inp([4, 5]), inp([5])],
+    error: ShapeError,
+    message: /matmul_bias: inner dims differ: \[2,3\] @ \[4,5\]/,
+  },
+  { name: 'int32 bias', inputs: [inp([2, 3]), inp([3, 5]), inp([5], 'int32')], error: DTypeError, message: /matmul_bias: input 2 \[5\] is int32/ },
+];
+
+export const matmulOps = {
+  matmul: matmulOp('matmul'),
+  matmul_bias: matmulOp('matmul_bias'),
+};
+
+/** Batched a @ b over the last two dims (a [..., M, K], b [..., K, N]); batch dims broadcast as in NumPy. */
+export function matmul(a: Tensor, b: Tensor, opts: Partial<MatmulAttrs> = {}): Tensor {
+  return apply(matmulOps.matmul, [a, b], opts);
+}
+
+/** A dense layer in one kernel: act(x @ w + bias), x [..., M, K], w [K, N] (or [N, K] with transB), bias [N]. */
+export function linear(
+  x: Tensor,
+  w: Tensor,
+  bias: Tensor,
+  opts: Partial<Pick<MatmulAttrs, 'activation' | 'alpha' | 'transB'>> = {},
+): Tensor {
+  return apply(matmulOps.matmul_bias, [x, w, bias], opts);
+}
