@@ -2,6 +2,8 @@
 export { init, shutdown, backend, createWebGpuBackend, type InitOptions } from './init.js';
 export { Tensor, tensor, zeros, ones, full, scalar, tidy, keep, memory, type CreateOptions } from './tensor.js';
 export * from './ops/index.js';
+export { backward, noGrad, isGradEnabled, grad, valueAndGrad, detach, zeroGrad } from './autograd/tape.js';
+export type { BackwardOptions } from './tensor.js';
 export { OPS, type OpName } from './ops/registry.js';
 export * from './errors.js';
 export type { Backend, MemoryInfo, DType, TypedArray } from './backend/backend.js';

@@ -19,6 +19,18 @@ const registry = {
   nextId: 1,
 };
 
+/** Options of `backward()` (defined by the tape, above this layer). */
+export interface BackwardOptions {
+  /** Keep saved tensors so backward can run again through the same graph. */
+  retainGraph?: boolean;
+}
+type BackwardFn = (root: Tensor, dy: Tensor | undefined, opts: BackwardOptions) => void;
+let backwardFn: BackwardFn | undefined;
+/** The autograd tape registers its backward here (it sits above tensors and imports them, not the reverse). */
+export function onBackward(f: BackwardFn): void {
+  backwardFn = f;
+}
+
 export function setDefaultBackend(b: Backend | undefined): void {
   registry.defaultBackend = b;
 }
@@ -68,6 +80,15 @@ export class Tensor implements TensorSpec {
   async data(): Promise<TypedArray> {
     const s = this.live('data');
     return s.backend.read(s.handle, this);
+  }
+
+  /**
+   * Accumulates d(this)/d(leaf) into every leaf's `.grad` (`+=`); `dy` defaults to 1 for a scalar, as
+   * PyTorch's `loss.backward()`.
+   */
+  backward(dy?: Tensor, opts: BackwardOptions = {}): void {
+    if (!backwardFn) throw new BackendError('backward: the autograd tape is not loaded (import wgnn, not its parts)');
+    backwardFn(this, dy, opts);
   }
 
   /** Marks a leaf as trainable (records the ops that use it); returns this. */

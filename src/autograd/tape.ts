@@ -6,7 +6,7 @@ import { onApply } from '../ops/apply.js';
 import { add } from '../ops/binary.js';
 import type { AnyOp, Grad } from '../ops/op.js';
 import { sameShape } from '../shape.js';
-import { full, keep, tidy, view, type Tensor } from '../tensor.js';
+import { full, keep, onBackward, tidy, view, type BackwardOptions, type Tensor } from '../tensor.js';
 
 export interface GradNode {
   readonly op: AnyOp;
@@ -15,6 +15,7 @@ export interface GradNode {
   readonly inputs: readonly Tensor[];
   readonly saved: readonly (Tensor | undefined)[];
   readonly savedOutput: Tensor | undefined;
+  readonly aux: Tensor | undefined;
   released: boolean;
 }
 
@@ -37,7 +38,7 @@ export const isGradEnabled = (): boolean => enabled;
 const save = (t: Tensor, op: string): Tensor => keep(view(t, t.shape, op));
 
 /** Called by apply() after each op: links `out` into the graph when an input requires grad. */
-function record(op: AnyOp, inputs: readonly Tensor[], out: Tensor, attrs: object): void {
+function record(op: AnyOp, inputs: readonly Tensor[], out: Tensor, attrs: object, aux: Tensor | undefined): void {
   if (!enabled || !inputs.some((t) => t.requiresGrad)) return;
   const g = op.grad;
   if (!g || 'none' in g) {
@@ -51,15 +52,12 @@ function record(op: AnyOp, inputs: readonly Tensor[], out: Tensor, attrs: object
     inputs: [...inputs],
     saved: inputs.map((t, i) => (saves.inputs?.includes(i) ? save(t, op.name) : undefined)),
     savedOutput: saves.output ? save(out, op.name) : undefined,
+    aux: aux && save(aux, op.name),
     released: false,
   };
 }
 onApply(record);
 
-export interface BackwardOptions {
-  /** Keep saved tensors so backward can run again through the same graph. */
-  retainGraph?: boolean;
-}
 
 /**
  * Accumulates d(root)/d(leaf) into every leaf's `.grad`. `dy` defaults to ones for a scalar root.
@@ -120,7 +118,10 @@ export function backward(root: Tensor, dy?: Tensor, opts: BackwardOptions = {}):
       const needs = node.inputs.map((i) => i.requiresGrad);
       // Rules compose ops freely: whatever they make besides the gradients they return is freed here.
       const dxs = tidy(() =>
-        rule.rule({ inputs: node.saved, output: node.savedOutput, shapes: node.inputs.map((i) => i.shape), attrs: node.attrs, needs }, g),
+        rule.rule(
+          { inputs: node.saved, output: node.savedOutput, aux: node.aux, shapes: node.inputs.map((i) => i.shape), attrs: node.attrs, needs },
+          g,
+        ),
       );
       const owned = new Set<Tensor>();
       node.inputs.forEach((inp, i) => {
@@ -149,10 +150,13 @@ export function backward(root: Tensor, dy?: Tensor, opts: BackwardOptions = {}):
   for (const t of pending) release(t.node!);
 }
 
+onBackward((root, dy, opts) => backward(root, dy, opts));
+
 function release(node: GradNode): void {
   if (node.released) return;
   for (const s of node.saved) s?.dispose();
   node.savedOutput?.dispose();
+  node.aux?.dispose();
   node.released = true;
 }
 

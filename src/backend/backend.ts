@@ -23,13 +23,18 @@ export interface CpuArgs<A> {
   attrs: A;
   /** A float output array of n elements at the backend's precision (f32, or f64 in a float64 CPU backend). */
   alloc(n: number): FloatArray;
+  /** The auxiliary output's spec, for ops that write one (max_pool2d's argmax). */
+  aux?: TensorSpec | undefined;
 }
+
+/** What a CPU reference returns: the output, or the output and the auxiliary output. */
+export type CpuResult = TypedArray | { out: TypedArray; aux: TypedArray };
 
 /** What a backend needs of an op: its name and its two independent implementations. */
 export interface Kernel<A> {
   readonly name: string;
   /** Reference implementation: plain loops, float64 accumulation. Never derived from the WGSL. */
-  cpu(args: CpuArgs<A>): TypedArray;
+  cpu(args: CpuArgs<A>): CpuResult;
   /** Encodes the op's dispatches. */
   gpu(args: GpuArgs<A>): void;
 }
@@ -58,6 +63,11 @@ export interface StorageInput {
   spec: TensorSpec;
 }
 
+export interface RunResult {
+  out: Handle;
+  aux?: Handle | undefined;
+}
+
 export interface Backend {
   readonly name: 'cpu' | 'webgpu';
   /** Human-readable device description (adapter vendor/architecture/description). */
@@ -65,8 +75,11 @@ export interface Backend {
   upload(data: TypedArray, spec: TensorSpec): Handle;
   /** Reads a tensor's data; resolves after the work that produces it has finished. */
   read(handle: Handle, spec: TensorSpec): Promise<TypedArray>;
-  /** Runs one op and returns the output's storage. Shapes were checked by the op's `infer` before this. */
-  run<A>(op: Kernel<A>, inputs: StorageInput[], out: TensorSpec, attrs: A): Handle;
+  /**
+   * Runs one op and returns the output's storage (and the auxiliary output's, when `aux` is given). Shapes were
+   * checked by the op's `infer` before this.
+   */
+  run<A>(op: Kernel<A>, inputs: StorageInput[], out: TensorSpec, attrs: A, aux?: TensorSpec): RunResult;
   release(handle: Handle): void;
   memory(): Omit<MemoryInfo, 'liveTensors'>;
   /** Submits queued work; a no-op on the CPU. */

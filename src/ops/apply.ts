@@ -1,10 +1,10 @@
 // Runs an op from the table on tensors: checks arity and liveness, infers the output, and asks the inputs'
 // backend to run it (or makes a view for aliasing ops such as reshape).
 import { BackendError, ShapeError } from '../errors.js';
-import { defaultBackend, view, wrap, type Tensor } from '../tensor.js';
+import { defaultBackend, keep, view, wrap, type Tensor } from '../tensor.js';
 import type { OpDef } from './op.js';
 
-type Recorder = (op: OpDef<object>, inputs: readonly Tensor[], out: Tensor, attrs: object) => void;
+type Recorder = (op: OpDef<object>, inputs: readonly Tensor[], out: Tensor, attrs: object, aux: Tensor | undefined) => void;
 let recorder: Recorder | undefined;
 /** The autograd tape registers here to see every op that runs (it sits above the ops and is not imported by them). */
 export function onApply(r: Recorder): void {
@@ -22,9 +22,16 @@ export function apply<A extends object>(op: OpDef<A>, inputs: readonly Tensor[],
   }
   const full = { ...op.attrs, ...attrs } as A;
   const spec = op.infer(inputs, full);
-  const out = op.alias
-    ? view(inputs[0]!, spec.shape, op.name)
-    : wrap(backend, backend.run(op, inputs.map((t, i) => ({ handle: storages[i]!.handle, spec: t })), spec, full), spec);
-  recorder?.(op as unknown as OpDef<object>, inputs, out, full);
+  if (op.alias) {
+    const out = view(inputs[0]!, spec.shape, op.name);
+    recorder?.(op as unknown as OpDef<object>, inputs, out, full, undefined);
+    return out;
+  }
+  const auxSpec = op.aux?.(inputs, full);
+  const r = backend.run(op, inputs.map((t, i) => ({ handle: storages[i]!.handle, spec: t })), spec, full, auxSpec);
+  const out = wrap(backend, r.out, spec);
+  const aux = auxSpec && r.aux !== undefined ? keep(wrap(backend, r.aux, auxSpec)) : undefined;
+  recorder?.(op as unknown as OpDef<object>, inputs, out, full, aux);
+  aux?.dispose(); // the tape keeps its own view when it records the op
   return out;
 }

@@ -41,6 +41,8 @@ export interface GradCtx<A> {
   readonly inputs: readonly (Tensor | undefined)[];
   /** The saved output, if the op saves it. */
   readonly output: Tensor | undefined;
+  /** The auxiliary output the forward kernel wrote for backward (max_pool2d's argmax). */
+  readonly aux: Tensor | undefined;
   readonly shapes: readonly Shape[];
   readonly attrs: A;
   /** needs[i]: input i requires a gradient (rules skip the others and return null for them). */
@@ -67,6 +69,11 @@ export interface OpDef<A extends object> extends Kernel<A> {
   readonly attrs: A;
   /** Shape and dtype rule. Throws ShapeError/DTypeError naming the op and shapes. */
   infer(inputs: readonly TensorSpec[], attrs: A): TensorSpec;
+  /**
+   * A second output the same kernel writes for backward only (max_pool2d's argmax): saved with the node when the
+   * op is recorded, freed at once otherwise; never returned to the caller.
+   */
+  aux?(inputs: readonly TensorSpec[], attrs: A): TensorSpec;
   /** The output is a view of input 0's storage (reshape): no kernel runs. */
   readonly alias?: boolean;
   samples(rng: Rng): Iterable<Sample<A>>;

@@ -1,6 +1,6 @@
 // The CPU reference backend: tensors are typed arrays and every op runs its `cpu` implementation
 // (plain loops, float64 accumulation). It is the oracle the WebGPU kernels are checked against, and a slow fallback.
-import type { Backend, Handle, Kernel, MemoryInfo, StorageInput, TensorSpec, TypedArray } from '../backend.js';
+import type { Backend, Handle, Kernel, MemoryInfo, RunResult, StorageInput, TensorSpec, TypedArray } from '../backend.js';
 
 export interface CpuOptions {
   /** Keep float tensors in float64 (gradient checks by finite differences); default float32 like the GPU. */
@@ -28,14 +28,16 @@ export class CpuBackend implements Backend {
     return (handle as TypedArray).slice();
   }
 
-  run<A>(op: Kernel<A>, inputs: StorageInput[], out: TensorSpec, attrs: A): Handle {
-    const data = op.cpu({
+  run<A>(op: Kernel<A>, inputs: StorageInput[], out: TensorSpec, attrs: A, aux?: TensorSpec): RunResult {
+    const r = op.cpu({
       inputs: inputs.map((i) => ({ data: i.handle as TypedArray, shape: i.spec.shape, dtype: i.spec.dtype })),
       out,
       attrs,
       alloc: (n) => new this.Float(n),
+      aux,
     });
-    return this.track(data);
+    if (ArrayBuffer.isView(r)) return { out: this.track(r) };
+    return { out: this.track(r.out), aux: aux ? this.track(r.aux) : undefined };
   }
 
   release(handle: Handle): void {

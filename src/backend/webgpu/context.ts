@@ -40,6 +40,8 @@ export interface GpuContext {
 export interface GpuArgs<A> {
   inputs: GpuTensor[];
   out: GpuTensor;
+  /** The auxiliary output (max_pool2d's argmax), for ops that declare one. */
+  aux?: GpuTensor | undefined;
   attrs: A;
   ctx: GpuContext;
 }

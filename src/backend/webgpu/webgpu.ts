@@ -1,7 +1,7 @@
 // The WebGPU backend: tensors live in pooled GPU buffers; ops encode dispatches into one command encoder that is
 // submitted at a readback, an upload that reuses a buffer, or every MAX_BATCH dispatches. Uniform parameters are
 // written into one arena per submit, not a new buffer per dispatch.
-import type { Backend, Handle, Kernel, MemoryInfo, StorageInput, TensorSpec, TypedArray } from '../backend.js';
+import type { Backend, Handle, Kernel, MemoryInfo, RunResult, StorageInput, TensorSpec, TypedArray } from '../backend.js';
 import { DeviceLostError, LimitError, fmtShape } from '../../errors.js';
 import { sizeOf } from '../../shape.js';
 import type { AdapterInfo } from '../../platform/gpu.js';
@@ -100,9 +100,10 @@ export class WebGpuBackend implements Backend {
     return { buffer } satisfies GpuHandle;
   }
 
-  run<A>(op: Kernel<A>, inputs: StorageInput[], out: TensorSpec, attrs: A): Handle {
+  run<A>(op: Kernel<A>, inputs: StorageInput[], out: TensorSpec, attrs: A, aux?: TensorSpec): RunResult {
     this.checkLost(op.name);
     const buffer = this.alloc(op.name, out);
+    const auxBuffer = aux && this.alloc(op.name, aux);
     const scratch: GPUBuffer[] = [];
     const ctx: GpuContext = {
       dispatch: (d) => this.dispatch(op.name, d),
@@ -119,16 +120,18 @@ export class WebGpuBackend implements Backend {
       op.gpu({
         inputs: inputs.map((i) => tensorOf((i.handle as GpuHandle).buffer, i.spec)),
         out: tensorOf(buffer, out),
+        aux: auxBuffer && aux ? tensorOf(auxBuffer, aux) : undefined,
         attrs,
         ctx,
       });
     } catch (e) {
       this.pool.release(buffer);
+      if (auxBuffer) this.pool.release(auxBuffer);
       throw e;
     } finally {
       for (const b of scratch) this.pool.release(b);
     }
-    return { buffer } satisfies GpuHandle;
+    return { out: { buffer } satisfies GpuHandle, aux: auxBuffer && ({ buffer: auxBuffer } satisfies GpuHandle) };
   }
 
   /** Encodes one kernel launch into the open compute pass. */
