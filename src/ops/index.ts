@@ -6,3 +6,5 @@ export * from './softmax.js';
 export * from './matmul.js';
 export * from './layout.js';
 export * from './loss.js';
+export * from './conv.js';
+export * from './pool.js';

@@ -1,8 +1,10 @@
 // The op table: every op wgnn has, by name. Tests walk it; the functional API is built from it.
 import { binaryOps } from './binary.js';
+import { convOps } from './conv.js';
 import { layoutOps } from './layout.js';
 import { lossOps } from './loss.js';
 import { matmulOps } from './matmul.js';
+import { poolOps } from './pool.js';
 import type { AnyOp } from './op.js';
 import { reduceOps } from './reduce.js';
 import { softmaxOps } from './softmax.js';
@@ -16,6 +18,8 @@ export const OPS = {
   ...matmulOps,
   ...layoutOps,
   ...lossOps,
+  ...convOps,
+  ...poolOps,
 } satisfies Record<string, AnyOp>;
 
 export type OpName = keyof typeof OPS;

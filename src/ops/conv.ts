@@ -1,0 +1,4 @@
+// (being written)
+import type { AnyOp } from './op.js';
+
+export const convOps: Record<string, AnyOp> = {};
