@@ -1,7 +1,7 @@
 // The Backend contract. A backend owns tensor storage and runs ops from the op table on it: `cpu` is the
 // reference (the oracle), `webgpu` the fast one. Tensors, scopes and autograd live above and never see GPU objects.
 import type { Shape } from '../shape.js';
-import type { GpuArgs } from './webgpu/context.js';
+import type { GpuArgs, InPlaceGpuArgs } from './webgpu/context.js';
 
 export type DType = 'float32' | 'int32';
 /** Float data: f32 on the GPU; the CPU backend may hold f64 (for finite-difference gradient checks). */
@@ -37,6 +37,17 @@ export interface Kernel<A> {
   cpu(args: CpuArgs<A>): CpuResult;
   /** Encodes the op's dispatches. */
   gpu(args: GpuArgs<A>): void;
+}
+
+/**
+ * A kernel that updates tensors in place (optimizer steps): `targets` are read and written, `inputs` only read.
+ * Shapes are the caller's to check.
+ */
+export interface InPlaceKernel<A> {
+  readonly name: string;
+  /** Reference: mutates `targets[i].data` with plain loops in float64. */
+  cpu(args: { targets: CpuInput[]; inputs: CpuInput[]; attrs: A }): void;
+  gpu(args: InPlaceGpuArgs<A>): void;
 }
 
 /** What a backend stores for one tensor's data. Opaque to everything above the backend. */
@@ -80,6 +91,8 @@ export interface Backend {
    * checked by the op's `infer` before this.
    */
   run<A>(op: Kernel<A>, inputs: StorageInput[], out: TensorSpec, attrs: A, aux?: TensorSpec): RunResult;
+  /** Runs an in-place kernel: `targets` are updated where they are. */
+  runInPlace<A>(op: InPlaceKernel<A>, targets: StorageInput[], inputs: StorageInput[], attrs: A): void;
   release(handle: Handle): void;
   memory(): Omit<MemoryInfo, 'liveTensors'>;
   /** Submits queued work; a no-op on the CPU. */

@@ -1,5 +1,6 @@
 // Runs an op from the table on tensors: checks arity and liveness, infers the output, and asks the inputs'
 // backend to run it (or makes a view for aliasing ops such as reshape).
+import type { InPlaceKernel } from '../backend/backend.js';
 import { BackendError, ShapeError } from '../errors.js';
 import { defaultBackend, keep, view, wrap, type Tensor } from '../tensor.js';
 import type { OpDef } from './op.js';
@@ -34,4 +35,20 @@ export function apply<A extends object>(op: OpDef<A>, inputs: readonly Tensor[],
   recorder?.(op as unknown as OpDef<object>, inputs, out, full, aux);
   aux?.dispose(); // the tape keeps its own view when it records the op
   return out;
+}
+
+/**
+ * Runs an in-place kernel (an optimizer step) on tensors of one backend: `targets` change where they are. Not
+ * recorded by the tape. NOTE: a view of a target saved for a pending backward sees the new values (no version
+ * counter as in PyTorch), so update parameters after backward, as every training loop does.
+ */
+export function applyInPlace<A>(op: InPlaceKernel<A>, targets: readonly Tensor[], inputs: readonly Tensor[], attrs: A): void {
+  const all = [...targets, ...inputs];
+  const storages = all.map((t) => t.live(op.name));
+  const backend = storages[0]!.backend;
+  if (storages.some((s) => s.backend !== backend)) {
+    throw new BackendError(`${op.name}: tensors live on different backends (${storages.map((s) => s.backend.name).join(', ')})`);
+  }
+  const si = (t: Tensor, i: number) => ({ handle: storages[i]!.handle, spec: t });
+  backend.runInPlace(op, targets.map(si), inputs.map((t, i) => si(t, i + targets.length)), attrs);
 }

@@ -1,6 +1,6 @@
 // The CPU reference backend: tensors are typed arrays and every op runs its `cpu` implementation
 // (plain loops, float64 accumulation). It is the oracle the WebGPU kernels are checked against, and a slow fallback.
-import type { Backend, Handle, Kernel, MemoryInfo, RunResult, StorageInput, TensorSpec, TypedArray } from '../backend.js';
+import type { Backend, Handle, InPlaceKernel, Kernel, MemoryInfo, RunResult, StorageInput, TensorSpec, TypedArray } from '../backend.js';
 
 export interface CpuOptions {
   /** Keep float tensors in float64 (gradient checks by finite differences); default float32 like the GPU. */
@@ -38,6 +38,11 @@ export class CpuBackend implements Backend {
     });
     if (ArrayBuffer.isView(r)) return { out: this.track(r) };
     return { out: this.track(r.out), aux: aux ? this.track(r.aux) : undefined };
+  }
+
+  runInPlace<A>(op: InPlaceKernel<A>, targets: StorageInput[], inputs: StorageInput[], attrs: A): void {
+    const view = (i: StorageInput) => ({ data: i.handle as TypedArray, shape: i.spec.shape, dtype: i.spec.dtype });
+    op.cpu({ targets: targets.map(view), inputs: inputs.map(view), attrs });
   }
 
   release(handle: Handle): void {

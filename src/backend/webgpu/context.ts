@@ -56,3 +56,11 @@ export function grid1d(threads: number, wg: number, maxPerDim = 65535): [number,
   const y = Math.ceil(groups / maxPerDim);
   return [Math.ceil(groups / y), y];
 }
+
+export interface InPlaceGpuArgs<A> {
+  /** Bound read-write: the kernel updates them where they are. */
+  targets: GpuTensor[];
+  inputs: GpuTensor[];
+  attrs: A;
+  ctx: GpuContext;
+}

@@ -1,7 +1,7 @@
 // The WebGPU backend: tensors live in pooled GPU buffers; ops encode dispatches into one command encoder that is
 // submitted at a readback, an upload that reuses a buffer, or every MAX_BATCH dispatches. Uniform parameters are
 // written into one arena per submit, not a new buffer per dispatch.
-import type { Backend, Handle, Kernel, MemoryInfo, RunResult, StorageInput, TensorSpec, TypedArray } from '../backend.js';
+import type { Backend, Handle, InPlaceKernel, Kernel, MemoryInfo, RunResult, StorageInput, TensorSpec, TypedArray } from '../backend.js';
 import { DeviceLostError, LimitError, fmtShape } from '../../errors.js';
 import { sizeOf } from '../../shape.js';
 import type { AdapterInfo } from '../../platform/gpu.js';
@@ -132,6 +132,24 @@ export class WebGpuBackend implements Backend {
       for (const b of scratch) this.pool.release(b);
     }
     return { out: { buffer } satisfies GpuHandle, aux: auxBuffer && ({ buffer: auxBuffer } satisfies GpuHandle) };
+  }
+
+  runInPlace<A>(op: InPlaceKernel<A>, targets: StorageInput[], inputs: StorageInput[], attrs: A): void {
+    this.checkLost(op.name);
+    const t = (i: StorageInput): GpuTensor => ({ buffer: (i.handle as GpuHandle).buffer, shape: i.spec.shape, dtype: i.spec.dtype });
+    op.gpu({
+      targets: targets.map(t),
+      inputs: inputs.map(t),
+      attrs,
+      ctx: {
+        dispatch: (d) => this.dispatch(op.name, d),
+        scratch: () => {
+          throw new Error(`${op.name}: in-place kernels get no scratch buffers`);
+        },
+        limits: this.limits,
+        features: this.features,
+      },
+    });
   }
 
   /** Encodes one kernel launch into the open compute pass. */
