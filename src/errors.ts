@@ -25,5 +25,7 @@ export class OutOfMemoryError extends WgnnError {
 export class DeviceLostError extends WgnnError {}
 /** No usable backend (e.g. `init({ backend: 'webgpu' })` without an adapter). */
 export class BackendError extends WgnnError {}
+/** A file (IDX, gzip, cache) that is malformed or hostile: the message says what, at which offset, and the sizes. */
+export class ParseError extends WgnnError {}
 
 export const fmtShape = (s: readonly number[]): string => `[${s.join(',')}]`;

@@ -9,3 +9,8 @@ export * from './errors.js';
 export type { Backend, MemoryInfo, DType, TypedArray } from './backend/backend.js';
 export { CpuBackend } from './backend/cpu/cpu.js';
 export { WebGpuBackend } from './backend/webgpu/webgpu.js';
+export * as optim from './optim/index.js';
+export * as nn from './nn/index.js';
+export { layers, sequential, Sequential, Module, setSeed } from './nn/index.js';
+export { serializeSafetensors, parseSafetensors, saveTensors, loadTensors } from './io/safetensors.js';
+export { Dataset, type Batch, type BatchOptions } from './data/dataset.js';

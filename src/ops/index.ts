@@ -8,3 +8,4 @@ export * from './layout.js';
 export * from './loss.js';
 export * from './conv.js';
 export * from './pool.js';
+export * from './random.js';

@@ -6,6 +6,7 @@ import { lossOps } from './loss.js';
 import { matmulOps } from './matmul.js';
 import { poolOps } from './pool.js';
 import type { AnyOp } from './op.js';
+import { randomOps } from './random.js';
 import { reduceOps } from './reduce.js';
 import { softmaxOps } from './softmax.js';
 import { unaryOps } from './unary.js';
@@ -20,6 +21,7 @@ export const OPS = {
   ...lossOps,
   ...convOps,
   ...poolOps,
+  ...randomOps,
 } satisfies Record<string, AnyOp>;
 
 export type OpName = keyof typeof OPS;

@@ -1,0 +1,49 @@
+// Fused Adam / AdamW step in place (torch.optim.Adam, torch.optim.AdamW; src/optim/adam.ts). param, exp_avg m,
+// exp_avg_sq v: [n] flat; grad: [n]; scale: [1], the clip factor (the grad itself, unread, when HAS_SCALE is off).
+//   g = grad·scale + λ₂·p;  p = p·decay;  m = lerp(m, g, 1 − β1);  v = β2·v + (1 − β2)·g²;
+//   p = p − step_size·m / (√v / √(1 − β2^t) + eps),  step_size = lr / (1 − β1^t)
+// Adam sets λ₂ = weight decay, decay = 1; AdamW λ₂ = 0, decay = 1 − lr·weight decay (host-side, per step).
+
+override WG: u32 = 256;
+override HAS_SCALE: bool = false;
+
+struct Params {
+  n: u32,
+  l2: f32,
+  decay: f32,
+  beta1: f32,
+  beta2: f32,
+  step_size: f32,
+  bc2_sqrt: f32,
+  eps: f32,
+}
+
+@group(0) @binding(0) var<storage, read_write> param: array<f32>;
+@group(0) @binding(1) var<storage, read_write> exp_avg: array<f32>;
+@group(0) @binding(2) var<storage, read_write> exp_avg_sq: array<f32>;
+@group(0) @binding(3) var<storage, read> grad: array<f32>;
+@group(0) @binding(4) var<storage, read> scale: array<f32>;
+@group(0) @binding(5) var<uniform> u: Params;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= u.n) {
+    return;
+  }
+  var p = param[i];
+  var g = grad[i];
+  if (HAS_SCALE) {
+    g = g * scale[0];
+  }
+  if (u.l2 != 0.0) {
+    g = g + u.l2 * p;
+  }
+  p = p * u.decay;
+  let m0 = exp_avg[i];
+  let m = m0 + (1.0 - u.beta1) * (g - m0);
+  let v = u.beta2 * exp_avg_sq[i] + (1.0 - u.beta2) * g * g;
+  exp_avg[i] = m;
+  exp_avg_sq[i] = v;
+  param[i] = p - u.step_size * m / (sqrt(v) / u.bc2_sqrt + u.eps);
+}

@@ -1,0 +1,7 @@
+// Datasets: IDX parsing, the embedded MNIST digits, IDX folders (Fashion-MNIST) and host-side batching.
+// idx.ts and dataset.ts are pure; files.ts, mnist.ts and fashion.ts read files and need Node.
+export { parseIdx, encodeIdx, isGzip, IDX_MAX_BYTES, IDX_MAX_RANK, type IdxArray, type IdxData, type IdxType, type IdxParseOptions } from './idx.js';
+export { gunzipBounded, decodeIdx, readIdxFile } from './files.js';
+export { Dataset, permutation, epochPermutation, bytesToUnit, type Batch, type BatchOptions, type ImageDataset } from './dataset.js';
+export { loadMnist, type MnistDataset, type MnistOptions } from './mnist.js';
+export { loadIdxDataset, loadFashionMnist, FASHION_MNIST_DIR, FASHION_MNIST_CLASSES } from './fashion.js';

@@ -1,0 +1,84 @@
+// Keras-named losses and metrics. Where the model ends in softmax (or sigmoid) and the loss is a cross-entropy, the
+// trainer passes logits and the loss runs the fused, numerically stable kernel instead of log(softmax(x)).
+import { WgnnError } from '../errors.js';
+import { binaryCrossEntropyWithLogits, maximum, minimum, mul, sub, add } from '../ops/binary.js';
+import { mseLoss, softmaxCrossEntropy } from '../ops/loss.js';
+import { mean } from '../ops/reduce.js';
+import { log, neg } from '../ops/unary.js';
+import type { TypedArray } from '../backend/backend.js';
+import type { Tensor } from '../tensor.js';
+
+export type LossName =
+  | 'mse'
+  | 'meanSquaredError'
+  | 'binaryCrossentropy'
+  | 'categoricalCrossentropy'
+  | 'sparseCategoricalCrossentropy';
+
+export interface Loss {
+  name: LossName;
+  /** The final activation this loss fuses with (the trainer then hands it logits). */
+  fuses?: 'softmax' | 'sigmoid';
+  /** Mean loss over the batch from the model's output (or its logits when `fromLogits`). */
+  compute(out: Tensor, target: Tensor, fromLogits: boolean): Tensor;
+}
+
+// NOTE: probabilities are clipped to [1e-7, 1 − 1e-7] before the log, as Keras does.
+const EPS = 1e-7;
+const clip = (p: Tensor) => minimum(maximum(p, EPS), 1 - EPS);
+
+const LOSSES: Record<LossName, Loss> = {
+  mse: { name: 'mse', compute: (p, t) => mseLoss(p, t) },
+  meanSquaredError: { name: 'meanSquaredError', compute: (p, t) => mseLoss(p, t) },
+  binaryCrossentropy: {
+    name: 'binaryCrossentropy',
+    fuses: 'sigmoid',
+    compute: (out, t, fromLogits) => {
+      if (fromLogits) return mean(binaryCrossEntropyWithLogits(out, t));
+      // −[t log p + (1 − t) log(1 − p)]
+      const p = clip(out);
+      return mean(neg(add(mul(t, log(p)), mul(sub(1, t), log(sub(1, p))))));
+    },
+  },
+  // On probabilities p (rows summing to 1), softmax(log p) = p, so the fused kernel on log p gives −Σ t log p.
+  categoricalCrossentropy: {
+    name: 'categoricalCrossentropy',
+    fuses: 'softmax',
+    compute: (out, t, fromLogits) => softmaxCrossEntropy(fromLogits ? out : log(clip(out)), t),
+  },
+  sparseCategoricalCrossentropy: {
+    name: 'sparseCategoricalCrossentropy',
+    fuses: 'softmax',
+    compute: (out, t, fromLogits) => softmaxCrossEntropy(fromLogits ? out : log(clip(out)), t),
+  },
+};
+
+export function getLoss(name: LossName | Loss): Loss {
+  if (typeof name !== 'string') return name;
+  const l = LOSSES[name];
+  if (!l) throw new WgnnError(`compile: unknown loss '${String(name)}'; expected one of ${Object.keys(LOSSES).join(', ')}`);
+  return l;
+}
+
+/**
+ * Correct predictions in a batch, on the host from the model's output: the arg-max class against an int32 label,
+ * against the arg-max of a one-hot row, or (one output unit) a 0.5 threshold against a 0/1 target.
+ */
+export function countCorrect(pred: TypedArray, predShape: readonly number[], target: TypedArray, targetIsInt: boolean, fromLogits: boolean): number {
+  const rows = predShape[0] ?? 0;
+  const c = predShape.length > 1 ? predShape[predShape.length - 1]! : 1;
+  const argmax = (a: TypedArray, r: number) => {
+    let best = 0;
+    for (let j = 1; j < c; j++) if (a[r * c + j]! > a[r * c + best]!) best = j;
+    return best;
+  };
+  let ok = 0;
+  for (let r = 0; r < rows; r++) {
+    if (c === 1) {
+      const p = pred[r]! > (fromLogits ? 0 : 0.5) ? 1 : 0;
+      ok += p === Math.round(target[r]!) ? 1 : 0;
+    } else if (targetIsInt) ok += argmax(pred, r) === target[r] ? 1 : 0;
+    else ok += argmax(pred, r) === argmax(target, r) ? 1 : 0;
+  }
+  return ok;
+}

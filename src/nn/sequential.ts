@@ -1,0 +1,234 @@
+// Sequential: a stack of layers with Keras's compile / fit / evaluate / predict / summary, on the same tensors and
+// autograd as PyTorch-style modules. Training data stays on the host; each batch is uploaded as it is used.
+import type { TypedArray } from '../backend/backend.js';
+import { ShapeError, WgnnError, fmtShape } from '../errors.js';
+import type { Optimizer } from '../optim/optimizer.js';
+import { Dataset } from '../data/dataset.js';
+import { sizeOf } from '../shape.js';
+import { Tensor, tensor, tidy } from '../tensor.js';
+import { noGrad } from '../autograd/tape.js';
+import { Layer } from './layers.js';
+import { countCorrect, getLoss, type Loss, type LossName } from './losses.js';
+import { Module } from './module.js';
+
+/** Host data: a typed array and its shape (batch first). */
+export interface HostTensor {
+  data: TypedArray;
+  shape: readonly number[];
+}
+export type Data = Tensor | HostTensor;
+
+export interface CompileOptions {
+  optimizer: Optimizer;
+  loss: LossName | Loss;
+  metrics?: 'accuracy'[];
+}
+
+export interface Logs {
+  [metric: string]: number;
+}
+
+export interface Callbacks {
+  onEpochBegin?(epoch: number): void | Promise<void>;
+  onEpochEnd?(epoch: number, logs: Logs): void | Promise<void>;
+  /** After each batch with its loss (read without stalling the GPU: the previous batches' losses). */
+  onBatchEnd?(batch: number, logs: Logs): void | Promise<void>;
+}
+
+export interface FitOptions {
+  epochs?: number;
+  batchSize?: number;
+  shuffle?: boolean;
+  /** Seed of the per-epoch shuffles (each epoch's order depends only on seed and epoch). */
+  seed?: number;
+  validationData?: [Data, Data];
+  /** Fraction of the data (the last rows, before shuffling, as Keras) held out for validation. */
+  validationSplit?: number;
+  callbacks?: Callbacks;
+  /** 0: silent; 1: a line per epoch (default). */
+  verbose?: 0 | 1;
+}
+
+export interface History {
+  epoch: number[];
+  history: Record<string, number[]>;
+}
+
+/** The data as a host Dataset (a tensor is read back once). */
+async function toDataset(op: string, x: Data, y: Data): Promise<Dataset> {
+  const host = async (d: Data): Promise<HostTensor> => (d instanceof Tensor ? { data: await d.data(), shape: d.shape } : d);
+  const [xs, ys] = [await host(x), await host(y)];
+  if (xs.data instanceof Int32Array) throw new ShapeError(`${op}: x ${fmtShape(xs.shape)} is int32; expected float32 inputs`);
+  if (xs.shape[0] !== ys.shape[0]) throw new ShapeError(`${op}: x ${fmtShape(xs.shape)} and y ${fmtShape(ys.shape)} have different numbers of samples`);
+  const f32 = xs.data instanceof Float32Array ? xs.data : Float32Array.from(xs.data);
+  const yd = ys.data instanceof Float64Array ? Float32Array.from(ys.data) : ys.data;
+  return new Dataset(f32, xs.shape, yd, ys.shape);
+}
+
+const upload = (data: Float32Array | Int32Array, shape: readonly number[]): Tensor =>
+  tensor(data, shape, { dtype: data instanceof Int32Array ? 'int32' : 'float32' });
+
+export class Sequential extends Module {
+  layers: Layer[];
+  private compiled: { optimizer: Optimizer; loss: Loss; metrics: string[] } | undefined;
+
+  constructor(layers: Layer[] = []) {
+    super();
+    this.layers = [...layers];
+  }
+
+  add(layer: Layer): this {
+    this.layers.push(layer);
+    return this;
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.layers.reduce((h, l) => l.forward(h), x);
+  }
+
+  /** The output, or the logits before a final softmax/sigmoid when the loss fuses it (see losses.ts). */
+  private forwardForLoss(x: Tensor, loss: Loss): { out: Tensor; fromLogits: boolean } {
+    const last = this.layers[this.layers.length - 1];
+    if (!last || !loss.fuses || last.activation !== loss.fuses) return { out: this.forward(x), fromLogits: false };
+    const h = this.layers.slice(0, -1).reduce((t, l) => l.forward(t), x);
+    return { out: last.forwardLogits(h), fromLogits: true };
+  }
+
+  compile(opts: CompileOptions): void {
+    this.compiled = { optimizer: opts.optimizer, loss: getLoss(opts.loss), metrics: opts.metrics ?? [] };
+  }
+
+  private need(op: string) {
+    if (!this.compiled) throw new WgnnError(`${op}: call compile({ optimizer, loss }) first`);
+    return this.compiled;
+  }
+
+  async fit(x: Data, y: Data, opts: FitOptions = {}): Promise<History> {
+    const { optimizer, loss, metrics } = this.need('fit');
+    let train = await toDataset('fit', x, y);
+    let val = opts.validationData && (await toDataset('fit: validationData', ...opts.validationData));
+    if (!val && opts.validationSplit) ({ train, validation: val } = train.validationSplit(opts.validationSplit));
+    const epochs = opts.epochs ?? 1;
+    const batchSize = opts.batchSize ?? 32;
+    const history: History = { epoch: [], history: {} };
+    const acc = metrics.includes('accuracy');
+    for (let epoch = 0; epoch < epochs; epoch++) {
+      this.train();
+      await opts.callbacks?.onEpochBegin?.(epoch);
+      const t0 = performance.now();
+      let lossSum = 0;
+      let correct = 0;
+      let seen = 0;
+      let batch = 0;
+      for (const b of train.batches(batchSize, { shuffle: opts.shuffle ?? true, seed: opts.seed ?? 0, epoch })) {
+        const xb = upload(b.x, b.xShape);
+        const yb = upload(b.y, b.yShape);
+        const { l, out, fromLogits } = tidy(() => {
+          const r = this.forwardForLoss(xb, loss);
+          const l = loss.compute(r.out, yb, r.fromLogits);
+          l.backward();
+          return { l, out: r.out, fromLogits: r.fromLogits };
+        });
+        optimizer.step(this.parameters());
+        this.zeroGrad();
+        const [lv, ov] = await Promise.all([l.data(), acc ? out.data() : undefined]);
+        const rows = b.xShape[0]!;
+        lossSum += lv[0]! * rows;
+        if (ov) correct += countCorrect(ov, out.shape, b.y, b.y instanceof Int32Array, fromLogits);
+        seen += rows;
+        for (const t of [xb, yb, l, out]) t.dispose();
+        await opts.callbacks?.onBatchEnd?.(batch++, { loss: lossSum / seen, ...(acc ? { acc: correct / seen } : {}) });
+      }
+      const logs: Logs = { loss: lossSum / seen };
+      if (acc) logs.acc = correct / seen;
+      if (val) {
+        const v = await this.evaluateDataset(val, batchSize);
+        for (const [k, value] of Object.entries(v)) logs[`val_${k}`] = value;
+      }
+      logs.seconds = (performance.now() - t0) / 1000;
+      history.epoch.push(epoch);
+      for (const [k, v] of Object.entries(logs)) (history.history[k] ??= []).push(v);
+      if (opts.verbose !== 0) {
+        console.log(`epoch ${epoch + 1}/${epochs} ${Object.entries(logs).map(([k, v]) => `${k}=${v.toFixed(4)}`).join(' ')}`);
+      }
+      await opts.callbacks?.onEpochEnd?.(epoch, logs);
+    }
+    return history;
+  }
+
+  /** Mean loss (and metrics) over the data, in eval mode. */
+  async evaluate(x: Data, y: Data, opts: { batchSize?: number } = {}): Promise<Logs> {
+    return this.evaluateDataset(await toDataset('evaluate', x, y), opts.batchSize ?? 32);
+  }
+
+  private async evaluateDataset(data: Dataset, batchSize: number): Promise<Logs> {
+    const { loss, metrics } = this.need('evaluate');
+    this.eval();
+    let lossSum = 0;
+    let correct = 0;
+    for (const b of data.batches(batchSize, { shuffle: false })) {
+      const xb = upload(b.x, b.xShape);
+      const yb = upload(b.y, b.yShape);
+      const { l, out, fromLogits } = noGrad(() =>
+        tidy(() => {
+          const r = this.forwardForLoss(xb, loss);
+          return { l: loss.compute(r.out, yb, r.fromLogits), out: r.out, fromLogits: r.fromLogits };
+        }),
+      );
+      const [lv, ov] = await Promise.all([l.data(), out.data()]);
+      lossSum += lv[0]! * b.xShape[0]!;
+      if (metrics.includes('accuracy')) correct += countCorrect(ov, out.shape, b.y, b.y instanceof Int32Array, fromLogits);
+      for (const t of [xb, yb, l, out]) t.dispose();
+    }
+    const logs: Logs = { loss: lossSum / data.length };
+    if (metrics.includes('accuracy')) logs.acc = correct / data.length;
+    return logs;
+  }
+
+  /** The model's output for x, batch by batch, in eval mode. */
+  async predict(x: Data, opts: { batchSize?: number } = {}): Promise<Tensor> {
+    const xs = x instanceof Tensor ? { data: await x.data(), shape: x.shape } : x;
+    const n = xs.shape[0]!;
+    const data = await toDataset('predict', xs, { data: new Int32Array(n), shape: [n] });
+    this.eval();
+    const parts: TypedArray[] = [];
+    let shape: readonly number[] = [n];
+    for (const b of data.batches(opts.batchSize ?? 32, { shuffle: false })) {
+      const xb = upload(b.x, b.xShape);
+      const y = noGrad(() => this.forward(xb));
+      parts.push(await y.data());
+      shape = y.shape;
+      xb.dispose();
+      y.dispose();
+    }
+    const out = new Float32Array(n * sizeOf(shape.slice(1)));
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return tensor(out, [n, ...shape.slice(1)]);
+  }
+
+  /** A table of layers, per-sample output shapes and parameter counts (printed and returned). */
+  summary(print: (line: string) => void = console.log): string {
+    const first = this.layers[0]?.knownInputShape;
+    if (!first) throw new WgnnError('summary: the first layer needs an inputShape (or run the model once)');
+    const lines: string[] = [];
+    const row = (a: string, b: string, c: string) => `${a.padEnd(28)}${b.padEnd(22)}${c.padStart(12)}`;
+    lines.push(row('Layer (type)', 'Output shape', 'Params'), '='.repeat(62));
+    let shape = first;
+    let total = 0;
+    for (const l of this.layers) {
+      l.build(shape);
+      shape = l.outputShape(shape);
+      const p = l.countParams();
+      total += p;
+      lines.push(row(`${l.name} (${l.constructor.name})`, fmtShape([-1, ...shape]).replace('-1', 'null'), String(p)));
+    }
+    lines.push('='.repeat(62), `Total params: ${total}`);
+    const text = lines.join('\n');
+    for (const line of lines) print(line);
+    return text;
+  }
+}

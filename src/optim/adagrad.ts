@@ -1,0 +1,81 @@
+// Adagrad (with learning-rate decay, an initial accumulator value and L2 weight decay), as torch.optim.Adagrad: the
+// fused kernel (shaders/optim_adagrad.wgsl) beside its CPU reference, and the optimizer that runs it.
+import type { InPlaceKernel } from '../backend/backend.js';
+import { f32 } from '../backend/webgpu/context.js';
+import { applyInPlace } from '../ops/apply.js';
+import type { Tensor } from '../tensor.js';
+import { cpuGrad, dispatchUpdate } from './kernel.js';
+import { Optimizer, checkRange, type Slot } from './optimizer.js';
+import type { Schedule } from './schedules.js';
+
+export interface AdagradAttrs {
+  lr: number;
+  lrDecay: number;
+  weightDecay: number;
+  eps: number;
+  /** This parameter's step t, 1 on the first. */
+  step: number;
+}
+
+// targets: param [n], sum [n]; inputs: grad [n], scale [1]?
+// NOTE: as PyTorch, the decayed rate is lr / (1 + (t − 1)·lrDecay), weight decay is L2 (λ·p added to the gradient),
+// eps is added after the square root, and the accumulator starts at initialAccumulatorValue.
+export const adagradKernel: InPlaceKernel<AdagradAttrs> = {
+  name: 'adagrad',
+  cpu: ({ targets, inputs, attrs: a }) => {
+    const p = targets[0]!.data;
+    const sum = targets[1]!.data;
+    const grad = cpuGrad(inputs);
+    const clr = a.lr / (1 + (a.step - 1) * a.lrDecay);
+    for (let i = 0; i < p.length; i++) {
+      let g = grad(i);
+      if (a.weightDecay !== 0) g += a.weightDecay * p[i]!;
+      sum[i] = sum[i]! + g * g;
+      p[i] = p[i]! - (clr * g) / (Math.sqrt(sum[i]!) + a.eps);
+    }
+  },
+  gpu: (args) => {
+    const a = args.attrs;
+    dispatchUpdate('optim_adagrad', args, {}, [f32(a.lr / (1 + (a.step - 1) * a.lrDecay)), f32(a.weightDecay), f32(a.eps)]);
+  },
+};
+
+export interface AdagradOptions {
+  /** Learning rate or schedule (default 1e-2, as PyTorch). */
+  lr?: number | Schedule;
+  /** Per-step decay of the rate: lr / (1 + (t − 1)·lrDecay) (default 0). */
+  lrDecay?: number;
+  /** L2 penalty λ, added to the gradient as λ·p (default 0). */
+  weightDecay?: number;
+  /** Starting value of the squared-gradient sum (default 0). */
+  initialAccumulatorValue?: number;
+  /** Added to the denominator after the square root (default 1e-10). */
+  eps?: number;
+}
+
+/** Adagrad, as torch.optim.Adagrad. */
+export class Adagrad extends Optimizer {
+  readonly lrDecay: number;
+  readonly weightDecay: number;
+  readonly eps: number;
+  protected readonly slots: readonly Slot[];
+
+  constructor(opts: AdagradOptions = {}) {
+    super('adagrad', opts.lr ?? 1e-2);
+    this.lrDecay = checkRange('adagrad', 'lrDecay', opts.lrDecay ?? 0, 0);
+    this.weightDecay = checkRange('adagrad', 'weightDecay', opts.weightDecay ?? 0, 0);
+    this.eps = checkRange('adagrad', 'eps', opts.eps ?? 1e-10, 0);
+    const init = checkRange('adagrad', 'initialAccumulatorValue', opts.initialAccumulatorValue ?? 0, 0);
+    this.slots = [{ name: 'sum', init, used: true }];
+  }
+
+  protected update(targets: Tensor[], inputs: Tensor[], lr: number, step: number): void {
+    const { lrDecay, weightDecay, eps } = this;
+    applyInPlace(adagradKernel, targets, inputs, { lr, lrDecay, weightDecay, eps, step });
+  }
+}
+
+/** Adagrad: `adagrad(0.1)`, `adagrad(schedule)` or `adagrad({ lr, lrDecay, initialAccumulatorValue, eps })`. */
+export function adagrad(opts: number | Schedule | AdagradOptions = {}): Adagrad {
+  return new Adagrad(typeof opts === 'object' ? opts : { lr: opts });
+}

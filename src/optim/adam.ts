@@ -1,0 +1,109 @@
+// Adam and AdamW, as torch.optim.Adam and torch.optim.AdamW: the fused kernel (shaders/optim_adam.wgsl) beside its
+// CPU reference, and the optimizer that runs it. AdamW is Adam with decoupled weight decay.
+import type { InPlaceKernel } from '../backend/backend.js';
+import { f32 } from '../backend/webgpu/context.js';
+import { applyInPlace } from '../ops/apply.js';
+import type { Tensor } from '../tensor.js';
+import { cpuGrad, dispatchUpdate } from './kernel.js';
+import { Optimizer, checkRange, type Slot } from './optimizer.js';
+import type { Schedule } from './schedules.js';
+
+export interface AdamAttrs {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  decoupled: boolean;
+  /** This parameter's step t, 1 on the first (bias corrections 1 − β^t). */
+  step: number;
+}
+
+// targets: param [n], exp_avg [n], exp_avg_sq [n]; inputs: grad [n], scale [1]?
+// NOTE: as PyTorch, Adam's weight decay is L2 (λ·p added to the gradient) and AdamW's is decoupled (p ← p·(1 − lr·λ)
+// before the update); both bias-correct, and eps is added after dividing √v by √(1 − β2^t).
+export const adamKernel: InPlaceKernel<AdamAttrs> = {
+  name: 'adam',
+  cpu: ({ targets, inputs, attrs: a }) => {
+    const p = targets[0]!.data;
+    const m = targets[1]!.data;
+    const v = targets[2]!.data;
+    const grad = cpuGrad(inputs);
+    const bc1 = 1 - a.beta1 ** a.step;
+    const bc2 = 1 - a.beta2 ** a.step;
+    for (let i = 0; i < p.length; i++) {
+      let g = grad(i);
+      let x = p[i]!;
+      if (a.decoupled) x *= 1 - a.lr * a.weightDecay;
+      else if (a.weightDecay !== 0) g += a.weightDecay * x;
+      m[i] = m[i]! + (1 - a.beta1) * (g - m[i]!);
+      v[i] = a.beta2 * v[i]! + (1 - a.beta2) * g * g;
+      p[i] = x - ((a.lr / bc1) * m[i]!) / (Math.sqrt(v[i]!) / Math.sqrt(bc2) + a.eps);
+    }
+  },
+  gpu: (args) => {
+    const a = args.attrs;
+    dispatchUpdate('optim_adam', args, {}, [
+      f32(a.decoupled ? 0 : a.weightDecay),
+      f32(a.decoupled ? 1 - a.lr * a.weightDecay : 1),
+      f32(a.beta1),
+      f32(a.beta2),
+      f32(a.lr / (1 - a.beta1 ** a.step)),
+      f32(Math.sqrt(1 - a.beta2 ** a.step)),
+      f32(a.eps),
+    ]);
+  },
+};
+
+export interface AdamOptions {
+  /** Learning rate or schedule (default 1e-3). */
+  lr?: number | Schedule;
+  /** Decay rates (β1, β2) of the first and second moment averages (default [0.9, 0.999]). */
+  betas?: readonly [number, number];
+  /** Added to the denominator (default 1e-8). */
+  eps?: number;
+  /** Weight decay λ (default 0 for Adam, 1e-2 for AdamW). */
+  weightDecay?: number;
+  /** AdamW: decay the parameter by lr·λ instead of adding λ·p to the gradient (PyTorch's decoupled_weight_decay). */
+  decoupledWeightDecay?: boolean;
+}
+
+/** Adam, as torch.optim.Adam (and AdamW with `decoupledWeightDecay`, as torch.optim.AdamW). */
+export class Adam extends Optimizer {
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  readonly decoupled: boolean;
+  protected readonly slots: readonly Slot[] = [
+    { name: 'exp_avg', init: 0, used: true },
+    { name: 'exp_avg_sq', init: 0, used: true },
+  ];
+
+  constructor(opts: AdamOptions = {}) {
+    const name = opts.decoupledWeightDecay ? 'adamw' : 'adam';
+    super(name, opts.lr ?? 1e-3);
+    const [b1, b2] = opts.betas ?? [0.9, 0.999];
+    this.beta1 = checkRange(name, 'betas[0]', b1, 0, 1);
+    this.beta2 = checkRange(name, 'betas[1]', b2, 0, 1);
+    this.eps = checkRange(name, 'eps', opts.eps ?? 1e-8, 0);
+    this.weightDecay = checkRange(name, 'weightDecay', opts.weightDecay ?? 0, 0);
+    this.decoupled = opts.decoupledWeightDecay ?? false;
+  }
+
+  protected update(targets: Tensor[], inputs: Tensor[], lr: number, step: number): void {
+    const { beta1, beta2, eps, weightDecay, decoupled } = this;
+    applyInPlace(adamKernel, targets, inputs, { lr, beta1, beta2, eps, weightDecay, decoupled, step });
+  }
+}
+
+/** Adam: `adam(1e-3)`, `adam(schedule)` or `adam({ lr, betas, eps, weightDecay })`. */
+export function adam(opts: number | Schedule | AdamOptions = {}): Adam {
+  return new Adam(typeof opts === 'object' ? opts : { lr: opts });
+}
+
+/** AdamW (decoupled weight decay, default λ = 1e-2 as PyTorch): `adamw(1e-3)` or `adamw({ lr, weightDecay })`. */
+export function adamw(opts: number | Schedule | Omit<AdamOptions, 'decoupledWeightDecay'> = {}): Adam {
+  const o = typeof opts === 'object' ? opts : { lr: opts };
+  return new Adam({ ...o, weightDecay: o.weightDecay ?? 1e-2, decoupledWeightDecay: true });
+}

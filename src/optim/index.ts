@@ -1,0 +1,8 @@
+// Optimizers (fused GPU update kernels, PyTorch's update rules), learning-rate schedules and gradient clipping.
+export { Optimizer, type OptimizerState, type ParamState } from './optimizer.js';
+export { SGD, sgd, sgdKernel, type SgdOptions } from './sgd.js';
+export { Adam, adam, adamw, adamKernel, type AdamOptions } from './adam.js';
+export { RMSprop, rmsprop, rmspropKernel, type RmspropOptions } from './rmsprop.js';
+export { Adagrad, adagrad, adagradKernel, type AdagradOptions } from './adagrad.js';
+export { stepDecay, exponentialDecay, cosineDecay, type Schedule } from './schedules.js';
+export { clipGradNorm } from './clip.js';

@@ -1,0 +1,198 @@
+// Optimizer: the base of the update rules. It keeps each parameter's state tensors (created lazily on the
+// parameter's backend), evaluates the learning rate on the host, and runs one fused in-place kernel per parameter
+// per step. A step never reads device data, so it queues behind the backward pass without waiting for it.
+import { zeroGrad as clearGrads } from '../autograd/tape.js';
+import type { Backend } from '../backend/backend.js';
+import { BackendError, DTypeError, ShapeError, WgnnError, fmtShape } from '../errors.js';
+import { sameShape } from '../shape.js';
+import { full, keep, tensor, view, type Tensor } from '../tensor.js';
+import { dropGradScales, purgeGradScales, takeGradScale } from './clip.js';
+import type { Schedule } from './schedules.js';
+
+/** A state tensor a rule keeps per parameter (same shape): its name, initial value, and whether these options use it. */
+export interface Slot {
+  readonly name: string;
+  readonly init: number;
+  readonly used: boolean;
+}
+
+/** One parameter's state: its own step count (bias corrections use it) and its state tensors by slot name. */
+export interface ParamState {
+  step: number;
+  slots: Record<string, Tensor>;
+}
+
+/** An optimizer's state by parameter index (the order of the `params` given), for checkpoints. */
+export interface OptimizerState {
+  stepCount: number;
+  /** null: that parameter has no state yet (it never had a gradient at a step). */
+  params: (ParamState | null)[];
+}
+
+export abstract class Optimizer {
+  /** Steps taken (calls to `step()`); a learning-rate schedule is evaluated at it. */
+  stepCount = 0;
+  private rate: number | Schedule;
+  private states = new Map<Tensor, ParamState>();
+  // NOTE: a slot these options do not use (SGD without momentum) is bound to a [1] placeholder, one per slot and
+  // backend, so that each rule has one binding layout; the kernel's override flags keep it from touching it.
+  private placeholders = new Map<Backend, Tensor[]>();
+
+  protected constructor(
+    /** The rule's name, as in error messages ('sgd', 'adam', ...). */
+    readonly name: string,
+    lr: number | Schedule,
+  ) {
+    this.rate = this.checkLr(lr);
+  }
+
+  /** The rule's state slots, in the kernel's target order after the parameter. */
+  protected abstract readonly slots: readonly Slot[];
+  /** Runs the fused kernel: targets [param, ...slots], inputs [grad, scale?]; `step` is this parameter's step (1 first). */
+  protected abstract update(targets: Tensor[], inputs: Tensor[], lr: number, step: number): void;
+
+  /** The learning rate of the next step. Assign a number, or a schedule (a function of `stepCount`). */
+  get lr(): number {
+    return typeof this.rate === 'number' ? this.rate : this.rate(this.stepCount);
+  }
+  set lr(v: number | Schedule) {
+    this.rate = this.checkLr(v);
+  }
+
+  /**
+   * Updates every parameter that has a `.grad`, in place, with one fused kernel each (applying the factor of a
+   * pending `clipGradNorm`), and counts a step. State is created on first use, on the parameter's backend.
+   */
+  step(params: Iterable<Tensor>): void {
+    const ps = [...new Set(params)].filter((p) => p.grad !== undefined);
+    for (const p of ps) this.checkParam(p, p.grad!);
+    const lr = this.lr;
+    if (!(lr >= 0)) throw new RangeError(`${this.name}: the schedule gave learning rate ${lr} at step ${this.stepCount}; expected >= 0`);
+    purgeGradScales();
+    for (const p of ps) {
+      const st = this.stateOf(p);
+      st.step++;
+      const grad = p.grad!;
+      const scale = takeGradScale(grad);
+      const targets = [p, ...this.slots.map((s, k) => (s.used ? st.slots[s.name]! : this.placeholder(p.backend, k)))];
+      try {
+        this.update(targets, scale ? [grad, scale] : [grad], lr, st.step);
+      } finally {
+        scale?.dispose();
+      }
+    }
+    this.stepCount++;
+  }
+
+  /** Disposes the gradients of `params` and clears `.grad` (and any clip factor waiting for them). */
+  zeroGrad(params: Iterable<Tensor>): void {
+    const ps = [...params];
+    dropGradScales(ps.map((p) => p.grad));
+    clearGrads(ps);
+  }
+
+  /**
+   * The state of `params`, by index. The tensors are views sharing the optimizer's storage: they see later steps
+   * (read or save them before the next one) and are the caller's to dispose.
+   */
+  state(params: readonly Tensor[]): OptimizerState {
+    return {
+      stepCount: this.stepCount,
+      params: params.map((p) => {
+        const st = this.states.get(p);
+        if (!st) return null;
+        const slots: Record<string, Tensor> = {};
+        for (const [k, t] of Object.entries(st.slots)) slots[k] = keep(view(t, t.shape, `${this.name}.state`));
+        return { step: st.step, slots };
+      }),
+    };
+  }
+
+  /**
+   * Replaces the state of `params` (by index) with copies of `state`'s tensors, on each parameter's backend (they may
+   * come from another backend, e.g. a checkpoint read on the CPU). Reads their data, hence async.
+   */
+  async loadState(params: readonly Tensor[], state: OptimizerState): Promise<void> {
+    const what = `${this.name}.loadState`;
+    if (state.params.length !== params.length) {
+      throw new WgnnError(`${what}: state for ${state.params.length} parameters, ${params.length} given`);
+    }
+    const used = this.slots.filter((s) => s.used);
+    params.forEach((p, i) => {
+      const ps = state.params[i];
+      for (const s of ps ? used : []) {
+        const t = ps!.slots[s.name];
+        if (!t) throw new WgnnError(`${what}: parameter ${i} has no '${s.name}' state; expected ${used.map((u) => u.name).join(', ')}`);
+        if (!sameShape(t.shape, p.shape) || t.dtype !== 'float32') {
+          throw new ShapeError(`${what}: '${s.name}' of parameter ${i} is ${t.dtype}${fmtShape(t.shape)}; expected float32${fmtShape(p.shape)}`);
+        }
+      }
+    });
+    const datas = await Promise.all(state.params.map((ps) => Promise.all(ps ? used.map((s) => ps.slots[s.name]!.data()) : [])));
+    params.forEach((p, i) => {
+      this.drop(p);
+      const ps = state.params[i];
+      if (!ps) return;
+      const slots: Record<string, Tensor> = {};
+      used.forEach((s, k) => (slots[s.name] = keep(tensor(datas[i]![k]!, p.shape, { backend: p.backend }))));
+      this.states.set(p, { step: ps.step, slots });
+    });
+    this.stepCount = state.stepCount;
+  }
+
+  /** Frees all state (a later step starts afresh, as a new optimizer with this `stepCount`). */
+  dispose(): void {
+    for (const p of [...this.states.keys()]) this.drop(p);
+    for (const ts of this.placeholders.values()) ts.forEach((t) => t.dispose()); // sparse: one per unused slot
+    this.placeholders.clear();
+  }
+
+  private stateOf(p: Tensor): ParamState {
+    let st = this.states.get(p);
+    if (!st) {
+      const slots: Record<string, Tensor> = {};
+      for (const s of this.slots) if (s.used) slots[s.name] = keep(full(p.shape, s.init, { backend: p.backend }));
+      st = { step: 0, slots };
+      this.states.set(p, st);
+    }
+    return st;
+  }
+
+  private drop(p: Tensor): void {
+    const st = this.states.get(p);
+    if (!st) return;
+    for (const t of Object.values(st.slots)) t.dispose();
+    this.states.delete(p);
+  }
+
+  private placeholder(b: Backend, slot: number): Tensor {
+    let ts = this.placeholders.get(b);
+    if (!ts) this.placeholders.set(b, (ts = []));
+    return (ts[slot] ??= keep(full([1], 0, { backend: b })));
+  }
+
+  private checkParam(p: Tensor, g: Tensor): void {
+    if (p.dtype !== 'float32' || g.dtype !== 'float32') {
+      throw new DTypeError(`${this.name}: parameter #${p.id} is ${p.dtype} with a ${g.dtype} gradient; expected float32`);
+    }
+    if (p.backend !== g.backend) {
+      throw new BackendError(`${this.name}: parameter #${p.id} lives on ${p.backend.name}, its gradient on ${g.backend.name}`);
+    }
+    if (!sameShape(p.shape, g.shape)) {
+      throw new ShapeError(`${this.name}: parameter #${p.id} ${fmtShape(p.shape)} has a gradient of shape ${fmtShape(g.shape)}`);
+    }
+  }
+
+  private checkLr(lr: number | Schedule): number | Schedule {
+    if (typeof lr === 'number' && !(lr >= 0)) throw new RangeError(`${this.name}: learning rate must be >= 0, got ${lr}`);
+    return lr;
+  }
+}
+
+/** Throws a RangeError unless `lo <= v` (and `v < hi` when given), naming the rule and the option. */
+export function checkRange(rule: string, option: string, v: number, lo: number, hi?: number): number {
+  if (!(v >= lo) || (hi !== undefined && !(v < hi))) {
+    throw new RangeError(`${rule}: ${option} must be in [${lo}, ${hi ?? 'Infinity'}), got ${v}`);
+  }
+  return v;
+}

