@@ -418,3 +418,25 @@ export class GlobalAveragePooling2D extends Layer {
     return {};
   }
 }
+
+// Configs come from our own `config()` methods (checked again by each constructor).
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyConfig = any;
+const CLASSES: Record<string, (config: AnyConfig) => Layer> = {
+  Dense: (c) => new Dense(c),
+  Conv2D: (c) => new Conv2D(c),
+  MaxPooling2D: (c) => new MaxPooling2D(c),
+  AveragePooling2D: (c) => new AveragePooling2D(c),
+  GlobalAveragePooling2D: (c) => new GlobalAveragePooling2D(c),
+  Flatten: (c) => new Flatten(c),
+  Dropout: (c) => new Dropout(c),
+  BatchNormalization: (c) => new BatchNormalization(c),
+  ActivationLayer: (c) => new ActivationLayer(c),
+};
+
+/** A layer from its class name and `config()` (what `Sequential.save` writes). */
+export function layerFromConfig(cls: string, config: Record<string, unknown>): Layer {
+  const make = CLASSES[cls];
+  if (!make) throw new WgnnError(`layerFromConfig: unknown layer class '${cls}'; expected one of ${Object.keys(CLASSES).join(', ')}`);
+  return make(config);
+}

@@ -1,13 +1,14 @@
 // Sequential: a stack of layers with Keras's compile / fit / evaluate / predict / summary, on the same tensors and
 // autograd as PyTorch-style modules. Training data stays on the host; each batch is uploaded as it is used.
 import type { TypedArray } from '../backend/backend.js';
-import { ShapeError, WgnnError, fmtShape } from '../errors.js';
+import { ParseError, ShapeError, WgnnError, fmtShape } from '../errors.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import { Dataset } from '../data/dataset.js';
 import { sizeOf } from '../shape.js';
-import { Tensor, tensor, tidy } from '../tensor.js';
+import { Tensor, keep, tensor, tidy } from '../tensor.js';
+import { loadTensors, parseSafetensors, saveTensors } from '../io/safetensors.js';
 import { noGrad } from '../autograd/tape.js';
-import { Layer } from './layers.js';
+import { Layer, layerFromConfig } from './layers.js';
 import { countCorrect, getLoss, type Loss, type LossName } from './losses.js';
 import { Module } from './module.js';
 
@@ -84,6 +85,16 @@ export class Sequential extends Module {
 
   forward(x: Tensor): Tensor {
     return this.layers.reduce((h, l) => l.forward(h), x);
+  }
+
+  /** With the first layer's input shape known, builds every layer, so the weights exist before any data flows. */
+  protected override prepare(): void {
+    let shape = this.layers[0]?.knownInputShape;
+    if (!shape) return;
+    for (const l of this.layers) {
+      l.build(shape);
+      shape = l.outputShape(shape);
+    }
   }
 
   /** The output, or the logits before a final softmax/sigmoid when the loss fuses it (see losses.ts). */
@@ -195,7 +206,7 @@ export class Sequential extends Module {
     let shape: readonly number[] = [n];
     for (const b of data.batches(opts.batchSize ?? 32, { shuffle: false })) {
       const xb = upload(b.x, b.xShape);
-      const y = noGrad(() => this.forward(xb));
+      const y = noGrad(() => tidy(() => this.forward(xb)));
       parts.push(await y.data());
       shape = y.shape;
       xb.dispose();
@@ -210,17 +221,68 @@ export class Sequential extends Module {
     return tensor(out, [n, ...shape.slice(1)]);
   }
 
+  /**
+   * Writes the weights (and buffers such as batch-norm statistics) as safetensors, with the layer stack in the
+   * metadata so `Sequential.load` can rebuild the model. Returns the bytes; in Node also writes `path` atomically.
+   */
+  async save(path?: string): Promise<Uint8Array> {
+    const first = this.layers[0]?.knownInputShape;
+    const spec = this.layers.map((l) => ({ class: l.constructor.name, name: l.name, config: l.config() }));
+    const meta = { format: 'wgnn.sequential', layers: JSON.stringify(spec), inputShape: JSON.stringify(first ?? null) };
+    return saveTensors(path, Object.fromEntries(this.namedTensors()), meta);
+  }
+
+  /** Rebuilds a model saved by `save()` (a path in Node, or the bytes) with its weights. */
+  static async load(source: string | Uint8Array): Promise<Sequential> {
+    const bytes = typeof source === 'string' ? new Uint8Array(await (await import('node:fs/promises')).readFile(source)) : source;
+    const { metadata } = parseSafetensors(bytes);
+    if (metadata.format !== 'wgnn.sequential' || !metadata.layers) {
+      throw new ParseError('Sequential.load: the file has no wgnn layer stack in its metadata (format wgnn.sequential)');
+    }
+    const specs = JSON.parse(metadata.layers) as { class: string; name: string; config: Record<string, unknown> }[];
+    const inputShape = JSON.parse(metadata.inputShape ?? 'null') as number[] | null;
+    const model = new Sequential(specs.map((sp, i) => layerFromConfig(sp.class, { ...sp.config, name: sp.name, ...(i === 0 && inputShape ? { inputShape } : {}) })));
+    const tensors = await loadTensors(bytes);
+    const mine = model.namedTensors();
+    const names = new Set(Object.keys(tensors));
+    for (const [name, t] of mine) {
+      const w = tensors[name];
+      if (!w || fmtShape(w.shape) !== fmtShape(t.shape)) {
+        throw new ParseError(`Sequential.load: weight ${name} ${w ? fmtShape(w.shape) : 'missing'}; the model expects ${fmtShape(t.shape)}`);
+      }
+      names.delete(name);
+    }
+    if (names.size) throw new ParseError(`Sequential.load: weights the model does not have: ${[...names].join(', ')}`);
+    model.assign(tensors);
+    return model;
+  }
+
+  /** Replaces parameters and buffers by name with the given tensors (same shapes), taking ownership of them. */
+  private assign(tensors: Record<string, Tensor>): void {
+    for (const l of this.layers) {
+      for (const [field, t] of Object.entries(l)) {
+        if (!(t instanceof Tensor)) continue;
+        const i = this.layers.indexOf(l);
+        const w = tensors[`layers.${i}.${field}`];
+        if (!w) continue;
+        w.requiresGrad = t.requiresGrad;
+        t.dispose();
+        (l as unknown as Record<string, Tensor>)[field] = keep(w);
+      }
+    }
+  }
+
   /** A table of layers, per-sample output shapes and parameter counts (printed and returned). */
   summary(print: (line: string) => void = console.log): string {
     const first = this.layers[0]?.knownInputShape;
     if (!first) throw new WgnnError('summary: the first layer needs an inputShape (or run the model once)');
+    this.prepare();
     const lines: string[] = [];
     const row = (a: string, b: string, c: string) => `${a.padEnd(28)}${b.padEnd(22)}${c.padStart(12)}`;
     lines.push(row('Layer (type)', 'Output shape', 'Params'), '='.repeat(62));
     let shape = first;
     let total = 0;
     for (const l of this.layers) {
-      l.build(shape);
       shape = l.outputShape(shape);
       const p = l.countParams();
       total += p;

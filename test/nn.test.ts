@@ -1,0 +1,167 @@
+// Layers and models: shapes and parameter counts, train/eval behaviour, the fused softmax loss path, PyTorch-style
+// modules, save/load, and real training of the seed MLP on the embedded MNIST digits on WebGPU.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
+import { loadMnist } from '../src/data/mnist.js';
+import { Dense, Dropout, BatchNormalization, Flatten, Module, layers, sequential, Sequential, setSeed } from '../src/nn/index.js';
+import { sub } from '../src/ops/binary.js';
+import { square } from '../src/ops/unary.js';
+import { mean } from '../src/ops/reduce.js';
+import { adam, sgd } from '../src/optim/index.js';
+import { setDefaultBackend, tensor, tidy, type Tensor } from '../src/tensor.js';
+import { expectClose, gpuBackend } from './helpers.js';
+import '../src/autograd/tape.js';
+
+let gpu: WebGpuBackend;
+beforeAll(async () => {
+  gpu = await gpuBackend();
+  setDefaultBackend(gpu);
+  setSeed(1);
+});
+afterAll(() => setDefaultBackend(undefined));
+
+const mlp = () =>
+  sequential([
+    layers.flatten({ inputShape: [28, 28, 1] }),
+    layers.dense({ units: 128, activation: 'relu' }),
+    layers.dense({ units: 10, activation: 'softmax' }),
+  ]);
+
+describe('layers [webgpu]', () => {
+  it('summary lists output shapes and parameter counts', () => {
+    const m = mlp();
+    const lines: string[] = [];
+    m.summary((l) => lines.push(l));
+    expect(lines.join('\n')).toMatch(/dense.*\[null,128\]\s+100480/);
+    expect(lines.join('\n')).toMatch(/dense_1.*\[null,10\]\s+1290/);
+    expect(lines[lines.length - 1]).toBe('Total params: 101770');
+    expect(m.namedParameters().map(([n]) => n)).toEqual(['layers.1.kernel', 'layers.1.bias', 'layers.2.kernel', 'layers.2.bias']);
+    m.dispose();
+  });
+
+  it('dropout is the identity in eval mode and a scaled mask in training', async () => {
+    const d = new Dropout({ rate: 0.5, seed: 3 });
+    const x = tensor(new Float32Array(1000).fill(1), [10, 100]);
+    const train = d.forward(x);
+    const t = await train.data();
+    const kept = t.filter((v) => v !== 0);
+    expect(kept.every((v) => v === 2)).toBe(true);
+    expect(kept.length).toBeGreaterThan(400);
+    expect(kept.length).toBeLessThan(600);
+    d.eval();
+    const ev = d.forward(x);
+    expect(Array.from(await ev.data()).every((v) => v === 1)).toBe(true);
+    for (const v of [x, train, ev]) v.dispose();
+  });
+
+  it('batch norm normalises with batch statistics in training and moving statistics in eval', async () => {
+    const bn = new BatchNormalization({ momentum: 0.5 });
+    const data = Float32Array.from({ length: 8 * 3 }, (_, i) => (i % 3) * 10 + Math.floor(i / 3));
+    const x = tensor(data, [8, 3]);
+    const y = tidy(() => bn.forward(x));
+    const yd = await y.data();
+    for (let c = 0; c < 3; c++) {
+      const col = Array.from({ length: 8 }, (_, r) => yd[r * 3 + c]!);
+      const m = col.reduce((a, b) => a + b) / 8;
+      const v = col.reduce((a, b) => a + (b - m) ** 2, 0) / 8;
+      expect(Math.abs(m)).toBeLessThan(1e-5);
+      expect(v).toBeCloseTo(5.25 / (5.25 + 1e-3), 3); // the batch variance of 0..7 is 5.25
+    }
+    // moving mean = 0.5·0 + 0.5·batch mean (3.5, 13.5, 23.5)
+    expectClose(await bn.movingMean.data(), Float32Array.from([1.75, 6.75, 11.75]), { atol: 1e-5, rtol: 1e-5 }, 'moving mean');
+    bn.eval();
+    const ye = tidy(() => bn.forward(x));
+    const want = Float32Array.from(data, (v, i) => (v - [1.75, 6.75, 11.75][i % 3]!) / Math.sqrt(0.5 + 0.5 * 5.25 + 1e-3));
+    expectClose(await ye.data(), want, { atol: 1e-4, rtol: 1e-4 }, 'eval');
+    for (const t of [x, y, ye]) t.dispose();
+    bn.dispose();
+  });
+
+  it('a softmax output with sparse cross-entropy trains on logits (the fused path) and matches −log softmax', async () => {
+    const m = mlp();
+    m.compile({ optimizer: sgd(0), loss: 'sparseCategoricalCrossentropy' });
+    const rng = Float32Array.from({ length: 4 * 784 }, (_, i) => Math.sin(i) * 0.5 + 0.5);
+    const labels = Int32Array.from([3, 1, 4, 1]);
+    const logs = await m.evaluate({ data: rng, shape: [4, 28, 28, 1] }, { data: labels, shape: [4] });
+    const probs = await m.predict({ data: rng, shape: [4, 28, 28, 1] });
+    const p = await probs.data();
+    const want = Array.from(labels, (l, r) => -Math.log(p[r * 10 + l]!)).reduce((a, b) => a + b) / 4;
+    expect(logs.loss).toBeCloseTo(want, 4);
+    probs.dispose();
+    m.dispose();
+  });
+});
+
+describe('training [webgpu]', () => {
+  it('the seed MLP learns the embedded MNIST digits with fit()', async () => {
+    const { train, test } = loadMnist();
+    const m = mlp();
+    const opt = adam(1e-3);
+    m.compile({ optimizer: opt, loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+    const small = train.slice(0, 3000);
+    const h = await m.fit({ data: small.x, shape: small.xShape }, { data: small.y, shape: small.yShape }, {
+      epochs: 2,
+      batchSize: 64,
+      validationData: [
+        { data: test.x, shape: test.xShape },
+        { data: test.y, shape: test.yShape },
+      ],
+      verbose: 0,
+    });
+    const [l0, l1] = h.history.loss!;
+    console.log(`MLP on 3000 MNIST digits, 2 epochs: loss ${l0!.toFixed(3)} -> ${l1!.toFixed(3)}, val acc ${h.history.val_acc![1]!.toFixed(3)}`);
+    expect(l1!).toBeLessThan(l0!);
+    expect(h.history.val_acc![1]!).toBeGreaterThan(0.85);
+    opt.dispose();
+    m.dispose();
+  });
+
+  it('a PyTorch-style module trains with loss.backward() and opt.step()', async () => {
+    class Net extends Module {
+      fc1 = new Dense({ units: 16, inputDim: 3, activation: 'tanh', seed: 1 });
+      fc2 = new Dense({ units: 1, inputDim: 16, seed: 2 });
+      forward(x: Tensor): Tensor {
+        return this.fc2.forward(this.fc1.forward(x));
+      }
+    }
+    const net = new Net();
+    expect(net.parameters().length).toBe(4);
+    const opt = adam(0.02);
+    const xs = Float32Array.from({ length: 64 * 3 }, (_, i) => Math.cos(i * 1.7));
+    const ys = Float32Array.from({ length: 64 }, (_, r) => xs[r * 3]! * 2 - xs[r * 3 + 1]! + 0.5 * xs[r * 3 + 2]!);
+    const x = tensor(xs, [64, 3]);
+    const y = tensor(ys, [64, 1]);
+    const losses: number[] = [];
+    for (let step = 0; step < 100; step++) {
+      const loss = tidy(() => mean(sub2(net.forward(x), y)));
+      loss.backward();
+      opt.step(net.parameters());
+      net.zeroGrad();
+      if (step % 33 === 0 || step === 99) losses.push((await loss.data())[0]!);
+      loss.dispose();
+    }
+    expect(losses[losses.length - 1]!).toBeLessThan(losses[0]! * 0.1);
+    opt.dispose();
+    net.dispose();
+    x.dispose();
+    y.dispose();
+  });
+
+  it('save and load round-trip the model (weights, layer stack) through safetensors', async () => {
+    const m = sequential([layers.dense({ units: 5, activation: 'relu', inputShape: [3] }), new BatchNormalization(), new Flatten(), layers.dense({ units: 2 })]);
+    const bytes = await m.save();
+    const back = await Sequential.load(bytes);
+    const x = tensor(Float32Array.from({ length: 12 }, (_, i) => i / 7 - 0.5), [4, 3]);
+    m.eval();
+    back.eval();
+    const [a, b] = tidy(() => [m.forward(x), back.forward(x)]);
+    expectClose(await b.data(), await a.data(), { atol: 0, rtol: 0 }, 'loaded model output');
+    expect(back.namedTensors().map(([n]) => n)).toEqual(m.namedTensors().map(([n]) => n));
+    for (const t of [x, a, b]) t.dispose();
+    m.dispose();
+    back.dispose();
+  });
+});
+
+// (pred − y)², elementwise.
+const sub2 = (a: Tensor, b: Tensor): Tensor => square(sub(a, b));
