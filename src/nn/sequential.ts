@@ -278,8 +278,8 @@ export class Sequential extends Module {
     if (!first) throw new WgnnError('summary: the first layer needs an inputShape (or run the model once)');
     this.prepare();
     const lines: string[] = [];
-    const row = (a: string, b: string, c: string) => `${a.padEnd(28)}${b.padEnd(22)}${c.padStart(12)}`;
-    lines.push(row('Layer (type)', 'Output shape', 'Params'), '='.repeat(62));
+    const row = (a: string, b: string, c: string) => `${a.padEnd(34)} ${b.padEnd(20)}${c.padStart(10)}`;
+    lines.push(row('Layer (type)', 'Output shape', 'Params'), '='.repeat(65));
     let shape = first;
     let total = 0;
     for (const l of this.layers) {
@@ -288,7 +288,7 @@ export class Sequential extends Module {
       total += p;
       lines.push(row(`${l.name} (${l.constructor.name})`, fmtShape([-1, ...shape]).replace('-1', 'null'), String(p)));
     }
-    lines.push('='.repeat(62), `Total params: ${total}`);
+    lines.push('='.repeat(65), `Total params: ${total}`);
     const text = lines.join('\n');
     for (const line of lines) print(line);
     return text;
