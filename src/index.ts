@@ -14,3 +14,4 @@ export * as nn from './nn/index.js';
 export { layers, sequential, Sequential, Module, setSeed } from './nn/index.js';
 export { serializeSafetensors, parseSafetensors, saveTensors, loadTensors } from './io/safetensors.js';
 export { Dataset, type Batch, type BatchOptions } from './data/dataset.js';
+export { Rng } from './rng.js';

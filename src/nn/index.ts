@@ -42,3 +42,4 @@ export const layers = {
 
 /** A model that runs its layers in order. */
 export const sequential = (ls: ConstructorParameters<typeof Sequential>[0] = []) => new Sequential(ls);
+export { seedModel } from './models.js';
