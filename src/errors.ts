@@ -29,3 +29,6 @@ export class BackendError extends WgnnError {}
 export class ParseError extends WgnnError {}
 
 export const fmtShape = (s: readonly number[]): string => `[${s.join(',')}]`;
+
+/** Work that a captured (replayed) training step cannot contain, such as a read-back; the step runs eagerly instead. */
+export class CaptureError extends WgnnError {}

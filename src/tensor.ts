@@ -77,7 +77,7 @@ export class Tensor implements TensorSpec {
   }
 
   /** Copies the data to the host. Resolves when the GPU work producing it is done. */
-  async data(): Promise<TypedArray> {
+  data(): Promise<TypedArray> {
     const s = this.live('data');
     return s.backend.read(s.handle, this);
   }

@@ -148,6 +148,7 @@ describe('training [webgpu]', () => {
         batchSize: 32,
         seed: 5,
         verbose: 0,
+        readEvery: 1,
         callbacks: { onBatchEnd: (i, logs) => void out.push(logs.loss! * (i + 1) - out.reduce((a, v) => a + v, 0)) },
       });
       opt.dispose();

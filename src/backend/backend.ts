@@ -74,6 +74,17 @@ export interface StorageInput {
   spec: TensorSpec;
 }
 
+/** A backend's step capture: record the dispatches of a step once, then replay them with one submit per step. */
+export interface CaptureSupport {
+  begin(): void;
+  /** Ends the recording and returns it (opaque). */
+  end(): unknown;
+  /** Drops a recording that failed halfway. */
+  abort(): void;
+  replay(recording: unknown): void;
+  release(recording: unknown): void;
+}
+
 export interface RunResult {
   out: Handle;
   aux?: Handle | undefined;
@@ -91,6 +102,12 @@ export interface Backend {
    * checked by the op's `infer` before this.
    */
   run<A>(op: Kernel<A>, inputs: StorageInput[], out: TensorSpec, attrs: A, aux?: TensorSpec): RunResult;
+  /** Overwrites a tensor's storage with host data, after all work queued before it. */
+  write(handle: Handle, data: TypedArray): void;
+  /** Copies `src`'s data into `dst` (same size), in queue order. */
+  copy(dst: Handle, src: Handle): void;
+  /** Step capture and replay, where the backend has it (WebGPU); the CPU runs every step eagerly. */
+  readonly capture?: CaptureSupport;
   /** Runs an in-place kernel: `targets` are updated where they are. */
   runInPlace<A>(op: InPlaceKernel<A>, targets: StorageInput[], inputs: StorageInput[], attrs: A): void;
   release(handle: Handle): void;

@@ -1,11 +1,12 @@
 // Keras-style layers (lazily built from the first input's shape) that are also PyTorch-style modules. Shapes here
 // are per sample (no batch dim), as Keras's `inputShape`; tensors carry the batch as dim 0.
-import { noGrad } from '../autograd/tape.js';
+import { onReplay } from '../autograd/step.js';
 import { ShapeError, WgnnError, fmtShape } from '../errors.js';
 import { add, div, mul, sub } from '../ops/binary.js';
 import { reshape } from '../ops/layout.js';
 import { linear, matmul, type Activation } from '../ops/matmul.js';
 import { dropout } from '../ops/random.js';
+import { emaInPlace } from '../ops/inplace.js';
 import { mean } from '../ops/reduce.js';
 import { softmax } from '../ops/softmax.js';
 import { UNARY, unaryOps, type UnaryName } from '../ops/unary.js';
@@ -238,7 +239,15 @@ export class Dropout extends Layer {
   }
   protected run(x: Tensor): Tensor {
     if (!this.training || this.rate === 0) return reshape(x, x.shape);
-    return dropout(x, this.rate, Math.floor(this.rng.next() * 2 ** 32));
+    // A fresh box per step: a captured step keeps this one and advances it before every replay, drawing seeds in
+    // the same order as eager steps would.
+    const seed = { value: this.nextSeed() };
+    onReplay(() => (seed.value = this.nextSeed()));
+    return dropout(x, this.rate, seed);
+  }
+
+  private nextSeed(): number {
+    return Math.floor(this.rng.next() * 2 ** 32);
   }
   config(): Record<string, unknown> {
     return { rate: this.rate };
@@ -285,15 +294,9 @@ export class BatchNormalization extends Layer {
     const m = mean(x, axes);
     const centered = sub(x, m);
     const v = mean(square(centered), axes);
-    noGrad(() => {
-      const mom = this.momentum;
-      const nm = keep(add(mul(this.movingMean, mom), mul(m, 1 - mom)));
-      const nv = keep(add(mul(this.movingVariance, mom), mul(v, 1 - mom)));
-      this.movingMean.dispose();
-      this.movingVariance.dispose();
-      this.movingMean = nm;
-      this.movingVariance = nv;
-    });
+    // In place, so a captured step's replays keep updating the same statistics.
+    emaInPlace(this.movingMean, m, this.momentum);
+    emaInPlace(this.movingVariance, v, this.momentum);
     return add(mul(div(centered, sqrt(add(v, this.epsilon))), this.gamma), this.beta);
   }
 

@@ -5,7 +5,6 @@ import { binaryCrossEntropyWithLogits, maximum, minimum, mul, sub, add } from '.
 import { mseLoss, softmaxCrossEntropy } from '../ops/loss.js';
 import { mean } from '../ops/reduce.js';
 import { log, neg } from '../ops/unary.js';
-import type { TypedArray } from '../backend/backend.js';
 import type { Tensor } from '../tensor.js';
 
 export type LossName =
@@ -58,27 +57,4 @@ export function getLoss(name: LossName | Loss): Loss {
   const l = LOSSES[name];
   if (!l) throw new WgnnError(`compile: unknown loss '${String(name)}'; expected one of ${Object.keys(LOSSES).join(', ')}`);
   return l;
-}
-
-/**
- * Correct predictions in a batch, on the host from the model's output: the arg-max class against an int32 label,
- * against the arg-max of a one-hot row, or (one output unit) a 0.5 threshold against a 0/1 target.
- */
-export function countCorrect(pred: TypedArray, predShape: readonly number[], target: TypedArray, targetIsInt: boolean, fromLogits: boolean): number {
-  const rows = predShape[0] ?? 0;
-  const c = predShape.length > 1 ? predShape[predShape.length - 1]! : 1;
-  const argmax = (a: TypedArray, r: number) => {
-    let best = 0;
-    for (let j = 1; j < c; j++) if (a[r * c + j]! > a[r * c + best]!) best = j;
-    return best;
-  };
-  let ok = 0;
-  for (let r = 0; r < rows; r++) {
-    if (c === 1) {
-      const p = pred[r]! > (fromLogits ? 0 : 0.5) ? 1 : 0;
-      ok += p === Math.round(target[r]!) ? 1 : 0;
-    } else if (targetIsInt) ok += argmax(pred, r) === target[r] ? 1 : 0;
-    else ok += argmax(pred, r) === argmax(target, r) ? 1 : 0;
-  }
-  return ok;
 }

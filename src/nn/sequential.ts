@@ -8,8 +8,11 @@ import { sizeOf } from '../shape.js';
 import { Tensor, keep, tensor, tidy } from '../tensor.js';
 import { loadTensors, parseSafetensors, saveTensors } from '../io/safetensors.js';
 import { noGrad } from '../autograd/tape.js';
+import { compileStep, type CompiledStep } from '../autograd/step.js';
+import { mul } from '../ops/binary.js';
+import { countCorrect } from '../ops/metrics.js';
 import { Layer, layerFromConfig } from './layers.js';
-import { countCorrect, getLoss, type Loss, type LossName } from './losses.js';
+import { getLoss, type Loss, type LossName } from './losses.js';
 import { Module } from './module.js';
 
 /** Host data: a typed array and its shape (batch first). */
@@ -48,6 +51,10 @@ export interface FitOptions {
   callbacks?: Callbacks;
   /** 0: silent; 1: a line per epoch (default). */
   verbose?: 0 | 1;
+  /** Capture the training step once per batch shape and replay it (default true); false runs every op eagerly. */
+  replay?: boolean;
+  /** Read the accumulated loss and metrics every this many steps (default 16); callbacks see them then. */
+  readEvery?: number;
 }
 
 export interface History {
@@ -72,6 +79,8 @@ const upload = (data: Float32Array | Int32Array, shape: readonly number[]): Tens
 export class Sequential extends Module {
   layers: Layer[];
   private compiled: { optimizer: Optimizer; loss: Loss; metrics: string[] } | undefined;
+  /** The last fit's compiled step (its captures hold GPU buffers until the next fit or dispose). */
+  private lastStep: CompiledStep | undefined;
 
   constructor(layers: Layer[] = []) {
     super();
@@ -121,8 +130,28 @@ export class Sequential extends Module {
     if (!val && opts.validationSplit) ({ train, validation: val } = train.validationSplit(opts.validationSplit));
     const epochs = opts.epochs ?? 1;
     const batchSize = opts.batchSize ?? 32;
+    const readEvery = opts.readEvery ?? 16;
     const history: History = { epoch: [], history: {} };
     const acc = metrics.includes('accuracy');
+    // One training step; captured on its first run per batch shape and replayed after (unless replay: false).
+    const step = compileStep(
+      (xb, yb) => {
+        const outs = tidy(() => {
+          const r = this.forwardForLoss(xb, loss);
+          const l = loss.compute(r.out, yb, r.fromLogits);
+          l.backward();
+          const rows = xb.shape[0]!;
+          // Off the tape: a graph nobody runs backward through would keep its saved tensors.
+          return noGrad(() => ({ loss: mul(l, rows), ...(acc ? { correct: countCorrect(r.out, yb, r.fromLogits ? 0 : 0.5) } : {}) }));
+        });
+        optimizer.step(this.parameters());
+        this.zeroGrad();
+        return outs;
+      },
+      { replay: opts.replay ?? true, key: () => this.parameters().map((p) => p.id).join(',') },
+    );
+    this.lastStep?.dispose();
+    this.lastStep = step;
     for (let epoch = 0; epoch < epochs; epoch++) {
       this.train();
       await opts.callbacks?.onEpochBegin?.(epoch);
@@ -130,25 +159,27 @@ export class Sequential extends Module {
       let lossSum = 0;
       let correct = 0;
       let seen = 0;
+      let pending = 0;
       let batch = 0;
+      const drain = async () => {
+        const r = await step.read();
+        lossSum += r.sums.loss ?? 0;
+        correct += r.sums.correct ?? 0;
+        seen += pending;
+        pending = 0;
+      };
       for (const b of train.batches(batchSize, { shuffle: opts.shuffle ?? true, seed: opts.seed ?? 0, epoch })) {
-        const xb = upload(b.x, b.xShape);
-        const yb = upload(b.y, b.yShape);
-        const { l, out, fromLogits } = tidy(() => {
-          const r = this.forwardForLoss(xb, loss);
-          const l = loss.compute(r.out, yb, r.fromLogits);
-          l.backward();
-          return { l, out: r.out, fromLogits: r.fromLogits };
-        });
-        optimizer.step(this.parameters());
-        this.zeroGrad();
-        const [lv, ov] = await Promise.all([l.data(), acc ? out.data() : undefined]);
-        const rows = b.xShape[0]!;
-        lossSum += lv[0]! * rows;
-        if (ov) correct += countCorrect(ov, out.shape, b.y, b.y instanceof Int32Array, fromLogits);
-        seen += rows;
-        for (const t of [xb, yb, l, out]) t.dispose();
-        await opts.callbacks?.onBatchEnd?.(batch++, { loss: lossSum / seen, ...(acc ? { acc: correct / seen } : {}) });
+        step.run({ data: b.x, shape: b.xShape }, { data: b.y, shape: b.yShape });
+        pending += b.xShape[0]!;
+        // Losses and metrics stay on the GPU; reading them every few steps keeps the GPU from waiting on JS.
+        if (++batch % readEvery === 0) await drain();
+        if (opts.callbacks?.onBatchEnd && seen > 0) {
+          await opts.callbacks.onBatchEnd(batch - 1, { loss: lossSum / seen, ...(acc ? { acc: correct / seen } : {}) });
+        }
+      }
+      await drain();
+      if (!Number.isFinite(lossSum)) {
+        throw new WgnnError(`fit: the loss is ${lossSum / seen} in epoch ${epoch + 1}; training diverged (lower the learning rate?)`);
       }
       const logs: Logs = { loss: lossSum / seen };
       if (acc) logs.acc = correct / seen;
@@ -180,16 +211,16 @@ export class Sequential extends Module {
     for (const b of data.batches(batchSize, { shuffle: false })) {
       const xb = upload(b.x, b.xShape);
       const yb = upload(b.y, b.yShape);
-      const { l, out, fromLogits } = noGrad(() =>
+      const { l, hits } = noGrad(() =>
         tidy(() => {
           const r = this.forwardForLoss(xb, loss);
-          return { l: loss.compute(r.out, yb, r.fromLogits), out: r.out, fromLogits: r.fromLogits };
+          return { l: loss.compute(r.out, yb, r.fromLogits), hits: countCorrect(r.out, yb, r.fromLogits ? 0 : 0.5) };
         }),
       );
-      const [lv, ov] = await Promise.all([l.data(), out.data()]);
+      const [lv, hv] = await Promise.all([l.data(), metrics.includes('accuracy') ? hits.data() : undefined]);
       lossSum += lv[0]! * b.xShape[0]!;
-      if (metrics.includes('accuracy')) correct += countCorrect(ov, out.shape, b.y, b.y instanceof Int32Array, fromLogits);
-      for (const t of [xb, yb, l, out]) t.dispose();
+      if (hv) correct += hv[0]!;
+      for (const t of [xb, yb, l, hits]) t.dispose();
     }
     const logs: Logs = { loss: lossSum / data.length };
     if (metrics.includes('accuracy')) logs.acc = correct / data.length;
@@ -270,6 +301,12 @@ export class Sequential extends Module {
         (l as unknown as Record<string, Tensor>)[field] = keep(w);
       }
     }
+  }
+
+  override dispose(): void {
+    this.lastStep?.dispose();
+    this.lastStep = undefined;
+    super.dispose();
   }
 
   /** A table of layers, per-sample output shapes and parameter counts (printed and returned). */

@@ -9,3 +9,4 @@ export * from './loss.js';
 export * from './conv.js';
 export * from './pool.js';
 export * from './random.js';
+export * from './metrics.js';

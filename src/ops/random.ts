@@ -11,9 +11,14 @@ import { requireFloat } from './util.js';
 export interface DropoutAttrs {
   /** Fraction of elements zeroed, in [0, 1). */
   rate: number;
-  /** Picks the mask; a new one per training step. */
-  seed: number;
+  /**
+   * Picks the mask; a new one per training step. A box `{ value }` is read when the kernel is encoded and again at
+   * every replay of a captured step, so a layer can advance it without re-running the op.
+   */
+  seed: number | { value: number };
 }
+
+const seedOf = (s: DropoutAttrs['seed']): number => (typeof s === 'number' ? s : s.value) >>> 0;
 
 // The same PCG output permutation as shaders/dropout_fwd.wgsl, in 32-bit unsigned arithmetic.
 function pcg(v: number): number {
@@ -40,7 +45,8 @@ export const dropoutOp: OpDef<DropoutAttrs> = defineOp<DropoutAttrs>({
   cpu: ({ inputs: [x], attrs, alloc }) => {
     const y = alloc(x!.data.length);
     const scale = 1 / (1 - attrs.rate);
-    for (let i = 0; i < y.length; i++) y[i] = uniformAt(attrs.seed, i) >= attrs.rate ? x!.data[i]! * scale : 0;
+    const seed = seedOf(attrs.seed);
+    for (let i = 0; i < y.length; i++) y[i] = uniformAt(seed, i) >= attrs.rate ? x!.data[i]! * scale : 0;
     return y;
   },
   gpu: ({ inputs: [x], out, attrs, ctx }) => {
@@ -51,7 +57,7 @@ export const dropoutOp: OpDef<DropoutAttrs> = defineOp<DropoutAttrs>({
       workgroups: grid1d(n, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
       outputs: [out],
       inputs: [x!],
-      uniforms: [u32(n), u32(attrs.seed >>> 0), f32(attrs.rate), f32(1 / (1 - attrs.rate))],
+      uniforms: () => [u32(n), u32(seedOf(attrs.seed)), f32(attrs.rate), f32(1 / (1 - attrs.rate))],
     });
   },
   samples: function* () {
@@ -80,4 +86,4 @@ export const dropoutOp: OpDef<DropoutAttrs> = defineOp<DropoutAttrs>({
 export const randomOps = { dropout: dropoutOp };
 
 /** Zeroes each element with probability `rate` and scales the rest by 1/(1 − rate); the mask is a function of `seed`. */
-export const dropout = (x: Tensor, rate: number, seed: number): Tensor => apply(dropoutOp, [x], { rate, seed });
+export const dropout = (x: Tensor, rate: number, seed: DropoutAttrs['seed']): Tensor => apply(dropoutOp, [x], { rate, seed });

@@ -4,6 +4,7 @@ import { convOps } from './conv.js';
 import { layoutOps } from './layout.js';
 import { lossOps } from './loss.js';
 import { matmulOps } from './matmul.js';
+import { metricOps } from './metrics.js';
 import { poolOps } from './pool.js';
 import type { AnyOp } from './op.js';
 import { randomOps } from './random.js';
@@ -22,6 +23,7 @@ export const OPS = {
   ...convOps,
   ...poolOps,
   ...randomOps,
+  ...metricOps,
 } satisfies Record<string, AnyOp>;
 
 export type OpName = keyof typeof OPS;

@@ -4,17 +4,16 @@ import type { InPlaceKernel } from '../backend/backend.js';
 import { f32 } from '../backend/webgpu/context.js';
 import { applyInPlace } from '../ops/apply.js';
 import type { Tensor } from '../tensor.js';
-import { cpuGrad, dispatchUpdate } from './kernel.js';
+import { cpuGrad, dispatchUpdate, type Live } from './kernel.js';
 import { Optimizer, checkRange, type Slot } from './optimizer.js';
 import type { Schedule } from './schedules.js';
 
 export interface AdagradAttrs {
-  lr: number;
+  /** The live learning rate and step (see Live). */
+  live: Live;
   lrDecay: number;
   weightDecay: number;
   eps: number;
-  /** This parameter's step t, 1 on the first. */
-  step: number;
 }
 
 // targets: param [n], sum [n]; inputs: grad [n], scale [1]?
@@ -26,7 +25,7 @@ export const adagradKernel: InPlaceKernel<AdagradAttrs> = {
     const p = targets[0]!.data;
     const sum = targets[1]!.data;
     const grad = cpuGrad(inputs);
-    const clr = a.lr / (1 + (a.step - 1) * a.lrDecay);
+    const clr = a.live.lr / (1 + (a.live.step - 1) * a.lrDecay);
     for (let i = 0; i < p.length; i++) {
       let g = grad(i);
       if (a.weightDecay !== 0) g += a.weightDecay * p[i]!;
@@ -36,7 +35,7 @@ export const adagradKernel: InPlaceKernel<AdagradAttrs> = {
   },
   gpu: (args) => {
     const a = args.attrs;
-    dispatchUpdate('optim_adagrad', args, {}, [f32(a.lr / (1 + (a.step - 1) * a.lrDecay)), f32(a.weightDecay), f32(a.eps)]);
+    dispatchUpdate('optim_adagrad', args, {}, () => [f32(a.live.lr / (1 + (a.live.step - 1) * a.lrDecay)), f32(a.weightDecay), f32(a.eps)]);
   },
 };
 
@@ -69,9 +68,9 @@ export class Adagrad extends Optimizer {
     this.slots = [{ name: 'sum', init, used: true }];
   }
 
-  protected update(targets: Tensor[], inputs: Tensor[], lr: number, step: number): void {
+  protected update(targets: Tensor[], inputs: Tensor[], live: Live): void {
     const { lrDecay, weightDecay, eps } = this;
-    applyInPlace(adagradKernel, targets, inputs, { lr, lrDecay, weightDecay, eps, step });
+    applyInPlace(adagradKernel, targets, inputs, { live, lrDecay, weightDecay, eps });
   }
 }
 

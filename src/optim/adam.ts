@@ -4,19 +4,18 @@ import type { InPlaceKernel } from '../backend/backend.js';
 import { f32 } from '../backend/webgpu/context.js';
 import { applyInPlace } from '../ops/apply.js';
 import type { Tensor } from '../tensor.js';
-import { cpuGrad, dispatchUpdate } from './kernel.js';
+import { cpuGrad, dispatchUpdate, type Live } from './kernel.js';
 import { Optimizer, checkRange, type Slot } from './optimizer.js';
 import type { Schedule } from './schedules.js';
 
 export interface AdamAttrs {
-  lr: number;
+  /** The live learning rate and step (see Live). */
+  live: Live;
   beta1: number;
   beta2: number;
   eps: number;
   weightDecay: number;
   decoupled: boolean;
-  /** This parameter's step t, 1 on the first (bias corrections 1 − β^t). */
-  step: number;
 }
 
 // targets: param [n], exp_avg [n], exp_avg_sq [n]; inputs: grad [n], scale [1]?
@@ -29,27 +28,27 @@ export const adamKernel: InPlaceKernel<AdamAttrs> = {
     const m = targets[1]!.data;
     const v = targets[2]!.data;
     const grad = cpuGrad(inputs);
-    const bc1 = 1 - a.beta1 ** a.step;
-    const bc2 = 1 - a.beta2 ** a.step;
+    const bc1 = 1 - a.beta1 ** a.live.step;
+    const bc2 = 1 - a.beta2 ** a.live.step;
     for (let i = 0; i < p.length; i++) {
       let g = grad(i);
       let x = p[i]!;
-      if (a.decoupled) x *= 1 - a.lr * a.weightDecay;
+      if (a.decoupled) x *= 1 - a.live.lr * a.weightDecay;
       else if (a.weightDecay !== 0) g += a.weightDecay * x;
       m[i] = m[i]! + (1 - a.beta1) * (g - m[i]!);
       v[i] = a.beta2 * v[i]! + (1 - a.beta2) * g * g;
-      p[i] = x - ((a.lr / bc1) * m[i]!) / (Math.sqrt(v[i]!) / Math.sqrt(bc2) + a.eps);
+      p[i] = x - ((a.live.lr / bc1) * m[i]!) / (Math.sqrt(v[i]!) / Math.sqrt(bc2) + a.eps);
     }
   },
   gpu: (args) => {
     const a = args.attrs;
-    dispatchUpdate('optim_adam', args, {}, [
+    dispatchUpdate('optim_adam', args, {}, () => [
       f32(a.decoupled ? 0 : a.weightDecay),
-      f32(a.decoupled ? 1 - a.lr * a.weightDecay : 1),
+      f32(a.decoupled ? 1 - a.live.lr * a.weightDecay : 1),
       f32(a.beta1),
       f32(a.beta2),
-      f32(a.lr / (1 - a.beta1 ** a.step)),
-      f32(Math.sqrt(1 - a.beta2 ** a.step)),
+      f32(a.live.lr / (1 - a.beta1 ** a.live.step)),
+      f32(Math.sqrt(1 - a.beta2 ** a.live.step)),
       f32(a.eps),
     ]);
   },
@@ -91,9 +90,9 @@ export class Adam extends Optimizer {
     this.decoupled = opts.decoupledWeightDecay ?? false;
   }
 
-  protected update(targets: Tensor[], inputs: Tensor[], lr: number, step: number): void {
+  protected update(targets: Tensor[], inputs: Tensor[], live: Live): void {
     const { beta1, beta2, eps, weightDecay, decoupled } = this;
-    applyInPlace(adamKernel, targets, inputs, { lr, beta1, beta2, eps, weightDecay, decoupled, step });
+    applyInPlace(adamKernel, targets, inputs, { live, beta1, beta2, eps, weightDecay, decoupled });
   }
 }
 

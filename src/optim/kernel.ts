@@ -7,8 +7,15 @@ import { sizeOf } from '../shape.js';
 
 const WG = 256;
 
+/** The per-step values of one parameter's update, updated in place by the optimizer (and by replays). */
+export interface Live {
+  lr: number;
+  /** This parameter's step count, 1 on its first update. */
+  step: number;
+}
+
 /**
- * Encodes one fused update over `targets[0]` (the parameter, n elements); `uniforms` follow n in the struct.
+ * Encodes one fused update over `targets[0]` (the parameter, n elements); `uniforms()` follow n in the struct.
  * NOTE: without a clip scale the gradient is bound a second time in the scale slot (two read-only bindings of one
  * buffer are legal), so each rule has one binding layout; HAS_SCALE = false keeps the kernel from reading it.
  */
@@ -16,7 +23,7 @@ export function dispatchUpdate<A>(
   shader: ShaderName,
   { targets, inputs, ctx }: InPlaceGpuArgs<A>,
   overrides: Record<string, boolean>,
-  uniforms: readonly UniformWord[],
+  uniforms: () => readonly UniformWord[],
 ): void {
   const n = sizeOf(targets[0]!.shape);
   const grad = inputs[0]!;
@@ -27,7 +34,8 @@ export function dispatchUpdate<A>(
     workgroups: grid1d(n, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
     outputs: targets,
     inputs: [grad, scale ?? grad],
-    uniforms: [u32(n), ...uniforms],
+    // A function: a replayed step re-evaluates it, reading the optimizer's live learning rate and step.
+    uniforms: () => [u32(n), ...uniforms()],
   });
 }
 

@@ -8,6 +8,8 @@ import { sameShape } from '../shape.js';
 import { full, keep, tensor, view, type Tensor } from '../tensor.js';
 import { dropGradScales, purgeGradScales, takeGradScale } from './clip.js';
 import type { Schedule } from './schedules.js';
+import type { Live } from './kernel.js';
+import { isCapturing, onReplay } from '../autograd/step.js';
 
 /** A state tensor a rule keeps per parameter (same shape): its name, initial value, and whether these options use it. */
 export interface Slot {
@@ -22,6 +24,10 @@ export interface ParamState {
   slots: Record<string, Tensor>;
 }
 
+interface LiveState extends ParamState {
+  live: Live;
+}
+
 /** An optimizer's state by parameter index (the order of the `params` given), for checkpoints. */
 export interface OptimizerState {
   stepCount: number;
@@ -33,7 +39,7 @@ export abstract class Optimizer {
   /** Steps taken (calls to `step()`); a learning-rate schedule is evaluated at it. */
   stepCount = 0;
   private rate: number | Schedule;
-  private states = new Map<Tensor, ParamState>();
+  private states = new Map<Tensor, LiveState>();
   // NOTE: a slot these options do not use (SGD without momentum) is bound to a [1] placeholder, one per slot and
   // backend, so that each rule has one binding layout; the kernel's override flags keep it from touching it.
   private placeholders = new Map<Backend, Tensor[]>();
@@ -48,8 +54,11 @@ export abstract class Optimizer {
 
   /** The rule's state slots, in the kernel's target order after the parameter. */
   protected abstract readonly slots: readonly Slot[];
-  /** Runs the fused kernel: targets [param, ...slots], inputs [grad, scale?]; `step` is this parameter's step (1 first). */
-  protected abstract update(targets: Tensor[], inputs: Tensor[], lr: number, step: number): void;
+  /**
+   * Runs the fused kernel: targets [param, ...slots], inputs [grad, scale?]. `live` holds this parameter's learning
+   * rate and step (1 first); the kernel's uniforms read it when encoded and again at every replay of a captured step.
+   */
+  protected abstract update(targets: Tensor[], inputs: Tensor[], live: Live): void;
 
   /** The learning rate of the next step. Assign a number, or a schedule (a function of `stepCount`). */
   get lr(): number {
@@ -72,16 +81,31 @@ export abstract class Optimizer {
     for (const p of ps) {
       const st = this.stateOf(p);
       st.step++;
+      st.live.step = st.step;
+      st.live.lr = lr;
       const grad = p.grad!;
       const scale = takeGradScale(grad);
       const targets = [p, ...this.slots.map((s, k) => (s.used ? st.slots[s.name]! : this.placeholder(p.backend, k)))];
       try {
-        this.update(targets, scale ? [grad, scale] : [grad], lr, st.step);
+        this.update(targets, scale ? [grad, scale] : [grad], st.live);
       } finally {
         scale?.dispose();
       }
     }
     this.stepCount++;
+    // A captured step replays these kernels without calling step(): the same bookkeeping runs before each replay.
+    if (isCapturing()) {
+      const states = ps.map((p) => this.states.get(p)!);
+      onReplay(() => {
+        const next = this.lr;
+        for (const st of states) {
+          st.step++;
+          st.live.step = st.step;
+          st.live.lr = next;
+        }
+        this.stepCount++;
+      });
+    }
   }
 
   /** Disposes the gradients of `params` and clears `.grad` (and any clip factor waiting for them). */
@@ -135,7 +159,7 @@ export abstract class Optimizer {
       if (!ps) return;
       const slots: Record<string, Tensor> = {};
       used.forEach((s, k) => (slots[s.name] = keep(tensor(datas[i]![k]!, p.shape, { backend: p.backend }))));
-      this.states.set(p, { step: ps.step, slots });
+      this.states.set(p, { step: ps.step, slots, live: { lr: 0, step: ps.step } });
     });
     this.stepCount = state.stepCount;
   }
@@ -147,12 +171,12 @@ export abstract class Optimizer {
     this.placeholders.clear();
   }
 
-  private stateOf(p: Tensor): ParamState {
+  private stateOf(p: Tensor): LiveState {
     let st = this.states.get(p);
     if (!st) {
       const slots: Record<string, Tensor> = {};
       for (const s of this.slots) if (s.used) slots[s.name] = keep(full(p.shape, s.init, { backend: p.backend }));
-      st = { step: 0, slots };
+      st = { step: 0, slots, live: { lr: 0, step: 0 } };
       this.states.set(p, st);
     }
     return st;

@@ -4,12 +4,13 @@ import type { InPlaceKernel } from '../backend/backend.js';
 import { f32 } from '../backend/webgpu/context.js';
 import { applyInPlace } from '../ops/apply.js';
 import type { Tensor } from '../tensor.js';
-import { cpuGrad, dispatchUpdate } from './kernel.js';
+import { cpuGrad, dispatchUpdate, type Live } from './kernel.js';
 import { Optimizer, checkRange, type Slot } from './optimizer.js';
 import type { Schedule } from './schedules.js';
 
 export interface RmspropAttrs {
-  lr: number;
+  /** The live learning rate and step (see Live). */
+  live: Live;
   alpha: number;
   eps: number;
   weightDecay: number;
@@ -42,16 +43,16 @@ export const rmspropKernel: InPlaceKernel<RmspropAttrs> = {
       }
       if (a.momentum > 0) {
         buf[i] = a.momentum * buf[i]! + g / avg;
-        p[i] = p[i]! - a.lr * buf[i]!;
+        p[i] = p[i]! - a.live.lr * buf[i]!;
       } else {
-        p[i] = p[i]! - (a.lr * g) / avg;
+        p[i] = p[i]! - (a.live.lr * g) / avg;
       }
     }
   },
   gpu: (args) => {
     const a = args.attrs;
-    dispatchUpdate('optim_rmsprop', args, { MOMENTUM: a.momentum > 0, CENTERED: a.centered }, [
-      f32(a.lr),
+    dispatchUpdate('optim_rmsprop', args, { MOMENTUM: a.momentum > 0, CENTERED: a.centered }, () => [
+      f32(a.live.lr),
       f32(a.weightDecay),
       f32(a.alpha),
       f32(a.eps),
@@ -98,9 +99,9 @@ export class RMSprop extends Optimizer {
     ];
   }
 
-  protected update(targets: Tensor[], inputs: Tensor[], lr: number): void {
+  protected update(targets: Tensor[], inputs: Tensor[], live: Live): void {
     const { alpha, eps, weightDecay, momentum, centered } = this;
-    applyInPlace(rmspropKernel, targets, inputs, { lr, alpha, eps, weightDecay, momentum, centered });
+    applyInPlace(rmspropKernel, targets, inputs, { live, alpha, eps, weightDecay, momentum, centered });
   }
 }
 

@@ -4,18 +4,17 @@ import type { InPlaceKernel } from '../backend/backend.js';
 import { f32, u32 } from '../backend/webgpu/context.js';
 import { applyInPlace } from '../ops/apply.js';
 import type { Tensor } from '../tensor.js';
-import { cpuGrad, dispatchUpdate } from './kernel.js';
+import { cpuGrad, dispatchUpdate, type Live } from './kernel.js';
 import { Optimizer, checkRange, type Slot } from './optimizer.js';
 import type { Schedule } from './schedules.js';
 
 export interface SgdAttrs {
-  lr: number;
+  /** The live learning rate and step (see Live). */
+  live: Live;
   momentum: number;
   dampening: number;
   nesterov: boolean;
   weightDecay: number;
-  /** This parameter's step, 1 on the first. */
-  step: number;
 }
 
 // targets: param [n], momentum_buffer [n] (a [1] placeholder when momentum = 0); inputs: grad [n], scale [1]?
@@ -31,20 +30,20 @@ export const sgdKernel: InPlaceKernel<SgdAttrs> = {
       let g = grad(i);
       if (a.weightDecay !== 0) g += a.weightDecay * p[i]!;
       if (a.momentum !== 0) {
-        buf[i] = a.step === 1 ? g : a.momentum * buf[i]! + (1 - a.dampening) * g;
+        buf[i] = a.live.step === 1 ? g : a.momentum * buf[i]! + (1 - a.dampening) * g;
         g = a.nesterov ? g + a.momentum * buf[i]! : buf[i]!;
       }
-      p[i] = p[i]! - a.lr * g;
+      p[i] = p[i]! - a.live.lr * g;
     }
   },
   gpu: (args) => {
     const a = args.attrs;
-    dispatchUpdate('optim_sgd', args, { MOMENTUM: a.momentum !== 0, NESTEROV: a.nesterov }, [
-      f32(a.lr),
+    dispatchUpdate('optim_sgd', args, { MOMENTUM: a.momentum !== 0, NESTEROV: a.nesterov }, () => [
+      f32(a.live.lr),
       f32(a.weightDecay),
       f32(a.momentum),
       f32(1 - a.dampening),
-      u32(a.step === 1 ? 1 : 0),
+      u32(a.live.step === 1 ? 1 : 0),
     ]);
   },
 };
@@ -82,9 +81,9 @@ export class SGD extends Optimizer {
     this.slots = [{ name: 'momentum_buffer', init: 0, used: this.momentum !== 0 }];
   }
 
-  protected update(targets: Tensor[], inputs: Tensor[], lr: number, step: number): void {
+  protected update(targets: Tensor[], inputs: Tensor[], live: Live): void {
     const { momentum, dampening, nesterov, weightDecay } = this;
-    applyInPlace(sgdKernel, targets, inputs, { lr, momentum, dampening, nesterov, weightDecay, step });
+    applyInPlace(sgdKernel, targets, inputs, { live, momentum, dampening, nesterov, weightDecay });
   }
 }
 

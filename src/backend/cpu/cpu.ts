@@ -45,6 +45,14 @@ export class CpuBackend implements Backend {
     op.cpu({ targets: targets.map(view), inputs: inputs.map(view), attrs });
   }
 
+  write(handle: Handle, data: TypedArray): void {
+    (handle as TypedArray).set(data);
+  }
+
+  copy(dst: Handle, src: Handle): void {
+    (dst as TypedArray).set(src as TypedArray);
+  }
+
   release(handle: Handle): void {
     this.live -= (handle as TypedArray).byteLength;
   }

@@ -26,7 +26,11 @@ export interface Dispatch {
   /** Outputs first, then inputs (bindings 0..n-1); the uniform struct, if any, is binding n. */
   outputs: readonly (GpuTensor | GPUBuffer)[];
   inputs: readonly (GpuTensor | GPUBuffer)[];
-  uniforms?: readonly UniformWord[];
+  /**
+   * The uniform struct's words, or a function giving them: a captured step calls it again at every replay, so
+   * values that change per step (an optimizer's learning rate and bias corrections) stay live.
+   */
+  uniforms?: readonly UniformWord[] | (() => readonly UniformWord[]);
 }
 
 export interface GpuContext {

@@ -11,6 +11,11 @@ export function sizeClass(bytes: number): number {
 
 export class BufferPool {
   private free = new Map<string, GPUBuffer[]>();
+  /** Buffers a captured step uses, with the number of captures using each: never handed out again while pinned. */
+  private pins = new Map<GPUBuffer, number>();
+  /** Pinned buffers no tensor holds any more: kept for the captures, freed when unpinned. */
+  private held = new Set<GPUBuffer>();
+  heldBytes = 0;
   /** Buffers released since the last submit: reusing one for an upload must wait for that submit. */
   readonly releasedSinceSubmit = new Set<GPUBuffer>();
   private doomed: GPUBuffer[] = [];
@@ -32,9 +37,10 @@ export class BufferPool {
     return c <= this.maxBufferSize ? c : Math.ceil(bytes / 4) * 4;
   }
 
-  acquire(bytes: number, usage: GPUBufferUsageFlags): GPUBuffer {
+  /** A buffer of at least `bytes`; `fresh` skips the free lists (a buffer nothing has used). */
+  acquire(bytes: number, usage: GPUBufferUsageFlags, fresh = false): GPUBuffer {
     const size = this.classOf(bytes);
-    const list = this.free.get(key(size, usage));
+    const list = fresh ? undefined : this.free.get(key(size, usage));
     let buf = list?.pop();
     if (buf) {
       this.hits++;
@@ -52,6 +58,17 @@ export class BufferPool {
     const size = buf.size;
     this.liveBytes -= size;
     this.releasedSinceSubmit.add(buf);
+    if (this.pins.has(buf)) {
+      // A captured step still replays into it: held apart until the last capture using it goes.
+      this.held.add(buf);
+      this.heldBytes += size;
+      return;
+    }
+    this.toFree(buf);
+  }
+
+  private toFree(buf: GPUBuffer): void {
+    const size = buf.size;
     if (this.pooledBytes + size > this.capBytes) {
       this.doomed.push(buf); // may still be used by unsubmitted commands: destroyed after the submit
       return;
@@ -61,6 +78,39 @@ export class BufferPool {
     if (!list) this.free.set(k, (list = []));
     list.push(buf);
     this.pooledBytes += size;
+  }
+
+  /** Pins buffers for a capture: those free now leave the free lists, those live stay out of them when released. */
+  pin(bufs: Iterable<GPUBuffer>): void {
+    for (const b of bufs) {
+      const n = this.pins.get(b) ?? 0;
+      this.pins.set(b, n + 1);
+      if (n > 0) continue;
+      const list = this.free.get(key(b.size, b.usage));
+      const i = list ? list.indexOf(b) : -1;
+      if (i >= 0) {
+        list!.splice(i, 1);
+        this.pooledBytes -= b.size;
+        this.held.add(b);
+        this.heldBytes += b.size;
+      }
+    }
+  }
+
+  /** Undoes `pin`: buffers no capture and no tensor uses go back to the pool. */
+  unpin(bufs: Iterable<GPUBuffer>): void {
+    for (const b of bufs) {
+      const n = (this.pins.get(b) ?? 1) - 1;
+      if (n > 0) {
+        this.pins.set(b, n);
+        continue;
+      }
+      this.pins.delete(b);
+      if (this.held.delete(b)) {
+        this.heldBytes -= b.size;
+        this.toFree(b);
+      }
+    }
   }
 
   /** Called after each submit. */

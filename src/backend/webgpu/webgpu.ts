@@ -1,8 +1,8 @@
 // The WebGPU backend: tensors live in pooled GPU buffers; ops encode dispatches into one command encoder that is
 // submitted at a readback, an upload that reuses a buffer, or every MAX_BATCH dispatches. Uniform parameters are
 // written into one arena per submit, not a new buffer per dispatch.
-import type { Backend, Handle, InPlaceKernel, Kernel, MemoryInfo, RunResult, StorageInput, TensorSpec, TypedArray } from '../backend.js';
-import { DeviceLostError, LimitError, fmtShape } from '../../errors.js';
+import type { Backend, CaptureSupport, Handle, InPlaceKernel, Kernel, MemoryInfo, RunResult, StorageInput, TensorSpec, TypedArray } from '../backend.js';
+import { CaptureError, DeviceLostError, LimitError, fmtShape } from '../../errors.js';
 import { sizeOf } from '../../shape.js';
 import type { AdapterInfo } from '../../platform/gpu.js';
 import type { Dispatch, GpuContext, GpuTensor, UniformWord } from './context.js';
@@ -46,6 +46,7 @@ export class WebGpuBackend implements Backend {
   private arenaHost = new ArrayBuffer(ARENA_BYTES);
   private arenaView = new DataView(this.arenaHost);
   private arenaUsed = 0;
+  private recording: Recording | undefined;
   private readonly uniformAlign: number;
 
   constructor(readonly device: GPUDevice, readonly info: AdapterInfo, opts: WebGpuOptions = {}) {
@@ -80,25 +81,49 @@ export class WebGpuBackend implements Backend {
     }
   }
 
-  private alloc(op: string, spec: TensorSpec): GPUBuffer {
+  private alloc(op: string, spec: TensorSpec, fresh = false): GPUBuffer {
     const bytes = sizeOf(spec.shape) * 4;
     if (bytes > this.limits.maxStorageBufferBindingSize) {
       throw new LimitError(
         `${op}: tensor ${fmtShape(spec.shape)} needs ${bytes} bytes, over this device's maxStorageBufferBindingSize of ${this.limits.maxStorageBufferBindingSize}`,
       );
     }
-    return this.pool.acquire(bytes, TENSOR_USAGE);
+    return this.pool.acquire(bytes, TENSOR_USAGE, fresh);
   }
 
   upload(data: TypedArray, spec: TensorSpec): Handle {
     this.checkLost('upload');
-    const buffer = this.alloc('upload', spec);
+    // Inside a captured step an upload is a constant the replays read again: it gets a buffer no recorded kernel
+    // has written (a reused one would hold that kernel's output at replay), and keeps it (see release).
+    const buffer = this.alloc('upload', spec, !!this.recording);
     // queue.writeBuffer runs before commands still waiting in our encoder: never overwrite a buffer they use.
     if (this.pool.releasedSinceSubmit.has(buffer)) this.flush();
     const words = data instanceof Float64Array ? Float32Array.from(data) : data;
     if (words.byteLength > 0) this.device.queue.writeBuffer(buffer, 0, words.buffer, words.byteOffset, words.byteLength);
+    this.recording?.constants.add(buffer);
     return { buffer } satisfies GpuHandle;
   }
+
+  write(handle: Handle, data: TypedArray): void {
+    this.checkLost('write');
+    this.flush(); // queue.writeBuffer runs before anything still in the encoder
+    const words = data instanceof Float64Array ? Float32Array.from(data) : data;
+    this.device.queue.writeBuffer((handle as GpuHandle).buffer, 0, words.buffer, words.byteOffset, words.byteLength);
+  }
+
+  copy(dst: Handle, src: Handle): void {
+    this.checkLost('copy');
+    const s = (src as GpuHandle).buffer;
+    this.closePass().copyBufferToBuffer(s, 0, (dst as GpuHandle).buffer, 0, Math.min(s.size, (dst as GpuHandle).buffer.size));
+  }
+
+  readonly capture: CaptureSupport = {
+    begin: () => this.beginCapture(),
+    end: () => this.endCapture(),
+    abort: () => this.abortCapture(),
+    replay: (r) => this.replay(r as Recording),
+    release: (r) => this.releaseCapture(r as Recording),
+  };
 
   run<A>(op: Kernel<A>, inputs: StorageInput[], out: TensorSpec, attrs: A, aux?: TensorSpec): RunResult {
     this.checkLost(op.name);
@@ -160,33 +185,105 @@ export class WebGpuBackend implements Backend {
     if (x > maxDim || y > maxDim || z > maxDim) {
       throw new LimitError(`${op}: ${d.shader} needs workgroups [${x},${y},${z}], over this device's ${maxDim} per dimension`);
     }
-    const uniformBytes = d.uniforms ? Math.ceil((d.uniforms.length * 4) / 16) * 16 : 0;
-    if (d.uniforms && this.arenaUsed + uniformBytes > ARENA_BYTES) this.flush();
+    const words = typeof d.uniforms === 'function' ? d.uniforms() : d.uniforms;
+    const uniformBytes = words ? Math.ceil((words.length * 4) / 16) * 16 : 0;
+    if (words && !this.recording && this.arenaUsed + uniformBytes > ARENA_BYTES) this.flush();
     const { pipeline, layout } = this.pipelines.get({
       shader: d.shader,
       defines: d.defines,
       overrides: d.overrides,
       outputs: d.outputs.length,
       inputs: d.inputs.length,
-      uniform: !!d.uniforms,
+      uniform: !!words,
     });
-    const entries: GPUBindGroupEntry[] = [...d.outputs, ...d.inputs].map((t, i) => ({
-      binding: i,
-      resource: { buffer: 'buffer' in t ? t.buffer : t },
-    }));
-    if (d.uniforms) {
-      const offset = this.arenaUsed;
-      writeWords(this.arenaView, offset, d.uniforms);
-      this.arenaUsed = Math.ceil((offset + uniformBytes) / this.uniformAlign) * this.uniformAlign;
-      entries.push({ binding: entries.length, resource: { buffer: this.arena, offset, size: uniformBytes } });
+    const buffers = [...d.outputs, ...d.inputs].map((t) => ('buffer' in t ? t.buffer : t));
+    const entries: GPUBindGroupEntry[] = buffers.map((buffer, i) => ({ binding: i, resource: { buffer } }));
+    let slot: UniformSlot | undefined;
+    if (words) {
+      // A captured step keeps its uniforms in its own buffers (a replay rewrites them); eager work uses the arena.
+      slot = this.recording ? this.recording.uniformSlot(this.device, uniformBytes, this.uniformAlign) : this.arenaSlot(uniformBytes);
+      writeWords(slot.view, slot.offset, words);
+      entries.push({ binding: entries.length, resource: { buffer: slot.buffer, offset: slot.offset, size: uniformBytes } });
     }
     const bindGroup = this.device.createBindGroup({ layout, entries });
+    if (this.recording) {
+      const dynamic = typeof d.uniforms === 'function' ? d.uniforms : undefined;
+      this.recording.add({ pipeline, bindGroup, x, y, z, uniforms: dynamic && slot ? { fn: dynamic, slot } : undefined }, buffers);
+    }
     const pass = this.openPass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     this.dispatches++;
     if (++this.batched >= MAX_BATCH) this.flush();
+  }
+
+  private arenaSlot(bytes: number): UniformSlot {
+    const offset = this.arenaUsed;
+    this.arenaUsed = Math.ceil((offset + bytes) / this.uniformAlign) * this.uniformAlign;
+    return { buffer: this.arena, view: this.arenaView, offset };
+  }
+
+  /**
+   * Starts recording: every dispatch from now until `endCapture` runs as usual and is also kept, with its pipeline,
+   * bind group and uniform values, so the whole step can be replayed without running any JavaScript op code.
+   */
+  beginCapture(): void {
+    if (this.recording) throw new Error('beginCapture: a capture is already in progress');
+    this.checkLost('capture');
+    this.flush();
+    this.recording = new Recording();
+  }
+
+  /** Ends the recording; the buffers it used are pinned (never handed to anything else) until `releaseCapture`. */
+  endCapture(): Recording {
+    const rec = this.recording;
+    if (!rec) throw new Error('endCapture: no capture in progress');
+    this.flush();
+    this.recording = undefined;
+    this.pool.pin(rec.buffers);
+    return rec;
+  }
+
+  /** Drops a recording that failed halfway (its work ran eagerly; nothing is kept). */
+  abortCapture(): void {
+    const rec = this.recording;
+    this.recording = undefined;
+    if (rec) {
+      this.flush();
+      this.pool.unpin(rec.extraPins);
+      rec.destroy();
+    }
+  }
+
+  /**
+   * Replays a recorded step (its inputs written before with `write`/`copy`): refreshes the uniforms given as
+   * functions, then encodes every recorded dispatch into one command buffer and submits once.
+   */
+  replay(rec: Recording): void {
+    this.checkLost('replay');
+    this.flush();
+    const q = this.device.queue;
+    rec.refreshUniforms(q);
+    const enc = this.device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    for (const r of rec.dispatches) {
+      pass.setPipeline(r.pipeline);
+      pass.setBindGroup(0, r.bindGroup);
+      pass.dispatchWorkgroups(r.x, r.y, r.z);
+    }
+    pass.end();
+    q.submit([enc.finish()]);
+    this.submits++;
+    this.dispatches += rec.dispatches.length;
+  }
+
+  /** Frees a recording: its pinned buffers return to the pool once no tensor holds them. */
+  releaseCapture(rec: Recording): void {
+    this.flush();
+    this.pool.unpin(rec.buffers);
+    this.pool.unpin(rec.extraPins);
+    rec.destroy();
   }
 
   private openPass(): GPUComputePassEncoder {
@@ -207,6 +304,7 @@ export class WebGpuBackend implements Backend {
     if (!this.encoder) return;
     const enc = this.closePass();
     if (this.arenaUsed > 0) this.device.queue.writeBuffer(this.arena, 0, this.arenaHost, 0, this.arenaUsed);
+    this.recording?.writeUniforms(this.device.queue);
     this.device.queue.submit([enc.finish()]);
     this.submits++;
     this.encoder = undefined;
@@ -215,8 +313,14 @@ export class WebGpuBackend implements Backend {
     this.pool.submitted();
   }
 
-  async read(handle: Handle, spec: TensorSpec): Promise<TypedArray> {
+  /** Throws at once (not in the promise) when the read cannot happen, so a capture sees it synchronously. */
+  read(handle: Handle, spec: TensorSpec): Promise<TypedArray> {
     this.checkLost('data');
+    if (this.recording) throw new CaptureError('data: a captured step cannot read tensors back (read them after the step)');
+    return this.readAsync(handle, spec);
+  }
+
+  private async readAsync(handle: Handle, spec: TensorSpec): Promise<TypedArray> {
     const bytes = sizeOf(spec.shape) * 4;
     const Ctor = spec.dtype === 'int32' ? Int32Array : Float32Array;
     if (bytes === 0) return new Ctor(0);
@@ -241,12 +345,17 @@ export class WebGpuBackend implements Backend {
 
   release(handle: Handle): void {
     if (this.lost) return;
-    this.pool.release((handle as GpuHandle).buffer);
+    const buffer = (handle as GpuHandle).buffer;
+    if (this.recording?.constants.has(buffer)) {
+      this.recording.extraPins.push(buffer);
+      this.pool.pin([buffer]);
+    }
+    this.pool.release(buffer);
   }
 
   memory(): Omit<MemoryInfo, 'liveTensors'> {
     const p = this.pool;
-    return { backend: 'webgpu', liveBytes: p.liveBytes, pooledBytes: p.pooledBytes, peakBytes: p.peakBytes, buffersCreated: p.created, poolHits: p.hits };
+    return { backend: 'webgpu', liveBytes: p.liveBytes, pooledBytes: p.pooledBytes + p.heldBytes, peakBytes: p.peakBytes, buffersCreated: p.created, poolHits: p.hits };
   }
 
   /** Waits until the GPU has finished everything submitted. */
@@ -260,6 +369,77 @@ export class WebGpuBackend implements Backend {
     this.pool.empty();
     this.pool.submitted();
     this.device.destroy();
+  }
+}
+
+interface UniformSlot {
+  buffer: GPUBuffer;
+  view: DataView;
+  offset: number;
+}
+
+interface Recorded {
+  pipeline: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+  x: number;
+  y: number;
+  z: number;
+  /** Uniforms recomputed at every replay. */
+  uniforms: { fn: () => readonly UniformWord[]; slot: UniformSlot } | undefined;
+}
+
+const CHUNK_BYTES = 1 << 16;
+
+/** A captured step: its dispatches, the uniform buffers they bind, and every storage buffer they touch. */
+export class Recording {
+  readonly dispatches: Recorded[] = [];
+  readonly buffers = new Set<GPUBuffer>();
+  /** Buffers uploaded during the capture (constants such as a scalar operand or backward's seed of ones). */
+  readonly constants = new Set<GPUBuffer>();
+  /** Constants released during the capture, pinned then so nothing reuses them. */
+  readonly extraPins: GPUBuffer[] = [];
+  private chunks: { buffer: GPUBuffer; host: ArrayBuffer; view: DataView; used: number; dirty: boolean }[] = [];
+
+  add(r: Recorded, buffers: readonly GPUBuffer[]): void {
+    this.dispatches.push(r);
+    for (const b of buffers) this.buffers.add(b);
+  }
+
+  uniformSlot(device: GPUDevice, bytes: number, align: number): UniformSlot {
+    let c = this.chunks[this.chunks.length - 1];
+    if (!c || c.used + bytes > CHUNK_BYTES) {
+      const host = new ArrayBuffer(CHUNK_BYTES);
+      c = { buffer: device.createBuffer({ size: CHUNK_BYTES, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST }), host, view: new DataView(host), used: 0, dirty: false };
+      this.chunks.push(c);
+    }
+    const offset = c.used;
+    c.used = Math.ceil((offset + bytes) / align) * align;
+    c.dirty = true;
+    return { buffer: c.buffer, view: c.view, offset };
+  }
+
+  /** Writes uniforms filled since the last write (before the submit that reads them). */
+  writeUniforms(queue: GPUQueue): void {
+    for (const c of this.chunks) {
+      if (!c.dirty) continue;
+      queue.writeBuffer(c.buffer, 0, c.host, 0, c.used);
+      c.dirty = false;
+    }
+  }
+
+  /** Re-evaluates the uniforms given as functions and writes them. */
+  refreshUniforms(queue: GPUQueue): void {
+    for (const r of this.dispatches) {
+      if (!r.uniforms) continue;
+      writeWords(r.uniforms.slot.view, r.uniforms.slot.offset, r.uniforms.fn());
+      this.chunks.find((c) => c.buffer === r.uniforms!.slot.buffer)!.dirty = true;
+    }
+    this.writeUniforms(queue);
+  }
+
+  destroy(): void {
+    for (const c of this.chunks) c.buffer.destroy();
+    this.chunks = [];
   }
 }
 

@@ -1,0 +1,195 @@
+// Step capture and replay: the first run of a training step (forward, loss, backward, optimizer update) records
+// every dispatch with its pipeline, bind group and uniforms; later runs write only the new batch and the per-step
+// scalars, then replay the recording as one command buffer and one submit. Losses and metrics accumulate on the GPU
+// and are read every few steps. A change of input shapes or of the `key` re-captures; eager and replay run the same
+// kernels with the same uniforms, so their results are bitwise identical.
+import type { Backend, InPlaceKernel, TypedArray } from '../backend/backend.js';
+import { grid1d, u32 } from '../backend/webgpu/context.js';
+import { CaptureError, ShapeError, WgnnError, fmtShape } from '../errors.js';
+import { applyInPlace } from '../ops/apply.js';
+import { defaultBackend, keep, tensor, view, zeros, type Tensor } from '../tensor.js';
+
+let hooks: (() => void)[] | undefined;
+
+/** True while a step is being captured: code with per-step host state registers an `onReplay` hook. */
+export const isCapturing = (): boolean => hooks !== undefined;
+
+/**
+ * Registers host bookkeeping to run before every replay of the step being captured (e.g. the optimizer's step
+ * counters, read by its uniforms). Outside a capture it does nothing.
+ */
+export function onReplay(fn: () => void): void {
+  hooks?.push(fn);
+}
+
+/** acc [n] += x [n], in place. */
+const accumulate: InPlaceKernel<Record<string, never>> = {
+  name: 'accumulate',
+  cpu: ({ targets: [acc], inputs: [x] }) => {
+    for (let i = 0; i < acc!.data.length; i++) acc!.data[i]! += x!.data[i]!;
+  },
+  gpu: ({ targets: [acc], inputs: [x], ctx }) =>
+    ctx.dispatch({
+      shader: 'accumulate',
+      overrides: { WG: 64 },
+      workgroups: grid1d(1, 64),
+      outputs: [acc!],
+      inputs: [x!],
+      uniforms: [u32(1)],
+    }),
+};
+
+/** Host data for a step input: written straight into the captured input buffer on replay. */
+export interface HostInput {
+  data: TypedArray;
+  shape: readonly number[];
+}
+export type StepInput = Tensor | HostInput;
+
+export interface StepOptions {
+  /** Capture and replay (default true where the backend can); false runs every step eagerly. */
+  replay?: boolean;
+  /** Anything else a capture depends on (parameters, optimizer settings); a new value re-captures. */
+  key?: () => string;
+}
+
+interface Captured {
+  recording: unknown;
+  backend: Backend;
+  inputs: Tensor[];
+  hooks: (() => void)[];
+}
+
+const MAX_CAPTURES = 4;
+const isTensor = (x: StepInput): x is Tensor => 'live' in x;
+
+/**
+ * A training step that runs eagerly once per shape and is replayed afterwards. `fn` takes the step's inputs and
+ * returns named scalars (loss, correct predictions, ...) that are summed on the GPU; `read()` returns the sums.
+ */
+export class CompiledStep {
+  captures = 0;
+  replays = 0;
+  eagerSteps = 0;
+  private cache = new Map<string, Captured>();
+  private sums = new Map<string, Tensor>();
+  private steps = 0;
+  private uncapturable = false;
+
+  constructor(
+    private readonly fn: (...inputs: Tensor[]) => Record<string, Tensor>,
+    private readonly opts: StepOptions = {},
+  ) {}
+
+  /** Runs one step on these inputs (same shapes as the capture: replay; otherwise eager, capturing). */
+  run(...inputs: StepInput[]): void {
+    const backend = inputs.find(isTensor)?.backend ?? defaultBackend();
+    const key = `${backend.name}|${inputs.map((x) => `${dtypeOf(x)}${fmtShape(x.shape)}`).join(',')}|${this.opts.key?.() ?? ''}`;
+    const hit = this.cache.get(key);
+    if (hit) {
+      hit.inputs.forEach((dst, i) => {
+        const src = inputs[i]!;
+        if (isTensor(src)) backend.copy(dst.live('step').handle, src.live('step').handle);
+        else backend.write(dst.live('step').handle, src.data);
+      });
+      for (const h of hit.hooks) h();
+      backend.capture!.replay(hit.recording);
+      this.replays++;
+      this.steps++;
+      return;
+    }
+    const tensors = inputs.map((x) => (isTensor(x) ? x : tensor(x.data, x.shape, { backend, dtype: x.data instanceof Int32Array ? 'int32' : 'float32' })));
+    const canCapture = this.opts.replay !== false && !!backend.capture && !this.uncapturable;
+    try {
+      if (canCapture) this.capture(key, backend, tensors);
+      else this.eager(tensors);
+    } finally {
+      tensors.forEach((t, i) => t !== inputs[i] && t.dispose());
+    }
+    this.steps++;
+  }
+
+  private eager(inputs: Tensor[]): void {
+    const outs = this.fn(...inputs);
+    this.accumulate(outs);
+    this.eagerSteps++;
+  }
+
+  private capture(key: string, backend: Backend, inputs: Tensor[]): void {
+    const cap = backend.capture!;
+    const registered: (() => void)[] = [];
+    cap.begin();
+    hooks = registered;
+    try {
+      this.eager(inputs);
+    } catch (e) {
+      hooks = undefined;
+      cap.abort();
+      if (!(e instanceof CaptureError)) throw e;
+      // The step holds something a replay cannot repeat. It ran up to that point (gradients may have accumulated),
+      // so it is not silently run again: later runs are eager.
+      this.uncapturable = true;
+      throw new CaptureError(`step: cannot be captured (${e.message}); this step ran only partly; later steps run eagerly (or pass { replay: false })`);
+    } finally {
+      hooks = undefined;
+    }
+    if (this.cache.size >= MAX_CAPTURES) {
+      const [oldest, c] = this.cache.entries().next().value as [string, Captured];
+      this.drop(c);
+      this.cache.delete(oldest);
+    }
+    // The inputs' buffers are the ones the recording reads: keep them (as views) to write each new batch into.
+    this.cache.set(key, { recording: cap.end(), backend, inputs: inputs.map((t) => keep(view(t, t.shape, 'step'))), hooks: registered });
+    this.captures++;
+  }
+
+  private accumulate(outs: Record<string, Tensor>): void {
+    for (const [name, t] of Object.entries(outs)) {
+      if (t.size !== 1 || t.dtype !== 'float32') {
+        throw new ShapeError(`step: output '${name}' is ${t.dtype}${fmtShape(t.shape)}; expected a float32 scalar to accumulate`);
+      }
+      // Made on first use (during the first capture, whose recording then adds into it every replay).
+      let acc = this.sums.get(name);
+      if (!acc) {
+        acc = keep(zeros([1], { backend: t.backend }));
+        this.sums.set(name, acc);
+      }
+      if (acc.backend !== t.backend) throw new WgnnError('step: inputs moved to another backend; create a new compileStep');
+      applyInPlace(accumulate, [acc], [t], {});
+      t.dispose();
+    }
+  }
+
+  /** The sums of each output since the last read and the number of steps; resets them. Waits for the GPU. */
+  async read(): Promise<{ steps: number; sums: Record<string, number> }> {
+    const sums: Record<string, number> = {};
+    for (const [name, acc] of this.sums) {
+      sums[name] = (await acc.data())[0]!;
+      acc.backend.write(acc.live('step').handle, new Float32Array(1));
+    }
+    const steps = this.steps;
+    this.steps = 0;
+    return { steps, sums };
+  }
+
+  /** Frees every capture and accumulator. */
+  dispose(): void {
+    for (const c of this.cache.values()) this.drop(c);
+    this.cache.clear();
+    for (const s of this.sums.values()) s.dispose();
+    this.sums.clear();
+  }
+
+  private drop(c: Captured): void {
+    c.backend.capture!.release(c.recording);
+    for (const t of c.inputs) t.dispose();
+  }
+}
+
+const dtypeOf = (x: StepInput): string => (isTensor(x) ? x.dtype : x.data instanceof Int32Array ? 'int32' : 'float32');
+
+/**
+ * Compiles a training step (PyTorch loop style): `const step = compileStep((x, y) => { ...; loss.backward();
+ * opt.step(params); zeroGrad(); return { loss } })`, then `step.run(xb, yb)` per batch and `await step.read()`.
+ */
+export const compileStep = (fn: (...inputs: Tensor[]) => Record<string, Tensor>, opts: StepOptions = {}): CompiledStep => new CompiledStep(fn, opts);
