@@ -4,6 +4,14 @@ export class Rng {
   constructor(seed = 1) {
     this.s = seed >>> 0;
   }
+  /** The generator's whole state (one 32-bit word), for checkpoints. */
+  get state(): number {
+    return this.s;
+  }
+  set state(v: number) {
+    this.s = v >>> 0;
+  }
+
   /** Uniform in [0, 1). */
   next(): number {
     let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);

@@ -42,7 +42,8 @@ export abstract class Layer extends Module {
   readonly name: string;
   /** Per-sample input shape once built. */
   inputShape: number[] | undefined;
-  protected readonly rng: Rng;
+  /** Draws this layer's initial weights and dropout seeds; its state goes into checkpoints. */
+  readonly rng: Rng;
 
   /** The declared `inputShape`: weights are made from it on first use (after subclass fields exist). */
   private declared: number[] | undefined;

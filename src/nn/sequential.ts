@@ -1,11 +1,14 @@
 // Sequential: a stack of layers with Keras's compile / fit / evaluate / predict / summary, on the same tensors and
 // autograd as PyTorch-style modules. Training data stays on the host; each batch is uploaded as it is used.
 import type { TypedArray } from '../backend/backend.js';
-import { ParseError, ShapeError, WgnnError, fmtShape } from '../errors.js';
+import { DeviceLostError, ParseError, ShapeError, WgnnError, fmtShape } from '../errors.js';
+import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
+import { init } from '../init.js';
+import type { Backend } from '../backend/backend.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import { Dataset } from '../data/dataset.js';
 import { sizeOf } from '../shape.js';
-import { Tensor, keep, tensor, tidy } from '../tensor.js';
+import { Tensor, keep, setDefaultBackend, tensor, tidy } from '../tensor.js';
 import { loadTensors, parseSafetensors, saveTensors } from '../io/safetensors.js';
 import { noGrad } from '../autograd/tape.js';
 import { compileStep, type CompiledStep } from '../autograd/step.js';
@@ -55,6 +58,13 @@ export interface FitOptions {
   replay?: boolean;
   /** Read the accumulated loss and metrics every this many steps (default 16); callbacks see them then. */
   readEvery?: number;
+  /**
+   * Write a checkpoint every `everySteps` steps (weights, optimizer state, RNGs, data cursor). With `resume`, a fit
+   * starts from the checkpoint at `path` if there is one. If the GPU device is lost, fit gets a new one (`recover`,
+   * default `init({ backend: 'webgpu' })`), reloads the last checkpoint and goes on.
+   */
+  checkpoint?: { path: string; everySteps: number; resume?: boolean };
+  recover?: () => Promise<Backend>;
 }
 
 export interface History {
@@ -71,6 +81,14 @@ async function toDataset(op: string, x: Data, y: Data): Promise<Dataset> {
   const f32 = xs.data instanceof Float32Array ? xs.data : Float32Array.from(xs.data);
   const yd = ys.data instanceof Float64Array ? Float32Array.from(ys.data) : ys.data;
   return new Dataset(f32, xs.shape, yd, ys.shape);
+}
+
+async function fileExists(path: string): Promise<boolean> {
+  const fs = await import('node:fs/promises');
+  return fs.access(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 const upload = (data: Float32Array | Int32Array, shape: readonly number[]): Tensor =>
@@ -131,28 +149,16 @@ export class Sequential extends Module {
     const epochs = opts.epochs ?? 1;
     const batchSize = opts.batchSize ?? 32;
     const readEvery = opts.readEvery ?? 16;
+    const seed = opts.seed ?? 0;
     const history: History = { epoch: [], history: {} };
     const acc = metrics.includes('accuracy');
-    // One training step; captured on its first run per batch shape and replayed after (unless replay: false).
-    const step = compileStep(
-      (xb, yb) => {
-        const outs = tidy(() => {
-          const r = this.forwardForLoss(xb, loss);
-          const l = loss.compute(r.out, yb, r.fromLogits);
-          l.backward();
-          const rows = xb.shape[0]!;
-          // Off the tape: a graph nobody runs backward through would keep its saved tensors.
-          return noGrad(() => ({ loss: mul(l, rows), ...(acc ? { correct: countCorrect(r.out, yb, r.fromLogits ? 0 : 0.5) } : {}) }));
-        });
-        optimizer.step(this.parameters());
-        this.zeroGrad();
-        return outs;
-      },
-      { replay: opts.replay ?? true, key: () => this.parameters().map((p) => p.id).join(',') },
-    );
-    this.lastStep?.dispose();
-    this.lastStep = step;
-    for (let epoch = 0; epoch < epochs; epoch++) {
+    const ck = opts.checkpoint;
+    // Where training stands: the next (epoch, batch) to run; a resumed or recovered run continues from a checkpoint.
+    let cursor = { epoch: 0, batch: 0 };
+    if (ck?.resume && (await fileExists(ck.path))) cursor = await this.restore(ck.path, optimizer);
+    let step = this.newStep(optimizer, loss, acc, opts.replay ?? true);
+    let epoch = cursor.epoch;
+    while (epoch < epochs) {
       this.train();
       await opts.callbacks?.onEpochBegin?.(epoch);
       const t0 = performance.now();
@@ -168,16 +174,42 @@ export class Sequential extends Module {
         seen += pending;
         pending = 0;
       };
-      for (const b of train.batches(batchSize, { shuffle: opts.shuffle ?? true, seed: opts.seed ?? 0, epoch })) {
-        step.run({ data: b.x, shape: b.xShape }, { data: b.y, shape: b.yShape });
-        pending += b.xShape[0]!;
-        // Losses and metrics stay on the GPU; reading them every few steps keeps the GPU from waiting on JS.
-        if (++batch % readEvery === 0) await drain();
-        if (opts.callbacks?.onBatchEnd && seen > 0) {
-          await opts.callbacks.onBatchEnd(batch - 1, { loss: lossSum / seen, ...(acc ? { acc: correct / seen } : {}) });
+      try {
+        for (const b of train.batches(batchSize, { shuffle: opts.shuffle ?? true, seed, epoch })) {
+          if (batch < cursor.batch) {
+            batch++; // already trained before the checkpoint this run resumed from
+            continue;
+          }
+          step.run({ data: b.x, shape: b.xShape }, { data: b.y, shape: b.yShape });
+          pending += b.xShape[0]!;
+          batch++;
+          // Losses and metrics stay on the GPU; reading them every few steps keeps the GPU from waiting on JS.
+          if (batch % readEvery === 0) await drain();
+          if (ck && (epoch * train.numBatches(batchSize) + batch) % ck.everySteps === 0) {
+            await this.saveCheckpoint(ck.path, optimizer, { epoch, batch });
+          }
+          if (opts.callbacks?.onBatchEnd && seen > 0) {
+            await opts.callbacks.onBatchEnd(batch - 1, { loss: lossSum / seen, ...(acc ? { acc: correct / seen } : {}) });
+          }
         }
+        await drain();
+      } catch (e) {
+        if (!(e instanceof DeviceLostError) || !ck) throw e;
+        // The GPU went away: a new device, the last checkpoint, and on from there (the lost steps run again).
+        console.warn(`fit: ${e.message}; recovering from the checkpoint ${ck.path}`);
+        const backend = await (opts.recover ?? (() => init({ backend: 'webgpu' })))();
+        setDefaultBackend(backend);
+        step.dispose();
+        cursor = await this.restore(ck.path, optimizer);
+        step = this.newStep(optimizer, loss, acc, opts.replay ?? true);
+        epoch = cursor.epoch;
+        continue;
       }
-      await drain();
+      cursor = { epoch: epoch + 1, batch: 0 };
+      if (seen === 0) {
+        epoch++; // resumed at the end of this epoch: nothing ran in it here
+        continue;
+      }
       if (!Number.isFinite(lossSum)) {
         throw new WgnnError(`fit: the loss is ${lossSum / seen} in epoch ${epoch + 1}; training diverged (lower the learning rate?)`);
       }
@@ -194,8 +226,77 @@ export class Sequential extends Module {
         console.log(`epoch ${epoch + 1}/${epochs} ${Object.entries(logs).map(([k, v]) => `${k}=${v.toFixed(4)}`).join(' ')}`);
       }
       await opts.callbacks?.onEpochEnd?.(epoch, logs);
+      epoch++;
     }
     return history;
+  }
+
+  /** One training step; captured on its first run per batch shape and replayed after (unless replay is off). */
+  private newStep(optimizer: Optimizer, loss: Loss, acc: boolean, replay: boolean): CompiledStep {
+    const step = compileStep(
+      (xb, yb) => {
+        const outs = tidy(() => {
+          const r = this.forwardForLoss(xb, loss);
+          const l = loss.compute(r.out, yb, r.fromLogits);
+          l.backward();
+          const rows = xb.shape[0]!;
+          // Off the tape: a graph nobody runs backward through would keep its saved tensors.
+          return noGrad(() => ({ loss: mul(l, rows), ...(acc ? { correct: countCorrect(r.out, yb, r.fromLogits ? 0 : 0.5) } : {}) }));
+        });
+        optimizer.step(this.parameters());
+        this.zeroGrad();
+        return outs;
+      },
+      { replay, key: () => this.parameters().map((p) => p.id).join(',') },
+    );
+    this.lastStep?.dispose();
+    this.lastStep = step;
+    return step;
+  }
+
+  /**
+   * Writes a checkpoint: weights and buffers, the optimizer's state, its step counts, every layer's RNG state and
+   * the data cursor (the next epoch and batch), atomically, with a checksum.
+   */
+  async saveCheckpoint(path: string | undefined, optimizer: Optimizer, cursor: { epoch: number; batch: number }): Promise<Uint8Array> {
+    const params = this.parameters();
+    const st = optimizer.state(params);
+    const tensors: Record<string, Tensor> = Object.fromEntries(this.namedTensors().map(([n, t]) => [`model.${n}`, t]));
+    st.params.forEach((ps, i) => {
+      for (const [slot, t] of Object.entries(ps?.slots ?? {})) tensors[`optim.${i}.${slot}`] = t;
+    });
+    try {
+      return await saveCheckpoint(path, tensors, {
+        cursor,
+        optimizer: { name: optimizer.name, stepCount: st.stepCount, steps: st.params.map((ps) => ps?.step ?? null) },
+        rngs: this.layers.map((l) => l.rng.state),
+      });
+    } finally {
+      for (const ps of st.params) for (const t of Object.values(ps?.slots ?? {})) t.dispose();
+    }
+  }
+
+  /** Restores weights, optimizer state and RNGs from a checkpoint (on the default backend); returns its cursor. */
+  private async restore(path: string, optimizer: Optimizer): Promise<{ epoch: number; batch: number }> {
+    const { tensors, state } = await loadCheckpoint(path);
+    const s = state as { cursor: { epoch: number; batch: number }; optimizer: { stepCount: number; steps: (number | null)[] }; rngs: number[] };
+    const model: Record<string, Tensor> = {};
+    for (const [k, t] of Object.entries(tensors)) if (k.startsWith('model.')) model[k.slice(6)] = t;
+    this.assign(model);
+    const params = this.parameters();
+    optimizer.dispose();
+    await optimizer.loadState(params, {
+      stepCount: s.optimizer.stepCount,
+      params: s.optimizer.steps.map((step, i) => {
+        if (step === null) return null;
+        const slots: Record<string, Tensor> = {};
+        for (const [k, t] of Object.entries(tensors)) if (k.startsWith(`optim.${i}.`)) slots[k.slice(`optim.${i}.`.length)] = t;
+        return { step, slots };
+      }),
+    });
+    for (const [k, t] of Object.entries(tensors)) if (k.startsWith('optim.')) t.dispose();
+    this.layers.forEach((l, i) => (l.rng.state = s.rngs[i]!));
+    return s.cursor;
   }
 
   /** Mean loss (and metrics) over the data, in eval mode. */
@@ -290,6 +391,7 @@ export class Sequential extends Module {
 
   /** Replaces parameters and buffers by name with the given tensors (same shapes), taking ownership of them. */
   private assign(tensors: Record<string, Tensor>): void {
+    this.prepare(); // build the weights first, or lazily built ones would replace these later
     for (const l of this.layers) {
       for (const [field, t] of Object.entries(l)) {
         if (!(t instanceof Tensor)) continue;

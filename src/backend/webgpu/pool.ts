@@ -37,11 +37,16 @@ export class BufferPool {
     return c <= this.maxBufferSize ? c : Math.ceil(bytes / 4) * 4;
   }
 
-  /** A buffer of at least `bytes`; `fresh` skips the free lists (a buffer nothing has used). */
-  acquire(bytes: number, usage: GPUBufferUsageFlags, fresh = false): GPUBuffer {
+  /** A buffer of at least `bytes`, none of `avoid` (buffers a capture in progress has used). */
+  acquire(bytes: number, usage: GPUBufferUsageFlags, avoid?: ReadonlySet<GPUBuffer>): GPUBuffer {
     const size = this.classOf(bytes);
-    const list = fresh ? undefined : this.free.get(key(size, usage));
-    let buf = list?.pop();
+    const list = this.free.get(key(size, usage));
+    let buf: GPUBuffer | undefined;
+    if (list && avoid) {
+      let i = list.length - 1;
+      while (i >= 0 && avoid.has(list[i]!)) i--;
+      if (i >= 0) buf = list.splice(i, 1)[0];
+    } else buf = list?.pop();
     if (buf) {
       this.hits++;
       this.pooledBytes -= size;

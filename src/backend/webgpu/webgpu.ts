@@ -81,21 +81,21 @@ export class WebGpuBackend implements Backend {
     }
   }
 
-  private alloc(op: string, spec: TensorSpec, fresh = false): GPUBuffer {
+  private alloc(op: string, spec: TensorSpec, avoid?: ReadonlySet<GPUBuffer>): GPUBuffer {
     const bytes = sizeOf(spec.shape) * 4;
     if (bytes > this.limits.maxStorageBufferBindingSize) {
       throw new LimitError(
         `${op}: tensor ${fmtShape(spec.shape)} needs ${bytes} bytes, over this device's maxStorageBufferBindingSize of ${this.limits.maxStorageBufferBindingSize}`,
       );
     }
-    return this.pool.acquire(bytes, TENSOR_USAGE, fresh);
+    return this.pool.acquire(bytes, TENSOR_USAGE, avoid);
   }
 
   upload(data: TypedArray, spec: TensorSpec): Handle {
     this.checkLost('upload');
     // Inside a captured step an upload is a constant the replays read again: it gets a buffer no recorded kernel
     // has written (a reused one would hold that kernel's output at replay), and keeps it (see release).
-    const buffer = this.alloc('upload', spec, !!this.recording);
+    const buffer = this.alloc('upload', spec, this.recording?.buffers);
     // queue.writeBuffer runs before commands still waiting in our encoder: never overwrite a buffer they use.
     if (this.pool.releasedSinceSubmit.has(buffer)) this.flush();
     const words = data instanceof Float64Array ? Float32Array.from(data) : data;
@@ -280,6 +280,7 @@ export class WebGpuBackend implements Backend {
 
   /** Frees a recording: its pinned buffers return to the pool once no tensor holds them. */
   releaseCapture(rec: Recording): void {
+    if (this.lost) return; // its buffers went with the device
     this.flush();
     this.pool.unpin(rec.buffers);
     this.pool.unpin(rec.extraPins);
@@ -302,6 +303,14 @@ export class WebGpuBackend implements Backend {
   /** Submits everything encoded so far (uniforms first). */
   flush(): void {
     if (!this.encoder) return;
+    if (this.lost) {
+      // Nothing reaches a lost device: drop what was encoded.
+      this.encoder = undefined;
+      this.pass = undefined;
+      this.batched = 0;
+      this.arenaUsed = 0;
+      return;
+    }
     const enc = this.closePass();
     if (this.arenaUsed > 0) this.device.queue.writeBuffer(this.arena, 0, this.arenaHost, 0, this.arenaUsed);
     this.recording?.writeUniforms(this.device.queue);
