@@ -303,6 +303,9 @@ function checkDuplicateKeys(text: string): void {
 // raw: the tensor's bytes in the file (validated: exactly count * item size).
 function decode(t: Indexed, raw: Uint8Array): Float32Array | Int32Array {
   if (t.stored === 'U8') return Int32Array.from(raw);
+  // NOTE: F16 and BF16 read the file's bytes in place. They were copied first, as below, which allocated 3x their
+  // bytes (the copy, then the float32 result): over the bound of twice the file's size that a parse may allocate.
+  if (t.stored === 'F16' || t.stored === 'BF16') return decodeHalf(t.stored, new DataView(raw.buffer, raw.byteOffset, raw.byteLength));
   const copy = new Uint8Array(raw).buffer; // fresh and aligned, whatever the file's offsets
   switch (t.stored) {
     case 'F32':
@@ -311,26 +314,6 @@ function decode(t: Indexed, raw: Uint8Array): Float32Array | Int32Array {
       return new Int32Array(copy);
     case 'F64':
       return Float32Array.from(new Float64Array(copy));
-    case 'BF16': {
-      // bf16 is the top half of an f32
-      const h = new Uint16Array(copy);
-      const out = new Float32Array(h.length);
-      const bits = new Uint32Array(out.buffer);
-      for (let i = 0; i < h.length; i++) bits[i] = h[i]! << 16;
-      return out;
-    }
-    case 'F16': {
-      // f16: 1 sign bit, 5 exponent bits (bias 15), 10 mantissa bits; every value is exact in f32
-      const h = new Uint16Array(copy);
-      const out = new Float32Array(h.length);
-      for (let i = 0; i < h.length; i++) {
-        const e = (h[i]! >> 10) & 0x1f;
-        const m = h[i]! & 0x3ff;
-        const v = e === 0 ? m * 2 ** -24 : e === 31 ? (m ? NaN : Infinity) : (1024 + m) * 2 ** (e - 25);
-        out[i] = h[i]! & 0x8000 ? -v : v;
-      }
-      return out;
-    }
     case 'I64': {
       // little-endian halves: a value fits int32 when its high word is the sign extension of its low word
       const w = new Int32Array(copy);
@@ -345,6 +328,26 @@ function decode(t: Indexed, raw: Uint8Array): Float32Array | Int32Array {
       return out;
     }
   }
+}
+
+// h: the tensor's bytes, little-endian 16-bit values at any alignment.
+function decodeHalf(stored: 'F16' | 'BF16', h: DataView): Float32Array {
+  const out = new Float32Array(h.byteLength / 2);
+  if (stored === 'BF16') {
+    // bf16 is the top half of an f32
+    const bits = new Uint32Array(out.buffer);
+    for (let i = 0; i < out.length; i++) bits[i] = h.getUint16(2 * i, true) << 16;
+    return out;
+  }
+  // f16: 1 sign bit, 5 exponent bits (bias 15), 10 mantissa bits; every value is exact in f32
+  for (let i = 0; i < out.length; i++) {
+    const x = h.getUint16(2 * i, true);
+    const e = (x >> 10) & 0x1f;
+    const m = x & 0x3ff;
+    const v = e === 0 ? m * 2 ** -24 : e === 31 ? (m ? NaN : Infinity) : (1024 + m) * 2 ** (e - 25);
+    out[i] = x & 0x8000 ? -v : v;
+  }
+  return out;
 }
 
 // The element count of a shape, or undefined if a dim is not a non-negative safe integer or the product passes 2^53-1.
@@ -362,6 +365,13 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 
 // A value for an error message, cut short: hostile headers can hold megabyte names.
 function show(v: unknown): string {
-  const s = JSON.stringify(v) ?? String(v);
+  let s: string;
+  try {
+    s = JSON.stringify(v) ?? String(v);
+  } catch {
+    // NOTE: JSON.parse takes any depth but JSON.stringify recurses: a value nested ~5,000 deep ([[[...]]] as an
+    // entry, shape or metadata value) threw RangeError here, out of the parser, instead of its ParseError.
+    s = Array.isArray(v) ? '[...]' : '{...}';
+  }
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }

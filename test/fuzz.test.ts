@@ -1,0 +1,811 @@
+// Hostile-file fuzz of the two parsers that read untrusted bytes (issue "Reliability", item 7): small valid safetensors
+// and IDX files (raw and gzipped), cut at every offset and put through 100,000 seeded mutations per format, must each
+// give a result or a ParseError, within 100 ms, allocating at most twice the file size. A failure names the seed, the
+// case index and the mutator; case i is rebuilt from the seed alone (caseRng), so it replays without the others.
+import * as zlib from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { decodeIdx } from '../src/data/files.js';
+import { encodeIdx, type IdxArray } from '../src/data/idx.js';
+import { ParseError } from '../src/errors.js';
+import { MAX_HEADER_BYTES, parseSafetensors, serializeSafetensors, type Safetensors } from '../src/io/safetensors.js';
+import { Rng } from '../src/rng.js';
+
+const SEED = Number(process.env.WGNN_FUZZ_SEED ?? 20250707) >>> 0;
+const MUTATIONS = 100_000; // per format
+const LIMIT_MS = 100;
+// arrayBuffers also moves for reasons that are not the parser's (Node's 8 KiB Buffer pool, zlib's 16 KiB output chunks).
+const SLACK = 64 << 10;
+
+const enc = new TextEncoder();
+const latin1 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).toString('latin1');
+const hex = (b: Uint8Array, n = 48) => [...b.subarray(0, n)].map((x) => x.toString(16).padStart(2, '0')).join(' ') + (b.length > n ? ' ...' : '');
+const same = (a: number, b: number) => Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b));
+const pick = <T>(r: Rng, a: readonly T[]): T => a[r.int(0, a.length)]!;
+const randomBytes = (r: Rng, n: number) => Uint8Array.from({ length: n }, () => r.int(0, 256));
+const concat = (...parts: Uint8Array[]) => {
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+  return out;
+};
+/** The rng of case i: derived from the seed and i alone, so one case reproduces without running the others. */
+const caseRng = (salt: number, i: number) => new Rng((SEED ^ Math.imul(i + 1, 0x9e3779b1) ^ salt) >>> 0);
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Allocation counting. NOTE: chosen over an allocation hook in the parsers, which would widen their API for a test.
+// For the length of one call every global typed-array constructor is swapped for a subclass that adds the bytes of each
+// array it creates; the parsers look these globals up at call time, and `from`, `slice` and `subarray` construct
+// through the subclass (Symbol.species). Views over an existing ArrayBuffer allocate nothing and are not counted.
+// Node's own Buffers (zlib's output) are made from constructors captured at startup: the gzip path is measured with
+// process.memoryUsage().arrayBuffers instead, as is a sample of every other case, to catch whatever the swap misses.
+
+const CTORS = ['Int8Array', 'Uint8Array', 'Uint8ClampedArray', 'Int16Array', 'Uint16Array', 'Int32Array', 'Uint32Array',
+  'Float32Array', 'Float64Array', 'BigInt64Array', 'BigUint64Array'] as const;
+type AnyCtor = new (...args: unknown[]) => ArrayBufferView;
+const globals = globalThis as unknown as Record<string, unknown>;
+const originals = CTORS.map((n) => globals[n] as AnyCtor);
+let allocated = 0;
+const counting = originals.map(
+  (Base) =>
+    class extends Base {
+      constructor(...args: unknown[]) {
+        super(...args);
+        if (!(args[0] instanceof ArrayBuffer || args[0] instanceof SharedArrayBuffer)) allocated += this.byteLength;
+      }
+    },
+);
+
+interface Outcome<T> { value?: T; error?: unknown; ms: number; bytes: number; arrayBuffers?: number }
+
+/** Runs f with typed-array allocations counted; `arrayBuffers` (the growth of process.memoryUsage) when asked. */
+function measure<T>(f: () => T, sampleMemory: boolean): Outcome<T> {
+  const before = sampleMemory ? process.memoryUsage().arrayBuffers : 0;
+  allocated = 0;
+  CTORS.forEach((n, i) => (globals[n] = counting[i]));
+  const out: Outcome<T> = { ms: 0, bytes: 0 };
+  const t0 = performance.now();
+  try {
+    out.value = f();
+  } catch (e) {
+    out.error = e;
+  } finally {
+    out.ms = performance.now() - t0;
+    CTORS.forEach((n, i) => (globals[n] = originals[i]));
+  }
+  out.bytes = allocated;
+  if (sampleMemory) out.arrayBuffers = process.memoryUsage().arrayBuffers - before;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// One case, checked: the outcome kind (and the one the mutator predicts), time, memory, and a parsed result's values.
+
+type Expect = 'error' | 'ok' | 'any';
+
+class Tally {
+  cases = 0;
+  parsed = 0;
+  parseErrors = 0;
+  slowest = { ms: 0, what: '' };
+  failures: string[] = [];
+  perMutator = new Map<string, number>(); // cases run by each mutator
+  constructor(readonly format: string) {}
+
+  fail(what: string, why: string, bytes: Uint8Array): void {
+    if (this.failures.length < 25) this.failures.push(`${what}: ${why}\n    bytes (${bytes.length}): ${hex(bytes)}`);
+  }
+
+  /**
+   * Runs one case. `budget`: the most bytes of typed arrays the call may create; `memBudget`: the most growth of
+   * arrayBuffers (checked when `sampleMemory`); `check`: verifies a parsed result against the bytes (a message if wrong).
+   */
+  run<T>(what: string, mutator: string, bytes: Uint8Array, parse: () => T, o: {
+    expect: Expect; budget: number; memBudget: number; sampleMemory: boolean; check: (v: T) => string | undefined;
+  }): void {
+    const r = measure(parse, o.sampleMemory);
+    // NOTE: a garbage-collection pause can land in any case, a slow parse is slow every time: over the limit, the case
+    // is timed twice more and keeps its fastest time.
+    for (let k = 0; k < 2 && r.ms > LIMIT_MS; k++) r.ms = Math.min(r.ms, measure(parse, false).ms);
+    this.cases++;
+    this.perMutator.set(mutator, (this.perMutator.get(mutator) ?? 0) + 1);
+    if (r.ms > this.slowest.ms) this.slowest = { ms: r.ms, what };
+    if (r.error !== undefined) {
+      if (!(r.error instanceof ParseError)) {
+        const e = r.error as Error;
+        this.fail(what, `threw ${e?.constructor?.name ?? typeof e} instead of ParseError: ${String(e?.message ?? e).slice(0, 200)}`, bytes);
+        return;
+      }
+      this.parseErrors++;
+      if (o.expect === 'ok') this.fail(what, `ParseError on a file that is valid: ${r.error.message.slice(0, 300)}`, bytes);
+    } else {
+      this.parsed++;
+      if (o.expect === 'error') this.fail(what, 'parsed a file that is invalid', bytes);
+      const bad = o.check(r.value as T);
+      if (bad) this.fail(what, `parsed, but ${bad}`, bytes);
+    }
+    if (r.ms > LIMIT_MS) this.fail(what, `took ${r.ms.toFixed(1)} ms (limit ${LIMIT_MS})`, bytes);
+    if (r.bytes > o.budget) this.fail(what, `allocated ${r.bytes} bytes of typed arrays for a ${bytes.length}-byte file (budget ${o.budget})`, bytes);
+    if (r.arrayBuffers !== undefined && r.arrayBuffers > o.memBudget) {
+      this.fail(what, `arrayBuffers grew by ${r.arrayBuffers} bytes for a ${bytes.length}-byte file (budget ${o.memBudget})`, bytes);
+    }
+  }
+
+  summary(): string {
+    return `fuzz ${this.format}: ${this.cases} cases, ${this.parsed} parsed, ${this.parseErrors} ParseError, slowest ${this.slowest.ms.toFixed(2)} ms (${this.slowest.what})`;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// safetensors seeds: a header written as (key, value) JSON texts in order, so edits can keep the rest byte for byte.
+
+type StDType = 'F32' | 'I32' | 'F16' | 'BF16' | 'F64' | 'I64' | 'U8';
+const ST_SIZE: Record<StDType, number> = { F32: 4, I32: 4, F16: 2, BF16: 2, F64: 8, I64: 8, U8: 1 };
+const isStDType = (d: unknown): d is StDType => typeof d === 'string' && Object.hasOwn(ST_SIZE, d);
+
+interface StSeed {
+  name: string;
+  entries: [string, string][]; // [key as JSON text, value as JSON text]
+  buffer: Uint8Array;
+  pad: boolean;
+  sep: string;
+  hasI64: boolean;
+  bytes: Uint8Array;
+}
+interface StInfo { dtype: string; shape: number[]; data_offsets: [number, number] }
+
+function stBuildText(text: string, buffer: Uint8Array, pad: boolean): Uint8Array {
+  const h = enc.encode(text);
+  const n = pad ? Math.ceil(h.length / 8) * 8 : h.length;
+  const out = new Uint8Array(8 + n + buffer.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(n), true);
+  out.set(h, 8);
+  out.fill(0x20, 8 + h.length, 8 + n);
+  out.set(buffer, 8 + n);
+  return out;
+}
+const stText = (entries: readonly [string, string][], sep: string) => `{${entries.map(([k, v]) => `${k}:${v}`).join(sep)}}`;
+const stBuild = (s: StSeed, entries = s.entries, buffer = s.buffer) => stBuildText(stText(entries, s.sep), buffer, s.pad);
+
+function stSeed(name: string, tensors: { name: string; dtype: StDType; shape: number[] }[], meta: [string, string][] | undefined,
+  o: { pad?: boolean; pretty?: boolean } = {}): StSeed {
+  const r = new Rng(name.length * 7919 + 17);
+  const entries: [string, string][] = [];
+  const indent = o.pretty ? 2 : undefined;
+  if (meta) entries.push(['"__metadata__"', JSON.stringify(Object.fromEntries(meta), null, indent)]);
+  const parts: number[] = [];
+  for (const t of tensors) {
+    const n = t.shape.reduce((a, d) => a * d, 1);
+    const begin = parts.length;
+    for (let i = 0; i < n; i++) {
+      if (t.dtype === 'I64') {
+        const v = r.int(-(2 ** 31), 2 ** 31); // fits int32: the file is valid
+        const w = new DataView(new ArrayBuffer(8));
+        w.setBigInt64(0, BigInt(v), true);
+        parts.push(...new Uint8Array(w.buffer));
+      } else {
+        for (let k = 0; k < ST_SIZE[t.dtype]; k++) parts.push(r.int(0, 256)); // any bits are a value (NaN, Inf, subnormal)
+      }
+    }
+    entries.push([JSON.stringify(t.name), JSON.stringify({ dtype: t.dtype, shape: t.shape, data_offsets: [begin, parts.length] }, null, indent)]);
+  }
+  const s: StSeed = { name, entries, buffer: Uint8Array.from(parts), pad: !!o.pad, sep: o.pretty ? ',\n  ' : ',', hasI64: tensors.some((t) => t.dtype === 'I64'), bytes: new Uint8Array(0) };
+  s.bytes = stBuild(s);
+  return s;
+}
+
+/** A file from serializeSafetensors, taken apart into the same (key, value) texts. */
+function stSerialized(): StSeed {
+  const r = new Rng(3);
+  const f = (n: number) => Float32Array.from({ length: n }, () => r.normal());
+  const bytes = serializeSafetensors(
+    [
+      { name: 'fc1.weight', dtype: 'float32', shape: [16, 8], data: f(128) },
+      { name: 'fc1.bias', dtype: 'float32', shape: [16], data: f(16) },
+      { name: 'fc2.weight', dtype: 'float32', shape: [4, 16], data: f(64) },
+      { name: 'fc2.bias', dtype: 'float32', shape: [4], data: f(4) },
+      { name: 'labels', dtype: 'int32', shape: [10], data: Int32Array.from({ length: 10 }, (_, i) => i - 5) },
+      { name: 'step', dtype: 'int32', shape: [], data: Int32Array.of(1234) },
+    ],
+    { epoch: '3', format: 'pt' },
+  );
+  const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, unknown>;
+  const entries = Object.entries(header).map(([k, v]): [string, string] => [JSON.stringify(k), JSON.stringify(v)]);
+  return { name: 'serialized', entries, buffer: bytes.slice(8 + n), pad: true, sep: ',', hasI64: false, bytes };
+}
+
+const ST_SEEDS: StSeed[] = [
+  stSeed('mixed dtypes', [
+    { name: 'h', dtype: 'F16', shape: [3] },
+    { name: 'u', dtype: 'U8', shape: [2, 3] },
+    { name: 'w', dtype: 'F32', shape: [2, 2] },
+    { name: 'i', dtype: 'I64', shape: [2] },
+    { name: 'e', dtype: 'BF16', shape: [0, 4] },
+    { name: 'd', dtype: 'F64', shape: [] },
+    { name: 'k', dtype: 'I32', shape: [4, 1, 2] },
+  ], [['format', 'pt'], ['note', 'é ✓ "q" \\ {,[']]),
+  stSerialized(),
+  stSeed('half precision', [
+    { name: 'emb', dtype: 'F16', shape: [16, 32] },
+    { name: 'ln.w', dtype: 'BF16', shape: [32] },
+    { name: 'pos', dtype: 'BF16', shape: [0, 32] },
+    { name: 'scale', dtype: 'F16', shape: [] },
+  ], [['dtype', 'fp16']], { pad: true }),
+  stSeed('pretty, odd names', [
+    { name: 'é', dtype: 'U8', shape: [8, 8] },
+    { name: '10', dtype: 'F64', shape: [3, 2] },
+    { name: '__proto__', dtype: 'I64', shape: [3] },
+    { name: 'a.b/c d', dtype: 'F32', shape: [1, 1, 1, 1] },
+  ], [['__proto__', 'p'], ['10', 'ten']], { pretty: true }),
+  stSeed('no metadata', [
+    { name: 'x', dtype: 'F32', shape: [5, 3] },
+    { name: 'z', dtype: 'I32', shape: [0] },
+    { name: 'y', dtype: 'BF16', shape: [7] },
+  ], undefined),
+  stSeed('metadata only', [], [['k', 'v']]),
+  stSeed('empty', [], undefined),
+];
+
+// What a stored value should load as, decoded here apart from the parser (a string says why it cannot load).
+const scratch = new DataView(new ArrayBuffer(4));
+const ST_READ: Record<StDType, (dv: DataView, p: number) => number | string> = {
+  F32: (dv, p) => dv.getFloat32(p, true),
+  I32: (dv, p) => dv.getInt32(p, true),
+  U8: (dv, p) => dv.getUint8(p),
+  F64: (dv, p) => Math.fround(dv.getFloat64(p, true)),
+  I64: (dv, p) => {
+    const v = dv.getBigInt64(p, true);
+    return v < -(2n ** 31n) || v >= 2n ** 31n ? `holds I64 ${v}, outside int32,` : Number(v);
+  },
+  BF16: (dv, p) => {
+    scratch.setUint32(0, dv.getUint16(p, true) * 65536);
+    return scratch.getFloat32(0);
+  },
+  F16: (dv, p) => {
+    const h = dv.getUint16(p, true);
+    const e = (h >> 10) & 31;
+    const m = h & 1023;
+    const mag = e === 31 ? (m ? NaN : Infinity) : e === 0 ? (m / 1024) * 2 ** -14 : (1 + m / 1024) * 2 ** (e - 15);
+    return h & 0x8000 ? -mag : mag;
+  },
+};
+
+/** Checks a parsed result against the file: tensors in file order tile the buffer, and each value decodes its bytes. */
+function stCheck(bytes: Uint8Array, res: Safetensors): string | undefined {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLen = Number(dv.getBigUint64(0, true));
+  for (const [k, v] of Object.entries(res.metadata)) if (typeof v !== 'string') return `metadata ${JSON.stringify(k)} is not a string`;
+  let o = 8 + headerLen;
+  for (const [name, t] of res.tensors) {
+    if (!isStDType(t.stored)) return `tensor ${JSON.stringify(name)} stored as ${t.stored}`;
+    const n = t.shape.reduce((a, d) => a * d, 1);
+    const size = ST_SIZE[t.stored];
+    const wantDtype = t.stored === 'I32' || t.stored === 'I64' || t.stored === 'U8' ? 'int32' : 'float32';
+    if (t.dtype !== wantDtype || !(t.data instanceof (wantDtype === 'int32' ? Int32Array : Float32Array))) return `tensor ${JSON.stringify(name)} (${t.stored}) loaded as ${t.dtype}`;
+    if (t.data.length !== n) return `tensor ${JSON.stringify(name)} has ${t.data.length} values for shape [${t.shape}]`;
+    if (o + n * size > bytes.length) return `tensor ${JSON.stringify(name)} runs past the end of the file`;
+    const read = ST_READ[t.stored];
+    for (let i = 0; i < n; i++) {
+      const want = read(dv, o + i * size);
+      if (typeof want === 'string') return `tensor ${JSON.stringify(name)} ${want} at ${i}`;
+      if (!same(t.data[i]!, want)) return `tensor ${JSON.stringify(name)} [${i}] is ${t.data[i]}, the file holds ${want} (${t.stored})`;
+    }
+    o += n * size;
+  }
+  if (o !== bytes.length) return `the tensors cover up to byte ${o} of ${bytes.length}`;
+  return undefined;
+}
+
+// NOTE: U8 loads as int32, 4 bytes for each byte of the file: a file that names U8 is allowed 4x its size, every
+// other file 2x (F16/BF16 widen 2x, F64/I64 narrow). An escaped dtype ("\u0055\u0038") could name U8 too.
+const stBudget = (b: Uint8Array) => (/"U8"|\\u/.test(latin1(b)) ? 4 : 2) * b.length;
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Byte-level mutators, for both formats.
+
+interface Mutant { bytes: Uint8Array; expect: Expect; huge?: boolean }
+type Mutator<S> = [name: string, apply: (s: S, r: Rng) => Mutant | undefined];
+
+const BYTE_MUTATORS: [string, (b: Uint8Array, r: Rng) => Uint8Array | undefined][] = [
+  ['bit flips', (b, r) => {
+    if (b.length === 0) return undefined;
+    const c = b.slice();
+    for (let k = r.int(1, 5); k > 0; k--) c[r.int(0, c.length)]! ^= 1 << r.int(0, 8);
+    return c;
+  }],
+  ['bytes set to 00/ff/random', (b, r) => {
+    if (b.length === 0) return undefined;
+    const c = b.slice();
+    for (let k = r.int(1, 5); k > 0; k--) c[r.int(0, c.length)] = pick(r, [0x00, 0xff, r.int(0, 256)]);
+    return c;
+  }],
+  ['insertion', (b, r) => {
+    const at = r.int(0, b.length + 1);
+    return concat(b.subarray(0, at), randomBytes(r, r.int(1, 17)), b.subarray(at));
+  }],
+  ['deletion', (b, r) => {
+    if (b.length === 0) return undefined;
+    const at = r.int(0, b.length);
+    return concat(b.subarray(0, at), b.subarray(Math.min(b.length, at + r.int(1, 17))));
+  }],
+  ['splice (a chunk copied over another place)', (b, r) => {
+    if (b.length < 2) return undefined;
+    const len = r.int(1, Math.min(64, b.length));
+    const c = b.slice();
+    c.set(b.subarray(r.int(0, b.length - len + 1)).subarray(0, len), r.int(0, b.length - len + 1));
+    return c;
+  }],
+];
+const byteMutators = <S extends { bytes: Uint8Array }>(): Mutator<S>[] =>
+  BYTE_MUTATORS.map(([name, f]): Mutator<S> => [name, (s, r) => {
+    const bytes = f(s.bytes, r);
+    return bytes && { bytes, expect: 'any' };
+  }]);
+
+// ---------------------------------------------------------------------------------------------------------------------
+// safetensors mutators: header length, data_offsets, dtypes, shapes, names, metadata, JSON structure, data.
+
+const withLength = (b: Uint8Array, n: bigint) => {
+  const c = b.slice();
+  new DataView(c.buffer).setBigUint64(0, BigInt.asUintN(64, n), true);
+  return c;
+};
+const headerLength = (s: StSeed) => Number(new DataView(s.bytes.buffer).getBigUint64(0, true));
+const tensorIndices = (s: StSeed) => s.entries.flatMap(([k], i) => (k === '"__metadata__"' ? [] : [i]));
+const metaIndex = (s: StSeed) => s.entries.findIndex(([k]) => k === '"__metadata__"');
+const infoOf = (s: StSeed, i: number) => JSON.parse(s.entries[i]![1]) as StInfo;
+const spanOf = (t: StInfo) => t.data_offsets[1] - t.data_offsets[0];
+const replaced = (s: StSeed, i: number, value: string, key = s.entries[i]![0]) =>
+  s.entries.map((e, j): [string, string] => (j === i ? [key, value] : e));
+const entryText = (dtype: string, shape: string, offsets: string) => `{"dtype":${dtype},"shape":${shape},"data_offsets":${offsets}}`;
+/** A tensor entry with one field's JSON text replaced. */
+function edit(s: StSeed, i: number, field: 'dtype' | 'shape' | 'data_offsets', text: string): Uint8Array {
+  const t = infoOf(s, i);
+  const f = { dtype: JSON.stringify(t.dtype), shape: JSON.stringify(t.shape), data_offsets: JSON.stringify(t.data_offsets), [field]: text };
+  return stBuild(s, replaced(s, i, entryText(f.dtype, f.shape, f.data_offsets)));
+}
+/** Is a shape (as JSON numbers) of this dtype valid for a span: running product a safe integer, bytes equal to span. */
+function shapeFits(shape: number[], dtype: StDType, span: number): boolean {
+  let n = 1n;
+  for (const d of shape) {
+    if (!Number.isSafeInteger(d) || d < 0) return false;
+    n *= BigInt(d);
+    if (n > BigInt(Number.MAX_SAFE_INTEGER)) return false;
+  }
+  return n * BigInt(ST_SIZE[dtype]) === BigInt(span);
+}
+const nest = (r: Rng, depth: number) => (r.next() < 0.5 ? '['.repeat(depth) + ']'.repeat(depth) : '{"a":'.repeat(depth) + '{}' + '}'.repeat(depth));
+// NOTE: past a few thousand levels a case costs 10-25 ms (JSON.parse, then a stack overflow caught): 1 in 20 go
+// there (JSON.stringify overflows past about 4,000).
+// Depth 1 is left out: `[]` is a valid shape (a scalar), which would make the 'deep nesting' file valid.
+const nestDepth = (r: Rng) => (r.next() < 0.05 ? pick(r, [5000, 8000, r.int(4000, 10000)]) : pick(r, [2, 3, 10, 100, 1000, r.int(2, 2500)]));
+
+const ST_MUTATORS: Mutator<StSeed>[] = [
+  ...byteMutators<StSeed>(),
+  ['header length: huge', (s, r) => ({
+    bytes: withLength(s.bytes, pick(r, [2n ** 64n - 1n, 2n ** 63n, 2n ** 53n + 1n, 2n ** 32n + BigInt(headerLength(s)), BigInt(MAX_HEADER_BYTES) + 1n,
+      (BigInt(r.int(1, 2 ** 32)) << 32n) | BigInt(r.int(0, 2 ** 32))])),
+    expect: 'error',
+  })],
+  ['header length: zero', (s) => ({ bytes: withLength(s.bytes, 0n), expect: 'error' })],
+  ['header length: off by ±1..8', (s, r) => {
+    const d = r.int(1, 9) * (r.next() < 0.5 ? -1 : 1);
+    const n = headerLength(s) + d;
+    return n < 0 ? undefined : { bytes: withLength(s.bytes, BigInt(n)), expect: 'error' };
+  }],
+  ['header length: just past the end', (s, r) => ({ bytes: withLength(s.bytes, BigInt(s.bytes.length - 8 + r.int(1, 9))), expect: 'error' })],
+  ['data_offsets: overlap (one tensor moved)', (s, r) => {
+    const ts = tensorIndices(s).filter((i) => spanOf(infoOf(s, i)) > 0);
+    if (ts.length === 0) return undefined;
+    const i = pick(r, ts);
+    const [b, e] = infoOf(s, i).data_offsets;
+    let d = r.int(1, e - b + 9) * (r.next() < 0.5 ? -1 : 1);
+    if (b + d < 0) d = -d;
+    return { bytes: edit(s, i, 'data_offsets', `[${b + d},${e + d}]`), expect: 'error' };
+  }],
+  ['data_offsets: out of range or malformed', (s, r) => {
+    const ts = tensorIndices(s);
+    if (ts.length === 0) return undefined;
+    const i = pick(r, ts);
+    const sp = spanOf(infoOf(s, i));
+    const L = s.buffer.length;
+    const k = r.int(1, 1000);
+    const text = pick(r, [
+      `[${Math.max(0, L + k - sp)},${L + k}]`, `[${L + k},${L + k}]`, `[${2 ** 53},${2 ** 53 + sp}]`, `[${2 ** 53 - 1},${2 ** 53 - 1}]`,
+      `[0,${2 ** 64}]`, '[0,1e400]', `[-1,${sp - 1}]`, '[0.5,1.5]', `["0",${sp}]`, '[0]', `[0,${sp},${sp}]`, '[]', 'null', '{}', `"0,${sp}"`,
+    ]);
+    return { bytes: edit(s, i, 'data_offsets', text), expect: 'error' };
+  }],
+  ['data_offsets: reversed', (s, r) => {
+    const ts = tensorIndices(s).filter((i) => spanOf(infoOf(s, i)) > 0);
+    if (ts.length === 0) return undefined;
+    const i = pick(r, ts);
+    const [b, e] = infoOf(s, i).data_offsets;
+    return { bytes: edit(s, i, 'data_offsets', `[${e},${b}]`), expect: 'error' };
+  }],
+  ['dtype changed', (s, r) => {
+    const ts = tensorIndices(s);
+    if (ts.length === 0) return undefined;
+    const i = pick(r, ts);
+    const t = infoOf(s, i);
+    const d = pick<unknown>(r, ['F32', 'I32', 'F16', 'BF16', 'F64', 'I64', 'U8', 'F8_E4M3', 'BOOL', 'I8', 'f32', 'F32 ', '', 'toString',
+      '__proto__', 'hasOwnProperty', 4, null, ['F32'], { F32: 1 }]);
+    let expect: Expect = 'error';
+    if (isStDType(d) && shapeFits(t.shape, d, spanOf(t))) expect = d === 'I64' && spanOf(t) > 0 ? 'any' : 'ok'; // I64 values may not fit int32
+    return { bytes: edit(s, i, 'dtype', JSON.stringify(d)), expect };
+  }],
+  ['shape: huge dims, product overflows', (s, r) => {
+    const ts = tensorIndices(s);
+    if (ts.length === 0) return undefined;
+    const i = pick(r, ts);
+    const t = infoOf(s, i);
+    const u32 = () => r.int(0, 2 ** 32);
+    const shape = pick(r, [
+      [2 ** 27, 2 ** 27], [2 ** 32, 2 ** 32, 0], [2 ** 53], [2 ** 53 - 1, 2], [Number.MAX_SAFE_INTEGER], [2 ** 26, 2 ** 26, 2 ** 26],
+      [2 ** 32, 2 ** 32, 2 ** 32, 2 ** 32], [65536, 65536, 65536, 65536], [2 ** 31, 2 ** 31, 2 ** 31], [1e308], [2 ** 53 - 1, 0],
+      [0, 2 ** 53 - 1], [2 ** 51, 4], [2 ** 50 + 1], [u32(), u32()], [u32(), u32(), u32()], [2 ** 30, 2 ** 30 + r.int(0, 4)],
+    ]);
+    return { bytes: edit(s, i, 'shape', JSON.stringify(shape)), expect: isStDType(t.dtype) && shapeFits(shape, t.dtype, spanOf(t)) ? 'ok' : 'error', huge: true };
+  }],
+  ['shape: malformed', (s, r) => {
+    const ts = tensorIndices(s);
+    if (ts.length === 0) return undefined;
+    const text = pick(r, ['[-1]', '[1.5]', '["2"]', '[null]', '2', 'null', '[[2]]', '{}', '[1e400]', '"[2]"', '[true]', '[-9007199254740993]', '{"0":2}']);
+    return { bytes: edit(s, pick(r, ts), 'shape', text), expect: 'error' };
+  }],
+  ['shape: dims permuted or 1s added (valid)', (s, r) => {
+    const ts = tensorIndices(s);
+    if (ts.length === 0) return undefined;
+    const i = pick(r, ts);
+    const shape = [...infoOf(s, i).shape].reverse();
+    for (let k = r.int(0, 3); k > 0; k--) shape.splice(r.int(0, shape.length + 1), 0, 1);
+    return { bytes: edit(s, i, 'shape', JSON.stringify(shape)), expect: 'ok' };
+  }],
+  ['duplicate names and keys', (s, r) => {
+    const all = s.entries.map((_, i) => i);
+    if (all.length === 0) return undefined;
+    const j = pick(r, all);
+    const [key, value] = s.entries[j]!;
+    const entries = [...s.entries];
+    const kind = r.int(0, 3);
+    if (kind === 0) {
+      entries.splice(r.int(0, entries.length + 1), 0, [key, value]); // the same name twice
+    } else if (kind === 1) {
+      const name = JSON.parse(key) as string; // the same name, its first character escaped
+      entries.splice(r.int(0, entries.length + 1), 0, [`"\\u${name.charCodeAt(0).toString(16).padStart(4, '0')}${key.slice(2)}`, value]);
+    } else {
+      const inner = value.trimStart();
+      if (!inner.startsWith('{') || inner.startsWith('{}')) return undefined; // a key repeated inside an entry or the metadata
+      const first = JSON.parse(inner) as Record<string, unknown>;
+      const k = pick(r, Object.keys(first));
+      entries[j] = [key, `{${JSON.stringify(k)}:${JSON.stringify(first[k])},${inner.slice(1)}`];
+    }
+    return { bytes: stBuild(s, entries), expect: 'error' };
+  }],
+  ['renamed', (s, r) => {
+    const ts = tensorIndices(s);
+    if (ts.length === 0) return undefined;
+    const i = pick(r, ts);
+    const names = new Set(s.entries.map(([k]) => JSON.parse(k) as string));
+    const name = pick(r, ['', '__metadata__', 'n'.repeat(r.int(1, 5000)), '\u0000', ' ', 'é✓😀', '__proto__', 'constructor', 'toString', 'hasOwnProperty',
+      ...names]);
+    const clash = names.has(name) && name !== JSON.parse(s.entries[i]![0]);
+    return { bytes: stBuild(s, replaced(s, i, s.entries[i]![1], JSON.stringify(name))), expect: name === '' || name === '__metadata__' || clash ? 'error' : 'ok' };
+  }],
+  ['entries reordered (valid)', (s, r) => {
+    if (s.entries.length < 2) return undefined;
+    const entries = [...s.entries];
+    for (let k = entries.length - 1; k > 0; k--) {
+      const j = r.int(0, k + 1);
+      [entries[k], entries[j]] = [entries[j]!, entries[k]!];
+    }
+    return { bytes: stBuild(s, entries), expect: 'ok' };
+  }],
+  ['extra field in an entry', (s, r) => {
+    const ts = tensorIndices(s);
+    if (ts.length === 0) return undefined;
+    const i = pick(r, ts);
+    const extra = pick(r, ['1', '"x"', 'null', '[{"a":1},{"a":[{"a":2}]}]', '{"dtype":"I8"}', nest(r, nestDepth(r))]);
+    const value = s.entries[i]![1].trimStart();
+    return { bytes: stBuild(s, replaced(s, i, `{"x":${extra},${value.slice(1)}`)), expect: 'any' };
+  }],
+  ['metadata edited', (s, r) => {
+    const m = metaIndex(s);
+    if (m < 0) return { bytes: stBuild(s, [['"__metadata__"', '{"a":"b"}'], ...s.entries]), expect: 'ok' };
+    const meta = JSON.parse(s.entries[m]![1]) as Record<string, string>;
+    const kind = r.int(0, 4);
+    if (kind === 0) {
+      const k = pick(r, Object.keys(meta));
+      const v = pick(r, ['1', 'null', '{}', '["a"]', 'true', '{"a":"b"}']);
+      return { bytes: stBuild(s, replaced(s, m, JSON.stringify(meta).replace(`${JSON.stringify(k)}:${JSON.stringify(meta[k])}`, `${JSON.stringify(k)}:${v}`))), expect: 'error' };
+    }
+    if (kind === 1) return { bytes: stBuild(s, replaced(s, m, pick(r, ['"x"', '[]', 'null', '1', '[["a","b"]]']))), expect: 'error' };
+    if (kind === 2) {
+      if ('__proto__' in meta && Object.hasOwn(meta, '__proto__')) return undefined;
+      return { bytes: stBuild(s, replaced(s, m, `{"__proto__":"p",${JSON.stringify(meta).slice(1)}`)), expect: 'ok' };
+    }
+    const entries = [...s.entries];
+    entries.push(...entries.splice(m, 1)); // metadata last
+    return { bytes: stBuild(s, entries), expect: 'ok' };
+  }],
+  ['deep nesting', (s, r) => {
+    const deep = nest(r, nestDepth(r));
+    const ts = tensorIndices(s);
+    const m = metaIndex(s);
+    const targets = ['new entry', ...(ts.length ? ['entry', 'dtype', 'shape', 'data_offsets'] : []), ...(m >= 0 ? ['metadata', 'metadata value'] : [])];
+    const target = pick(r, targets);
+    if (target === 'new entry') return { bytes: stBuild(s, [...s.entries, ['"deep"', deep]]), expect: 'error' };
+    if (target === 'metadata') return { bytes: stBuild(s, replaced(s, m, `{"k":${deep}}`)), expect: 'error' };
+    if (target === 'metadata value') return { bytes: stBuild(s, replaced(s, m, deep)), expect: 'error' };
+    const i = pick(r, ts);
+    if (target === 'entry') return { bytes: stBuild(s, replaced(s, i, deep)), expect: 'error' };
+    return { bytes: edit(s, i, target as 'dtype' | 'shape' | 'data_offsets', deep), expect: 'error' };
+  }],
+  ['broken JSON', (s, r) => {
+    const text = stText(s.entries, s.sep);
+    const p = r.int(0, text.length);
+    const kind = r.int(0, 3);
+    if (kind === 0) return { bytes: stBuildText(text.slice(0, p), s.buffer, s.pad), expect: 'error' }; // cut before the last "}"
+    if (kind === 1) return { bytes: stBuildText(text.slice(0, p) + text.slice(p + 1), s.buffer, s.pad), expect: 'any' };
+    const c = pick(r, [...'{}[],:"\\0 9-eE.tfn\u00ff\u2028']);
+    return { bytes: stBuildText(text.slice(0, p) + c + text.slice(p), s.buffer, s.pad), expect: 'any' };
+  }],
+  ['data bytes changed', (s, r) => {
+    if (s.buffer.length === 0) return undefined;
+    const buffer = s.buffer.slice();
+    for (let k = r.int(1, 9); k > 0; k--) buffer[r.int(0, buffer.length)] = r.int(0, 256);
+    return { bytes: stBuild(s, s.entries, buffer), expect: s.hasI64 ? 'any' : 'ok' }; // an I64 may leave int32
+  }],
+  ['trailing bytes', (s, r) => ({ bytes: concat(s.bytes, randomBytes(r, r.int(1, 17))), expect: 'error' })],
+];
+
+// ---------------------------------------------------------------------------------------------------------------------
+// IDX seeds, an independent validity rule, and mutators of the header, dims, length and gzip wrapping.
+
+interface IdxSeed { name: string; raw: Uint8Array; gz: boolean; bytes: Uint8Array }
+const IDX_TYPES: Record<number, { size: number; ctor: new (n: number) => ArrayBufferView }> = {
+  0x08: { size: 1, ctor: Uint8Array }, 0x09: { size: 1, ctor: Int8Array }, 0x0b: { size: 2, ctor: Int16Array },
+  0x0c: { size: 4, ctor: Int32Array }, 0x0d: { size: 4, ctor: Float32Array }, 0x0e: { size: 8, ctor: Float64Array },
+};
+const IDX_CAP = 2 ** 30;
+
+const idxSeeds = (): IdxSeed[] => {
+  const r = new Rng(11);
+  const raw: [string, Uint8Array][] = [
+    ['uint8 [3,5,7]', encodeIdx([3, 5, 7], Uint8Array.from({ length: 105 }, () => r.int(0, 256)))],
+    ['int8 [11]', encodeIdx([11], Int8Array.from({ length: 11 }, () => r.int(-128, 128)))],
+    ['int16 [2,3,1,4]', encodeIdx([2, 3, 1, 4], Int16Array.from({ length: 24 }, () => r.int(-32768, 32768)))],
+    ['int32 [4,9]', encodeIdx([4, 9], Int32Array.from({ length: 36 }, () => r.int(-(2 ** 31), 2 ** 31)))],
+    ['float32 [6,2]', encodeIdx([6, 2], Float32Array.from([0, -0, 1.5, -3.25e-8, 3.4e38, Infinity, -Infinity, NaN, 1e-45, 7, 8, 9]))],
+    ['float64 [5]', encodeIdx([5], Float64Array.from([Math.PI, -1e300, 5e-324, NaN, -0]))],
+    ['uint8 [0,28,28]', encodeIdx([0, 28, 28], new Uint8Array(0))],
+    ['uint8 labels [40]', encodeIdx([40], Uint8Array.from({ length: 40 }, (_, i) => i % 10))],
+    ['float32 [2,2,2,3]', encodeIdx([2, 2, 2, 3], Float32Array.from({ length: 24 }, () => r.normal()))],
+  ];
+  const seeds = raw.map(([name, bytes]): IdxSeed => ({ name, raw: bytes, gz: false, bytes }));
+  for (const k of [0, 2, 5, 6, 8]) seeds.push({ name: `${raw[k]![0]} gzipped`, raw: raw[k]![1], gz: true, bytes: zlib.gzipSync(raw[k]![1]) });
+  return seeds;
+};
+const IDX_SEEDS = idxSeeds();
+
+/** Whether raw (uncompressed) IDX bytes are valid, by BigInt arithmetic: written apart from the parser. */
+function idxValid(b: Uint8Array, maxBytes = IDX_CAP): boolean {
+  if (b.length < 4 || b[0] !== 0 || b[1] !== 0) return false;
+  const t = IDX_TYPES[b[2]!];
+  const rank = b[3]!;
+  if (!t || rank < 1 || rank > 4 || b.length < 4 + 4 * rank) return false;
+  let items = 1n;
+  for (let i = 0; i < rank; i++) {
+    items *= BigInt(((b[4 + 4 * i]! << 24) | (b[5 + 4 * i]! << 16) | (b[6 + 4 * i]! << 8) | b[7 + 4 * i]!) >>> 0);
+    // NOTE: the cap applies to each running product, as the parser checks dim by dim: [2^32-1, 0] is refused though
+    // it holds no items, while [0, 2^32-1] is an empty array.
+    if (items * BigInt(t.size) > BigInt(maxBytes)) return false;
+  }
+  return BigInt(b.length) === BigInt(4 + 4 * rank) + items * BigInt(t.size);
+}
+const gunzipOrUndefined = (b: Uint8Array) => {
+  try {
+    return new Uint8Array(zlib.gunzipSync(b));
+  } catch {
+    return undefined;
+  }
+};
+
+/** Checks a parsed result against the (uncompressed) bytes: header fields, and every item (NaN payloads may differ). */
+function idxCheck(raw: Uint8Array, res: IdxArray): string | undefined {
+  const t = IDX_TYPES[raw[2]!]!;
+  const rank = raw[3]!;
+  const dims = Array.from({ length: rank }, (_, i) => new DataView(raw.buffer, raw.byteOffset).getUint32(4 + 4 * i));
+  if (JSON.stringify(res.dims) !== JSON.stringify(dims)) return `dims [${res.dims}], the header says [${dims}]`;
+  if (!(res.data instanceof t.ctor)) return `data is ${res.data.constructor.name} for type byte ${raw[2]}`;
+  const n = dims.reduce((a, d) => a * d, 1);
+  if (res.data.length !== n) return `${res.data.length} items for dims [${dims}]`;
+  const again = encodeIdx(res.dims, res.data);
+  const header = 4 + 4 * rank;
+  for (let p = 0; p < raw.length; p++) {
+    if (again[p] === raw[p]) continue;
+    const i = Math.floor((p - header) / t.size);
+    if (p < header || !Number.isNaN(res.data[i]!)) return `item ${i} is ${res.data[i]}, which is not what the file holds`;
+  }
+  return undefined;
+}
+
+const idxBytes = (raw: Uint8Array, set: (c: Uint8Array, dv: DataView) => void) => {
+  const c = raw.slice();
+  set(c, new DataView(c.buffer));
+  return c;
+};
+const rankOf = (raw: Uint8Array) => raw[3]!;
+
+/** Mutators of the uncompressed file: the expectation comes from idxValid, so each returns bytes only. */
+const IDX_RAW_MUTATORS: [string, (raw: Uint8Array, r: Rng) => { bytes: Uint8Array; huge?: boolean } | undefined][] = [
+  ...BYTE_MUTATORS.map(([name, f]): [string, (raw: Uint8Array, r: Rng) => { bytes: Uint8Array } | undefined] => [name, (raw, r) => {
+    const bytes = f(raw, r);
+    return bytes && { bytes };
+  }]),
+  ['wrong magic', (raw, r) => ({ bytes: idxBytes(raw, (c) => (r.next() < 0.25 ? c.set([0x1f, 0x8b]) : (c[r.int(0, 2)] = r.int(1, 256)))) })],
+  ['type byte', (raw, r) => ({ bytes: idxBytes(raw, (c) => (c[2] = r.next() < 0.5 ? pick(r, [0x08, 0x09, 0x0b, 0x0c, 0x0d, 0x0e]) : r.int(0, 256))) })],
+  ['dim count 0/5/255 or ±1', (raw, r) => ({ bytes: idxBytes(raw, (c) => (c[3] = pick(r, [0, 5, 255, r.int(5, 256), Math.max(1, c[3]! - 1), Math.min(4, c[3]! + 1)]))) })],
+  ['dims: one huge', (raw, r) => {
+    const size = IDX_TYPES[raw[2]!]!.size;
+    const d = pick(r, [0xffffffff, 0x80000000, 0x40000000, IDX_CAP / size, IDX_CAP / size + 1, r.int(0, 2 ** 32), 2 ** 16]);
+    return { bytes: idxBytes(raw, (_, dv) => dv.setUint32(4 + 4 * r.int(0, rankOf(raw)), d)), huge: true };
+  }],
+  ['dims: product overflows', (raw, r) => {
+    const rank = rankOf(raw);
+    const kind = r.int(0, 3);
+    // all dims max; 2^32 in total (zero if multiplied in 32 bits); just past the 1 GiB cap
+    const dims = kind === 0 ? Array(rank).fill(0xffffffff) : kind === 1 ? [65536, 65536, 1, 1] : [2 ** 20, 2 ** 10, 2 ** 10 + 1, 1];
+    return { bytes: idxBytes(raw, (_, dv) => dims.slice(0, rank).forEach((d, i) => dv.setUint32(4 + 4 * i, d))), huge: true };
+  }],
+  ['dims: one zero', (raw, r) => ({ bytes: idxBytes(raw, (_, dv) => dv.setUint32(4 + 4 * r.int(0, rankOf(raw)), 0)) })],
+  ['dims permuted (valid)', (raw, r) => {
+    const rank = rankOf(raw);
+    const dv = new DataView(raw.buffer, raw.byteOffset);
+    const dims = Array.from({ length: rank }, (_, i) => dv.getUint32(4 + 4 * i));
+    const order = dims.map((_, i) => i).sort(() => r.next() - 0.5);
+    return { bytes: idxBytes(raw, (_, out) => order.forEach((j, i) => out.setUint32(4 + 4 * i, dims[j]!))) };
+  }],
+  ['length off by ±1..8', (raw, r) => {
+    const k = r.int(1, 9);
+    return { bytes: r.next() < 0.5 ? raw.slice(0, Math.max(0, raw.length - k)) : concat(raw, randomBytes(r, k)) };
+  }],
+  ['header only', (raw) => ({ bytes: raw.slice(0, 4 + 4 * rankOf(raw)) })],
+];
+
+/** Mutators of a gzipped seed: the gzip bytes themselves, or an IDX mutation gzipped again. */
+const GZ_MUTATORS: [string, (s: IdxSeed, r: Rng) => Uint8Array | undefined][] = [
+  ...BYTE_MUTATORS.map(([name, f]): [string, (s: IdxSeed, r: Rng) => Uint8Array | undefined] => [`gzip: ${name}`, (s, r) => f(s.bytes, r)]),
+  ['gzip: trailer (CRC32, ISIZE)', (s, r) => idxBytes(s.bytes, (c, dv) => dv.setUint32(c.length - pick(r, [4, 8]), r.int(0, 2 ** 32), true))],
+  ['gzip: header (method, flags)', (s, r) => idxBytes(s.bytes, (c) => (c[pick(r, [2, 3])] = r.int(0, 256)))],
+  ['gzip: two members', (s) => concat(s.bytes, s.bytes)],
+  ['gzip: inner file mutated', (s, r) => {
+    const [, f] = pick(r, IDX_RAW_MUTATORS);
+    const m = f(s.raw, r);
+    return m && new Uint8Array(zlib.gzipSync(m.bytes, { level: 1 }));
+  }],
+];
+
+// ---------------------------------------------------------------------------------------------------------------------
+
+/** Runs one safetensors case: the file, what to expect, and whether to sample arrayBuffers. */
+function stCase(t: Tally, what: string, mutator: string, bytes: Uint8Array, expect: Expect, sampleMemory: boolean): void {
+  const budget = stBudget(bytes);
+  t.run(what, mutator, bytes, () => parseSafetensors(bytes), { expect, budget, memBudget: budget + SLACK, sampleMemory, check: (v) => stCheck(bytes, v) });
+}
+
+/** Runs one IDX case through decodeIdx (raw or gzip); validity and budget from the uncompressed bytes. */
+function idxCase(t: Tally, what: string, mutator: string, bytes: Uint8Array, maxBytes: number | undefined, sampleMemory: boolean): void {
+  const gz = bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+  const raw = gz ? gunzipOrUndefined(bytes) : bytes;
+  const valid = raw !== undefined && idxValid(raw, maxBytes);
+  // NOTE: a gzipped file is allowed twice what it inflates to (the parser reads that); the typed arrays counted are
+  // only parseIdx's, zlib's output is seen by arrayBuffers.
+  const size = Math.max(bytes.length, raw?.length ?? 0);
+  t.run(what, mutator, bytes, () => decodeIdx(bytes, maxBytes === undefined ? {} : { maxBytes }), {
+    expect: valid ? 'ok' : 'error', budget: 2 * size, memBudget: 2 * size + SLACK, sampleMemory: sampleMemory || gz, check: (v) => (raw ? idxCheck(raw, v) : 'zlib cannot gunzip it'),
+  });
+}
+
+function report(t: Tally): void {
+  console.log(t.summary());
+  expect(t.failures, `${t.failures.length}${t.failures.length === 25 ? '+' : ''} failing cases (seed ${SEED}; WGNN_FUZZ_SEED sets another)`).toEqual([]);
+}
+
+describe(`hostile-file fuzz (seed ${SEED})`, () => {
+  it('the allocation counter sees the parsers\' copies (or the memory bounds below would prove nothing)', () => {
+    const f32 = stSeed('counter', [{ name: 'w', dtype: 'F32', shape: [1000] }], undefined);
+    const a = measure(() => parseSafetensors(f32.bytes), false);
+    expect(a.error).toBeUndefined();
+    expect(a.bytes).toBeGreaterThanOrEqual(4000);
+    const idx = encodeIdx([500], new Float64Array(500));
+    const b = measure(() => decodeIdx(idx), false);
+    expect(b.value!.data).toBeInstanceOf(Float64Array);
+    expect(b.bytes).toBe(4000);
+    expect(measure(() => new Uint8Array(new ArrayBuffer(64)), false).bytes, 'a view allocates nothing').toBe(0);
+    expect(measure(() => Int32Array.from([1, 2, 3]), false).bytes).toBe(12);
+  });
+
+  it('the seed files are valid and parse to their bytes', () => {
+    const t = new Tally('seeds');
+    const s2 = stSerialized();
+    expect(stBuild(s2)).toEqual(s2.bytes); // taken apart and put together, the serializer's bytes come back
+    for (const s of ST_SEEDS) stCase(t, s.name, 'none', s.bytes, 'ok', true);
+    for (const s of IDX_SEEDS) idxCase(t, s.name, 'none', s.bytes, undefined, true);
+    expect(t.failures).toEqual([]);
+    expect(t.parsed).toBe(ST_SEEDS.length + IDX_SEEDS.length);
+    expect(ST_SEEDS.map((s) => s.bytes.length)).toSatisfy((ls: number[]) => ls.some((l) => l > 1000) && ls.every((l) => l < 4096));
+  });
+
+  it('safetensors: every truncation of every seed is a ParseError', () => {
+    const t = new Tally('safetensors truncations');
+    for (const s of ST_SEEDS) {
+      for (let n = 0; n < s.bytes.length; n++) stCase(t, `${s.name} cut to ${n} bytes`, 'truncation', s.bytes.subarray(0, n), 'error', n % 256 === 0);
+    }
+    report(t);
+    expect(t.parsed).toBe(0);
+  });
+
+  it('IDX: every truncation of every seed (raw and gzipped) is a ParseError', () => {
+    const t = new Tally('idx truncations');
+    for (const s of IDX_SEEDS) for (let n = 0; n < s.bytes.length; n++) idxCase(t, `${s.name} cut to ${n} bytes`, 'truncation', s.bytes.subarray(0, n), undefined, n % 256 === 0);
+    report(t);
+    expect(t.parsed).toBe(0);
+  });
+
+  it(`safetensors: ${MUTATIONS} seeded mutations give a result or ParseError, each within ${LIMIT_MS} ms and 2x the file in memory`, () => {
+    const t = new Tally('safetensors');
+    let predictedValid = 0;
+    for (let i = 0; i < MUTATIONS; i++) {
+      const r = caseRng(0x5afe, i);
+      const s = pick(r, ST_SEEDS);
+      let m: Mutant | undefined;
+      let name = '';
+      while (!m) {
+        const [n, f] = pick(r, ST_MUTATORS); // again when it does not apply to this seed
+        [name, m] = [n, f(s, r)];
+      }
+      if (r.next() < 1 / 8) {
+        // a second, byte-level mutation on top: anything may come of it
+        const [second, f] = pick(r, BYTE_MUTATORS);
+        const bytes = f(m.bytes, r);
+        if (bytes) [name, m] = [`${name} + ${second}`, { bytes, expect: 'any', huge: m.huge }];
+      }
+      if (m.expect === 'ok') predictedValid++;
+      stCase(t, `seed ${SEED} case ${i} (${s.name}, ${name})`, name.split(' + ')[0]!, m.bytes, m.expect, i % 1000 === 0 || !!m.huge);
+    }
+    report(t);
+    // Each mutator ran, and the mix holds both outcomes in number: a parser that refused everything would fail above.
+    for (const [name] of ST_MUTATORS) expect(t.perMutator.get(name) ?? 0, name).toBeGreaterThan(MUTATIONS / ST_MUTATORS.length / 3);
+    expect(predictedValid).toBeGreaterThan(MUTATIONS / 10);
+    expect(t.parsed).toBeGreaterThan(MUTATIONS / 10);
+    expect(t.parseErrors).toBeGreaterThan(MUTATIONS / 2);
+  });
+
+  it(`IDX: ${MUTATIONS} seeded mutations (raw and gzipped) give a result or ParseError, each within ${LIMIT_MS} ms and 2x the file in memory`, () => {
+    const t = new Tally('idx');
+    for (let i = 0; i < MUTATIONS; i++) {
+      const r = caseRng(0x1d8, i);
+      const s = pick(r, IDX_SEEDS);
+      let bytes: Uint8Array | undefined;
+      let name = '';
+      let huge = false;
+      while (!bytes) {
+        if (s.gz) {
+          const [n, f] = pick(r, GZ_MUTATORS);
+          [name, bytes] = [n, f(s, r)];
+        } else {
+          const [n, f] = pick(r, IDX_RAW_MUTATORS);
+          const m = f(s.raw, r);
+          [name, bytes, huge] = [n, m?.bytes, !!m?.huge];
+        }
+      }
+      // now and then a cap of the caller's choosing, around the payload's size
+      const maxBytes = r.next() < 1 / 8 ? r.int(0, 2 * s.raw.length) : undefined;
+      idxCase(t, `seed ${SEED} case ${i} (${s.name}, ${name}${maxBytes === undefined ? '' : `, maxBytes ${maxBytes}`})`, name, bytes, maxBytes, i % 1000 === 0 || huge);
+    }
+    report(t);
+    for (const [name] of [...IDX_RAW_MUTATORS, ...GZ_MUTATORS]) expect(t.perMutator.get(name) ?? 0, name).toBeGreaterThan(1000);
+    expect(t.parsed).toBeGreaterThan(MUTATIONS / 20);
+    expect(t.parseErrors).toBeGreaterThan(MUTATIONS / 2);
+  });
+});
