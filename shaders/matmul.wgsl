@@ -27,6 +27,9 @@ struct Params {
   batch_dims: vec4u,
   a_strides: vec4u,
   b_strides: vec4u,
+  // The first workgroup of this dispatch in the whole grid (x, y, z; w unused): a grid past the per-dimension
+  // workgroup limit runs as several dispatches.
+  base: vec4u,
 }
 
 @group(0) @binding(0) var<storage, read_write> y: array<f32>; // [batch, M, N]
@@ -47,8 +50,9 @@ fn act(x: f32) -> f32 {
 }
 
 @compute @workgroup_size(TILE_N / TN, TILE_M / TM)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
+fn main(@builtin(workgroup_id) local_wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
         @builtin(local_invocation_index) li: u32) {
+  let wid = local_wid + p.base.xyz;
   let M = p.M;
   let N = p.N;
   let K = p.K;

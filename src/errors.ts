@@ -21,6 +21,19 @@ export class OutOfMemoryError extends WgnnError {
     super(message);
   }
 }
+/** Anomaly mode found a NaN or an Inf: names the first op (in queue order) whose output held one. */
+export class AnomalyError extends WgnnError {
+  constructor(
+    message: string,
+    readonly op: string,
+    readonly inputShapes: readonly (readonly number[])[],
+    readonly outputShape: readonly number[],
+    /** False when the op ran with gradient recording off: in backward, or in a `noGrad` block. */
+    readonly gradEnabled: boolean,
+  ) {
+    super(message);
+  }
+}
 /** The GPU device was lost; pending reads reject with this and `init()` gets a new one. */
 export class DeviceLostError extends WgnnError {}
 /** No usable backend (e.g. `init({ backend: 'webgpu' })` without an adapter). */

@@ -15,3 +15,6 @@ export { layers, sequential, Sequential, Module, setSeed } from './nn/index.js';
 export { serializeSafetensors, parseSafetensors, saveTensors, loadTensors } from './io/safetensors.js';
 export { Dataset, type Batch, type BatchOptions } from './data/dataset.js';
 export { Rng } from './rng.js';
+export { setAnomalyMode, checkAnomalies } from './debug/anomaly.js';
+export { compileStep, CompiledStep } from './autograd/step.js';
+export { saveCheckpoint, loadCheckpoint } from './io/checkpoint.js';

@@ -34,6 +34,10 @@ export function noGrad<T>(fn: () => T): T {
 
 export const isGradEnabled = (): boolean => enabled;
 
+let backwardDepth = 0;
+/** True while `backward()` runs gradient rules (anomaly reports say whether an op ran in backward). */
+export const inBackward = (): boolean => backwardDepth > 0;
+
 // Saved tensors are views that share storage: the user may dispose the originals, and no scope frees them.
 const save = (t: Tensor, op: string): Tensor => keep(view(t, t.shape, op));
 
@@ -91,7 +95,9 @@ export function backward(root: Tensor, dy?: Tensor, opts: BackwardOptions = {}):
   const grads = new Map<Tensor, Tensor>();
   grads.set(root, dy ? view(dy, dy.shape, 'backward') : full(root.shape, 1, { backend: root.backend }));
   const pending: Tensor[] = [];
-  noGrad(() => {
+  backwardDepth++;
+  try {
+    noGrad(() => {
     for (const t of order) {
       const g = grads.get(t);
       if (!g) continue;
@@ -146,7 +152,10 @@ export function backward(root: Tensor, dy?: Tensor, opts: BackwardOptions = {}):
       g.dispose();
       if (!opts.retainGraph) pending.push(t);
     }
-  });
+    });
+  } finally {
+    backwardDepth--;
+  }
   for (const t of pending) release(t.node!);
 }
 

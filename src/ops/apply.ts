@@ -12,6 +12,13 @@ export function onApply(r: Recorder): void {
   recorder = r;
 }
 
+type OutputCheck = (op: string, inputs: readonly Tensor[], out: Tensor) => void;
+let outputCheck: OutputCheck | undefined;
+/** Anomaly mode (src/debug/anomaly.ts) registers here to check each op's output; undefined turns it off. */
+export function onOutput(c: OutputCheck | undefined): void {
+  outputCheck = c;
+}
+
 export function apply<A extends object>(op: OpDef<A>, inputs: readonly Tensor[], attrs: Partial<A> = {}): Tensor {
   if (op.arity !== 'variadic' && inputs.length !== op.arity) {
     throw new ShapeError(`${op.name}: expected ${op.arity} input tensor(s), got ${inputs.length}`);
@@ -32,6 +39,7 @@ export function apply<A extends object>(op: OpDef<A>, inputs: readonly Tensor[],
   const r = backend.run(op, inputs.map((t, i) => ({ handle: storages[i]!.handle, spec: t })), spec, full, auxSpec);
   const out = wrap(backend, r.out, spec);
   const aux = auxSpec && r.aux !== undefined ? keep(wrap(backend, r.aux, auxSpec)) : undefined;
+  if (outputCheck) outputCheck(op.name, inputs, out);
   recorder?.(op as unknown as OpDef<object>, inputs, out, full, aux);
   aux?.dispose(); // the tape keeps its own view when it records the op
   return out;
@@ -51,4 +59,5 @@ export function applyInPlace<A>(op: InPlaceKernel<A>, targets: readonly Tensor[]
   }
   const si = (t: Tensor, i: number) => ({ handle: storages[i]!.handle, spec: t });
   backend.runInPlace(op, targets.map(si), inputs.map((t, i) => si(t, i + targets.length)), attrs);
+  if (outputCheck) for (const t of targets) outputCheck(op.name, inputs, t);
 }

@@ -183,24 +183,37 @@ function matmulOp(name: 'matmul' | 'matmul_bias'): OpDef<MatmulAttrs> {
     gpu: ({ inputs: [a, b, bias], out, attrs, ctx }) => {
       const d = matmulDims(name, a!.shape, b!.shape, attrs);
       const lay = batchLayout(name, a!.shape, b!.shape, d);
-      ctx.dispatch({
-        shader: 'matmul',
-        defines: { ACT: activationRow(name, attrs.activation)?.wgsl ?? 'x' },
-        overrides: { TILE_M, TILE_N, TILE_K, TRANS_A: attrs.transA, TRANS_B: attrs.transB, HAS_BIAS: withBias },
-        workgroups: [Math.ceil(d.N / TILE_N), Math.ceil(d.M / TILE_M), sizeOf(d.batch)],
-        outputs: [out],
-        // The kernel always declares a bias binding; plain matmul binds a placeholder it never reads.
-        inputs: [a!, b!, bias ?? ctx.scratch(4)],
-        uniforms: [
-          u32(d.M),
-          u32(d.N),
-          u32(d.K),
-          f32(attrs.alpha),
-          ...lay.dims.map(u32),
-          ...lay.aStrides.map(u32),
-          ...lay.bStrides.map(u32),
-        ],
-      });
+      // The grid: column tiles in x, row tiles in y, the batch in z. Past the per-dimension workgroup limit (a batch
+      // of 65,536 small products, or over 4M rows from a pointwise conv) it runs as blocks of at most that many per
+      // dimension, the kernel adding each block's first workgroup from the uniforms.
+      const grid = [Math.ceil(d.N / TILE_N), Math.ceil(d.M / TILE_M), sizeOf(d.batch)] as const;
+      const max = ctx.limits.maxComputeWorkgroupsPerDimension;
+      // The kernel always declares a bias binding; plain matmul binds a placeholder it never reads.
+      const inputs = [a!, b!, bias ?? ctx.scratch(4)];
+      for (let z = 0; z < grid[2]; z += max) {
+        for (let y = 0; y < grid[1]; y += max) {
+          for (let x = 0; x < grid[0]; x += max) {
+            ctx.dispatch({
+              shader: 'matmul',
+              defines: { ACT: activationRow(name, attrs.activation)?.wgsl ?? 'x' },
+              overrides: { TILE_M, TILE_N, TILE_K, TRANS_A: attrs.transA, TRANS_B: attrs.transB, HAS_BIAS: withBias },
+              workgroups: [Math.min(max, grid[0] - x), Math.min(max, grid[1] - y), Math.min(max, grid[2] - z)],
+              outputs: [out],
+              inputs,
+              uniforms: [
+                u32(d.M),
+                u32(d.N),
+                u32(d.K),
+                f32(attrs.alpha),
+                ...lay.dims.map(u32),
+                ...lay.aStrides.map(u32),
+                ...lay.bStrides.map(u32),
+                ...[x, y, z, 0].map(u32),
+              ],
+            });
+          }
+        }
+      }
     },
     samples: withBias ? biasSamples : plainSamples,
     bad: withBias ? biasBad : plainBad,

@@ -1,5 +1,8 @@
 // Buffer pool: buffers are handed out by size class (not exact size) and usage, returned to per-class free lists,
-// and destroyed when the pooled total would pass the cap. Counts what memory() reports.
+// and destroyed when the pooled total would pass the cap. Counts what memory() reports. Sizes past a device limit
+// throw LimitError; an allocation that fails empties the pool and retries once, then throws OutOfMemoryError.
+import { LimitError, OutOfMemoryError } from '../../errors.js';
+import { BufferUsage } from './flags.js';
 
 /** Size classes: 256 B minimum, then four classes per power of two (at most 25% slack). */
 export function sizeClass(bytes: number): number {
@@ -25,21 +28,46 @@ export class BufferPool {
   created = 0;
   hits = 0;
 
+  /** Test hook (fault injection): the next `failNext` buffer creations fail as on a device out of memory. */
+  failNext = 0;
+  /** Submits the work still encoded (set by the backend), so that buffers emptied before a retry can go at once. */
+  flushPending: () => void = () => {};
+  /**
+   * Out-of-memory errors the device reported after the fact (its error scopes answer asynchronously) for buffers
+   * already handed out; the backend's next read throws the first.
+   */
+  readonly lateFailures: OutOfMemoryError[] = [];
+
   constructor(
     private device: GPUDevice,
-    private maxBufferSize: number,
+    private limits: Pick<GPUSupportedLimits, 'maxBufferSize' | 'maxStorageBufferBindingSize'>,
     /** Most bytes kept in free lists; beyond it released buffers are destroyed. */
     public capBytes: number,
   ) {}
 
-  classOf(bytes: number): number {
-    const c = sizeClass(bytes);
-    return c <= this.maxBufferSize ? c : Math.ceil(bytes / 4) * 4;
+  /** The largest buffer of this usage: a storage buffer is bound whole, so it must fit one binding. */
+  maxSize(usage: GPUBufferUsageFlags): number {
+    const { maxBufferSize, maxStorageBufferBindingSize } = this.limits;
+    return usage & BufferUsage.STORAGE ? Math.min(maxBufferSize, maxStorageBufferBindingSize) : maxBufferSize;
   }
 
-  /** A buffer of at least `bytes`, none of `avoid` (buffers a capture in progress has used). */
-  acquire(bytes: number, usage: GPUBufferUsageFlags, avoid?: ReadonlySet<GPUBuffer>): GPUBuffer {
-    const size = this.classOf(bytes);
+  /** The size class of `bytes`, or the exact size (in whole words) where the class would pass the usage's limit. */
+  classOf(bytes: number, usage: GPUBufferUsageFlags): number {
+    const c = sizeClass(bytes);
+    return c <= this.maxSize(usage) ? c : Math.ceil(bytes / 4) * 4;
+  }
+
+  /**
+   * A buffer of at least `bytes`, none of `avoid` (buffers a capture in progress has used). `what` names it in
+   * errors (the op and the tensor).
+   */
+  acquire(bytes: number, usage: GPUBufferUsageFlags, avoid?: ReadonlySet<GPUBuffer>, what = 'buffer'): GPUBuffer {
+    const max = this.maxSize(usage);
+    if (bytes > max) {
+      const limit = max === this.limits.maxStorageBufferBindingSize && usage & BufferUsage.STORAGE ? 'maxStorageBufferBindingSize' : 'maxBufferSize';
+      throw new LimitError(`${what} needs ${bytes} bytes, over this device's ${limit} of ${max}`);
+    }
+    const size = this.classOf(bytes, usage);
     const list = this.free.get(key(size, usage));
     let buf: GPUBuffer | undefined;
     if (list && avoid) {
@@ -51,11 +79,66 @@ export class BufferPool {
       this.hits++;
       this.pooledBytes -= size;
     } else {
-      buf = this.device.createBuffer({ size, usage });
-      this.created++;
+      buf = this.create(size, usage, what);
     }
     this.liveBytes += size;
     this.peakBytes = Math.max(this.peakBytes, this.liveBytes + this.pooledBytes);
+    return buf;
+  }
+
+  /** A new buffer; on failure, the pool emptied and one retry, then OutOfMemoryError. */
+  private create(size: number, usage: GPUBufferUsageFlags, what: string): GPUBuffer {
+    const pooled = this.pooledBytes;
+    try {
+      return this.createOnce(size, usage, what);
+    } catch {
+      this.flushPending();
+      this.empty();
+      this.submitted();
+      try {
+        return this.createOnce(size, usage, what);
+      } catch (e) {
+        throw new OutOfMemoryError(
+          `${what}: the device could not allocate ${size} bytes, even after the pool freed its ${pooled} bytes; ${this.liveBytes} bytes are held by live tensors (${(e as Error).message})`,
+          size,
+          this.liveBytes,
+          pooled,
+        );
+      }
+    }
+  }
+
+  // NOTE: Dawn never throws here: a size past maxBufferSize is a validation error (ruled out in acquire), and running
+  // out of memory is reported by the error scope, asynchronously, after the buffer has been handed out; on lavapipe
+  // not even then (host memory, overcommitted: 12 buffers of 4000 MiB were created on a 23 GiB machine without an
+  // error). So a failure caught here is a throw (a browser's, or the test hook), retried at once; one the scope
+  // reports later empties the pool and surfaces at the next read.
+  private createOnce(size: number, usage: GPUBufferUsageFlags, what: string): GPUBuffer {
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new Error('out of memory (injected by BufferPool.failNext)');
+    }
+    this.device.pushErrorScope('out-of-memory');
+    let buf: GPUBuffer;
+    try {
+      buf = this.device.createBuffer({ size, usage });
+    } finally {
+      const live = this.liveBytes;
+      void this.device.popErrorScope().then((err) => {
+        if (!err) return;
+        const pooled = this.pooledBytes;
+        this.empty();
+        this.lateFailures.push(
+          new OutOfMemoryError(
+            `${what}: the device ran out of memory allocating ${size} bytes (${live} bytes held by live tensors, ${pooled} pooled bytes freed since): ${err.message}`,
+            size,
+            live,
+            pooled,
+          ),
+        );
+      });
+    }
+    this.created++;
     return buf;
   }
 

@@ -9,6 +9,7 @@ import type { Dispatch, GpuContext, GpuTensor, UniformWord } from './context.js'
 import { BufferPool } from './pool.js';
 import { BufferUsage, MapMode } from './flags.js';
 import { PipelineCache } from './pipelines.js';
+import { SHADERS } from '../../shaders.gen.js';
 
 const TENSOR_USAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
 const STAGING_USAGE = BufferUsage.MAP_READ | BufferUsage.COPY_DST;
@@ -48,13 +49,15 @@ export class WebGpuBackend implements Backend {
   private arenaUsed = 0;
   private recording: Recording | undefined;
   private readonly uniformAlign: number;
+  private readonly checkedPipelines = new Set<string>();
 
   constructor(readonly device: GPUDevice, readonly info: AdapterInfo, opts: WebGpuOptions = {}) {
     this.limits = device.limits;
     this.features = new Set(device.features as unknown as Iterable<string>);
     this.description = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' / ') || 'unknown adapter';
     const cap = opts.poolCapBytes ?? Math.max(1 << 30, this.limits.maxBufferSize / 4);
-    this.pool = new BufferPool(device, this.limits.maxBufferSize, cap);
+    this.pool = new BufferPool(device, this.limits, cap);
+    this.pool.flushPending = () => this.flush();
     this.pipelines = new PipelineCache(device);
     this.uniformAlign = this.limits.minUniformBufferOffsetAlignment;
     this.arena = device.createBuffer({ size: ARENA_BYTES, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST });
@@ -82,13 +85,7 @@ export class WebGpuBackend implements Backend {
   }
 
   private alloc(op: string, spec: TensorSpec, avoid?: ReadonlySet<GPUBuffer>): GPUBuffer {
-    const bytes = sizeOf(spec.shape) * 4;
-    if (bytes > this.limits.maxStorageBufferBindingSize) {
-      throw new LimitError(
-        `${op}: tensor ${fmtShape(spec.shape)} needs ${bytes} bytes, over this device's maxStorageBufferBindingSize of ${this.limits.maxStorageBufferBindingSize}`,
-      );
-    }
-    return this.pool.acquire(bytes, TENSOR_USAGE, avoid);
+    return this.pool.acquire(sizeOf(spec.shape) * 4, TENSOR_USAGE, avoid, `${op}: tensor ${fmtShape(spec.shape)}`);
   }
 
   upload(data: TypedArray, spec: TensorSpec): Handle {
@@ -127,13 +124,15 @@ export class WebGpuBackend implements Backend {
 
   run<A>(op: Kernel<A>, inputs: StorageInput[], out: TensorSpec, attrs: A, aux?: TensorSpec): RunResult {
     this.checkLost(op.name);
+    // Limit errors name the op with its shapes.
+    const where = () => `${op.name} ${inputs.map((i) => fmtShape(i.spec.shape)).join(', ')} -> ${fmtShape(out.shape)}`;
     const buffer = this.alloc(op.name, out);
-    const auxBuffer = aux && this.alloc(op.name, aux);
+    let auxBuffer: GPUBuffer | undefined;
     const scratch: GPUBuffer[] = [];
     const ctx: GpuContext = {
-      dispatch: (d) => this.dispatch(op.name, d),
+      dispatch: (d) => this.dispatch(op.name, d, where),
       scratch: (bytes) => {
-        const b = this.pool.acquire(Math.max(bytes, 4), TENSOR_USAGE);
+        const b = this.pool.acquire(Math.max(bytes, 4), TENSOR_USAGE, undefined, `${where()}: scratch`);
         scratch.push(b);
         return b;
       },
@@ -142,6 +141,7 @@ export class WebGpuBackend implements Backend {
     };
     const tensorOf = (b: GPUBuffer, s: TensorSpec): GpuTensor => ({ buffer: b, shape: s.shape, dtype: s.dtype });
     try {
+      auxBuffer = aux && this.alloc(op.name, aux);
       op.gpu({
         inputs: inputs.map((i) => tensorOf((i.handle as GpuHandle).buffer, i.spec)),
         out: tensorOf(buffer, out),
@@ -162,12 +162,13 @@ export class WebGpuBackend implements Backend {
   runInPlace<A>(op: InPlaceKernel<A>, targets: StorageInput[], inputs: StorageInput[], attrs: A): void {
     this.checkLost(op.name);
     const t = (i: StorageInput): GpuTensor => ({ buffer: (i.handle as GpuHandle).buffer, shape: i.spec.shape, dtype: i.spec.dtype });
+    const where = () => `${op.name} on ${[...targets, ...inputs].map((i) => fmtShape(i.spec.shape)).join(', ')}`;
     op.gpu({
       targets: targets.map(t),
       inputs: inputs.map(t),
       attrs,
       ctx: {
-        dispatch: (d) => this.dispatch(op.name, d),
+        dispatch: (d) => this.dispatch(op.name, d, where),
         scratch: () => {
           throw new Error(`${op.name}: in-place kernels get no scratch buffers`);
         },
@@ -177,16 +178,30 @@ export class WebGpuBackend implements Backend {
     });
   }
 
-  /** Encodes one kernel launch into the open compute pass. */
-  dispatch(op: string, d: Dispatch): void {
+  /**
+   * Encodes one kernel launch into the open compute pass, after checking it against the device's limits (a
+   * LimitError names `where`: the op and its shapes). Nothing is encoded when a check fails.
+   */
+  dispatch(op: string, d: Dispatch, where: () => string = () => op): void {
     const [x, y = 1, z = 1] = d.workgroups;
     if (x === 0 || y === 0 || z === 0) return;
-    const maxDim = this.limits.maxComputeWorkgroupsPerDimension;
+    const L = this.limits;
+    const maxDim = L.maxComputeWorkgroupsPerDimension;
     if (x > maxDim || y > maxDim || z > maxDim) {
-      throw new LimitError(`${op}: ${d.shader} needs workgroups [${x},${y},${z}], over this device's ${maxDim} per dimension`);
+      throw new LimitError(`${where()}: ${d.shader} needs workgroups [${x},${y},${z}], over this device's maxComputeWorkgroupsPerDimension of ${maxDim}`);
+    }
+    const storage = d.outputs.length + d.inputs.length;
+    if (storage > L.maxStorageBuffersPerShaderStage) {
+      throw new LimitError(`${where()}: ${d.shader} binds ${storage} storage buffers, over this device's maxStorageBuffersPerShaderStage of ${L.maxStorageBuffersPerShaderStage}`);
     }
     const words = typeof d.uniforms === 'function' ? d.uniforms() : d.uniforms;
     const uniformBytes = words ? Math.ceil((words.length * 4) / 16) * 16 : 0;
+    // A uniform struct fits one binding, and one arena or capture chunk.
+    const maxUniform = Math.min(L.maxUniformBufferBindingSize, CHUNK_BYTES);
+    if (uniformBytes > maxUniform) {
+      throw new LimitError(`${where()}: ${d.shader} needs ${uniformBytes} bytes of uniforms, over ${maxUniform} (maxUniformBufferBindingSize ${L.maxUniformBufferBindingSize})`);
+    }
+    this.checkPipeline(d, where);
     if (words && !this.recording && this.arenaUsed + uniformBytes > ARENA_BYTES) this.flush();
     const { pipeline, layout } = this.pipelines.get({
       shader: d.shader,
@@ -216,6 +231,32 @@ export class WebGpuBackend implements Backend {
     pass.dispatchWorkgroups(x, y, z);
     this.dispatches++;
     if (++this.batched >= MAX_BATCH) this.flush();
+  }
+
+  /** The shader's workgroup size and memory with these overrides, checked once per (shader, overrides). */
+  private checkPipeline(d: Dispatch, where: () => string): void {
+    const key = d.overrides ? `${d.shader}|${JSON.stringify(d.overrides)}` : d.shader;
+    if (this.checkedPipelines.has(key)) return;
+    const L = this.limits;
+    const { size, storage } = workgroupNeeds(SHADERS[d.shader], d.overrides);
+    const over: string[] = [];
+    if (storage > L.maxComputeWorkgroupStorageSize) {
+      over.push(`${storage} bytes of workgroup memory, over this device's maxComputeWorkgroupStorageSize of ${L.maxComputeWorkgroupStorageSize}`);
+    }
+    const threads = size[0] * size[1] * size[2];
+    if (threads > L.maxComputeInvocationsPerWorkgroup) {
+      over.push(`${threads} invocations per workgroup, over this device's maxComputeInvocationsPerWorkgroup of ${L.maxComputeInvocationsPerWorkgroup}`);
+    }
+    const maxSize = [L.maxComputeWorkgroupSizeX, L.maxComputeWorkgroupSizeY, L.maxComputeWorkgroupSizeZ];
+    if (size.some((s, i) => s > maxSize[i]!)) {
+      over.push(`workgroup size [${size.join(',')}], over this device's maxComputeWorkgroupSize [${maxSize.join(',')}]`);
+    }
+    if (over.length) {
+      // Caught here rather than as the validation error createComputePipeline would raise later, asynchronously.
+      const config = d.overrides ? ` ${JSON.stringify(d.overrides)}` : '';
+      throw new LimitError(`${where()}: ${d.shader}${config} needs ${over.join('; and ')}`);
+    }
+    this.checkedPipelines.add(key);
   }
 
   private arenaSlot(bytes: number): UniformSlot {
@@ -333,7 +374,7 @@ export class WebGpuBackend implements Backend {
     const bytes = sizeOf(spec.shape) * 4;
     const Ctor = spec.dtype === 'int32' ? Int32Array : Float32Array;
     if (bytes === 0) return new Ctor(0);
-    const staging = this.pool.acquire(bytes, STAGING_USAGE);
+    const staging = this.pool.acquire(bytes, STAGING_USAGE, undefined, `data: staging for ${fmtShape(spec.shape)}`);
     if (staging.mapState !== 'unmapped') throw new Error(`data: staging buffer is ${staging.mapState}; expected unmapped`);
     this.closePass().copyBufferToBuffer((handle as GpuHandle).buffer, 0, staging, 0, bytes);
     this.flush();
@@ -345,7 +386,10 @@ export class WebGpuBackend implements Backend {
       const out = new Ctor(staging.getMappedRange(0, bytes).slice(0));
       staging.unmap();
       this.pool.release(staging);
-      if (this.errors.length) throw new Error(`webgpu: device reported errors: ${this.errors.join('; ')}`);
+      const oom = this.pool.lateFailures.splice(0);
+      if (oom.length) throw oom[0]!;
+      // Reported once, then cleared: the engine stays usable after a failed op.
+      if (this.errors.length) throw new Error(`webgpu: device reported errors: ${this.errors.splice(0).join('; ')}`);
       return out;
     } finally {
       this.pendingReads.delete(reject);
@@ -459,4 +503,116 @@ function writeWords(view: DataView, offset: number, words: readonly UniformWord[
     else if ('i32' in w) view.setInt32(o, w.i32, true);
     else view.setFloat32(o, w.f32, true);
   });
+}
+
+/**
+ * The workgroup size and workgroup memory of a shader with these override values, evaluated from its WGSL: the
+ * module-scope `override` and `const` declarations (integer arithmetic), `@workgroup_size(...)` and each
+ * `var<workgroup>`, counted as WebGPU counts them (each rounded up to 16 bytes). Lets dispatch refuse a pipeline
+ * before creating it. NOTE: every declared workgroup variable counts (WebGPU counts those the entry point uses):
+ * this can only over-estimate.
+ */
+export function workgroupNeeds(source: string, overrides: Record<string, number | boolean> = {}): { size: [number, number, number]; storage: number } {
+  const decls = new Map<string, string>();
+  for (const m of source.matchAll(/^(?:override|const)\s+(\w+)\s*(?::\s*\w+\s*)?=\s*([^;]+);/gm)) decls.set(m[1]!, m[2]!);
+  const known = new Map<string, number>();
+  const value = (name: string): number => {
+    if (name in overrides) return Number(overrides[name]);
+    let v = known.get(name);
+    if (v === undefined) {
+      const expr = decls.get(name);
+      if (expr === undefined) throw new Error(`workgroupNeeds: no value for '${name}'`);
+      known.set(name, (v = evalInt(expr, value)));
+    }
+    return v;
+  };
+  const sizeArgs = /@workgroup_size\(([^)]*)\)/.exec(source);
+  if (!sizeArgs) throw new Error('workgroupNeeds: no @workgroup_size');
+  const dims = splitTop(sizeArgs[1]!).map((e) => evalInt(e, value));
+  let storage = 0;
+  for (const m of source.matchAll(/^var<workgroup>\s+\w+\s*:\s*([^;]+);/gm)) storage += Math.ceil(layoutOf(m[1]!, value).size / 16) * 16;
+  return { size: [dims[0] ?? 1, dims[1] ?? 1, dims[2] ?? 1], storage };
+}
+
+/** Scalar sizes by type name and by vector suffix (vec4f, vec2h). */
+const SCALAR_BYTES: Record<string, number> = { f32: 4, i32: 4, u32: 4, bool: 4, f16: 2, f: 4, i: 4, u: 4, h: 2 };
+
+/** Size and alignment of a WGSL type of scalars, vectors, atomics and fixed-size arrays. */
+function layoutOf(type: string, value: (name: string) => number): { size: number; align: number } {
+  const t = type.trim();
+  const generic = /^(array|atomic)<(.*)>$/s.exec(t);
+  if (generic?.[1] === 'atomic') return layoutOf(generic[2]!, value);
+  if (generic) {
+    const [elem, count] = splitTop(generic[2]!);
+    if (count === undefined) throw new Error(`workgroupNeeds: runtime-sized ${t} in workgroup memory`);
+    const e = layoutOf(elem!, value);
+    return { size: Math.ceil(e.size / e.align) * e.align * evalInt(count, value), align: e.align };
+  }
+  const vec = /^vec([234])(?:<(\w+)>|([fiuh]))$/.exec(t);
+  const bytes = SCALAR_BYTES[vec ? (vec[2] ?? vec[3])! : t];
+  if (bytes === undefined) throw new Error(`workgroupNeeds: cannot size type ${t}`);
+  if (!vec) return { size: bytes, align: bytes };
+  const n = Number(vec[1]);
+  return { size: n * bytes, align: (n === 2 ? 2 : 4) * bytes };
+}
+
+/** Splits at the commas outside any () or <>. */
+function splitTop(s: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i];
+    if (c === '(' || c === '<') depth++;
+    else if (c === ')' || c === '>') depth--;
+    else if (c === ',' && depth === 0) {
+      parts.push(s.slice(start, i));
+      start = i + 1;
+    }
+  }
+  const last = s.slice(start);
+  if (last.trim()) parts.push(last);
+  return parts;
+}
+
+/** An integer WGSL expression of literals (`16u`, `0x10`), names, + - * / % and parentheses; / truncates. */
+function evalInt(expr: string, value: (name: string) => number): number {
+  const toks = expr.match(/0x[0-9a-f]+[iu]?|\d+[iu]?|[a-z_]\w*|\S/gi) ?? [];
+  let i = 0;
+  const fail = (): never => {
+    throw new Error(`workgroupNeeds: cannot evaluate '${expr.trim()}'`);
+  };
+  const primary = (): number => {
+    const t = toks[i++] ?? fail();
+    if (t === '(') {
+      const v = sum();
+      if (toks[i++] !== ')') fail();
+      return v;
+    }
+    if (t === '-') return -primary();
+    if (/^\d/.test(t)) return Number.parseInt(t, t.startsWith('0x') || t.startsWith('0X') ? 16 : 10);
+    if (/^[a-z_]/i.test(t)) return value(t);
+    return fail();
+  };
+  const product = (): number => {
+    let v = primary();
+    for (let op = toks[i]; op === '*' || op === '/' || op === '%'; op = toks[i]) {
+      i++;
+      const r = primary();
+      v = op === '*' ? v * r : op === '/' ? Math.trunc(v / r) : v % r;
+    }
+    return v;
+  };
+  const sum = (): number => {
+    let v = product();
+    for (let op = toks[i]; op === '+' || op === '-'; op = toks[i]) {
+      i++;
+      const r = product();
+      v = op === '+' ? v + r : v - r;
+    }
+    return v;
+  };
+  const v = sum();
+  if (i !== toks.length) fail();
+  return v;
 }
