@@ -94,7 +94,7 @@ async function train(o: TrainOptions): Promise<void> {
     verbose: 0,
     callbacks: {
       onEpochBegin: (e) => bar.start(steps, 0, { epoch: `${e + 1}/${o.epochs}`, loss: '-', acc: '-' }),
-      onBatchEnd: (b, logs) => bar.update(b + 1, { loss: logs.loss!.toFixed(4), acc: logs.acc!.toFixed(4) }),
+      onBatchEnd: (b, logs) => bar.update(b + 1, { loss: logs.loss?.toFixed(4) ?? '-', acc: logs.acc?.toFixed(4) ?? '-' }),
       onEpochEnd: (e, logs) => {
         bar.stop();
         console.log(

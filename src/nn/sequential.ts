@@ -97,6 +97,8 @@ const upload = (data: Float32Array | Int32Array, shape: readonly number[]): Tens
 export class Sequential extends Module {
   layers: Layer[];
   private compiled: { optimizer: Optimizer; loss: Loss; metrics: string[] } | undefined;
+  /** Set (e.g. from a callback) to end `fit` after the current step, as Keras's `model.stopTraining`. */
+  stopTraining = false;
   /** The last fit's compiled step (its captures hold GPU buffers until the next fit or dispose). */
   private lastStep: CompiledStep | undefined;
 
@@ -188,9 +190,9 @@ export class Sequential extends Module {
           if (ck && (epoch * train.numBatches(batchSize) + batch) % ck.everySteps === 0) {
             await this.saveCheckpoint(ck.path, optimizer, { epoch, batch });
           }
-          if (opts.callbacks?.onBatchEnd && seen > 0) {
-            await opts.callbacks.onBatchEnd(batch - 1, { loss: lossSum / seen, ...(acc ? { acc: correct / seen } : {}) });
-          }
+          // After every batch (an app yields to its event loop here); the logs are those of the last read.
+          await opts.callbacks?.onBatchEnd?.(batch - 1, seen > 0 ? { loss: lossSum / seen, ...(acc ? { acc: correct / seen } : {}) } : {});
+          if (this.stopTraining) break;
         }
         await drain();
       } catch (e) {
@@ -206,6 +208,10 @@ export class Sequential extends Module {
         continue;
       }
       cursor = { epoch: epoch + 1, batch: 0 };
+      if (this.stopTraining) {
+        this.stopTraining = false;
+        break;
+      }
       if (seen === 0) {
         epoch++; // resumed at the end of this epoch: nothing ran in it here
         continue;
