@@ -1,109 +1,146 @@
-// Square f32 matmul [n,n] @ [n,n] on the WebGPU backend: validated against float64 dot products of the same
-// inputs, then timed (median over trials of R back-to-back matmuls, one sync per trial).
+// Matmul f32: square sizes, the skinny shapes of an MLP layer (forward, and its two gradients through the transpose
+// flags), a wide rank-64 product, square transA/transB, and the dense layer's fused bias + relu. Validated against
+// wgnn's CPU reference on a slice of rows (the first and last rows of the output: tile edges), then timed.
 import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
-import { matmul, matmulOps } from '../src/ops/matmul.js';
-import { Rng } from '../src/rng.js';
+import { matmul, matmulOps, type MatmulAttrs } from '../src/ops/matmul.js';
+import type { AnyOp } from '../src/ops/op.js';
 import { tensor } from '../src/tensor.js';
+import { checkAgainst, cpuRun, hostUniform, opRunner, type Case, type Check, type HostTensor } from './harness.js';
+import type { FamilyOpts } from './families.js';
 
-export interface MatmulRow {
-  n: number;
-  /** Median milliseconds per matmul. */
-  ms: number;
-  gflops: number;
-  reps: number;
-  trials: number;
-  /** Largest |gpu - float64| over the checked entries. */
-  maxErr: number;
-  checked: number;
+/** Multiply-adds the CPU reference may spend per case (float64 loops in JavaScript: about a second). */
+const CHECK_MACS = 4e7;
+/** A case whose single run is predicted over this is skipped (lavapipe at 4096²: half a minute per run). */
+const RUN_BUDGET_MS = 2000;
+
+interface Shape {
+  id: string;
+  label: string;
+  M: number;
+  K: number;
+  N: number;
+  attrs: Partial<MatmulAttrs>;
+  bias?: boolean;
 }
 
-const DEFAULT_SIZES = [256, 512, 1024, 2048];
-const QUICK_SIZES = [128, 256];
-/** Up to this size every output entry is checked; above it, CHECK_SAMPLES random entries. */
-const FULL_CHECK = 256;
-const CHECK_SAMPLES = 256;
-/** Aim for this much GPU time per trial so one sync's latency stays small next to it. */
-const TRIAL_MS = 400;
+const sq = (n: number, attrs: Partial<MatmulAttrs> = {}, bias = false): Shape => {
+  const flags = [attrs.transA && 'transA', attrs.transB && 'transB', bias && '+bias relu'].filter(Boolean).join(' ');
+  return {
+    id: `square-${n}${attrs.transA ? '-ta' : ''}${attrs.transB ? '-tb' : ''}${bias ? '-bias-relu' : ''}`,
+    label: `[${n},${n}]@[${n},${n}]${flags ? ` ${flags}` : ''}`,
+    M: n,
+    K: n,
+    N: n,
+    attrs,
+    ...(bias ? { bias } : {}),
+  };
+};
 
-export async function benchMatmul(gpu: WebGpuBackend, opts: { sizes?: number[]; quick?: boolean }): Promise<MatmulRow[]> {
-  const rows: MatmulRow[] = [];
-  console.log('matmul f32 [n,n] @ [n,n], inputs uniform in [-1,1]; GFLOP/s = 2n³ / time');
-  console.log(`${'n'.padStart(6)} ${'ms'.padStart(10)} ${'GFLOP/s'.padStart(9)} ${'reps×trials'.padStart(12)} ${'max |err|'.padStart(10)}`);
-  for (const n of opts.sizes ?? (opts.quick ? QUICK_SIZES : DEFAULT_SIZES)) {
-    const row = await benchOne(gpu, n);
-    rows.push(row);
-    console.log(
-      `${String(n).padStart(6)} ${row.ms.toFixed(3).padStart(10)} ${row.gflops.toFixed(2).padStart(9)} ` +
-        `${`${row.reps}×${row.trials}`.padStart(12)} ${row.maxErr.toExponential(1).padStart(10)}`,
-    );
-  }
-  return rows;
+function shapes(o: FamilyOpts): Shape[] {
+  const pick = <T>(quick: T, software: T, gpu: T): T => (o.quick ? quick : o.software ? software : gpu);
+  const square = o.sizes ?? pick([128, 256], [256, 512, 1024, 2048, 4096], [256, 512, 1024, 2048, 4096]);
+  const big = pick(256, 512, 2048);
+  const wide = pick(1024, 2048, 4096);
+  const b = o.batch ?? 64;
+  return [
+    ...square.map((n) => sq(n)),
+    // An MLP's first layer, x [b,784] @ w [784,128], and its gradients: dw = xᵀ·dy (transA), dx = dy·wᵀ (transB).
+    { id: 'mlp-fwd', label: `[${b},784]@[784,128] (MLP layer)`, M: b, K: 784, N: 128, attrs: {} },
+    { id: 'mlp-fwd-bias-relu', label: `[${b},784]@[784,128] +bias relu`, M: b, K: 784, N: 128, attrs: { activation: 'relu' }, bias: true },
+    { id: 'mlp-dw-ta', label: `[${b},784]ᵀ@[${b},128] transA (dw)`, M: 784, K: b, N: 128, attrs: { transA: true } },
+    { id: 'mlp-dx-tb', label: `[${b},128]@[784,128]ᵀ transB (dx)`, M: b, K: 128, N: 784, attrs: { transB: true } },
+    { id: `wide-${wide}`, label: `[${wide},64]@[64,${wide}] (K=64)`, M: wide, K: 64, N: wide, attrs: {} },
+    sq(big, { transA: true }),
+    sq(big, { transB: true }),
+    sq(big, { activation: 'relu' }, true),
+  ];
 }
 
-async function benchOne(gpu: WebGpuBackend, n: number): Promise<MatmulRow> {
-  const rng = new Rng(n);
-  const host = () => Float32Array.from({ length: n * n }, () => rng.uniform(-1, 1));
-  const A = host();
-  const B = host();
-  const a = tensor(A, [n, n], { backend: gpu });
-  const b = tensor(B, [n, n], { backend: gpu });
+/** Stored shapes of a and b for logical [M,K] @ [K,N] under the transpose flags. */
+const stored = (s: Shape): [number[], number[]] => [s.attrs.transA ? [s.K, s.M] : [s.M, s.K], s.attrs.transB ? [s.N, s.K] : [s.K, s.N]];
 
-  // Validate first: the first run also compiles the pipeline.
-  const y = matmul(a, b);
-  const Y = (await y.data()) as Float32Array;
-  y.dispose();
-  const { maxErr, checked } = validate(n, A, B, Y, rng);
-
-  const once = (): void => matmul(a, b).dispose();
-  let t0 = performance.now();
-  once();
-  await gpu.sync();
-  const estimate = performance.now() - t0;
-  const reps = Math.max(1, Math.min(100, Math.round(TRIAL_MS / Math.max(estimate, 1e-3))));
-  const trials = estimate > 2000 ? 2 : 5;
-  const perMatmul: number[] = [];
-  for (let t = 0; t < trials; t++) {
-    t0 = performance.now();
-    for (let r = 0; r < reps; r++) once();
-    await gpu.sync();
-    perMatmul.push((performance.now() - t0) / reps);
-  }
-  a.dispose();
-  b.dispose();
-  const ms = median(perMatmul);
-  return { n, ms, gflops: (2 * n ** 3) / (ms * 1e6), reps, trials, maxErr, checked };
+export function matmulCases(o: FamilyOpts): Case[] {
+  return shapes(o).map((s, k): Case => {
+    const [aShape, bShape] = stored(s);
+    const op: AnyOp = s.bias ? matmulOps.matmul_bias : matmulOps.matmul;
+    const attrs: Partial<MatmulAttrs> = s.attrs;
+    const seed = 7000 + k * 100;
+    const flops = 2 * s.M * s.N * s.K;
+    const { transA = false, transB = false } = attrs;
+    return {
+      family: 'matmul',
+      id: s.id,
+      label: s.label,
+      bound: 'compute',
+      flops,
+      bytes: 4 * (s.M * s.K + s.K * s.N + s.M * s.N + (s.bias ? s.N : 0)),
+      meta: { M: s.M, K: s.K, N: s.N, a: aShape, b: bShape, transA, transB, epilogue: s.bias ? 'bias+relu' : 'none' },
+      inputs: (set) => [
+        hostUniform(seed + set * 10 + 1, aShape),
+        hostUniform(seed + set * 10 + 2, bShape),
+        ...(s.bias ? [hostUniform(seed + set * 10 + 3, [s.N])] : []),
+      ],
+      prepare: flops >= 2 * 2048 ** 3 ? (gpu) => overBudget(gpu, flops) : undefined,
+      check: (inp) => rowSliceCheck(op, inp, attrs, s, seed),
+      wgnn: (gpu, sets) => opRunner(gpu, op, sets, attrs),
+      tfjs: (p, sets) =>
+        s.bias
+          ? p.prepare('_FusedMatMul (tf.fused.matMul)', sets, ([a, b, bias]) =>
+              p.tf.fused.matMul({ a: a!, b: b!, transposeA: transA, transposeB: transB, bias: bias!, activation: 'relu' }),
+            )
+          : p.prepare('BatchMatMul', sets, ([a, b]) => p.tf.matMul(a!, b!, transA, transB)),
+      jax: (p, sets) => {
+        const np = p.jax.numpy;
+        return p.prepare(s.bias ? 'relu(matmul + bias)' : 'matmul', sets, (a, b, bias) => {
+          const y = np.matmul(transA ? np.matrixTranspose(a!) : a!, transB ? np.matrixTranspose(b!) : b!);
+          return bias ? p.jax.nn.relu(y.add(bias)) : y;
+        });
+      },
+    };
+  });
 }
 
 /**
- * Compares y [n,n] with float64 dot products of the same f32 inputs: every entry up to FULL_CHECK, else
- * CHECK_SAMPLES random ones. Throws on any entry out of tolerance.
+ * The reference for rows of the output: wgnn's CPU backend runs the same op on the same b (and bias) and on the
+ * rows of a that make the first and last output rows, as many as CHECK_MACS allows (at least 2).
  */
-function validate(n: number, A: Float32Array, B: Float32Array, Y: Float32Array, rng: Rng): { maxErr: number; checked: number } {
-  // The op's tolerance covers K <= 300 (its samples); f32 rounding error grows like sqrt(K), so atol does too.
-  const tol = matmulOps.matmul.tol;
-  const atol = tol.atol * Math.max(1, Math.sqrt(n / 300));
-  const entries =
-    n <= FULL_CHECK
-      ? Array.from({ length: n * n }, (_, i) => i)
-      : Array.from({ length: CHECK_SAMPLES }, () => rng.int(0, n * n));
-  let maxErr = 0;
-  for (const idx of entries) {
-    const i = Math.floor(idx / n);
-    const j = idx % n;
-    let want = 0;
-    for (let k = 0; k < n; k++) want += A[i * n + k]! * B[k * n + j]!;
-    const got = Y[idx]!;
-    const err = Math.abs(got - want);
-    if (!(err <= atol + tol.rtol * Math.abs(want))) {
-      throw new Error(`matmul ${n}: y[${i},${j}] = ${got}, expected ${want} (atol ${atol}, rtol ${tol.rtol}, seed ${n})`);
-    }
-    maxErr = Math.max(maxErr, err);
+async function rowSliceCheck(op: AnyOp, [a, b, bias]: HostTensor[], attrs: Partial<MatmulAttrs>, s: Shape, seed: number): Promise<Check> {
+  const m = Math.max(2, Math.min(s.M, Math.floor(CHECK_MACS / (s.K * s.N))));
+  const rows = [...Array.from({ length: Math.ceil(m / 2) }, (_, i) => i), ...Array.from({ length: Math.floor(m / 2) }, (_, i) => s.M - Math.floor(m / 2) + i)];
+  const A = a!.data as Float32Array;
+  let sub: Float32Array;
+  if (attrs.transA) {
+    // a is stored [K,M]: take columns.
+    sub = new Float32Array(s.K * m);
+    for (let k = 0; k < s.K; k++) rows.forEach((r, j) => (sub[k * m + j] = A[k * s.M + r]!));
+  } else {
+    sub = new Float32Array(m * s.K);
+    rows.forEach((r, j) => sub.set(A.subarray(r * s.K, (r + 1) * s.K), j * s.K));
   }
-  return { maxErr, checked: entries.length };
+  const want = await cpuRun(op, [{ data: sub, shape: attrs.transA ? [s.K, m] : [m, s.K] }, b!, ...(bias ? [bias] : [])], attrs);
+  const at = Int32Array.from({ length: m * s.N }, (_, i) => rows[Math.floor(i / s.N)]! * s.N + (i % s.N));
+  const how = m === s.M ? 'cpu reference' : `cpu reference (rows ${rows.length} of ${s.M})`;
+  return checkAgainst(how, op.name, want, op.tol, seed, { at, length: s.K });
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  const h = Math.floor(s.length / 2);
-  return s.length % 2 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
+/**
+ * Predicts one run of `flops` from a 512² matmul on this device (which underestimates a GPU's rate, so errs towards
+ * running) and says why the case is skipped when it is over RUN_BUDGET_MS.
+ */
+async function overBudget(gpu: WebGpuBackend, flops: number): Promise<string | undefined> {
+  const n = 512;
+  const a = tensor(hostUniform(1, [n, n]).data, [n, n], { backend: gpu });
+  try {
+    matmul(a, a).dispose();
+    await gpu.sync();
+    const t0 = performance.now();
+    for (let i = 0; i < 3; i++) matmul(a, a).dispose();
+    await gpu.sync();
+    const gflops = (3 * 2 * n ** 3) / ((performance.now() - t0) * 1e6);
+    const ms = flops / (gflops * 1e6);
+    if (ms <= RUN_BUDGET_MS) return undefined;
+    return `skipped: one run would take ≈ ${(ms / 1000).toFixed(0)} s at the ${gflops.toFixed(1)} GFLOP/s of a ${n}² matmul here, over the ${RUN_BUDGET_MS / 1000} s budget per run (a GPU runs it)`;
+  } finally {
+    a.dispose();
+  }
 }

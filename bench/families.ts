@@ -1,0 +1,78 @@
+// The benchmark families, in the order they run (matmul first: its best GFLOP/s is the compute ceiling of the rest).
+import type { Case } from './harness.js';
+import { matmulCases } from './matmul.js';
+import { convCases } from './conv.js';
+import { poolCases } from './pool.js';
+import { activationCases, binaryCases } from './elementwise.js';
+import { reduceCases, softmaxCases } from './reduce.js';
+import { optimCases } from './optim.js';
+
+export interface FamilyOpts {
+  /** Small sizes, few trials: validates every kernel in seconds (CI). */
+  quick: boolean;
+  /** A CPU implementation of WebGPU (lavapipe): sizes that finish in minutes. */
+  software: boolean;
+  /** Square matmul sizes, overriding the defaults. */
+  sizes?: number[] | undefined;
+  /** Batch size of the conv, pool and MLP-shaped cases, overriding the defaults. */
+  batch?: number | undefined;
+}
+
+export interface Family {
+  name: string;
+  /** One or two lines under the family's title: what is measured and how the rate is defined. */
+  about: string;
+  unit: 'GFLOP/s' | 'GB/s';
+  cases(o: FamilyOpts): Case[];
+}
+
+export const FAMILIES: Family[] = [
+  {
+    name: 'matmul',
+    about: 'matmul f32 a [M,K] @ b [K,N] (transA: a stored [K,M]; transB: b stored [N,K]), inputs uniform in [-1,1]; GFLOP/s = 2·M·N·K / time',
+    unit: 'GFLOP/s',
+    cases: matmulCases,
+  },
+  {
+    name: 'conv',
+    about: 'conv2d f32 NHWC x [N,H,W,C] * w [R,S,C,K] -> y [N,P,Q,K]; GFLOP/s = 2·N·P·Q·K·R·S·C / time for each pass (jax-js: NCHW/OIHW copies of the same data)',
+    unit: 'GFLOP/s',
+    cases: convCases,
+  },
+  {
+    name: 'pool',
+    about: 'pooling f32 NHWC; GB/s = bytes read + written / time (max forward also writes its int32 argmax; max backward reads it)',
+    unit: 'GB/s',
+    cases: poolCases,
+  },
+  {
+    name: 'activation',
+    about: 'unary activations f32, forward y = f(x) and backward dx = f\'(x or y)·dy; GB/s = bytes read + written / time',
+    unit: 'GB/s',
+    cases: activationCases,
+  },
+  {
+    name: 'binary',
+    about: 'broadcast binary ops f32; GB/s = (|a| + |b| + |y|)·4 bytes / time',
+    unit: 'GB/s',
+    cases: binaryCases,
+  },
+  {
+    name: 'reduce',
+    about: 'reductions f32 of x [R,C]; GB/s = (|x| + |y|)·4 bytes / time',
+    unit: 'GB/s',
+    cases: reduceCases,
+  },
+  {
+    name: 'softmax',
+    about: 'softmax and fused softmax + cross-entropy over the last axis of logits [R,C]; GB/s = bytes read + written / time',
+    unit: 'GB/s',
+    cases: softmaxCases,
+  },
+  {
+    name: 'optim',
+    about: 'fused optimizer updates in place over n parameters; GB/s = (params + grads + state) read + (params + state) written / time',
+    unit: 'GB/s',
+    cases: optimCases,
+  },
+];
