@@ -186,7 +186,12 @@ export class Sequential extends Module {
           pending += b.xShape[0]!;
           batch++;
           // Losses and metrics stay on the GPU; reading them every few steps keeps the GPU from waiting on JS.
-          if (batch % readEvery === 0) await drain();
+          if (batch % readEvery === 0) {
+            await drain();
+            if (!Number.isFinite(lossSum)) {
+              throw new WgnnError(`fit: the loss is ${lossSum / seen} at step ${batch} of epoch ${epoch + 1}; training diverged (lower the learning rate?)`);
+            }
+          }
           if (ck && (epoch * train.numBatches(batchSize) + batch) % ck.everySteps === 0) {
             await this.saveCheckpoint(ck.path, optimizer, { epoch, batch });
           }
