@@ -161,6 +161,19 @@ describe('training [webgpu]', () => {
     onGpu.forEach((l, i) => expect(Math.abs(l - onCpu[i]!), `step ${i}: webgpu ${l}, cpu ${onCpu[i]}`).toBeLessThanOrEqual(1e-4 * Math.abs(onCpu[i]!)));
   });
 
+  it('fit stops with a clear message when the loss stops being finite', async () => {
+    const { train } = loadMnist();
+    const part = train.slice(0, 64 * 8);
+    const m = seedModel('mlp', [28, 28, 1], 10);
+    const opt = sgd({ lr: 1e30 });
+    m.compile({ optimizer: opt, loss: 'sparseCategoricalCrossentropy' });
+    await expect(m.fit({ data: part.x, shape: part.xShape }, { data: part.y, shape: part.yShape }, { batchSize: 64, readEvery: 2, verbose: 0 })).rejects.toThrow(
+      /fit: the loss is (NaN|-?Infinity) at step \d+ of epoch 1; training diverged/,
+    );
+    opt.dispose();
+    m.dispose();
+  });
+
   it('a truncated or corrupted weights file gives a ParseError and the engine stays usable', async () => {
     const m = sequential([layers.dense({ units: 3, inputShape: [4] })]);
     const bytes = await m.save();
