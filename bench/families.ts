@@ -1,11 +1,12 @@
 // The benchmark families, in the order they run (matmul first: its best GFLOP/s is the compute ceiling of the rest).
-import type { Case } from './harness.js';
+import type { Case, Engine, Env, Row } from './harness.js';
 import { matmulCases } from './matmul.js';
 import { convCases } from './conv.js';
 import { poolCases } from './pool.js';
 import { activationCases, binaryCases } from './elementwise.js';
 import { reduceCases, softmaxCases } from './reduce.js';
 import { optimCases } from './optim.js';
+import { printTrain, runTrain, trainCases } from './train.js';
 
 export interface FamilyOpts {
   /** Small sizes, few trials: validates every kernel in seconds (CI). */
@@ -24,6 +25,10 @@ export interface Family {
   about: string;
   unit: 'GFLOP/s' | 'GB/s';
   cases(o: FamilyOpts): Case[];
+  /** Runs a case its own way instead of the harness's runCase (train: many steps, counters, its own checks). */
+  run?(c: Case, env: Env): Promise<Row>;
+  /** Prints the family's table instead of report.ts's printFamily. */
+  print?(rows: Row[], peers: Partial<Record<Engine, string>>, log: (s: string) => void): void;
 }
 
 export const FAMILIES: Family[] = [
@@ -74,5 +79,13 @@ export const FAMILIES: Family[] = [
     about: 'fused optimizer updates in place over n parameters; GB/s = (params + grads + state) read + (params + state) written / time',
     unit: 'GB/s',
     cases: optimCases,
+  },
+  {
+    name: 'train',
+    about: 'one training step of the seed CNN and MLP (wgnn eager and replayed, TF.js, jax-js); GFLOP/s = the step\'s least flops / time',
+    unit: 'GFLOP/s',
+    cases: trainCases,
+    run: runTrain,
+    print: printTrain,
   },
 ];

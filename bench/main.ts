@@ -126,6 +126,9 @@ function jsonPath(a: Args, slug: string, byDefault: boolean): string | undefined
   return a.json || byDefault ? `bench/results/${slug}.json` : undefined;
 }
 
+const printOne = (f: Family, rows: Row[], ceil: { gflops?: number; gbs?: number; from?: string }, peers: RunInfo['peers']): void =>
+  f.print ? f.print(rows, peers, log) : printFamily(f, rows, ceil, peers, log);
+
 /** Prints the tables and writes the JSON of a whole run; returns the number of wgnn failures. */
 function finish(a: Args, info: RunInfo, roof: Roofline, rows: Row[], families: Family[], printTables: boolean, byDefault: boolean): number {
   const report = buildReport(info, roof, rows);
@@ -135,7 +138,7 @@ function finish(a: Args, info: RunInfo, roof: Roofline, rows: Row[], families: F
     const ceil = { ...(c.gflops ? { gflops: c.gflops, from: c.from! } : {}), ...(roof.copy ? { gbs: roof.copy.gbs } : {}) };
     for (const f of families) {
       const rs = rows.filter((r) => r.family === f.name);
-      if (rs.length) printFamily(f, rs, ceil, info.peers, log);
+      if (rs.length) printOne(f, rs, ceil, info.peers);
     }
   }
   const bad = failures(rows);
@@ -230,7 +233,7 @@ async function main(): Promise<void> {
       const fr: Row[] = [];
       for (const c of cases) {
         const t0 = performance.now();
-        const row = await runCase(c, env);
+        const row = f.run ? await f.run(c, env) : await runCase(c, env);
         fr.push(row);
         rows.push(row);
         jsonl({ type: 'row', row });
@@ -238,7 +241,7 @@ async function main(): Promise<void> {
       }
       if (!perProcess) {
         const comp = computeCeiling(rows, roof);
-        printFamily(f, fr, { ...(comp.gflops ? { gflops: comp.gflops, from: comp.from! } : {}), ...(roof.copy ? { gbs: roof.copy.gbs } : {}) }, peers, log);
+        printOne(f, fr, { ...(comp.gflops ? { gflops: comp.gflops, from: comp.from! } : {}), ...(roof.copy ? { gbs: roof.copy.gbs } : {}) }, peers);
       }
     }
   } finally {
@@ -248,7 +251,8 @@ async function main(): Promise<void> {
     }
     gpu.destroy();
   }
-  const bad = finish(a, info, roof, rows, families, false, !a.fam.quick && a.only === undefined);
+  // Only a full run of every family replaces bench/results/<adapter>.json by default; a partial one needs --json.
+  const bad = finish(a, info, roof, rows, families, false, !a.fam.quick && a.only === undefined && a.families.length === 0);
   process.exitCode = bad > 0 ? 1 : 0;
 }
 

