@@ -1,10 +1,12 @@
 // Fused softmax + cross-entropy backward (src/ops/loss.ts). logits: [rows, n], labels: [rows, n] probabilities
 // (dense) or [rows] class indices (SPARSE), dy: [rows], dx: [rows, n] = dy[row] (softmax(x)[c] Σt - t[c]).
-// One workgroup per row; the row max and sum of exp are recomputed (two tree reductions) rather than saved.
+// A workgroup is X rows by Y threads per row (rowTile in src/ops/reduce.ts); the row max, the sum of exp and Σt
+// are recomputed (reductions over the row's Y threads) rather than saved.
 // @include _math
 
-// Threads per row, a power of two.
-override WG: u32 = 256;
+// Rows per workgroup and threads per row, powers of two.
+override X: u32 = 1;
+override Y: u32 = 256;
 // Labels are int32 class indices, one per row (t = one-hot), instead of a probability row.
 override SPARSE: bool;
 
@@ -20,70 +22,104 @@ struct Params {
 @group(0) @binding(3) var<storage, read> dy: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
 
-var<workgroup> red: array<f32, WG>;
+// One array per reduction: the sums' writes cannot race the max's last reads, so neither needs a trailing barrier.
+var<workgroup> red_max: array<f32, X * Y>;
+var<workgroup> red_sum: array<vec2f, X * Y>;
 
-// Each thread's v folded over the workgroup (max, NaN-propagating, or sum); every thread gets the result.
-fn reduce_wg(lid: u32, v: f32, take_max: bool) -> f32 {
-  red[lid] = v;
-  for (var s = WG / 2u; s > 0u; s /= 2u) {
+// v folded over the Y threads of row tx (lid = tx * Y + ty), max (NaN-propagating) or componentwise sum; all Y
+// threads get it. A tree halves the partials down to 8, then every thread folds those 8 itself (one barrier for
+// Y <= 8, none for 1).
+fn row_max(lid: u32, ty: u32, v: f32) -> f32 {
+  if (Y == 1u) {
+    return v;
+  }
+  red_max[lid] = v;
+  for (var s = Y / 2u; s >= 8u; s /= 2u) {
     workgroupBarrier();
-    if (lid < s) {
-      if (take_max) {
-        red[lid] = max_nan_f32(red[lid], red[lid + s]);
-      } else {
-        red[lid] += red[lid + s];
-      }
+    if (ty < s) {
+      red_max[lid] = max_nan_f32(red_max[lid], red_max[lid + s]);
     }
   }
   workgroupBarrier();
-  let r = red[0];
-  // Everyone has read red[0] before the next reduction overwrites it.
-  workgroupBarrier();
+  let b = lid - ty;
+  var r = red_max[b];
+  for (var k = 1u; k < min(Y, 8u); k++) {
+    r = max_nan_f32(r, red_max[b + k]);
+  }
   return r;
 }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let row = wid.x + wid.y * nwg.x;
-  // Uniform across the workgroup: a whole group leaves, or none of it.
-  if (row >= p.rows) {
-    return;
+fn row_sum(lid: u32, ty: u32, v: vec2f) -> vec2f {
+  if (Y == 1u) {
+    return v;
   }
+  red_sum[lid] = v;
+  for (var s = Y / 2u; s >= 8u; s /= 2u) {
+    workgroupBarrier();
+    if (ty < s) {
+      red_sum[lid] += red_sum[lid + s];
+    }
+  }
+  workgroupBarrier();
+  let b = lid - ty;
+  var r = red_sum[b];
+  for (var k = 1u; k < min(Y, 8u); k++) {
+    r += red_sum[b + k];
+  }
+  return r;
+}
+
+@compute @workgroup_size(X * Y)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let ty = lid % Y;
+  let row = (wid.x + wid.y * nwg.x) * X + lid / Y;
+  // A thread past the last row still takes part in the barriers, with no elements.
+  let n = select(0u, p.n, row < p.rows);
   let base = row * p.n;
-  var m = xs[base];
-  for (var i = lid; i < p.n; i += WG) {
+  var m = 0.0;
+  if (n > 0u) {
+    m = xs[base];
+  }
+  for (var i = ty; i < n; i += Y) {
     m = max_nan_f32(m, xs[base + i]);
   }
-  m = reduce_wg(lid, m, true);
-  var s = 0.0;
-  for (var i = lid; i < p.n; i += WG) {
-    s += exp(xs[base + i] - m);
-  }
-  s = reduce_wg(lid, s, false);
-  // Σt scales the softmax term: the loss is −Σ t log softmax(x) and dense labels need not sum to 1.
-  var sum_t = 1.0;
+  m = row_max(lid, ty, m);
+  // acc = (Σ exp(x − m), Σt). Σt scales the softmax term: the loss is −Σ t log softmax(x) and dense labels need
+  // not sum to 1.
+  var acc = vec2f(0.0, 1.0);
   if (!SPARSE) {
-    var acc = 0.0;
-    for (var i = lid; i < p.n; i += WG) {
-      acc += bitcast<f32>(ts[base + i]);
+    acc.y = 0.0;
+  }
+  for (var i = ty; i < n; i += Y) {
+    acc.x += exp(xs[base + i] - m);
+    if (!SPARSE) {
+      acc.y += bitcast<f32>(ts[base + i]);
     }
-    sum_t = reduce_wg(lid, acc, false);
+  }
+  if (SPARSE) {
+    acc.x = row_sum(lid, ty, acc).x;
+  } else {
+    acc = row_sum(lid, ty, acc);
+  }
+  if (n == 0u) {
+    return;
   }
   var l = -1;
   var bad = false;
   if (SPARSE) {
     l = bitcast<i32>(ts[row]);
     // NOTE: a sparse label outside [0, n) gives a NaN row, as the forward gives a NaN loss.
-    bad = l < 0 || u32(l) >= p.n;
+    bad = l < 0 || u32(l) >= n;
   }
   let g = dy[row];
-  for (var i = lid; i < p.n; i += WG) {
+  let scale = acc.y / acc.x;
+  for (var i = ty; i < n; i += Y) {
     var t: f32;
     if (SPARSE) {
       t = select(0.0, 1.0, i32(i) == l);
     } else {
       t = bitcast<f32>(ts[base + i]);
     }
-    dx[base + i] = select(g * (exp(xs[base + i] - m) / s * sum_t - t), nonfinite_f32(0x400000u), bad);
+    dx[base + i] = select(g * (exp(xs[base + i] - m) * scale - t), nonfinite_f32(0x400000u), bad);
   }
 }

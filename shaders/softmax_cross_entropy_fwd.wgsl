@@ -1,10 +1,12 @@
 // Fused softmax + cross-entropy forward (src/ops/loss.ts). logits: [rows, n], labels: [rows, n] probabilities
-// (dense) or [rows] class indices (SPARSE), loss: [rows]. One workgroup per row (rows past the per-dimension limit
-// fold into a 2-D grid); the row max and the sums are workgroup tree reductions, so nothing overflows.
+// (dense) or [rows] class indices (SPARSE), loss: [rows]. A workgroup is X rows by Y threads per row (rowTile in
+// src/ops/reduce.ts; rows past the per-dimension limit fold into a 2-D grid); the row max and the sums are
+// reductions over the row's Y threads, so nothing overflows.
 // @include _math
 
-// Threads per row, a power of two.
-override WG: u32 = 256;
+// Rows per workgroup and threads per row, powers of two.
+override X: u32 = 1;
+override Y: u32 = 256;
 // Labels are int32 class indices, one per row, instead of a probability row.
 override SPARSE: bool;
 
@@ -19,45 +21,72 @@ struct Params {
 @group(0) @binding(2) var<storage, read> ts: array<u32>;
 @group(0) @binding(3) var<uniform> p: Params;
 
-var<workgroup> red: array<vec4f, WG>;
+// One array per reduction: the sums' writes cannot race the max's last reads, so neither needs a trailing barrier.
+var<workgroup> red_max: array<f32, X * Y>;
+var<workgroup> red_sum: array<vec4f, X * Y>;
 
-// Each thread's v folded over the workgroup (componentwise max, NaN-propagating, or sum); every thread gets it.
-fn reduce_wg(lid: u32, v: vec4f, take_max: bool) -> vec4f {
-  red[lid] = v;
-  for (var s = WG / 2u; s > 0u; s /= 2u) {
+// v folded over the Y threads of row tx (lid = tx * Y + ty), max (NaN-propagating) or componentwise sum; all Y
+// threads get it. A tree halves the partials down to 8, then every thread folds those 8 itself (one barrier for
+// Y <= 8, none for 1).
+fn row_max(lid: u32, ty: u32, v: f32) -> f32 {
+  if (Y == 1u) {
+    return v;
+  }
+  red_max[lid] = v;
+  for (var s = Y / 2u; s >= 8u; s /= 2u) {
     workgroupBarrier();
-    if (lid < s) {
-      if (take_max) {
-        red[lid].x = max_nan_f32(red[lid].x, red[lid + s].x);
-      } else {
-        red[lid] += red[lid + s];
-      }
+    if (ty < s) {
+      red_max[lid] = max_nan_f32(red_max[lid], red_max[lid + s]);
     }
   }
   workgroupBarrier();
-  let r = red[0];
-  // Everyone has read red[0] before the next reduction overwrites it.
-  workgroupBarrier();
+  let b = lid - ty;
+  var r = red_max[b];
+  for (var k = 1u; k < min(Y, 8u); k++) {
+    r = max_nan_f32(r, red_max[b + k]);
+  }
   return r;
 }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let row = wid.x + wid.y * nwg.x;
-  // Uniform across the workgroup: a whole group leaves, or none of it.
-  if (row >= p.rows) {
-    return;
+fn row_sum(lid: u32, ty: u32, v: vec4f) -> vec4f {
+  if (Y == 1u) {
+    return v;
   }
+  red_sum[lid] = v;
+  for (var s = Y / 2u; s >= 8u; s /= 2u) {
+    workgroupBarrier();
+    if (ty < s) {
+      red_sum[lid] += red_sum[lid + s];
+    }
+  }
+  workgroupBarrier();
+  let b = lid - ty;
+  var r = red_sum[b];
+  for (var k = 1u; k < min(Y, 8u); k++) {
+    r += red_sum[b + k];
+  }
+  return r;
+}
+
+@compute @workgroup_size(X * Y)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let ty = lid % Y;
+  let row = (wid.x + wid.y * nwg.x) * X + lid / Y;
+  // A thread past the last row still takes part in the barriers, with no elements.
+  let n = select(0u, p.n, row < p.rows);
   let base = row * p.n;
-  // Every thread starts from element 0 (n >= 1), so threads with no elements leave the max unchanged.
-  var m = xs[base];
-  for (var i = lid; i < p.n; i += WG) {
+  // Every thread starts from its row's element 0 (n >= 1), so threads with no elements leave the max unchanged.
+  var m = 0.0;
+  if (n > 0u) {
+    m = xs[base];
+  }
+  for (var i = ty; i < n; i += Y) {
     m = max_nan_f32(m, xs[base + i]);
   }
-  m = reduce_wg(lid, vec4f(m, 0.0, 0.0, 0.0), true).x;
+  m = row_max(lid, ty, m);
   // acc = (Σ exp(x − m), Σ t (x − m), Σ t); the last two only for dense labels.
   var acc = vec4f(0.0);
-  for (var i = lid; i < p.n; i += WG) {
+  for (var i = ty; i < n; i += Y) {
     let x = xs[base + i];
     acc.x += exp(x - m);
     if (!SPARSE) {
@@ -66,8 +95,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       acc.z += t;
     }
   }
-  acc = reduce_wg(lid, acc, false);
-  if (lid != 0u) {
+  acc = row_sum(lid, ty, acc);
+  if (ty != 0u || n == 0u) {
     return;
   }
   // loss = −Σ t log softmax(x) = Σ t (log s − (x − m)) = log(s) Σt − Σ t (x − m): a one-hot label at the max

@@ -124,7 +124,9 @@ export const BINARY = {
 
 export type BinaryName = keyof typeof BINARY;
 
-const WG = 256;
+const WG = 64;
+/** Consecutive output elements per thread (the kernel's 4). */
+const PER_THREAD = 4;
 /** Dims the kernel's index math handles (its uniform struct holds 8 sizes and 8 strides per input). */
 const MAX_DIMS = 8;
 
@@ -180,6 +182,19 @@ function loopOf(op: string, a: Shape, b: Shape, out: Shape): Loop {
   return loop;
 }
 
+/**
+ * Constants that turn i / d into a multiply and shifts for every 32-bit i (Granlund and Montgomery, "Division by
+ * invariant integers using multiplication", 1994): magic = floor(2^32 (2^l − d) / d) + 1 and shift = l − 1, with
+ * l = ceil(log2 d); the kernel computes t = mulhi(i, magic), i / d = (t + (i − t) / 2) >> shift. d from 2 up: an
+ * innermost dim of 1 is never kept (size-1 dims merge away).
+ */
+function divisionMagic(d: number): [number, number] {
+  let l = 1;
+  while (2 ** l < d) l++;
+  const magic = (2n ** 32n * (2n ** BigInt(l) - BigInt(d))) / BigInt(d) + 1n;
+  return [Number(magic), l - 1];
+}
+
 /** Eight words, innermost dim first, zero-padded: one `array<vec4u, 2>` of the kernel's uniform struct. */
 const pack8 = (v: number[]): UniformWord[] => Array.from({ length: MAX_DIMS }, (_, i) => u32(v[v.length - 1 - i] ?? 0));
 
@@ -226,12 +241,13 @@ function binaryOp(name: BinaryName): OpDef<NoAttrs> {
         defines: { EXPR: row.wgsl },
         // Inputs as large as the output can only differ from it by size-1 dims: they line up element by element.
         overrides: { WG, SAME: sizeOf(a!.shape) === n && sizeOf(b!.shape) === n },
-        workgroups: grid1d(n, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
+        workgroups: grid1d(Math.ceil(n / PER_THREAD), WG, ctx.limits.maxComputeWorkgroupsPerDimension),
         outputs: [out],
         inputs: [a!, b!],
-        // n, rank, 2 words of padding (the arrays are 16-byte aligned), then dims and both inputs' strides.
+        // n, rank, the innermost dim's division constants (any for an output of one element: SAME), then dims and
+        // both inputs' strides.
         uniforms: [
-          ...[n, loop.dims.length, 0, 0].map(u32),
+          ...[n, loop.dims.length, ...divisionMagic(loop.dims[loop.dims.length - 1] ?? 2)].map(u32),
           ...pack8(loop.dims),
           ...pack8(loop.strideA),
           ...pack8(loop.strideB),
@@ -269,7 +285,7 @@ function binaryOp(name: BinaryName): OpDef<NoAttrs> {
           ],
         };
       }
-      // Past 65535 · WG threads: the 2-D grid. An outer product keeps the inputs (and the test) small.
+      // Past 65535 workgroups of WG threads, 4 elements each: the 2-D grid. An outer product keeps the inputs small.
       if (name === 'add') yield s([65537, 1], [1, 257]);
     },
     bad: [

@@ -11,7 +11,7 @@ import { mul, sub } from './binary.js';
 import { reshape } from './layout.js';
 import { logSoftmax } from './softmax.js';
 import { defineOp, type BadCase, type OpDef, type Sample, type SampleInput } from './op.js';
-import { mean, sum } from './reduce.js';
+import { mean, rowTile, sum } from './reduce.js';
 import { neg, square } from './unary.js';
 import { requireFloat } from './util.js';
 
@@ -104,26 +104,26 @@ function crossEntropyBwdRef(x: FloatArray, t: ArrayLike<number>, dy: ArrayLike<n
   return dx;
 }
 
-// One workgroup per row of logits [rows, n]: threads a power of two up to n (each has at least one element), 32 to 256.
+// Logits [rows, n] as X rows per workgroup by Y threads per row (rowTile: one thread per row for few classes).
 function dispatchRows(shader: 'softmax_cross_entropy_fwd' | 'softmax_cross_entropy_bwd', { inputs, out, attrs, ctx }: GpuArgs<CrossEntropyAttrs>): void {
   const x = inputs[0]!;
   const n = x.shape[x.shape.length - 1]!;
   const rows = sizeOf(x.shape) / n;
   if (rows === 0) return;
-  let wg = 32;
-  while (wg < 256 && wg * 2 <= n) wg *= 2;
+  const { X, Y } = rowTile(rows, n);
   ctx.dispatch({
     shader,
-    overrides: { WG: wg, SPARSE: attrs.sparse },
-    workgroups: grid1d(rows, 1, ctx.limits.maxComputeWorkgroupsPerDimension),
+    overrides: { X, Y, SPARSE: attrs.sparse },
+    workgroups: grid1d(rows, X, ctx.limits.maxComputeWorkgroupsPerDimension),
     outputs: [out],
     inputs,
     uniforms: [u32(rows), u32(n)],
   });
 }
 
-// Sample cases: logits shape, label kind, logits range. Awkward class counts (1, 7, 33, 129, 1000), rows 1, 7,
-// 64, 65, leading dims, logits of ±1000 (stability), 70000 rows (past 65535 workgroups: a 2-D grid), no rows.
+// Sample cases: logits shape, label kind, logits range. Awkward class counts (1, 7, 33, 129, 300, 1000, 2100), rows
+// 1, 7, 64, 65, leading dims, logits of ±1000 (stability), 70000 short rows, no rows. Threads per row (rowTile): 1
+// under 64 classes (and from 4096 rows), 4 for 7 rows of 129, 8 for 300, 16 for 1000, 64 for 2100.
 type LabelKind = 'probs' | 'onehot' | 'index' | 'out of range';
 interface CeCase {
   shape: number[];
@@ -141,6 +141,8 @@ const CASES: readonly CeCase[] = [
   { shape: [4, 33], labels: 'onehot', range: [-1000, 1000] },
   { shape: [4, 33], labels: 'probs', range: [-1000, 1000] },
   { shape: [70000, 3], labels: 'probs' },
+  { shape: [9, 300], labels: 'onehot' },
+  { shape: [2, 2100], labels: 'probs' },
   { shape: [5, 1], labels: 'index' },
   { shape: [7], labels: 'index' },
   { shape: [64, 10], labels: 'index' },
@@ -150,6 +152,8 @@ const CASES: readonly CeCase[] = [
   { shape: [2, 3, 10], labels: 'index' },
   { shape: [4, 33], labels: 'index', range: [-1000, 1000] },
   { shape: [70000, 3], labels: 'index' },
+  { shape: [9, 300], labels: 'index' },
+  { shape: [2, 2100], labels: 'index' },
   { shape: [6, 7], labels: 'out of range' },
   { shape: [0, 5], labels: 'index' },
 ];

@@ -30,6 +30,10 @@ const OP_CODE: Record<ReduceName, number> = { sum: 0, mean: 1, max: 2, argmax: 3
 const MAX_RUNS = 8;
 /** Most threads per workgroup. */
 const WG = 256;
+/** Threads enough to occupy the device: fewer outputs than this get more threads each (rowTile). */
+const FILL = 1 << 12;
+/** Threads per workgroup of a row tile with up to 64 threads per row. */
+const ROW_WG = 64;
 
 function reducedAxes(name: string, axes: ReduceAttrs['axes'], shape: Shape): number[] {
   const norm = normAxes(name, axes, shape);
@@ -119,16 +123,26 @@ function coalesce(shape: Shape, axes: readonly number[]): { kept: Run[]; red: Ru
   return { kept, red, innerReduced };
 }
 
-const pow2Floor = (n: number): number => {
-  let p = 1;
-  while (p * 2 <= n) p *= 2;
-  return p;
-};
 const pow2Ceil = (n: number): number => {
   let p = 1;
   while (p < n) p *= 2;
   return p;
 };
+
+/**
+ * Work split for `rows` contiguous rows of n elements each folded to one value (a row reduction, softmax, cross-
+ * entropy): X rows per workgroup by Y threads per row, both powers of two. One thread per row (no workgroup memory,
+ * no barrier) unless the rows are too few to occupy FILL threads; then Y doubles, up to 256, while each thread keeps
+ * 32 elements or more. NOTE: a GPU would take more threads per row (its 32-wide warps and deep memory queues want
+ * 10^5 threads in flight), but barriers are what a CPU implementation of WebGPU pays for most (lavapipe runs a
+ * workgroup's threads as coroutines that switch at every barrier): on lavapipe, sum over rows of [4096,1024] takes
+ * ~3 ms with one thread per row and ~7 ms with 8.
+ */
+export function rowTile(rows: number, n: number): { X: number; Y: number } {
+  let Y = 1;
+  while (Y < WG && rows * Y < FILL && Y * 64 <= n) Y *= 2;
+  return { X: Math.max(1, Math.min(ROW_WG / Y, pow2Ceil(rows))), Y };
+}
 
 /** Encodes the reduction of x over `axes` into `out` (n_out elements in output order). */
 function reduceGpu(name: ReduceName, { inputs: [x], out, ctx }: GpuArgs<unknown>, axes: readonly number[]): void {
@@ -141,17 +155,16 @@ function reduceGpu(name: ReduceName, { inputs: [x], out, ctx }: GpuArgs<unknown>
     );
   }
   const nRed = red.reduce((a, r) => a * r.size, 1);
-  // Tile of X outputs by Y threads each (powers of two). Reducing the innermost dim: up to 256 threads share an
-  // output's contiguous run, and short runs pack 32 / Y outputs per workgroup. Keeping it: up to a warp of 32
-  // adjacent outputs side by side, each split over Y <= 256 / X threads (the bias-gradient case, sum over axis 0).
+  // Tile of X outputs by Y threads each (powers of two). Reducing the innermost dim: rowTile. Keeping it: up to 32
+  // adjacent outputs side by side (their reads coalesce), each split over Y <= 256 / X threads as rowTile splits a
+  // row (the bias-gradient case, sum over axis 0).
   let X: number;
   let Y: number;
-  if (innerReduced) {
-    Y = Math.min(WG, pow2Floor(nRed));
-    X = Math.max(1, 32 / Y);
-  } else {
+  if (innerReduced) ({ X, Y } = rowTile(nOut, nRed));
+  else {
     X = Math.min(32, pow2Ceil(kept[0]!.size));
-    Y = Math.min(WG / X, pow2Floor(nRed));
+    Y = 1;
+    while (X * Y < WG && nOut * Y < FILL && Y * 64 <= nRed) Y *= 2;
   }
   const words = (runs: Run[], key: keyof Run, pad: number): UniformWord[] =>
     Array.from({ length: MAX_RUNS }, (_, i) => u32(runs[i]?.[key] ?? pad));
@@ -182,6 +195,10 @@ const SPECIAL = [
   [2, Infinity, -Infinity, Infinity, -0], // sum: NaN (Inf - Inf)
 ].flat();
 
+/** Sample values: rows of n values, each repeated `reps` times along its row (special cases over longer rows). */
+export const wideRows = (values: number[], n: number, reps: number): number[] =>
+  Array.from({ length: values.length / n }, (_, r) => Array<number[]>(reps).fill(values.slice(r * n, (r + 1) * n)).flat()).flat();
+
 function reduceSamples(name: 'sum' | 'mean' | 'max'): Sample<ReduceAttrs>[] {
   const s = (shape: number[], axes: ReduceAttrs['axes'], keepdims = false, values?: number[]): Sample<ReduceAttrs> => ({
     name: `[${shape}] axes ${JSON.stringify(axes) ?? 'all'}${keepdims ? ' keepdims' : ''}${values ? ' special' : ''}`,
@@ -202,12 +219,19 @@ function reduceSamples(name: 'sum' | 'mean' | 'max'): Sample<ReduceAttrs>[] {
     s([4096, 64], [0]),
     s([3, 70000], [1]),
     s([70000, 3], [1]),
-    s([70000, 33], [-1]), // one workgroup per output: more than 65535 of them fold into a 2-D grid
+    s([70000, 33], [-1]), // many short rows: one thread each
+    s([9, 300], [1]), // few rows: 8 threads each, one barrier
+    s([5, 1500], [1]), // 32 threads per row, a tree down to 8 partials
     s([4, 5], [1], false, SPECIAL),
     s([4, 5], [0], false, SPECIAL),
+    s([4, 640], [1], false, wideRows(SPECIAL, 5, 128)), // the same rows split over 16 threads each
+    s([512, 5], [0], false, SPECIAL), // the same columns, 128 times as tall: 16 threads each
     s([0, 3], [1]),
   ];
   if (name !== 'max') out.push(s([2, 0, 3], [1]), s([0], undefined, true));
+  // 32 adjacent outputs per workgroup: more than 65535 workgroups fold into a 2-D grid (one op covers the kernel's
+  // index math; a sample of 2M elements costs seconds in each op's finite-difference check).
+  if (name === 'sum') out.push(s([1, 2097153], [0]));
   return out;
 }
 
@@ -285,8 +309,12 @@ const argmaxOp = defineOp<ArgmaxAttrs>({
     yield s([3, 70000], 1);
     yield s([70000, 3], 1);
     yield s([70000, 33], -1);
+    yield s([9, 300], 1);
+    yield s([5, 1500], 1);
     yield s([4, 5], 1, false, SPECIAL);
+    yield s([4, 640], 1, false, wideRows(SPECIAL, 5, 128)); // ties and NaNs across threads: the first one wins
     yield s([4, 5], 0, false, SPECIAL);
+    yield s([512, 5], 0, false, SPECIAL);
     yield s([4, 5], undefined, true, SPECIAL);
     yield s([0, 3], 1);
   },

@@ -1,5 +1,5 @@
 // softmax and log_softmax over the last axis, numerically stable (the row max is subtracted first), as PyTorch.
-// One kernel (shaders/softmax_fwd.wgsl), one workgroup per row; the LOG override picks the output.
+// One kernel (shaders/softmax_fwd.wgsl), a few threads per row (rowTile); the LOG override picks the output.
 import type { FloatArray } from '../backend/backend.js';
 import { grid1d, u32 } from '../backend/webgpu/context.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
@@ -8,7 +8,7 @@ import type { Tensor } from '../tensor.js';
 import { apply } from './apply.js';
 import { defineOp, type OpDef, type Sample, type SampleInput } from './op.js';
 import { mul, sub } from './binary.js';
-import { sum } from './reduce.js';
+import { rowTile, sum, wideRows } from './reduce.js';
 import { exp } from './unary.js';
 import { requireFloat } from './util.js';
 
@@ -59,13 +59,11 @@ function softmaxOp(name: SoftmaxName): OpDef<SoftmaxAttrs> {
       const n = out.shape[out.shape.length - 1]!;
       if (sizeOf(out.shape) === 0) return;
       const rows = sizeOf(out.shape) / n;
-      // Threads per row: a power of two up to n (each has at least one element), 32 to 256.
-      let wg = 32;
-      while (wg < 256 && wg * 2 <= n) wg *= 2;
+      const { X, Y } = rowTile(rows, n);
       ctx.dispatch({
         shader: 'softmax_fwd',
-        overrides: { WG: wg, LOG: name === 'log_softmax' },
-        workgroups: grid1d(rows, 1, ctx.limits.maxComputeWorkgroupsPerDimension),
+        overrides: { X, Y, LOG: name === 'log_softmax' },
+        workgroups: grid1d(rows, X, ctx.limits.maxComputeWorkgroupsPerDimension),
         outputs: [out],
         inputs: [x!],
         uniforms: [u32(rows), u32(n)],
@@ -85,9 +83,12 @@ function softmaxOp(name: SoftmaxName): OpDef<SoftmaxAttrs> {
       yield s([2, 1000]);
       yield s([2, 4097], ' in [-10,10]', { range: [-10, 10] });
       yield s([3, 4, 65], ' axis 2', {}, { axis: 2 });
-      yield s([70000, 3]); // one workgroup per row: more than 65535 of them fold into a 2-D grid
+      yield s([70000, 3]); // many short rows: one thread each
+      yield s([9, 300]); // 8 threads per row: one barrier per reduction, no tree
+      yield s([4194305, 1]); // 64 rows per workgroup: more than 65535 workgroups fold into a 2-D grid
       yield s([4, 33], ' in [-1000,1000]', { range: [-1000, 1000] });
       yield s([4, 8], ' -Inf masks, all -Inf row, NaN', { values: SPECIAL });
+      yield s([4, 1024], ' -Inf masks, all -Inf row, NaN', { values: wideRows(SPECIAL, 8, 128) }); // 32 threads per row
       yield s([0, 5]);
     },
     bad: [
