@@ -3,10 +3,8 @@
 // max and the sum of exp(x - max) are reductions over the row's Y threads, so y = exp(x - max) / sum, or
 // y = x - max - log(sum), never overflows.
 // @include _math
+// @include _rows
 
-// Rows per workgroup and threads per row, powers of two.
-override X: u32 = 1;
-override Y: u32 = 256;
 // Write log-softmax instead of softmax.
 override LOG: bool;
 
@@ -18,52 +16,6 @@ struct Params {
 @group(0) @binding(0) var<storage, read_write> y: array<f32>;
 @group(0) @binding(1) var<storage, read> xs: array<f32>;
 @group(0) @binding(2) var<uniform> p: Params;
-
-// One array per reduction: the sum's writes cannot race the max's last reads, so neither needs a trailing barrier.
-var<workgroup> red_max: array<f32, X * Y>;
-var<workgroup> red_sum: array<f32, X * Y>;
-
-// v folded over the Y threads of row tx (lid = tx * Y + ty), max (NaN-propagating) or sum; all Y threads get it.
-// A tree halves the partials down to 8, then every thread folds those 8 itself (one barrier for Y <= 8, none for 1).
-fn row_max(lid: u32, ty: u32, v: f32) -> f32 {
-  if (Y == 1u) {
-    return v;
-  }
-  red_max[lid] = v;
-  for (var s = Y / 2u; s >= 8u; s /= 2u) {
-    workgroupBarrier();
-    if (ty < s) {
-      red_max[lid] = max_nan_f32(red_max[lid], red_max[lid + s]);
-    }
-  }
-  workgroupBarrier();
-  let b = lid - ty;
-  var r = red_max[b];
-  for (var k = 1u; k < min(Y, 8u); k++) {
-    r = max_nan_f32(r, red_max[b + k]);
-  }
-  return r;
-}
-
-fn row_sum(lid: u32, ty: u32, v: f32) -> f32 {
-  if (Y == 1u) {
-    return v;
-  }
-  red_sum[lid] = v;
-  for (var s = Y / 2u; s >= 8u; s /= 2u) {
-    workgroupBarrier();
-    if (ty < s) {
-      red_sum[lid] += red_sum[lid + s];
-    }
-  }
-  workgroupBarrier();
-  let b = lid - ty;
-  var r = red_sum[b];
-  for (var k = 1u; k < min(Y, 8u); k++) {
-    r += red_sum[b + k];
-  }
-  return r;
-}
 
 @compute @workgroup_size(X * Y)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -86,7 +38,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   for (var i = ty; i < n; i += Y) {
     s += exp(xs[base + i] - m);
   }
-  s = row_sum(lid, ty, s);
+  s = row_sum(lid, ty, vec4f(s, 0.0, 0.0, 0.0)).x;
   if (LOG) {
     let ls = log(s);
     for (var i = ty; i < n; i += Y) {
