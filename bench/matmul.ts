@@ -2,7 +2,7 @@
 // flags), a wide rank-64 product, square transA/transB, and the dense layer's fused bias + relu. Validated against
 // wgnn's CPU reference on a slice of rows (the first and last rows of the output: tile edges), then timed.
 import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
-import { matmul, matmulOps, type MatmulAttrs } from '../src/ops/matmul.js';
+import { matmul, matmulKernel, matmulOps, type MatmulAttrs } from '../src/ops/matmul.js';
 import type { AnyOp } from '../src/ops/op.js';
 import { tensor } from '../src/tensor.js';
 import { checkAgainst, cpuRun, hostUniform, opRunner, type Case, type Check, type HostTensor } from './harness.js';
@@ -82,7 +82,10 @@ export function matmulCases(o: FamilyOpts): Case[] {
       ],
       prepare: flops >= 2 * 2048 ** 3 ? (gpu) => overBudget(gpu, flops) : undefined,
       check: (inp) => rowSliceCheck(op, inp, attrs, s, seed),
-      wgnn: (gpu, sets) => opRunner(gpu, op, sets, attrs),
+      wgnn: (gpu, sets) => {
+        const k = matmulKernel({ M: s.M, K: s.K, N: s.N, batch: 1 }, { transA, transB }, gpu.limits);
+        return { ...opRunner(gpu, op, sets, attrs), kernel: `${op.name} (${k.shader} ${k.tileM}x${k.tileN}x${k.tileK})` };
+      },
       tfjs: (p, sets) =>
         s.bias
           ? p.prepare('_FusedMatMul (tf.fused.matMul)', sets, ([a, b, bias]) =>

@@ -4,9 +4,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../src/backend/backend.js';
 import { DisposedError } from '../src/errors.js';
 import { apply } from '../src/ops/apply.js';
+import { matmulKernel, matmulOps } from '../src/ops/matmul.js';
 import type { AnyOp, Sample } from '../src/ops/op.js';
 import { OPS } from '../src/ops/registry.js';
 import { Rng } from '../src/rng.js';
+import { sizeOf } from '../src/shape.js';
 import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
 import { cpu, expectClose, gpuBackend, sampleData, upload } from './helpers.js';
 
@@ -71,5 +73,44 @@ describe.each(Object.values(OPS) as AnyOp[])('$name', (op) => {
     expect(() => apply(op, inputs, s.attrs ?? {})).toThrow(DisposedError);
     expect(() => apply(op, inputs, s.attrs ?? {})).toThrow(new RegExp(`${op.name}: tensor #\\d+ \\[`));
     for (const t of inputs) t.dispose();
+  });
+});
+
+// The matmul kernel table: the samples above must run every kernel it can pick (else a kernel goes unchecked).
+describe('matmul kernel table', () => {
+  const limits = { maxComputeWorkgroupStorageSize: 32768, maxComputeInvocationsPerWorkgroup: 256 };
+  const pick = (M: number, K: number, N: number, t = { transA: false, transB: false }, l = limits, batch = 1) => {
+    const k = matmulKernel({ M, K, N, batch }, t, l);
+    return `${k.shader} ${k.tileM}x${k.tileN}x${k.tileK}`;
+  };
+
+  it('picks by shape, alignment and adapter limits', () => {
+    expect(pick(4096, 4096, 4096)).toBe('matmul_vec4 128x128x8');
+    expect(pick(1024, 1024, 1024)).toBe('matmul_vec4 64x64x16');
+    expect(pick(130, 12, 132, undefined, limits, 128)).toBe('matmul_vec4 128x128x8');
+    expect(pick(4096, 4096, 4095)).toBe('matmul 64x64x16'); // y rows not whole vec4s
+    expect(pick(4096, 4094, 4096)).toBe('matmul 64x64x16'); // a's rows (K) not whole vec4s
+    expect(pick(4094, 4096, 4096, { transA: true, transB: false })).toBe('matmul 64x64x16'); // aᵀ's rows are M
+    expect(pick(4096, 4094, 4096, { transA: true, transB: false })).toBe('matmul_vec4 128x128x8');
+    expect(pick(4096, 4094, 4096, { transA: true, transB: true })).toBe('matmul 64x64x16'); // bᵀ's rows are K
+    // The default WebGPU limits (16 KiB of workgroup memory) cannot hold the double-buffered tiles.
+    expect(pick(4096, 4096, 4096, undefined, { maxComputeWorkgroupStorageSize: 16384, maxComputeInvocationsPerWorkgroup: 256 })).toBe(
+      'matmul 64x64x16',
+    );
+  });
+
+  it("the op table's samples run every kernel", () => {
+    const seen = new Set<string>();
+    for (const op of [matmulOps.matmul, matmulOps.matmul_bias] as AnyOp[]) {
+      for (const s of op.samples(new Rng(1))) {
+        const [a, b] = s.inputs.map((i) => i.shape);
+        const { transA = false, transB = false } = (s.attrs ?? {}) as { transA?: boolean; transB?: boolean };
+        const [M, K] = transA ? [a!.at(-1)!, a!.at(-2)!] : [a!.at(-2)!, a!.at(-1)!];
+        const N = transB ? b!.at(-2)! : b!.at(-1)!;
+        const batch = Math.max(sizeOf(a!.slice(0, -2)), sizeOf(b!.slice(0, -2)));
+        seen.add(pick(M, K, N, { transA, transB }, gpu.limits, batch));
+      }
+    }
+    expect([...seen].sort()).toEqual(['matmul 64x64x16', 'matmul_vec4 128x128x8', 'matmul_vec4 64x64x16']);
   });
 });

@@ -26,12 +26,46 @@ export interface MatmulAttrs {
   alpha: number;
 }
 
-// One tile configuration for all sizes (8x8 per thread, so 64 threads per workgroup). On lavapipe, 128x128 tiles
-// (or TILE_K 8 or 32) ran within noise of these; 64x64 keeps 4x as many workgroups in flight for mid-sized
-// problems on a many-core GPU (256 at n = 1024). `npm run bench -- matmul` measures it.
-const TILE_M = 64;
-const TILE_N = 64;
-const TILE_K = 16;
+/** A matmul kernel and its tiles, picked per shape by `matmulKernel`. */
+export interface MatmulKernel {
+  /** matmul.wgsl reads scalars and works on any shape; matmul_vec4.wgsl reads and writes vec4s and double-buffers. */
+  shader: 'matmul' | 'matmul_vec4';
+  tileM: number;
+  tileN: number;
+  tileK: number;
+}
+
+// Both kernels run 8x8 outputs per thread. The table, from lavapipe and the H100 runs of `npm run bench -- matmul`:
+// - 128x128 tiles (256 threads, TILE_K 8) halve the workgroup-memory traffic per FMA of 64x64 tiles, but give a
+//   quarter of the workgroups; only where there are plenty of them (>= 128 tiles of 128², a 1536² product and up)
+//   do they pay off on a many-core GPU.
+// - vec4 loads and stores need each operand's contiguous dim to be a multiple of 4 (so no vec4 straddles a row);
+//   other shapes, and adapters without the ~17 KB of workgroup memory double-buffering takes, run matmul.wgsl.
+const LARGE: MatmulKernel = { shader: 'matmul_vec4', tileM: 128, tileN: 128, tileK: 8 };
+const MID: MatmulKernel = { shader: 'matmul_vec4', tileM: 64, tileN: 64, tileK: 16 };
+const ANY: MatmulKernel = { shader: 'matmul', tileM: 64, tileN: 64, tileK: 16 };
+const LARGE_MIN_TILES = 128;
+/** Threads of a workgroup: 8x8 outputs each. */
+const threadsOf = (k: MatmulKernel): number => (k.tileM / 8) * (k.tileN / 8);
+
+/** Bytes of workgroup memory matmul_vec4.wgsl declares: two K slices of each tile, rows padded by one vec4. */
+const vec4TileBytes = (k: MatmulKernel): number => 2 * k.tileK * (k.tileM / 4 + 1 + k.tileN / 4 + 1) * 16;
+
+/** The kernel for an M x K @ K x N product (`batch` of them) under the transpose flags, on an adapter with these limits. */
+export function matmulKernel(
+  d: { M: number; K: number; N: number; batch: number },
+  t: Pick<MatmulAttrs, 'transA' | 'transB'>,
+  limits: Pick<GPUSupportedLimits, 'maxComputeWorkgroupStorageSize' | 'maxComputeInvocationsPerWorkgroup'>,
+): MatmulKernel {
+  const aligned = (t.transA ? d.M : d.K) % 4 === 0 && (t.transB ? d.K : d.N) % 4 === 0 && d.N % 4 === 0;
+  const fits = (k: MatmulKernel) =>
+    vec4TileBytes(k) <= limits.maxComputeWorkgroupStorageSize && threadsOf(k) <= limits.maxComputeInvocationsPerWorkgroup;
+  if (!aligned) return ANY;
+  const tiles = Math.ceil(d.M / LARGE.tileM) * Math.ceil(d.N / LARGE.tileN) * d.batch;
+  if (tiles >= LARGE_MIN_TILES && fits(LARGE)) return LARGE;
+  return fits(MID) ? MID : ANY;
+}
+
 /** Batch dims the kernel takes after merging (the vec4s of its uniform struct). */
 const MAX_BATCH_DIMS = 4;
 
@@ -183,20 +217,26 @@ function matmulOp(name: 'matmul' | 'matmul_bias'): OpDef<MatmulAttrs> {
     gpu: ({ inputs: [a, b, bias], out, attrs, ctx }) => {
       const d = matmulDims(name, a!.shape, b!.shape, attrs);
       const lay = batchLayout(name, a!.shape, b!.shape, d);
+      const k = matmulKernel({ ...d, batch: sizeOf(d.batch) }, attrs, ctx.limits);
       // The grid: column tiles in x, row tiles in y, the batch in z. Past the per-dimension workgroup limit (a batch
       // of 65,536 small products, or over 4M rows from a pointwise conv) it runs as blocks of at most that many per
       // dimension, the kernel adding each block's first workgroup from the uniforms.
-      const grid = [Math.ceil(d.N / TILE_N), Math.ceil(d.M / TILE_M), sizeOf(d.batch)] as const;
+      const grid = [Math.ceil(d.N / k.tileN), Math.ceil(d.M / k.tileM), sizeOf(d.batch)] as const;
       const max = ctx.limits.maxComputeWorkgroupsPerDimension;
       // The kernel always declares a bias binding; plain matmul binds a placeholder it never reads.
       const inputs = [a!, b!, bias ?? ctx.scratch(4)];
+      const defines: Record<string, string> = { ACT: activationRow(name, attrs.activation)?.wgsl ?? 'x' };
+      if (k.shader === 'matmul_vec4') {
+        defines.A_LOADS = `${(k.tileM * k.tileK) / 4 / threadsOf(k)}u`;
+        defines.B_LOADS = `${(k.tileN * k.tileK) / 4 / threadsOf(k)}u`;
+      }
       for (let z = 0; z < grid[2]; z += max) {
         for (let y = 0; y < grid[1]; y += max) {
           for (let x = 0; x < grid[0]; x += max) {
             ctx.dispatch({
-              shader: 'matmul',
-              defines: { ACT: activationRow(name, attrs.activation)?.wgsl ?? 'x' },
-              overrides: { TILE_M, TILE_N, TILE_K, TRANS_A: attrs.transA, TRANS_B: attrs.transB, HAS_BIAS: withBias },
+              shader: k.shader,
+              defines,
+              overrides: { TILE_M: k.tileM, TILE_N: k.tileN, TILE_K: k.tileK, TRANS_A: attrs.transA, TRANS_B: attrs.transB, HAS_BIAS: withBias },
               workgroups: [Math.min(max, grid[0] - x), Math.min(max, grid[1] - y), Math.min(max, grid[2] - z)],
               outputs: [out],
               inputs,
@@ -283,6 +323,12 @@ function* plainSamples(): Iterable<Sample<MatmulAttrs>> {
   yield sample([[0, 5], [5, 3]]);
   yield sample([[7, 33], [33, 65]], { activation: 'relu' });
   yield sample([[200, 300], [300, 257]]);
+  // Shapes of whole vec4s: matmul_vec4.wgsl, 64x64 tiles (partial in M, N and K) and 128x128 (>= 128 tiles).
+  yield sample([[68, 36], [36, 132]], {}, ' (vec4)');
+  yield sample([[36, 68], [132, 36]], { transA: true, transB: true }, ' (vec4)');
+  yield sample([[4, 0], [0, 8]], {}, ' (vec4, K=0)');
+  yield sample([[128, 130, 12], [128, 12, 132]], {}, ' (vec4 128x128)');
+  yield sample([[16, 20, 260], [20, 264]], { transA: true }, ' (vec4 128x128 broadcast)');
 }
 
 function* biasSamples(): Iterable<Sample<MatmulAttrs>> {
@@ -297,6 +343,9 @@ function* biasSamples(): Iterable<Sample<MatmulAttrs>> {
   yield sample([[3, 0], [0, 5], [5]], { activation: 'relu' }, ' (K=0)');
   yield sample([[0, 5], [5, 3], [3]]);
   yield sample([[100, 200], [130, 200], [130]], { activation: 'gelu', transB: true });
+  yield sample([[68, 36], [36, 132], [132]], { activation: 'relu' }, ' (vec4)');
+  yield sample([[130, 20], [132, 20], [132]], { activation: 'leaky_relu', alpha: 0.1, transB: true }, ' (vec4)');
+  yield sample([[128, 130, 12], [12, 132], [132]], { activation: 'tanh' }, ' (vec4 128x128)');
 }
 
 const inp = (shape: number[], dtype: 'int32' | 'float32' = 'float32') => ({ shape, dtype, range: RANGE });
