@@ -1,4 +1,4 @@
-// Vite serves the demo (demo/: the training page and the bench page, with the embedded MNIST as /mnist.idx.gz);
+// Vite serves the demo (demo/: the training, bench and results pages, with the embedded MNIST as /mnist.idx.gz);
 // Vitest runs the tests (test/, the browser tests in test/e2e/ included), one process per file since Dawn is native.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -39,7 +39,7 @@ export default defineConfig({
     outDir: '../dist/demo',
     emptyOutDir: true,
     target: 'es2022',
-    rolldownOptions: { input: { index: demo('index.html'), bench: demo('bench.html') } },
+    rolldownOptions: { input: { index: demo('index.html'), bench: demo('bench.html'), results: demo('results.html') } },
   },
   test: {
     root: fileURLToPath(new URL('.', import.meta.url)),

@@ -2,49 +2,20 @@
 // through its SwiftShader) with Playwright: the adapter, training, pause, drawing, classifying test digits, the CNN's
 // first layer, the bench page, and the CPU fallback. Screenshots go to test-results/. Fails, never skips, without
 // Chromium or WebGPU.
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright';
-import { build, preview, type PreviewServer } from 'vite';
+import type { Page } from 'playwright';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { DemoState } from '../../demo/hook.js';
+import { SHOTS, startDemo, type Demo, type Watched } from './browser.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const DEMO = join(ROOT, 'demo');
-const SHOTS = join(ROOT, 'test-results');
-const CHROMIUM = process.env.WGNN_CHROMIUM ?? '/usr/bin/chromium';
-// WebGPU on http://localhost through SwiftShader; no calls home (this machine's network is closed).
-const ARGS = ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'];
 /** MLP training steps (batch 32) before the loss and the test digits are checked: ~10 steps/s on SwiftShader. */
 const TRAIN_STEPS = 120;
 const TEST_DIGITS = 50;
 /** After TRAIN_STEPS the MLP gets ~90% of the test digits here; the bar leaves room for GPU rounding. */
 const MIN_ACCURACY = 0.8;
 
-let server: PreviewServer;
-let browser: Browser;
-let url: string;
-
-/** A page that records console errors, page errors and failed requests: each test ends by expecting none. */
-interface Watched {
-  context: BrowserContext;
-  page: Page;
-  errors: string[];
-}
-
-async function open(path: string, init?: () => void): Promise<Watched> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 980 } });
-  if (init) await context.addInitScript(init);
-  const page = await context.newPage();
-  const errors: string[] = [];
-  page.on('console', (m) => m.type() === 'error' && errors.push(`console: ${m.text()}`));
-  page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
-  page.on('requestfailed', (r) => errors.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ''}`));
-  page.on('response', (r) => r.status() >= 400 && errors.push(`HTTP ${r.status()}: ${r.url()}`));
-  await page.goto(url + path);
-  return { context, page, errors };
-}
+let app: Demo;
+const open = (path: string, init?: () => void) => app.open(path, init);
 
 const demoState = (p: Page): Promise<DemoState> => p.evaluate(() => window.wgnnDemo!.state());
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -65,24 +36,10 @@ async function trainUntil(p: Page, steps: number): Promise<DemoState> {
 }
 
 beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  const configFile = join(ROOT, 'vite.config.ts');
-  await build({ root: DEMO, configFile, logLevel: 'error' });
-  server = await preview({ root: DEMO, configFile, logLevel: 'error', preview: { host: 'localhost', port: 0 } });
-  const local = server.resolvedUrls?.local[0];
-  if (!local) throw new Error('vite preview gave no local URL');
-  url = local.replace(/\/?$/, '/');
-  try {
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
-  } catch (e) {
-    throw new Error(`cannot launch Chromium at ${CHROMIUM} (apt-get install chromium; WGNN_CHROMIUM overrides the path): ${(e as Error).message}`);
-  }
+  app = await startDemo('demo');
 });
 
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-});
+afterAll(async () => app?.close());
 
 describe('demo page in Chromium', () => {
   let demo: Watched;
