@@ -14,6 +14,7 @@ export * as nn from './nn/index.js';
 export { layers, sequential, Sequential, Module, setSeed } from './nn/index.js';
 export { serializeSafetensors, parseSafetensors, saveTensors, loadTensors } from './io/safetensors.js';
 export { Dataset, type Batch, type BatchOptions } from './data/dataset.js';
+export { randomShift, type Augment, type RandomShiftOptions } from './data/augment.js';
 export { Rng } from './rng.js';
 export { setAnomalyMode, checkAnomalies } from './debug/anomaly.js';
 export { compileStep, CompiledStep } from './autograd/step.js';

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   Dataset,
   FASHION_MNIST_DIR,
+  batchRng,
   decodeIdx,
   encodeIdx,
   epochPermutation,
@@ -16,7 +17,9 @@ import {
   loadMnist,
   parseIdx,
   permutation,
+  randomShift,
   readIdxFile,
+  type Augment,
   type IdxData,
   type MnistDataset,
 } from '../src/data/index.js';
@@ -434,5 +437,153 @@ describe('Dataset: batches, shuffles, validation split, standardisation', () => 
     const b = [...reg.batches(3, { shuffle: false })];
     expect(b[1]!.yShape).toEqual([1, 2]);
     expect([...b[1]!.y]).toEqual([6, 7]);
+  });
+});
+
+describe('augmentation: randomShift and Dataset.batches({ augment })', () => {
+  /** An Rng whose next() returns the given values in turn (then fails the test): its int() draws are known. */
+  class ScriptedRng extends Rng {
+    private i = 0;
+    constructor(private readonly values: number[]) {
+      super(1);
+    }
+    override next(): number {
+      const v = this.values[this.i++];
+      if (v === undefined) throw new Error(`ScriptedRng: draw ${this.i} beyond the ${this.values.length} scripted`);
+      return v;
+    }
+  }
+  // int(-k, k + 1) = -k + floor(u·(2k + 1)): the draw u that gives shift s.
+  const drawFor = (s: number, k: number) => (s + k + 0.5) / (2 * k + 1);
+
+  it('a scripted Rng: image 0 moves down 1 and left 2, image 1 up 2 and right 1, both channels, fill −1', () => {
+    // x [2,3,4,2]: pixel (r, q) of image i holds [100i + 10r + q, −(100i + 10r + q)].
+    const shape = [2, 3, 4, 2];
+    const v = (i: number, r: number, q: number) => 100 * i + 10 * r + q;
+    const x = Float32Array.from({ length: 48 }, (_, k) => {
+      const [i, r, q, c] = [Math.floor(k / 24), Math.floor(k / 8) % 3, Math.floor(k / 2) % 4, k % 2];
+      return c === 0 ? v(i, r, q) : -v(i, r, q);
+    });
+    const rng = new ScriptedRng([drawFor(1, 2), drawFor(-2, 3), drawFor(-2, 2), drawFor(1, 3)]);
+    randomShift({ height: 2, width: 3, fill: -1 })(x, shape, rng);
+    const F = -1;
+    // Channel 0 of each image, row by row; output (r, q) = input (r − dy, q − dx) where that is inside.
+    const expected0 = [
+      [F, F, F, F],
+      [2, 3, F, F],
+      [12, 13, F, F],
+    ];
+    const expected1 = [
+      [F, 120, 121, 122],
+      [F, F, F, F],
+      [F, F, F, F],
+    ];
+    const channel = (i: number, c: number) => [0, 1, 2].map((r) => [0, 1, 2, 3].map((q) => x[i * 24 + (r * 4 + q) * 2 + c]!));
+    expect(channel(0, 0)).toEqual(expected0);
+    expect(channel(0, 1)).toEqual(expected0.map((row) => row.map((e) => (e === F ? F : -e))));
+    expect(channel(1, 0)).toEqual(expected1);
+    expect(channel(1, 1)).toEqual(expected1.map((row) => row.map((e) => (e === F ? F : -e))));
+    expect(shape).toEqual([2, 3, 4, 2]);
+  });
+
+  it('a lit pixel lands within ±height/±width, every shift in range occurs, the vacated band is the fill value', () => {
+    // 2000 images [7,9,2], each lit only at (3,4) with channels [1, 2]; shifts up to 2 down/up and 3 left/right.
+    const [n, h, w, c] = [2000, 7, 9, 2];
+    const x = new Float32Array(n * h * w * c);
+    for (let i = 0; i < n; i++) x.set([1, 2], ((i * h + 3) * w + 4) * c);
+    randomShift({ height: 2, width: 3, fill: 0.5 })(x, [n, h, w, c], new Rng(42));
+    const seen = new Map<string, number>();
+    for (let i = 0; i < n; i++) {
+      const img = x.subarray(i * h * w * c, (i + 1) * h * w * c);
+      const lit = [...img.keys()].filter((k) => img[k] === 1 || img[k] === 2);
+      expect(lit.length, `image ${i}`).toBe(2);
+      const p = lit[0]! / c;
+      const [dy, dx] = [Math.floor(p / w) - 3, (p % w) - 4];
+      expect(img[lit[1]!], `image ${i}: channel 1 follows channel 0`).toBe(2);
+      expect(lit[1]).toBe(lit[0]! + 1);
+      expect(Math.abs(dy) <= 2 && Math.abs(dx) <= 3, `image ${i}: shift (${dy}, ${dx})`).toBe(true);
+      // Rows and columns that came from outside the image are fill, the rest (the source's zeros) stay 0.
+      const filled = img.filter((v) => v === 0.5).length;
+      expect(filled, `image ${i}: shift (${dy}, ${dx})`).toBe((h * w - (h - Math.abs(dy)) * (w - Math.abs(dx))) * c);
+      seen.set(`${dy},${dx}`, (seen.get(`${dy},${dx}`) ?? 0) + 1);
+    }
+    expect(seen.size).toBe(5 * 7);
+    for (const [k, m] of seen) expect(Math.abs(m - n / 35), `shift ${k}: ${m} of ${n}`).toBeLessThan(30); // about 4 sigma
+  });
+
+  it('shift 0 is the identity; a shift as large as the image leaves only fill', () => {
+    const x = Float32Array.from({ length: 3 * 4 * 5 }, (_, k) => k + 1);
+    const before = x.slice();
+    randomShift({ height: 0, width: 0 })(x, [3, 4, 5, 1], new Rng(1));
+    expect(x).toEqual(before);
+    const one = Float32Array.from({ length: 4 }, (_, k) => k + 1);
+    randomShift({ height: 2, width: 0, fill: 9 })(one, [1, 2, 2, 1], new ScriptedRng([drawFor(2, 2), 0.5]));
+    expect([...one]).toEqual([9, 9, 9, 9]);
+  });
+
+  it('bad arguments: RangeError for negative, fractional or non-finite shifts and fill; ShapeError naming the shape', () => {
+    expect(() => randomShift({ height: -1, width: 0 })).toThrow(RangeError);
+    expect(() => randomShift({ height: 1, width: 1.5 })).toThrow('randomShift: width 1.5 must be an integer number of pixels >= 0');
+    expect(() => randomShift({ height: NaN, width: 1 })).toThrow(RangeError);
+    expect(() => randomShift({ height: 1, width: 1, fill: Infinity })).toThrow(RangeError);
+    const shift = randomShift({ height: 1, width: 1 });
+    expect(() => shift(new Float32Array(2 * 28 * 28), [2, 28, 28], new Rng(1))).toThrow(ShapeError);
+    expect(() => shift(new Float32Array(2 * 28 * 28), [2, 28, 28], new Rng(1))).toThrow('randomShift: x [2,28,28] has rank 3; expected images [B,H,W,C]');
+    expect(() => shift(new Float32Array(5), [2, 2, 2, 1], new Rng(1))).toThrow(/x has 5 values, its shape \[2,2,2,1\] holds 8/);
+  });
+
+  // Row i is a 4x4 image of the value i + 1 (so every shift but 0 shows), label i % 3.
+  const images = (n: number) =>
+    new Dataset(
+      Float32Array.from({ length: n * 16 }, (_, k) => Math.floor(k / 16) + 1),
+      [n, 4, 4, 1],
+      Int32Array.from({ length: n }, (_, i) => i % 3),
+    );
+  const shift = randomShift({ height: 1, width: 1 });
+  const xs = (d: Dataset, opts: Parameters<Dataset['batches']>[1]) => [...d.batches(8, opts)].map((b) => [...b.x]);
+
+  it('batches: the augmentation is batchRng(seed, epoch, batch) on the copy; same seed/epoch/batch repeat, epochs differ', () => {
+    const d = images(30);
+    const original = d.x.slice();
+    const plain = [...d.batches(8, { seed: 4, epoch: 1 })];
+    const aug = [...d.batches(8, { seed: 4, epoch: 1, augment: shift })];
+    expect(aug.length).toBe(4);
+    aug.forEach((b, i) => {
+      expect([...b.indices]).toEqual([...plain[i]!.indices]);
+      expect([...b.y], `batch ${i}: labels untouched`).toEqual([...plain[i]!.y]);
+      expect(b.xShape).toEqual(plain[i]!.xShape);
+      const expected = plain[i]!.x.slice();
+      shift(expected, plain[i]!.xShape, batchRng(4, 1, i));
+      expect([...b.x], `batch ${i}`).toEqual([...expected]);
+    });
+    expect(aug.some((b, i) => firstDifference(b.x, plain[i]!.x) >= 0)).toBe(true);
+    expect(d.x).toEqual(original); // the dataset itself is never changed
+    expect(xs(d, { seed: 4, epoch: 1, augment: shift })).toEqual(aug.map((b) => [...b.x]));
+    // Another epoch or seed: other shifts (the same rows in the same order when unshuffled, so only the shifts differ).
+    const e0 = xs(d, { shuffle: false, seed: 4, epoch: 0, augment: shift });
+    expect(xs(d, { shuffle: false, seed: 4, epoch: 0, augment: shift })).toEqual(e0);
+    expect(xs(d, { shuffle: false, seed: 4, epoch: 1, augment: shift })).not.toEqual(e0);
+    expect(xs(d, { shuffle: false, seed: 5, epoch: 0, augment: shift })).not.toEqual(e0);
+  });
+
+  it('batches: each batch gets its own stream, and the augment sees every batch shape, the short last one too', () => {
+    const d = images(30);
+    const firstDraws: number[] = [];
+    const shapes: number[][] = [];
+    const record: Augment = (_x, shape, rng) => {
+      shapes.push([...shape]);
+      firstDraws.push(rng.next());
+    };
+    [...d.batches(8, { seed: 9, epoch: 3, augment: record })];
+    expect(shapes).toEqual([
+      [8, 4, 4, 1],
+      [8, 4, 4, 1],
+      [8, 4, 4, 1],
+      [6, 4, 4, 1],
+    ]);
+    expect(new Set(firstDraws).size).toBe(4);
+    expect(firstDraws).toEqual([0, 1, 2, 3].map((b) => batchRng(9, 3, b).next()));
+    // A batch's stream does not depend on the batch size or on the batches before it.
+    expect(batchRng(9, 3, 2).next()).toBe(firstDraws[2]);
   });
 });

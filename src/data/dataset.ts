@@ -2,6 +2,7 @@
 // batches, a Keras-style validation split and standardisation. No tensors here: the trainer decides when to upload.
 import { ShapeError, fmtShape } from '../errors.js';
 import { Rng } from '../rng.js';
+import type { Augment } from './augment.js';
 
 /** One batch: copies of the selected rows, with their shapes ([B, ...]). */
 export interface Batch {
@@ -22,6 +23,11 @@ export interface BatchOptions {
   epoch?: number;
   /** Skip the last batch when it is shorter than `batchSize` (default false: it is yielded). */
   dropLast?: boolean;
+  /**
+   * Changes each batch's x (its copy, never the dataset) with `batchRng(seed, epoch, batch)`, so a batch's
+   * augmentation repeats exactly for the same seed, epoch and batch index and differs between epochs. y is untouched.
+   */
+  augment?: Augment;
 }
 
 /** A train/test pair of image datasets (x [N,H,W,C] in [0,1], y [N] int32 class ids). */
@@ -53,9 +59,16 @@ export function permutation(n: number, rng: Rng): Int32Array {
   return p;
 }
 
+const epochKey = (seed: number, epoch: number): number => fmix32(fmix32(seed >>> 0) ^ (epoch >>> 0));
+
 /** The permutation of epoch `epoch` under `seed`: a pure function of the three numbers. */
 export function epochPermutation(n: number, seed: number, epoch: number): Int32Array {
-  return permutation(n, new Rng(fmix32(fmix32(seed >>> 0) ^ (epoch >>> 0))));
+  return permutation(n, new Rng(epochKey(seed, epoch)));
+}
+
+/** The Rng that augments batch `batch` of epoch `epoch` under `seed`: a pure function of the three numbers. */
+export function batchRng(seed: number, epoch: number, batch: number): Rng {
+  return new Rng(fmix32(epochKey(seed, epoch) ^ fmix32(batch >>> 0)));
 }
 
 /** Bytes 0..255 as float32 in [0,1]. NOTE: divides by 255 (as Keras' `x / 255`), so 255 maps to exactly 1. */
@@ -137,7 +150,8 @@ export class Dataset {
   /**
    * The epoch's batches in order: `batchSize` rows each, the last one shorter unless `dropLast`.
    * With `shuffle` (the default) the order is `epochPermutation(N, seed, epoch)`, so it changes from epoch to epoch
-   * and repeats exactly for the same seed and epoch. Each batch is a fresh copy the caller may keep.
+   * and repeats exactly for the same seed and epoch. Each batch is a fresh copy the caller may keep; `augment`, if
+   * given, changes that copy's x.
    */
   *batches(batchSize: number, opts: BatchOptions = {}): Generator<Batch> {
     const n = this.numBatches(batchSize, opts.dropLast);
@@ -149,13 +163,10 @@ export class Dataset {
       const end = Math.min(start + batchSize, this.length);
       const indices = order ? order.slice(start, end) : Int32Array.from({ length: end - start }, (_, i) => start + i);
       const rows = end - start;
-      yield {
-        x: gather(this.x, xs, indices),
-        xShape: [rows, ...this.xShape.slice(1)],
-        y: gather(this.y, ys, indices),
-        yShape: [rows, ...this.yShape.slice(1)],
-        indices,
-      };
+      const x = gather(this.x, xs, indices);
+      const xShape = [rows, ...this.xShape.slice(1)];
+      opts.augment?.(x, xShape, batchRng(opts.seed ?? 0, opts.epoch ?? 0, b));
+      yield { x, xShape, y: gather(this.y, ys, indices), yShape: [rows, ...this.yShape.slice(1)], indices };
     }
   }
 
