@@ -2,6 +2,7 @@
 // modules, save/load, and real training of the seed MLP on the embedded MNIST digits on WebGPU.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
+import { randomShift, type Augment } from '../src/data/augment.js';
 import { loadMnist } from '../src/data/mnist.js';
 import { Dense, Dropout, BatchNormalization, Flatten, Module, layers, sequential, Sequential, setSeed } from '../src/nn/index.js';
 import { sub } from '../src/ops/binary.js';
@@ -232,6 +233,93 @@ describe('training [webgpu]', () => {
     back.dispose();
   });
 });
+
+describe('fit({ augment }) [webgpu]', () => {
+  it('augments every training batch and nothing else: not validation, not evaluate', async () => {
+    // Training images are in [0, 1); validation images are all 5, a value the augment must never see. The augment
+    // zeroes x, so the first Dense layer's kernel gets a zero gradient (dW = xᵀ·dy) and plain SGD leaves it exactly
+    // as it was: proof that the augmented copy, not the original, is what trained.
+    setSeed(11);
+    const n = 64;
+    const x = Float32Array.from({ length: n * 16 }, (_, k) => Math.abs(Math.sin(k * 12.9898) * 43758.5453) % 1);
+    const y = Int32Array.from({ length: n }, (_, i) => i % 2);
+    const vx = new Float32Array(24 * 16).fill(5);
+    const vy = Int32Array.from({ length: 24 }, (_, i) => (i * 7) % 2);
+    const calls: number[][] = [];
+    let sawValidation = false;
+    const zero: Augment = (xb, shape) => {
+      calls.push([...shape]);
+      if (xb.includes(5)) sawValidation = true;
+      xb.fill(0);
+    };
+    const m = sequential([layers.flatten({ inputShape: [4, 4, 1] }), layers.dense({ units: 2, activation: 'softmax' })]);
+    m.summary(() => {}); // builds the weights
+    const dense = m.layers[1] as Dense;
+    const kernel0 = await dense.kernel.data();
+    const bias0 = await dense.bias!.data();
+    const opt = sgd({ lr: 0.5 });
+    m.compile({ optimizer: opt, loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+    const h = await m.fit({ data: x, shape: [n, 4, 4, 1] }, { data: y, shape: [n] }, {
+      epochs: 2,
+      batchSize: 16,
+      augment: zero,
+      validationData: [
+        { data: vx, shape: [24, 4, 4, 1] },
+        { data: vy, shape: [24] },
+      ],
+      verbose: 0,
+    });
+    expect(calls).toEqual(Array.from({ length: 8 }, () => [16, 4, 4, 1])); // 2 epochs x 4 batches, no validation batch
+    expect(sawValidation).toBe(false);
+    expectClose(await dense.kernel.data(), kernel0, { atol: 0, rtol: 0 }, 'kernel trained on zeroed inputs');
+    expect(firstDifference(await dense.bias!.data(), bias0)).toBeGreaterThanOrEqual(0); // the step did run
+    // fit's validation and evaluate both see the 5s: the same loss; zeroed inputs would give another.
+    const onVal = await m.evaluate({ data: vx, shape: [24, 4, 4, 1] }, { data: vy, shape: [24] });
+    const onZeros = await m.evaluate({ data: new Float32Array(24 * 16), shape: [24, 4, 4, 1] }, { data: vy, shape: [24] });
+    expect(Math.abs(h.history.val_loss![1]! - onVal.loss!)).toBeLessThanOrEqual(1e-6 * onVal.loss!);
+    expect(Math.abs(onVal.loss! - onZeros.loss!)).toBeGreaterThan(1e-3);
+    expect(calls.length).toBe(8); // evaluate ran no augment
+    opt.dispose();
+    m.dispose();
+  });
+
+  it('the seed MLP trains on randomly shifted digits, and the same seeds give the same losses', async () => {
+    const { train, test } = loadMnist();
+    const part = train.slice(0, 1024);
+    const run = async () => {
+      setSeed(5);
+      const m = seedModel('mlp', [28, 28, 1], 10);
+      const opt = adam(1e-3);
+      m.compile({ optimizer: opt, loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+      const h = await m.fit({ data: part.x, shape: part.xShape }, { data: part.y, shape: part.yShape }, {
+        epochs: 3,
+        batchSize: 32,
+        seed: 2,
+        augment: randomShift({ height: 2, width: 2 }),
+        validationData: [
+          { data: test.x, shape: test.xShape },
+          { data: test.y, shape: test.yShape },
+        ],
+        verbose: 0,
+      });
+      opt.dispose();
+      m.dispose();
+      return h.history;
+    };
+    const a = await run();
+    const b = await run();
+    console.log(`MLP on 1024 shifted digits, 3 epochs: loss ${a.loss!.map((l) => l.toFixed(3)).join(' -> ')}, val acc ${a.val_acc![2]!.toFixed(3)}`);
+    expect(a.loss![2]!).toBeLessThan(a.loss![0]! * 0.7);
+    expect(a.val_acc![2]!).toBeGreaterThan(0.75);
+    expect(b.loss).toEqual(a.loss);
+  });
+});
+
+/** Index of the first item where a and b differ, -1 when equal. */
+function firstDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) if (a[i] !== b[i]) return i;
+  return -1;
+}
 
 // (pred − y)², elementwise.
 const sub2 = (a: Tensor, b: Tensor): Tensor => square(sub(a, b));

@@ -7,6 +7,7 @@ import { init } from '../init.js';
 import type { Backend } from '../backend/backend.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import { Dataset } from '../data/dataset.js';
+import type { Augment } from '../data/augment.js';
 import { sizeOf } from '../shape.js';
 import { Tensor, keep, setDefaultBackend, tensor, tidy } from '../tensor.js';
 import { loadTensors, parseSafetensors, saveTensors } from '../io/safetensors.js';
@@ -46,8 +47,14 @@ export interface FitOptions {
   epochs?: number;
   batchSize?: number;
   shuffle?: boolean;
-  /** Seed of the per-epoch shuffles (each epoch's order depends only on seed and epoch). */
+  /** Seed of the per-epoch shuffles and augmentation (each epoch's order depends only on seed and epoch). */
   seed?: number;
+  /**
+   * Data augmentation (e.g. `randomShift({ height: 2, width: 2 })`) applied to each training batch's inputs on the
+   * host before upload, with an Rng that depends only on (seed, epoch, batch), so a resumed run sees the same
+   * images. Never applied to validation data, `evaluate` or `predict`.
+   */
+  augment?: Augment;
   validationData?: [Data, Data];
   /** Fraction of the data (the last rows, before shuffling, as Keras) held out for validation. */
   validationSplit?: number;
@@ -177,7 +184,7 @@ export class Sequential extends Module {
         pending = 0;
       };
       try {
-        for (const b of train.batches(batchSize, { shuffle: opts.shuffle ?? true, seed, epoch })) {
+        for (const b of train.batches(batchSize, { shuffle: opts.shuffle ?? true, seed, epoch, augment: opts.augment })) {
           if (batch < cursor.batch) {
             batch++; // already trained before the checkpoint this run resumed from
             continue;
