@@ -38,13 +38,14 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;      // [N]; a 1-word placeholder when !HAS_BIAS
 @group(0) @binding(4) var<uniform> p: Params;
 
-// Two K slices of each tile, k-major as in matmul.wgsl: tile[buf][k][m / 4] holds rows m..m+3. Padded by one vec4
-// per k-row against bank conflicts of the scattered writes (a without TRANS_A, b with TRANS_B).
-const PAD: u32 = 1u;
+// Two K slices of each tile, k-major as in matmul.wgsl: tile[buf][k][m / 4] holds rows m..m+3. Each k-row may be
+// padded by a vec4 against bank conflicts of the scattered writes (a without TRANS_A, b with TRANS_B); the
+// 128x128x16 tiles go without, to fit the 32 KiB of workgroup memory most adapters give.
+override PAD: u32 = 1u;
 override A_ROW: u32 = TILE_M / 4 + PAD;
 override B_ROW: u32 = TILE_N / 4 + PAD;
-var<workgroup> a_tile: array<vec4f, 2 * TILE_K * (TILE_M / 4 + PAD)>;
-var<workgroup> b_tile: array<vec4f, 2 * TILE_K * (TILE_N / 4 + PAD)>;
+var<workgroup> a_tile: array<vec4f, 2 * TILE_K * A_ROW>;
+var<workgroup> b_tile: array<vec4f, 2 * TILE_K * B_ROW>;
 
 fn act(x: f32) -> f32 {
   return /*@ACT*/;

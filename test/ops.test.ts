@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../src/backend/backend.js';
 import { DisposedError } from '../src/errors.js';
 import { apply } from '../src/ops/apply.js';
-import { matmulKernel, matmulOps } from '../src/ops/matmul.js';
+import { MATMUL_KERNELS, matmulKernel, matmulOps, type MatmulKernelName } from '../src/ops/matmul.js';
 import type { AnyOp, Sample } from '../src/ops/op.js';
 import { OPS } from '../src/ops/registry.js';
 import { Rng } from '../src/rng.js';
@@ -79,23 +79,32 @@ describe.each(Object.values(OPS) as AnyOp[])('$name', (op) => {
 // The matmul kernel table: the samples above must run every kernel it can pick (else a kernel goes unchecked).
 describe('matmul kernel table', () => {
   const limits = { maxComputeWorkgroupStorageSize: 32768, maxComputeInvocationsPerWorkgroup: 256 };
-  const pick = (M: number, K: number, N: number, t = { transA: false, transB: false }, l = limits, batch = 1) => {
+  type Flags = { transA: boolean; transB: boolean; kernel?: MatmulKernelName | 'auto' };
+  const pick = (M: number, K: number, N: number, t: Flags = { transA: false, transB: false }, l = limits, batch = 1) => {
     const k = matmulKernel({ M, K, N, batch }, t, l);
     return `${k.shader} ${k.tileM}x${k.tileN}x${k.tileK}`;
   };
 
   it('picks by shape, alignment and adapter limits', () => {
-    expect(pick(4096, 4096, 4096)).toBe('matmul_vec4 128x128x8');
+    expect(pick(4096, 4096, 4096)).toBe('matmul_vec4 128x128x16');
     expect(pick(1024, 1024, 1024)).toBe('matmul_vec4 64x64x16');
-    expect(pick(130, 12, 132, undefined, limits, 128)).toBe('matmul_vec4 128x128x8');
+    expect(pick(130, 12, 132, undefined, limits, 128)).toBe('matmul_vec4 128x128x16');
     expect(pick(4096, 4096, 4095)).toBe('matmul 64x64x16'); // y rows not whole vec4s
     expect(pick(4096, 4094, 4096)).toBe('matmul 64x64x16'); // a's rows (K) not whole vec4s
     expect(pick(4094, 4096, 4096, { transA: true, transB: false })).toBe('matmul 64x64x16'); // aᵀ's rows are M
-    expect(pick(4096, 4094, 4096, { transA: true, transB: false })).toBe('matmul_vec4 128x128x8');
+    expect(pick(4096, 4094, 4096, { transA: true, transB: false })).toBe('matmul_vec4 128x128x16');
     expect(pick(4096, 4094, 4096, { transA: true, transB: true })).toBe('matmul 64x64x16'); // bᵀ's rows are K
     // The default WebGPU limits (16 KiB of workgroup memory) cannot hold the double-buffered tiles.
     expect(pick(4096, 4096, 4096, undefined, { maxComputeWorkgroupStorageSize: 16384, maxComputeInvocationsPerWorkgroup: 256 })).toBe(
       'matmul 64x64x16',
+    );
+    // 20,000 B: the 8-deep 128x128 tiles fit where the 16-deep ones do not.
+    expect(pick(4096, 4096, 4096, undefined, { maxComputeWorkgroupStorageSize: 20000, maxComputeInvocationsPerWorkgroup: 256 })).toBe(
+      'matmul_vec4 128x128x8',
+    );
+    expect(pick(4096, 4096, 4096, { transA: false, transB: false, kernel: 'scalar-64x64x16' })).toBe('matmul 64x64x16');
+    expect(() => pick(4096, 4096, 4096, { transA: false, transB: false, kernel: 'vec4-128x128x16' }, { ...limits, maxComputeWorkgroupStorageSize: 16384 })).toThrow(
+      /matmul: kernel 'vec4-128x128x16' cannot run \[4096,4096\] @ \[4096,4096\] \(transA=false, transB=false\): its 32768 B of workgroup memory exceed the adapter's 16384/,
     );
   });
 
@@ -104,13 +113,13 @@ describe('matmul kernel table', () => {
     for (const op of [matmulOps.matmul, matmulOps.matmul_bias] as AnyOp[]) {
       for (const s of op.samples(new Rng(1))) {
         const [a, b] = s.inputs.map((i) => i.shape);
-        const { transA = false, transB = false } = (s.attrs ?? {}) as { transA?: boolean; transB?: boolean };
+        const { transA = false, transB = false, kernel = 'auto' } = (s.attrs ?? {}) as Partial<Flags>;
         const [M, K] = transA ? [a!.at(-1)!, a!.at(-2)!] : [a!.at(-2)!, a!.at(-1)!];
         const N = transB ? b!.at(-2)! : b!.at(-1)!;
         const batch = Math.max(sizeOf(a!.slice(0, -2)), sizeOf(b!.slice(0, -2)));
-        seen.add(pick(M, K, N, { transA, transB }, gpu.limits, batch));
+        seen.add(pick(M, K, N, { transA, transB, kernel }, gpu.limits, batch));
       }
     }
-    expect([...seen].sort()).toEqual(['matmul 64x64x16', 'matmul_vec4 128x128x8', 'matmul_vec4 64x64x16']);
+    expect([...seen].sort()).toEqual(Object.values(MATMUL_KERNELS).map((k) => `${k.shader} ${k.tileM}x${k.tileN}x${k.tileK}`).sort());
   });
 });

@@ -195,7 +195,7 @@ function convOp(name: 'conv2d' | 'conv2d_bias'): OpDef<Conv2dAttrs> {
         const rows = g.N * g.H * g.W;
         const mm = withBias ? matmulOps.matmul_bias : matmulOps.matmul;
         const ins = [reshaped(x!, [rows, g.C]), reshaped(w!, [g.C, g.K])];
-        mm.gpu({ inputs: withBias ? [...ins, bias!] : ins, out: reshaped(out, [rows, g.K]), attrs: { transA: false, transB: false, activation: attrs.activation, alpha: attrs.alpha }, ctx });
+        mm.gpu({ inputs: withBias ? [...ins, bias!] : ins, out: reshaped(out, [rows, g.K]), attrs: { transA: false, transB: false, activation: attrs.activation, alpha: attrs.alpha, kernel: 'auto' }, ctx });
         return;
       }
       const M = g.N * g.P * g.Q;
@@ -337,7 +337,7 @@ const conv2dBwdX: OpDef<Conv2dBwdXAttrs> = defineOp<Conv2dBwdXAttrs>({
     const M = g.N * g.H * g.W;
     if (isPointwise(g)) {
       // dx [N·H·W, C] = dy [N·H·W, K] @ w [C, K]ᵀ
-      const attrsMm = { transA: false, transB: true, activation: 'none', alpha: 0 } as const;
+      const attrsMm = { transA: false, transB: true, activation: 'none', alpha: 0, kernel: 'auto' } as const;
       matmulOps.matmul.gpu({ inputs: [reshaped(dy!, [M, g.K]), reshaped(w!, [g.C, g.K])], out: reshaped(out, [M, g.C]), attrs: attrsMm, ctx });
       return;
     }

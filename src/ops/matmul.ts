@@ -24,46 +24,78 @@ export interface MatmulAttrs {
   activation: Activation;
   /** leaky_relu's negative slope. */
   alpha: number;
+  /** The GPU kernel: 'auto' (picked per shape, see matmulKernel) or one of MATMUL_KERNELS, for tuning. */
+  kernel: 'auto' | MatmulKernelName;
 }
 
-/** A matmul kernel and its tiles, picked per shape by `matmulKernel`. */
+/** A matmul kernel and its tiles: one row of the table `matmulKernel` picks from. */
 export interface MatmulKernel {
   /** matmul.wgsl reads scalars and works on any shape; matmul_vec4.wgsl reads and writes vec4s and double-buffers. */
   shader: 'matmul' | 'matmul_vec4';
   tileM: number;
   tileN: number;
   tileK: number;
+  /** vec4s of padding per k-row of a workgroup tile (matmul_vec4.wgsl; matmul.wgsl always pads by one). */
+  pad: number;
 }
 
-// Both kernels run 8x8 outputs per thread. The table, from lavapipe and the H100 runs of `npm run bench -- matmul`:
-// - 128x128 tiles (256 threads, TILE_K 8) halve the workgroup-memory traffic per FMA of 64x64 tiles, but give a
-//   quarter of the workgroups; only where there are plenty of them (>= 128 tiles of 128², a 1536² product and up)
-//   do they pay off on a many-core GPU.
+// Every kernel runs 8x8 outputs per thread. The `kernel` attribute forces one (the benchmark's matmul-tune family
+// times each on a device); 'auto' takes matmulKernel's pick.
+export const MATMUL_KERNELS = {
+  'scalar-64x64x16': { shader: 'matmul', tileM: 64, tileN: 64, tileK: 16, pad: 1 },
+  'vec4-64x64x16': { shader: 'matmul_vec4', tileM: 64, tileN: 64, tileK: 16, pad: 1 },
+  'vec4-128x128x8': { shader: 'matmul_vec4', tileM: 128, tileN: 128, tileK: 8, pad: 1 },
+  'vec4-128x128x16': { shader: 'matmul_vec4', tileM: 128, tileN: 128, tileK: 16, pad: 0 },
+} as const satisfies Record<string, MatmulKernel>;
+export type MatmulKernelName = keyof typeof MATMUL_KERNELS;
+
+// The table, from `npm run bench -- matmul matmul-tune` on lavapipe (the vec4 kernels 1.5-2.5x the scalar one):
+// - 128x128 tiles (256 threads) halve the workgroup-memory traffic per FMA of 64x64 tiles but give a quarter of the
+//   workgroups: taken only where there are plenty (>= 128 tiles of 128², a 1536² product and up), K 16 deep.
 // - vec4 loads and stores need each operand's contiguous dim to be a multiple of 4 (so no vec4 straddles a row);
-//   other shapes, and adapters without the ~17 KB of workgroup memory double-buffering takes, run matmul.wgsl.
-const LARGE: MatmulKernel = { shader: 'matmul_vec4', tileM: 128, tileN: 128, tileK: 8 };
-const MID: MatmulKernel = { shader: 'matmul_vec4', tileM: 64, tileN: 64, tileK: 16 };
-const ANY: MatmulKernel = { shader: 'matmul', tileM: 64, tileN: 64, tileK: 16 };
+//   other shapes, and adapters under 17 KiB of workgroup memory (WebGPU's default limit is 16), run matmul.wgsl.
 const LARGE_MIN_TILES = 128;
 /** Threads of a workgroup: 8x8 outputs each. */
 const threadsOf = (k: MatmulKernel): number => (k.tileM / 8) * (k.tileN / 8);
+/** Bytes of workgroup memory matmul_vec4.wgsl declares: two K slices of each tile. */
+const vec4TileBytes = (k: MatmulKernel): number => 2 * k.tileK * (k.tileM / 4 + k.tileN / 4 + 2 * k.pad) * 16;
 
-/** Bytes of workgroup memory matmul_vec4.wgsl declares: two K slices of each tile, rows padded by one vec4. */
-const vec4TileBytes = (k: MatmulKernel): number => 2 * k.tileK * (k.tileM / 4 + 1 + k.tileN / 4 + 1) * 16;
+type KernelLimits = Pick<GPUSupportedLimits, 'maxComputeWorkgroupStorageSize' | 'maxComputeInvocationsPerWorkgroup'>;
 
-/** The kernel for an M x K @ K x N product (`batch` of them) under the transpose flags, on an adapter with these limits. */
+/** Why kernel `k` cannot run an M x K @ K x N product under these flags and limits, or undefined if it can. */
+function unfit(k: MatmulKernel, d: { M: number; K: number; N: number }, t: Pick<MatmulAttrs, 'transA' | 'transB'>, limits: KernelLimits): string | undefined {
+  if (k.shader === 'matmul') return undefined;
+  if ((t.transA ? d.M : d.K) % 4 !== 0) return `a's rows (${t.transA ? 'M' : 'K'}) are not whole vec4s`;
+  if ((t.transB ? d.K : d.N) % 4 !== 0) return `b's rows (${t.transB ? 'K' : 'N'}) are not whole vec4s`;
+  if (d.N % 4 !== 0) return "y's rows (N) are not whole vec4s";
+  if (vec4TileBytes(k) > limits.maxComputeWorkgroupStorageSize) {
+    return `its ${vec4TileBytes(k)} B of workgroup memory exceed the adapter's ${limits.maxComputeWorkgroupStorageSize}`;
+  }
+  if (threadsOf(k) > limits.maxComputeInvocationsPerWorkgroup) return `its ${threadsOf(k)} threads exceed the adapter's limit`;
+  return undefined;
+}
+
+/**
+ * The kernel for an M x K @ K x N product (`batch` of them) under the transpose flags, on an adapter with these
+ * limits: `kernel` when forced (WgnnError if it cannot run the shape), else the table's pick.
+ */
 export function matmulKernel(
   d: { M: number; K: number; N: number; batch: number },
-  t: Pick<MatmulAttrs, 'transA' | 'transB'>,
-  limits: Pick<GPUSupportedLimits, 'maxComputeWorkgroupStorageSize' | 'maxComputeInvocationsPerWorkgroup'>,
+  t: Pick<MatmulAttrs, 'transA' | 'transB'> & { kernel?: MatmulAttrs['kernel'] },
+  limits: KernelLimits,
+  op = 'matmul',
 ): MatmulKernel {
-  const aligned = (t.transA ? d.M : d.K) % 4 === 0 && (t.transB ? d.K : d.N) % 4 === 0 && d.N % 4 === 0;
-  const fits = (k: MatmulKernel) =>
-    vec4TileBytes(k) <= limits.maxComputeWorkgroupStorageSize && threadsOf(k) <= limits.maxComputeInvocationsPerWorkgroup;
-  if (!aligned) return ANY;
-  const tiles = Math.ceil(d.M / LARGE.tileM) * Math.ceil(d.N / LARGE.tileN) * d.batch;
-  if (tiles >= LARGE_MIN_TILES && fits(LARGE)) return LARGE;
-  return fits(MID) ? MID : ANY;
+  if (t.kernel && t.kernel !== 'auto') {
+    const k: MatmulKernel | undefined = MATMUL_KERNELS[t.kernel];
+    if (!k) throw new WgnnError(`${op}: unknown kernel '${t.kernel}'; expected 'auto' or one of ${Object.keys(MATMUL_KERNELS).join(', ')}`);
+    const why = unfit(k, d, t, limits);
+    if (why) throw new WgnnError(`${op}: kernel '${t.kernel}' cannot run [${d.M},${d.K}] @ [${d.K},${d.N}] (${flags(t)}): ${why}`);
+    return k;
+  }
+  const tiles = Math.ceil(d.M / 128) * Math.ceil(d.N / 128) * d.batch;
+  const order: MatmulKernelName[] = tiles >= LARGE_MIN_TILES ? ['vec4-128x128x16', 'vec4-128x128x8', 'vec4-64x64x16'] : ['vec4-64x64x16'];
+  const name = order.find((n) => !unfit(MATMUL_KERNELS[n], d, t, limits)) ?? 'scalar-64x64x16';
+  return MATMUL_KERNELS[name];
 }
 
 /** Batch dims the kernel takes after merging (the vec4s of its uniform struct). */
@@ -77,7 +109,7 @@ interface Dims {
   batch: number[];
 }
 
-const flags = (t: MatmulAttrs): string => `transA=${t.transA}, transB=${t.transB}`;
+const flags = (t: Pick<MatmulAttrs, 'transA' | 'transB'>): string => `transA=${t.transA}, transB=${t.transB}`;
 
 /** M, K, N and the broadcast batch dims of a @ b; throws ShapeError naming the op, both shapes and the flags. */
 function matmulDims(op: string, a: Shape, b: Shape, t: MatmulAttrs): Dims {
@@ -166,13 +198,15 @@ function matmulOp(name: 'matmul' | 'matmul_bias'): OpDef<MatmulAttrs> {
   return defineOp<MatmulAttrs>({
     name,
     arity: withBias ? 3 : 2,
-    attrs: { transA: false, transB: false, activation: 'none', alpha: 0.2 },
+    attrs: { transA: false, transB: false, activation: 'none', alpha: 0.2, kernel: 'auto' },
     infer: (inputs, attrs) => {
       const [a, b, bias] = inputs as [TensorSpec, TensorSpec, TensorSpec?];
       requireFloat(name, inputs);
       activationRow(name, attrs.activation);
       const d = matmulDims(name, a.shape, b.shape, attrs);
       batchLayout(name, a.shape, b.shape, d);
+      // A forced kernel must suit the shape on any backend (the adapter's limits are checked at dispatch).
+      matmulKernel({ ...d, batch: 1 }, attrs, { maxComputeWorkgroupStorageSize: Infinity, maxComputeInvocationsPerWorkgroup: Infinity }, name);
       if (bias && (bias.shape.length !== 1 || bias.shape[0] !== d.N)) {
         throw new ShapeError(
           `${name}: bias ${fmtShape(bias.shape)} does not match N = ${d.N} of ${fmtShape(a.shape)} @ ${fmtShape(b.shape)} (${flags(attrs)}); expected [${d.N}]`,
@@ -217,7 +251,7 @@ function matmulOp(name: 'matmul' | 'matmul_bias'): OpDef<MatmulAttrs> {
     gpu: ({ inputs: [a, b, bias], out, attrs, ctx }) => {
       const d = matmulDims(name, a!.shape, b!.shape, attrs);
       const lay = batchLayout(name, a!.shape, b!.shape, d);
-      const k = matmulKernel({ ...d, batch: sizeOf(d.batch) }, attrs, ctx.limits);
+      const k = matmulKernel({ ...d, batch: sizeOf(d.batch) }, attrs, ctx.limits, name);
       // The grid: column tiles in x, row tiles in y, the batch in z. Past the per-dimension workgroup limit (a batch
       // of 65,536 small products, or over 4M rows from a pointwise conv) it runs as blocks of at most that many per
       // dimension, the kernel adding each block's first workgroup from the uniforms.
@@ -236,7 +270,7 @@ function matmulOp(name: 'matmul' | 'matmul_bias'): OpDef<MatmulAttrs> {
             ctx.dispatch({
               shader: k.shader,
               defines,
-              overrides: { TILE_M: k.tileM, TILE_N: k.tileN, TILE_K: k.tileK, TRANS_A: attrs.transA, TRANS_B: attrs.transB, HAS_BIAS: withBias },
+              overrides: { TILE_M: k.tileM, TILE_N: k.tileN, TILE_K: k.tileK, ...(k.shader === 'matmul_vec4' ? { PAD: k.pad } : {}), TRANS_A: attrs.transA, TRANS_B: attrs.transB, HAS_BIAS: withBias },
               workgroups: [Math.min(max, grid[0] - x), Math.min(max, grid[1] - y), Math.min(max, grid[2] - z)],
               outputs: [out],
               inputs,
@@ -329,6 +363,9 @@ function* plainSamples(): Iterable<Sample<MatmulAttrs>> {
   yield sample([[4, 0], [0, 8]], {}, ' (vec4, K=0)');
   yield sample([[128, 130, 12], [128, 12, 132]], {}, ' (vec4 128x128)');
   yield sample([[16, 20, 260], [20, 264]], { transA: true }, ' (vec4 128x128 broadcast)');
+  // The kernels the table does not pick on every adapter, forced.
+  yield sample([[130, 36], [132, 36]], { transB: true, kernel: 'vec4-128x128x8' });
+  yield sample([[68, 36], [36, 132]], { kernel: 'scalar-64x64x16' });
 }
 
 function* biasSamples(): Iterable<Sample<MatmulAttrs>> {
@@ -379,6 +416,20 @@ const plainBad: BadCase<MatmulAttrs>[] = [
     attrs: { activation: 'softmax' as Activation },
     error: WgnnError,
     message: /matmul: unknown activation 'softmax'/,
+  },
+  {
+    name: 'unknown kernel',
+    inputs: [inp([2, 4]), inp([4, 4])],
+    attrs: { kernel: 'vec8' as MatmulKernelName },
+    error: WgnnError,
+    message: /matmul: unknown kernel 'vec8'; expected 'auto' or one of scalar-64x64x16/,
+  },
+  {
+    name: 'vec4 kernel forced on rows that are not whole vec4s',
+    inputs: [inp([2, 4]), inp([4, 6])],
+    attrs: { kernel: 'vec4-64x64x16' },
+    error: WgnnError,
+    message: /matmul: kernel 'vec4-64x64x16' cannot run \[2,4\] @ \[4,6\] \(transA=false, transB=false\): b's rows \(N\) are not whole vec4s/,
   },
 ];
 
