@@ -1,6 +1,6 @@
 // The benchmark families, in the order they run (matmul first: its best GFLOP/s is the compute ceiling of the rest).
 import type { Case, Engine, Env, Row } from './harness.js';
-import { matmulCases } from './matmul.js';
+import { matmulCases, matmulTuneCases } from './matmul.js';
 import { convCases } from './conv.js';
 import { poolCases } from './pool.js';
 import { activationCases, binaryCases } from './elementwise.js';
@@ -37,6 +37,12 @@ export const FAMILIES: Family[] = [
     about: 'matmul f32 a [M,K] @ b [K,N] (transA: a stored [K,M]; transB: b stored [N,K]), inputs uniform in [-1,1]; GFLOP/s = 2·M·N·K / time',
     unit: 'GFLOP/s',
     cases: matmulCases,
+  },
+  {
+    name: 'matmul-tune',
+    about: "f32 [n,n] @ [n,n] on each kernel of matmul's table, forced (which is fastest here; the table picks per shape); GFLOP/s = 2·n³ / time",
+    unit: 'GFLOP/s',
+    cases: matmulTuneCases,
   },
   {
     name: 'conv',

@@ -2,7 +2,7 @@
 // flags), a wide rank-64 product, square transA/transB, and the dense layer's fused bias + relu. Validated against
 // wgnn's CPU reference on a slice of rows (the first and last rows of the output: tile edges), then timed.
 import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
-import { matmul, matmulKernel, matmulOps, type MatmulAttrs } from '../src/ops/matmul.js';
+import { MATMUL_KERNELS, matmul, matmulKernel, matmulOps, type MatmulAttrs, type MatmulKernelName } from '../src/ops/matmul.js';
 import type { AnyOp } from '../src/ops/op.js';
 import { tensor } from '../src/tensor.js';
 import { checkAgainst, cpuRun, hostUniform, opRunner, type Case, type Check, type HostTensor } from './harness.js';
@@ -60,47 +60,77 @@ function shapes(o: FamilyOpts): Shape[] {
 const stored = (s: Shape): [number[], number[]] => [s.attrs.transA ? [s.K, s.M] : [s.M, s.K], s.attrs.transB ? [s.N, s.K] : [s.K, s.N]];
 
 export function matmulCases(o: FamilyOpts): Case[] {
-  return shapes(o).map((s, k): Case => {
-    const [aShape, bShape] = stored(s);
-    const op: AnyOp = s.bias ? matmulOps.matmul_bias : matmulOps.matmul;
-    const attrs: Partial<MatmulAttrs> = s.attrs;
-    const seed = 7000 + k * 100;
-    const flops = 2 * s.M * s.N * s.K;
-    const { transA = false, transB = false } = attrs;
-    return {
-      family: 'matmul',
-      id: s.id,
-      label: s.label,
-      bound: 'compute',
-      flops,
-      bytes: 4 * (s.M * s.K + s.K * s.N + s.M * s.N + (s.bias ? s.N : 0)),
-      meta: { M: s.M, K: s.K, N: s.N, a: aShape, b: bShape, transA, transB, epilogue: s.bias ? 'bias+relu' : 'none' },
-      inputs: (set) => [
-        hostUniform(seed + set * 10 + 1, aShape),
-        hostUniform(seed + set * 10 + 2, bShape),
-        ...(s.bias ? [hostUniform(seed + set * 10 + 3, [s.N])] : []),
-      ],
-      prepare: flops >= 2 * 2048 ** 3 ? (gpu) => overBudget(gpu, flops) : undefined,
-      check: (inp) => rowSliceCheck(op, inp, attrs, s, seed),
-      wgnn: (gpu, sets) => {
-        const k = matmulKernel({ M: s.M, K: s.K, N: s.N, batch: 1 }, { transA, transB }, gpu.limits);
-        return { ...opRunner(gpu, op, sets, attrs), kernel: `${op.name} (${k.shader} ${k.tileM}x${k.tileN}x${k.tileK})` };
-      },
-      tfjs: (p, sets) =>
-        s.bias
-          ? p.prepare('_FusedMatMul (tf.fused.matMul)', sets, ([a, b, bias]) =>
-              p.tf.fused.matMul({ a: a!, b: b!, transposeA: transA, transposeB: transB, bias: bias!, activation: 'relu' }),
-            )
-          : p.prepare('BatchMatMul', sets, ([a, b]) => p.tf.matMul(a!, b!, transA, transB)),
-      jax: (p, sets) => {
-        const np = p.jax.numpy;
-        return p.prepare(s.bias ? 'relu(matmul + bias)' : 'matmul', sets, (a, b, bias) => {
-          const y = np.matmul(transA ? np.matrixTranspose(a!) : a!, transB ? np.matrixTranspose(b!) : b!);
-          return bias ? p.jax.nn.relu(y.add(bias)) : y;
-        });
-      },
-    };
-  });
+  return shapes(o).map((s, k) => matmulCase(s, 7000 + k * 100));
+}
+
+/**
+ * The matmul-tune family: each square size on every kernel of the table (forced through the `kernel` attribute),
+ * to see which is fastest on this device and where the table's pick stands. wgnn only.
+ */
+export function matmulTuneCases(o: FamilyOpts): Case[] {
+  const sizes = o.sizes ?? (o.quick ? [256] : o.software ? [512, 1024] : [1024, 2048, 4096]);
+  return sizes.flatMap((n, i) =>
+    (Object.keys(MATMUL_KERNELS) as MatmulKernelName[]).map((kernel, j) => {
+      const s = sq(n, { kernel });
+      const c = matmulCase({ ...s, id: `${s.id}-${kernel}`, label: `[${n},${n}]@[${n},${n}] ${kernel}` }, 9000 + i * 100 + j * 10, 'matmul-tune');
+      const overBudget = c.prepare;
+      return {
+        ...c,
+        // A kernel the adapter cannot run (too little workgroup memory) is skipped, with the reason.
+        prepare: async (gpu: WebGpuBackend) => {
+          try {
+            matmulKernel({ M: n, K: n, N: n, batch: 1 }, { transA: false, transB: false, kernel }, gpu.limits);
+          } catch (e) {
+            return (e as Error).message;
+          }
+          return overBudget?.(gpu);
+        },
+        tfjs: 'a wgnn kernel-tuning case',
+        jax: 'a wgnn kernel-tuning case',
+      };
+    }),
+  );
+}
+
+function matmulCase(s: Shape, seed: number, family = 'matmul'): Case {
+  const [aShape, bShape] = stored(s);
+  const op: AnyOp = s.bias ? matmulOps.matmul_bias : matmulOps.matmul;
+  const attrs: Partial<MatmulAttrs> = s.attrs;
+  const flops = 2 * s.M * s.N * s.K;
+  const { transA = false, transB = false } = attrs;
+  return {
+    family,
+    id: s.id,
+    label: s.label,
+    bound: 'compute',
+    flops,
+    bytes: 4 * (s.M * s.K + s.K * s.N + s.M * s.N + (s.bias ? s.N : 0)),
+    meta: { M: s.M, K: s.K, N: s.N, a: aShape, b: bShape, transA, transB, epilogue: s.bias ? 'bias+relu' : 'none' },
+    inputs: (set) => [
+      hostUniform(seed + set * 10 + 1, aShape),
+      hostUniform(seed + set * 10 + 2, bShape),
+      ...(s.bias ? [hostUniform(seed + set * 10 + 3, [s.N])] : []),
+    ],
+    prepare: flops >= 2 * 2048 ** 3 ? (gpu) => overBudget(gpu, flops) : undefined,
+    check: (inp) => rowSliceCheck(op, inp, attrs, s, seed),
+    wgnn: (gpu, sets) => {
+      const k = matmulKernel({ M: s.M, K: s.K, N: s.N, batch: 1 }, { transA, transB, ...(attrs.kernel ? { kernel: attrs.kernel } : {}) }, gpu.limits);
+      return { ...opRunner(gpu, op, sets, attrs), kernel: `${op.name} (${k.shader} ${k.tileM}x${k.tileN}x${k.tileK})` };
+    },
+    tfjs: (p, sets) =>
+      s.bias
+        ? p.prepare('_FusedMatMul (tf.fused.matMul)', sets, ([a, b, bias]) =>
+            p.tf.fused.matMul({ a: a!, b: b!, transposeA: transA, transposeB: transB, bias: bias!, activation: 'relu' }),
+          )
+        : p.prepare('BatchMatMul', sets, ([a, b]) => p.tf.matMul(a!, b!, transA, transB)),
+    jax: (p, sets) => {
+      const np = p.jax.numpy;
+      return p.prepare(s.bias ? 'relu(matmul + bias)' : 'matmul', sets, (a, b, bias) => {
+        const y = np.matmul(transA ? np.matrixTranspose(a!) : a!, transB ? np.matrixTranspose(b!) : b!);
+        return bias ? p.jax.nn.relu(y.add(bias)) : y;
+      });
+    },
+  };
 }
 
 /**
