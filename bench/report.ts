@@ -59,7 +59,7 @@ export function computeCeiling(rows: Row[], roof: Roofline): { gflops?: number; 
     ? { gflops: roof.calibration.gflops, from: `wgnn [${roof.calibration.n}]² calibration matmul` }
     : {};
   for (const r of rows) {
-    if (r.family !== 'matmul' || r.skipped || !r.flops) continue;
+    if (!(r.family === 'matmul' || r.family === 'matmul-tune') || r.skipped || !r.flops) continue;
     const d = derive(r, {});
     for (const e of ENGINES) {
       const ms = d?.ms[e];
@@ -85,7 +85,8 @@ function cell(e: EngineResult | undefined, ms: number | undefined): string {
 
 /** Prints one family's table. `peers`: each peer's description or 'unavailable: why' (said once, not per row). */
 export function printFamily(fam: Family, rows: Row[], ceil: { gflops?: number; gbs?: number; from?: string }, peers: Partial<Record<Engine, string>>, log: (s: string) => void): void {
-  const shown = (['tfjs', 'jax'] as const).filter((e) => peers[e] !== undefined);
+  // A peer gets a column where it ran at least one case of the family (matmul-tune has none).
+  const shown = (['tfjs', 'jax'] as const).filter((e) => peers[e] !== undefined && rows.some((r) => r.engines[e] && r.engines[e].status !== 'n/a'));
   log('');
   log(`== ${fam.name} == ${fam.about}`);
   const ceilText =
@@ -122,7 +123,7 @@ export function printFamily(fam: Family, rows: Row[], ceil: { gflops?: number; g
     );
     for (const e of ENGINES) {
       const x = r.engines[e];
-      if (!x) continue;
+      if (!x || (e !== 'wgnn' && !shown.includes(e))) continue;
       const global = e !== 'wgnn' && x.why !== undefined && peers[e] === `unavailable: ${x.why}`;
       if (x.status !== 'ok' && x.why && !global) log(`    ${ENGINE_NAMES[e]}: ${x.status === 'n/a' ? 'n/a: ' : ''}${x.why}${x.note ? ` [${x.note}]` : ''}`);
       else if (x.status === 'ok' && x.note) log(`    ${ENGINE_NAMES[e]}: ${e === 'wgnn' ? '' : `${x.kernel ?? ''}: `}${x.note}`);
