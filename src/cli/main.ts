@@ -1,8 +1,9 @@
-// The `wgnn` command line: `wgnn train` trains the seed MLP or CNN on MNIST-format data and saves it;
-// `wgnn eval` loads a saved model and reports its test loss and accuracy. Arguments by commander, the progress bar
-// by cli-progress (both well kept; nothing here worth writing again).
+// The `wgnn` command line: `wgnn train` trains the seed MLP or CNN on MNIST-format data (with random shifts and a
+// cosine learning rate by default) and saves it; `wgnn eval` loads a saved model and reports its test loss and
+// accuracy. Arguments by commander, the progress bar by cli-progress (both well kept; nothing here worth writing again).
 import { Presets, SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { randomShift } from '../data/augment.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { FASHION_MNIST_DIR, loadIdxDataset } from '../data/fashion.js';
 import { loadMnist } from '../data/mnist.js';
@@ -12,24 +13,50 @@ import { Sequential, setSeed } from '../nn/index.js';
 import { seedModel } from '../nn/models.js';
 import * as optim from '../optim/index.js';
 import type { Optimizer } from '../optim/optimizer.js';
+import { cosineDecay, exponentialDecay, stepDecay, type Schedule } from '../optim/schedules.js';
 import { memory } from '../tensor.js';
 
-function makeOptimizer(name: string, lr: number | undefined): Optimizer {
+const DEFAULT_LR: Record<string, number> = { sgd: 0.05, momentum: 0.02, adam: 1e-3, adamw: 1e-3, rmsprop: 1e-3, adagrad: 0.05 };
+
+function makeOptimizer(name: string, lr: number | Schedule): Optimizer {
   switch (name) {
     case 'sgd':
-      return optim.sgd({ lr: lr ?? 0.05 });
+      return optim.sgd({ lr });
     case 'momentum':
-      return optim.sgd({ lr: lr ?? 0.02, momentum: 0.9, nesterov: true });
+      return optim.sgd({ lr, momentum: 0.9, nesterov: true });
     case 'adam':
-      return optim.adam({ lr: lr ?? 1e-3 });
+      return optim.adam({ lr });
     case 'adamw':
-      return optim.adamw({ lr: lr ?? 1e-3 });
+      return optim.adamw({ lr });
     case 'rmsprop':
-      return optim.rmsprop({ lr: lr ?? 1e-3 });
+      return optim.rmsprop({ lr });
     case 'adagrad':
-      return optim.adagrad({ lr: lr ?? 0.05 });
+      return optim.adagrad({ lr });
     default:
       throw new WgnnError(`--optimizer ${name}: expected sgd, momentum, adam, adamw, rmsprop or adagrad`);
+  }
+}
+
+// NOTE: step and exponential decay by the same 0.7 per epoch (PyTorch's MNIST example: StepLR(step_size=1,
+// gamma=0.7)), step at each epoch's end, exponential smoothly per step; cosine reaches 0 at the last step.
+const DECAY_PER_EPOCH = 0.7;
+
+/** The learning rate for `--schedule`, and a line that says what it does. */
+function makeSchedule(kind: string, initial: number, stepsPerEpoch: number, epochs: number): { lr: number | Schedule; text: string } {
+  switch (kind) {
+    case 'none':
+      return { lr: initial, text: `constant ${initial}` };
+    case 'cosine':
+      return { lr: cosineDecay({ initial, decaySteps: epochs * stepsPerEpoch }), text: `cosine decay from ${initial} to 0 over ${epochs * stepsPerEpoch} steps` };
+    case 'step':
+      return { lr: stepDecay({ initial, stepSize: stepsPerEpoch, gamma: DECAY_PER_EPOCH }), text: `${initial}, x${DECAY_PER_EPOCH} after each epoch` };
+    case 'exponential':
+      return {
+        lr: exponentialDecay({ initial, decayRate: DECAY_PER_EPOCH, decaySteps: stepsPerEpoch }),
+        text: `exponential decay from ${initial}, x${DECAY_PER_EPOCH} per epoch (every step)`,
+      };
+    default:
+      throw new WgnnError(`--schedule ${kind}: expected none, cosine, step or exponential`);
   }
 }
 
@@ -43,6 +70,11 @@ function loadData(name: string, dir: string | undefined, seed: number): ImageDat
 const int = (flag: string) => (v: string): number => {
   const n = Number(v);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`--${flag} ${v}: expected a positive integer`);
+  return n;
+};
+const count = (flag: string) => (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`--${flag} ${v}: expected an integer >= 0`);
   return n;
 };
 const num = (flag: string) => (v: string): number => {
@@ -63,6 +95,8 @@ interface TrainOptions extends CommonOptions {
   epochs: number;
   optimizer: string;
   lr?: number;
+  schedule: string;
+  shift?: number;
   out?: string;
 }
 
@@ -75,9 +109,17 @@ async function train(o: TrainOptions): Promise<void> {
   console.log(`data: ${o.dataDir ?? o.data}: ${tr.length} train, ${test.length} test, input ${tr.xShape.slice(1).join('x')}, ${data.classes} classes`);
   const model = seedModel(o.model, tr.xShape.slice(1), data.classes);
   model.summary();
-  const opt = makeOptimizer(o.optimizer, o.lr);
-  model.compile({ optimizer: opt, loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
   const steps = tr.numBatches(o.batchSize);
+  const schedule = makeSchedule(o.schedule, o.lr ?? DEFAULT_LR[o.optimizer]!, steps, o.epochs);
+  const opt = makeOptimizer(o.optimizer, schedule.lr);
+  model.compile({ optimizer: opt, loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+  console.log(`training: ${o.epochs} epochs of ${steps} steps (batch ${o.batchSize}), ${o.optimizer}, learning rate ${schedule.text}`);
+  // NOTE: shifts pay off where the model overfits: on the 8,000 embedded digits the CNN reaches 97.5% with 2 px shifts
+  // and 96.5% without (12 epochs, cosine, seed 1). On Fashion-MNIST's 60,000 images they cost the MLP accuracy
+  // (89.1% without, 86.7% with 2 px), so other data trains unshifted unless asked.
+  const shift = o.shift ?? (o.data === 'mnist' && !o.dataDir ? 2 : 0);
+  const augment = shift > 0 ? randomShift({ height: shift, width: shift }) : undefined;
+  console.log(`augmentation: ${augment ? `random shifts of up to ${shift} px each way, zero fill (new shifts every epoch)` : 'none'}`);
   const bar = new SingleBar(
     { format: 'epoch {epoch} [{bar}] {value}/{total} | {duration}s, ETA {eta}s | loss {loss} acc {acc}', hideCursor: true, noTTYOutput: true, notTTYSchedule: 5000, etaBuffer: 50 },
     Presets.legacy,
@@ -87,6 +129,7 @@ async function train(o: TrainOptions): Promise<void> {
     epochs: o.epochs,
     batchSize: o.batchSize,
     seed: o.seed,
+    augment,
     validationData: [
       { data: test.x, shape: test.xShape },
       { data: test.y, shape: test.yShape },
@@ -127,11 +170,11 @@ async function evaluate(path: string, o: CommonOptions): Promise<void> {
   model.dispose();
 }
 
-const common = (c: Command): Command =>
+const common = (c: Command, batchSize: number): Command =>
   c
     .addOption(new Option('--data <name>', 'embedded MNIST or Fashion-MNIST (Debian dataset-fashion-mnist)').choices(['mnist', 'fashion-mnist']).default('mnist'))
     .option('--data-dir <dir>', 'any folder of MNIST-format IDX files (train-/t10k-images/labels, gzipped or not)')
-    .option('--batch-size <n>', 'batch size', int('batch-size'), 64)
+    .option('--batch-size <n>', 'batch size', int('batch-size'), batchSize)
     .addOption(new Option('--backend <name>', 'WebGPU or the CPU reference (default: WebGPU if there is an adapter)').choices(['webgpu', 'cpu', 'auto']).default('auto'))
     .option('--seed <n>', 'seed for weights, shuffles and the MNIST split', int('seed'), 1);
 
@@ -141,12 +184,26 @@ common(
     .command('train')
     .description('train the seed MLP or CNN and save its weights (safetensors)')
     .addOption(new Option('--model <kind>', 'seed model').choices(['mlp', 'cnn']).default('cnn'))
-    .option('--epochs <n>', 'epochs', int('epochs'), 3)
+    .option('--epochs <n>', 'epochs', int('epochs'), 12)
     .addOption(new Option('--optimizer <name>', 'update rule').choices(['sgd', 'momentum', 'adam', 'adamw', 'rmsprop', 'adagrad']).default('adam'))
-    .option('--lr <x>', 'learning rate (default: per optimizer)', num('lr'))
+    .option('--lr <x>', 'initial learning rate (default: per optimizer, 1e-3 for adam)', num('lr'))
+    .addOption(
+      new Option(
+        '--schedule <kind>',
+        'learning rate over the run: none (constant), cosine (to 0 at the last step), step (x0.7 after each epoch), exponential (x0.7 per epoch, smoothly)',
+      )
+        .choices(['none', 'cosine', 'step', 'exponential'])
+        .default('cosine'),
+    )
+    .option(
+      '--shift <px>',
+      'augmentation: shift each training image by up to this many pixels each way, new shifts every epoch; 0 = off (default: 2 on the embedded MNIST, 0 on other data)',
+      count('shift'),
+    )
     .option('--out <file>', 'weights file (default wgnn-<model>-<data>.safetensors)'),
+  32,
 ).action(async (o: TrainOptions) => train(o));
-common(program.command('eval').description('evaluate saved weights on the test set').requiredOption('--model-path <file>', 'weights written by train')).action(
+common(program.command('eval').description('evaluate saved weights on the test set').requiredOption('--model-path <file>', 'weights written by train'), 64).action(
   async (o: CommonOptions & { modelPath: string }) => evaluate(o.modelPath, o),
 );
 
