@@ -5,12 +5,15 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dir = join(root, 'shaders');
-// Files starting with `_` hold helper functions, pulled into kernels by a `// @include _name` line.
+// Files starting with `_` hold helper functions, pulled into kernels by a `// @include _name` line (includes may
+// include others; each file goes in once, at its first include).
 const read = (name) => readFileSync(join(dir, `${name}.wgsl`), 'utf8');
-const expand = (src, from) =>
+const expand = (src, from, seen = new Set()) =>
   src.replace(/^\/\/ @include (_[a-z0-9_]+)$/gm, (_, inc) => {
     if (!existsSync(join(dir, `${inc}.wgsl`))) throw new Error(`${from}.wgsl includes missing ${inc}.wgsl`);
-    return read(inc);
+    if (seen.has(inc)) return '';
+    seen.add(inc);
+    return expand(read(inc), inc, seen);
   });
 const files = readdirSync(dir).filter((f) => f.endsWith('.wgsl') && !f.startsWith('_')).sort();
 const entries = files.map((f) => {

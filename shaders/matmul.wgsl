@@ -1,7 +1,7 @@
 // Batched matmul with a fused epilogue: y = act(a @ b + bias), one batch entry per workgroup z.
 // Tiled and register-blocked: each workgroup computes a TILE_M x TILE_N block of y from TILE_K-deep slices of a and b
 // staged through workgroup memory; each thread keeps a TM x TN (8x8) block of y in registers.
-// @include _math
+// @include _matmul
 
 override TILE_M: u32 = 64;
 override TILE_N: u32 = 64;
@@ -9,28 +9,6 @@ override TILE_K: u32 = 16;
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override HAS_BIAS: bool = false;
-
-// Per-thread block of y: TM rows x TN columns (multiples of 4: they are held and read as vec4s). Consts, not
-// overrides, because WGSL sizes function-scope (register) arrays with const-expressions only. 8x8 does 64 FMAs
-// per 4 vec4 reads of workgroup memory, twice 4x4's ratio (on lavapipe 1.7x the speed of 4x4).
-// The workgroup is (TILE_N / TN) x (TILE_M / TM) threads.
-const TM: u32 = 8u;
-const TN: u32 = 8u;
-
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-  alpha: f32,
-  // Batch dims of y after merging (outermost first, padded with 1s) and each operand's element stride per dim
-  // (0 where that operand is broadcast).
-  batch_dims: vec4u,
-  a_strides: vec4u,
-  b_strides: vec4u,
-  // The first workgroup of this dispatch in the whole grid (x, y, z; w unused): a grid past the per-dimension
-  // workgroup limit runs as several dispatches.
-  base: vec4u,
-}
 
 @group(0) @binding(0) var<storage, read_write> y: array<f32>; // [batch, M, N]
 @group(0) @binding(1) var<storage, read> a: array<f32>;       // [.., M, K], or [.., K, M] when TRANS_A
@@ -45,10 +23,6 @@ const PAD: u32 = 1u;
 var<workgroup> a_tile: array<vec4f, TILE_K * (TILE_M / 4 + PAD)>;
 var<workgroup> b_tile: array<vec4f, TILE_K * (TILE_N / 4 + PAD)>;
 
-fn act(x: f32) -> f32 {
-  return /*@ACT*/;
-}
-
 @compute @workgroup_size(TILE_N / TN, TILE_M / TM)
 fn main(@builtin(workgroup_id) local_wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
         @builtin(local_invocation_index) li: u32) {
@@ -60,21 +34,12 @@ fn main(@builtin(workgroup_id) local_wid: vec3u, @builtin(local_invocation_id) l
   let a_row = TILE_M / 4 + PAD; // vec4s per k-row of a_tile
   let b_row = TILE_N / 4 + PAD;
 
-  var rest = wid.z;
-  var a_off = 0u;
-  var b_off = 0u;
-  for (var d = 3i; d >= 0i; d--) {
-    let i = rest % p.batch_dims[d];
-    rest /= p.batch_dims[d];
-    a_off += i * p.a_strides[d];
-    b_off += i * p.b_strides[d];
-  }
+  let off = batch_offsets(wid.z);
+  let a_off = off.x;
+  let b_off = off.y;
   let row0 = wid.y * TILE_M;
   let col0 = wid.x * TILE_N;
 
-  // A thread owns row quads lid.y + q * (TILE_M / TM) and column quads lid.x + q * (TILE_N / TN): interleaved
-  // rather than adjacent, so neighbouring threads read neighbouring vec4s of the tiles.
-  // acc[i][j / 4][j % 4] = y[row(i), col(j)] with row(i) = row0 + (lid.y + (i / 4) * (TILE_M / TM)) * 4 + i % 4.
   var acc: array<array<vec4f, TN / 4>, TM>;
   for (var k0 = 0u; k0 < K; k0 += TILE_K) {
     // Stage a[row0.., k0..] and b[k0.., col0..]; consecutive threads read consecutive addresses in memory.
@@ -116,28 +81,13 @@ fn main(@builtin(workgroup_id) local_wid: vec3u, @builtin(local_invocation_id) l
       b_tile[k * b_row + n / 4][n % 4] = v;
     }
     workgroupBarrier();
-    for (var k = 0u; k < TILE_K; k++) {
-      var av: array<vec4f, TM / 4>;
-      var bv: array<vec4f, TN / 4>;
-      for (var q = 0u; q < TM / 4; q++) {
-        av[q] = a_tile[k * a_row + lid.y + q * (TILE_M / TM)];
-      }
-      for (var q = 0u; q < TN / 4; q++) {
-        bv[q] = b_tile[k * b_row + lid.x + q * (TILE_N / TN)];
-      }
-      for (var i = 0u; i < TM; i++) {
-        let ai = vec4f(av[i / 4][i % 4]);
-        for (var q = 0u; q < TN / 4; q++) {
-          acc[i][q] = fma(ai, bv[q], acc[i][q]);
-        }
-      }
-    }
+    multiply_slice(&acc, TILE_K, 0u, a_row, 0u, b_row, lid);
     workgroupBarrier();
   }
 
   let y_off = wid.z * M * N;
   for (var i = 0u; i < TM; i++) {
-    let row = row0 + (lid.y + (i / 4) * (TILE_M / TM)) * 4 + i % 4;
+    let row = acc_row(row0, i, lid);
     for (var j = 0u; j < TN; j++) {
       let col = col0 + (lid.x + (j / 4) * (TILE_N / TN)) * 4 + j % 4;
       if (row < M && col < N) {

@@ -4,7 +4,7 @@
 // fetched from global memory into registers while the current one is multiplied, with one barrier per slice.
 // Taken only where each operand's contiguous dim is a multiple of 4 (ops/matmul.ts checks): K for a (M when
 // TRANS_A), N for b (K when TRANS_B) and N for y, so every vec4 is wholly inside or outside the matrix.
-// @include _math
+// @include _matmul
 
 override TILE_M: u32 = 128;
 override TILE_N: u32 = 128;
@@ -13,24 +13,10 @@ override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override HAS_BIAS: bool = false;
 
-const TM: u32 = 8u;
-const TN: u32 = 8u;
 // vec4 loads per thread per K slice for a and b: TILE_M * TILE_K / 4 / threads (and TILE_N * ...), set by the op.
 // Consts, as register arrays are sized by const-expressions only.
 const A_LOADS: u32 = /*@A_LOADS*/;
 const B_LOADS: u32 = /*@B_LOADS*/;
-
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-  alpha: f32,
-  batch_dims: vec4u,
-  // Element strides, multiples of 4 (whole matrices of a whole number of vec4s).
-  a_strides: vec4u,
-  b_strides: vec4u,
-  base: vec4u,
-}
 
 @group(0) @binding(0) var<storage, read_write> y: array<vec4f>; // [batch, M, N / 4]
 @group(0) @binding(1) var<storage, read> a: array<vec4f>;       // [.., M, K / 4], or [.., K, M / 4] when TRANS_A
@@ -46,10 +32,6 @@ override A_ROW: u32 = TILE_M / 4 + PAD;
 override B_ROW: u32 = TILE_N / 4 + PAD;
 var<workgroup> a_tile: array<vec4f, 2 * TILE_K * A_ROW>;
 var<workgroup> b_tile: array<vec4f, 2 * TILE_K * B_ROW>;
-
-fn act(x: f32) -> f32 {
-  return /*@ACT*/;
-}
 
 // The i-th vec4 of a's K slice starting at k0: its (m, k) in the tile and its value (zeros outside the matrix).
 // Without TRANS_A a vec4 runs along k (k is a multiple of 4), with it along m.
@@ -124,15 +106,9 @@ fn main(@builtin(workgroup_id) local_wid: vec3u, @builtin(local_invocation_id) l
   let K = p.K;
   let threads = (TILE_N / TN) * (TILE_M / TM);
 
-  var rest = wid.z;
-  var a_off = 0u;
-  var b_off = 0u;
-  for (var d = 3i; d >= 0i; d--) {
-    let i = rest % p.batch_dims[d];
-    rest /= p.batch_dims[d];
-    a_off += i * p.a_strides[d];
-    b_off += i * p.b_strides[d];
-  }
+  let off = batch_offsets(wid.z);
+  let a_off = off.x;
+  let b_off = off.y;
   let row0 = wid.y * TILE_M;
   let col0 = wid.x * TILE_N;
 
@@ -159,24 +135,7 @@ fn main(@builtin(workgroup_id) local_wid: vec3u, @builtin(local_invocation_id) l
         b_next[q] = load_b(li + q * threads, k0 + TILE_K, col0, b_off);
       }
     }
-    let a_base = buf * TILE_K * A_ROW;
-    let b_base = buf * TILE_K * B_ROW;
-    for (var k = 0u; k < TILE_K; k++) {
-      var av: array<vec4f, TM / 4>;
-      var bv: array<vec4f, TN / 4>;
-      for (var q = 0u; q < TM / 4; q++) {
-        av[q] = a_tile[a_base + k * A_ROW + lid.y + q * (TILE_M / TM)];
-      }
-      for (var q = 0u; q < TN / 4; q++) {
-        bv[q] = b_tile[b_base + k * B_ROW + lid.x + q * (TILE_N / TN)];
-      }
-      for (var i = 0u; i < TM; i++) {
-        let ai = vec4f(av[i / 4][i % 4]);
-        for (var q = 0u; q < TN / 4; q++) {
-          acc[i][q] = fma(ai, bv[q], acc[i][q]);
-        }
-      }
-    }
+    multiply_slice(&acc, TILE_K, buf * TILE_K * A_ROW, A_ROW, buf * TILE_K * B_ROW, B_ROW, lid);
     // The other buffer was last read in the previous slice, before the barrier that ended it: safe to fill now.
     if (more) {
       for (var q = 0u; q < A_LOADS; q++) {
@@ -192,7 +151,7 @@ fn main(@builtin(workgroup_id) local_wid: vec3u, @builtin(local_invocation_id) l
 
   let y_off = wid.z * M * N;
   for (var i = 0u; i < TM; i++) {
-    let row = row0 + (lid.y + (i / 4) * (TILE_M / TM)) * 4 + i % 4;
+    let row = acc_row(row0, i, lid);
     if (row >= M) {
       continue;
     }
