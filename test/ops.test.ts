@@ -6,6 +6,7 @@ import { DisposedError } from '../src/errors.js';
 import { apply } from '../src/ops/apply.js';
 import { MATMUL_KERNELS, matmulKernel, matmulOps, type MatmulKernelName } from '../src/ops/matmul.js';
 import type { AnyOp, Sample } from '../src/ops/op.js';
+import { maxPoolBwdKernel, poolOps } from '../src/ops/pool.js';
 import { OPS } from '../src/ops/registry.js';
 import { Rng } from '../src/rng.js';
 import { sizeOf } from '../src/shape.js';
@@ -121,5 +122,27 @@ describe('matmul kernel table', () => {
       }
     }
     expect([...seen].sort()).toEqual(Object.values(MATMUL_KERNELS).map((k) => `${k.shader} ${k.tileM}x${k.tileN}x${k.tileK}`).sort());
+  });
+});
+
+// The max-pool backward picks a kernel by shape; its window kernel writes dx band by band, so besides running on
+// the samples it must write every element: here dx lands in a reused buffer full of NaN.
+describe('max-pool backward kernels', () => {
+  const samples = [...poolOps.max_pool2d_bwd_x.samples(new Rng(1))];
+
+  it("the op table's samples run both kernels", () => {
+    const seen = new Set(samples.map((s) => maxPoolBwdKernel({ ...poolOps.max_pool2d_bwd_x.attrs, ...s.attrs })));
+    expect([...seen].sort()).toEqual(['max_pool2d_bwd', 'max_pool2d_bwd_window']);
+  });
+
+  it.each(samples.map((s, i) => ({ s, i, label: s.name })))('max_pool2d_bwd_x $label writes every dx element [webgpu]', async ({ s, i }) => {
+    const seed = seedOf(`max_pool2d_bwd_x#${i} NaN`);
+    const want = await runOn(cpu, poolOps.max_pool2d_bwd_x, s, seed);
+    const rng = new Rng(seed);
+    const inputs = s.inputs.map((inp) => upload(gpu, sampleData(inp, rng), inp.shape));
+    upload(gpu, new Float32Array(sizeOf(s.attrs!.xShape!)).fill(NaN), s.attrs!.xShape!).dispose(); // dx's buffer next
+    const y = apply(poolOps.max_pool2d_bwd_x, inputs, s.attrs ?? {});
+    expectClose(await y.data(), want.data, poolOps.max_pool2d_bwd_x.tol, `max_pool2d_bwd_x ${s.name} over NaN (seed ${seed})`);
+    for (const t of [...inputs, y]) t.dispose();
   });
 });
