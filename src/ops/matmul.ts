@@ -49,11 +49,16 @@ export const MATMUL_KERNELS = {
 } as const satisfies Record<string, MatmulKernel>;
 export type MatmulKernelName = keyof typeof MATMUL_KERNELS;
 
-// The table, from `npm run bench -- matmul matmul-tune` on lavapipe (the vec4 kernels 1.5-2.5x the scalar one):
-// - 128x128 tiles (256 threads) halve the workgroup-memory traffic per FMA of 64x64 tiles but give a quarter of the
-//   workgroups: taken only where there are plenty (>= 128 tiles of 128², a 1536² product and up), K 16 deep.
+// The table. `npm run bench -- matmul-tune` times every kernel on a device; on lavapipe (bench/results/) the 128x128
+// kernels run 512² and 1024² 1.1-1.3x faster than the 64x64 ones, and vec4 and scalar 64x64 tie.
+// - 128x128 tiles (256 threads) halve the global-memory reads per FMA of 64x64 tiles but give a quarter of the
+//   workgroups: taken only where there are plenty for a many-core GPU (>= 128 tiles of 128², a 1536² product and
+//   up), 16 deep. A CPU adapter would take them sooner; the threshold waits for a GPU's matmul-tune run.
 // - vec4 loads and stores need each operand's contiguous dim to be a multiple of 4 (so no vec4 straddles a row);
 //   other shapes, and adapters under 17 KiB of workgroup memory (WebGPU's default limit is 16), run matmul.wgsl.
+// - No subgroup operations: in the 8x8-per-thread loop the a reads are broadcasts (one address per 16 threads) and
+//   there are 4 vec4 reads of workgroup memory per 64 FMAs, so the loop is bound by FMAs, not by workgroup memory;
+//   shuffling fragments between lanes would replace cheap broadcasts with shuffles of the same count.
 const LARGE_MIN_TILES = 128;
 /** Threads of a workgroup: 8x8 outputs each. */
 const threadsOf = (k: MatmulKernel): number => (k.tileM / 8) * (k.tileN / 8);
