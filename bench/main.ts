@@ -19,6 +19,7 @@ import type { TimingOpts } from './timer.js';
 const USAGE = `usage: bench [${FAMILIES.map((f) => f.name).join('|')} ...] [--quick] [--sizes n,n,...] [--batch n]
              [--no-peers | --peers tfjs,jax] [--timer auto|wall] [--json [path]] [--no-json]
              [--only family[/case],...] [--list] [--jsonl path] [--merge path] [--gpu-sizes]
+  --help        this text
   --quick       small sizes and few trials: validates every kernel in well under two minutes (CI)
   --json [path] write the run as JSON (default bench/results/<adapter>.json; a path ending in / is a folder for that
                 name). Full runs write it by default, --quick and --only runs only when asked; --no-json never
@@ -41,14 +42,18 @@ interface Args {
   gpuSizes: boolean;
   jsonl?: string;
   merge?: string;
+  help: boolean;
 }
 
+/** A bad command line: printed with the usage, without a stack. */
+class UsageError extends Error {}
+
 function parseArgs(argv: string[]): Args {
-  const a: Args = { families: [], fam: { quick: false }, peers: ['tfjs', 'jax'], timer: 'auto', noJson: false, list: false, gpuSizes: false };
+  const a: Args = { families: [], fam: { quick: false }, peers: ['tfjs', 'jax'], timer: 'auto', noJson: false, list: false, gpuSizes: false, help: false };
   const names = new Set(FAMILIES.map((f) => f.name));
   const value = (i: number, flag: string): string => {
     const v = argv[i];
-    if (v === undefined || v.startsWith('--')) throw new Error(`${flag} needs a value\n${USAGE}`);
+    if (v === undefined || v.startsWith('--')) throw new UsageError(`${flag} needs a value`);
     return v;
   };
   for (let i = 0; i < argv.length; i++) {
@@ -68,14 +73,15 @@ function parseArgs(argv: string[]): Args {
       a.json = next !== undefined && !next.startsWith('--') && !names.has(next) ? argv[++i]! : true;
     } else if (arg === '--batch') {
       a.fam.batch = Number(value(++i, arg));
-      if (!Number.isInteger(a.fam.batch) || a.fam.batch <= 0) throw new Error(`--batch: bad size '${argv[i]}'\n${USAGE}`);
+      if (!Number.isInteger(a.fam.batch) || a.fam.batch <= 0) throw new UsageError(`--batch: bad size '${argv[i]}'`);
     } else if (arg === '--sizes') {
       a.fam.sizes = value(++i, arg).split(',').map(Number);
-      if (!a.fam.sizes.every((n) => Number.isInteger(n) && n > 0)) throw new Error(`--sizes: bad list '${argv[i]}'\n${USAGE}`);
+      if (!a.fam.sizes.every((n) => Number.isInteger(n) && n > 0)) throw new UsageError(`--sizes: bad list '${argv[i]}'`);
     } else if (names.has(arg)) a.families.push(arg);
-    else throw new Error(`unknown argument '${arg}'\n${USAGE}`);
+    else if (arg === '--help' || arg === '-h') a.help = true;
+    else throw new UsageError(`unknown argument '${arg}'`);
   }
-  for (const p of a.peers) if (p !== 'tfjs' && p !== 'jax') throw new Error(`--peers: unknown peer '${p}' (tfjs, jax)\n${USAGE}`);
+  for (const p of a.peers) if (p !== 'tfjs' && p !== 'jax') throw new UsageError(`--peers: unknown peer '${p}' (tfjs, jax)`);
   return a;
 }
 
@@ -176,6 +182,10 @@ async function merge(a: Args): Promise<number> {
 
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
+  if (a.help) {
+    console.log(USAGE);
+    return;
+  }
   if (a.merge) {
     process.exitCode = (await merge(a)) > 0 ? 1 : 0;
     return;
@@ -264,6 +274,6 @@ function status(row: Row): string {
 }
 
 main().catch((e: unknown) => {
-  console.error(e instanceof Error ? (e.stack ?? e.message) : e);
+  console.error(e instanceof UsageError ? `${e.message}\n${USAGE}` : e instanceof Error ? (e.stack ?? e.message) : e);
   process.exitCode = 1;
 });

@@ -1,6 +1,8 @@
 // The `wgnn` command line: `wgnn train` trains the seed MLP or CNN on MNIST-format data (with random shifts and a
 // cosine learning rate by default) and saves it; `wgnn eval` loads a saved model and reports its test loss and
 // accuracy. Arguments by commander, the progress bar by cli-progress (both well kept; nothing here worth writing again).
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Presets, SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { randomShift } from '../data/augment.js';
@@ -186,6 +188,23 @@ common(
 common(program.command('eval').description('evaluate saved weights on the test set').requiredOption('--model-path <file>', 'weights written by train'), 64).action(
   async (o: CommonOptions & { modelPath: string }) => evaluate(o.modelPath, o),
 );
+
+// The kernel benchmark suite (bench/main.ts, compiled beside the CLI) in a child process of its own: a long run of
+// Dawn work stays out of this process, and the suite's arguments pass through untouched.
+program
+  .command('bench')
+  .description('validate and time every kernel family against the CPU reference and the peers (npm run bench -- --help)')
+  .helpOption(false)
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .action(async (_o: unknown, cmd: Command) => {
+    const script = fileURLToPath(new URL('../../bench/main.js', import.meta.url));
+    const child = spawn(process.execPath, [script, ...cmd.args], { stdio: 'inherit' });
+    process.exitCode = await new Promise<number>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+    });
+  });
 
 program
   .parseAsync(process.argv)
