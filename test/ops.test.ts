@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../src/backend/backend.js';
 import { DisposedError } from '../src/errors.js';
 import { apply } from '../src/ops/apply.js';
+import { conv2dBwdXKernel, convOps } from '../src/ops/conv.js';
 import { MATMUL_KERNELS, matmulKernel, matmulOps, type MatmulKernelName } from '../src/ops/matmul.js';
 import type { AnyOp, Sample } from '../src/ops/op.js';
 import { maxPoolBwdKernel, poolOps } from '../src/ops/pool.js';
@@ -144,5 +145,28 @@ describe('max-pool backward kernels', () => {
     const y = apply(poolOps.max_pool2d_bwd_x, inputs, s.attrs ?? {});
     expectClose(await y.data(), want.data, poolOps.max_pool2d_bwd_x.tol, `max_pool2d_bwd_x ${s.name} over NaN (seed ${seed})`);
     for (const t of [...inputs, y]) t.dispose();
+  });
+});
+
+// The conv2d input gradient picks a kernel by shape (conv2dBwdXKernel): the samples must run each of them.
+describe('conv2d_bwd_x kernels', () => {
+  it("picks the direct kernel for C <= 4, the GEMM (or matmul for 1x1) above", () => {
+    expect(conv2dBwdXKernel([64, 28, 28, 1], [3, 3, 1, 32], { stride: 1, padding: 'valid', dilation: 1 })).toBe('conv2d_bwd_x_direct');
+    expect(conv2dBwdXKernel([8, 9, 9, 4], [1, 1, 4, 16], { stride: 1, padding: 'valid', dilation: 1 })).toBe('conv2d_bwd_x_direct');
+    expect(conv2dBwdXKernel([8, 9, 9, 5], [3, 3, 5, 16], { stride: 2, padding: 'same', dilation: 1 })).toBe('conv2d_bwd_x');
+    expect(conv2dBwdXKernel([8, 9, 9, 8], [1, 1, 8, 16], { stride: 1, padding: 'valid', dilation: 1 })).toBe('matmul');
+  });
+
+  it("the op table's samples run every kernel, the direct one with K in vec4s and in scalars", () => {
+    const op = convOps.conv2d_bwd_x;
+    const seen = new Set<string>();
+    for (const s of op.samples(new Rng(1))) {
+      const w = s.inputs[1]!.shape;
+      const kernel = conv2dBwdXKernel(s.attrs!.xShape!, w, { ...op.attrs, ...s.attrs });
+      seen.add(kernel === 'conv2d_bwd_x_direct' ? `${kernel} ${w[3]! % 4 === 0 ? 'vec4' : 'scalar'} C=${w[2]}` : kernel);
+    }
+    expect([...seen].sort()).toEqual(
+      ['conv2d_bwd_x', 'matmul', ...[1, 2, 3, 4].flatMap((c) => [`conv2d_bwd_x_direct vec4 C=${c}`, `conv2d_bwd_x_direct scalar C=${c}`])].sort(),
+    );
   });
 });
