@@ -1,10 +1,10 @@
-// conv2d input gradient for few input channels (C <= 4; src/ops/conv.ts picks it), NHWC: one thread per input pixel
+// conv2d input gradient for few input channels (C <= 8; src/ops/conv.ts picks it), NHWC: one thread per input pixel
 // (n, h, w) computes dx[n,h,w,0..C) = Σ_{r,s} Σ_k dy[n,p,q,k] · w[r,s,c,k] over the taps whose output pixel
 // p = (h + pad_top − r·dh) / sh is whole and in [0, P) (likewise q), in a fixed order: r, then s, then k.
 // K is read as V: vec4f where K % 4 == 0 (KV = K / 4; each lane sums every fourth k, the lanes added at the end), else f32.
 
 override WG: u32 = 64;
-// The number of input channels C, 1..4: the channel loops unroll.
+// The number of input channels C, 1..8: the channel loops unroll.
 override CH: u32 = 1;
 
 alias V = /*@V*/;
@@ -49,7 +49,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let ph0 = i32(h) + p.pad_top; // p·sh + r·dh for every tap r that saw this pixel
   let pw0 = i32(w) + p.pad_left;
 
-  var acc: array<V, 4>;
+  var acc: array<V, 8>;
   for (var r = 0u; r < p.R; r++) {
     let ph = ph0 - i32(r) * p.dil_h;
     if (ph < 0) {

@@ -290,15 +290,16 @@ function conv2dRef(g: Geom, x: FloatArray, w: FloatArray, bias: FloatArray | und
 // ---- conv2d_bwd_x: dy [N,P,Q,K], w [R,S,C,K] -> dx [N,H,W,C]
 
 /** The direct kernel takes inputs of at most this many channels (its per-thread accumulators). */
-const DIRECT_MAX_C = 4;
+const DIRECT_MAX_C = 8;
 const DIRECT_WG = 64;
 
 /**
- * The input-gradient kernel for a convolution: conv2d_bwd_x_direct where C <= 4 (a thread per input pixel, all its
+ * The input-gradient kernel for a convolution: conv2d_bwd_x_direct where C <= 8 (a thread per input pixel, all its
  * channels, the K sums in vec4s where K % 4 == 0), matmul for other 1×1 stride-1 unpadded convolutions, else the
  * implicit GEMM conv2d_bwd_x. The GEMM's columns are the C channels, so at C = 1 its 8x8 blocks are 7/8 padding: on
  * lavapipe the seed CNN's [64,28,28,1] 3x3 → 32 layer takes 19 ms direct, 175 ms as the GEMM; at C = 4, K = 32
- * 'same', 43 ms against 100-185 ms; [32,32,32,3] 3x3 stride 2 'same' → 16, 4 ms against 49 ms.
+ * 'same', 43 ms against 100-185 ms; [32,32,32,3] 3x3 stride 2 'same' → 16, 4 ms against 49 ms; at C = 8, K = 32
+ * 'same', 75-83 ms against 181-187 ms. At C = 16 the GEMM wins (115-144 ms against 155-164 ms).
  */
 export function conv2dBwdXKernel(xShape: Shape, wShape: Shape, a: ConvAttrs): 'conv2d_bwd_x_direct' | 'matmul' | 'conv2d_bwd_x' {
   return bwdXKernel(convGeom('conv2d_bwd_x', xShape, wShape, a));
@@ -581,12 +582,14 @@ const CASES: Case[] = [
   { x: [2, 7, 9, 6], w: [1, 1, 6, 5], attrs: { stride: 2 }, label: ' 1x1 stride 2', bias: { activation: 'leaky_relu', alpha: 0.1 } },
   { x: [0, 5, 5, 2], w: [3, 3, 2, 3], label: ' (empty batch: dw = 0)' },
   { x: [2, 28, 28, 1], w: [3, 3, 1, 32], label: ' seed CNN layer 1', bias: { activation: 'relu' } },
-  // C <= 4: conv2d_bwd_x's direct kernel, with K in vec4s (K % 4 == 0) and in scalars.
+  // C <= 8: conv2d_bwd_x's direct kernel, with K in vec4s (K % 4 == 0) and in scalars.
   { x: [1, 9, 7, 2], w: [3, 3, 2, 8], attrs: { stride: 2, padding: 'same' }, label: ' C=2 K=8' },
   { x: [2, 10, 9, 1], w: [3, 2, 1, 5], attrs: { dilation: 2, padding: [2, 0, 1, 3] }, label: ' C=1 K=5' },
   { x: [1, 8, 9, 3], w: [2, 3, 3, 12], attrs: { stride: [2, 3], dilation: [1, 2], padding: [0, 1, 2, 0] }, label: ' C=3 K=12' },
   { x: [1, 6, 5, 4], w: [3, 3, 4, 8], attrs: { padding: 1, dilation: [2, 1] }, label: ' C=4 K=8' },
   { x: [2, 5, 7, 1], w: [1, 1, 1, 8], label: ' 1x1 C=1' },
+  { x: [2, 7, 8, 8], w: [3, 3, 8, 16], attrs: { stride: 2, padding: 'same' }, label: ' C=8 K=16' },
+  { x: [1, 6, 9, 7], w: [2, 3, 7, 4], attrs: { padding: [1, 2, 0, 1] }, label: ' C=7 K=4' },
   { x: [1, 56, 56, 64], w: [3, 3, 64, 64], attrs: { padding: 'same' }, label: ' ResNet 56x56x64->64' },
 ];
 
