@@ -1,61 +1,49 @@
-// Average pooling backward as a gather (src/ops/pool.ts). dy [N,P,Q,C] -> dx [N,H,W,C]. One thread per input
-// element: it adds dy / count over the windows that contain it, in row-major (p, q) order. count is the window's
-// number of real elements, or kh·kw when include_pad. No atomics, and the order of the sum is fixed.
+// Average pooling backward as a gather, for any windows (src/ops/pool.ts): the overlapping ones (pool > stride)
+// and any channel count. dy [N,P,Q,C] -> dx [N,H,W,C]. One thread per input pixel and quad of channels, on a
+// rows × W·ceil(C/4) grid: it adds dy / count over the windows that contain the pixel, in row-major (p, q) order.
+// count is the window's number of real elements, or kh·kw when include_pad. No atomics, and the order of the sum
+// is fixed. The quads sit in vec4 registers but are read and written as scalars, since C need not be a multiple of 4.
+// @include _pool
 
-override WG: u32 = 256;
-
-struct Params {
-  total: u32, // N·H·W·C
-  h: u32,
-  w: u32,
-  c: u32,
-  p: u32,
-  q: u32,
-  kh: u32,
-  kw: u32,
-  sh: u32,
-  sw: u32,
-  pt: u32,
-  pl: u32,
-  include_pad: u32,
-}
+override WX: u32 = 64;
+override WY: u32 = 1;
 
 @group(0) @binding(0) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<uniform> prm: Params;
 
-// Windows along one axis that contain padded coordinate a (= input index + leading padding): [lo, hi).
-fn windows(a: u32, k: u32, s: u32, count: u32) -> vec2u {
-  let lo = select(0u, (a - k + s) / s, a >= k); // first start with start + k > a
-  let hi = min(a / s + 1u, count); // one past the last start <= a
-  return vec2u(lo, hi);
-}
-
-// Real elements of a window along one axis: its span [start, start + k) clipped to [0, size).
-fn span(start: i32, k: u32, size: u32) -> u32 {
-  return u32(min(start + i32(k), i32(size)) - max(start, 0));
-}
-
-@compute @workgroup_size(WG)
+@compute @workgroup_size(WX, WY)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= prm.total) {
+  let quads = (prm.c + 3u) / 4u;
+  let x = gid.x; // ww·quads + quad
+  let r = gid.y + gid.z * nwg.y * WY; // n·H + hh
+  if (x >= prm.w * quads || r >= prm.rows) {
     return;
   }
-  let c = i % prm.c;
-  let ww = (i / prm.c) % prm.w;
-  let hh = (i / (prm.c * prm.w)) % prm.h;
-  let n = i / (prm.c * prm.w * prm.h);
-  let pr = windows(hh + prm.pt, prm.kh, prm.sh, prm.p);
-  let qr = windows(ww + prm.pl, prm.kw, prm.sw, prm.q);
-  var g = 0.0;
+  let ww = x / quads;
+  let c = (x - ww * quads) * 4u;
+  let n = r / prm.h;
+  let hh = r - n * prm.h;
+  let pr = windows_at(hh + prm.pt, prm.kh, prm.sh, prm.p);
+  let qr = windows_at(ww + prm.pl, prm.kw, prm.sw, prm.q);
+  var g = vec4f(0.0);
   for (var p = pr.x; p < pr.y; p++) {
-    let rows = span(i32(p * prm.sh) - i32(prm.pt), prm.kh, prm.h);
     for (var q = qr.x; q < qr.y; q++) {
-      let cols = span(i32(q * prm.sw) - i32(prm.pl), prm.kw, prm.w);
-      let count = select(rows * cols, prm.kh * prm.kw, prm.include_pad != 0u);
-      g += dy[((n * prm.p + p) * prm.q + q) * prm.c + c] / f32(count);
+      // NOTE: past the last channel these read the next pixel's channels (or, at the very end, whatever WGSL's
+      // bounds rule returns: an in-buffer value or 0); those lanes are never written.
+      let o = ((n * prm.p + p) * prm.q + q) * prm.c + c;
+      g += vec4f(dy[o], dy[o + 1u], dy[o + 2u], dy[o + 3u]) / pool_count(prm, clip_window(prm, p, q));
     }
   }
-  dx[i] = g;
+  let o = (r * prm.w + ww) * prm.c + c;
+  dx[o] = g.x;
+  if (c + 1u < prm.c) {
+    dx[o + 1u] = g.y;
+  }
+  if (c + 2u < prm.c) {
+    dx[o + 2u] = g.z;
+  }
+  if (c + 3u < prm.c) {
+    dx[o + 3u] = g.w;
+  }
 }

@@ -1,51 +1,31 @@
-// Average pooling forward (src/ops/pool.ts). x [N,H,W,C] -> y [N,P,Q,C]: the sum over the window's real
-// elements (padding adds 0) divided by their count, or by kh·kw when include_pad. One thread per output,
-// channels fastest.
+// Average pooling forward, any channel count (src/ops/pool.ts). x [N,H,W,C] -> y [N,P,Q,C]: the sum over the
+// window's real elements (padding adds 0) divided by their count, or by kh·kw when include_pad. One thread per
+// output on a rows × Q·C grid, channels fastest. avg_pool2d_fwd_vec4 is the same for C % 4 == 0.
+// @include _pool
 
-override WG: u32 = 256;
-
-struct Params {
-  total: u32, // N·P·Q·C
-  h: u32,
-  w: u32,
-  c: u32,
-  p: u32,
-  q: u32,
-  kh: u32,
-  kw: u32,
-  sh: u32,
-  sw: u32,
-  pt: u32,
-  pl: u32,
-  include_pad: u32,
-}
+override WX: u32 = 64;
+override WY: u32 = 1;
 
 @group(0) @binding(0) var<storage, read_write> y: array<f32>;
 @group(0) @binding(1) var<storage, read> xs: array<f32>;
 @group(0) @binding(2) var<uniform> prm: Params;
 
-@compute @workgroup_size(WG)
+@compute @workgroup_size(WX, WY)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= prm.total) {
+  let x = gid.x; // q·C + c
+  let r = gid.y + gid.z * nwg.y * WY; // n·P + p
+  if (x >= prm.q * prm.c || r >= prm.rows) {
     return;
   }
-  let c = i % prm.c;
-  let q = (i / prm.c) % prm.q;
-  let p = (i / (prm.c * prm.q)) % prm.p;
-  let n = i / (prm.c * prm.q * prm.p);
-  let hs = i32(p * prm.sh) - i32(prm.pt);
-  let ws = i32(q * prm.sw) - i32(prm.pl);
-  let h0 = u32(max(hs, 0));
-  let h1 = u32(min(hs + i32(prm.kh), i32(prm.h)));
-  let w0 = u32(max(ws, 0));
-  let w1 = u32(min(ws + i32(prm.kw), i32(prm.w)));
+  let q = x / prm.c;
+  let c = x - q * prm.c;
+  let n = r / prm.p;
+  let win = clip_window(prm, r - n * prm.p, q);
   var s = 0.0;
-  for (var hh = h0; hh < h1; hh++) {
-    for (var ww = w0; ww < w1; ww++) {
+  for (var hh = win.x; hh < win.y; hh++) {
+    for (var ww = win.z; ww < win.w; ww++) {
       s += xs[((n * prm.h + hh) * prm.w + ww) * prm.c + c];
     }
   }
-  let count = select((h1 - h0) * (w1 - w0), prm.kh * prm.kw, prm.include_pad != 0u);
-  y[i] = s / f32(count);
+  y[r * prm.q * prm.c + x] = s / pool_count(prm, win);
 }

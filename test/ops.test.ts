@@ -7,10 +7,11 @@ import { apply } from '../src/ops/apply.js';
 import { conv2dBwdXKernel, convOps } from '../src/ops/conv.js';
 import { MATMUL_KERNELS, matmulKernel, matmulOps, type MatmulKernelName } from '../src/ops/matmul.js';
 import type { AnyOp, Sample } from '../src/ops/op.js';
-import { maxPoolBwdKernel, poolOps } from '../src/ops/pool.js';
+import { avgPoolBwdKernel, maxPoolBwdKernel, poolFwdKernel, poolOps, type Pool2dAttrs } from '../src/ops/pool.js';
 import { OPS } from '../src/ops/registry.js';
 import { Rng } from '../src/rng.js';
 import { sizeOf } from '../src/shape.js';
+import { wrap } from '../src/tensor.js';
 import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
 import { cpu, expectClose, gpuBackend, sampleData, upload } from './helpers.js';
 
@@ -126,24 +127,47 @@ describe('matmul kernel table', () => {
   });
 });
 
-// The max-pool backward picks a kernel by shape; its window kernel writes dx band by band, so besides running on
-// the samples it must write every element: here dx lands in a reused buffer full of NaN.
-describe('max-pool backward kernels', () => {
-  const samples = [...poolOps.max_pool2d_bwd_x.samples(new Rng(1))];
+// The pooling ops pick a kernel by shape; the window kernels write dx band by band, so besides running on the
+// samples every kernel must write every output element: here outputs land in a reused buffer full of NaN.
+const POOL_KERNELS: { op: AnyOp; kernel: (attrs: object, x: number[]) => string; kernels: string[] }[] = [
+  {
+    op: poolOps.max_pool2d,
+    kernel: (_, x) => poolFwdKernel('max', x),
+    kernels: ['max_pool2d_fwd', 'max_pool2d_fwd_vec4'],
+  },
+  {
+    op: poolOps.avg_pool2d,
+    kernel: (_, x) => poolFwdKernel('avg', x),
+    kernels: ['avg_pool2d_fwd', 'avg_pool2d_fwd_vec4'],
+  },
+  {
+    op: poolOps.max_pool2d_bwd_x,
+    kernel: (a) => maxPoolBwdKernel({ ...poolOps.max_pool2d_bwd_x.attrs, ...a }),
+    kernels: ['max_pool2d_bwd', 'max_pool2d_bwd_window'],
+  },
+  {
+    op: poolOps.avg_pool2d_bwd_x,
+    kernel: (a) => avgPoolBwdKernel({ ...poolOps.avg_pool2d_bwd_x.attrs, ...a }),
+    kernels: ['avg_pool2d_bwd', 'avg_pool2d_bwd_window'],
+  },
+];
 
-  it("the op table's samples run both kernels", () => {
-    const seen = new Set(samples.map((s) => maxPoolBwdKernel({ ...poolOps.max_pool2d_bwd_x.attrs, ...s.attrs })));
-    expect([...seen].sort()).toEqual(['max_pool2d_bwd', 'max_pool2d_bwd_window']);
+describe.each(POOL_KERNELS)('$op.name kernels', ({ op, kernel, kernels }) => {
+  const samples = [...op.samples(new Rng(1))] as Sample<object>[];
+
+  it(`${op.name}: the op table's samples run every kernel`, () => {
+    const seen = new Set(samples.map((s) => kernel(s.attrs ?? {}, s.inputs[0]!.shape as number[])));
+    expect([...seen].sort()).toEqual(kernels);
   });
 
-  it.each(samples.map((s, i) => ({ s, i, label: s.name })))('max_pool2d_bwd_x $label writes every dx element [webgpu]', async ({ s, i }) => {
-    const seed = seedOf(`max_pool2d_bwd_x#${i} NaN`);
-    const want = await runOn(cpu, poolOps.max_pool2d_bwd_x, s, seed);
+  it.each(samples.map((s, i) => ({ s, i, label: s.name })))(`${op.name} $label writes every output element [webgpu]`, async ({ s, i }) => {
+    const seed = seedOf(`${op.name}#${i} NaN`);
+    const want = await runOn(cpu, op, s, seed);
     const rng = new Rng(seed);
     const inputs = s.inputs.map((inp) => upload(gpu, sampleData(inp, rng), inp.shape));
-    upload(gpu, new Float32Array(sizeOf(s.attrs!.xShape!)).fill(NaN), s.attrs!.xShape!).dispose(); // dx's buffer next
-    const y = apply(poolOps.max_pool2d_bwd_x, inputs, s.attrs ?? {});
-    expectClose(await y.data(), want.data, poolOps.max_pool2d_bwd_x.tol, `max_pool2d_bwd_x ${s.name} over NaN (seed ${seed})`);
+    upload(gpu, new Float32Array(sizeOf(want.shape)).fill(NaN), want.shape).dispose(); // the output's buffer next
+    const y = apply(op, inputs, s.attrs ?? {});
+    expectClose(await y.data(), want.data, op.tol, `${op.name} ${s.name} over NaN (seed ${seed})`);
     for (const t of [...inputs, y]) t.dispose();
   });
 });
@@ -171,5 +195,31 @@ describe('conv2d_bwd_x kernels', () => {
     }
     expect([...seen].sort()).toEqual(['conv2d_bwd_x', 'conv2d_bwd_x_direct scalar', 'conv2d_bwd_x_direct vec4', 'matmul']);
     expect([...direct].sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+});
+
+// The forward's argmax (its aux output, read by the backward) is no output the tests above compare: here the GPU's
+// must equal the CPU reference's exactly, ties and NaN included, in both forward kernels.
+describe('max_pool2d argmax', () => {
+  const op = poolOps.max_pool2d;
+  const samples = [...op.samples(new Rng(1))] as Sample<Partial<Pool2dAttrs>>[];
+
+  async function argmax(b: Backend, s: Sample<Partial<Pool2dAttrs>>, seed: number) {
+    const rng = new Rng(seed);
+    const [x] = s.inputs.map((inp) => upload(b, sampleData(inp, rng), inp.shape));
+    const attrs = { ...op.attrs, ...s.attrs };
+    const spec = op.infer([x!], attrs);
+    const auxSpec = op.aux!([x!], attrs);
+    const r = b.run(op, [{ handle: x!.live(op.name).handle, spec: x! }], spec, attrs, auxSpec);
+    const [y, arg] = [wrap(b, r.out, spec), wrap(b, r.aux!, auxSpec)];
+    const data = await arg.data();
+    for (const t of [x!, y, arg]) t.dispose();
+    return data;
+  }
+
+  it.each(samples.map((s, i) => ({ s, i, label: s.name })))('max_pool2d $label argmax gpu = cpu [webgpu]', async ({ s, i }) => {
+    const seed = seedOf(`max_pool2d#${i} argmax`);
+    const want = await argmax(cpu, s, seed);
+    expect([...(await argmax(gpu, s, seed))]).toEqual([...want]);
   });
 });
