@@ -1,5 +1,5 @@
 // Elementwise dx = g(s, dy) for a unary op, g spliced in from the op table (src/ops/unary.ts), where s is the
-// forward's saved input x or output y. s, dy, dx: [n], flat.
+// forward's saved input x or output y. s, dy, dx: [n], flat. Each thread writes 4 consecutive elements.
 // @include _math
 
 override WG: u32 = 256;
@@ -20,9 +20,14 @@ fn g(s: f32, dy: f32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= p.n) {
-    return;
+  let i0 = (gid.x + gid.y * nwg.x * WG) * 4u;
+  if (i0 + 4u <= p.n) {
+    for (var k = 0u; k < 4u; k++) {
+      dx[i0 + k] = g(ss[i0 + k], dys[i0 + k]);
+    }
+  } else {
+    for (var i = i0; i < p.n; i++) {
+      dx[i] = g(ss[i], dys[i]);
+    }
   }
-  dx[i] = g(ss[i], dys[i]);
 }

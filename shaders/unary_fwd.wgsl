@@ -1,4 +1,6 @@
 // Elementwise y = f(x), f spliced in from the op table (src/ops/unary.ts). x, y: [n], flat.
+// Each thread writes 4 consecutive elements (as binary_fwd.wgsl): fewer threads cost less where threads are lanes of
+// a CPU's vector unit (lavapipe).
 // @include _math
 
 override WG: u32 = 256;
@@ -18,9 +20,14 @@ fn f(x: f32) -> f32 {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= p.n) {
-    return;
+  let i0 = (gid.x + gid.y * nwg.x * WG) * 4u;
+  if (i0 + 4u <= p.n) {
+    for (var k = 0u; k < 4u; k++) {
+      y[i0 + k] = f(xs[i0 + k]);
+    }
+  } else {
+    for (var i = i0; i < p.n; i++) {
+      y[i] = f(xs[i]);
+    }
   }
-  y[i] = f(xs[i]);
 }

@@ -108,7 +108,8 @@ const SPECIAL: Partial<Record<UnaryName, number[]>> = {
   gelu: [0, 10, -10, 1e-6],
 };
 
-const SHAPES = [[1], [7], [33], [65], [129], [3, 5, 7], [2, 0, 3], [], [WG * 257 + 3]];
+// [WG * 4 * 257 + 3]: past 257 full workgroups of 4-element threads, the last thread with 3 elements.
+const SHAPES = [[1], [7], [33], [65], [129], [3, 5, 7], [2, 0, 3], [], [WG * 4 * 257 + 3]];
 
 const int32Bad = (name: string, arity: number) => ({
   name: 'int32 input',
@@ -132,7 +133,8 @@ function elementwise(name: string, shader: 'unary_fwd' | 'unary_bwd', expr: stri
         shader,
         defines: { EXPR: expr },
         overrides: { WG },
-        workgroups: grid1d(n, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
+        // 4 elements per thread.
+        workgroups: grid1d(Math.ceil(n / 4), WG, ctx.limits.maxComputeWorkgroupsPerDimension),
         outputs: [out],
         inputs,
         uniforms: [u32(n), f32(attrs.alpha)],
