@@ -18,12 +18,9 @@ struct Params {
 @group(0) @binding(3) var<storage, read> scale: array<f32>;
 @group(0) @binding(4) var<uniform> u: Params;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= u.n) {
-    return;
-  }
+// @include _update
+
+fn update(i: u32) {
   let p = param[i];
   var g = grad[i];
   if (HAS_SCALE) {

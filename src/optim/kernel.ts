@@ -1,5 +1,6 @@
-// What the fused update kernels share: one thread per parameter element on a flat grid, bindings [param, ...state]
-// (read-write) then [grad, scale] (read-only) then the uniforms, and the optional clip scale on the CPU side.
+// What the fused update kernels share: a flat grid of threads updating 4 parameter elements each (the entry point
+// shaders/_update.wgsl), bindings [param, ...state] (read-write) then [grad, scale] (read-only) then the uniforms,
+// and the optional clip scale on the CPU side.
 import type { CpuInput } from '../backend/backend.js';
 import { grid1d, u32, type InPlaceGpuArgs, type UniformWord } from '../backend/webgpu/context.js';
 import type { ShaderName } from '../shaders.gen.js';
@@ -31,7 +32,7 @@ export function dispatchUpdate<A>(
   ctx.dispatch({
     shader,
     overrides: { WG, HAS_SCALE: scale !== undefined, ...overrides },
-    workgroups: grid1d(n, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
+    workgroups: grid1d(Math.ceil(n / 4), WG, ctx.limits.maxComputeWorkgroupsPerDimension),
     outputs: targets,
     inputs: [grad, scale ?? grad],
     // A function: a replayed step re-evaluates it, reading the optimizer's live learning rate and step.
