@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../src/backend/backend.js';
 import { DisposedError } from '../src/errors.js';
 import { apply } from '../src/ops/apply.js';
-import { conv2dBwdXKernel, convOps } from '../src/ops/conv.js';
+import { conv2dBwdXKernel, conv2dFwdKernel, convOps } from '../src/ops/conv.js';
 import { MATMUL_KERNELS, matmulKernel, matmulOps, type MatmulKernelName } from '../src/ops/matmul.js';
 import type { AnyOp, Sample } from '../src/ops/op.js';
 import { avgPoolBwdKernel, maxPoolBwdKernel, poolFwdKernel, poolOps, type Pool2dAttrs } from '../src/ops/pool.js';
@@ -221,5 +221,42 @@ describe('max_pool2d argmax', () => {
     const seed = seedOf(`max_pool2d#${i} argmax`);
     const want = await argmax(cpu, s, seed);
     expect([...(await argmax(gpu, s, seed))]).toEqual([...want]);
+  });
+});
+
+// The conv2d forward picks a kernel by shape (conv2dFwdKernel): the samples of conv2d and conv2d_bias must run each,
+// the direct one at every C it takes, with K in vec4s and scalars, in one block a thread and in several.
+describe('conv2d forward kernels', () => {
+  const geo = { stride: 1, padding: 'valid', dilation: 1 } as const;
+
+  it('picks the direct kernel for C <= 4, the GEMM (or matmul for 1x1) above', () => {
+    expect(conv2dFwdKernel([64, 28, 28, 1], [3, 3, 1, 32], geo)).toBe('conv2d_fwd_direct');
+    expect(conv2dFwdKernel([8, 9, 9, 4], [1, 1, 4, 16], geo)).toBe('conv2d_fwd_direct');
+    expect(conv2dFwdKernel([8, 9, 9, 5], [3, 3, 5, 16], { ...geo, stride: 2, padding: 'same' })).toBe('conv2d_fwd');
+    expect(conv2dFwdKernel([64, 13, 13, 32], [3, 3, 32, 64], geo)).toBe('conv2d_fwd');
+    expect(conv2dFwdKernel([8, 9, 9, 8], [1, 1, 8, 16], geo)).toBe('matmul');
+  });
+
+  it.each(['conv2d', 'conv2d_bias'] as const)("%s: the op table's samples run every kernel", (name) => {
+    const op = convOps[name];
+    const seen = new Set<string>();
+    const direct = new Set<number>();
+    for (const s of op.samples(new Rng(1))) {
+      const [x, w] = [s.inputs[0]!.shape, s.inputs[1]!.shape];
+      const kernel = conv2dFwdKernel(x, w, { ...op.attrs, ...s.attrs });
+      if (kernel !== 'conv2d_fwd_direct') {
+        seen.add(kernel);
+        continue;
+      }
+      const K = w[3]!;
+      // A thread's block: 8 vec4s at C = 1, else 4, where K % 4 == 0; else 8 scalars (src/ops/conv.ts).
+      const [lanes, block] = K % 4 === 0 ? ['vec4', w[2] === 1 ? 32 : 16] : ['scalar', 8];
+      seen.add(`${kernel} ${lanes} ${K > block ? 'blocks' : 'one block'}`);
+      direct.add(w[2]!);
+    }
+    expect([...seen].sort()).toEqual(
+      ['conv2d_fwd', 'matmul', ...['vec4', 'scalar'].flatMap((l) => [`conv2d_fwd_direct ${l} blocks`, `conv2d_fwd_direct ${l} one block`])].sort(),
+    );
+    expect([...direct].sort()).toEqual([1, 2, 3, 4]);
   });
 });
