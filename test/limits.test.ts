@@ -121,19 +121,20 @@ describe('device limits [webgpu, default limits]', () => {
   it('conv2d with 4,198,400 output channels (65,600 workgroups in x) throws LimitError naming conv2d, its shapes and the limit', async () => {
     const live = dev.pool.liveBytes;
     const K = 65600 * 64;
-    const x = tensor(vals(2), [1, 2, 1, 1], { backend: dev });
-    const w = tensor(new Float32Array(2 * K), [2, 1, 1, K], { backend: dev });
+    // 5 channels and stride 2: the implicit-GEMM kernel (fewer channels take the direct one, 1x1 stride 1 the matmul).
+    const x = tensor(vals(5), [1, 1, 1, 5], { backend: dev });
+    const w = tensor(new Float32Array(5 * K), [1, 1, 5, K], { backend: dev });
     const liveWithInputs = dev.pool.liveBytes;
     let err: unknown;
     try {
-      conv2d(x, w);
+      conv2d(x, w, { stride: 2 });
     } catch (e) {
       err = e;
     }
     console.log(`conv2d past the grid limit: ${String(err)}`);
     expect(err).toBeInstanceOf(LimitError);
     expect((err as Error).message).toBe(
-      "conv2d [1,2,1,1], [2,1,1,4198400] -> [1,1,1,4198400]: conv2d_fwd needs workgroups [65600,1,1], over this device's maxComputeWorkgroupsPerDimension of 65535",
+      "conv2d [1,1,1,5], [1,1,5,4198400] -> [1,1,1,4198400]: conv2d_fwd needs workgroups [65600,1,1], over this device's maxComputeWorkgroupsPerDimension of 65535",
     );
     expect(dev.pool.liveBytes, 'the output and scratch buffers went back to the pool').toBe(liveWithInputs);
     x.dispose();
