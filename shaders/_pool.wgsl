@@ -36,3 +36,11 @@ fn windows_at(a: u32, k: u32, s: u32, count: u32) -> vec2u {
   let hi = min(a / s + 1u, count); // one past the last start <= a
   return vec2u(lo, hi);
 }
+
+// Band i of the count bands along an axis of length len, windows every s from −pad: [lo, hi) (the window kernels of
+// the backward passes, where pool <= stride). Windows start at i·s − pad, which is > 0 for i >= 1 since pad < pool.
+fn band(i: u32, count: u32, s: u32, pad: u32, len: u32) -> vec2u {
+  let lo = select(i * s - pad, 0u, i == 0u);
+  let hi = select((i + 1u) * s - pad, len, i + 1u == count);
+  return vec2u(lo, hi);
+}

@@ -13,14 +13,6 @@ override WY: u32 = 1;
 @group(0) @binding(1) var<storage, read> dy: array<vec4f>;
 @group(0) @binding(2) var<uniform> prm: Params;
 
-// Band i of the count bands along an axis of length len, windows every s from −pad: [lo, hi). Windows start at
-// i·s − pad, which is > 0 for i >= 1 since pad < pool <= s.
-fn band(i: u32, count: u32, s: u32, pad: u32, len: u32) -> vec2u {
-  let lo = select(i * s - pad, 0u, i == 0u);
-  let hi = select((i + 1u) * s - pad, len, i + 1u == count);
-  return vec2u(lo, hi);
-}
-
 @compute @workgroup_size(WX, WY)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let x = gid.x; // q·C/4 + quad

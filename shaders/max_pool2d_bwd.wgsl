@@ -6,36 +6,15 @@
 // index with two divisions; integer division is slow on CPU implementations (lavapipe). The quads sit in vec4
 // registers but are read and written as scalars, since C need not be a multiple of 4. On lavapipe this is 3.8x
 // faster than one thread per element splitting its index four ways (ResNet stem [2,112,112,64] pool 3 s2: 11 vs 42 ms).
+// @include _pool
 
 override WX: u32 = 64;
 override WY: u32 = 1;
-
-struct Params {
-  rows: u32, // N·H
-  h: u32,
-  w: u32,
-  c: u32,
-  p: u32,
-  q: u32,
-  kh: u32,
-  kw: u32,
-  sh: u32,
-  sw: u32,
-  pt: u32,
-  pl: u32,
-}
 
 @group(0) @binding(0) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 @group(0) @binding(2) var<storage, read> argmax: array<i32>;
 @group(0) @binding(3) var<uniform> prm: Params;
-
-// Windows along one axis that contain padded coordinate a (= input index + leading padding): [lo, hi).
-fn windows(a: u32, k: u32, s: u32, count: u32) -> vec2u {
-  let lo = select(0u, (a - k + s) / s, a >= k); // first start with start + k > a
-  let hi = min(a / s + 1u, count); // one past the last start <= a
-  return vec2u(lo, hi);
-}
 
 @compute @workgroup_size(WX, WY)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -50,8 +29,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let n = r / prm.h;
   let hh = r - n * prm.h;
   let me = vec4i(i32(hh * prm.w + ww));
-  let pr = windows(hh + prm.pt, prm.kh, prm.sh, prm.p);
-  let qr = windows(ww + prm.pl, prm.kw, prm.sw, prm.q);
+  let pr = windows_at(hh + prm.pt, prm.kh, prm.sh, prm.p);
+  let qr = windows_at(ww + prm.pl, prm.kw, prm.sw, prm.q);
   var g = vec4f(0.0);
   for (var p = pr.x; p < pr.y; p++) {
     for (var q = qr.x; q < qr.y; q++) {

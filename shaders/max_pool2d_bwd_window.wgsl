@@ -5,35 +5,15 @@
 // lies inside the image and nothing of any other window, and the bands tile dx. So one thread per (n, p, q,
 // channel quad) writes its whole band: dy where argmax points, 0 elsewhere (also where no window reaches: the
 // last row of H = 27 under pool 2, the gaps between windows of pool 2 stride 3), and each dx element is written once.
+// @include _pool
 
 override WX: u32 = 64;
 override WY: u32 = 1;
-
-struct Params {
-  rows: u32, // N·P
-  h: u32,
-  w: u32,
-  c: u32, // C / 4
-  p: u32,
-  q: u32,
-  sh: u32,
-  sw: u32,
-  pt: u32,
-  pl: u32,
-}
 
 @group(0) @binding(0) var<storage, read_write> dx: array<vec4f>;
 @group(0) @binding(1) var<storage, read> dy: array<vec4f>;
 @group(0) @binding(2) var<storage, read> argmax: array<vec4i>;
 @group(0) @binding(3) var<uniform> prm: Params;
-
-// Band i of the count bands along an axis of length len, windows every s from −pad: [lo, hi). Windows start at
-// i·s − pad, which is > 0 for i >= 1 since pad < pool <= s.
-fn band(i: u32, count: u32, s: u32, pad: u32, len: u32) -> vec2u {
-  let lo = select(i * s - pad, 0u, i == 0u);
-  let hi = select((i + 1u) * s - pad, len, i + 1u == count);
-  return vec2u(lo, hi);
-}
 
 @compute @workgroup_size(WX, WY)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {

@@ -438,13 +438,11 @@ export const maxPool2dBwdOp: OpDef<Pool2dBwdAttrs> = defineOp<Pool2dBwdAttrs>({
   gpu: ({ inputs, out, attrs, ctx }: GpuArgs<Pool2dBwdAttrs>) => {
     const g = bwdGeometry('max_pool2d_bwd_x', attrs);
     const shader = maxPoolBwdKernel(attrs);
-    const [rows, len, uniforms] =
-      shader === 'max_pool2d_bwd_window'
-        ? [g.N * g.P, g.Q * (g.C / 4), [g.N * g.P, g.H, g.W, g.C / 4, g.P, g.Q, g.sh, g.sw, g.pt, g.pl]]
-        : [g.N * g.H, g.W * Math.ceil(g.C / 4), [g.N * g.H, g.H, g.W, g.C, g.P, g.Q, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl]];
+    const [rows, len, c] =
+      shader === 'max_pool2d_bwd_window' ? [g.N * g.P, g.Q * (g.C / 4), g.C / 4] : [g.N * g.H, g.W * Math.ceil(g.C / 4), g.C];
     if (rows === 0 || len === 0) return;
     const grid = rowGrid('max_pool2d_bwd_x', rows, len, ctx.limits.maxComputeWorkgroupsPerDimension);
-    ctx.dispatch({ shader, ...grid, outputs: [out], inputs, uniforms: uniforms.map(u32) });
+    ctx.dispatch({ shader, ...grid, outputs: [out], inputs, uniforms: poolUniforms(g, rows, c).map(u32) });
   },
   // dy random; argmax from the CPU forward reference on random x (or ties), so every index lies in its window.
   samples: function* (rng) {
