@@ -3,13 +3,12 @@
 // GEMM rows = R·S·C taps, cols = K, reduction = N·P·Q output pixels (long). Workgroup z sums the pixels
 // [z·span, (z+1)·span) and writes its partial [R·S·C, K] to part[z]; conv2d_bwd_w_reduce adds them up.
 // Tiles and 8x8 per-thread blocks as matmul.wgsl.
+// @include _tile_mma
 
 override TILE_M: u32 = 64;
 override TILE_N: u32 = 64;
 override TILE_K: u32 = 16;
 
-const TM: u32 = 8u;
-const TN: u32 = 8u;
 const PAD: u32 = 1u;
 // An input coordinate offset that lands outside x whatever is added to it: marks rows past R·S·C and pixels
 // past the span, so their elements load as zeros with no separate test.
@@ -115,29 +114,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: ve
       b_tile[k * b_row + n / 4][n % 4] = v;
     }
     workgroupBarrier();
-    for (var k = 0u; k < TILE_K; k++) {
-      var av: array<vec4f, TM / 4>;
-      var bv: array<vec4f, TN / 4>;
-      for (var q = 0u; q < TM / 4; q++) {
-        av[q] = a_tile[k * a_row + lid.y + q * (TILE_M / TM)];
-      }
-      for (var q = 0u; q < TN / 4; q++) {
-        bv[q] = b_tile[k * b_row + lid.x + q * (TILE_N / TN)];
-      }
-      for (var i = 0u; i < TM; i++) {
-        let ai = vec4f(av[i / 4][i % 4]);
-        for (var q = 0u; q < TN / 4; q++) {
-          acc[i][q] = fma(ai, bv[q], acc[i][q]);
-        }
-      }
-    }
+    multiply_slice(&acc, TILE_K, 0u, a_row, 0u, b_row, lid);
     workgroupBarrier();
     slot ^= 1u;
   }
 
   let out = wid.z * p.M * p.K;
   for (var i = 0u; i < TM; i++) {
-    let row = row0 + (lid.y + (i / 4) * (TILE_M / TM)) * 4 + i % 4;
+    let row = acc_row(row0, i, lid);
     for (var j = 0u; j < TN; j++) {
       let col = col0 + (lid.x + (j / 4) * (TILE_N / TN)) * 4 + j % 4;
       if (row < p.M && col < p.K) {

@@ -1,0 +1,39 @@
+// The register-blocked multiply of workgroup tiles that matmul.wgsl, matmul_vec4.wgsl and the implicit-GEMM conv
+// kernels share. Included textually: it uses the including kernel's `a_tile`, `b_tile` (k-major vec4 tiles:
+// tile[k][m / 4] holds rows m..m+3) and TILE_M / TILE_N overrides.
+
+// Per-thread block of y: TM rows x TN columns (multiples of 4: they are held and read as vec4s). Consts, not
+// overrides, because WGSL sizes function-scope (register) arrays with const-expressions only. 8x8 does 64 FMAs
+// per 4 vec4 reads of workgroup memory, twice 4x4's ratio (on lavapipe 1.7x the speed of 4x4).
+// The workgroup is (TILE_N / TN) x (TILE_M / TM) threads.
+const TM: u32 = 8u;
+const TN: u32 = 8u;
+
+// acc += one K slice of the tiles: `depth` k-rows from vec4 offsets a_base / b_base, rows a_row / b_row vec4s apart.
+// A thread owns row quads lid.y + q * (TILE_M / TM) and column quads lid.x + q * (TILE_N / TN): interleaved
+// rather than adjacent, so neighbouring threads read neighbouring vec4s of the tiles.
+// acc[i][j / 4][j % 4] = y[row(i), col(j)] with row(i) = row0 + (lid.y + (i / 4) * (TILE_M / TM)) * 4 + i % 4.
+fn multiply_slice(acc: ptr<function, array<array<vec4f, TN / 4>, TM>>, depth: u32, a_base: u32, a_row: u32, b_base: u32,
+                  b_row: u32, lid: vec3u) {
+  for (var k = 0u; k < depth; k++) {
+    var av: array<vec4f, TM / 4>;
+    var bv: array<vec4f, TN / 4>;
+    for (var q = 0u; q < TM / 4; q++) {
+      av[q] = a_tile[a_base + k * a_row + lid.y + q * (TILE_M / TM)];
+    }
+    for (var q = 0u; q < TN / 4; q++) {
+      bv[q] = b_tile[b_base + k * b_row + lid.x + q * (TILE_N / TN)];
+    }
+    for (var i = 0u; i < TM; i++) {
+      let ai = vec4f(av[i / 4][i % 4]);
+      for (var q = 0u; q < TN / 4; q++) {
+        (*acc)[i][q] = fma(ai, bv[q], (*acc)[i][q]);
+      }
+    }
+  }
+}
+
+// The row of y that acc[i] holds, for a workgroup whose tile starts at row0.
+fn acc_row(row0: u32, i: u32, lid: vec3u) -> u32 {
+  return row0 + (lid.y + (i / 4) * (TILE_M / TM)) * 4 + i % 4;
+}
