@@ -7,7 +7,7 @@ import { noGrad } from '../src/autograd/tape.js';
 import { loadMnist } from '../src/data/mnist.js';
 import { getLoss } from '../src/nn/losses.js';
 import { seedModel } from '../src/nn/models.js';
-import { setSeed } from '../src/nn/init.js';
+import { setSeed } from '../src/nn/initializers.js';
 import { mul } from '../src/ops/binary.js';
 import { adam } from '../src/optim/adam.js';
 import { Rng } from '../src/rng.js';

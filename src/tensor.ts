@@ -2,7 +2,6 @@
 // Ops return new tensors at once; the GPU work behind them is queued, so chains never wait on the host.
 import type { Backend, DType, Handle, MemoryInfo, TypedArray, TensorSpec } from './backend/backend.js';
 import { BackendError, DisposedError, DTypeError, ShapeError, fmtShape } from './errors.js';
-import type { GradNode } from './autograd/tape.js';
 import { checkShape, sizeOf, type Shape } from './shape.js';
 
 /** Storage shared by a tensor and its views (reshape); released when the last one is disposed. */
@@ -49,8 +48,6 @@ export class Tensor implements TensorSpec {
   requiresGrad = false;
   /** Accumulated gradient of a leaf after `backward()` (`+=`, as PyTorch); `zeroGrad()` clears it. */
   grad: Tensor | undefined;
-  /** @internal The tape entry of the op that produced this tensor. */
-  node: GradNode | undefined;
 
   /** @internal Use `tensor()`, `zeros()` or an op to make tensors. */
   constructor(readonly shape: Shape, readonly dtype: DType, storage: Storage) {

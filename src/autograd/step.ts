@@ -4,7 +4,7 @@
 // and are read every few steps. A change of input shapes or of the `key` re-captures; eager and replay run the same
 // kernels with the same uniforms, so their results are bitwise identical.
 import type { Backend, InPlaceKernel, TypedArray } from '../backend/backend.js';
-import { grid1d, u32 } from '../backend/webgpu/context.js';
+import { grid1d, u32 } from '../backend/kernel.js';
 import { CaptureError, ShapeError, WgnnError, fmtShape } from '../errors.js';
 import { applyInPlace } from '../ops/apply.js';
 import { defaultBackend, keep, tensor, view, zeros, type Tensor } from '../tensor.js';

@@ -8,7 +8,8 @@ import type { AnyOp, Grad } from '../ops/op.js';
 import { sameShape } from '../shape.js';
 import { full, keep, onBackward, tidy, view, type BackwardOptions, type Tensor } from '../tensor.js';
 
-export interface GradNode {
+/** The tape entry of the op that produced a tensor (kept beside the tensor, so tensors know nothing of autograd). */
+interface GradNode {
   readonly op: AnyOp;
   readonly attrs: object;
   /** The op's inputs (the graph's edges; their data may be gone, only saved views keep data). */
@@ -18,6 +19,8 @@ export interface GradNode {
   readonly aux: Tensor | undefined;
   released: boolean;
 }
+
+const nodes = new WeakMap<Tensor, GradNode>();
 
 let enabled = true;
 
@@ -50,7 +53,7 @@ function record(op: AnyOp, inputs: readonly Tensor[], out: Tensor, attrs: object
   }
   const saves = (g as Grad<object>).saves;
   out.requiresGrad = true;
-  out.node = {
+  nodes.set(out, {
     op,
     attrs,
     inputs: [...inputs],
@@ -58,7 +61,7 @@ function record(op: AnyOp, inputs: readonly Tensor[], out: Tensor, attrs: object
     savedOutput: saves.output ? save(out, op.name) : undefined,
     aux: aux && save(aux, op.name),
     released: false,
-  };
+  });
 }
 onApply(record);
 
@@ -88,7 +91,7 @@ export function backward(root: Tensor, dy?: Tensor, opts: BackwardOptions = {}):
     if (seen.has(t)) continue;
     seen.add(t);
     stack.push([t, true]);
-    for (const i of t.node?.inputs ?? []) if (i.requiresGrad && !seen.has(i)) stack.push([i, false]);
+    for (const i of nodes.get(t)?.inputs ?? []) if (i.requiresGrad && !seen.has(i)) stack.push([i, false]);
   }
   order.reverse();
 
@@ -102,7 +105,7 @@ export function backward(root: Tensor, dy?: Tensor, opts: BackwardOptions = {}):
       const g = grads.get(t);
       if (!g) continue;
       grads.delete(t);
-      const node = t.node;
+      const node = nodes.get(t);
       if (!node) {
         // A leaf: accumulate into .grad (+=), as PyTorch.
         if (t.grad) {
@@ -156,7 +159,7 @@ export function backward(root: Tensor, dy?: Tensor, opts: BackwardOptions = {}):
   } finally {
     backwardDepth--;
   }
-  for (const t of pending) release(t.node!);
+  for (const t of pending) release(nodes.get(t)!);
 }
 
 onBackward((root, dy, opts) => backward(root, dy, opts));

@@ -1,54 +1,8 @@
 // The Backend contract. A backend owns tensor storage and runs ops from the op table on it: `cpu` is the
 // reference (the oracle), `webgpu` the fast one. Tensors, scopes and autograd live above and never see GPU objects.
-import type { Shape } from '../shape.js';
-import type { GpuArgs, InPlaceGpuArgs } from './webgpu/context.js';
+import type { InPlaceKernel, Kernel, TensorSpec, TypedArray } from './kernel.js';
 
-export type DType = 'float32' | 'int32';
-/** Float data: f32 on the GPU; the CPU backend may hold f64 (for finite-difference gradient checks). */
-export type FloatArray = Float32Array | Float64Array;
-export type TypedArray = FloatArray | Int32Array;
-export interface TensorSpec {
-  readonly shape: Shape;
-  readonly dtype: DType;
-}
-
-export interface CpuInput {
-  data: TypedArray;
-  shape: Shape;
-  dtype: DType;
-}
-export interface CpuArgs<A> {
-  inputs: CpuInput[];
-  out: TensorSpec;
-  attrs: A;
-  /** A float output array of n elements at the backend's precision (f32, or f64 in a float64 CPU backend). */
-  alloc(n: number): FloatArray;
-  /** The auxiliary output's spec, for ops that write one (max_pool2d's argmax). */
-  aux?: TensorSpec | undefined;
-}
-
-/** What a CPU reference returns: the output, or the output and the auxiliary output. */
-export type CpuResult = TypedArray | { out: TypedArray; aux: TypedArray };
-
-/** What a backend needs of an op: its name and its two independent implementations. */
-export interface Kernel<A> {
-  readonly name: string;
-  /** Reference implementation: plain loops, float64 accumulation. Never derived from the WGSL. */
-  cpu(args: CpuArgs<A>): CpuResult;
-  /** Encodes the op's dispatches. */
-  gpu(args: GpuArgs<A>): void;
-}
-
-/**
- * A kernel that updates tensors in place (optimizer steps): `targets` are read and written, `inputs` only read.
- * Shapes are the caller's to check.
- */
-export interface InPlaceKernel<A> {
-  readonly name: string;
-  /** Reference: mutates `targets[i].data` with plain loops in float64. */
-  cpu(args: { targets: CpuInput[]; inputs: CpuInput[]; attrs: A }): void;
-  gpu(args: InPlaceGpuArgs<A>): void;
-}
+export type { CpuArgs, CpuInput, CpuResult, DType, FloatArray, InPlaceKernel, Kernel, TensorSpec, TypedArray } from './kernel.js';
 
 /** What a backend stores for one tensor's data. Opaque to everything above the backend. */
 export type Handle = unknown;

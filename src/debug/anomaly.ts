@@ -2,7 +2,7 @@
 // writes the op's sequence number into a flag with an integer atomicMin, so `checkAnomalies()` can name the FIRST op
 // (in queue order, forward or backward) that produced a non-finite value. Off, it costs apply() one test.
 import type { Backend, InPlaceKernel } from '../backend/backend.js';
-import { i32, u32 } from '../backend/webgpu/context.js';
+import { i32, u32 } from '../backend/kernel.js';
 import { inBackward, isGradEnabled } from '../autograd/tape.js';
 import { AnomalyError, DeviceLostError, fmtShape } from '../errors.js';
 import { onOutput } from '../ops/apply.js';

@@ -17,7 +17,7 @@ import { sqrt, square } from '../ops/unary.js';
 import type { Rng } from '../rng.js';
 import { sizeOf } from '../shape.js';
 import { keep, type Tensor } from '../tensor.js';
-import { initialize, layerRng, type Initializer } from './init.js';
+import { initialize, layerRng, type Initializer } from './initializers.js';
 import { Module } from './module.js';
 
 /** An activation by name: any elementwise op of the unary table, 'softmax', or 'linear' (none). */

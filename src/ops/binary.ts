@@ -1,6 +1,6 @@
 // Binary elementwise ops with NumPy broadcasting: each a row with two independent implementations side by side,
 // the WGSL expression over `a` and `b` (spliced into shaders/binary_fwd.wgsl) and the CPU reference.
-import { grid1d, u32, type UniformWord } from '../backend/webgpu/context.js';
+import { grid1d, u32, type UniformWord } from '../backend/kernel.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, broadcastStrides, sameShape, sizeOf, type Shape } from '../shape.js';
 import { tensor, type Tensor } from '../tensor.js';

@@ -3,7 +3,7 @@
 // buffer), except the forward and input gradient of inputs with few channels (direct kernels); 1×1 stride-1 unpadded
 // convolutions are plain matmuls and run matmul's kernel.
 import type { CpuArgs, FloatArray, TensorSpec } from '../backend/backend.js';
-import { f32, grid1d, i32, u32, type GpuContext, type GpuTensor } from '../backend/webgpu/context.js';
+import { f32, grid1d, i32, u32, type GpuContext, type GpuTensor } from '../backend/kernel.js';
 import { DTypeError, ShapeError, WgnnError, fmtShape } from '../errors.js';
 import type { Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';

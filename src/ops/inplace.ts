@@ -1,6 +1,6 @@
 // In-place updates outside the optimizers: state that must stay in one buffer so a captured step can replay it.
 import type { InPlaceKernel } from '../backend/backend.js';
-import { f32, grid1d, u32 } from '../backend/webgpu/context.js';
+import { f32, grid1d, u32 } from '../backend/kernel.js';
 import { ShapeError, fmtShape } from '../errors.js';
 import { sameShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';

@@ -1,7 +1,7 @@
 // Layout ops: reshape (a view), transpose, slice and concat. Dtype-agnostic: they move raw 32-bit words, so float32
 // and int32 tensors keep their dtype. On the GPU all copies go through one kernel, shaders/strided_copy.wgsl.
 import type { CpuArgs, TensorSpec, TypedArray } from '../backend/backend.js';
-import { grid1d, u32, type GpuContext, type GpuTensor } from '../backend/webgpu/context.js';
+import { grid1d, u32, type GpuContext, type GpuTensor } from '../backend/kernel.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { broadcastStrides, sizeOf, stridesOf, type Shape } from '../shape.js';
 import { full, tidy, type Tensor } from '../tensor.js';

@@ -1,7 +1,7 @@
 // Losses. softmax_cross_entropy fuses log-softmax and the label term into one kernel per pass (dense probability
 // labels or sparse int32 class indices), with a dedicated backward op; mseLoss is composed from existing ops.
 import type { FloatArray, TensorSpec } from '../backend/backend.js';
-import { grid1d, u32, type GpuArgs } from '../backend/webgpu/context.js';
+import { grid1d, u32, type GpuArgs } from '../backend/kernel.js';
 import { DTypeError, ShapeError, WgnnError, fmtShape } from '../errors.js';
 import type { Rng } from '../rng.js';
 import { sameShape, sizeOf } from '../shape.js';

@@ -1,7 +1,7 @@
 // Matmul ops: batched a [..., M, K] @ b [..., K, N] -> [..., M, N] with NumPy-broadcast batch dims and transpose
 // flags (so backward never materialises a transpose), and matmul_bias, the dense layer's fused bias + activation.
 // Both run shaders/matmul.wgsl.
-import { f32, u32 } from '../backend/webgpu/context.js';
+import { f32, u32 } from '../backend/kernel.js';
 import type { TensorSpec } from '../backend/backend.js';
 import { DTypeError, ShapeError, WgnnError, fmtShape } from '../errors.js';
 import { broadcastStrides, sizeOf, stridesOf, type Shape } from '../shape.js';

@@ -1,5 +1,5 @@
 // Metrics computed on the GPU, so training never reads predictions back: the number of correct predictions.
-import { f32, u32 } from '../backend/webgpu/context.js';
+import { f32, u32 } from '../backend/kernel.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { sizeOf } from '../shape.js';
 import type { Tensor } from '../tensor.js';

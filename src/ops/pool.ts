@@ -3,7 +3,7 @@
 // band instead), plus global average pooling. Forward kernels take channel quads as vec4 where C % 4 == 0.
 // Attributes as Keras/TF.js and PyTorch: poolSize, strides (default poolSize), padding 'valid' | 'same' | explicit.
 import type { CpuArgs, FloatArray, TensorSpec } from '../backend/backend.js';
-import { u32, type GpuArgs, type GpuContext, type GpuTensor } from '../backend/webgpu/context.js';
+import { u32, type GpuArgs, type GpuContext, type GpuTensor } from '../backend/kernel.js';
 import { DTypeError, LimitError, ShapeError, fmtShape } from '../errors.js';
 import type { Rng } from '../rng.js';
 import { sameShape, sizeOf, type Shape } from '../shape.js';

@@ -1,6 +1,6 @@
 // Random ops: dropout from a counter-based hash, so a mask is a pure function of (seed, index): the backward pass
 // regenerates it instead of storing it, and replays of a step are reproducible.
-import { f32, grid1d, u32 } from '../backend/webgpu/context.js';
+import { f32, grid1d, u32 } from '../backend/kernel.js';
 import { ShapeError } from '../errors.js';
 import { sizeOf } from '../shape.js';
 import type { Tensor } from '../tensor.js';

@@ -1,7 +1,7 @@
 // Reductions over axes: sum, mean, max (any set of axes) and argmax (one axis, or the flattened tensor), with
 // keepdims, as PyTorch. One kernel (shaders/reduce.wgsl) serves all four; the host picks its tile from the shape.
 import type { CpuArgs, FloatArray, TensorSpec } from '../backend/backend.js';
-import { grid1d, u32, type GpuArgs, type UniformWord } from '../backend/webgpu/context.js';
+import { grid1d, u32, type GpuArgs, type UniformWord } from '../backend/kernel.js';
 import { DTypeError, LimitError, ShapeError, fmtShape } from '../errors.js';
 import { normAxes, sizeOf, stridesOf, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';

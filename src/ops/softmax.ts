@@ -1,7 +1,7 @@
 // softmax and log_softmax over the last axis, numerically stable (the row max is subtracted first), as PyTorch.
 // One kernel (shaders/softmax_fwd.wgsl), a few threads per row (rowTile); the LOG override picks the output.
 import type { FloatArray } from '../backend/backend.js';
-import { grid1d, u32 } from '../backend/webgpu/context.js';
+import { grid1d, u32 } from '../backend/kernel.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { normAxes, sizeOf } from '../shape.js';
 import type { Tensor } from '../tensor.js';

@@ -2,7 +2,7 @@
 // (spliced into shaders/unary_fwd.wgsl, `x` the input, `p.alpha` the attribute) and the CPU reference, and the
 // same for its derivative (shaders/unary_bwd.wgsl): one forward and one backward kernel for the whole family.
 import type { TensorSpec } from '../backend/backend.js';
-import { grid1d, f32, u32, type GpuArgs } from '../backend/webgpu/context.js';
+import { grid1d, f32, u32, type GpuArgs } from '../backend/kernel.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { sameShape, sizeOf } from '../shape.js';
 import type { Tensor } from '../tensor.js';

@@ -1,7 +1,7 @@
 // Adagrad (with learning-rate decay, an initial accumulator value and L2 weight decay), as torch.optim.Adagrad: the
 // fused kernel (shaders/optim_adagrad.wgsl) beside its CPU reference, and the optimizer that runs it.
 import type { InPlaceKernel } from '../backend/backend.js';
-import { f32 } from '../backend/webgpu/context.js';
+import { f32 } from '../backend/kernel.js';
 import { applyInPlace } from '../ops/apply.js';
 import type { Tensor } from '../tensor.js';
 import { cpuGrad, dispatchUpdate, type Live } from './kernel.js';

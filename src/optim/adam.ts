@@ -1,7 +1,7 @@
 // Adam and AdamW, as torch.optim.Adam and torch.optim.AdamW: the fused kernel (shaders/optim_adam.wgsl) beside its
 // CPU reference, and the optimizer that runs it. AdamW is Adam with decoupled weight decay.
 import type { InPlaceKernel } from '../backend/backend.js';
-import { f32 } from '../backend/webgpu/context.js';
+import { f32 } from '../backend/kernel.js';
 import { applyInPlace } from '../ops/apply.js';
 import type { Tensor } from '../tensor.js';
 import { cpuGrad, dispatchUpdate, type Live } from './kernel.js';

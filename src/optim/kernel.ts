@@ -2,7 +2,7 @@
 // shaders/_update.wgsl), bindings [param, ...state] (read-write) then [grad, scale] (read-only) then the uniforms,
 // and the optional clip scale on the CPU side.
 import type { CpuInput } from '../backend/backend.js';
-import { grid1d, u32, type InPlaceGpuArgs, type UniformWord } from '../backend/webgpu/context.js';
+import { grid1d, u32, type InPlaceGpuArgs, type UniformWord } from '../backend/kernel.js';
 import type { ShaderName } from '../shaders.gen.js';
 import { sizeOf } from '../shape.js';
 

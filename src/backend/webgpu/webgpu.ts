@@ -5,7 +5,7 @@ import type { Backend, CaptureSupport, Handle, InPlaceKernel, Kernel, MemoryInfo
 import { CaptureError, DeviceLostError, LimitError, fmtShape } from '../../errors.js';
 import { sizeOf } from '../../shape.js';
 import type { AdapterInfo } from '../../platform/gpu.js';
-import type { Dispatch, GpuContext, GpuTensor, UniformWord } from './context.js';
+import type { Dispatch, GpuContext, GpuTensor, UniformWord } from '../kernel.js';
 import { BufferPool } from './pool.js';
 import { BufferUsage, MapMode } from './flags.js';
 import { PipelineCache } from './pipelines.js';
