@@ -28,8 +28,27 @@ export interface StorageInput {
   spec: TensorSpec;
 }
 
+/** One dispatch of a recorded step, for profiling: the op that launched it, its kernel and size. */
+export interface DispatchInfo {
+  /** The op (or in-place kernel) that encoded it, e.g. `conv2d_bwd_w`. */
+  readonly op: string;
+  /** The WGSL kernel (file name without `.wgsl`). */
+  readonly shader: string;
+  readonly workgroups: readonly [number, number, number];
+  /** Bytes of the storage buffers it binds (outputs and inputs). */
+  readonly bytes: number;
+}
+
 /** A backend's step capture: record the dispatches of a step once, then replay them with one submit per step. */
 export interface CaptureSupport {
+  /** The recording's dispatches, in order. */
+  describe(recording: unknown): DispatchInfo[];
+  /**
+   * GPU milliseconds of each recorded dispatch, each timed in its own compute pass (timestamp queries), the least
+   * over `runs` runs of the whole list. The runs execute the step as a replay does (an optimizer update included).
+   * Undefined where the device has no timestamp queries.
+   */
+  profile(recording: unknown, runs: number): Promise<number[] | undefined>;
   begin(): void;
   /** Ends the recording and returns it (opaque). */
   end(): unknown;
