@@ -1,0 +1,53 @@
+// Lines of code per folder, against a budget: growth past it fails CI, so growing a folder is a decision made
+// here (raise its number in the same commit, and say why), not an accident. Counts the files git tracks.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+/** Budget per folder, in lines (blank lines and comment-only lines count: a comment is read as code is). */
+const BUDGET = {
+  'src/autograd': 0,
+  'src/backend': 0,
+  'src/cli': 0,
+  'src/data': 0,
+  'src/debug': 0,
+  'src/io': 0,
+  'src/nn': 0,
+  'src/ops': 0,
+  'src/optim': 0,
+  'src/platform': 0,
+  src: 0,
+  shaders: 0,
+  test: 0,
+  bench: 0,
+  demo: 0,
+  examples: 0,
+  scripts: 0,
+};
+const CODE = /\.(ts|mjs|js|wgsl|sh|html|css)$/;
+
+const files = execFileSync('git', ['ls-files'], { encoding: 'utf8' })
+  .split('\n')
+  .filter((f) => CODE.test(f));
+const counts = Object.fromEntries(Object.keys(BUDGET).map((k) => [k, 0]));
+for (const f of files) {
+  // The most specific budgeted folder holding the file (src/ counts only files directly in it).
+  const folder = Object.keys(BUDGET)
+    .filter((k) => f.startsWith(`${k}/`) && (k !== 'src' || !f.slice(4).includes('/')))
+    .sort((a, b) => b.length - a.length)[0];
+  if (!folder) continue;
+  counts[folder] += readFileSync(f, 'utf8').split('\n').length;
+}
+let over = 0;
+console.log(`${'folder'.padEnd(14)} ${'lines'.padStart(6)} ${'budget'.padStart(7)}`);
+for (const [k, budget] of Object.entries(BUDGET)) {
+  const n = counts[k];
+  const flag = n > budget ? '  over budget' : '';
+  if (flag) over++;
+  console.log(`${k.padEnd(14)} ${String(n).padStart(6)} ${String(budget).padStart(7)}${flag}`);
+}
+const total = Object.values(counts).reduce((a, b) => a + b, 0);
+console.log(`${'total'.padEnd(14)} ${String(total).padStart(6)}`);
+if (over) {
+  console.error(`line-budget: ${over} folder(s) over budget; shrink them, or raise the budget in scripts/line-budget.mjs and say why`);
+  process.exit(1);
+}
