@@ -5,6 +5,8 @@ import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
 import { randomShift, type Augment } from '../src/data/augment.js';
 import { loadMnist } from '../src/data/mnist.js';
 import { Dense, Dropout, BatchNormalization, Flatten, Module, layers, sequential, Sequential, setSeed } from '../src/nn/index.js';
+import { LAYERS, Layer, layerFromConfig } from '../src/nn/layers.js';
+import { parseSafetensors, serializeSafetensors } from '../src/io/safetensors.js';
 import { sub } from '../src/ops/binary.js';
 import { square } from '../src/ops/unary.js';
 import { mean } from '../src/ops/reduce.js';
@@ -12,7 +14,7 @@ import { adam, sgd } from '../src/optim/index.js';
 import { setDefaultBackend, tensor, tidy, type Tensor } from '../src/tensor.js';
 import { cpu, expectClose, gpuBackend } from './helpers.js';
 import { seedModel } from '../src/nn/models.js';
-import { ParseError } from '../src/errors.js';
+import { ParseError, WgnnError } from '../src/errors.js';
 import type { Backend } from '../src/backend/backend.js';
 import '../src/autograd/tape.js';
 
@@ -231,6 +233,84 @@ describe('training [webgpu]', () => {
     for (const t of [x, a, b]) t.dispose();
     m.dispose();
     back.dispose();
+  });
+
+  // Every layer class once: conv2d [6,6,2] -> [6,6,4] -> pool [3,3,4] -> ... -> global pool [4] -> dense [2].
+  const everyLayer = () =>
+    sequential([
+      layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', inputShape: [6, 6, 2] }),
+      layers.batchNormalization(),
+      layers.maxPool2d(),
+      layers.avgPool2d({ poolSize: 1 }),
+      layers.activation({ activation: 'tanh' }),
+      layers.dropout({ rate: 0.5 }),
+      layers.globalAveragePooling2d(),
+      layers.flatten(),
+      layers.dense({ units: 2, activation: 'softmax' }),
+    ]);
+
+  it('save and load do not depend on class names (a minifier renames every layer class to "a")', async () => {
+    const classes = [...new Set<{ name: string }>(Object.values(LAYERS))];
+    expect(classes.length).toBe(9);
+    const names = classes.map((c) => c.name);
+    const m = everyLayer();
+    try {
+      for (const c of classes) Object.defineProperty(c, 'name', { value: 'a' });
+      const bytes = await m.save();
+      const saved = (JSON.parse(parseSafetensors(bytes).metadata.layers!) as { class: string }[]).map((l) => l.class);
+      expect(saved).toEqual(['Conv2D', 'BatchNormalization', 'MaxPooling2D', 'AveragePooling2D', 'ActivationLayer', 'Dropout', 'GlobalAveragePooling2D', 'Flatten', 'Dense']);
+      const back = await Sequential.load(bytes);
+      expect(back.layers.map((l) => l.constructor)).toEqual(m.layers.map((l) => l.constructor));
+      expect(back.summary(() => {})).toBe(m.summary(() => {}));
+      expect(m.summary(() => {})).toMatch(/ \(Conv2D\) .*\n.* \(BatchNormalization\) /);
+      const x = tensor(Float32Array.from({ length: 3 * 72 }, (_, i) => Math.sin(i)), [3, 6, 6, 2]);
+      m.eval();
+      back.eval();
+      const [a, b] = tidy(() => [m.forward(x), back.forward(x)]);
+      expectClose(await b.data(), await a.data(), { atol: 0, rtol: 0 }, 'loaded model output');
+      for (const t of [x, a, b]) t.dispose();
+      back.dispose();
+    } finally {
+      classes.forEach((c, i) => Object.defineProperty(c, 'name', { value: names[i] }));
+      m.dispose();
+    }
+    expect(classes.map((c) => c.name)).toEqual(names);
+  });
+
+  it('a file naming a layer class from Object.prototype ("constructor", "__proto__", "toString") is a ParseError', async () => {
+    const m = sequential([layers.dense({ units: 3, inputShape: [4] })]);
+    const file = parseSafetensors(await m.save());
+    const entries = [...file.tensors].map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape, data: t.data }));
+    for (const cls of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      const spec = (JSON.parse(file.metadata.layers!) as { class: string }[]).map((l) => ({ ...l, class: cls }));
+      const bad = serializeSafetensors(entries, { ...file.metadata, layers: JSON.stringify(spec) });
+      await expect(Sequential.load(bad), cls).rejects.toThrow(ParseError);
+      await expect(Sequential.load(bad), cls).rejects.toThrow(`unknown layer class "${cls}"; expected one of Dense, Conv2D`);
+      // Outside load, the same mistake is the caller's: a WgnnError, not a ParseError.
+      expect(() => layerFromConfig(cls, {}), cls).toThrow(WgnnError);
+      expect(() => layerFromConfig(cls, {}), cls).not.toThrow(ParseError);
+    }
+    m.dispose();
+  });
+
+  it('layers.* are the classes of the layer list, under their Keras names, typed by class', () => {
+    for (const [name, cls] of Object.entries(LAYERS)) {
+      const opts = { dense: { units: 2 }, conv2d: { filters: 2, kernelSize: 1 }, dropout: { rate: 0.1 }, activation: { activation: 'relu' } }[name as string] ?? {};
+      const l: Layer = (layers as Record<string, (o: object) => Layer>)[name]!(opts);
+      expect(l, name).toBeInstanceOf(cls);
+      expect(l.kind, name).toBe(cls.kind);
+    }
+    expect(Object.keys(layers)).toEqual(Object.keys(LAYERS));
+    // Checked by tsc (never run): each factory takes its own class's options and returns that class.
+    const typed = (): Dense[] => {
+      // @ts-expect-error a Dense needs units
+      layers.dense({});
+      // @ts-expect-error filters are a Conv2D option
+      layers.dense({ units: 2, filters: 3 });
+      layers.maxPool2d();
+      return [layers.dense({ units: 2 })];
+    };
+    expect(typeof typed).toBe('function');
   });
 });
 

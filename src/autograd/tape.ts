@@ -48,10 +48,10 @@ const save = (t: Tensor, op: string): Tensor => keep(view(t, t.shape, op));
 function record(op: AnyOp, inputs: readonly Tensor[], out: Tensor, attrs: object, aux: Tensor | undefined): void {
   if (!enabled || !inputs.some((t) => t.requiresGrad)) return;
   const g = op.grad;
-  if (!g || 'none' in g) {
+  if ('none' in g) {
     return; // no gradient flows through this op (argmax, comparisons): its output is a constant.
   }
-  const saves = (g as Grad<object>).saves;
+  const saves = g.saves;
   out.requiresGrad = true;
   nodes.set(out, {
     op,

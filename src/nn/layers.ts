@@ -48,11 +48,22 @@ export abstract class Layer extends Module {
   /** The declared `inputShape`: weights are made from it on first use (after subclass fields exist). */
   private declared: number[] | undefined;
 
-  constructor(kind: string, opts: LayerOptions = {}) {
+  /** `baseName` names unnamed layers: `dense`, `dense_1`, ... */
+  constructor(baseName: string, opts: LayerOptions = {}) {
     super();
-    this.name = opts.name ?? autoName(kind);
+    this.name = opts.name ?? autoName(baseName);
     this.rng = layerRng(opts.seed);
     this.declared = opts.inputShape && [...opts.inputShape];
+  }
+
+  /**
+   * The class's kind, which `save` writes and `load` looks up in {@link LAYERS}: each layer class declares its own
+   * `static readonly kind`, a string a minifier keeps (it renames classes). A subclass defined elsewhere that
+   * declares none gets its class name, so `load` names it as unknown rather than rebuilding its parent.
+   */
+  get kind(): string {
+    const cls = this.constructor;
+    return Object.hasOwn(cls, 'kind') ? (cls as unknown as { kind: string }).kind : cls.name;
   }
 
   /** The per-sample input shape declared or built, if known. */
@@ -150,6 +161,7 @@ export interface DenseOptions extends LayerOptions {
 
 /** y = act(x @ kernel + bias), x [..., in], kernel [in, units]: one fused matmul kernel. */
 export class Dense extends Layer {
+  static readonly kind = 'Dense';
   kernel!: Tensor;
   bias: Tensor | undefined;
   readonly units: number;
@@ -192,6 +204,7 @@ export class Dense extends Layer {
 
 /** [N, ...] -> [N, prod(...)]: a view, no copy. */
 export class Flatten extends Layer {
+  static readonly kind = 'Flatten';
   constructor(opts: LayerOptions = {}) {
     super('flatten', opts);
   }
@@ -208,6 +221,7 @@ export class Flatten extends Layer {
 
 /** An activation as its own layer. */
 export class ActivationLayer extends Layer {
+  static readonly kind = 'ActivationLayer';
   private readonly act: ActivationName;
   constructor(opts: LayerOptions & { activation: ActivationName }) {
     super(opts.activation, opts);
@@ -229,6 +243,7 @@ export class ActivationLayer extends Layer {
 
 /** Zeroes a fraction `rate` of activations while training (scaling the rest); the identity in eval mode. */
 export class Dropout extends Layer {
+  static readonly kind = 'Dropout';
   readonly rate: number;
   constructor(opts: LayerOptions & { rate: number }) {
     super('dropout', opts);
@@ -261,6 +276,7 @@ export class Dropout extends Layer {
  * NOTE: momentum 0.99 and epsilon 1e-3 are Keras's defaults (PyTorch's are 0.9 in its convention and 1e-5).
  */
 export class BatchNormalization extends Layer {
+  static readonly kind = 'BatchNormalization';
   gamma!: Tensor;
   beta!: Tensor;
   movingMean!: Tensor;
@@ -322,6 +338,7 @@ const pair = (p: Pair): [number, number] => (typeof p === 'number' ? [p, p] : [p
 
 /** y = act(conv2d(x, kernel) + bias), x [N,H,W,C], kernel [R,S,C,filters]: implicit GEMM with a fused epilogue. */
 export class Conv2D extends Layer {
+  static readonly kind = 'Conv2D';
   kernel!: Tensor;
   bias: Tensor | undefined;
   private readonly act: ActivationName | undefined;
@@ -389,6 +406,7 @@ abstract class Pool2D extends Layer {
 
 /** Max over each window; backward routes the gradient through the saved arg-max. */
 export class MaxPooling2D extends Pool2D {
+  static readonly kind = 'MaxPooling2D';
   constructor(opts: Pool2dOptions = {}) {
     super('max_pooling2d', opts);
   }
@@ -399,6 +417,7 @@ export class MaxPooling2D extends Pool2D {
 
 /** Mean over each window (padding not counted, as Keras). */
 export class AveragePooling2D extends Pool2D {
+  static readonly kind = 'AveragePooling2D';
   constructor(opts: Pool2dOptions = {}) {
     super('average_pooling2d', opts);
   }
@@ -409,6 +428,7 @@ export class AveragePooling2D extends Pool2D {
 
 /** [N,H,W,C] -> [N,C], the mean over H and W. */
 export class GlobalAveragePooling2D extends Layer {
+  static readonly kind = 'GlobalAveragePooling2D';
   constructor(opts: LayerOptions = {}) {
     super('global_average_pooling2d', opts);
   }
@@ -423,24 +443,46 @@ export class GlobalAveragePooling2D extends Layer {
   }
 }
 
-// Configs come from our own `config()` methods (checked again by each constructor).
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type AnyConfig = any;
-const CLASSES: Record<string, (config: AnyConfig) => Layer> = {
-  Dense: (c) => new Dense(c),
-  Conv2D: (c) => new Conv2D(c),
-  MaxPooling2D: (c) => new MaxPooling2D(c),
-  AveragePooling2D: (c) => new AveragePooling2D(c),
-  GlobalAveragePooling2D: (c) => new GlobalAveragePooling2D(c),
-  Flatten: (c) => new Flatten(c),
-  Dropout: (c) => new Dropout(c),
-  BatchNormalization: (c) => new BatchNormalization(c),
-  ActivationLayer: (c) => new ActivationLayer(c),
-};
+/**
+ * Every layer class, by its Keras-style factory name (`wg.layers.dense`, ...; some classes under two names, as
+ * Keras): the one list that `wg.layers` and `layerFromConfig` are made from. A new layer is one entry here.
+ */
+export const LAYERS = {
+  dense: Dense,
+  conv2d: Conv2D,
+  maxPool2d: MaxPooling2D,
+  maxPooling2d: MaxPooling2D,
+  avgPool2d: AveragePooling2D,
+  averagePooling2d: AveragePooling2D,
+  globalAveragePooling2d: GlobalAveragePooling2D,
+  flatten: Flatten,
+  dropout: Dropout,
+  batchNormalization: BatchNormalization,
+  activation: ActivationLayer,
+} as const;
 
-/** A layer from its class name and `config()` (what `Sequential.save` writes). */
-export function layerFromConfig(cls: string, config: Record<string, unknown>): Layer {
-  const make = CLASSES[cls];
-  if (!make) throw new WgnnError(`layerFromConfig: unknown layer class '${cls}'; expected one of ${Object.keys(CLASSES).join(', ')}`);
-  return make(config);
+/** One factory per entry of {@link LAYERS}, typed by its class: `dense(o: DenseOptions) => Dense`. */
+export type LayerFactories = { [K in keyof typeof LAYERS]: (...opts: ConstructorParameters<(typeof LAYERS)[K]>) => InstanceType<(typeof LAYERS)[K]> };
+
+/** The factories of {@link LAYERS}: `layers.dense({ units: 10 })` is `new Dense({ units: 10 })`. */
+export function layerFactories(): LayerFactories {
+  // Each factory passes its options to its own class, so the mapped type holds; Object.fromEntries cannot say so.
+  const make = (cls: new (opts: never) => Layer) => (opts: never) => new cls(opts);
+  return Object.fromEntries(Object.entries(LAYERS).map(([name, cls]) => [name, make(cls)])) as unknown as LayerFactories;
+}
+
+// A Map, not an object: a saved class named `constructor` or `__proto__` must not find Object.prototype's members.
+// Configs come from `config()` or a file; each constructor checks its options again.
+const CLASSES = new Map<string, new (config: Record<string, unknown>) => Layer>(
+  Object.values(LAYERS).map((cls) => [cls.kind, cls as unknown as new (config: Record<string, unknown>) => Layer]),
+);
+
+/**
+ * A layer from its class's `kind` and `config()` (what `Sequential.save` writes). An unknown kind throws `error`
+ * (`load` passes ParseError: the file is at fault), naming the kind and the known ones.
+ */
+export function layerFromConfig(kind: string, config: Record<string, unknown>, error: new (message: string) => WgnnError = WgnnError): Layer {
+  const cls = typeof kind === 'string' ? CLASSES.get(kind) : undefined;
+  if (!cls) throw new error(`layerFromConfig: unknown layer class ${JSON.stringify(kind)}; expected one of ${[...CLASSES.keys()].join(', ')}`);
+  return new cls(config);
 }

@@ -377,7 +377,7 @@ export class Sequential extends Module {
    */
   async save(path?: string): Promise<Uint8Array> {
     const first = this.layers[0]?.knownInputShape;
-    const spec = this.layers.map((l) => ({ class: l.constructor.name, name: l.name, config: l.config() }));
+    const spec = this.layers.map((l) => ({ class: l.kind, name: l.name, config: l.config() }));
     const meta = { format: 'wgnn.sequential', layers: JSON.stringify(spec), inputShape: JSON.stringify(first ?? null) };
     return saveTensors(path, Object.fromEntries(this.namedTensors()), meta);
   }
@@ -391,7 +391,7 @@ export class Sequential extends Module {
     }
     const specs = JSON.parse(metadata.layers) as { class: string; name: string; config: Record<string, unknown> }[];
     const inputShape = JSON.parse(metadata.inputShape ?? 'null') as number[] | null;
-    const model = new Sequential(specs.map((sp, i) => layerFromConfig(sp.class, { ...sp.config, name: sp.name, ...(i === 0 && inputShape ? { inputShape } : {}) })));
+    const model = new Sequential(specs.map((sp, i) => layerFromConfig(sp.class, { ...sp.config, name: sp.name, ...(i === 0 && inputShape ? { inputShape } : {}) }, ParseError)));
     const tensors = await loadTensors(bytes);
     const mine = model.namedTensors();
     const names = new Set(Object.keys(tensors));
@@ -443,7 +443,7 @@ export class Sequential extends Module {
       shape = l.outputShape(shape);
       const p = l.countParams();
       total += p;
-      lines.push(row(`${l.name} (${l.constructor.name})`, fmtShape([-1, ...shape]).replace('-1', 'null'), String(p)));
+      lines.push(row(`${l.name} (${l.kind})`, fmtShape([-1, ...shape]).replace('-1', 'null'), String(p)));
     }
     lines.push('='.repeat(65), `Total params: ${total}`);
     const text = lines.join('\n');

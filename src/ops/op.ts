@@ -81,15 +81,14 @@ export interface OpDef<A extends object> extends Kernel<A> {
   readonly tol: Tol;
   /** Tolerance of the backward pass GPU vs CPU where it differs from 10·tol (e.g. rules that reduce long axes). */
   readonly gradTol?: Tol;
-  /** The backward rule, or why there is none. */
-  readonly grad?: Grad<A> | NoGrad;
+  /** The backward rule, or why there is none (required: an op cannot forget to say). */
+  readonly grad: Grad<A> | NoGrad;
 }
 
-// eslint-style identity helper so each definition is checked against OpDef with its own attribute type.
+// An identity, so each definition is checked against OpDef with its own attribute type.
 export const defineOp = <A extends object>(def: OpDef<A>): OpDef<A> => def;
 
 export type NoAttrs = Record<string, never>;
 
 /** Any op of the table, whatever its attributes (the table's element type). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyOp = OpDef<any>;
+export type AnyOp = OpDef<object>;
