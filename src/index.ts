@@ -13,6 +13,7 @@ export * as optim from './optim/index.js';
 export * as nn from './nn/index.js';
 export { layers, sequential, Sequential, Module, setSeed } from './nn/index.js';
 export { serializeSafetensors, parseSafetensors, saveTensors, loadTensors } from './io/safetensors.js';
+export * as data from './data/index.js';
 export { Dataset, type Batch, type BatchOptions } from './data/dataset.js';
 export { randomShift, type Augment, type RandomShiftOptions } from './data/augment.js';
 export { Rng } from './rng.js';
