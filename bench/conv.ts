@@ -2,11 +2,9 @@
 // checked against wgnn's CPU reference on the first images of the batch (their outputs depend on those images only);
 // the filter gradient sums over the whole batch, so it is checked against the CPU reference on the whole batch when
 // that is affordable, else against float64 sums written from the definition at sampled entries.
-import { convOps } from '../src/ops/conv.js';
-import type { AnyOp } from '../src/ops/op.js';
-import { Rng } from '../src/rng.js';
-import type { FamilyOpts } from './families.js';
-import { checkAgainst, cpuRun, hostUniform, opRunner, sizeOfShape, type Case, type Check, type HostTensor } from './harness.js';
+import { Rng } from '../src/index.js';
+import { convOps, type AnyOp } from '../src/internal.js';
+import { checkAgainst, cpuRun, hostUniform, opRunner, sizeOfShape, type Case, type Check, type FamilyOpts, type HostTensor } from './harness.js';
 import type { JaxArray } from './peers/jax.js';
 
 type Pass = 'fwd' | 'bwd_x' | 'bwd_w';

@@ -1,10 +1,7 @@
 // Elementwise families: unary activations forward and backward, and broadcast binary ops. Memory-bound: each row's
 // rate is bytes read + written over time, to be read against the device's copy bandwidth.
-import { binaryOps } from '../src/ops/binary.js';
-import type { AnyOp } from '../src/ops/op.js';
-import { UNARY, unaryOps, type UnaryName } from '../src/ops/unary.js';
-import type { FamilyOpts } from './families.js';
-import { cpuCheck, hostUniform, opRunner, sizeOfShape, type Case } from './harness.js';
+import { UNARY, binaryOps, unaryOps, type AnyOp, type UnaryName } from '../src/internal.js';
+import { cpuCheck, hostUniform, opRunner, sizeOfShape, type Case, type FamilyOpts } from './harness.js';
 import type { JaxArray } from './peers/jax.js';
 
 const ACTIVATIONS: UnaryName[] = ['relu', 'sigmoid', 'tanh', 'gelu'];

@@ -1,5 +1,5 @@
 // The benchmark families, in the order they run (matmul first: its best GFLOP/s is the compute ceiling of the rest).
-import type { Case, Engine, Env, Row } from './harness.js';
+import type { Case, Engine, Env, FamilyOpts, Row } from './harness.js';
 import { matmulCases, matmulTuneCases } from './matmul.js';
 import { convCases } from './conv.js';
 import { poolCases } from './pool.js';
@@ -7,17 +7,6 @@ import { activationCases, binaryCases } from './elementwise.js';
 import { reduceCases, softmaxCases } from './reduce.js';
 import { optimCases } from './optim.js';
 import { printTrain, runTrain, trainCases } from './train.js';
-
-export interface FamilyOpts {
-  /** Small sizes, few trials: validates every kernel in seconds (CI). */
-  quick: boolean;
-  /** A CPU implementation of WebGPU (lavapipe): sizes that finish in minutes. */
-  software: boolean;
-  /** Square matmul sizes, overriding the defaults. */
-  sizes?: number[] | undefined;
-  /** Batch size of the conv, pool and MLP-shaped cases, overriding the defaults. */
-  batch?: number | undefined;
-}
 
 export interface Family {
   name: string;

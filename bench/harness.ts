@@ -1,12 +1,8 @@
 // The benchmark harness. A case is host inputs (a few sets, rotated while timing), a check built from wgnn's CPU
 // reference, and one runner per engine. runCase validates every engine's result against the check first, then times
 // it (timer.ts), into one Row. A wgnn validation failure prints the index and both values and fails the run.
-import { CpuBackend } from '../src/backend/cpu/cpu.js';
-import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
-import { apply } from '../src/ops/apply.js';
-import type { AnyOp, Tol } from '../src/ops/op.js';
-import { Rng } from '../src/rng.js';
-import { tensor, type Tensor } from '../src/tensor.js';
+import { CpuBackend, Rng, tensor, type Tensor, type WebGpuBackend } from '../src/index.js';
+import { apply, type AnyOp, type Tol } from '../src/internal.js';
 import type { JaxPeer } from './peers/jax.js';
 import { msg, type HostTensor, type Peer, type Runner } from './peers/peer.js';
 import type { TfjsPeer } from './peers/tfjs.js';
@@ -16,6 +12,18 @@ export type { HostTensor, Runner };
 export type Engine = 'wgnn' | 'tfjs' | 'jax';
 export const ENGINES: Engine[] = ['wgnn', 'tfjs', 'jax'];
 export const ENGINE_NAMES: Record<Engine, string> = { wgnn: 'wgnn', tfjs: 'TF.js', jax: 'jax-js' };
+
+/** How a family sizes its cases for this run (bench/families.ts: each family's `cases(o)`). */
+export interface FamilyOpts {
+  /** Small sizes, few trials: validates every kernel in seconds (CI). */
+  quick: boolean;
+  /** A CPU implementation of WebGPU (lavapipe): sizes that finish in minutes. */
+  software: boolean;
+  /** Square matmul sizes, overriding the defaults. */
+  sizes?: number[] | undefined;
+  /** Batch size of the conv, pool and MLP-shaped cases, overriding the defaults. */
+  batch?: number | undefined;
+}
 
 /** A peer's runner, or why the peer has none for this case. */
 type PeerBuild<P> = ((peer: P, sets: HostTensor[][]) => Runner) | string;

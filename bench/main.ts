@@ -4,10 +4,9 @@
 // adapter, prints one table per family and writes the run as JSON. Exits non-zero on any wgnn validation failure.
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
-import { createWebGpuBackend } from '../src/init.js';
-import { FAMILIES, type Family, type FamilyOpts } from './families.js';
-import { runCase, type Env, type Row } from './harness.js';
+import { createWebGpuBackend, type WebGpuBackend } from '../src/index.js';
+import { FAMILIES, type Family } from './families.js';
+import { runCase, type Env, type FamilyOpts, type Row } from './harness.js';
 import { loadJax } from './peers/jax.js';
 import { msg } from './peers/peer.js';
 import { loadTfjs } from './peers/tfjs.js';

@@ -1,12 +1,9 @@
 // Matmul f32: square sizes, the skinny shapes of an MLP layer (forward, and its two gradients through the transpose
 // flags), a wide rank-64 product, square transA/transB, and the dense layer's fused bias + relu. Validated against
 // wgnn's CPU reference on a slice of rows (the first and last rows of the output: tile edges), then timed.
-import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
-import { MATMUL_KERNELS, matmul, matmulKernel, matmulOps, type MatmulAttrs, type MatmulKernelName } from '../src/ops/matmul.js';
-import type { AnyOp } from '../src/ops/op.js';
-import { tensor } from '../src/tensor.js';
-import { checkAgainst, cpuRun, hostUniform, opRunner, type Case, type Check, type HostTensor } from './harness.js';
-import type { FamilyOpts } from './families.js';
+import { matmul, tensor, type WebGpuBackend } from '../src/index.js';
+import { MATMUL_KERNELS, matmulKernel, matmulOps, type AnyOp, type MatmulAttrs, type MatmulKernelName } from '../src/internal.js';
+import { checkAgainst, cpuRun, hostUniform, opRunner, type Case, type Check, type FamilyOpts, type HostTensor } from './harness.js';
 
 /** Multiply-adds the CPU reference may spend per case (float64 loops in JavaScript: about a second). */
 const CHECK_MACS = 4e7;

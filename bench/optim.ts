@@ -2,15 +2,9 @@
 // parameter tensor of n elements with random (nonzero) state at step 10, so the timed path is the general one
 // (SGD's first step only copies the gradient into its buffer).
 // Validated against the kernel's CPU reference from the same state; the result compared is params and state.
-import type { InPlaceKernel } from '../src/backend/backend.js';
-import { CpuBackend } from '../src/backend/cpu/cpu.js';
-import { applyInPlace } from '../src/ops/apply.js';
-import type { Tol } from '../src/ops/op.js';
-import { adamKernel, type AdamAttrs } from '../src/optim/adam.js';
-import { sgdKernel, type SgdAttrs } from '../src/optim/sgd.js';
-import { tensor, type Tensor } from '../src/tensor.js';
-import type { FamilyOpts } from './families.js';
-import { checkAgainst, hostUniform, type Case, type HostTensor, type Runner } from './harness.js';
+import { CpuBackend, tensor, type Tensor } from '../src/index.js';
+import { adamKernel, applyInPlace, sgdKernel, type AdamAttrs, type InPlaceKernel, type SgdAttrs, type Tol } from '../src/internal.js';
+import { checkAgainst, hostUniform, type Case, type FamilyOpts, type HostTensor, type Runner } from './harness.js';
 import type { JaxArray } from './peers/jax.js';
 
 // As test/optim.test.ts: the fused f32 update against float64 loops.

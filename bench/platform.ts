@@ -1,7 +1,7 @@
 // The benchmark's WebGPU entry point in Node: one Dawn instance for wgnn and both peers (so all three run on the same
 // adapter), published as `navigator.gpu` with the `userAgent` and `hardwareConcurrency` that TF.js and jax-js read.
 import { availableParallelism } from 'node:os';
-import type { AdapterInfo } from '../src/platform/gpu.js';
+import type { AdapterInfo } from '../src/internal.js';
 
 // NOTE: held for the life of the process: Dawn's instance must outlive every device made from it (src/platform/gpu.ts).
 let dawn: GPU | undefined;

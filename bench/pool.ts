@@ -1,13 +1,9 @@
 // Pooling f32 NHWC, forward and backward: max (whose forward also writes the int32 argmax its backward reads) and
 // average. The max backward is timed as OPS.max_pool2d_bwd_x itself, on an argmax built by wgnn's CPU reference of
 // max_pool2d over the same x (the forward's aux output), so the row measures the backward kernel alone.
-import { CpuBackend } from '../src/backend/cpu/cpu.js';
-import type { TensorSpec } from '../src/backend/backend.js';
-import type { AnyOp } from '../src/ops/op.js';
-import { poolOps } from '../src/ops/pool.js';
-import { Rng } from '../src/rng.js';
-import type { FamilyOpts } from './families.js';
-import { cpuCheck, hostUniform, opRunner, sizeOfShape, type Case, type HostTensor } from './harness.js';
+import { CpuBackend, Rng } from '../src/index.js';
+import { poolOps, type AnyOp, type TensorSpec } from '../src/internal.js';
+import { cpuCheck, hostUniform, opRunner, sizeOfShape, type Case, type FamilyOpts, type HostTensor } from './harness.js';
 
 interface PoolConfig {
   id: string;

@@ -1,12 +1,8 @@
 // Row-wise families: reductions of x [R,C] along either axis, softmax over the last axis, and the fused softmax +
 // cross-entropy forward and backward (dense one-hot labels, which every engine takes, and wgnn's sparse int32 labels).
-import { lossOps } from '../src/ops/loss.js';
-import type { AnyOp } from '../src/ops/op.js';
-import { reduceOps } from '../src/ops/reduce.js';
-import { softmaxOps } from '../src/ops/softmax.js';
-import { Rng } from '../src/rng.js';
-import type { FamilyOpts } from './families.js';
-import { cpuCheck, hostUniform, opRunner, type Case, type HostTensor } from './harness.js';
+import { Rng } from '../src/index.js';
+import { lossOps, reduceOps, softmaxOps, type AnyOp } from '../src/internal.js';
+import { cpuCheck, hostUniform, opRunner, type Case, type FamilyOpts, type HostTensor } from './harness.js';
 import type { JaxArray } from './peers/jax.js';
 
 const elements = (o: FamilyOpts): number => (o.quick ? 1 << 18 : o.software ? 1 << 22 : 1 << 24);

@@ -1,6 +1,6 @@
 // What a run reports: one aligned table per family (median ms, spread, rate, % of the device's ceiling, peers, ratio),
 // and the whole run as JSON (adapter, date, ceilings, every row with its derived numbers).
-import type { AdapterInfo } from '../src/platform/gpu.js';
+import type { AdapterInfo } from '../src/internal.js';
 import type { Family } from './families.js';
 import { ENGINES, ENGINE_NAMES, type Engine, type EngineResult, type Row } from './harness.js';
 import type { Roofline } from './roofline.js';

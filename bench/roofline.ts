@@ -1,9 +1,7 @@
 // The device's ceilings, once per run: copy bandwidth (a large buffer-to-buffer copy, repeated in one submit) for the
 // memory-bound kernels; the compute ceiling is the best matmul GFLOP/s of the run (report.ts), or, when the matmul
 // family is not in the run, a calibration matmul timed here.
-import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
-import { matmul } from '../src/ops/matmul.js';
-import { tensor } from '../src/tensor.js';
+import { matmul, tensor, type WebGpuBackend } from '../src/index.js';
 import { hostUniform } from './harness.js';
 import { stats, type Stats } from './timer.js';
 

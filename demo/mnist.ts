@@ -1,19 +1,13 @@
 // The embedded MNIST digits in the browser: fetches mnist.idx.gz (one ubyte IDX [10000, 785]: label, then 784
-// pixels; see vite.config.ts), parses it with parseIdx and splits it as loadMnist does (src/data/mnist.ts).
-import { bytesToUnit, permutation } from '../src/data/dataset.js';
-import { isGzip, parseIdx } from '../src/data/idx.js';
-import { ParseError } from '../src/errors.js';
-import { Rng } from '../src/rng.js';
-import type { HostTensor } from '../src/nn/index.js';
+// pixels; see vite.config.ts), parses it and splits it with the library's own split (wg.data.splitMnist, as loadMnist).
+import * as wg from '../src/index.js';
 
-export const SIDE = 28;
-const PIXELS = SIDE * SIDE;
-const ROW = 1 + PIXELS;
+export const SIDE = wg.data.MNIST_SIDE;
 
 /** Images x [N,28,28,1] in [0,1] and labels y [N] int32. */
 export interface Split {
-  x: HostTensor & { data: Float32Array };
-  y: HostTensor & { data: Int32Array };
+  x: wg.nn.HostTensor & { data: Float32Array };
+  y: wg.nn.HostTensor & { data: Int32Array };
 }
 
 async function gunzip(bytes: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>> {
@@ -30,31 +24,20 @@ function rows(): Promise<Uint8Array> {
     if (!res.ok) throw new Error(`mnist.idx.gz: HTTP ${res.status} ${res.statusText}`);
     let bytes: Uint8Array<ArrayBuffer> = new Uint8Array(await res.arrayBuffer());
     // NOTE: a server may already have undone the gzip (Content-Encoding), so the magic decides, not the name.
-    if (isGzip(bytes)) bytes = await gunzip(bytes);
-    const a = parseIdx(bytes);
-    if (a.type !== 'uint8' || a.dims.length !== 2 || a.dims[1] !== ROW) {
-      throw new ParseError(`mnist.idx.gz: ${a.type} [${a.dims.join(', ')}]; expected uint8 [N, ${ROW}]`);
-    }
-    return a.data as Uint8Array;
+    if (wg.data.isGzip(bytes)) bytes = await gunzip(bytes);
+    return wg.data.mnistRows(wg.data.parseIdx(bytes), 'mnist.idx.gz');
   })();
   return fetched;
 }
 
-/**
- * The same train/test split as `loadMnist({ seed, trainSize })`: rows shuffled by `permutation(N, new Rng(seed))`,
- * the first `trainSize` train and the rest test.
- */
+const toSplit = (d: wg.Dataset): Split => ({
+  x: { data: d.x, shape: [...d.xShape] },
+  // splitMnist's labels are int32 class ids.
+  y: { data: d.y as Int32Array, shape: [...d.yShape] },
+});
+
+/** The same train/test split as `loadMnist({ seed, trainSize })` in Node. */
 export async function loadMnist(seed: number, trainSize = 8000): Promise<{ train: Split; test: Split }> {
-  const all = await rows();
-  const order = permutation(all.length / ROW, new Rng(seed));
-  const split = (ids: Int32Array): Split => {
-    const pixels = new Uint8Array(ids.length * PIXELS);
-    const y = new Int32Array(ids.length);
-    ids.forEach((r, i) => {
-      y[i] = all[r * ROW]!;
-      pixels.set(all.subarray(r * ROW + 1, (r + 1) * ROW), i * PIXELS);
-    });
-    return { x: { data: bytesToUnit(pixels), shape: [ids.length, SIDE, SIDE, 1] }, y: { data: y, shape: [ids.length] } };
-  };
-  return { train: split(order.subarray(0, trainSize)), test: split(order.subarray(trainSize)) };
+  const { train, test } = wg.data.splitMnist(await rows(), { seed, trainSize });
+  return { train: toSplit(train), test: toSplit(test) };
 }

@@ -1,10 +1,9 @@
 // The seed's Keras CNN, line for line in wgnn's Keras-style API, trained on the embedded MNIST digits.
 // Run: npm run build && node dist/examples/cnn.js [epochs] [train-samples]
 import * as wg from '../src/index.js';
-import { loadMnist } from '../src/data/mnist.js';
 
 await wg.init();
-const { train, test } = loadMnist();
+const { train, test } = wg.data.loadMnist();
 const n = Number(process.argv[3] ?? train.length);
 const part = train.slice(0, n);
 

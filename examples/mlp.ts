@@ -2,7 +2,6 @@
 // backward got the gradients wrong; here nothing is derived by hand). Trains on the embedded MNIST digits.
 // Run: npm run build && node dist/examples/mlp.js [steps]
 import * as wg from '../src/index.js';
-import { loadMnist } from '../src/data/mnist.js';
 
 class MLP extends wg.Module {
   w1 = wg.nn.initialize('heNormal', [784, 128], new wg.Rng(1)).variable();
@@ -16,7 +15,7 @@ class MLP extends wg.Module {
 }
 
 await wg.init();
-const { train, test } = loadMnist();
+const { train, test } = wg.data.loadMnist();
 const net = new MLP();
 const opt = wg.optim.sgd({ lr: 0.1, momentum: 0.9 });
 const steps = Number(process.argv[2] ?? 500);

@@ -6,14 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as wg from '../src/index.js';
-import { loadMnist } from '../src/data/mnist.js';
 
 const [mode = 'check', a = '', b = ''] = process.argv.slice(2);
 
 async function train(epochs: number, checkpoint?: { path: string; everySteps: number; resume?: boolean }) {
   await wg.init({ backend: 'webgpu' });
   wg.setSeed(5);
-  const part = loadMnist().train.slice(0, 32 * 20); // 20 steps an epoch at batch 32
+  const part = wg.data.loadMnist().train.slice(0, 32 * 20); // 20 steps an epoch at batch 32
   const model = wg.nn.seedModel('mlp', [28, 28, 1], 10);
   model.compile({ optimizer: wg.optim.adam(1e-3), loss: 'sparseCategoricalCrossentropy' });
   await model.fit({ data: part.x, shape: part.xShape }, { data: part.y, shape: part.yShape }, { epochs, batchSize: 32, seed: 3, verbose: 0, ...(checkpoint ? { checkpoint } : {}) });

