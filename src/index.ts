@@ -1,12 +1,12 @@
 // wgnn: a WebGPU neural-network engine. `await init()` then build tensors and run ops.
-export { init, shutdown, backend, createWebGpuBackend, type InitOptions } from './init.js';
+export { init, reinit, shutdown, backend, createWebGpuBackend, type InitOptions } from './init.js';
 export { Tensor, tensor, zeros, ones, full, scalar, tidy, keep, memory, type CreateOptions } from './tensor.js';
 export * from './ops/index.js';
 export { backward, noGrad, isGradEnabled, grad, valueAndGrad, detach, zeroGrad } from './autograd/tape.js';
 export type { BackwardOptions } from './tensor.js';
 export { OPS, type OpName } from './ops/registry.js';
 export * from './errors.js';
-export type { Backend, MemoryInfo, DType, TypedArray } from './backend/backend.js';
+export type { Backend, DispatchInfo, MemoryInfo, DType, TypedArray } from './backend/backend.js';
 export { CpuBackend } from './backend/cpu/cpu.js';
 export { WebGpuBackend } from './backend/webgpu/webgpu.js';
 export * as optim from './optim/index.js';
