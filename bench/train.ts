@@ -1,17 +1,8 @@
 // The training-step benchmark (`npm run bench -- train`): ms per step of the seed CNN and MLP (sparse cross-entropy,
 // Adam 1e-3) on MNIST batches, for wgnn eager, wgnn replayed (compileStep) and the peers' own training steps, with
 // the JavaScript time, dispatches and submits of each step, and where the replayed step's GPU time goes.
-import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
-import { compileStep, type CompiledStep } from '../src/autograd/step.js';
-import { noGrad } from '../src/autograd/tape.js';
-import { loadMnist } from '../src/data/mnist.js';
-import { getLoss } from '../src/nn/losses.js';
-import { seedModel } from '../src/nn/models.js';
-import { setSeed } from '../src/nn/initializers.js';
-import { mul } from '../src/ops/binary.js';
-import { adam } from '../src/optim/adam.js';
-import { Rng } from '../src/rng.js';
-import { setDefaultBackend, tidy } from '../src/tensor.js';
+import * as wg from '../src/index.js';
+import { setDefaultBackend } from '../src/internal.js';
 import { ENGINE_NAMES, type Case, type Engine, type EngineResult, type Env, type FamilyOpts, type HostTensor, type Row } from './harness.js';
 import { jaxTrainer } from './peers/jax-train.js';
 import { msg } from './peers/peer.js';
@@ -105,7 +96,7 @@ interface Plan {
   /** Rounds of one block of 16 steps read once per wgnn mode, between these counts, until blockBudgetMs. */
   blocks: [number, number];
   blockBudgetMs: number;
-  /** Runs of the replayed dispatch list, one pass each, for the profile (the first is dropped). */
+  /** Runs of the replayed dispatch list, one pass per dispatch, for the profile (CompiledStep.profile). */
   profileRuns: number;
 }
 
@@ -160,13 +151,13 @@ function batchesOf(B: number): { batches: StepBatch[]; source: string } {
   let y: Int32Array;
   const n = Math.min(16, Math.max(1, Math.floor(8000 / B))) * B;
   try {
-    const { train } = loadMnist();
+    const { train } = wg.data.loadMnist();
     const m = Math.min(n, train.length - (train.length % B));
     x = train.x.slice(0, m * SIDE * SIDE);
     y = (train.y as Int32Array).slice(0, m);
     data.source = 'embedded MNIST (src/data/mnist.ts)';
   } catch (e) {
-    const rng = new Rng(SEED);
+    const rng = new wg.Rng(SEED);
     x = new Float32Array(n * SIDE * SIDE);
     y = new Int32Array(n);
     for (let i = 0; i < n; i++) {
@@ -194,35 +185,19 @@ function batchesOf(B: number): { batches: StepBatch[]; source: string } {
 // ---------------------------------------------------------------------------------------------------------------
 // wgnn
 
-/** The seed model (seeded), Adam and the step written as Sequential.newStep writes it, without the accuracy metric. */
+/** The seed model (seeded), Adam and the step `fit` trains with (nn/train.ts), without the accuracy metric. */
 function wgnnModel(kind: 'mlp' | 'cnn', replay: boolean) {
-  setSeed(SEED);
-  const model = seedModel(kind, [SIDE, SIDE, 1], CLASSES);
-  const opt = adam(1e-3);
-  const loss = getLoss('sparseCategoricalCrossentropy');
-  const layers = model.layers;
-  const step = compileStep(
-    (xb, yb) => {
-      const outs = tidy(() => {
-        // The final softmax is fused into the loss: the last layer gives logits.
-        const h = layers.slice(0, -1).reduce((t, l) => l.forward(t), xb);
-        const l = loss.compute(layers[layers.length - 1]!.forwardLogits(h), yb, true);
-        l.backward();
-        return noGrad(() => ({ loss: mul(l, xb.shape[0]!) }));
-      });
-      opt.step(model.parameters());
-      model.zeroGrad();
-      return outs;
-    },
-    { replay },
-  );
+  wg.setSeed(SEED);
+  const model = wg.nn.seedModel(kind, [SIDE, SIDE, 1], CLASSES);
+  const opt = wg.optim.adam(1e-3);
+  const step = wg.nn.trainStep(model, { optimizer: opt, loss: 'sparseCategoricalCrossentropy', replay });
   return { model, opt, step };
 }
 
 /** The weights of a freshly seeded model, in layer order (kernel, bias), for the peers. */
 async function initialWeights(kind: 'mlp' | 'cnn'): Promise<HostTensor[]> {
-  setSeed(SEED);
-  const model = seedModel(kind, [SIDE, SIDE, 1], CLASSES);
+  wg.setSeed(SEED);
+  const model = wg.nn.seedModel(kind, [SIDE, SIDE, 1], CLASSES);
   // namedParameters builds the weights; its order is the layers' and, in a layer, its fields' (kernel, then bias).
   const ps = model.namedParameters();
   const out: HostTensor[] = [];
@@ -338,48 +313,26 @@ function summarize(m: Measured): ModeStats {
   };
 }
 
-interface Recorded {
-  pipeline: GPUComputePipeline;
-  bindGroup: GPUBindGroup;
-  x: number;
-  y: number;
-  z: number;
-}
-
 /** wgnn in one mode as a stepper; `run` runs a step without reading, for the blocks of 16. */
-function wgnnStepper(gpu: WebGpuBackend, spec: TrainSpec, replay: boolean) {
+function wgnnStepper(gpu: wg.WebGpuBackend, spec: TrainSpec, replay: boolean) {
   const { model, opt, step } = wgnnModel(spec.model, replay);
+  const meter = new wg.nn.StepMeter(step);
   const B = spec.batch;
   let next = 0;
   const run = (i: number): void => {
     const b = spec.batches[i % spec.batches.length]!;
     step.run({ data: b.x, shape: [B, SIDE, SIDE, 1] }, { data: b.y, shape: [B] });
+    meter.ran(B);
     next = i + 1;
   };
-  // The capture (first run) is watched to name each recorded dispatch: backend.dispatch(op, ...) in order.
-  const names: string[] = [];
   const state = { params: [] as Float32Array[] };
   const stepper: Stepper = {
     name: replay ? 'wgnn replay' : 'wgnn eager',
     launch: (i) => {
-      if (!replay || step.captures > 0) {
-        run(i);
-        gpu.flush(); // eager work waits in wgnn's encoder until a read: submit it as part of the step
-        return;
-      }
-      const dispatch = gpu.dispatch.bind(gpu);
-      (gpu as { dispatch: WebGpuBackend['dispatch'] }).dispatch = (op, d, where) => {
-        const [x, y = 1, z = 1] = d.workgroups;
-        if (x && y && z) names.push(op);
-        dispatch(op, d, where);
-      };
-      try {
-        run(i);
-      } finally {
-        delete (gpu as { dispatch?: unknown }).dispatch;
-      }
+      run(i);
+      gpu.flush(); // eager work waits in wgnn's encoder until a read: submit it as part of the step (after a replay: nothing to do)
     },
-    read: async () => (await step.read()).sums.loss! / B,
+    read: async () => (await meter.read()).loss!,
     // wgnn's own counters; the time in submit from the device's wrapper.
     counts: () => ({ dispatches: gpu.dispatches, submits: gpu.submits, submitMs: countOn(gpu.device).submitMs }),
     // The weights after the check steps, to compare eager with replay bitwise.
@@ -396,64 +349,29 @@ function wgnnStepper(gpu: WebGpuBackend, spec: TrainSpec, replay: boolean) {
   const block = async (): Promise<number> => {
     const w = performance.now();
     for (let j = 0; j < 16; j++) run(next);
-    await step.read();
+    await meter.read();
     return (performance.now() - w) / 16;
   };
-  return { stepper, step, names, state, block };
+  return { stepper, step, state, block };
 }
 
 /**
- * Times each dispatch of the step's recording in its own compute pass with GPU timestamps (a few runs of the whole
- * list, the least time of each dispatch), and sums them by op. The list runs as a replay does (it updates the weights again).
- * NOTE: reads CompiledStep's private capture cache; a change there shows up as 'not profiled'.
+ * The step's latest capture timed one dispatch per compute pass (CompiledStep.profile: GPU timestamps, the least time
+ * of each dispatch over a few runs of the list), summed by the op that launched each dispatch. The runs execute the
+ * step as a replay does (they update the weights again).
  */
-async function profileStep(gpu: WebGpuBackend, step: CompiledStep, names: string[], reps: number): Promise<Profile | string> {
-  const device = gpu.device;
-  if (!device.features.has('timestamp-query')) return 'not profiled: the device has no timestamp-query';
-  const cache = (step as unknown as { cache?: Map<string, { recording: { dispatches?: Recorded[] } }> }).cache;
-  const ds = cache?.values().next().value?.recording.dispatches;
-  if (!ds?.length) return 'not profiled: no recording found in the step';
-  if (2 * ds.length > 4096) return `not profiled: ${ds.length} dispatches, over one query set`;
-  const named = names.length === ds.length;
-  await gpu.sync();
-  const qs = device.createQuerySet({ type: 'timestamp', count: 2 * ds.length });
-  const bytes = 16 * ds.length;
-  const resolve = device.createBuffer({ size: bytes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-  const staging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const runs: number[][] = [];
-  try {
-    for (let rep = 0; rep < reps; rep++) {
-      const enc = device.createCommandEncoder();
-      ds.forEach((r, i) => {
-        const pass = enc.beginComputePass({ timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
-        pass.setPipeline(r.pipeline);
-        pass.setBindGroup(0, r.bindGroup);
-        pass.dispatchWorkgroups(r.x, r.y, r.z);
-        pass.end();
-      });
-      enc.resolveQuerySet(qs, 0, 2 * ds.length, resolve, 0);
-      enc.copyBufferToBuffer(resolve, 0, staging, 0, bytes);
-      device.queue.submit([enc.finish()]);
-      await staging.mapAsync(GPUMapMode.READ);
-      const t = new BigUint64Array(staging.getMappedRange().slice(0));
-      staging.unmap();
-      if (rep > 0) runs.push(ds.map((_, i) => (t[2 * i + 1]! > t[2 * i]! ? Number(t[2 * i + 1]! - t[2 * i]!) / 1e6 : 0)));
-    }
-  } finally {
-    qs.destroy();
-    resolve.destroy();
-    staging.destroy();
-  }
-  // The least time of each dispatch over the runs: on a shared machine, the closest to its uncontended time.
-  const per = ds.map((_, i) => Math.min(...runs.map((r) => r[i]!)));
+async function profileStep(step: wg.CompiledStep, runs: number): Promise<Profile | string> {
+  const ds = step.dispatches();
+  if (!ds.length) return 'not profiled: the step has no capture';
+  const per = await step.profile(runs);
+  if (!per) return 'not profiled: the device has no timestamp-query';
   const gpuMs = per.reduce((a, b) => a + b, 0);
   const byOp = new Map<string, { dispatches: number; ms: number }>();
   per.forEach((ms, i) => {
-    const op = named ? names[i]! : `dispatch ${i}`;
-    const e = byOp.get(op) ?? { dispatches: 0, ms: 0 };
+    const e = byOp.get(ds[i]!.op) ?? { dispatches: 0, ms: 0 };
     e.dispatches++;
     e.ms += ms;
-    byOp.set(op, e);
+    byOp.set(ds[i]!.op, e);
   });
   return {
     dispatches: ds.length,
@@ -595,7 +513,7 @@ export async function runTrain(c: Case, env: Env): Promise<Row> {
         const [se, sr] = [summarize(me), summarize(mr)];
         se.ms16 = { median: median(b16[0]), blocks: b16[0].length };
         sr.ms16 = { median: median(b16[1]), blocks: b16[1].length };
-        const profile = await profileStep(gpu, replay.step, replay.names, p.profileRuns).catch((e: unknown) => `not profiled: ${msg(e)}`);
+        const profile = await profileStep(replay.step, p.profileRuns).catch((e: unknown) => `not profiled: ${msg(e)}`);
         const r: TrainResult = {
           status: 'ok',
           kernel: 'compileStep replay',

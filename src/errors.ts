@@ -41,6 +41,16 @@ export class BackendError extends WgnnError {}
 /** A file (IDX, gzip, cache) that is malformed or hostile: the message says what, at which offset, and the sizes. */
 export class ParseError extends WgnnError {}
 
+/**
+ * A file that could not be read or written (a missing folder, permissions, a full disk, no file system): names the
+ * path and the system's reason, with its code (e.g. ENOENT).
+ */
+export class FileError extends WgnnError {
+  constructor(message: string, readonly path: string, readonly code: string | undefined) {
+    super(message);
+  }
+}
+
 export const fmtShape = (s: readonly number[]): string => `[${s.join(',')}]`;
 
 /** Work that a captured (replayed) training step cannot contain, such as a read-back; the step runs eagerly instead. */

@@ -2,14 +2,14 @@
 // NOTE: the reference makes the emitted index.d.ts bring the WebGPU types (GPUBuffer, GPUDevice, ...) that the
 // declarations use, so a user's tsc needs no setup of its own; `preserve` keeps it in the output (TypeScript >= 5.5).
 /// <reference types="@webgpu/types" preserve="true" />
-export { init, shutdown, backend, createWebGpuBackend, type InitOptions } from './init.js';
+export { init, reinit, shutdown, backend, createWebGpuBackend, type InitOptions } from './init.js';
 export { Tensor, tensor, zeros, ones, full, scalar, tidy, keep, memory, type CreateOptions } from './tensor.js';
 export * from './ops/index.js';
 export { backward, noGrad, isGradEnabled, grad, valueAndGrad, detach, zeroGrad } from './autograd/tape.js';
 export type { BackwardOptions } from './tensor.js';
 export { OPS, type OpName } from './ops/registry.js';
 export * from './errors.js';
-export type { Backend, MemoryInfo, DType, TypedArray } from './backend/backend.js';
+export type { Backend, DispatchInfo, MemoryInfo, DType, TypedArray } from './backend/backend.js';
 export { CpuBackend } from './backend/cpu/cpu.js';
 export { WebGpuBackend } from './backend/webgpu/webgpu.js';
 export * as optim from './optim/index.js';

@@ -14,6 +14,8 @@ export interface InitOptions extends DeviceRequest, WebGpuOptions {
 }
 
 let current: Backend | undefined;
+/** The options and the kind of backend of the last `init()`, for `reinit()`. */
+let last: { opts: InitOptions; kind: Backend['name'] } | undefined;
 
 /** Opens a WebGPU backend without making it the default; undefined when there is no adapter. */
 export async function createWebGpuBackend(opts: DeviceRequest & WebGpuOptions = {}): Promise<WebGpuBackend | undefined> {
@@ -37,6 +39,22 @@ export async function init(opts: InitOptions = {}): Promise<Backend> {
     }
   }
   b ??= new CpuBackend();
+  current = b;
+  last = { opts, kind: b.name };
+  setDefaultBackend(b);
+  return b;
+}
+
+/**
+ * After a lost device: opens a new backend and makes it the default (and what `backend()` returns), dropping the one
+ * `init()` opened. `open` makes it (e.g. a test's own device); without it, a backend of the kind the last `init()`
+ * chose, with the same options (WebGPU when init() was never called). Training code that recovers (`fit` with a
+ * checkpoint) calls this and never opens a device itself.
+ */
+export async function reinit(open?: () => Promise<Backend>): Promise<Backend> {
+  if (!open) return init({ ...last?.opts, backend: last?.kind ?? 'webgpu' });
+  const b = await open();
+  if (current !== b) current?.destroy();
   current = b;
   setDefaultBackend(b);
   return b;

@@ -1,6 +1,6 @@
 // What only the benchmarks (bench/) need beyond the public API of src/index.ts: kernel and op tables, the apply
-// functions, kernel types and the adapter's description. Internal: not in the package's exports map, and it may
-// change in any release; applications use src/index.ts (the package root).
+// functions, kernel types, the adapter's description and setting the default backend. Internal: not in the
+// package's exports map, and it may change in any release; applications use src/index.ts (the package root).
 export type { AnyOp, Tol } from './ops/op.js';
 export { apply, applyInPlace } from './ops/apply.js';
 export type { InPlaceKernel, TensorSpec } from './backend/backend.js';
@@ -15,3 +15,4 @@ export { lossOps } from './ops/loss.js';
 export { adamKernel, type AdamAttrs } from './optim/adam.js';
 export { sgdKernel, type SgdAttrs } from './optim/sgd.js';
 export type { AdapterInfo } from './platform/gpu.js';
+export { setDefaultBackend } from './tensor.js';

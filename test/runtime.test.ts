@@ -201,4 +201,27 @@ describe('init', () => {
     shutdown();
     expect(() => tensorDefault([1])).toThrow(NoBackend);
   });
+
+  it('reinit after a lost device: a new backend of the kind and options init() used, made the default', async () => {
+    const { init, reinit, backend, shutdown } = await import('../src/init.js');
+    const { tensor: tensorDefault } = await import('../src/tensor.js');
+    const g = (await init({ poolCapBytes: 1 << 20 })) as WebGpuBackend;
+    g.device.destroy();
+    await vi.waitFor(() => expect(g.isLost).toBe(true));
+    const n = (await reinit()) as WebGpuBackend;
+    expect(n.name).toBe('webgpu');
+    expect(n).not.toBe(g);
+    expect(backend()).toBe(n);
+    expect(n.pool.capBytes).toBe(1 << 20);
+    const t = tensorDefault([1, 2]);
+    expect(t.backend).toBe(n);
+    expect(Array.from(await t.data())).toEqual([1, 2]);
+    t.dispose();
+    // Given its own way to open a device (a test's, an app's), reinit makes that one the default.
+    const own = (await createWebGpuBackend())!;
+    expect(await reinit(async () => own)).toBe(own);
+    expect(backend()).toBe(own);
+    expect(tensorDefault([3]).backend).toBe(own);
+    shutdown();
+  });
 });

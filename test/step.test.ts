@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
 import { compileStep } from '../src/autograd/step.js';
 import { loadMnist } from '../src/data/mnist.js';
-import { layers, sequential, setSeed, type Sequential } from '../src/nn/index.js';
+import { CaptureError } from '../src/errors.js';
+import { StepMeter, layers, sequential, setSeed, trainStep, type Sequential } from '../src/nn/index.js';
 import { seedModel } from '../src/nn/models.js';
 import { adam, exponentialDecay, sgd, type Schedule } from '../src/optim/index.js';
 import { mean } from '../src/ops/reduce.js';
@@ -13,6 +14,7 @@ import { square } from '../src/ops/unary.js';
 import { sub } from '../src/ops/binary.js';
 import { linear } from '../src/ops/matmul.js';
 import { memory, setDefaultBackend, tensor, tidy } from '../src/tensor.js';
+import { SHADERS } from '../src/shaders.gen.js';
 import { gpuBackend } from './helpers.js';
 import '../src/autograd/tape.js';
 
@@ -133,5 +135,57 @@ describe('step replay [webgpu]', () => {
     step.dispose();
     opt.dispose();
     for (const t of [w, b]) t.dispose();
+  });
+
+  it('trainStep: the capture lists a replay\'s dispatches by op and kernel, profile times each; an eager step has none', async () => {
+    setSeed(11);
+    const m = seedModel('mlp', [28, 28, 1], 10);
+    const opt = adam(1e-3);
+    const step = trainStep(m, { optimizer: opt, loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+    const meter = new StepMeter(step);
+    const p = loadMnist().train.slice(0, 48);
+    let perReplay = 0;
+    for (let i = 0; i < 3; i++) {
+      const b = p.slice(16 * i, 16 * (i + 1));
+      const d0 = gpu.dispatches;
+      step.run({ data: b.x, shape: b.xShape }, { data: b.y, shape: b.yShape });
+      perReplay = gpu.dispatches - d0;
+      meter.ran(16);
+    }
+    expect([step.captures, step.replays]).toEqual([1, 2]);
+    const ds = step.dispatches();
+    expect(ds.length).toBe(perReplay);
+    const ops = ds.map((d) => d.op);
+    // Forward (dense 784->128 with its bias), loss, backward, the accuracy count, Adam on the 4 parameters, the 2 sums.
+    expect(ops[0]).toBe('matmul_bias');
+    for (const op of ['softmax_cross_entropy', 'softmax_cross_entropy_bwd_x', 'count_correct']) expect(ops).toContain(op);
+    expect(ops.filter((o) => o === 'adam')).toHaveLength(4);
+    expect(ops.slice(-2)).toEqual(['accumulate', 'accumulate']);
+    for (const d of ds) {
+      expect(Object.keys(SHADERS), d.op).toContain(d.shader);
+      expect(d.bytes, d.op).toBeGreaterThan(0);
+      expect(d.workgroups.every((w) => Number.isInteger(w) && w >= 1), d.op).toBe(true);
+    }
+    const ms = await step.profile(2);
+    if (gpu.features.has('timestamp-query')) {
+      expect(ms).toHaveLength(ds.length);
+      expect(ms!.every((t) => Number.isFinite(t) && t >= 0)).toBe(true);
+      expect(ms!.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    } else expect(ms).toBeUndefined();
+    // The meter: means over the 48 rows; the accuracy is a count of correct rows over 48.
+    const logs = await meter.read();
+    expect(Number.isFinite(logs.loss)).toBe(true);
+    expect(logs.acc! * 48).toBeCloseTo(Math.round(logs.acc! * 48), 4);
+    expect(meter.logs()).toEqual(logs);
+    step.dispose();
+    expect(step.dispatches()).toEqual([]);
+
+    const eager = trainStep(m, { optimizer: opt, loss: 'sparseCategoricalCrossentropy', replay: false });
+    eager.run({ data: p.x.subarray(0, 16 * 784), shape: [16, 28, 28, 1] }, { data: p.y.subarray(0, 16), shape: [16] });
+    expect(eager.dispatches()).toEqual([]);
+    await expect(eager.profile(1)).rejects.toThrow(CaptureError);
+    eager.dispose();
+    opt.dispose();
+    m.dispose();
   });
 });

@@ -3,7 +3,7 @@
 // scalars, then replay the recording as one command buffer and one submit. Losses and metrics accumulate on the GPU
 // and are read every few steps. A change of input shapes or of the `key` re-captures; eager and replay run the same
 // kernels with the same uniforms, so their results are bitwise identical.
-import type { Backend, InPlaceKernel, TypedArray } from '../backend/backend.js';
+import type { Backend, DispatchInfo, InPlaceKernel, TypedArray } from '../backend/backend.js';
 import { grid1d, u32 } from '../backend/kernel.js';
 import { CaptureError, ShapeError, WgnnError, fmtShape } from '../errors.js';
 import { applyInPlace } from '../ops/apply.js';
@@ -72,6 +72,8 @@ export class CompiledStep {
   replays = 0;
   eagerSteps = 0;
   private cache = new Map<string, Captured>();
+  /** The most recent capture (the one `dispatches` and `profile` look at). */
+  private latest: Captured | undefined;
   private sums = new Map<string, Tensor>();
   private steps = 0;
   private uncapturable = false;
@@ -139,7 +141,8 @@ export class CompiledStep {
       this.cache.delete(oldest);
     }
     // The inputs' buffers are the ones the recording reads: keep them (as views) to write each new batch into.
-    this.cache.set(key, { recording: cap.end(), backend, inputs: inputs.map((t) => keep(view(t, t.shape, 'step'))), hooks: registered });
+    this.latest = { recording: cap.end(), backend, inputs: inputs.map((t) => keep(view(t, t.shape, 'step'))), hooks: registered };
+    this.cache.set(key, this.latest);
     this.captures++;
   }
 
@@ -172,6 +175,26 @@ export class CompiledStep {
     return { steps, sums };
   }
 
+  /**
+   * The dispatches of the latest capture, in order (op, kernel, workgroups, bytes bound), for profiling; empty when
+   * the step has not been captured (replay off, or a backend without capture, such as the CPU).
+   */
+  dispatches(): DispatchInfo[] {
+    const c = this.latest;
+    return c ? c.backend.capture!.describe(c.recording) : [];
+  }
+
+  /**
+   * GPU milliseconds of each of `dispatches()`, each timed in its own compute pass, the least over `runs` runs of the
+   * whole list; undefined where the device has no timestamp queries. NOTE: the runs execute the step as a replay
+   * does, on the inputs of its last run: the optimizer updates the weights `runs` more times.
+   */
+  async profile(runs: number): Promise<number[] | undefined> {
+    const c = this.latest;
+    if (!c) throw new CaptureError('step.profile: the step has no capture to time (it ran eagerly: replay off, or a backend without capture)');
+    return c.backend.capture!.profile(c.recording, runs);
+  }
+
   /** Frees every capture and accumulator. */
   dispose(): void {
     for (const c of this.cache.values()) this.drop(c);
@@ -181,6 +204,7 @@ export class CompiledStep {
   }
 
   private drop(c: Captured): void {
+    if (c === this.latest) this.latest = undefined;
     c.backend.capture!.release(c.recording);
     for (const t of c.inputs) t.dispose();
   }

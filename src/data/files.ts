@@ -1,7 +1,6 @@
-// Node file access for datasets: a bounded gunzip, IDX files gzipped or raw, and atomic writes for caches.
+// Node file access for datasets: a bounded gunzip and IDX files gzipped or raw (atomic writes: platform/fs.ts).
 // NOTE: namespace imports of node: modules, so a browser bundle that reaches this file still builds (Vite stubs them).
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { ParseError } from '../errors.js';
 import { IDX_MAX_BYTES, isGzip, parseIdx, type IdxArray, type IdxParseOptions } from './idx.js';
@@ -37,19 +36,6 @@ export function readIdxFile(file: string, opts: IdxParseOptions = {}): IdxArray 
     return decodeIdx(bytes, opts);
   } catch (e) {
     if (e instanceof ParseError) throw new ParseError(`${file}: ${e.message}`);
-    throw e;
-  }
-}
-
-/** Writes `data` to a temporary file beside `file`, then renames it over `file`: readers never see half a file. */
-export function writeFileAtomic(file: string, data: Uint8Array): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  try {
-    fs.writeFileSync(tmp, data);
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
     throw e;
   }
 }

@@ -5,7 +5,8 @@ import * as nodeModule from 'node:module';
 import * as path from 'node:path';
 import { ParseError } from '../errors.js';
 import type { ImageDataset } from './dataset.js';
-import { readIdxFile, writeFileAtomic } from './files.js';
+import { writeFileAtomic } from '../platform/fs.js';
+import { readIdxFile } from './files.js';
 import { encodeIdx } from './idx.js';
 import { MNIST_ROW as ROW, MNIST_SIDE, mnistRows, splitMnist, type MnistSplitOptions } from './mnist-rows.js';
 
@@ -87,7 +88,7 @@ export function loadMnist(opts: MnistOptions = {}): MnistDataset {
   const rows = cached ?? rowsFromJson(pkg.dir);
   if (!cached) {
     try {
-      writeFileAtomic(cachePath, encodeIdx([rows.length / ROW, ROW], rows));
+      writeFileAtomic(cachePath, encodeIdx([rows.length / ROW, ROW], rows), { mkdir: true });
     } catch (e) {
       // NOTE: a read-only node_modules only makes the next load slow, so it warns instead of failing.
       console.warn(`wgnn: could not write the MNIST cache ${cachePath}: ${(e as Error).message}`);

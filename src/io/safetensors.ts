@@ -189,13 +189,13 @@ export async function saveTensors(path: string | undefined, named: Record<string
   const list = Object.entries(named);
   const data = await Promise.all(list.map(([, t]) => t.data()));
   const bytes = serializeSafetensors(list.map(([name, t], i) => ({ name, dtype: t.dtype, shape: t.shape, data: data[i]! })), metadata);
-  if (path !== undefined) await writeFileAtomic(path, bytes);
+  if (path !== undefined) (await import('../platform/fs.js')).writeFileAtomic(path, bytes);
   return bytes;
 }
 
 /** Loads the tensors of safetensors bytes or of a file (Node) onto a backend (the default one unless given). */
 export async function loadTensors(source: Uint8Array | string, opts: { backend?: Backend } = {}): Promise<Record<string, Tensor>> {
-  const bytes = typeof source === 'string' ? await (await import('node:fs/promises')).readFile(source) : source;
+  const bytes = typeof source === 'string' ? await (await import('../platform/fs.js')).readFile(source) : source;
   const out: [string, Tensor][] = [];
   try {
     for (const [name, t] of parseSafetensors(bytes).tensors) {
@@ -207,25 +207,6 @@ export async function loadTensors(source: Uint8Array | string, opts: { backend?:
   }
   // fromEntries defines own properties, so a tensor named "__proto__" stays a tensor.
   return Object.fromEntries(out);
-}
-
-// A crash mid-write leaves the old file or the new one, never half of one: write a temp file beside it, flush, rename.
-async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const fs = await import('node:fs/promises');
-  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  try {
-    const fh = await fs.open(tmp, 'wx');
-    try {
-      await fh.writeFile(bytes);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fs.rename(tmp, path);
-  } catch (e) {
-    await fs.rm(tmp, { force: true });
-    throw e;
-  }
 }
 
 function checkEntry(name: string, info: unknown, bufferLen: number): Indexed {

@@ -8,6 +8,7 @@ export { Layer, Dense, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePool
 export type { ActivationName, DenseOptions, Conv2dOptions, Pool2dOptions, LayerOptions, LayerFactories } from './layers.js';
 export { Sequential, type CompileOptions, type FitOptions, type History, type Logs, type Callbacks, type Data, type HostTensor } from './sequential.js';
 export { getLoss, type LossName, type Loss } from './losses.js';
+export { trainStep, forwardForLoss, StepMeter, type TrainStepOptions, type LayerStack } from './train.js';
 export { initialize, setSeed, type Initializer } from './initializers.js';
 
 /** Keras-style layer factories, one per entry of the layer list (`layers.dense(o: DenseOptions) => Dense`, ...). */

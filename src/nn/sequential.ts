@@ -3,21 +3,26 @@
 import type { TypedArray } from '../backend/backend.js';
 import { DeviceLostError, ParseError, ShapeError, WgnnError, fmtShape } from '../errors.js';
 import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
-import { init } from '../init.js';
+import { reinit } from '../init.js';
 import type { Backend } from '../backend/backend.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import { Dataset } from '../data/dataset.js';
 import type { Augment } from '../data/augment.js';
 import { sizeOf } from '../shape.js';
-import { Tensor, keep, setDefaultBackend, tensor, tidy } from '../tensor.js';
+import { Tensor, keep, tensor, tidy } from '../tensor.js';
 import { loadTensors, parseSafetensors, saveTensors } from '../io/safetensors.js';
 import { noGrad } from '../autograd/tape.js';
-import { compileStep, type CompiledStep } from '../autograd/step.js';
-import { mul } from '../ops/binary.js';
+import type { CompiledStep } from '../autograd/step.js';
 import { countCorrect } from '../ops/metrics.js';
 import { Layer, layerFromConfig } from './layers.js';
 import { getLoss, type Loss, type LossName } from './losses.js';
 import { Module } from './module.js';
+import { StepMeter, forwardForLoss, trainStep, type Logs } from './train.js';
+
+export type { Logs } from './train.js';
+
+/** Node file access (platform/fs.ts), loaded only when a path is given, so browser bundles leave it out. */
+const files = () => import('../platform/fs.js');
 
 /** Host data: a typed array and its shape (batch first). */
 export interface HostTensor {
@@ -30,10 +35,6 @@ export interface CompileOptions {
   optimizer: Optimizer;
   loss: LossName | Loss;
   metrics?: 'accuracy'[];
-}
-
-export interface Logs {
-  [metric: string]: number;
 }
 
 export interface Callbacks {
@@ -67,10 +68,12 @@ export interface FitOptions {
   readEvery?: number;
   /**
    * Write a checkpoint every `everySteps` steps (weights, optimizer state, RNGs, data cursor). With `resume`, a fit
-   * starts from the checkpoint at `path` if there is one. If the GPU device is lost, fit gets a new one (`recover`,
-   * default `init({ backend: 'webgpu' })`), reloads the last checkpoint and goes on.
+   * starts from the checkpoint at `path` if there is one. If the GPU device is lost, fit has `reinit` (init.ts) make a
+   * new device the default (opened by `recover`, by default one like the last `init()`'s), reloads the last
+   * checkpoint and goes on.
    */
   checkpoint?: { path: string; everySteps: number; resume?: boolean };
+  /** Opens the device to continue on after a loss (with `checkpoint`); `reinit` makes it the default. */
   recover?: () => Promise<Backend>;
 }
 
@@ -90,20 +93,12 @@ async function toDataset(op: string, x: Data, y: Data): Promise<Dataset> {
   return new Dataset(f32, xs.shape, yd, ys.shape);
 }
 
-async function fileExists(path: string): Promise<boolean> {
-  const fs = await import('node:fs/promises');
-  return fs.access(path).then(
-    () => true,
-    () => false,
-  );
-}
-
 const upload = (data: Float32Array | Int32Array, shape: readonly number[]): Tensor =>
   tensor(data, shape, { dtype: data instanceof Int32Array ? 'int32' : 'float32' });
 
 export class Sequential extends Module {
   layers: Layer[];
-  private compiled: { optimizer: Optimizer; loss: Loss; metrics: string[] } | undefined;
+  private compiled: { optimizer: Optimizer; loss: Loss; metrics: 'accuracy'[] } | undefined;
   /** Set (e.g. from a callback) to end `fit` after the current step, as Keras's `model.stopTraining`. */
   stopTraining = false;
   /** The last fit's compiled step (its captures hold GPU buffers until the next fit or dispose). */
@@ -133,14 +128,6 @@ export class Sequential extends Module {
     }
   }
 
-  /** The output, or the logits before a final softmax/sigmoid when the loss fuses it (see losses.ts). */
-  private forwardForLoss(x: Tensor, loss: Loss): { out: Tensor; fromLogits: boolean } {
-    const last = this.layers[this.layers.length - 1];
-    if (!last || !loss.fuses || last.activation !== loss.fuses) return { out: this.forward(x), fromLogits: false };
-    const h = this.layers.slice(0, -1).reduce((t, l) => l.forward(t), x);
-    return { out: last.forwardLogits(h), fromLogits: true };
-  }
-
   compile(opts: CompileOptions): void {
     this.compiled = { optimizer: opts.optimizer, loss: getLoss(opts.loss), metrics: opts.metrics ?? [] };
   }
@@ -160,29 +147,18 @@ export class Sequential extends Module {
     const readEvery = opts.readEvery ?? 16;
     const seed = opts.seed ?? 0;
     const history: History = { epoch: [], history: {} };
-    const acc = metrics.includes('accuracy');
     const ck = opts.checkpoint;
     // Where training stands: the next (epoch, batch) to run; a resumed or recovered run continues from a checkpoint.
     let cursor = { epoch: 0, batch: 0 };
-    if (ck?.resume && (await fileExists(ck.path))) cursor = await this.restore(ck.path, optimizer);
-    let step = this.newStep(optimizer, loss, acc, opts.replay ?? true);
+    if (ck?.resume && (await (await files()).fileExists(ck.path))) cursor = await this.restore(ck.path, optimizer);
+    let step = this.newStep(optimizer, loss, metrics, opts.replay ?? true);
     let epoch = cursor.epoch;
     while (epoch < epochs) {
       this.train();
       await opts.callbacks?.onEpochBegin?.(epoch);
       const t0 = performance.now();
-      let lossSum = 0;
-      let correct = 0;
-      let seen = 0;
-      let pending = 0;
+      const meter = new StepMeter(step);
       let batch = 0;
-      const drain = async () => {
-        const r = await step.read();
-        lossSum += r.sums.loss ?? 0;
-        correct += r.sums.correct ?? 0;
-        seen += pending;
-        pending = 0;
-      };
       try {
         for (const b of train.batches(batchSize, { shuffle: opts.shuffle ?? true, seed, epoch, augment: opts.augment })) {
           if (batch < cursor.batch) {
@@ -190,32 +166,32 @@ export class Sequential extends Module {
             continue;
           }
           step.run({ data: b.x, shape: b.xShape }, { data: b.y, shape: b.yShape });
-          pending += b.xShape[0]!;
+          meter.ran(b.xShape[0]!);
           batch++;
           // Losses and metrics stay on the GPU; reading them every few steps keeps the GPU from waiting on JS.
           if (batch % readEvery === 0) {
-            await drain();
-            if (!Number.isFinite(lossSum)) {
-              throw new WgnnError(`fit: the loss is ${lossSum / seen} at step ${batch} of epoch ${epoch + 1}; training diverged (lower the learning rate?)`);
+            await meter.read();
+            const l = meter.logs().loss;
+            if (l !== undefined && !Number.isFinite(l)) {
+              throw new WgnnError(`fit: the loss is ${l} at step ${batch} of epoch ${epoch + 1}; training diverged (lower the learning rate?)`);
             }
           }
           if (ck && (epoch * train.numBatches(batchSize) + batch) % ck.everySteps === 0) {
             await this.saveCheckpoint(ck.path, optimizer, { epoch, batch });
           }
           // After every batch (an app yields to its event loop here); the logs are those of the last read.
-          await opts.callbacks?.onBatchEnd?.(batch - 1, seen > 0 ? { loss: lossSum / seen, ...(acc ? { acc: correct / seen } : {}) } : {});
+          await opts.callbacks?.onBatchEnd?.(batch - 1, meter.logs());
           if (this.stopTraining) break;
         }
-        await drain();
+        await meter.read();
       } catch (e) {
         if (!(e instanceof DeviceLostError) || !ck) throw e;
         // The GPU went away: a new device, the last checkpoint, and on from there (the lost steps run again).
         console.warn(`fit: ${e.message}; recovering from the checkpoint ${ck.path}`);
-        const backend = await (opts.recover ?? (() => init({ backend: 'webgpu' })))();
-        setDefaultBackend(backend);
+        await reinit(opts.recover);
         step.dispose();
         cursor = await this.restore(ck.path, optimizer);
-        step = this.newStep(optimizer, loss, acc, opts.replay ?? true);
+        step = this.newStep(optimizer, loss, metrics, opts.replay ?? true);
         epoch = cursor.epoch;
         continue;
       }
@@ -224,15 +200,14 @@ export class Sequential extends Module {
         this.stopTraining = false;
         break;
       }
-      if (seen === 0) {
+      if (meter.rows === 0) {
         epoch++; // resumed at the end of this epoch: nothing ran in it here
         continue;
       }
-      if (!Number.isFinite(lossSum)) {
-        throw new WgnnError(`fit: the loss is ${lossSum / seen} in epoch ${epoch + 1}; training diverged (lower the learning rate?)`);
+      const logs = meter.logs();
+      if (!Number.isFinite(logs.loss)) {
+        throw new WgnnError(`fit: the loss is ${logs.loss} in epoch ${epoch + 1}; training diverged (lower the learning rate?)`);
       }
-      const logs: Logs = { loss: lossSum / seen };
-      if (acc) logs.acc = correct / seen;
       if (val) {
         const v = await this.evaluateDataset(val, batchSize);
         for (const [k, value] of Object.entries(v)) logs[`val_${k}`] = value;
@@ -249,24 +224,9 @@ export class Sequential extends Module {
     return history;
   }
 
-  /** One training step; captured on its first run per batch shape and replayed after (unless replay is off). */
-  private newStep(optimizer: Optimizer, loss: Loss, acc: boolean, replay: boolean): CompiledStep {
-    const step = compileStep(
-      (xb, yb) => {
-        const outs = tidy(() => {
-          const r = this.forwardForLoss(xb, loss);
-          const l = loss.compute(r.out, yb, r.fromLogits);
-          l.backward();
-          const rows = xb.shape[0]!;
-          // Off the tape: a graph nobody runs backward through would keep its saved tensors.
-          return noGrad(() => ({ loss: mul(l, rows), ...(acc ? { correct: countCorrect(r.out, yb, r.fromLogits ? 0 : 0.5) } : {}) }));
-        });
-        optimizer.step(this.parameters());
-        this.zeroGrad();
-        return outs;
-      },
-      { replay, key: () => this.parameters().map((p) => p.id).join(',') },
-    );
+  /** The training step (train.ts), replacing the last fit's: its captures hold GPU buffers. */
+  private newStep(optimizer: Optimizer, loss: Loss, metrics: 'accuracy'[], replay: boolean): CompiledStep {
+    const step = trainStep(this, { optimizer, loss, metrics, replay });
     this.lastStep?.dispose();
     this.lastStep = step;
     return step;
@@ -332,7 +292,7 @@ export class Sequential extends Module {
       const yb = upload(b.y, b.yShape);
       const { l, hits } = noGrad(() =>
         tidy(() => {
-          const r = this.forwardForLoss(xb, loss);
+          const r = forwardForLoss(this, xb, loss);
           return { l: loss.compute(r.out, yb, r.fromLogits), hits: countCorrect(r.out, yb, r.fromLogits ? 0 : 0.5) };
         }),
       );
@@ -384,7 +344,7 @@ export class Sequential extends Module {
 
   /** Rebuilds a model saved by `save()` (a path in Node, or the bytes) with its weights. */
   static async load(source: string | Uint8Array): Promise<Sequential> {
-    const bytes = typeof source === 'string' ? new Uint8Array(await (await import('node:fs/promises')).readFile(source)) : source;
+    const bytes = typeof source === 'string' ? await (await files()).readFile(source) : source;
     const { metadata } = parseSafetensors(bytes);
     if (metadata.format !== 'wgnn.sequential' || !metadata.layers) {
       throw new ParseError('Sequential.load: the file has no wgnn layer stack in its metadata (format wgnn.sequential)');

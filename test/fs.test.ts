@@ -1,0 +1,114 @@
+// platform/fs.ts, the one door to node:fs: the atomic write (temp file beside the target, fsync, rename, fsync of the
+// folder, in that order), which leaves the old file whole and no temp file when a write fails, and typed errors.
+import * as fs from 'node:fs';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { FileError } from '../src/errors.js';
+import { fileExists, readFile, writeFileAtomic } from '../src/platform/fs.js';
+
+let root: string;
+let dir: string; // a fresh folder per test
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'wgnn-fs-'));
+});
+beforeEach(async () => {
+  dir = await mkdtemp(join(root, 't-'));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+// node:fs's functions, replaced for one test and put back after (syncBuiltinESMExports carries a change of the
+// module object over to the ES module namespace that platform/fs.ts imports).
+const saved = new Map<string, unknown>();
+function patch<K extends 'openSync' | 'writeSync' | 'fsyncSync' | 'renameSync'>(name: K, make: (orig: (typeof fs)[K]) => (typeof fs)[K]): void {
+  const mod = fs as unknown as { default: Record<string, unknown> };
+  if (!saved.has(name)) saved.set(name, mod.default[name]);
+  mod.default[name] = make(saved.get(name) as (typeof fs)[K]);
+  syncBuiltinESMExports();
+}
+afterEach(() => {
+  const mod = fs as unknown as { default: Record<string, unknown> };
+  for (const [name, f] of saved) mod.default[name] = f;
+  saved.clear();
+  syncBuiltinESMExports();
+});
+
+const bytes = (...xs: number[]) => Uint8Array.from(xs);
+
+describe('platform/fs', () => {
+  it('write, overwrite, read back; nothing left beside the file', async () => {
+    const f = join(dir, 'a.bin');
+    expect(await fileExists(f)).toBe(false);
+    writeFileAtomic(f, bytes(1, 2, 3));
+    expect(await readFile(f)).toEqual(bytes(1, 2, 3));
+    writeFileAtomic(f, bytes(9));
+    expect(await readFile(f)).toEqual(bytes(9));
+    expect(await fileExists(f)).toBe(true);
+    expect(await readdir(dir)).toEqual(['a.bin']);
+  });
+
+  it('the order on disk: temp file in the same folder, fsync it, rename over the target, fsync the folder', async () => {
+    const f = join(dir, 'order.bin');
+    const log: string[] = [];
+    const fds = new Map<number, string>();
+    const name = (p: string) => (p === dir ? 'dir' : p === f ? 'target' : p.startsWith(join(dir, 'order.bin.')) && p.endsWith('.tmp') ? 'tmp' : p);
+    patch('openSync', (orig) => ((p: string, ...rest: unknown[]) => {
+      const fd = (orig as (...a: unknown[]) => number)(p, ...rest);
+      fds.set(fd, name(p));
+      log.push(`open ${name(p)}`);
+      return fd;
+    }) as typeof fs.openSync);
+    patch('fsyncSync', (orig) => (fd: number) => {
+      log.push(`fsync ${fds.get(fd)}`);
+      orig(fd);
+    });
+    patch('renameSync', (orig) => (a: fs.PathLike, b: fs.PathLike) => {
+      log.push(`rename ${name(String(a))} ${name(String(b))}`);
+      orig(a, b);
+    });
+    writeFileAtomic(f, bytes(4, 5));
+    expect(log).toEqual(['open tmp', 'fsync tmp', 'rename tmp target', 'open dir', 'fsync dir']);
+    expect(await readFile(f)).toEqual(bytes(4, 5));
+  });
+
+  it('a write that fails midway (disk full) leaves the old file whole, no temp file, and throws FileError ENOSPC', async () => {
+    const f = join(dir, 'full.bin');
+    await writeFile(f, 'old contents');
+    let calls = 0;
+    patch('writeSync', (orig) => ((fd: number, buf: Uint8Array, off: number, len: number) => {
+      if (calls++ > 0) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      return (orig as (...a: unknown[]) => number)(fd, buf, off, Math.min(len, 3)); // a short write, then the failure
+    }) as typeof fs.writeSync);
+    let err: unknown;
+    try {
+      writeFileAtomic(f, new Uint8Array(1000).fill(7));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(FileError);
+    expect((err as FileError).code).toBe('ENOSPC');
+    expect((err as FileError).path).toBe(f);
+    expect((err as Error).message).toMatch(/full\.bin: ENOSPC/);
+    expect(new TextDecoder().decode(await readFile(f))).toBe('old contents');
+    expect(await readdir(dir)).toEqual(['full.bin']);
+  });
+
+  it('a missing folder: FileError ENOENT naming the path, no temp file; with mkdir the folders are made', async () => {
+    const f = join(dir, 'no-such-dir', 'x.bin');
+    expect(() => writeFileAtomic(f, bytes(1))).toThrow(FileError);
+    expect(() => writeFileAtomic(f, bytes(1))).toThrow(/writeFileAtomic .*no-such-dir.*x\.bin: ENOENT/);
+    expect(await readdir(dir)).toEqual([]);
+    writeFileAtomic(f, bytes(1), { mkdir: true });
+    expect(await readFile(f)).toEqual(bytes(1));
+  });
+
+  it('readFile of a missing file: FileError with code ENOENT', async () => {
+    const f = join(dir, 'missing.bin');
+    await expect(readFile(f)).rejects.toBeInstanceOf(FileError);
+    await expect(readFile(f)).rejects.toMatchObject({ code: 'ENOENT', path: f });
+  });
+});
