@@ -2,8 +2,9 @@
 // (and, for profiling, the op, kernel, grid and bytes it binds), the uniform buffers, and every storage buffer the
 // step touches. Replayed as one command buffer; profiled dispatch by dispatch with timestamp queries.
 import type { DispatchInfo } from '../backend.js';
-import type { UniformWord } from '../kernel.js';
+import type { Dispatch, UniformWord } from '../kernel.js';
 import type { ShaderName } from '../../shaders.gen.js';
+import { sizeOf } from '../../shape.js';
 import { BufferUsage, MapMode } from './flags.js';
 
 /** Bytes of one uniform buffer of a recording: a uniform struct must fit one (dispatch checks it). */
@@ -32,6 +33,18 @@ export interface Recorded {
   shader: ShaderName;
   /** Bytes of the distinct storage buffers it binds (a tensor counts its own size, not its buffer's size class). */
   bytes: number;
+}
+
+/** Bytes of the distinct storage buffers a dispatch binds: a tensor's own size, a raw buffer's (scratch) size. */
+export function boundBytes(d: Dispatch): number {
+  const sizes = new Map<GPUBuffer, number>();
+  for (const t of [...d.outputs, ...d.inputs]) {
+    const [buffer, bytes] = 'buffer' in t ? [t.buffer, sizeOf(t.shape) * 4] : [t, t.size];
+    sizes.set(buffer, Math.max(sizes.get(buffer) ?? 0, bytes));
+  }
+  let total = 0;
+  for (const b of sizes.values()) total += b;
+  return total;
 }
 
 /** Writes uniform words (WGSL struct order, 4 bytes each, little-endian) at `offset`. */

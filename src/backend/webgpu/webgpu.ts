@@ -9,7 +9,7 @@ import type { Dispatch, GpuContext, GpuTensor } from '../kernel.js';
 import { BufferPool } from './pool.js';
 import { BufferUsage, MapMode } from './flags.js';
 import { PipelineCache } from './pipelines.js';
-import { CHUNK_BYTES, Recording, writeWords, type UniformSlot } from './capture.js';
+import { CHUNK_BYTES, Recording, boundBytes, writeWords, type UniformSlot } from './capture.js';
 import { workgroupNeeds } from './wgsl-reflect.js';
 import { SHADERS } from '../../shaders.gen.js';
 
@@ -435,16 +435,4 @@ export class WebGpuBackend implements Backend {
     this.pool.submitted();
     this.device.destroy();
   }
-}
-
-/** Bytes of the distinct storage buffers a dispatch binds: a tensor's own size, a raw buffer's (scratch) size. */
-function boundBytes(d: Dispatch): number {
-  const sizes = new Map<GPUBuffer, number>();
-  for (const t of [...d.outputs, ...d.inputs]) {
-    const [buffer, bytes] = 'buffer' in t ? [t.buffer, sizeOf(t.shape) * 4] : [t, t.size];
-    sizes.set(buffer, Math.max(sizes.get(buffer) ?? 0, bytes));
-  }
-  let total = 0;
-  for (const b of sizes.values()) total += b;
-  return total;
 }
