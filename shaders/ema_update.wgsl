@@ -10,9 +10,11 @@ struct Params {
 @group(0) @binding(1) var<storage, read> xs: array<f32>;
 @group(0) @binding(2) var<uniform> p: Params;
 
+// A flat grid, folded into 2D past 65,535 workgroups (grid1d).
 @compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3u) {
-  if (gid.x < p.n) {
-    avg[gid.x] = p.momentum * avg[gid.x] + (1.0 - p.momentum) * xs[gid.x];
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i < p.n) {
+    avg[i] = p.momentum * avg[i] + (1.0 - p.momentum) * xs[i];
   }
 }

@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Kernel } from '../src/backend/backend.js';
 import { sizeClass } from '../src/backend/webgpu/pool.js';
-import { workgroupNeeds, type WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
+import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
+import { workgroupNeeds } from '../src/backend/webgpu/wgsl-reflect.js';
 import { LimitError, OutOfMemoryError } from '../src/errors.js';
 import { createWebGpuBackend } from '../src/init.js';
 import { add, conv2d, matmul, neg, relu } from '../src/ops/index.js';

@@ -137,6 +137,30 @@ describe('step replay [webgpu]', () => {
     for (const t of [w, b]) t.dispose();
   });
 
+  it('replaying with the capture\'s own input tensor again leaves it in place (no copy of a buffer onto itself)', async () => {
+    const w = tensor([0.5, -0.25, 1], [3, 1]).variable();
+    const b = tensor([0], [1]).variable();
+    const opt = sgd({ lr: 0.1 });
+    const step = compileStep((xb) => {
+      const loss = tidy(() => mean(square(linear(xb!, w, b))));
+      loss.backward();
+      opt.step([w, b]);
+      opt.zeroGrad([w, b]);
+      return { loss };
+    });
+    const x = tensor([1, 2, 3, 4, 5, 6], [2, 3]);
+    for (let i = 0; i < 3; i++) step.run(x);
+    const r = await step.read();
+    expect(step.captures).toBe(1);
+    expect(step.replays).toBe(2);
+    expect(r.steps).toBe(3);
+    expect(Number.isFinite(r.sums.loss!)).toBe(true);
+    expect(gpu.errors).toEqual([]);
+    step.dispose();
+    opt.dispose();
+    for (const t of [w, b, x]) t.dispose();
+  });
+
   it('trainStep: the capture lists a replay\'s dispatches by op and kernel, profile times each; an eager step has none', async () => {
     setSeed(11);
     const m = seedModel('mlp', [28, 28, 1], 10);

@@ -3,10 +3,10 @@
 // scalars, then replay the recording as one command buffer and one submit. Losses and metrics accumulate on the GPU
 // and are read every few steps. A change of input shapes or of the `key` re-captures; eager and replay run the same
 // kernels with the same uniforms, so their results are bitwise identical.
-import type { Backend, DispatchInfo, InPlaceKernel, TypedArray } from '../backend/backend.js';
-import { grid1d, u32 } from '../backend/kernel.js';
+import type { Backend, DispatchInfo, TypedArray } from '../backend/backend.js';
 import { CaptureError, ShapeError, WgnnError, fmtShape } from '../errors.js';
 import { applyInPlace } from '../ops/apply.js';
+import { accumulate } from '../ops/inplace.js';
 import { defaultBackend, keep, tensor, view, zeros, type Tensor } from '../tensor.js';
 
 let hooks: (() => void)[] | undefined;
@@ -21,23 +21,6 @@ export const isCapturing = (): boolean => hooks !== undefined;
 export function onReplay(fn: () => void): void {
   hooks?.push(fn);
 }
-
-/** acc [n] += x [n], in place. */
-const accumulate: InPlaceKernel<Record<string, never>> = {
-  name: 'accumulate',
-  cpu: ({ targets: [acc], inputs: [x] }) => {
-    for (let i = 0; i < acc!.data.length; i++) acc!.data[i]! += x!.data[i]!;
-  },
-  gpu: ({ targets: [acc], inputs: [x], ctx }) =>
-    ctx.dispatch({
-      shader: 'accumulate',
-      overrides: { WG: 64 },
-      workgroups: grid1d(1, 64),
-      outputs: [acc!],
-      inputs: [x!],
-      uniforms: [u32(1)],
-    }),
-};
 
 /** Host data for a step input: written straight into the captured input buffer on replay. */
 export interface HostInput {
@@ -91,7 +74,11 @@ export class CompiledStep {
     if (hit) {
       hit.inputs.forEach((dst, i) => {
         const src = inputs[i]!;
-        if (isTensor(src)) backend.copy(dst.live('step').handle, src.live('step').handle);
+        if (isTensor(src)) {
+          const [d, s] = [dst.live('step').handle, src.live('step').handle];
+          // The same tensor as the capture's (or a view of it) is already in place; copying a buffer onto itself is an error.
+          if (d !== s) backend.copy(d, s);
+        }
         else backend.write(dst.live('step').handle, src.data);
       });
       for (const h of hit.hooks) h();

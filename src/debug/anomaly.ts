@@ -1,12 +1,13 @@
-// Anomaly mode (opt-in, for debugging NaNs): after every op, a tiny kernel checks the op's output for NaN/Inf and
-// writes the op's sequence number into a flag with an integer atomicMin, so `checkAnomalies()` can name the FIRST op
-// (in queue order, forward or backward) that produced a non-finite value. Off, it costs apply() one test.
-import type { Backend, InPlaceKernel } from '../backend/backend.js';
-import { i32, u32 } from '../backend/kernel.js';
+// Anomaly mode (opt-in, for debugging NaNs): after every op, a tiny kernel (anomaly_check in src/ops/inplace.ts)
+// checks the op's output for NaN/Inf and writes the op's sequence number into a flag with an integer atomicMin, so
+// `checkAnomalies()` can name the FIRST op (in queue order, forward or backward) that produced a non-finite value.
+// Off, it costs apply() one test.
+import type { Backend } from '../backend/backend.js';
 import { inBackward, isGradEnabled } from '../autograd/tape.js';
 import { AnomalyError, DeviceLostError, fmtShape } from '../errors.js';
 import { onOutput } from '../ops/apply.js';
-import { sizeOf, type Shape } from '../shape.js';
+import { anomalyCheck } from '../ops/inplace.js';
+import type { Shape } from '../shape.js';
 import { keep, tensor, type Tensor } from '../tensor.js';
 
 /** What the error says about a checked op. */
@@ -26,9 +27,6 @@ interface State {
 }
 
 const CLEAN = 0x7fffffff;
-const WG = 256;
-/** Workgroups of one check at most: the kernel loops over the rest, so the grid never needs folding. */
-const MAX_GROUPS = 256;
 const states = new Map<Backend, State>();
 
 /** The next sequence number for `info` on this backend; CLEAN (never flags) once anomaly mode is off. */
@@ -38,32 +36,6 @@ function nextSeq(backend: Backend, info: OpInfo): number {
   s.log.push(info);
   return s.log.length - 1;
 }
-
-interface CheckAttrs {
-  /** Called once per check, and again at each replay of a captured step: each run of the op gets its own number. */
-  seq: () => number;
-}
-
-/** flag [1] = min(flag, seq) if x has a NaN or an Inf. */
-const anomalyCheck: InPlaceKernel<CheckAttrs> = {
-  name: 'anomaly_check',
-  cpu: ({ targets: [flag], inputs: [x], attrs }) => {
-    const seq = attrs.seq();
-    if (x!.data.some((v) => !Number.isFinite(v))) flag!.data[0] = Math.min(flag!.data[0]!, seq);
-  },
-  gpu: ({ targets: [flag], inputs: [x], attrs, ctx }) => {
-    const n = sizeOf(x!.shape);
-    ctx.dispatch({
-      shader: 'anomaly_check',
-      overrides: { WG },
-      workgroups: [Math.min(Math.ceil(n / WG), MAX_GROUPS)],
-      outputs: [flag!],
-      inputs: [x!],
-      // A function: a captured step replays the check, and each replay's op gets a fresh entry in the log.
-      uniforms: () => [u32(n), i32(attrs.seq())],
-    });
-  },
-};
 
 function check(op: string, inputs: readonly Tensor[], out: Tensor): void {
   if (out.dtype !== 'float32' || out.size === 0) return;

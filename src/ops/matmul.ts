@@ -3,7 +3,9 @@
 // Both run shaders/matmul.wgsl.
 import { f32, u32 } from '../backend/kernel.js';
 import type { TensorSpec } from '../backend/backend.js';
+import { workgroupNeeds } from '../backend/webgpu/wgsl-reflect.js';
 import { DTypeError, ShapeError, WgnnError, fmtShape } from '../errors.js';
+import { SHADERS } from '../shaders.gen.js';
 import { broadcastStrides, sizeOf, stridesOf, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { apply } from './apply.js';
@@ -62,8 +64,20 @@ export type MatmulKernelName = keyof typeof MATMUL_KERNELS;
 const LARGE_MIN_TILES = 128;
 /** Threads of a workgroup: 8x8 outputs each. */
 const threadsOf = (k: MatmulKernel): number => (k.tileM / 8) * (k.tileN / 8);
-/** Bytes of workgroup memory matmul_vec4.wgsl declares: two K slices of each tile. */
-const vec4TileBytes = (k: MatmulKernel): number => 2 * k.tileK * (k.tileM / 4 + k.tileN / 4 + 2 * k.pad) * 16;
+/** The WGSL overrides that size kernel `k`'s tiles (matmul.wgsl has no PAD: it always pads by one). */
+const tileOverrides = (k: MatmulKernel): Record<string, number> => ({
+  TILE_M: k.tileM,
+  TILE_N: k.tileN,
+  TILE_K: k.tileK,
+  ...(k.shader === 'matmul_vec4' ? { PAD: k.pad } : {}),
+});
+const tileBytesOf = new Map<MatmulKernel, number>();
+/** Bytes of workgroup memory kernel `k` declares, read from its WGSL as the backend's limit check reads it. */
+function tileBytes(k: MatmulKernel): number {
+  let bytes = tileBytesOf.get(k);
+  if (bytes === undefined) tileBytesOf.set(k, (bytes = workgroupNeeds(SHADERS[k.shader], tileOverrides(k)).storage));
+  return bytes;
+}
 
 type KernelLimits = Pick<GPUSupportedLimits, 'maxComputeWorkgroupStorageSize' | 'maxComputeInvocationsPerWorkgroup'>;
 
@@ -73,8 +87,8 @@ function unfit(k: MatmulKernel, d: { M: number; K: number; N: number }, t: Pick<
   if ((t.transA ? d.M : d.K) % 4 !== 0) return `a's rows (${t.transA ? 'M' : 'K'}) are not whole vec4s`;
   if ((t.transB ? d.K : d.N) % 4 !== 0) return `b's rows (${t.transB ? 'K' : 'N'}) are not whole vec4s`;
   if (d.N % 4 !== 0) return "y's rows (N) are not whole vec4s";
-  if (vec4TileBytes(k) > limits.maxComputeWorkgroupStorageSize) {
-    return `its ${vec4TileBytes(k)} B of workgroup memory exceed the adapter's ${limits.maxComputeWorkgroupStorageSize}`;
+  if (tileBytes(k) > limits.maxComputeWorkgroupStorageSize) {
+    return `its ${tileBytes(k)} B of workgroup memory exceed the adapter's ${limits.maxComputeWorkgroupStorageSize}`;
   }
   if (threadsOf(k) > limits.maxComputeInvocationsPerWorkgroup) return `its ${threadsOf(k)} threads exceed the adapter's limit`;
   return undefined;
@@ -275,7 +289,7 @@ function matmulOp(name: 'matmul' | 'matmul_bias'): OpDef<MatmulAttrs> {
             ctx.dispatch({
               shader: k.shader,
               defines,
-              overrides: { TILE_M: k.tileM, TILE_N: k.tileN, TILE_K: k.tileK, ...(k.shader === 'matmul_vec4' ? { PAD: k.pad } : {}), TRANS_A: attrs.transA, TRANS_B: attrs.transB, HAS_BIAS: withBias },
+              overrides: { ...tileOverrides(k), TRANS_A: attrs.transA, TRANS_B: attrs.transB, HAS_BIAS: withBias },
               workgroups: [Math.min(max, grid[0] - x), Math.min(max, grid[1] - y), Math.min(max, grid[2] - z)],
               outputs: [out],
               inputs,

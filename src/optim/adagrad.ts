@@ -1,10 +1,10 @@
 // Adagrad (with learning-rate decay, an initial accumulator value and L2 weight decay), as torch.optim.Adagrad: the
 // fused kernel (shaders/optim_adagrad.wgsl) beside its CPU reference, and the optimizer that runs it.
-import type { InPlaceKernel } from '../backend/backend.js';
 import { f32 } from '../backend/kernel.js';
 import { applyInPlace } from '../ops/apply.js';
+import { defineInPlace } from '../ops/inplace.js';
 import type { Tensor } from '../tensor.js';
-import { cpuGrad, dispatchUpdate, type Live } from './kernel.js';
+import { cpuGrad, dispatchUpdate, updateSamples, type Live } from './kernel.js';
 import { Optimizer, checkRange, type Slot } from './optimizer.js';
 import type { Schedule } from './schedules.js';
 
@@ -19,7 +19,7 @@ export interface AdagradAttrs {
 // targets: param [n], sum [n]; inputs: grad [n], scale [1]?
 // NOTE: as PyTorch, the decayed rate is lr / (1 + (t − 1)·lrDecay), weight decay is L2 (λ·p added to the gradient),
 // eps is added after the square root, and the accumulator starts at initialAccumulatorValue.
-export const adagradKernel: InPlaceKernel<AdagradAttrs> = {
+export const adagradKernel = defineInPlace<AdagradAttrs>({
   name: 'adagrad',
   cpu: ({ targets, inputs, attrs: a }) => {
     const p = targets[0]!.data;
@@ -37,7 +37,29 @@ export const adagradKernel: InPlaceKernel<AdagradAttrs> = {
     const a = args.attrs;
     dispatchUpdate('optim_adagrad', args, {}, () => [f32(a.live.lr / (1 + (a.live.step - 1) * a.lrDecay)), f32(a.weightDecay), f32(a.eps)]);
   },
-};
+  samples: () => {
+    const a = (lr: number, step: number, o: Partial<Omit<AdagradAttrs, 'live'>> = {}): AdagradAttrs => ({
+      live: { lr, step },
+      lrDecay: 0,
+      weightDecay: 0,
+      eps: 1e-10,
+      ...o,
+    });
+    const sum: [number, number] = [0, 1];
+    return updateSamples([
+      { label: 'lr 0.1, first step', attrs: a(0.1, 1), slots: [sum] },
+      { label: 'lrDecay 0.1, step 5', attrs: a(0.1, 5, { lrDecay: 0.1 }), slots: [sum] },
+      { label: 'weightDecay 0.01', attrs: a(0.1, 2, { weightDecay: 0.01 }), slots: [sum] },
+      { label: 'sum from 0', attrs: a(0.1, 1), slots: [[0, 0]] },
+      { label: 'initialAccumulatorValue 0.1', attrs: a(0.1, 1), slots: [[0.1, 0.1]] },
+      { label: 'lr 0.5 lrDecay 0.01 eps 1e-3, step 100', attrs: a(0.5, 100, { lrDecay: 0.01, eps: 1e-3 }), slots: [sum] },
+      { label: 'clip scale 0.5', attrs: a(0.1, 3), slots: [sum], scale: 0.5 },
+      { label: 'lrDecay 0.5 weightDecay 0.1, clip scale 2', attrs: a(0.1, 2, { lrDecay: 0.5, weightDecay: 0.1 }), slots: [sum], scale: 2 },
+    ]);
+  },
+  // f32 against float64: dividing by √sum + eps magnifies rounding (worst seen: 1.2e-6 relative).
+  tol: { atol: 1e-6, rtol: 1e-5 },
+});
 
 export interface AdagradOptions {
   /** Learning rate or schedule (default 1e-2, as PyTorch). */

@@ -1,10 +1,10 @@
 // Adam and AdamW, as torch.optim.Adam and torch.optim.AdamW: the fused kernel (shaders/optim_adam.wgsl) beside its
 // CPU reference, and the optimizer that runs it. AdamW is Adam with decoupled weight decay.
-import type { InPlaceKernel } from '../backend/backend.js';
 import { f32 } from '../backend/kernel.js';
 import { applyInPlace } from '../ops/apply.js';
+import { defineInPlace } from '../ops/inplace.js';
 import type { Tensor } from '../tensor.js';
-import { cpuGrad, dispatchUpdate, type Live } from './kernel.js';
+import { cpuGrad, dispatchUpdate, updateSamples, type Live } from './kernel.js';
 import { Optimizer, checkRange, type Slot } from './optimizer.js';
 import type { Schedule } from './schedules.js';
 
@@ -21,7 +21,7 @@ export interface AdamAttrs {
 // targets: param [n], exp_avg [n], exp_avg_sq [n]; inputs: grad [n], scale [1]?
 // NOTE: as PyTorch, Adam's weight decay is L2 (λ·p added to the gradient) and AdamW's is decoupled (p ← p·(1 − lr·λ)
 // before the update); both bias-correct, and eps is added after dividing √v by √(1 − β2^t).
-export const adamKernel: InPlaceKernel<AdamAttrs> = {
+export const adamKernel = defineInPlace<AdamAttrs>({
   name: 'adam',
   cpu: ({ targets, inputs, attrs: a }) => {
     const p = targets[0]!.data;
@@ -52,7 +52,31 @@ export const adamKernel: InPlaceKernel<AdamAttrs> = {
       f32(a.eps),
     ]);
   },
-};
+  samples: () => {
+    const a = (lr: number, step: number, o: Partial<Omit<AdamAttrs, 'live'>> = {}): AdamAttrs => ({
+      live: { lr, step },
+      beta1: 0.9,
+      beta2: 0.999,
+      eps: 1e-8,
+      weightDecay: 0,
+      decoupled: false,
+      ...o,
+    });
+    const slots: [number, number][] = [[-1, 1], [0, 1]]; // exp_avg, exp_avg_sq (>= 0)
+    return updateSamples([
+      { label: 'lr 1e-3, first step', attrs: a(1e-3, 1), slots },
+      { label: 'lr 0.01, step 5', attrs: a(0.01, 5), slots },
+      { label: 'betas [0.8,0.99] eps 1e-6 weightDecay 0.1 (L2)', attrs: a(0.01, 2, { beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0.1 }), slots },
+      { label: 'adamw weightDecay 0.01, first step', attrs: a(1e-3, 1, { weightDecay: 0.01, decoupled: true }), slots },
+      { label: 'adamw weightDecay 0.1, step 10', attrs: a(0.01, 10, { weightDecay: 0.1, decoupled: true }), slots },
+      { label: 'step 1000 (bias corrections near 1)', attrs: a(1e-3, 1000), slots },
+      { label: 'clip scale 0.5', attrs: a(0.01, 3), slots, scale: 0.5 },
+      { label: 'adamw eps 0.1, clip scale 2', attrs: a(0.01, 2, { eps: 0.1, weightDecay: 0.01, decoupled: true }), slots, scale: 2 },
+    ]);
+  },
+  // f32 against float64: dividing by √v + eps magnifies rounding (worst seen: 3e-6 relative).
+  tol: { atol: 1e-6, rtol: 1e-5 },
+});
 
 export interface AdamOptions {
   /** Learning rate or schedule (default 1e-3). */

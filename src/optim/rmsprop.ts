@@ -1,10 +1,10 @@
 // RMSprop (optionally centered, with momentum and L2 weight decay), as torch.optim.RMSprop: the fused kernel
 // (shaders/optim_rmsprop.wgsl) beside its CPU reference, and the optimizer that runs it.
-import type { InPlaceKernel } from '../backend/backend.js';
 import { f32 } from '../backend/kernel.js';
 import { applyInPlace } from '../ops/apply.js';
+import { defineInPlace } from '../ops/inplace.js';
 import type { Tensor } from '../tensor.js';
-import { cpuGrad, dispatchUpdate, type Live } from './kernel.js';
+import { cpuGrad, dispatchUpdate, updateSamples, type Live } from './kernel.js';
 import { Optimizer, checkRange, type Slot } from './optimizer.js';
 import type { Schedule } from './schedules.js';
 
@@ -22,7 +22,7 @@ export interface RmspropAttrs {
 // is 0 / not centered); inputs: grad [n], scale [1]?
 // NOTE: as PyTorch (not TensorFlow), eps is added after the square root, weight decay is L2 (λ·p added to the
 // gradient), and the centered variant divides by √(v − ḡ²) + eps with ḡ the running mean of g.
-export const rmspropKernel: InPlaceKernel<RmspropAttrs> = {
+export const rmspropKernel = defineInPlace<RmspropAttrs>({
   name: 'rmsprop',
   cpu: ({ targets, inputs, attrs: a }) => {
     const p = targets[0]!.data;
@@ -59,7 +59,35 @@ export const rmspropKernel: InPlaceKernel<RmspropAttrs> = {
       f32(a.momentum),
     ]);
   },
-};
+  samples: () => {
+    const a = (lr: number, o: Partial<Omit<RmspropAttrs, 'live'>> = {}): RmspropAttrs => ({
+      live: { lr, step: 1 },
+      alpha: 0.99,
+      eps: 1e-8,
+      weightDecay: 0,
+      momentum: 0,
+      centered: false,
+      ...o,
+    });
+    // square_avg, then momentum_buffer and grad_avg (or placeholders). Centered: v − ḡ² stays positive.
+    const sq: [number, number] = [0, 1];
+    const buf: [number, number] = [-1, 1];
+    const centered: [number, number] = [0.5, 1];
+    const gAvg: [number, number] = [-0.1, 0.1];
+    return updateSamples([
+      { label: 'lr 0.01', attrs: a(0.01), slots: [sq, null, null] },
+      { label: 'alpha 0.5 eps 1e-3 weightDecay 0.1', attrs: a(0.01, { alpha: 0.5, eps: 1e-3, weightDecay: 0.1 }), slots: [sq, null, null] },
+      { label: 'momentum 0.9', attrs: a(0.01, { momentum: 0.9 }), slots: [sq, buf, null] },
+      { label: 'centered', attrs: a(0.01, { centered: true }), slots: [centered, null, gAvg] },
+      { label: 'centered momentum 0.5 alpha 0.9 weightDecay 0.01', attrs: a(0.01, { centered: true, momentum: 0.5, alpha: 0.9, weightDecay: 0.01 }), slots: [centered, buf, gAvg] },
+      { label: 'square_avg from 0', attrs: a(0.01), slots: [[0, 0], null, null] },
+      { label: 'momentum 0.9, clip scale 0.5', attrs: a(0.01, { momentum: 0.9 }), slots: [sq, buf, null], scale: 0.5 },
+      { label: 'centered, clip scale 2', attrs: a(0.001, { centered: true }), slots: [centered, null, gAvg], scale: 2 },
+    ]);
+  },
+  // f32 against float64: dividing by √v + eps magnifies rounding (worst seen: 3e-6 relative).
+  tol: { atol: 1e-6, rtol: 1e-5 },
+});
 
 export interface RmspropOptions {
   /** Learning rate or schedule (default 1e-2, as PyTorch). */

@@ -1,10 +1,10 @@
 // SGD with momentum, dampening, Nesterov momentum and L2 weight decay, as torch.optim.SGD: the fused kernel
 // (shaders/optim_sgd.wgsl) beside its CPU reference, and the optimizer that runs it.
-import type { InPlaceKernel } from '../backend/backend.js';
 import { f32, u32 } from '../backend/kernel.js';
 import { applyInPlace } from '../ops/apply.js';
+import { defineInPlace } from '../ops/inplace.js';
 import type { Tensor } from '../tensor.js';
-import { cpuGrad, dispatchUpdate, type Live } from './kernel.js';
+import { cpuGrad, dispatchUpdate, updateSamples, type Live } from './kernel.js';
 import { Optimizer, checkRange, type Slot } from './optimizer.js';
 import type { Schedule } from './schedules.js';
 
@@ -20,7 +20,7 @@ export interface SgdAttrs {
 // targets: param [n], momentum_buffer [n] (a [1] placeholder when momentum = 0); inputs: grad [n], scale [1]?
 // NOTE: as torch.optim.SGD, weight decay is L2 (λ·p added to the gradient) and the momentum buffer starts as a copy
 // of the first gradient (no dampening on that step), then buf = μ·buf + (1 − dampening)·g.
-export const sgdKernel: InPlaceKernel<SgdAttrs> = {
+export const sgdKernel = defineInPlace<SgdAttrs>({
   name: 'sgd',
   cpu: ({ targets, inputs, attrs: a }) => {
     const p = targets[0]!.data;
@@ -46,7 +46,30 @@ export const sgdKernel: InPlaceKernel<SgdAttrs> = {
       u32(a.live.step === 1 ? 1 : 0),
     ]);
   },
-};
+  samples: () => {
+    const a = (lr: number, step: number, o: Partial<Omit<SgdAttrs, 'live'>> = {}): SgdAttrs => ({
+      live: { lr, step },
+      momentum: 0,
+      dampening: 0,
+      nesterov: false,
+      weightDecay: 0,
+      ...o,
+    });
+    const buf: [number, number] = [-1, 1];
+    return updateSamples([
+      { label: 'lr 0.1', attrs: a(0.1, 1), slots: [null] },
+      { label: 'weightDecay 0.01', attrs: a(0.05, 3, { weightDecay: 0.01 }), slots: [null] },
+      { label: 'momentum 0.9, first step (buffer = g)', attrs: a(0.1, 1, { momentum: 0.9 }), slots: [buf] },
+      { label: 'momentum 0.9 dampening 0.3 weightDecay 0.01', attrs: a(0.05, 3, { momentum: 0.9, dampening: 0.3, weightDecay: 0.01 }), slots: [buf] },
+      { label: 'nesterov 0.9 weightDecay 0.1', attrs: a(0.05, 2, { momentum: 0.9, nesterov: true, weightDecay: 0.1 }), slots: [buf] },
+      { label: 'nesterov 0.5, first step', attrs: a(0.1, 1, { momentum: 0.5, nesterov: true }), slots: [buf] },
+      { label: 'momentum 0.9, clip scale 0.25', attrs: a(0.1, 4, { momentum: 0.9 }), slots: [buf], scale: 0.25 },
+      { label: 'clip scale 0.5', attrs: a(0.1, 2), slots: [null], scale: 0.5 },
+    ]);
+  },
+  // One f32 update against float64 (worst seen: 7e-7 relative).
+  tol: { atol: 1e-6, rtol: 1e-5 },
+});
 
 export interface SgdOptions {
   /** Learning rate or schedule (default 1e-3, as PyTorch). */

@@ -1,14 +1,16 @@
-// The WebGPU backend: tensors live in pooled GPU buffers; ops encode dispatches into one command encoder that is
-// submitted at a readback, an upload that reuses a buffer, or every MAX_BATCH dispatches. Uniform parameters are
-// written into one arena per submit, not a new buffer per dispatch.
+// The WebGPU backend: tensors live in pooled GPU buffers; ops encode dispatches, checked against the device's limits,
+// into one command encoder submitted at a readback, an upload that reuses a buffer, or every MAX_BATCH dispatches.
+// Uniforms go to one arena per submit. A step capture records into a Recording (capture.ts).
 import type { Backend, CaptureSupport, Handle, InPlaceKernel, Kernel, MemoryInfo, RunResult, StorageInput, TensorSpec, TypedArray } from '../backend.js';
-import { CaptureError, DeviceLostError, LimitError, fmtShape } from '../../errors.js';
+import { CaptureError, DeviceLostError, LimitError, WgnnError, fmtShape } from '../../errors.js';
 import { sizeOf } from '../../shape.js';
 import type { AdapterInfo } from '../../platform/gpu.js';
-import type { Dispatch, GpuContext, GpuTensor, UniformWord } from '../kernel.js';
+import type { Dispatch, GpuContext, GpuTensor } from '../kernel.js';
 import { BufferPool } from './pool.js';
 import { BufferUsage, MapMode } from './flags.js';
 import { PipelineCache } from './pipelines.js';
+import { CHUNK_BYTES, Recording, boundBytes, writeWords, type UniformSlot } from './capture.js';
+import { workgroupNeeds } from './wgsl-reflect.js';
 import { SHADERS } from '../../shaders.gen.js';
 
 const TENSOR_USAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
@@ -120,6 +122,8 @@ export class WebGpuBackend implements Backend {
     abort: () => this.abortCapture(),
     replay: (r) => this.replay(r as Recording),
     release: (r) => this.releaseCapture(r as Recording),
+    describe: (r) => (r as Recording).describe(),
+    profile: (r, runs) => this.profile(r as Recording, runs),
   };
 
   run<A>(op: Kernel<A>, inputs: StorageInput[], out: TensorSpec, attrs: A, aux?: TensorSpec): RunResult {
@@ -223,7 +227,8 @@ export class WebGpuBackend implements Backend {
     const bindGroup = this.device.createBindGroup({ layout, entries });
     if (this.recording) {
       const dynamic = typeof d.uniforms === 'function' ? d.uniforms : undefined;
-      this.recording.add({ pipeline, bindGroup, x, y, z, uniforms: dynamic && slot ? { fn: dynamic, slot } : undefined }, buffers);
+      const uniforms = dynamic && slot ? { fn: dynamic, slot } : undefined;
+      this.recording.add({ pipeline, bindGroup, x, y, z, uniforms, op, shader: d.shader, bytes: boundBytes(d) }, buffers);
     }
     const pass = this.openPass();
     pass.setPipeline(pipeline);
@@ -304,19 +309,26 @@ export class WebGpuBackend implements Backend {
   replay(rec: Recording): void {
     this.checkLost('replay');
     this.flush();
-    const q = this.device.queue;
-    rec.refreshUniforms(q);
-    const enc = this.device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    for (const r of rec.dispatches) {
-      pass.setPipeline(r.pipeline);
-      pass.setBindGroup(0, r.bindGroup);
-      pass.dispatchWorkgroups(r.x, r.y, r.z);
-    }
-    pass.end();
-    q.submit([enc.finish()]);
+    rec.replay(this.device);
     this.submits++;
     this.dispatches += rec.dispatches.length;
+  }
+
+  /**
+   * Times each recorded dispatch on the GPU (see Recording.profile), after the work queued before it has finished;
+   * undefined without timestamp queries.
+   */
+  private async profile(rec: Recording, runs: number): Promise<number[] | undefined> {
+    if (!Number.isInteger(runs) || runs < 1) throw new WgnnError(`profile: runs is ${runs}; expected a whole number >= 1`);
+    this.checkLost('profile');
+    if (this.recording) throw new CaptureError('profile: a capture is in progress; expected a recording that has ended');
+    await this.sync();
+    const ms = await rec.profile(this.device, runs);
+    if (ms) {
+      this.submits += runs;
+      this.dispatches += runs * rec.dispatches.length;
+    }
+    return ms;
   }
 
   /** Frees a recording: its pinned buffers return to the pool once no tensor holds them. */
@@ -423,196 +435,4 @@ export class WebGpuBackend implements Backend {
     this.pool.submitted();
     this.device.destroy();
   }
-}
-
-interface UniformSlot {
-  buffer: GPUBuffer;
-  view: DataView;
-  offset: number;
-}
-
-interface Recorded {
-  pipeline: GPUComputePipeline;
-  bindGroup: GPUBindGroup;
-  x: number;
-  y: number;
-  z: number;
-  /** Uniforms recomputed at every replay. */
-  uniforms: { fn: () => readonly UniformWord[]; slot: UniformSlot } | undefined;
-}
-
-const CHUNK_BYTES = 1 << 16;
-
-/** A captured step: its dispatches, the uniform buffers they bind, and every storage buffer they touch. */
-export class Recording {
-  readonly dispatches: Recorded[] = [];
-  readonly buffers = new Set<GPUBuffer>();
-  /** Buffers uploaded during the capture (constants such as a scalar operand or backward's seed of ones). */
-  readonly constants = new Set<GPUBuffer>();
-  /** Constants released during the capture, pinned then so nothing reuses them. */
-  readonly extraPins: GPUBuffer[] = [];
-  private chunks: { buffer: GPUBuffer; host: ArrayBuffer; view: DataView; used: number; dirty: boolean }[] = [];
-
-  add(r: Recorded, buffers: readonly GPUBuffer[]): void {
-    this.dispatches.push(r);
-    for (const b of buffers) this.buffers.add(b);
-  }
-
-  uniformSlot(device: GPUDevice, bytes: number, align: number): UniformSlot {
-    let c = this.chunks[this.chunks.length - 1];
-    if (!c || c.used + bytes > CHUNK_BYTES) {
-      const host = new ArrayBuffer(CHUNK_BYTES);
-      c = { buffer: device.createBuffer({ size: CHUNK_BYTES, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST }), host, view: new DataView(host), used: 0, dirty: false };
-      this.chunks.push(c);
-    }
-    const offset = c.used;
-    c.used = Math.ceil((offset + bytes) / align) * align;
-    c.dirty = true;
-    return { buffer: c.buffer, view: c.view, offset };
-  }
-
-  /** Writes uniforms filled since the last write (before the submit that reads them). */
-  writeUniforms(queue: GPUQueue): void {
-    for (const c of this.chunks) {
-      if (!c.dirty) continue;
-      queue.writeBuffer(c.buffer, 0, c.host, 0, c.used);
-      c.dirty = false;
-    }
-  }
-
-  /** Re-evaluates the uniforms given as functions and writes them. */
-  refreshUniforms(queue: GPUQueue): void {
-    for (const r of this.dispatches) {
-      if (!r.uniforms) continue;
-      writeWords(r.uniforms.slot.view, r.uniforms.slot.offset, r.uniforms.fn());
-      this.chunks.find((c) => c.buffer === r.uniforms!.slot.buffer)!.dirty = true;
-    }
-    this.writeUniforms(queue);
-  }
-
-  destroy(): void {
-    for (const c of this.chunks) c.buffer.destroy();
-    this.chunks = [];
-  }
-}
-
-function writeWords(view: DataView, offset: number, words: readonly UniformWord[]): void {
-  words.forEach((w, i) => {
-    const o = offset + i * 4;
-    if ('u32' in w) view.setUint32(o, w.u32, true);
-    else if ('i32' in w) view.setInt32(o, w.i32, true);
-    else view.setFloat32(o, w.f32, true);
-  });
-}
-
-/**
- * The workgroup size and workgroup memory of a shader with these override values, evaluated from its WGSL: the
- * module-scope `override` and `const` declarations (integer arithmetic), `@workgroup_size(...)` and each
- * `var<workgroup>`, counted as WebGPU counts them (each rounded up to 16 bytes). Lets dispatch refuse a pipeline
- * before creating it. NOTE: every declared workgroup variable counts (WebGPU counts those the entry point uses):
- * this can only over-estimate.
- */
-export function workgroupNeeds(source: string, overrides: Record<string, number | boolean> = {}): { size: [number, number, number]; storage: number } {
-  const decls = new Map<string, string>();
-  for (const m of source.matchAll(/^(?:override|const)\s+(\w+)\s*(?::\s*\w+\s*)?=\s*([^;]+);/gm)) decls.set(m[1]!, m[2]!);
-  const known = new Map<string, number>();
-  const value = (name: string): number => {
-    if (name in overrides) return Number(overrides[name]);
-    let v = known.get(name);
-    if (v === undefined) {
-      const expr = decls.get(name);
-      if (expr === undefined) throw new Error(`workgroupNeeds: no value for '${name}'`);
-      known.set(name, (v = evalInt(expr, value)));
-    }
-    return v;
-  };
-  const sizeArgs = /@workgroup_size\(([^)]*)\)/.exec(source);
-  if (!sizeArgs) throw new Error('workgroupNeeds: no @workgroup_size');
-  const dims = splitTop(sizeArgs[1]!).map((e) => evalInt(e, value));
-  let storage = 0;
-  for (const m of source.matchAll(/^var<workgroup>\s+\w+\s*:\s*([^;]+);/gm)) storage += Math.ceil(layoutOf(m[1]!, value).size / 16) * 16;
-  return { size: [dims[0] ?? 1, dims[1] ?? 1, dims[2] ?? 1], storage };
-}
-
-/** Scalar sizes by type name and by vector suffix (vec4f, vec2h). */
-const SCALAR_BYTES: Record<string, number> = { f32: 4, i32: 4, u32: 4, bool: 4, f16: 2, f: 4, i: 4, u: 4, h: 2 };
-
-/** Size and alignment of a WGSL type of scalars, vectors, atomics and fixed-size arrays. */
-function layoutOf(type: string, value: (name: string) => number): { size: number; align: number } {
-  const t = type.trim();
-  const generic = /^(array|atomic)<(.*)>$/s.exec(t);
-  if (generic?.[1] === 'atomic') return layoutOf(generic[2]!, value);
-  if (generic) {
-    const [elem, count] = splitTop(generic[2]!);
-    if (count === undefined) throw new Error(`workgroupNeeds: runtime-sized ${t} in workgroup memory`);
-    const e = layoutOf(elem!, value);
-    return { size: Math.ceil(e.size / e.align) * e.align * evalInt(count, value), align: e.align };
-  }
-  const vec = /^vec([234])(?:<(\w+)>|([fiuh]))$/.exec(t);
-  const bytes = SCALAR_BYTES[vec ? (vec[2] ?? vec[3])! : t];
-  if (bytes === undefined) throw new Error(`workgroupNeeds: cannot size type ${t}`);
-  if (!vec) return { size: bytes, align: bytes };
-  const n = Number(vec[1]);
-  return { size: n * bytes, align: (n === 2 ? 2 : 4) * bytes };
-}
-
-/** Splits at the commas outside any () or <>. */
-function splitTop(s: string): string[] {
-  const parts: string[] = [];
-  let depth = 0;
-  let start = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s[i];
-    if (c === '(' || c === '<') depth++;
-    else if (c === ')' || c === '>') depth--;
-    else if (c === ',' && depth === 0) {
-      parts.push(s.slice(start, i));
-      start = i + 1;
-    }
-  }
-  const last = s.slice(start);
-  if (last.trim()) parts.push(last);
-  return parts;
-}
-
-/** An integer WGSL expression of literals (`16u`, `0x10`), names, + - * / % and parentheses; / truncates. */
-function evalInt(expr: string, value: (name: string) => number): number {
-  const toks = expr.match(/0x[0-9a-f]+[iu]?|\d+[iu]?|[a-z_]\w*|\S/gi) ?? [];
-  let i = 0;
-  const fail = (): never => {
-    throw new Error(`workgroupNeeds: cannot evaluate '${expr.trim()}'`);
-  };
-  const primary = (): number => {
-    const t = toks[i++] ?? fail();
-    if (t === '(') {
-      const v = sum();
-      if (toks[i++] !== ')') fail();
-      return v;
-    }
-    if (t === '-') return -primary();
-    if (/^\d/.test(t)) return Number.parseInt(t, t.startsWith('0x') || t.startsWith('0X') ? 16 : 10);
-    if (/^[a-z_]/i.test(t)) return value(t);
-    return fail();
-  };
-  const product = (): number => {
-    let v = primary();
-    for (let op = toks[i]; op === '*' || op === '/' || op === '%'; op = toks[i]) {
-      i++;
-      const r = primary();
-      v = op === '*' ? v * r : op === '/' ? Math.trunc(v / r) : v % r;
-    }
-    return v;
-  };
-  const sum = (): number => {
-    let v = product();
-    for (let op = toks[i]; op === '+' || op === '-'; op = toks[i]) {
-      i++;
-      const r = product();
-      v = op === '+' ? v + r : v - r;
-    }
-    return v;
-  };
-  const v = sum();
-  if (i !== toks.length) fail();
-  return v;
 }
