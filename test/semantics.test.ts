@@ -1,6 +1,6 @@
 // PyTorch semantics a porting user relies on, against values computed by torch 1.13 (hard-coded, each beside the
 // expression that produced it), on the CPU reference and on WebGPU: NaN and ±Inf through every unary op and its
-// gradient, NaN through the fused dense epilogue and max pooling, maximum/minimum's gradient at NaN, and pow's
+// gradient, NaN through the fused dense and conv epilogues and max pooling, maximum/minimum's gradient at NaN, and pow's
 // gradients at base 0.
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../src/backend/backend.js';
@@ -9,6 +9,7 @@ import { backward } from '../src/autograd/tape.js';
 import { Dense } from '../src/nn/index.js';
 import { apply } from '../src/ops/apply.js';
 import { maximum, minimum, pow } from '../src/ops/binary.js';
+import { conv2dBias, conv2dFwdKernel } from '../src/ops/conv.js';
 import { matmulOps, type Activation, type MatmulKernelName } from '../src/ops/matmul.js';
 import { maxPool2d } from '../src/ops/pool.js';
 import { unaryOps, type UnaryName } from '../src/ops/unary.js';
@@ -93,6 +94,33 @@ describe.each(BACKENDS)('NaN through fused layers %s', (_, getB) => {
       }
     }
     for (const t of [x, w, bias]) t.dispose();
+  });
+
+  // conv2d_bias's epilogue, in each forward kernel: one NaN pixel makes NaN exactly the outputs whose 3x3 window
+  // holds it (a 'same' conv of a 5x5 image, NaN at the centre: the inner 3x3 outputs), the others finite.
+  it.each([
+    [1, 8, 'conv2d_fwd_direct'],
+    [2, 5, 'conv2d_fwd_direct'],
+    [5, 8, 'conv2d_fwd'],
+  ] as const)('conv2d_bias + relu, C=%i K=%i (%s): NaN where the window holds the NaN pixel', async (C, K, kernel) => {
+    const b = getB();
+    const geo = { padding: 'same', activation: 'relu' } as const;
+    expect(conv2dFwdKernel([1, 5, 5, C], [3, 3, C, K], { stride: 1, dilation: 1, ...geo })).toBe(kernel);
+    const x = tensor(
+      Array.from({ length: 25 * C }, (_, i) => (i === 12 * C ? NaN : Math.cos(i))),
+      [1, 5, 5, C],
+      { backend: b },
+    );
+    const w = tensor(Array.from({ length: 9 * C * K }, (_, i) => Math.sin(i) * 0.5), [3, 3, C, K], { backend: b });
+    const bias = tensor(Array.from({ length: K }, (_, i) => 0.1 * i - 0.3), [K], { backend: b });
+    const y = conv2dBias(x, w, bias, geo);
+    const d = await y.data();
+    for (let i = 0; i < d.length; i++) {
+      const [h, ww] = [Math.floor(i / (5 * K)), Math.floor(i / K) % 5];
+      const inner = h >= 1 && h <= 3 && ww >= 1 && ww <= 3;
+      expect(inner ? Number.isNaN(d[i]) : Number.isFinite(d[i]), `y[${h},${ww},${i % K}] = ${d[i]}`).toBe(true);
+    }
+    for (const t of [x, w, bias, y]) t.dispose();
   });
 
   it('a Dense relu layer maps a NaN input to NaN outputs', async () => {
