@@ -245,7 +245,7 @@ const unary =
   (x: Tensor): Tensor =>
     apply(op, [x]);
 
-/** max(x, 0) elementwise. */
+/** max(x, 0) elementwise; NaN stays NaN (as torch.relu). */
 export const relu = unary(unaryOps.relu);
 /** 1 / (1 + exp(-x)) elementwise. */
 export const sigmoid = unary(unaryOps.sigmoid);
