@@ -8,7 +8,7 @@ import { apply } from './apply.js';
 import { reshape } from './layout.js';
 import { defineOp, type Grad, type NoAttrs, type OpDef, type Sample, type SampleInput, type Tol } from './op.js';
 import { sum } from './reduce.js';
-import { log, neg, sigmoid } from './unary.js';
+import { neg, sigmoid } from './unary.js';
 import { requireFloat } from './util.js';
 
 interface BinaryRow {
@@ -29,6 +29,12 @@ interface BinaryGrad {
 // NOTE: pow follows C99 / torch.pow, which differs from Math.pow only where the base is ±1: pow(1, NaN) = 1 and
 // pow(±1, ±Inf) = 1, where JavaScript says NaN.
 const powRef = (a: number, b: number): number => (a === 1 || (a === -1 && Math.abs(b) === Infinity) ? 1 : Math.pow(a, b));
+// pow's partial derivatives as torch 1.13 (FunctionsManual.cpp pow_backward_self, pow_backward_exponent), with its
+// f32 intermediates: ∂/∂a = 0 where b = 0, else b·a^(b−1); ∂/∂b = 0 where a = 0 and b >= 0, else a^b·ln a (NaN for
+// a < 0). The naive formulas give NaN at a = 0: 0·0^−1 and 0^b·ln 0 = 0·−Inf.
+const f32 = Math.fround;
+const powGradBaseRef = (a: number, b: number): number => (b === 0 ? 0 : b * f32(powRef(a, f32(b - 1))));
+const powGradExponentRef = (a: number, b: number): number => (a === 0 && b >= 0 ? 0 : f32(powRef(a, b)) * Math.log(a));
 
 // NOTE: division by zero gives ±Inf (0/0 NaN) as IEEE; maximum/minimum propagate NaN, as PyTorch (Math.max does).
 export const BINARY = {
@@ -84,14 +90,30 @@ export const BINARY = {
     ref: powRef,
     tol: { atol: 1e-5, rtol: 1e-5 },
     range: [[0.25, 4], [-3, 3]],
-    // d(a^b) = b a^(b−1) da + a^b ln(a) db  (NaN for db where a < 0, as PyTorch)
+    // d(a^b) = b a^(b−1) da + a^b ln(a) db, each factor a row below (0 at a = 0 as PyTorch, NaN for db where a < 0).
+    // NOTE: torch's da is where(b == 0, 0, dy·b·a^(b−1)); here dy·0, which differs only for a non-finite dy.
     grad: {
-      saves: { inputs: [0, 1], output: true },
-      rule: (a, b, y, dy, needs) => [
-        needs[0] ? mul(dy, mul(b!, pow(a!, sub(b!, 1)))) : null,
-        needs[1] ? mul(dy, mul(y!, log(a!))) : null,
+      saves: { inputs: [0, 1] },
+      rule: (a, b, _y, dy, needs) => [
+        needs[0] ? mul(dy, powGradBase(a!, b!)) : null,
+        needs[1] ? mul(dy, powGradExponent(a!, b!)) : null,
       ],
     },
+  },
+  // ∂(a^b)/∂a and ∂(a^b)/∂b as PyTorch (see powGradBaseRef): zero and NaN tested by their bits, never by comparison.
+  pow_grad_base: {
+    wgsl: 'select(b * pow_f32(a, b - 1.0), 0.0, (bitcast<u32>(b) & 0x7fffffffu) == 0u)',
+    ref: powGradBaseRef,
+    tol: { atol: 1e-5, rtol: 1e-5 },
+    range: [[0.25, 4], [-3, 3]],
+    grad: { none: "a factor of pow's backward rule: second-order gradients are not supported" },
+  },
+  pow_grad_exponent: {
+    wgsl: 'select(pow_f32(a, b) * log(a), 0.0, (bitcast<u32>(a) & 0x7fffffffu) == 0u && !is_nan_f32(b) && b >= 0.0)',
+    ref: powGradExponentRef,
+    tol: { atol: 1e-5, rtol: 1e-5 },
+    range: [[0.25, 4], [-3, 3]],
+    grad: { none: "a factor of pow's backward rule: second-order gradients are not supported" },
   },
   // Binary cross-entropy from logits a against targets b, per element, stably:
   // −[b log σ(a) + (1−b) log(1−σ(a))] = max(a, 0) − a·b + log(1 + e^−|a|).
@@ -106,10 +128,11 @@ export const BINARY = {
       rule: (a, b, _y, dy, needs) => [needs[0] ? mul(dy, sub(sigmoid(a!), b!)) : null, needs[1] ? mul(dy, neg(a!)) : null],
     },
   },
-  // 1 where a > b, ½ where a = b, 0 where a < b: maximum's and minimum's gradient mask.
+  // 0 where a < b, ½ where a = b, else 1 (a > b, or either NaN): maximum's and minimum's gradient mask. At NaN both
+  // sides get the whole gradient, as torch's where(a == b, dy/2, dy).masked_fill_(a < b, 0).
   step_mask: {
-    wgsl: 'select(select(0.0, 0.5, a == b), 1.0, a > b)',
-    ref: (a, b) => (a > b ? 1 : a === b ? 0.5 : 0),
+    wgsl: 'select(select(select(0.0, 0.5, a == b), 1.0, a > b), 1.0, is_nan_f32(a) || is_nan_f32(b))',
+    ref: (a, b) => (a < b ? 0 : a === b ? 0.5 : 1),
     tol: { atol: 0, rtol: 0 },
     grad: { none: 'piecewise constant: its derivative is zero wherever it exists' },
   },
@@ -139,9 +162,11 @@ const SPECIAL: Record<BinaryName, number[]> = {
   maximum: [0, 1, -2.5, 7, Infinity, -Infinity, NaN],
   minimum: [0, 1, -2.5, 7, Infinity, -Infinity, NaN],
   pow: [0, -0, 1, -1, 2, -2, 0.5, -0.5, 3, -3, 1e30, Infinity, -Infinity, NaN],
-  step_mask: [0, -0, 1, -2.5, 7, Infinity, -Infinity],
+  pow_grad_base: [0, -0, 1, -1, 2, -2, 0.5, -0.5, 3, -3, 1e30, Infinity, -Infinity, NaN],
+  pow_grad_exponent: [0, -0, 1, -1, 2, -2, 0.5, -0.5, 3, -3, 1e30, Infinity, -Infinity, NaN],
+  step_mask: [0, -0, 1, -2.5, 7, Infinity, -Infinity, NaN],
   eq_mask: [0, -0, 1, -2.5, 7, Infinity, -Infinity],
-  binary_cross_entropy_with_logits: [0, -0, 1, -2.5, 0.5, 30, -30, 90, -90],
+  binary_cross_entropy_with_logits: [0, -0, 1, -2.5, 0.5, 30, -30, 90, -90, NaN],
 };
 
 interface Loop {
@@ -276,7 +301,7 @@ function binaryOp(name: BinaryName): OpDef<NoAttrs> {
           { shape: [sp.length], values: sp },
         ],
       };
-      if (name === 'pow') {
+      if (name.startsWith('pow')) {
         yield {
           name: 'negative bases, integer exponents',
           inputs: [
@@ -369,8 +394,12 @@ const binary =
     }
   };
 
-/** 1 where a > b, ½ at ties, 0 where a < b, broadcast: the gradient mask of maximum/minimum. */
+/** 0 where a < b, ½ at ties, else 1 (NaN included), broadcast: the gradient mask of maximum/minimum. */
 export const stepMask = binary(binaryOps.step_mask);
+/** ∂(a^b)/∂a, broadcast, 0 where b = 0 (as torch): a factor of pow's gradient. */
+const powGradBase = binary(binaryOps.pow_grad_base);
+/** ∂(a^b)/∂b, broadcast, 0 where a = 0 and b >= 0 (as torch): a factor of pow's gradient. */
+const powGradExponent = binary(binaryOps.pow_grad_exponent);
 /**
  * Binary cross-entropy of `logits` against `targets` in [0, 1], per element (no reduction), computed stably from
  * logits as torch.nn.functional.binary_cross_entropy_with_logits(reduction='none').

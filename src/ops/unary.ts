@@ -30,18 +30,26 @@ interface UnaryRow {
 
 const PHI = 0.3989422804014327; // 1/√(2π)
 
-// NOTE: relu(0) = 0 and relu(NaN) is not specified on the GPU (WGSL max() may drop NaN); samples avoid NaN inputs.
+// NOTE: NaN in, NaN out, as PyTorch and TF: relu(NaN) = NaN, so one NaN input shows in the loss instead of being
+// mapped to 0 and training on silently. WGSL's max/min/clamp may drop a NaN operand and compilers may fold x != x,
+// so NaN is tested by its bits (is_nan_f32). The derivatives follow torch 1.13 at NaN too: relu'(NaN)·dy = dy (its
+// backward masks only y <= 0), leaky_relu'(NaN)·dy = alpha·dy, abs'(NaN) = sgn(NaN) = 0.
 // NOTE: relu'(0) = 0 and abs'(0) = 0, as PyTorch.
 export const UNARY = {
   relu: {
-    wgsl: 'max(x, 0.0)',
-    ref: (x) => (x > 0 ? x : 0),
-    grad: { uses: 'y', wgsl: 'select(0.0, dy, y > 0.0)', ref: (y, dy) => (y > 0 ? dy : 0), yRange: [0, 3] },
+    wgsl: 'select(max(x, 0.0), x, is_nan_f32(x))',
+    ref: (x) => (x > 0 || Number.isNaN(x) ? x : 0),
+    grad: {
+      uses: 'y',
+      wgsl: 'select(0.0, dy, y > 0.0 || is_nan_f32(y))',
+      ref: (y, dy) => (y > 0 || Number.isNaN(y) ? dy : 0),
+      yRange: [0, 3],
+    },
   },
   leaky_relu: {
     wgsl: 'select(p.alpha * x, x, x > 0.0)',
     ref: (x, a) => (x > 0 ? x : a * x),
-    grad: { uses: 'x', wgsl: 'select(p.alpha * dy, dy, x > 0.0)', ref: (x, dy, a) => (x > 0 ? dy : a * dy) },
+    grad: { uses: 'x', wgsl: 'select(p.alpha * dy, dy, x > 0.0 && !is_nan_f32(x))', ref: (x, dy, a) => (x > 0 ? dy : a * dy) },
   },
   sigmoid: {
     wgsl: 'sigmoid_f32(x)',
@@ -91,22 +99,33 @@ export const UNARY = {
     grad: { uses: 'y', wgsl: '0.5 * dy / y', ref: (y, dy) => (0.5 * dy) / y, yRange: [0.01, 10] },
   },
   square: { wgsl: 'x * x', ref: (x) => x * x, grad: { uses: 'x', wgsl: '2.0 * x * dy', ref: (x, dy) => 2 * x * dy } },
-  abs: { wgsl: 'abs(x)', ref: (x) => Math.abs(x), grad: { uses: 'x', wgsl: 'dy * sign(x)', ref: (x, dy) => dy * Math.sign(x) } },
+  abs: {
+    wgsl: 'abs(x)',
+    ref: (x) => Math.abs(x),
+    // dy · sgn(x), sgn(NaN) = 0 as torch (WGSL's sign(NaN) is unspecified, JavaScript's is NaN).
+    grad: { uses: 'x', wgsl: 'dy * select(sign(x), 0.0, is_nan_f32(x))', ref: (x, dy) => dy * (x > 0 ? 1 : x < 0 ? -1 : 0) },
+  },
 } satisfies Record<string, UnaryRow>;
 
 export type UnaryName = keyof typeof UNARY;
 
 const WG = 256;
 
-// Special values each op must get right (Inf/NaN positions must match between GPU and CPU).
+// Special values each op must get right (Inf/NaN positions must match between GPU and CPU), besides NONFINITE.
 const SPECIAL: Partial<Record<UnaryName, number[]>> = {
-  exp: [0, -0, 1, -1, 88, 89, -104, Infinity, -Infinity],
-  log: [0, -1, 1, 1e-30, Infinity],
-  sqrt: [0, -1, 4, 1e-30, Infinity],
+  exp: [0, -0, 1, -1, 88, 89, -104],
+  log: [0, -0, -1, 1, 1e-30],
+  sqrt: [0, -1, 4, 1e-30],
   sigmoid: [0, 50, -50, 100, -100],
   tanh: [0, 20, -20, 60, -60, 1e-7],
   gelu: [0, 10, -10, 1e-6],
 };
+// Every op's forward and backward get these: NaN must come out as NaN (PyTorch), ±Inf as the CPU reference says.
+const NONFINITE = [NaN, Infinity, -Infinity];
+// The saved x or y of the backward's special sample, against DY_SPECIAL: 7 and 5 values are coprime, so the
+// [35]-element sample, each list cycled, meets every pair.
+const S_SPECIAL = [NaN, Infinity, -Infinity, 0, -0, 1, -1];
+const DY_SPECIAL = [1, -2, NaN, Infinity, 0];
 
 // [WG * 4 * 257 + 3]: past 257 full workgroups of 4-element threads, the last thread with 3 elements.
 const SHAPES = [[1], [7], [33], [65], [129], [3, 5, 7], [2, 0, 3], [], [WG * 4 * 257 + 3]];
@@ -162,6 +181,14 @@ function unaryBwdOp(name: UnaryName): OpDef<UnaryAttrs> {
     samples: function* () {
       for (const shape of SHAPES) yield { name: `[${shape}]`, inputs: [{ shape, range: sRange }, { shape }] };
       if (name === 'leaky_relu') yield { name: '[4,33] alpha=0.01', inputs: [{ shape: [4, 33] }, { shape: [4, 33] }], attrs: { alpha: 0.01 } };
+      const n = S_SPECIAL.length * DY_SPECIAL.length;
+      yield {
+        name: `special [${S_SPECIAL}] with dy [${DY_SPECIAL}]`,
+        inputs: [
+          { shape: [n], values: S_SPECIAL },
+          { shape: [n], values: DY_SPECIAL },
+        ],
+      };
     },
     bad: [
       int32Bad(bwd, 2),
@@ -189,8 +216,8 @@ function unaryOp(name: UnaryName, bwd: OpDef<UnaryAttrs>): OpDef<UnaryAttrs> {
     samples: function* () {
       for (const shape of SHAPES) yield { name: `[${shape}]`, inputs: [{ shape, range }] };
       if (name === 'leaky_relu') yield { name: '[4,33] alpha=0.01', inputs: [{ shape: [4, 33], range }], attrs: { alpha: 0.01 } };
-      const sp = SPECIAL[name];
-      if (sp) yield { name: `special [${sp.join(',')}]`, inputs: [{ shape: [sp.length], values: sp }] };
+      const sp = [...(SPECIAL[name] ?? []), ...NONFINITE];
+      yield { name: `special [${sp.join(',')}]`, inputs: [{ shape: [sp.length], values: sp }] };
     },
     bad: [int32Bad(name, 1)],
     tol: row.tol ?? { atol: 1e-5, rtol: 1e-5 },
@@ -218,7 +245,7 @@ const unary =
   (x: Tensor): Tensor =>
     apply(op, [x]);
 
-/** max(x, 0) elementwise. */
+/** max(x, 0) elementwise; NaN stays NaN (as torch.relu). */
 export const relu = unary(unaryOps.relu);
 /** 1 / (1 + exp(-x)) elementwise. */
 export const sigmoid = unary(unaryOps.sigmoid);
