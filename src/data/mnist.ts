@@ -13,6 +13,8 @@ const SIDE = 28;
 const PIXELS = SIDE * SIDE;
 // A cache row: the label, then the 784 pixels as bytes.
 const ROW = 1 + PIXELS;
+// The cache holds the package's 10,000 rows (7.85 MB): a larger file is not ours, and is refused before it is read.
+const CACHE_MAX_BYTES = 16 << 20;
 
 export interface MnistOptions {
   /** Seed of the train/test shuffle (default 0). */
@@ -68,11 +70,12 @@ function rowsFromJson(pkgDir: string): Uint8Array {
   return rows;
 }
 
-// NOTE: a cache that is unreadable or malformed is rebuilt rather than trusted or reported: it is only derived data.
+// NOTE: a cache that is unreadable, malformed, too large or not a regular file is rebuilt rather than trusted or
+// reported: it is only derived data.
 function rowsFromCache(file: string): Uint8Array | undefined {
   if (!fs.existsSync(file)) return undefined;
   try {
-    const a = readIdxFile(file);
+    const a = readIdxFile(file, { maxBytes: CACHE_MAX_BYTES });
     if (a.type !== 'uint8' || a.dims.length !== 2 || a.dims[1] !== ROW) return undefined;
     for (let r = 0; r < a.dims[0]!; r++) if (a.data[r * ROW]! > 9) return undefined;
     return a.data as Uint8Array;
