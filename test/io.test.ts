@@ -352,7 +352,8 @@ describe('safetensors hostile files: ParseError, naming what is wrong', () => {
     expect(() => parseSafetensors(three, { maxTensors: 2 })).toThrow(/more than 2 tensors/);
     expect(parseSafetensors(three, { maxTensors: 3 }).tensors.size).toBe(3); // __metadata__ is not a tensor
     expect(() => parseSafetensors(three, { maxHeaderBytes: 64 })).toThrow(/exceeds the 64-byte cap .*; the maxHeaderBytes option raises it/);
-    expect(() => parseSafetensors(three, { maxTensors: -1 })).toThrow(RangeError);
+    expect(() => parseSafetensors(three, { maxTensors: -1 })).toThrow(WgnnError);
+    expect(() => parseSafetensors(three, { maxTensors: -1 })).toThrow(/maxTensors -1 must be an integer >= 0/);
   });
 
   it('a huge name is cut short in the message', () => {

@@ -51,26 +51,27 @@ interface Split {
   labels: IdxFile;
 }
 
-// Opens a split's two files and checks what their headers say: types, ranks, as many labels as images, and sizes.
+// Opens a split's two files and checks what their headers say: types, ranks, sizes, and as many labels as images.
 function openSplit(dir: string, stem: 'train' | 't10k', opts: IdxDatasetOptions, maxElements: number): Split {
   const images = openIdxFile(findFile(dir, `${stem}-images`, 'idx3'), opts);
-  const labels = openIdxFile(findFile(dir, `${stem}-labels`, 'idx1'), opts);
-  const [ih, lh] = [images.header, labels.header];
+  const ih = images.header;
   if (ih.type !== 'uint8' || (ih.dims.length !== 3 && ih.dims.length !== 4)) {
     throw new ParseError(`${images.file}: images must be ubyte [N,H,W] or [N,H,W,C], got ${ih.type} ${fmtShape(ih.dims)}`);
   }
-  if (lh.type === 'float32' || lh.type === 'float64' || lh.dims.length !== 1) {
-    throw new ParseError(`${labels.file}: labels must be integers [N], got ${lh.type} ${fmtShape(lh.dims)}`);
-  }
   const n = ih.dims[0]!;
-  if (lh.dims[0] !== n) {
-    throw new ParseError(`${dir}: ${path.basename(images.file)} has ${n} images but ${path.basename(labels.file)} has ${lh.dims[0]} labels`);
-  }
   if (Math.max(ih.items, n) > maxElements) {
     throw new ParseError(
       `${images.file}: ${fmtShape(ih.dims)} images hold ${Math.max(ih.items, n)} values, over the limit of ${maxElements} ` +
         `(${maxElements * 4} bytes as float32); the maxElements option of loadIdxDataset raises it`,
     );
+  }
+  const labels = openIdxFile(findFile(dir, `${stem}-labels`, 'idx1'), opts);
+  const lh = labels.header;
+  if (lh.type === 'float32' || lh.type === 'float64' || lh.dims.length !== 1) {
+    throw new ParseError(`${labels.file}: labels must be integers [N], got ${lh.type} ${fmtShape(lh.dims)}`);
+  }
+  if (lh.dims[0] !== n) {
+    throw new ParseError(`${dir}: ${path.basename(images.file)} has ${n} images but ${path.basename(labels.file)} has ${lh.dims[0]} labels`);
   }
   return { images, labels };
 }
@@ -100,12 +101,14 @@ function checkLabels(splits: { file: string; y: Int32Array }[], opts: IdxDataset
 }
 
 function checkOptions(opts: IdxDatasetOptions): void {
-  const positive = (name: keyof IdxDatasetOptions, v: number | undefined, max: number) => {
-    if (v !== undefined && !(Number.isInteger(v) && v >= 1 && v <= max)) throw new RangeError(`loadIdxDataset: ${name} ${v} must be an integer in 1..${max}`);
+  const check = (name: keyof IdxDatasetOptions, min: number, max: number) => {
+    const v = opts[name];
+    if (v !== undefined && !(Number.isInteger(v) && v >= min && v <= max)) throw new WgnnError(`loadIdxDataset: ${name} ${String(v)} must be an integer in ${min}..${max}`);
   };
-  positive('classes', opts.classes, 2 ** 31 - 1);
-  positive('maxClasses', opts.maxClasses, 2 ** 31 - 1);
-  positive('maxElements', opts.maxElements, Number.MAX_SAFE_INTEGER);
+  check('classes', 1, 2 ** 31 - 1);
+  check('maxClasses', 1, 2 ** 31 - 1);
+  check('maxElements', 1, Number.MAX_SAFE_INTEGER);
+  check('maxBytes', 0, Number.MAX_SAFE_INTEGER);
 }
 
 /**

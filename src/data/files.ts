@@ -51,12 +51,14 @@ export function gunzipBounded(bytes: Uint8Array, maxBytes = IDX_MAX_BYTES): Uint
  * The first `want` bytes that gzip data inflates to (all of them when it inflates to fewer), inflating only as much
  * of it as that takes. NOTE: a sync flush inflates what a prefix holds without needing the stream's end; the prefix
  * doubles until it gives `want` bytes, and halves back when it would give more than HEAD_MAX_BYTES (a bomb right
- * after the header), so the cost is bounded by the prefix, never by what the whole stream inflates to.
+ * after the header), so the cost is bounded by the prefix, never by what the whole stream inflates to. The prefix
+ * stops short of the 8-byte trailer, so a bad checksum or size is found by the full inflate, after the header.
  */
 function gunzipHead(gz: Uint8Array, want: number): Uint8Array {
+  const most = Math.max(0, gz.length - 8);
   let short = 0; // longest prefix known to give fewer than `want` bytes
   let over = Infinity; // shortest prefix known to give more than HEAD_MAX_BYTES
-  let n = Math.min(gz.length, 1024);
+  let n = Math.min(most, 1024);
   for (;;) {
     let out: Uint8Array | undefined;
     try {
@@ -66,12 +68,12 @@ function gunzipHead(gz: Uint8Array, want: number): Uint8Array {
       over = n;
     }
     if (out && out.length >= want) return out.subarray(0, want);
-    // All of it gives fewer: inflate it in full, which tells a short stream from a truncated or corrupt one.
-    if (out && n === gz.length) return gunzipBounded(gz, want);
+    // All but the trailer gives fewer: inflate it all, which tells a short stream from a truncated or corrupt one.
+    if (out && n === most) return gunzipBounded(gz, want);
     if (out) short = n;
     // one more input byte inflates to at most a few KiB, so the two bounds never meet
     if (over - short <= 1) throw new ParseError(`gzip: cannot find the first ${want} bytes of ${gz.length} compressed bytes`);
-    n = over === Infinity ? Math.min(gz.length, 2 * n) : short + Math.floor((over - short) / 2);
+    n = over === Infinity ? Math.min(most, 2 * n) : short + Math.floor((over - short) / 2);
   }
 }
 

@@ -141,7 +141,7 @@ export function parseSafetensors(bytes: Uint8Array, opts: SafetensorsParseOption
   const maxHeader = opts.maxHeaderBytes ?? MAX_HEADER_BYTES;
   const maxTensors = opts.maxTensors ?? MAX_TENSORS;
   for (const [name, v] of [['maxHeaderBytes', maxHeader], ['maxTensors', maxTensors]] as const) {
-    if (!(Number.isSafeInteger(v) && v >= 0)) throw new RangeError(`parseSafetensors: ${name} ${v} must be an integer >= 0`);
+    if (!(Number.isSafeInteger(v) && v >= 0)) throw new WgnnError(`parseSafetensors: ${name} ${String(v)} must be an integer >= 0`);
   }
   if (bytes.length < 8) throw new ParseError(`safetensors: the file is ${bytes.length} bytes; expected at least 8 (the header length)`);
   const declared = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
