@@ -30,7 +30,7 @@ export interface IdxDatasetOptions extends IdxParseOptions {
   maxClasses?: number;
   /**
    * The most values one split's images (or labels) may hold (default `IDX_MAX_ELEMENTS`, 2^28): images become float32,
-   * 4 bytes a value, so the default bounds a split at 1 GiB. Checked from the IDX headers, before any file is read.
+   * 4 bytes a value, so the default bounds a split at 1 GiB. Checked from the IDX headers, before any items are read.
    */
   maxElements?: number;
 }

@@ -11,6 +11,7 @@ import {
   IDX_MAX_RANK,
   adoptIdx,
   checkIdxLength,
+  idxMaxBytes,
   isGzip,
   parseIdx,
   parseIdxHeader,
@@ -180,7 +181,7 @@ function named<T>(file: string, f: () => T): T {
 // NOTE: a gzip of incompressible data is slightly larger than the data (5 bytes per 64 KiB stored block, plus its
 // header and trailer), so a compressed file may exceed the payload cap by 0.1% and a few KiB.
 const fileCap = (opts: IdxParseOptions) => {
-  const maxBytes = opts.maxBytes ?? IDX_MAX_BYTES;
+  const maxBytes = idxMaxBytes(opts);
   return IDX_MAX_HEADER + maxBytes + Math.ceil(maxBytes / 1000) + 4096;
 };
 const FILE_LIMIT = 'maxBytes, plus room for the header and gzip framing';
@@ -201,6 +202,7 @@ export interface IdxFile {
  * file.
  */
 export function openIdxFile(file: string, opts: IdxParseOptions = {}): IdxFile {
+  const cap = fileCap(opts);
   return named(file, () => {
     const fd = openNonBlocking(file);
     let size: number;
@@ -214,9 +216,9 @@ export function openIdxFile(file: string, opts: IdxParseOptions = {}): IdxFile {
     if (!isGzip(head)) {
       const header = parseIdxHeader(head, opts);
       checkIdxLength(header, size);
-      return { file, header, read: () => named(file, () => adoptIdx(readFileBounded(file, fileCap(opts), FILE_LIMIT), opts)) };
+      return { file, header, read: () => named(file, () => adoptIdx(readFileBounded(file, cap, FILE_LIMIT), opts)) };
     }
-    const gz = readFileBounded(file, fileCap(opts), FILE_LIMIT);
+    const gz = readFileBounded(file, cap, FILE_LIMIT);
     const header = gzipIdxHeader(gz, opts);
     return { file, header, read: () => named(file, () => adoptIdx(gunzipIdx(gz, header), opts)) };
   });

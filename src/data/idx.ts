@@ -26,11 +26,14 @@ const TYPE_BYTE: Record<IdxType, number> = { uint8: 0x08, int8: 0x09, int16: 0x0
 
 /** Most dims an IDX file may declare. NOTE: the spec allows 255; datasets use 1 (labels) to 4 (colour images). */
 export const IDX_MAX_RANK = 4;
-/** Default cap on an IDX payload (1 GiB): the largest array a file may make us allocate, and the gunzip bound. */
+/** Default cap on an IDX payload (1 GiB): the largest array a file may make us allocate, or a gzip inflate to. */
 export const IDX_MAX_BYTES = 2 ** 30;
 
 export interface IdxParseOptions {
-  /** Refuse payloads (product of dims · item size) above this many bytes; default `IDX_MAX_BYTES`. */
+  /**
+   * Refuse payloads (product of dims · item size) above this many bytes (default `IDX_MAX_BYTES`, 1 GiB), checked
+   * from the header before anything is allocated or inflated; raise it to read larger files.
+   */
   maxBytes?: number;
 }
 
@@ -39,6 +42,13 @@ const hex = (v: number, digits = 2) => `0x${v.toString(16).padStart(digits, '0')
 /** True when the bytes start with the gzip magic 1f 8b. */
 export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+}
+
+/** The payload cap of `opts` (default `IDX_MAX_BYTES`), checked: a `RangeError` unless it is in 0..2^53-1. */
+export function idxMaxBytes(opts: IdxParseOptions): number {
+  const maxBytes = opts.maxBytes ?? IDX_MAX_BYTES;
+  if (!(maxBytes >= 0 && maxBytes <= Number.MAX_SAFE_INTEGER)) throw new RangeError(`parseIdx: maxBytes ${maxBytes} outside 0..2^53-1`);
+  return maxBytes;
 }
 
 /** What an IDX header declares, checked: the item type, the dims, and the sizes they imply. */
@@ -59,8 +69,7 @@ export interface IdxHeader {
  * or size its buffer before reading the rest. Any failure is a `ParseError` naming the offset and the sizes.
  */
 export function parseIdxHeader(bytes: Uint8Array, opts: IdxParseOptions = {}): IdxHeader {
-  const maxBytes = opts.maxBytes ?? IDX_MAX_BYTES;
-  if (!(maxBytes >= 0 && maxBytes <= Number.MAX_SAFE_INTEGER)) throw new RangeError(`parseIdx: maxBytes ${maxBytes} outside 0..2^53-1`);
+  const maxBytes = idxMaxBytes(opts);
   const len = bytes.length;
   if (len < 4) throw new ParseError(`IDX: ${len} bytes, too short for the 4-byte magic at offset 0`);
   if (isGzip(bytes)) throw new ParseError('IDX: gzip data (1f 8b at offset 0); decompress it first (decodeIdx in Node)');
