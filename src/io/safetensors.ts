@@ -24,6 +24,19 @@ const STORED: Record<StoredDType, { bytes: number; dtype: DType }> = {
 
 /** The largest header accepted or written, in bytes: the reference implementation's cap. */
 export const MAX_HEADER_BYTES = 100_000_000;
+/**
+ * Default of `maxTensors`, the most tensors a file may index. Models hold hundreds to a few thousand; a header of a
+ * million empty tensors fits in 60 MB and would cost gigabytes of objects to parse and load.
+ */
+export const MAX_TENSORS = 100_000;
+
+/** Limits of `parseSafetensors` and `loadTensors`, checked before the header's JSON is parsed. */
+export interface SafetensorsParseOptions {
+  /** The most bytes the header may have (default `MAX_HEADER_BYTES`, 100 MB). */
+  maxHeaderBytes?: number;
+  /** The most tensors the header may index (default `MAX_TENSORS`, 100,000). */
+  maxTensors?: number;
+}
 
 /** One tensor to serialize: float32 data may come as Float64Array (rounded to f32), int32 data as Int32Array. */
 export interface SafetensorsEntry {
@@ -119,15 +132,24 @@ interface Indexed {
 
 /**
  * Parses safetensors bytes, validating everything before allocating anything sized by the header: header length
- * within the file and the cap, UTF-8, a JSON object without duplicate keys, each entry's dtype, shape and
- * data_offsets, and that the tensors tile the byte buffer exactly (no overlaps, gaps or trailing bytes). Any failure
- * is a `ParseError` naming the tensor, the problem and the offsets or sizes involved.
+ * within the file and `maxHeaderBytes`, UTF-8, at most `maxTensors` tensors (counted before the JSON is parsed), a
+ * JSON object without duplicate keys, each entry's dtype, shape and data_offsets, and that the tensors tile the byte
+ * buffer exactly (no overlaps, gaps or trailing bytes). Any failure is a `ParseError` naming the tensor, the problem
+ * and the offsets or sizes involved; a limit's names the option that raises it. The cost is linear in the file.
  */
-export function parseSafetensors(bytes: Uint8Array): Safetensors {
+export function parseSafetensors(bytes: Uint8Array, opts: SafetensorsParseOptions = {}): Safetensors {
+  const maxHeader = opts.maxHeaderBytes ?? MAX_HEADER_BYTES;
+  const maxTensors = opts.maxTensors ?? MAX_TENSORS;
+  for (const [name, v] of [['maxHeaderBytes', maxHeader], ['maxTensors', maxTensors]] as const) {
+    if (!(Number.isSafeInteger(v) && v >= 0)) throw new WgnnError(`parseSafetensors: ${name} ${String(v)} must be an integer >= 0`);
+  }
   if (bytes.length < 8) throw new ParseError(`safetensors: the file is ${bytes.length} bytes; expected at least 8 (the header length)`);
   const declared = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  if (declared > BigInt(MAX_HEADER_BYTES)) {
-    throw new ParseError(`safetensors: header length ${declared} exceeds the ${MAX_HEADER_BYTES}-byte cap (file of ${bytes.length} bytes)`);
+  if (declared > BigInt(maxHeader)) {
+    throw new ParseError(
+      `safetensors: header length ${declared} exceeds the ${maxHeader}-byte cap (file of ${bytes.length} bytes)` +
+        (declared > BigInt(bytes.length) ? '' : '; the maxHeaderBytes option raises it'),
+    );
   }
   const headerLen = Number(declared);
   if (8 + headerLen > bytes.length) {
@@ -142,20 +164,27 @@ export function parseSafetensors(bytes: Uint8Array): Safetensors {
   } catch {
     throw new ParseError(`safetensors: the ${headerLen}-byte header is not valid UTF-8`);
   }
+  // NOTE: the keys are scanned before JSON.parse, which would build every entry's objects first: a header of a million
+  // empty tensors is refused here, after reading maxTensors keys, instead of costing seconds and gigabytes.
+  const duplicate = scanKeys(text, maxTensors);
   let header: Record<string, unknown>; // JSON text that begins with "{" and parses is an object
   try {
     header = JSON.parse(text) as Record<string, unknown>;
   } catch (e) {
     throw new ParseError(`safetensors: the ${headerLen}-byte header is not valid JSON (${(e as Error).message})`);
   }
-  checkDuplicateKeys(text);
+  if (duplicate) throw new ParseError(duplicate);
 
   const bufferLen = bytes.length - 8 - headerLen;
   let metadata: Record<string, string> = {};
   const index: Indexed[] = [];
-  for (const [name, info] of Object.entries(header)) {
-    if (name === '__metadata__') metadata = checkMetadata(info);
-    else index.push(checkEntry(name, info, bufferLen));
+  // NOTE: for-in, not Object.entries: with many keys the header is a dictionary-mode object, and entries() would
+  // build a pair for each of them first. JSON.parse makes every key an own property ("__proto__" too); hasOwn skips
+  // what a polluted Object.prototype would add.
+  for (const name in header) {
+    if (!Object.hasOwn(header, name)) continue;
+    if (name === '__metadata__') metadata = checkMetadata(header[name]);
+    else index.push(checkEntry(name, header[name], bufferLen));
   }
   // The tensors must tile [0, bufferLen): sorted by offsets, each begins where the previous one ended.
   index.sort((a, b) => a.begin - b.begin || a.end - b.end);
@@ -193,12 +222,15 @@ export async function saveTensors(path: string | undefined, named: Record<string
   return bytes;
 }
 
-/** Loads the tensors of safetensors bytes or of a file (Node) onto a backend (the default one unless given). */
-export async function loadTensors(source: Uint8Array | string, opts: { backend?: Backend } = {}): Promise<Record<string, Tensor>> {
+/**
+ * Loads the tensors of safetensors bytes or of a file (Node) onto a backend (the default one unless given), within
+ * the limits of `parseSafetensors` (`maxHeaderBytes`, `maxTensors`).
+ */
+export async function loadTensors(source: Uint8Array | string, opts: { backend?: Backend } & SafetensorsParseOptions = {}): Promise<Record<string, Tensor>> {
   const bytes = typeof source === 'string' ? await (await import('../platform/fs.js')).readFile(source) : source;
   const out: [string, Tensor][] = [];
   try {
-    for (const [name, t] of parseSafetensors(bytes).tensors) {
+    for (const [name, t] of parseSafetensors(bytes, opts).tensors) {
       out.push([name, tensor(t.data, t.shape, { dtype: t.dtype, backend: opts.backend })]);
     }
   } catch (e) {
@@ -210,31 +242,31 @@ export async function loadTensors(source: Uint8Array | string, opts: { backend?:
 }
 
 function checkEntry(name: string, info: unknown, bufferLen: number): Indexed {
-  const where = `safetensors: tensor ${show(name)}`;
+  const where = () => `safetensors: tensor ${show(name)}`; // a function: show() is paid for only in a message
   if (name === '') throw new ParseError('safetensors: a tensor has an empty name');
-  if (!isObject(info)) throw new ParseError(`${where} is ${show(info)}; expected an object {dtype, shape, data_offsets}`);
+  if (!isObject(info)) throw new ParseError(`${where()} is ${show(info)}; expected an object {dtype, shape, data_offsets}`);
   const { dtype, shape, data_offsets: offsets } = info;
   if (typeof dtype !== 'string' || !Object.hasOwn(STORED, dtype)) {
-    throw new ParseError(`${where}: dtype ${show(dtype)} is not one wgnn reads (${Object.keys(STORED).join(', ')})`);
+    throw new ParseError(`${where()}: dtype ${show(dtype)} is not one wgnn reads (${Object.keys(STORED).join(', ')})`);
   }
   const stored = dtype as StoredDType;
-  if (!Array.isArray(shape)) throw new ParseError(`${where}: shape ${show(shape)} is not an array`);
+  if (!Array.isArray(shape)) throw new ParseError(`${where()}: shape ${show(shape)} is not an array`);
   const count = elementCount(shape);
   if (count === undefined) {
-    throw new ParseError(`${where}: shape ${show(shape)} must hold non-negative integers whose running product stays at most 2^53-1`);
+    throw new ParseError(`${where()}: shape ${show(shape)} must hold non-negative integers whose running product stays at most 2^53-1`);
   }
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
-    throw new ParseError(`${where}: data_offsets ${show(offsets)} must be two non-negative integers [begin, end]`);
+    throw new ParseError(`${where()}: data_offsets ${show(offsets)} must be two non-negative integers [begin, end]`);
   }
   // NOTE: numbers are checked after JSON.parse, so 16.0 or 1.6e1 read as 16 (serde_json in the reference rejects
   // them); what matters holds all the same: every offset is an exact integer within the file.
   const [begin, end] = offsets as [number, number];
   if (begin > end || end > bufferLen) {
-    throw new ParseError(`${where}: data_offsets [${begin}, ${end}] are outside the ${bufferLen}-byte buffer or reversed (expected 0 <= begin <= end <= ${bufferLen})`);
+    throw new ParseError(`${where()}: data_offsets [${begin}, ${end}] are outside the ${bufferLen}-byte buffer or reversed (expected 0 <= begin <= end <= ${bufferLen})`);
   }
   const need = count * STORED[stored].bytes; // exact: a safe integer times 1, 2, 4 or 8
   if (end - begin !== need) {
-    throw new ParseError(`${where}: data_offsets [${begin}, ${end}] span ${end - begin} bytes; shape ${show(shape)} of ${stored} needs ${need}`);
+    throw new ParseError(`${where()}: data_offsets [${begin}, ${end}] span ${end - begin} bytes; shape ${show(shape)} of ${stored} needs ${need}`);
   }
   return { name, stored, shape: shape as number[], begin, end };
 }
@@ -248,37 +280,62 @@ function checkMetadata(info: unknown): Record<string, string> {
 }
 
 // NOTE: JSON.parse keeps the last of duplicate keys silently. The spec disallows duplicates, and two readers taking
-// different copies would see different tensors, so a duplicate key at any depth is a ParseError. Runs on text
-// JSON.parse accepted, so it only needs to find which strings are keys.
-function checkDuplicateKeys(text: string): void {
-  const open: (Set<string> | null)[] = []; // per open container: the keys seen (object) or null (array)
+// different copies would see different tensors, so a duplicate key at any depth is a ParseError. This scan finds which
+// strings are keys and returns the message for the first duplicate, which the caller throws once JSON.parse has
+// accepted the text (on text it rejects, that error comes first). It counts the tensors as it goes, throwing when they
+// pass `maxTensors`. Linear: a key with no escapes is a slice of the text, and one Set per depth is reused, since only
+// one object per depth is open at a time.
+function scanKeys(text: string, maxTensors: number): string | undefined {
+  const sets: Set<string>[] = []; // sets[d]: the keys of the object open at depth d + 1
+  const isObject: boolean[] = []; // per depth: an object (true) or an array
+  let depth = 0;
   let expectKey = false;
-  for (let i = 0; i < text.length; i++) {
+  let tensors = 0;
+  let duplicate: string | undefined;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22) {
       let j = i + 1;
-      while (text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c ? 2 : 1;
-      if (expectKey) {
-        const key = JSON.parse(text.slice(i, j + 1)) as string;
-        const keys = open[open.length - 1]!;
-        if (keys.has(key)) {
-          throw new ParseError(`safetensors: duplicate ${open.length === 1 ? 'tensor name' : 'key'} ${show(key)} at character ${i} of the header`);
+      let escaped = false;
+      for (; j < n; j++) {
+        const d = text.charCodeAt(j);
+        if (d === 0x22) break;
+        if (d === 0x5c) {
+          escaped = true;
+          j++;
+        }
+      }
+      if (j >= n) return duplicate; // an unterminated string: JSON.parse will say so
+      if (expectKey && depth > 0) {
+        let key: string;
+        try {
+          key = escaped ? (JSON.parse(text.slice(i, j + 1)) as string) : text.slice(i + 1, j);
+        } catch {
+          return duplicate; // a bad escape: JSON.parse will say so
+        }
+        if (depth === 1 && key !== '__metadata__' && ++tensors > maxTensors) {
+          throw new ParseError(`safetensors: the header indexes more than ${maxTensors} tensors (at character ${i}); the maxTensors option raises the limit`);
+        }
+        const keys = sets[depth - 1]!;
+        if (duplicate === undefined && keys.has(key)) {
+          duplicate = `safetensors: duplicate ${depth === 1 ? 'tensor name' : 'key'} ${show(key)} at character ${i} of the header`;
         }
         keys.add(key);
         expectKey = false;
       }
       i = j;
-    } else if (c === 0x7b) {
-      open.push(new Set());
-      expectKey = true;
-    } else if (c === 0x5b) {
-      open.push(null);
+    } else if (c === 0x7b || c === 0x5b) {
+      if (c === 0x7b) (sets[depth] ??= new Set()).clear();
+      isObject[depth++] = c === 0x7b;
+      expectKey = c === 0x7b;
     } else if (c === 0x7d || c === 0x5d) {
-      open.pop();
+      if (--depth < 0) return duplicate; // unbalanced: JSON.parse will say so
     } else if (c === 0x2c) {
-      expectKey = open[open.length - 1] !== null;
+      expectKey = depth > 0 && isObject[depth - 1]!;
     }
   }
+  return duplicate;
 }
 
 // raw: the tensor's bytes in the file (validated: exactly count * item size).
@@ -287,22 +344,30 @@ function decode(t: Indexed, raw: Uint8Array): Float32Array | Int32Array {
   // NOTE: F16 and BF16 read the file's bytes in place. They were copied first, as below, which allocated 3x their
   // bytes (the copy, then the float32 result): over the bound of twice the file's size that a parse may allocate.
   if (t.stored === 'F16' || t.stored === 'BF16') return decodeHalf(t.stored, new DataView(raw.buffer, raw.byteOffset, raw.byteLength));
-  const copy = new Uint8Array(raw).buffer; // fresh and aligned, whatever the file's offsets
+  // The bytes as items of their size: a view of the file when its offset is aligned for them, else a fresh copy.
+  const size = STORED[t.stored].bytes;
+  const aligned = (raw.byteOffset & (size - 1)) === 0;
+  const words = aligned ? raw : new Uint8Array(raw);
+  const [buf, off] = [words.buffer, words.byteOffset];
   switch (t.stored) {
-    case 'F32':
-      return new Float32Array(copy);
-    case 'I32':
-      return new Int32Array(copy);
+    case 'F32': {
+      const out = new Float32Array(buf, off, raw.length / 4);
+      return aligned ? out.slice() : out; // a result never shares the file's memory
+    }
+    case 'I32': {
+      const out = new Int32Array(buf, off, raw.length / 4);
+      return aligned ? out.slice() : out;
+    }
     case 'F64':
-      return Float32Array.from(new Float64Array(copy));
+      return Float32Array.from(new Float64Array(buf, off, raw.length / 8));
     case 'I64': {
       // little-endian halves: a value fits int32 when its high word is the sign extension of its low word
-      const w = new Int32Array(copy);
+      const w = new Int32Array(buf, off, raw.length / 4);
       const out = new Int32Array(w.length / 2);
       for (let i = 0; i < out.length; i++) {
         const lo = w[2 * i]!;
         if (w[2 * i + 1] !== lo >> 31) {
-          throw new ParseError(`safetensors: tensor ${show(t.name)} (I64) holds ${new BigInt64Array(copy)[i]} at index ${i}, outside int32; wgnn loads I64 as int32`);
+          throw new ParseError(`safetensors: tensor ${show(t.name)} (I64) holds ${new BigInt64Array(buf, off, out.length)[i]} at index ${i}, outside int32; wgnn loads I64 as int32`);
         }
         out[i] = lo;
       }
