@@ -1,7 +1,8 @@
 // Keras-style layers (lazily built from the first input's shape) that are also PyTorch-style modules. Shapes here
 // are per sample (no batch dim), as Keras's `inputShape`; tensors carry the batch as dim 0.
 import { onReplay } from '../autograd/step.js';
-import { ShapeError, WgnnError, fmtShape } from '../errors.js';
+import { LimitError, ShapeError, WgnnError, fmtShape } from '../errors.js';
+import { checkBoolean, checkNumber, checkOneOf, knownKeys, optionsObject, show } from '../options.js';
 import { add, div, mul, sub } from '../ops/binary.js';
 import { reshape } from '../ops/layout.js';
 import { linear, matmul, type Activation } from '../ops/matmul.js';
@@ -15,8 +16,8 @@ import { conv2d, conv2dBias, convOps, type Pair, type Padding } from '../ops/con
 import { avgPool2d, globalAvgPool2d, maxPool2d, poolOps } from '../ops/pool.js';
 import { sqrt, square } from '../ops/unary.js';
 import type { Rng } from '../rng.js';
-import { sizeOf } from '../shape.js';
-import { keep, type Tensor } from '../tensor.js';
+import { sameShape, sizeOf } from '../shape.js';
+import { Tensor, keep } from '../tensor.js';
 import { initialize, layerRng, type Initializer } from './initializers.js';
 import { Module } from './module.js';
 
@@ -30,6 +31,7 @@ export interface LayerOptions {
   /** Seed for this layer's initial weights (and dropout masks); default: drawn from `setSeed`'s generator. */
   seed?: number;
 }
+const LAYER_KEYS = ['name', 'inputShape', 'seed'];
 
 const counters = new Map<string, number>();
 const autoName = (base: string) => {
@@ -37,6 +39,77 @@ const autoName = (base: string) => {
   counters.set(base, n + 1);
   return n ? `${base}_${n}` : base;
 };
+
+/**
+ * What a layer may allocate, checked before anything is (from code or from a model file): a size past a limit is a
+ * LimitError naming it. Raise them with {@link setLayerLimits} for larger models.
+ */
+export interface LayerLimits {
+  /** Most weights and buffers one layer may hold (default 2^26: 256 MiB of float32, WebGPU's default maxBufferSize). */
+  maxParams: number;
+  /** Most elements in one sample of a layer's input or output, and in any one size option (default 2^26). */
+  maxSampleSize: number;
+}
+const limits: LayerLimits = { maxParams: 2 ** 26, maxSampleSize: 2 ** 26 };
+
+/** Sets some of the {@link LayerLimits} (positive integers) and returns the previous ones; `setLayerLimits({})` reads them. */
+export function setLayerLimits(l: Partial<LayerLimits>): LayerLimits {
+  const o = optionsObject('setLayerLimits', 'limits', l);
+  knownKeys('setLayerLimits', o, Object.keys(limits));
+  const next = { ...limits };
+  for (const k of Object.keys(limits) as (keyof LayerLimits)[]) {
+    if (o[k] !== undefined) next[k] = checkNumber('setLayerLimits', k, o[k], { integer: true, min: 1, max: Number.MAX_SAFE_INTEGER });
+  }
+  const prev = { ...limits };
+  Object.assign(limits, next);
+  return prev;
+}
+
+const overLimit = (layer: string, what: string, n: number, limit: keyof LayerLimits) =>
+  new LimitError(`${layer}: ${what} ${n}, over the limit of ${limits[limit]} (${limit}); setLayerLimits({ ${limit} }) raises it`);
+
+/** A size option (units, a kernel side, a pad): an integer >= min (ShapeError), within maxSampleSize or `limit`. */
+function checkSize(layer: string, option: string, v: unknown, min = 1, limit: keyof LayerLimits = 'maxSampleSize'): number {
+  const n = checkNumber(layer, option, v, { integer: true, min }, ShapeError);
+  if (n > limits[limit]) throw overLimit(layer, option, n, limit);
+  return n;
+}
+
+/** A per-sample shape (no batch dim): positive integers whose product is within maxSampleSize. */
+function checkSampleShape(layer: string, option: string, v: unknown): number[] {
+  if (!Array.isArray(v)) throw new ShapeError(`${layer}: ${option} must be an array of positive integers (per sample, no batch dim), got ${show(v)}`);
+  const shape = v.map((d: unknown, i) => checkSize(layer, `${option}[${i}]`, d));
+  if (sizeOf(shape) > limits.maxSampleSize) throw overLimit(layer, `${option} ${fmtShape(shape)} holds`, sizeOf(shape), 'maxSampleSize');
+  return shape;
+}
+
+/** A kernel size, stride or dilation: n or [h, w], positive integers. */
+function checkPair(layer: string, option: string, v: unknown): Pair {
+  if (typeof v === 'number') return checkSize(layer, option, v);
+  if (!Array.isArray(v) || v.length !== 2) throw new ShapeError(`${layer}: ${option} must be a positive integer or [height, width], got ${show(v)}`);
+  return [checkSize(layer, `${option}[0]`, v[0]), checkSize(layer, `${option}[1]`, v[1])];
+}
+
+/** 'valid', 'same', n or [top, bottom, left, right], integers >= 0. */
+function checkPadding(layer: string, v: unknown): Padding {
+  if (v === 'valid' || v === 'same') return v;
+  if (typeof v === 'number') return checkSize(layer, 'padding', v, 0);
+  if (!Array.isArray(v) || v.length !== 4) throw new ShapeError(`${layer}: padding must be 'valid', 'same', an integer >= 0 or [top, bottom, left, right], got ${show(v)}`);
+  return v.map((p: unknown, i) => checkSize(layer, `padding[${i}]`, p, 0)) as unknown as Padding;
+}
+
+// Every initialiser by name (a Record, so a new one in the Initializer type must be listed here).
+const INITIALIZERS = Object.keys({ glorotUniform: 1, glorotNormal: 1, heUniform: 1, heNormal: 1, zeros: 1, ones: 1 } satisfies Record<Initializer, 1>) as Initializer[];
+
+const optional = <T>(v: unknown, fallback: T, check: (v: unknown) => T): T => (v === undefined ? fallback : check(v));
+
+/** A weight a layer makes when built: the field that holds it, its shape, its initialiser, and whether it trains. */
+export interface WeightSpec {
+  field: string;
+  shape: number[];
+  init: Initializer;
+  trainable: boolean;
+}
 
 export abstract class Layer extends Module {
   readonly name: string;
@@ -48,12 +121,22 @@ export abstract class Layer extends Module {
   /** The declared `inputShape`: weights are made from it on first use (after subclass fields exist). */
   private declared: number[] | undefined;
 
-  /** `baseName` names unnamed layers: `dense`, `dense_1`, ... */
-  constructor(baseName: string, opts: LayerOptions = {}) {
+  /**
+   * `baseName` names unnamed layers: `dense`, `dense_1`, ... `opts` may hold the options of {@link LayerOptions}
+   * and `keys` (the subclass's own, which it checks); any other key is an error naming it.
+   */
+  constructor(baseName: string, opts: LayerOptions, keys: readonly string[] = []) {
     super();
-    this.name = opts.name ?? autoName(baseName);
-    this.rng = layerRng(opts.seed);
-    this.declared = opts.inputShape && [...opts.inputShape];
+    const o = optionsObject(baseName, 'options', opts);
+    this.name = o.name === undefined ? autoName(baseName) : checkName(baseName, o.name);
+    knownKeys(this.name, o, [...LAYER_KEYS, ...keys]);
+    this.rng = layerRng(optional(o.seed, undefined, (v) => checkNumber(this.name, 'seed', v, { integer: true })));
+    if (o.inputShape !== undefined) this.declare(checkSampleShape(this.name, 'inputShape', o.inputShape));
+  }
+
+  /** Declares the per-sample input shape (checked by the caller). */
+  protected declare(shape: number[]): void {
+    this.declared = shape;
   }
 
   /**
@@ -79,16 +162,35 @@ export abstract class Layer extends Module {
     return this.inputShape !== undefined;
   }
 
-  /** Creates the weights for a per-sample input shape (once). */
+  /**
+   * Creates the weights for a per-sample input shape (once). A shape other than the one declared or built is a
+   * ShapeError: a layer never rebuilds silently for another input.
+   */
   build(inputShape: number[]): void {
-    if (this.inputShape) {
-      if (fmtShape(inputShape) !== fmtShape(this.inputShape)) {
-        throw new ShapeError(`${this.name}: built for input ${fmtShape(this.inputShape)}, got ${fmtShape(inputShape)} per sample`);
-      }
-      return;
-    }
+    if (this.inputShape && sameShape(this.inputShape, inputShape)) return;
+    this.plannedWeights(inputShape);
     this.inputShape = [...inputShape];
     this.createWeights(this.inputShape);
+  }
+
+  /**
+   * The weights {@link build} would make for this per-sample input shape, checked before anything is allocated: the
+   * shape against the one declared or built, the input and output shapes, and the limits. `load` compares them with
+   * a file's tensors first.
+   */
+  plannedWeights(inputShape: number[]): WeightSpec[] {
+    const want = this.inputShape ?? this.declared;
+    if (want && !sameShape(want, inputShape)) {
+      throw new ShapeError(`${this.name}: ${this.inputShape ? 'built' : 'declared'} for input ${fmtShape(want)} per sample, got ${fmtShape(inputShape)}`);
+    }
+    const out = this.outputShape(inputShape); // ShapeError if the input does not fit
+    for (const [what, s] of [['input', inputShape], ['output', out]] as const) {
+      if (sizeOf(s) > limits.maxSampleSize) throw overLimit(this.name, `${what} ${fmtShape(s)} per sample holds`, sizeOf(s), 'maxSampleSize');
+    }
+    const specs = this.weightSpecs(inputShape);
+    const n = specs.reduce((a, w) => a + sizeOf(w.shape), 0);
+    if (n > limits.maxParams) throw overLimit(this.name, `${specs.map((w) => `${w.field} ${fmtShape(w.shape)}`).join(', ')} hold`, n, 'maxParams');
+    return specs;
   }
 
   /** Per-sample output shape for a per-sample input shape (summary, and checks before any data flows). */
@@ -100,7 +202,7 @@ export abstract class Layer extends Module {
   }
 
   override forward(x: Tensor): Tensor {
-    this.build(x.shape.slice(1));
+    this.build(this.sampleShape(x));
     return this.run(x, true);
   }
 
@@ -109,11 +211,29 @@ export abstract class Layer extends Module {
    * @internal
    */
   forwardLogits(x: Tensor): Tensor {
-    this.build(x.shape.slice(1));
+    this.build(this.sampleShape(x));
     return this.run(x, false);
   }
 
-  protected createWeights(_inputShape: number[]): void {}
+  private sampleShape(x: Tensor): number[] {
+    if (!(x instanceof Tensor)) throw new WgnnError(`${this.name}: input must be a Tensor, got ${show(x)}`);
+    if (x.rank === 0) throw new ShapeError(`${this.name}: input ${fmtShape(x.shape)} has no batch axis; expected [batch, ...]`);
+    return x.shape.slice(1);
+  }
+
+  /** The weights this layer makes for a per-sample input shape, in the order drawn (none by default). */
+  protected weightSpecs(_inputShape: number[]): WeightSpec[] {
+    return [];
+  }
+
+  /** Makes the weights of {@link weightSpecs} in their fields, each drawn from this layer's generator in turn. */
+  protected createWeights(inputShape: number[]): void {
+    for (const w of this.weightSpecs(inputShape)) {
+      const t = w.trainable ? this.weight(w.init, w.shape) : keep(initialize(w.init, w.shape, this.rng));
+      (this as unknown as Record<string, Tensor>)[w.field] = t;
+    }
+  }
+
   /** `final` false: skip a softmax or sigmoid output activation (the loss fuses it). */
   protected abstract run(x: Tensor, final: boolean): Tensor;
 
@@ -131,6 +251,11 @@ export abstract class Layer extends Module {
   abstract config(): Record<string, unknown>;
 }
 
+function checkName(layer: string, v: unknown): string {
+  if (typeof v !== 'string' || v === '') throw new WgnnError(`${layer}: name must be a non-empty string, got ${show(v)}`);
+  return v;
+}
+
 /** Applies an activation by name after a layer that could not fuse it. */
 export function activate(x: Tensor, act: ActivationName | undefined, alpha = 0.2): Tensor {
   if (!act || act === 'linear') return x;
@@ -144,9 +269,13 @@ const fusable = (act: ActivationName | undefined): boolean => act === 'softmax' 
 /** The activation a fused kernel epilogue can take ('none' for softmax and linear, which are applied apart). */
 export const epilogue = (act: ActivationName | undefined): Activation => (act && act !== 'softmax' && act !== 'linear' ? act : 'none');
 
-export function checkActivation(layer: string, act: string | undefined): ActivationName | undefined {
-  if (act === undefined || act === 'linear' || act === 'softmax' || act in UNARY) return act as ActivationName | undefined;
-  throw new WgnnError(`${layer}: unknown activation '${act}'; expected linear, softmax or one of ${Object.keys(UNARY).join(', ')}`);
+const isActivation = (act: unknown): act is ActivationName =>
+  act === 'linear' || act === 'softmax' || (typeof act === 'string' && Object.hasOwn(UNARY, act));
+
+/** An activation option: undefined, or a name {@link isActivation} knows (an own entry of the table: not 'toString'). */
+export function checkActivation(layer: string, act: unknown): ActivationName | undefined {
+  if (act === undefined || isActivation(act)) return act;
+  throw new WgnnError(`${layer}: unknown activation ${show(act)}; expected linear, softmax or one of ${Object.keys(UNARY).join(', ')}`);
 }
 
 export interface DenseOptions extends LayerOptions {
@@ -166,29 +295,39 @@ export class Dense extends Layer {
   bias: Tensor | undefined;
   readonly units: number;
   private readonly act: ActivationName | undefined;
-  private readonly opts: DenseOptions;
+  private readonly useBias: boolean;
+  private readonly inits: [Initializer, Initializer];
 
   constructor(opts: DenseOptions) {
-    super('dense', { ...opts, inputShape: opts.inputShape ?? (opts.inputDim !== undefined ? [opts.inputDim] : undefined) });
-    this.units = opts.units;
+    super('dense', opts, ['units', 'activation', 'useBias', 'kernelInitializer', 'biasInitializer', 'inputDim']);
+    this.units = checkSize(this.name, 'units', opts.units, 1, 'maxParams');
     this.act = checkActivation(this.name, opts.activation);
-    this.opts = opts;
-    if (!(Number.isInteger(opts.units) && opts.units > 0)) throw new ShapeError(`${this.name}: units ${opts.units}; expected a positive integer`);
+    this.useBias = optional(opts.useBias, true, (v) => checkBoolean(this.name, 'useBias', v));
+    this.inits = [
+      optional(opts.kernelInitializer, 'glorotUniform', (v) => checkOneOf(this.name, 'kernelInitializer', v, INITIALIZERS)),
+      optional(opts.biasInitializer, 'zeros', (v) => checkOneOf(this.name, 'biasInitializer', v, INITIALIZERS)),
+    ];
+    if (opts.inputDim !== undefined) {
+      if (opts.inputShape !== undefined) throw new WgnnError(`${this.name}: inputShape and inputDim both given; expected one of them`);
+      this.declare([checkSize(this.name, 'inputDim', opts.inputDim)]);
+    }
   }
 
   override get activation(): ActivationName | undefined {
-    return this.act ?? this.opts.activation;
+    return this.act;
   }
 
-  protected override createWeights(inputShape: number[]): void {
+  protected override weightSpecs(inputShape: number[]): WeightSpec[] {
     const inDim = inputShape[inputShape.length - 1];
     if (inDim === undefined) throw new ShapeError(`${this.name}: input ${fmtShape(inputShape)} has no feature axis; expected [..., features]`);
-    this.kernel = this.weight(this.opts.kernelInitializer ?? 'glorotUniform', [inDim, this.opts.units]);
-    this.bias = this.opts.useBias === false ? undefined : this.weight(this.opts.biasInitializer ?? 'zeros', [this.opts.units]);
+    return [
+      { field: 'kernel', shape: [inDim, this.units], init: this.inits[0], trainable: true },
+      ...(this.useBias ? [{ field: 'bias', shape: [this.units], init: this.inits[1], trainable: true }] : []),
+    ];
   }
 
   outputShape(inputShape: number[]): number[] {
-    return [...inputShape.slice(0, -1), this.opts.units];
+    return [...inputShape.slice(0, -1), this.units];
   }
 
   protected run(x: Tensor, final: boolean): Tensor {
@@ -198,7 +337,7 @@ export class Dense extends Layer {
   }
 
   config(): Record<string, unknown> {
-    return { units: this.opts.units, activation: this.act ?? 'linear', useBias: this.opts.useBias !== false };
+    return { units: this.units, activation: this.act ?? 'linear', useBias: this.useBias };
   }
 }
 
@@ -224,7 +363,8 @@ export class ActivationLayer extends Layer {
   static readonly kind = 'ActivationLayer';
   private readonly act: ActivationName;
   constructor(opts: LayerOptions & { activation: ActivationName }) {
-    super(opts.activation, opts);
+    // Named after its activation ('relu', 'relu_1'), or 'activation' until the check below names the bad one.
+    super(isActivation((opts as { activation?: unknown } | null | undefined)?.activation) ? opts.activation : 'activation', opts, ['activation']);
     this.act = checkActivation(this.name, opts.activation) ?? 'linear';
   }
   override get activation(): ActivationName {
@@ -246,9 +386,8 @@ export class Dropout extends Layer {
   static readonly kind = 'Dropout';
   readonly rate: number;
   constructor(opts: LayerOptions & { rate: number }) {
-    super('dropout', opts);
-    if (!(opts.rate >= 0 && opts.rate < 1)) throw new ShapeError(`${this.name}: rate ${opts.rate}; expected 0 <= rate < 1`);
-    this.rate = opts.rate;
+    super('dropout', opts, ['rate']);
+    this.rate = checkNumber(this.name, 'rate', opts.rate, { min: 0, below: 1 });
   }
   outputShape(inputShape: number[]): number[] {
     return inputShape;
@@ -281,22 +420,26 @@ export class BatchNormalization extends Layer {
   beta!: Tensor;
   movingMean!: Tensor;
   movingVariance!: Tensor;
+  /** The moving statistics keep this fraction of themselves at each step, in [0, 1]. */
   readonly momentum: number;
+  /** Added to the variance before the square root, > 0. */
   readonly epsilon: number;
 
   constructor(opts: LayerOptions & { momentum?: number; epsilon?: number } = {}) {
-    super('batch_normalization', opts);
-    this.momentum = opts.momentum ?? 0.99;
-    this.epsilon = opts.epsilon ?? 1e-3;
+    super('batch_normalization', opts, ['momentum', 'epsilon']);
+    this.momentum = optional(opts.momentum, 0.99, (v) => checkNumber(this.name, 'momentum', v, { min: 0, max: 1 }));
+    this.epsilon = optional(opts.epsilon, 1e-3, (v) => checkNumber(this.name, 'epsilon', v, { above: 0 }));
   }
 
-  protected override createWeights(inputShape: number[]): void {
+  protected override weightSpecs(inputShape: number[]): WeightSpec[] {
     const c = inputShape[inputShape.length - 1];
     if (c === undefined) throw new ShapeError(`${this.name}: input ${fmtShape(inputShape)} has no channel axis`);
-    this.gamma = this.weight('ones', [c]);
-    this.beta = this.weight('zeros', [c]);
-    this.movingMean = keep(initialize('zeros', [c], this.rng));
-    this.movingVariance = keep(initialize('ones', [c], this.rng));
+    return [
+      { field: 'gamma', shape: [c], init: 'ones', trainable: true },
+      { field: 'beta', shape: [c], init: 'zeros', trainable: true },
+      { field: 'movingMean', shape: [c], init: 'zeros', trainable: false },
+      { field: 'movingVariance', shape: [c], init: 'ones', trainable: false },
+    ];
   }
 
   outputShape(inputShape: number[]): number[] {
@@ -341,14 +484,30 @@ export class Conv2D extends Layer {
   static readonly kind = 'Conv2D';
   kernel!: Tensor;
   bias: Tensor | undefined;
+  readonly filters: number;
   private readonly act: ActivationName | undefined;
-  private readonly opts: Conv2dOptions;
+  private readonly geometry: { kernelSize: Pair; strides: Pair; padding: Padding; dilationRate: Pair };
+  private readonly useBias: boolean;
+  private readonly inits: [Initializer, Initializer];
 
   constructor(opts: Conv2dOptions) {
-    super('conv2d', opts);
-    this.opts = opts;
+    super('conv2d', opts, ['filters', 'kernelSize', 'strides', 'padding', 'dilationRate', 'activation', 'useBias', 'kernelInitializer', 'biasInitializer']);
+    this.filters = checkSize(this.name, 'filters', opts.filters, 1, 'maxParams');
+    this.geometry = {
+      kernelSize: checkPair(this.name, 'kernelSize', opts.kernelSize),
+      strides: optional(opts.strides, 1, (v) => checkPair(this.name, 'strides', v)),
+      padding: optional(opts.padding, 'valid', (v) => checkPadding(this.name, v)),
+      dilationRate: optional(opts.dilationRate, 1, (v) => checkPair(this.name, 'dilationRate', v)),
+    };
+    // The kernel holds at least R·S·filters weights (one input channel): refuse an absurd one before any input.
+    const [r, s] = pair(this.geometry.kernelSize);
+    if (r * s * this.filters > limits.maxParams) throw overLimit(this.name, `kernel [${r},${s},C,${this.filters}] holds at least`, r * s * this.filters, 'maxParams');
     this.act = checkActivation(this.name, opts.activation);
-    if (!(Number.isInteger(opts.filters) && opts.filters > 0)) throw new ShapeError(`${this.name}: filters ${opts.filters}; expected a positive integer`);
+    this.useBias = optional(opts.useBias, true, (v) => checkBoolean(this.name, 'useBias', v));
+    this.inits = [
+      optional(opts.kernelInitializer, 'glorotUniform', (v) => checkOneOf(this.name, 'kernelInitializer', v, INITIALIZERS)),
+      optional(opts.biasInitializer, 'zeros', (v) => checkOneOf(this.name, 'biasInitializer', v, INITIALIZERS)),
+    ];
   }
 
   override get activation(): ActivationName | undefined {
@@ -356,19 +515,22 @@ export class Conv2D extends Layer {
   }
 
   private attrs(act: ActivationName | undefined) {
-    return { stride: this.opts.strides ?? 1, padding: this.opts.padding ?? 'valid', dilation: this.opts.dilationRate ?? 1, activation: epilogue(act) };
+    const g = this.geometry;
+    return { stride: g.strides, padding: g.padding, dilation: g.dilationRate, activation: epilogue(act) };
   }
 
-  protected override createWeights(inputShape: number[]): void {
+  protected override weightSpecs(inputShape: number[]): WeightSpec[] {
     if (inputShape.length !== 3) throw new ShapeError(`${this.name}: input ${fmtShape(inputShape)} per sample; expected [H, W, C]`);
-    const [r, s] = pair(this.opts.kernelSize);
-    this.kernel = this.weight(this.opts.kernelInitializer ?? 'glorotUniform', [r, s, inputShape[2]!, this.opts.filters]);
-    this.bias = this.opts.useBias === false ? undefined : this.weight(this.opts.biasInitializer ?? 'zeros', [this.opts.filters]);
+    const [r, s] = pair(this.geometry.kernelSize);
+    return [
+      { field: 'kernel', shape: [r, s, inputShape[2]!, this.filters], init: this.inits[0], trainable: true },
+      ...(this.useBias ? [{ field: 'bias', shape: [this.filters], init: this.inits[1], trainable: true }] : []),
+    ];
   }
 
   outputShape(inputShape: number[]): number[] {
-    const [r, s] = pair(this.opts.kernelSize);
-    const w = { shape: [r, s, inputShape[2] ?? 0, this.opts.filters], dtype: 'float32' as const };
+    const [r, s] = pair(this.geometry.kernelSize);
+    const w = { shape: [r, s, inputShape[2] ?? 0, this.filters], dtype: 'float32' as const };
     return convOps.conv2d.infer([{ shape: [1, ...inputShape], dtype: 'float32' }, w], { ...convOps.conv2d.attrs, ...this.attrs(this.act) }).shape.slice(1);
   }
 
@@ -379,8 +541,7 @@ export class Conv2D extends Layer {
   }
 
   config(): Record<string, unknown> {
-    const o = this.opts;
-    return { filters: o.filters, kernelSize: o.kernelSize, strides: o.strides ?? 1, padding: o.padding ?? 'valid', dilationRate: o.dilationRate ?? 1, activation: this.act ?? 'linear', useBias: o.useBias !== false };
+    return { filters: this.filters, ...this.geometry, activation: this.act ?? 'linear', useBias: this.useBias };
   }
 }
 
@@ -393,10 +554,15 @@ export interface Pool2dOptions extends LayerOptions {
 abstract class Pool2D extends Layer {
   protected readonly attrs: { poolSize: Pair; strides: Pair | undefined; padding: NonNullable<Pool2dOptions['padding']> };
   constructor(kind: string, opts: Pool2dOptions) {
-    super(kind, opts);
-    this.attrs = { poolSize: opts.poolSize ?? 2, strides: opts.strides, padding: opts.padding ?? 'valid' };
+    super(kind, opts, ['poolSize', 'strides', 'padding']);
+    this.attrs = {
+      poolSize: optional(opts.poolSize, 2, (v) => checkPair(this.name, 'poolSize', v)),
+      strides: optional(opts.strides, undefined, (v) => checkPair(this.name, 'strides', v)),
+      padding: optional(opts.padding, 'valid', (v) => checkPadding(this.name, v)),
+    };
   }
   outputShape(inputShape: number[]): number[] {
+    if (inputShape.length !== 3) throw new ShapeError(`${this.name}: input ${fmtShape(inputShape)} per sample; expected [H, W, C]`);
     return poolOps.max_pool2d.infer([{ shape: [1, ...inputShape], dtype: 'float32' }], { ...poolOps.max_pool2d.attrs, ...this.attrs }).shape.slice(1);
   }
   config(): Record<string, unknown> {
@@ -433,7 +599,8 @@ export class GlobalAveragePooling2D extends Layer {
     super('global_average_pooling2d', opts);
   }
   outputShape(inputShape: number[]): number[] {
-    return [inputShape[inputShape.length - 1]!];
+    if (inputShape.length !== 3) throw new ShapeError(`${this.name}: input ${fmtShape(inputShape)} per sample; expected [H, W, C]`);
+    return [inputShape[2]!];
   }
   protected run(x: Tensor): Tensor {
     return globalAvgPool2d(x);

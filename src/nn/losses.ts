@@ -1,6 +1,7 @@
 // Keras-named losses and metrics. Where the model ends in softmax (or sigmoid) and the loss is a cross-entropy, the
 // trainer passes logits and the loss runs the fused, numerically stable kernel instead of log(softmax(x)).
 import { WgnnError } from '../errors.js';
+import { show } from '../options.js';
 import { binaryCrossEntropyWithLogits, maximum, minimum, mul, sub, add } from '../ops/binary.js';
 import { mseLoss, softmaxCrossEntropy } from '../ops/loss.js';
 import { mean } from '../ops/reduce.js';
@@ -52,9 +53,13 @@ const LOSSES: Record<LossName, Loss> = {
   },
 };
 
+/**
+ * A loss by name (an own entry of the table: 'constructor' or 'toString' are unknown names, not Object.prototype's
+ * members), or a Loss object passed through; anything else is a WgnnError listing the known losses.
+ */
 export function getLoss(name: LossName | Loss): Loss {
-  if (typeof name !== 'string') return name;
-  const l = LOSSES[name];
-  if (!l) throw new WgnnError(`compile: unknown loss '${String(name)}'; expected one of ${Object.keys(LOSSES).join(', ')}`);
-  return l;
+  if (typeof name === 'string' && Object.hasOwn(LOSSES, name)) return LOSSES[name];
+  const custom = name as Partial<Loss> | null;
+  if (typeof custom === 'object' && custom !== null && typeof custom.compute === 'function') return name as Loss;
+  throw new WgnnError(`compile: unknown loss ${show(name)}; expected one of ${Object.keys(LOSSES).join(', ')}, or a Loss object with compute()`);
 }

@@ -8,7 +8,8 @@ import type { Backend } from '../backend/backend.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import { Dataset } from '../data/dataset.js';
 import type { Augment } from '../data/augment.js';
-import { sizeOf } from '../shape.js';
+import { sameShape, sizeOf } from '../shape.js';
+import { show } from '../options.js';
 import { Tensor, keep, tensor, tidy } from '../tensor.js';
 import { loadTensors, parseSafetensors, saveTensors } from '../io/safetensors.js';
 import { noGrad } from '../autograd/tape.js';
@@ -342,28 +343,70 @@ export class Sequential extends Module {
     return saveTensors(path, Object.fromEntries(this.namedTensors()), meta);
   }
 
-  /** Rebuilds a model saved by `save()` (a path in Node, or the bytes) with its weights. */
+  /**
+   * Rebuilds a model saved by `save()` (a path in Node, or the bytes) with its weights. The file is checked before
+   * anything is allocated: the metadata's JSON and types, every layer's config (as its constructor checks options),
+   * the layer limits (`setLayerLimits`), and each weight's name, dtype and shape against the model it describes.
+   * Any fault is a ParseError naming the layer and the field.
+   */
   static async load(source: string | Uint8Array): Promise<Sequential> {
-    const bytes = typeof source === 'string' ? await (await files()).readFile(source) : source;
-    const { metadata } = parseSafetensors(bytes);
+    let bytes: Uint8Array;
+    if (source instanceof Uint8Array) bytes = source;
+    else if (typeof source === 'string') bytes = await (await files()).readFile(source);
+    else throw new WgnnError(`Sequential.load: source must be a path or a Uint8Array, got ${show(source)}`);
+    const file = parseSafetensors(bytes);
+    const { metadata } = file;
     if (metadata.format !== 'wgnn.sequential' || !metadata.layers) {
       throw new ParseError('Sequential.load: the file has no wgnn layer stack in its metadata (format wgnn.sequential)');
     }
-    const specs = JSON.parse(metadata.layers) as { class: string; name: string; config: Record<string, unknown> }[];
-    const inputShape = JSON.parse(metadata.inputShape ?? 'null') as number[] | null;
-    const model = new Sequential(specs.map((sp, i) => layerFromConfig(sp.class, { ...sp.config, name: sp.name, ...(i === 0 && inputShape ? { inputShape } : {}) }, ParseError)));
-    const tensors = await loadTensors(bytes);
-    const mine = model.namedTensors();
-    const names = new Set(Object.keys(tensors));
-    for (const [name, t] of mine) {
-      const w = tensors[name];
-      if (!w || fmtShape(w.shape) !== fmtShape(t.shape)) {
-        throw new ParseError(`Sequential.load: weight ${name} ${w ? fmtShape(w.shape) : 'missing'}; the model expects ${fmtShape(t.shape)}`);
+    const json = (key: string, text: string): unknown => {
+      try {
+        return JSON.parse(text);
+      } catch (e) {
+        throw new ParseError(`Sequential.load: metadata "${key}" is not JSON (${(e as Error).message})`);
       }
-      names.delete(name);
+    };
+    const specs = json('layers', metadata.layers);
+    if (!Array.isArray(specs)) throw new ParseError(`Sequential.load: metadata "layers" is ${show(specs)}; expected an array of { class, name, config }`);
+    const inputShape = metadata.inputShape === undefined ? null : json('inputShape', metadata.inputShape);
+    // The layers' own checks (constructors, shapes, limits) name the option; here they become the file's fault.
+    const inLayer = <T>(i: number, what: string, f: () => T): T => {
+      try {
+        return f();
+      } catch (e) {
+        if (!(e instanceof WgnnError) || e instanceof ParseError) throw e;
+        throw new ParseError(`Sequential.load: layer ${i} (${what}): ${e.message}`);
+      }
+    };
+    const layers = specs.map((sp: unknown, i) => {
+      if (sp === null || typeof sp !== 'object' || Array.isArray(sp)) throw new ParseError(`Sequential.load: layer ${i} is ${show(sp)}; expected { class, name, config }`);
+      const { class: kind, name, config } = sp as Record<string, unknown>;
+      if (typeof kind !== 'string') throw new ParseError(`Sequential.load: layer ${i} has class ${show(kind)}; expected a layer class name`);
+      if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+        throw new ParseError(`Sequential.load: layer ${i} (${kind}) has config ${show(config)}; expected an object`);
+      }
+      const opts = { ...config, ...(name !== undefined ? { name } : {}), ...(i === 0 && inputShape !== null ? { inputShape } : {}) };
+      return inLayer(i, kind, () => layerFromConfig(kind, opts, ParseError));
+    });
+    // The weights the layers will make, from the input shape on: names, shapes and limits, before any is drawn.
+    const expected = new Map<string, number[]>();
+    let shape = layers[0]?.knownInputShape;
+    layers.forEach((l, i) => {
+      if (!shape) return;
+      const s = shape;
+      for (const w of inLayer(i, l.kind, () => l.plannedWeights(s))) expected.set(`layers.${i}.${w.field}`, w.shape);
+      shape = l.outputShape(s); // plannedWeights computed it without error
+    });
+    for (const [name, want] of expected) {
+      const w = file.tensors.get(name);
+      if (!w || w.dtype !== 'float32' || !sameShape(w.shape, want)) {
+        throw new ParseError(`Sequential.load: weight ${name} ${w ? `${w.dtype}${fmtShape(w.shape)}` : 'missing'}; the model expects float32${fmtShape(want)}`);
+      }
     }
-    if (names.size) throw new ParseError(`Sequential.load: weights the model does not have: ${[...names].join(', ')}`);
-    model.assign(tensors);
+    const extra = [...file.tensors.keys()].filter((n) => !expected.has(n));
+    if (extra.length) throw new ParseError(`Sequential.load: weights the model does not have: ${extra.join(', ')}`);
+    const model = new Sequential(layers);
+    model.assign(await loadTensors(bytes));
     return model;
   }
 

@@ -82,11 +82,11 @@ export class Adagrad extends Optimizer {
   protected readonly slots: readonly Slot[];
 
   constructor(opts: AdagradOptions = {}) {
-    super('adagrad', opts.lr ?? 1e-2);
-    this.lrDecay = checkRange('adagrad', 'lrDecay', opts.lrDecay ?? 0, 0);
-    this.weightDecay = checkRange('adagrad', 'weightDecay', opts.weightDecay ?? 0, 0);
-    this.eps = checkRange('adagrad', 'eps', opts.eps ?? 1e-10, 0);
-    const init = checkRange('adagrad', 'initialAccumulatorValue', opts.initialAccumulatorValue ?? 0, 0);
+    super('adagrad', Optimizer.options('adagrad', opts, ['lr', 'lrDecay', 'weightDecay', 'initialAccumulatorValue', 'eps']).lr ?? 1e-2);
+    this.lrDecay = checkRange('adagrad', 'lrDecay', opts.lrDecay ?? 0, { min: 0 });
+    this.weightDecay = checkRange('adagrad', 'weightDecay', opts.weightDecay ?? 0, { min: 0 });
+    this.eps = checkRange('adagrad', 'eps', opts.eps ?? 1e-10, { above: 0 });
+    const init = checkRange('adagrad', 'initialAccumulatorValue', opts.initialAccumulatorValue ?? 0, { min: 0 });
     this.slots = [{ name: 'sum', init, used: true }];
   }
 

@@ -104,14 +104,17 @@ export class Adam extends Optimizer {
   ];
 
   constructor(opts: AdamOptions = {}) {
-    const name = opts.decoupledWeightDecay ? 'adamw' : 'adam';
-    super(name, opts.lr ?? 1e-3);
-    const [b1, b2] = opts.betas ?? [0.9, 0.999];
-    this.beta1 = checkRange(name, 'betas[0]', b1, 0, 1);
-    this.beta2 = checkRange(name, 'betas[1]', b2, 0, 1);
-    this.eps = checkRange(name, 'eps', opts.eps ?? 1e-8, 0);
-    this.weightDecay = checkRange(name, 'weightDecay', opts.weightDecay ?? 0, 0);
-    this.decoupled = opts.decoupledWeightDecay ?? false;
+    const name = (opts as AdamOptions | null)?.decoupledWeightDecay === true ? 'adamw' : 'adam';
+    super(
+      name,
+      Optimizer.options(name, opts, ['lr', 'betas', 'eps', 'weightDecay', 'decoupledWeightDecay']).lr ?? 1e-3,
+    );
+    const [b1, b2] = Optimizer.tuple(name, 'betas', opts.betas ?? [0.9, 0.999], 2);
+    this.beta1 = checkRange(name, 'betas[0]', b1, { min: 0, below: 1 });
+    this.beta2 = checkRange(name, 'betas[1]', b2, { min: 0, below: 1 });
+    this.eps = checkRange(name, 'eps', opts.eps ?? 1e-8, { above: 0 });
+    this.weightDecay = checkRange(name, 'weightDecay', opts.weightDecay ?? 0, { min: 0 });
+    this.decoupled = Optimizer.flag(name, 'decoupledWeightDecay', opts.decoupledWeightDecay, false);
   }
 
   protected update(targets: Tensor[], inputs: Tensor[], live: Live): void {
@@ -127,6 +130,11 @@ export function adam(opts: number | Schedule | AdamOptions = {}): Adam {
 
 /** AdamW (decoupled weight decay, default λ = 1e-2 as PyTorch): `adamw(1e-3)` or `adamw({ lr, weightDecay })`. */
 export function adamw(opts: number | Schedule | Omit<AdamOptions, 'decoupledWeightDecay'> = {}): Adam {
-  const o = typeof opts === 'object' ? opts : { lr: opts };
-  return new Adam({ ...o, weightDecay: o.weightDecay ?? 1e-2, decoupledWeightDecay: true });
+  if (typeof opts !== 'object') return new Adam({ lr: opts, weightDecay: 1e-2, decoupledWeightDecay: true });
+  // null or an array goes on as it is, for Adam's options check to name it.
+  return new Adam(
+    opts === null || Array.isArray(opts)
+      ? opts
+      : { ...opts, weightDecay: opts.weightDecay ?? 1e-2, decoupledWeightDecay: true },
+  );
 }

@@ -6,6 +6,8 @@ import { add, div, minimum, mul } from '../ops/binary.js';
 import { sum } from '../ops/reduce.js';
 import { sqrt, square } from '../ops/unary.js';
 import { keep, scalar, tidy, view, type Tensor } from '../tensor.js';
+import { WgnnError } from '../errors.js';
+import { show } from '../options.js';
 
 // Clip factors waiting for a step, by gradient tensor; each entry holds its own reference to the [1]-element factor.
 const pending = new Map<Tensor, Tensor>();
@@ -18,7 +20,10 @@ const pending = new Map<Tensor, Tensor>();
  * before the step (a further `backward()` accumulates into a new tensor) loses its factor.
  */
 export function clipGradNorm(params: Iterable<Tensor>, maxNorm: number): Tensor {
-  if (!(maxNorm >= 0)) throw new RangeError(`clipGradNorm: maxNorm must be >= 0, got ${maxNorm}`);
+  // NOTE: maxNorm Infinity is allowed (as PyTorch): the norm is computed and nothing is clipped.
+  if (!(typeof maxNorm === 'number' && maxNorm >= 0)) {
+    throw new WgnnError(`clipGradNorm: maxNorm must be a number >= 0, got ${show(maxNorm)}`);
+  }
   purgeGradScales();
   const ps = [...new Set(params)];
   const grads = ps.flatMap((p) => (p.grad ? [p.grad] : []));

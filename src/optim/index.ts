@@ -6,4 +6,4 @@ export { RMSprop, rmsprop, rmspropKernel, type RmspropOptions } from './rmsprop.
 export { Adagrad, adagrad, adagradKernel, type AdagradOptions } from './adagrad.js';
 export { stepDecay, exponentialDecay, cosineDecay, type Schedule } from './schedules.js';
 export { clipGradNorm } from './clip.js';
-export { OPTIMIZERS, type OptimizerName, type OptimizerPreset } from './presets.js';
+export { OPTIMIZERS, optimizerPreset, type OptimizerName, type OptimizerPreset } from './presets.js';

@@ -4,6 +4,7 @@
 import { zeroGrad as clearGrads } from '../autograd/tape.js';
 import type { Backend } from '../backend/backend.js';
 import { BackendError, DTypeError, ShapeError, WgnnError, fmtShape } from '../errors.js';
+import { checkBoolean, checkNumber, knownKeys, optionsObject, show, type Bounds } from '../options.js';
 import { sameShape } from '../shape.js';
 import { full, keep, tensor, view, type Tensor } from '../tensor.js';
 import { dropGradScales, purgeGradScales, takeGradScale } from './clip.js';
@@ -52,6 +53,29 @@ export abstract class Optimizer {
     this.rate = this.checkLr(lr);
   }
 
+  /**
+   * The options object given to a rule's constructor: an object whose keys are all `known`, none of them null. A
+   * misspelt option (`learningRate` for `lr`) or a null one is a WgnnError naming it, not a default left in place
+   * without a word.
+   */
+  protected static options<T extends object>(rule: string, opts: T, known: readonly (keyof T & string)[]): T {
+    const o = optionsObject(rule, 'options', opts);
+    knownKeys(rule, o, known);
+    for (const [k, v] of Object.entries(o)) if (v === null) throw new WgnnError(`${rule}: ${k} is null; expected a value, or leave it out for the default`);
+    return opts;
+  }
+
+  /** A boolean option, or `fallback` when it is not given. */
+  protected static flag(rule: string, option: string, v: unknown, fallback: boolean): boolean {
+    return v === undefined ? fallback : checkBoolean(rule, option, v);
+  }
+
+  /** An option that is an array of `length` entries (each checked by the caller). */
+  protected static tuple(rule: string, option: string, v: unknown, length: number): unknown[] {
+    if (!Array.isArray(v) || v.length !== length) throw new WgnnError(`${rule}: ${option} must be an array of ${length} numbers, got ${show(v)}`);
+    return v;
+  }
+
   /** The rule's state slots, in the kernel's target order after the parameter. */
   protected abstract readonly slots: readonly Slot[];
   /**
@@ -76,7 +100,9 @@ export abstract class Optimizer {
     const ps = [...new Set(params)].filter((p) => p.grad !== undefined);
     for (const p of ps) this.checkParam(p, p.grad!);
     const lr = this.lr;
-    if (!(lr >= 0)) throw new RangeError(`${this.name}: the schedule gave learning rate ${lr} at step ${this.stepCount}; expected >= 0`);
+    if (!(typeof lr === 'number' && lr >= 0 && lr < Infinity)) {
+      throw new WgnnError(`${this.name}: the schedule gave learning rate ${show(lr)} at step ${this.stepCount}; expected a finite number >= 0`);
+    }
     purgeGradScales();
     for (const p of ps) {
       const st = this.stateOf(p);
@@ -208,15 +234,11 @@ export abstract class Optimizer {
   }
 
   private checkLr(lr: number | Schedule): number | Schedule {
-    if (typeof lr === 'number' && !(lr >= 0)) throw new RangeError(`${this.name}: learning rate must be >= 0, got ${lr}`);
-    return lr;
+    return typeof lr === 'function' ? lr : checkNumber(this.name, 'lr', lr, { min: 0 });
   }
 }
 
-/** Throws a RangeError unless `lo <= v` (and `v < hi` when given), naming the rule and the option. */
-export function checkRange(rule: string, option: string, v: number, lo: number, hi?: number): number {
-  if (!(v >= lo) || (hi !== undefined && !(v < hi))) {
-    throw new RangeError(`${rule}: ${option} must be in [${lo}, ${hi ?? 'Infinity'}), got ${v}`);
-  }
-  return v;
+/** `v` if it is a finite number within `bounds`, else a WgnnError naming the rule and the option. */
+export function checkRange(rule: string, option: string, v: unknown, bounds: Bounds): number {
+  return checkNumber(rule, option, v, bounds);
 }

@@ -114,12 +114,15 @@ export class RMSprop extends Optimizer {
   protected readonly slots: readonly Slot[];
 
   constructor(opts: RmspropOptions = {}) {
-    super('rmsprop', opts.lr ?? 1e-2);
-    this.alpha = checkRange('rmsprop', 'alpha', opts.alpha ?? 0.99, 0);
-    this.eps = checkRange('rmsprop', 'eps', opts.eps ?? 1e-8, 0);
-    this.weightDecay = checkRange('rmsprop', 'weightDecay', opts.weightDecay ?? 0, 0);
-    this.momentum = checkRange('rmsprop', 'momentum', opts.momentum ?? 0, 0);
-    this.centered = opts.centered ?? false;
+    super(
+      'rmsprop',
+      Optimizer.options('rmsprop', opts, ['lr', 'alpha', 'eps', 'weightDecay', 'momentum', 'centered']).lr ?? 1e-2,
+    );
+    this.alpha = checkRange('rmsprop', 'alpha', opts.alpha ?? 0.99, { min: 0, max: 1 });
+    this.eps = checkRange('rmsprop', 'eps', opts.eps ?? 1e-8, { above: 0 });
+    this.weightDecay = checkRange('rmsprop', 'weightDecay', opts.weightDecay ?? 0, { min: 0 });
+    this.momentum = checkRange('rmsprop', 'momentum', opts.momentum ?? 0, { min: 0 });
+    this.centered = Optimizer.flag('rmsprop', 'centered', opts.centered, false);
     this.slots = [
       { name: 'square_avg', init: 0, used: true },
       { name: 'momentum_buffer', init: 0, used: this.momentum > 0 },

@@ -1,16 +1,22 @@
 // Learning-rate schedules: functions of the step number (the optimizer's `stepCount`, 0 on the first update, as
 // Keras's `optimizer.iterations`), evaluated on the host. Pass one as `lr` to any optimizer.
+import { checkBoolean, checkNumber, knownKeys, optionsObject } from '../options.js';
 
 /** A learning rate as a function of the number of steps already taken. */
 export type Schedule = (step: number) => number;
 
-function positive(what: string, field: string, v: number): void {
-  if (!(v > 0) || !Number.isFinite(v)) throw new RangeError(`${what}: ${field} must be a positive finite number, got ${v}`);
+/** A schedule's options: an object of known keys, with a finite `initial` >= 0 (WgnnError naming the option). */
+function options<T extends { initial: number }>(what: string, opts: T, known: readonly (keyof T & string)[]): T {
+  knownKeys(what, optionsObject(what, 'options', opts), known);
+  checkNumber(what, 'initial', opts.initial, { min: 0 });
+  return opts;
 }
 
 /** `initial · gamma^⌊step / stepSize⌋`, as torch.optim.lr_scheduler.StepLR (gamma defaults to 0.1). */
-export function stepDecay({ initial, stepSize, gamma = 0.1 }: { initial: number; stepSize: number; gamma?: number }): Schedule {
-  positive('stepDecay', 'stepSize', stepSize);
+export function stepDecay(opts: { initial: number; stepSize: number; gamma?: number }): Schedule {
+  const { initial, stepSize, gamma = 0.1 } = options('stepDecay', opts, ['initial', 'stepSize', 'gamma']);
+  checkNumber('stepDecay', 'stepSize', stepSize, { above: 0 });
+  checkNumber('stepDecay', 'gamma', gamma, { min: 0 });
   return (step) => initial * gamma ** Math.floor(step / stepSize);
 }
 
@@ -18,18 +24,11 @@ export function stepDecay({ initial, stepSize, gamma = 0.1 }: { initial: number;
  * `initial · decayRate^(step / decaySteps)`, the exponent floored when `staircase`, as
  * keras.optimizers.schedules.ExponentialDecay.
  */
-export function exponentialDecay({
-  initial,
-  decayRate,
-  decaySteps,
-  staircase = false,
-}: {
-  initial: number;
-  decayRate: number;
-  decaySteps: number;
-  staircase?: boolean;
-}): Schedule {
-  positive('exponentialDecay', 'decaySteps', decaySteps);
+export function exponentialDecay(opts: { initial: number; decayRate: number; decaySteps: number; staircase?: boolean }): Schedule {
+  const { initial, decayRate, decaySteps, staircase = false } = options('exponentialDecay', opts, ['initial', 'decayRate', 'decaySteps', 'staircase']);
+  checkNumber('exponentialDecay', 'decayRate', decayRate, { above: 0 });
+  checkNumber('exponentialDecay', 'decaySteps', decaySteps, { above: 0 });
+  checkBoolean('exponentialDecay', 'staircase', staircase);
   return (step) => {
     const e = step / decaySteps;
     return initial * decayRate ** (staircase ? Math.floor(e) : e);
@@ -40,8 +39,10 @@ export function exponentialDecay({
  * Cosine decay from `initial` to `alpha · initial` over `decaySteps`, then constant, as
  * keras.optimizers.schedules.CosineDecay (no warmup): `initial · ((1 − α)·½(1 + cos(π·min(step, D)/D)) + α)`.
  */
-export function cosineDecay({ initial, decaySteps, alpha = 0 }: { initial: number; decaySteps: number; alpha?: number }): Schedule {
-  positive('cosineDecay', 'decaySteps', decaySteps);
+export function cosineDecay(opts: { initial: number; decaySteps: number; alpha?: number }): Schedule {
+  const { initial, decaySteps, alpha = 0 } = options('cosineDecay', opts, ['initial', 'decaySteps', 'alpha']);
+  checkNumber('cosineDecay', 'decaySteps', decaySteps, { above: 0 });
+  checkNumber('cosineDecay', 'alpha', alpha, { min: 0, max: 1 });
   return (step) => {
     const t = Math.min(step, decaySteps) / decaySteps;
     return initial * ((1 - alpha) * 0.5 * (1 + Math.cos(Math.PI * t)) + alpha);

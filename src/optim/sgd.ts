@@ -7,6 +7,7 @@ import type { Tensor } from '../tensor.js';
 import { cpuGrad, dispatchUpdate, updateSamples, type Live } from './kernel.js';
 import { Optimizer, checkRange, type Slot } from './optimizer.js';
 import type { Schedule } from './schedules.js';
+import { WgnnError } from '../errors.js';
 
 export interface SgdAttrs {
   /** The live learning rate and step (see Live). */
@@ -93,13 +94,13 @@ export class SGD extends Optimizer {
   protected readonly slots: readonly Slot[];
 
   constructor(opts: SgdOptions = {}) {
-    super('sgd', opts.lr ?? 1e-3);
-    this.momentum = checkRange('sgd', 'momentum', opts.momentum ?? 0, 0);
-    this.dampening = checkRange('sgd', 'dampening', opts.dampening ?? 0, 0);
-    this.weightDecay = checkRange('sgd', 'weightDecay', opts.weightDecay ?? 0, 0);
-    this.nesterov = opts.nesterov ?? false;
+    super('sgd', Optimizer.options('sgd', opts, ['lr', 'momentum', 'dampening', 'nesterov', 'weightDecay']).lr ?? 1e-3);
+    this.momentum = checkRange('sgd', 'momentum', opts.momentum ?? 0, { min: 0 });
+    this.dampening = checkRange('sgd', 'dampening', opts.dampening ?? 0, { min: 0, max: 1 });
+    this.weightDecay = checkRange('sgd', 'weightDecay', opts.weightDecay ?? 0, { min: 0 });
+    this.nesterov = Optimizer.flag('sgd', 'nesterov', opts.nesterov, false);
     if (this.nesterov && (this.momentum === 0 || this.dampening !== 0)) {
-      throw new RangeError(`sgd: Nesterov momentum needs momentum > 0 and dampening 0, got momentum ${this.momentum}, dampening ${this.dampening}`);
+      throw new WgnnError(`sgd: Nesterov momentum needs momentum > 0 and dampening 0, got momentum ${this.momentum}, dampening ${this.dampening}`);
     }
     this.slots = [{ name: 'momentum_buffer', init: 0, used: this.momentum !== 0 }];
   }
