@@ -34,6 +34,16 @@ export class AnomalyError extends WgnnError {
     super(message);
   }
 }
+/**
+ * A NaN or an Inf where finite values are needed: in the data given to `fit`, `evaluate` or `predict` (the message
+ * names the first index and value), or in the weights after a training step (training diverged: the message names
+ * the step and the first non-finite tensor).
+ */
+export class NonFiniteError extends WgnnError {}
+/** An argument or option with a value outside what it accepts (an epoch count of −1, a label past the last class). */
+export class ArgumentError extends WgnnError {}
+/** A second `fit`, `evaluate` or `predict` on a model while one is running: names the call that runs. */
+export class BusyError extends WgnnError {}
 /** The GPU device was lost; pending reads reject with this and `init()` gets a new one. */
 export class DeviceLostError extends WgnnError {}
 /** No usable backend (e.g. `init({ backend: 'webgpu' })` without an adapter). */

@@ -1,7 +1,8 @@
 // platform/fs.ts, the one door to node:fs: the atomic write (temp file beside the target, fsync, rename, fsync of the
 // folder, in that order), which leaves the old file whole and no temp file when a write fails, and typed errors.
 import * as fs from 'node:fs';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -110,5 +111,17 @@ describe('platform/fs', () => {
     const f = join(dir, 'missing.bin');
     await expect(readFile(f)).rejects.toBeInstanceOf(FileError);
     await expect(readFile(f)).rejects.toMatchObject({ code: 'ENOENT', path: f });
+  });
+
+  it('readFile of what is not a regular file (a folder, /dev/zero through a link, a pipe): FileError at once', async () => {
+    const zero = join(dir, 'zero.safetensors');
+    await symlink('/dev/zero', zero);
+    const fifo = join(dir, 'fifo.bin');
+    execFileSync('mkfifo', [fifo]);
+    for (const f of [dir, zero, fifo]) {
+      const t0 = performance.now();
+      await expect(readFile(f, 'Sequential.load')).rejects.toThrow(/^Sequential\.load: cannot read .*: (not a regular file|EISDIR)/);
+      expect(performance.now() - t0).toBeLessThan(1000);
+    }
   });
 });

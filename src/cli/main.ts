@@ -9,7 +9,7 @@ import { randomShift } from '../data/augment.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { FASHION_MNIST_DIR, loadIdxDataset } from '../data/fashion.js';
 import { loadMnist } from '../data/mnist.js';
-import { WgnnError } from '../errors.js';
+import { ArgumentError, WgnnError } from '../errors.js';
 import { init, shutdown } from '../init.js';
 import { Sequential, setSeed } from '../nn/index.js';
 import { seedModel } from '../nn/models.js';
@@ -46,6 +46,11 @@ function loadData(name: string, dir: string | undefined, seed: number): ImageDat
   if (name === 'mnist') return loadMnist({ seed });
   if (name === 'fashion-mnist') return loadIdxDataset(FASHION_MNIST_DIR);
   throw new WgnnError(`--data ${name}: expected mnist or fashion-mnist (or --data-dir with MNIST-format IDX files)`);
+}
+
+/** Refuses a split without images here, before a learning-rate schedule over 0 steps fails for a reason nobody sees. */
+function nonEmpty(source: string, split: 'training' | 'test', d: { length: number }): void {
+  if (d.length === 0) throw new ArgumentError(`${source}: the ${split} split has no images; expected at least one`);
 }
 
 const int = (flag: string) => (v: string): number => {
@@ -87,6 +92,8 @@ async function train(o: TrainOptions): Promise<void> {
   console.log(`backend: ${backend.name} (${backend.description})`);
   const data = loadData(o.data, o.dataDir, o.seed);
   const { train: tr, test } = data;
+  nonEmpty(o.dataDir ?? o.data, 'training', tr);
+  nonEmpty(o.dataDir ?? o.data, 'test', test);
   console.log(`data: ${o.dataDir ?? o.data}: ${tr.length} train, ${test.length} test, input ${tr.xShape.slice(1).join('x')}, ${data.classes} classes`);
   const model = seedModel(o.model, tr.xShape.slice(1), data.classes);
   model.summary();
@@ -145,6 +152,7 @@ async function evaluate(path: string, o: CommonOptions): Promise<void> {
   const backend = await init({ backend: o.backend });
   console.log(`backend: ${backend.name} (${backend.description})`);
   const { test } = loadData(o.data, o.dataDir, o.seed);
+  nonEmpty(o.dataDir ?? o.data, 'test', test);
   const model = await Sequential.load(path);
   model.compile({ optimizer: optim.sgd(0), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
   const logs = await model.evaluate({ data: test.x, shape: test.xShape }, { data: test.y, shape: test.yShape }, { batchSize: o.batchSize });

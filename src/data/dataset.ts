@@ -184,6 +184,29 @@ export class Dataset {
   }
 
   /**
+   * The first NaN or ±Inf in x, or in y when it holds float targets (int32 labels are always finite), with its flat
+   * index and row; undefined when every value is finite. One pass over the data, no allocation.
+   */
+  firstNonFinite(): { array: 'x' | 'y'; index: number; row: number; value: number } | undefined {
+    const found = (array: 'x' | 'y', a: Float32Array | Int32Array, shape: readonly number[]) => {
+      const index = firstNonFinite(a);
+      return index < 0 ? undefined : { array, index, row: Math.floor(index / rowSize(shape)), value: a[index]! };
+    };
+    return found('x', this.x, this.xShape) ?? (this.y instanceof Int32Array ? undefined : found('y', this.y, this.yShape));
+  }
+
+  /** The first int32 label outside 0..classes-1, with its flat index; undefined when all are in range (or y is float). */
+  firstLabelOutside(classes: number): { index: number; value: number } | undefined {
+    const y = this.y;
+    if (!(y instanceof Int32Array)) return undefined;
+    for (let i = 0; i < y.length; i++) {
+      const v = y[i]!;
+      if (v < 0 || v >= classes) return { index: i, value: v };
+    }
+    return undefined;
+  }
+
+  /**
    * Mean and standard deviation of x over every axis but the last (per channel for NHWC images), in float64.
    * NOTE: the population std (divide by N), as NumPy's default and Keras' `Normalization` layer.
    */
@@ -218,6 +241,16 @@ export class Dataset {
     for (let i = 0; i < x.length; i++) x[i] = (this.x[i]! - m[i % c]!) / s[i % c]!;
     return new Dataset(x, this.xShape, this.y, this.yShape);
   }
+}
+
+/** The index of the first NaN or ±Inf in `a`, or −1. */
+export function firstNonFinite(a: ArrayLike<number>): number {
+  // NOTE: v − v is 0 for every finite v and NaN for NaN and ±Inf: one subtraction and one compare per value.
+  for (let i = 0; i < a.length; i++) {
+    const v = a[i]!;
+    if (v - v !== 0) return i;
+  }
+  return -1;
 }
 
 function checkBatchSize(batchSize: number): void {

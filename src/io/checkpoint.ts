@@ -37,7 +37,7 @@ export async function saveCheckpoint(path: string | undefined, tensors: Record<s
 
 /** Reads a checkpoint: verifies its format and checksum, then loads the tensors onto a backend. */
 export async function loadCheckpoint(source: string | Uint8Array, opts: { backend?: Backend } = {}): Promise<{ tensors: Record<string, Tensor>; state: unknown }> {
-  const bytes = typeof source === 'string' ? await (await import('../platform/fs.js')).readFile(source) : source;
+  const bytes = typeof source === 'string' ? await (await import('../platform/fs.js')).readFile(source, 'loadCheckpoint') : source;
   const parsed = parseSafetensors(bytes);
   const m = parsed.metadata;
   if (m.format !== FORMAT || m.state === undefined || m.crc32 === undefined) {

@@ -227,7 +227,7 @@ export async function saveTensors(path: string | undefined, named: Record<string
  * the limits of `parseSafetensors` (`maxHeaderBytes`, `maxTensors`).
  */
 export async function loadTensors(source: Uint8Array | string, opts: { backend?: Backend } & SafetensorsParseOptions = {}): Promise<Record<string, Tensor>> {
-  const bytes = typeof source === 'string' ? await (await import('../platform/fs.js')).readFile(source) : source;
+  const bytes = typeof source === 'string' ? await (await import('../platform/fs.js')).readFile(source, 'loadTensors') : source;
   const out: [string, Tensor][] = [];
   try {
     for (const [name, t] of parseSafetensors(bytes, opts).tensors) {

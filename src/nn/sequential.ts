@@ -1,7 +1,7 @@
 // Sequential: a stack of layers with Keras's compile / fit / evaluate / predict / summary, on the same tensors and
 // autograd as PyTorch-style modules. Training data stays on the host; each batch is uploaded as it is used.
 import type { TypedArray } from '../backend/backend.js';
-import { DeviceLostError, ParseError, ShapeError, WgnnError, fmtShape } from '../errors.js';
+import { ArgumentError, BusyError, DeviceLostError, NonFiniteError, ParseError, ShapeError, WgnnError, fmtShape } from '../errors.js';
 import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import { reinit } from '../init.js';
 import type { Backend } from '../backend/backend.js';
@@ -9,7 +9,6 @@ import type { Optimizer } from '../optim/optimizer.js';
 import { Dataset } from '../data/dataset.js';
 import type { Augment } from '../data/augment.js';
 import { sameShape, sizeOf } from '../shape.js';
-import { show } from '../options.js';
 import { Tensor, keep, tensor, tidy } from '../tensor.js';
 import { loadTensors, parseSafetensors, saveTensors } from '../io/safetensors.js';
 import { noGrad } from '../autograd/tape.js';
@@ -18,6 +17,7 @@ import { countCorrect } from '../ops/metrics.js';
 import { Layer, layerFromConfig } from './layers.js';
 import { getLoss, type Loss, type LossName } from './losses.js';
 import { Module } from './module.js';
+import { anyInteger, boolean, checkOptions, fraction, func, integer, object, oneOf, path, show, tuple, type Rules } from '../options.js';
 import { StepMeter, forwardForLoss, trainStep, type Logs } from './train.js';
 
 export type { Logs } from './train.js';
@@ -71,27 +71,89 @@ export interface FitOptions {
    * Write a checkpoint every `everySteps` steps (weights, optimizer state, RNGs, data cursor). With `resume`, a fit
    * starts from the checkpoint at `path` if there is one. If the GPU device is lost, fit has `reinit` (init.ts) make a
    * new device the default (opened by `recover`, by default one like the last `init()`'s), reloads the last
-   * checkpoint and goes on.
+   * checkpoint and goes on. The loss and the weight check are read before each write: a state whose loss or weights
+   * went NaN or Inf is never written (fit throws NonFiniteError), so the last good checkpoint stays.
    */
   checkpoint?: { path: string; everySteps: number; resume?: boolean };
   /** Opens the device to continue on after a loss (with `checkpoint`); `reinit` makes it the default. */
   recover?: () => Promise<Backend>;
+  /**
+   * Check x (and float targets) for NaN and Inf before training, and throw NonFiniteError naming the first (default
+   * true: one pass over the host data). Labels are always checked against the model's classes. The weights are
+   * checked on the GPU after every step either way.
+   */
+  checkFinite?: boolean;
 }
+
+/** Options of `evaluate` and `predict`. */
+export interface EvaluateOptions {
+  batchSize?: number;
+  /** Check x (and float targets) for NaN and Inf first, as `fit` does (default true). */
+  checkFinite?: boolean;
+}
+
+const CALLBACK_RULES: Rules<Callbacks> = { onEpochBegin: func, onEpochEnd: func, onBatchEnd: func };
+const CHECKPOINT_RULES: Rules<NonNullable<FitOptions['checkpoint']>> = { path, everySteps: integer(1), resume: boolean };
+const FIT_RULES: Rules<FitOptions> = {
+  epochs: integer(0),
+  batchSize: integer(1),
+  shuffle: boolean,
+  seed: anyInteger,
+  augment: func,
+  validationData: tuple(2, 'a pair [x, y]'),
+  validationSplit: fraction,
+  callbacks: object(CALLBACK_RULES),
+  verbose: oneOf(0, 1),
+  replay: boolean,
+  readEvery: integer(1),
+  checkpoint: object(CHECKPOINT_RULES, ['path', 'everySteps']),
+  recover: func,
+  checkFinite: boolean,
+};
+const EVALUATE_RULES: Rules<EvaluateOptions> = { batchSize: integer(1), checkFinite: boolean };
 
 export interface History {
   epoch: number[];
   history: Record<string, number[]>;
 }
 
-/** The data as a host Dataset (a tensor is read back once). */
-async function toDataset(op: string, x: Data, y: Data): Promise<Dataset> {
-  const host = async (d: Data): Promise<HostTensor> => (d instanceof Tensor ? { data: await d.data(), shape: d.shape } : d);
-  const [xs, ys] = [await host(x), await host(y)];
-  if (xs.data instanceof Int32Array) throw new ShapeError(`${op}: x ${fmtShape(xs.shape)} is int32; expected float32 inputs`);
-  if (xs.shape[0] !== ys.shape[0]) throw new ShapeError(`${op}: x ${fmtShape(xs.shape)} and y ${fmtShape(ys.shape)} have different numbers of samples`);
+/** Host data: a tensor read back once, or `{ data, shape }` checked for its kinds (the Dataset checks the sizes). */
+async function hostData(op: string, what: string, d: unknown): Promise<HostTensor> {
+  if (d instanceof Tensor) return { data: await d.data(), shape: d.shape };
+  const h = d as Partial<HostTensor> | null;
+  const typed = h?.data instanceof Float32Array || h?.data instanceof Float64Array || h?.data instanceof Int32Array;
+  if (!typed || !Array.isArray(h.shape) || !h.shape.every((n) => Number.isSafeInteger(n) && n >= 0)) {
+    throw new ArgumentError(`${op}: ${what} is ${show(d)}; expected a Tensor or { data: Float32Array | Int32Array, shape: number[] }`);
+  }
+  return h as HostTensor;
+}
+
+/**
+ * The data as a host Dataset (a tensor is read back once), refused when it has no rows, with a NaN or an Inf
+ * (unless `checkFinite` is false) or, for a softmax cross-entropy, with an int32 label outside 0..classes-1.
+ */
+async function toDataset(op: string, x: unknown, y: unknown, checks: { what?: string; checkFinite?: boolean; classes?: (xShape: readonly number[]) => number | undefined }): Promise<Dataset> {
+  const of = checks.what ? `${checks.what} ` : '';
+  const [xs, ys] = [await hostData(op, `${of}x`, x), await hostData(op, `${of}y`, y)];
+  if (xs.data instanceof Int32Array) throw new ShapeError(`${op}: ${of}x ${fmtShape(xs.shape)} is int32; expected float32 inputs`);
+  if (xs.shape[0] !== ys.shape[0]) throw new ShapeError(`${op}: ${of}x ${fmtShape(xs.shape)} and y ${fmtShape(ys.shape)} have different numbers of samples`);
   const f32 = xs.data instanceof Float32Array ? xs.data : Float32Array.from(xs.data);
   const yd = ys.data instanceof Float64Array ? Float32Array.from(ys.data) : ys.data;
-  return new Dataset(f32, xs.shape, yd, ys.shape);
+  const data = new Dataset(f32, xs.shape, yd, ys.shape);
+  if (data.length === 0) throw new ArgumentError(`${op}: ${checks.what ?? 'the data'} has no rows (x ${fmtShape(xs.shape)}); expected at least one`);
+  const bad = checks.checkFinite === false ? undefined : data.firstNonFinite();
+  if (bad) {
+    const shape = bad.array === 'x' ? xs.shape : ys.shape;
+    throw new NonFiniteError(
+      `${op}: ${of}${bad.array}[${bad.index}] is ${bad.value} (row ${bad.row} of ${fmtShape(shape)}); expected finite values (or checkFinite: false to skip this check)`,
+    );
+  }
+  const classes = checks.classes?.(data.xShape);
+  const label = classes === undefined ? undefined : data.firstLabelOutside(classes);
+  if (label) {
+    throw new ArgumentError(`${op}: ${of}label y[${label.index}] is ${label.value}; the model has ${classes} classes, so labels must be 0..${classes! - 1}`);
+  }
+  return data;
 }
 
 const upload = (data: Float32Array | Int32Array, shape: readonly number[]): Tensor =>
@@ -104,6 +166,12 @@ export class Sequential extends Module {
   stopTraining = false;
   /** The last fit's compiled step (its captures hold GPU buffers until the next fit or dispose). */
   private lastStep: CompiledStep | undefined;
+  /** The public call running on this model (fit, evaluate or predict), if any. */
+  private running: string | undefined;
+  /** fit is waiting for one of its callbacks (evaluate and predict may run inside it). */
+  private inCallback = false;
+  /** evaluate and predict calls running inside a fit callback. */
+  private nested = 0;
 
   constructor(layers: Layer[] = []) {
     super();
@@ -138,11 +206,29 @@ export class Sequential extends Module {
     return this.compiled;
   }
 
+  /**
+   * Trains on (x, y) for `opts.epochs` epochs. Refuses, before any step, an option outside what it accepts, data
+   * without rows, a NaN or an Inf in the data (unless `checkFinite: false`) and a label outside the model's classes;
+   * stops with NonFiniteError as soon as the loss or a weight goes NaN or Inf (read with the loss, every `readEvery`
+   * steps and before each checkpoint, so a checkpoint is never written from such a state).
+   */
   async fit(x: Data, y: Data, opts: FitOptions = {}): Promise<History> {
+    return this.exclusive('fit', () => this.runFit(x, y, opts));
+  }
+
+  private async runFit(x: Data, y: Data, opts: FitOptions): Promise<History> {
+    checkOptions('fit', opts, FIT_RULES);
     const { optimizer, loss, metrics } = this.need('fit');
-    let train = await toDataset('fit', x, y);
-    let val = opts.validationData && (await toDataset('fit: validationData', ...opts.validationData));
-    if (!val && opts.validationSplit) ({ train, validation: val } = train.validationSplit(opts.validationSplit));
+    const checks = { checkFinite: opts.checkFinite, classes: this.labelClasses(loss) };
+    let train = await toDataset('fit', x, y, checks);
+    let val = opts.validationData && (await toDataset('fit', ...opts.validationData, { ...checks, what: 'validationData' }));
+    if (!val && opts.validationSplit) {
+      try {
+        ({ train, validation: val } = train.validationSplit(opts.validationSplit));
+      } catch (e) {
+        throw e instanceof RangeError ? new ArgumentError(`fit: ${e.message}; expected at least one row in each`) : e;
+      }
+    }
     const epochs = opts.epochs ?? 1;
     const batchSize = opts.batchSize ?? 32;
     const readEvery = opts.readEvery ?? 16;
@@ -156,9 +242,10 @@ export class Sequential extends Module {
     let epoch = cursor.epoch;
     while (epoch < epochs) {
       this.train();
-      await opts.callbacks?.onEpochBegin?.(epoch);
+      await this.callback(() => opts.callbacks?.onEpochBegin?.(epoch));
       const t0 = performance.now();
-      const meter = new StepMeter(step);
+      const [skipped, e1] = [cursor.batch, epoch + 1];
+      const meter = new StepMeter(step, { op: 'fit', where: (n) => `step ${skipped + n} of epoch ${e1}` });
       let batch = 0;
       try {
         for (const b of train.batches(batchSize, { shuffle: opts.shuffle ?? true, seed, epoch, augment: opts.augment })) {
@@ -169,19 +256,14 @@ export class Sequential extends Module {
           step.run({ data: b.x, shape: b.xShape }, { data: b.y, shape: b.yShape });
           meter.ran(b.xShape[0]!);
           batch++;
-          // Losses and metrics stay on the GPU; reading them every few steps keeps the GPU from waiting on JS.
-          if (batch % readEvery === 0) {
-            await meter.read();
-            const l = meter.logs().loss;
-            if (l !== undefined && !Number.isFinite(l)) {
-              throw new WgnnError(`fit: the loss is ${l} at step ${batch} of epoch ${epoch + 1}; training diverged (lower the learning rate?)`);
-            }
-          }
-          if (ck && (epoch * train.numBatches(batchSize) + batch) % ck.everySteps === 0) {
-            await this.saveCheckpoint(ck.path, optimizer, { epoch, batch });
-          }
+          const save = ck !== undefined && (epoch * train.numBatches(batchSize) + batch) % ck.everySteps === 0;
+          // Losses, metrics and the weight check stay on the GPU; reading them every few steps keeps the GPU from
+          // waiting on JS. A read throws when the loss or a weight went NaN or Inf, so it comes first before a
+          // checkpoint: a diverged state never replaces the last good checkpoint.
+          if (save || batch % readEvery === 0) await meter.read();
+          if (ck && save) await this.saveCheckpoint(ck.path, optimizer, { epoch, batch });
           // After every batch (an app yields to its event loop here); the logs are those of the last read.
-          await opts.callbacks?.onBatchEnd?.(batch - 1, meter.logs());
+          await this.callback(() => opts.callbacks?.onBatchEnd?.(batch - 1, meter.logs()));
           if (this.stopTraining) break;
         }
         await meter.read();
@@ -206,9 +288,6 @@ export class Sequential extends Module {
         continue;
       }
       const logs = meter.logs();
-      if (!Number.isFinite(logs.loss)) {
-        throw new WgnnError(`fit: the loss is ${logs.loss} in epoch ${epoch + 1}; training diverged (lower the learning rate?)`);
-      }
       if (val) {
         const v = await this.evaluateDataset(val, batchSize);
         for (const [k, value] of Object.entries(v)) logs[`val_${k}`] = value;
@@ -219,10 +298,56 @@ export class Sequential extends Module {
       if (opts.verbose !== 0) {
         console.log(`epoch ${epoch + 1}/${epochs} ${Object.entries(logs).map(([k, v]) => `${k}=${v.toFixed(4)}`).join(' ')}`);
       }
-      await opts.callbacks?.onEpochEnd?.(epoch, logs);
+      await this.callback(() => opts.callbacks?.onEpochEnd?.(epoch, logs));
       epoch++;
     }
     return history;
+  }
+
+  /**
+   * Runs `body` as the model's one public call at a time: a second fit, evaluate or predict while one runs is a
+   * BusyError (steps of two fits would interleave, and evaluate switches dropout and batch norm to eval mode). The
+   * exception: evaluate and predict from inside fit's callbacks, which run while fit waits for them (as in Keras).
+   */
+  private async exclusive<T>(op: string, body: () => Promise<T>): Promise<T> {
+    const nested = this.running !== undefined && this.inCallback && op !== 'fit';
+    if (this.running !== undefined && !nested) {
+      throw new BusyError(`${op}: this model is already running ${this.running}(); await it before calling ${op}() (one fit, evaluate or predict at a time per model)`);
+    }
+    if (nested) this.nested++;
+    else this.running = op;
+    try {
+      return await body();
+    } finally {
+      if (nested) this.nested--;
+      else this.running = undefined;
+    }
+  }
+
+  /** Runs one of fit's callbacks, inside which evaluate and predict may run; then back to training mode. */
+  private async callback(fn: () => void | Promise<void> | undefined): Promise<void> {
+    this.inCallback = true;
+    try {
+      await fn();
+    } finally {
+      this.inCallback = false;
+    }
+    if (this.nested > 0) {
+      throw new BusyError('fit: an evaluate() or predict() started in a callback was still running when the callback returned; await it inside the callback');
+    }
+    if (!this.training) this.train(); // an evaluate or predict in the callback left eval mode on
+  }
+
+  /**
+   * For a softmax cross-entropy on int32 labels: the number of classes of the model's output for inputs x [N, ...]
+   * (its last dim), which the labels must stay below. Undefined for other losses.
+   */
+  private labelClasses(loss: Loss): ((xShape: readonly number[]) => number) | undefined {
+    if (loss.name !== 'sparseCategoricalCrossentropy' && loss.name !== 'categoricalCrossentropy') return undefined;
+    return (xShape) => {
+      const out = this.layers.reduce((shape, l) => l.outputShape(shape), xShape.slice(1));
+      return out[out.length - 1] ?? 1;
+    };
   }
 
   /** The training step (train.ts), replacing the last fit's: its captures hold GPU buffers. */
@@ -278,9 +403,14 @@ export class Sequential extends Module {
     return s.cursor;
   }
 
-  /** Mean loss (and metrics) over the data, in eval mode. */
-  async evaluate(x: Data, y: Data, opts: { batchSize?: number } = {}): Promise<Logs> {
-    return this.evaluateDataset(await toDataset('evaluate', x, y), opts.batchSize ?? 32);
+  /** Mean loss (and metrics) over the data, in eval mode; the data is checked as `fit` checks it. */
+  async evaluate(x: Data, y: Data, opts: EvaluateOptions = {}): Promise<Logs> {
+    return this.exclusive('evaluate', async () => {
+      checkOptions('evaluate', opts, EVALUATE_RULES);
+      const { loss } = this.need('evaluate');
+      const data = await toDataset('evaluate', x, y, { checkFinite: opts.checkFinite, classes: this.labelClasses(loss) });
+      return this.evaluateDataset(data, opts.batchSize ?? 32);
+    });
   }
 
   private async evaluateDataset(data: Dataset, batchSize: number): Promise<Logs> {
@@ -307,11 +437,16 @@ export class Sequential extends Module {
     return logs;
   }
 
-  /** The model's output for x, batch by batch, in eval mode. */
-  async predict(x: Data, opts: { batchSize?: number } = {}): Promise<Tensor> {
-    const xs = x instanceof Tensor ? { data: await x.data(), shape: x.shape } : x;
-    const n = xs.shape[0]!;
-    const data = await toDataset('predict', xs, { data: new Int32Array(n), shape: [n] });
+  /** The model's output for x, batch by batch, in eval mode; x is checked for rows and NaN/Inf as `fit` checks it. */
+  async predict(x: Data, opts: EvaluateOptions = {}): Promise<Tensor> {
+    return this.exclusive('predict', () => this.runPredict(x, opts));
+  }
+
+  private async runPredict(x: Data, opts: EvaluateOptions): Promise<Tensor> {
+    checkOptions('predict', opts, EVALUATE_RULES);
+    const xs = await hostData('predict', 'x', x);
+    const n = xs.shape[0] ?? 0;
+    const data = await toDataset('predict', xs, { data: new Int32Array(n), shape: [n] }, { checkFinite: opts.checkFinite });
     this.eval();
     const parts: TypedArray[] = [];
     let shape: readonly number[] = [n];
@@ -352,7 +487,7 @@ export class Sequential extends Module {
   static async load(source: string | Uint8Array): Promise<Sequential> {
     let bytes: Uint8Array;
     if (source instanceof Uint8Array) bytes = source;
-    else if (typeof source === 'string') bytes = await (await files()).readFile(source);
+    else if (typeof source === 'string') bytes = await (await files()).readFile(source, 'Sequential.load');
     else throw new WgnnError(`Sequential.load: source must be a path or a Uint8Array, got ${show(source)}`);
     const file = parseSafetensors(bytes);
     const { metadata } = file;

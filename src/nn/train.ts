@@ -1,12 +1,15 @@
-// One training step, in one place: forward, loss, backward, the optimizer update and the metric sums of a stack of
-// layers, compiled by compileStep (captured once per batch shape, then replayed). Sequential.fit trains through it,
-// and so does anything else that trains a model step by step (the benchmarks); StepMeter reads its sums back.
-import { compileStep, type CompiledStep } from '../autograd/step.js';
+// One training step, in one place: forward, loss, backward, the optimizer update, the metric sums and a finiteness
+// check of the weights, compiled as a CompiledStep (captured once per batch shape, then replayed). Sequential.fit trains
+// through it, and so does anything else that trains a model step by step (the benchmarks); StepMeter reads it back.
+import { CompiledStep, onReplay, type StepOptions } from '../autograd/step.js';
 import { noGrad } from '../autograd/tape.js';
+import { NonFiniteError } from '../errors.js';
 import { mul } from '../ops/binary.js';
+import { anomalyCheck } from '../ops/inplace.js';
+import { applyInPlace } from '../ops/apply.js';
 import { countCorrect } from '../ops/metrics.js';
 import type { Optimizer } from '../optim/optimizer.js';
-import { tidy, type Tensor } from '../tensor.js';
+import { keep, tensor, tidy, type Tensor } from '../tensor.js';
 import type { Layer } from './layers.js';
 import { getLoss, type Loss, type LossName } from './losses.js';
 import type { Module } from './module.js';
@@ -40,17 +43,102 @@ export function forwardForLoss(model: LayerStack, x: Tensor, loss: Loss): { out:
   return { out: last.forwardLogits(h), fromLogits: true };
 }
 
+/** Where a step's weight check first saw a NaN or an Inf: the step (from 1, counted since the step was made) and the tensor. */
+export interface NonFiniteWeights {
+  step: number;
+  tensor: string;
+}
+
+/** The flag's value while no checked tensor held a NaN or an Inf (anomaly_check lowers it to a sequence number). */
+const CLEAN = 0x7fffffff;
+
+/**
+ * The on-GPU finiteness check of a model's weights and buffers after each update: one anomaly_check dispatch per
+ * tensor (src/ops/inplace.ts) lowers an int32 flag [1] to min(step in the read window · tensors + tensor index), so
+ * the flag names the first step and the first tensor that went non-finite. It is read with the step's sums (the two
+ * reads wait for the GPU together) and reset behind the read, in queue order.
+ */
+export class WeightCheck {
+  private flag: Tensor | undefined;
+  /** Steps checked so far (each run and each replay counts one). */
+  private steps = 0;
+  /** Steps before the current read window: sequence numbers count from here, so they stay small. */
+  private base = 0;
+  private names: string[] = [];
+
+  /** Steps checked since this check was made. */
+  get checked(): number {
+    return this.steps;
+  }
+
+  /** Queues the check of `named` (inside a training step, after its update); each replay checks again, with its own step. */
+  check(named: readonly (readonly [string, Tensor])[]): void {
+    if (named.length === 0) return;
+    const backend = named[0]![1].backend;
+    if (this.flag?.backend !== backend) {
+      this.flag?.dispose();
+      this.flag = keep(tensor(new Int32Array([CLEAN]), [1], { backend, dtype: 'int32' }));
+    }
+    this.names = named.map(([n]) => n);
+    this.steps++;
+    onReplay(() => this.steps++);
+    const width = named.length;
+    named.forEach(([, t], i) => {
+      applyInPlace(anomalyCheck, [this.flag!], [t], { seq: () => Math.min((this.steps - 1 - this.base) * width + i, CLEAN - 1) });
+    });
+  }
+
+  /**
+   * Reads the flag (queued now: call it just before reading the step's sums, so both wait for the same GPU work) and
+   * resets it; resolves to where the weights first went non-finite since the last read, or undefined.
+   */
+  read(): Promise<NonFiniteWeights | undefined> {
+    const flag = this.flag;
+    if (!flag) return Promise.resolve(undefined);
+    const [base, names] = [this.base, this.names];
+    this.base = this.steps;
+    const s = flag.live('trainStep: weight check');
+    const value = s.backend.read(s.handle, flag);
+    s.backend.write(s.handle, new Int32Array([CLEAN]));
+    return value.then(([seq]) => (seq === CLEAN ? undefined : { step: base + Math.floor(seq! / names.length) + 1, tensor: names[seq! % names.length]! }));
+  }
+
+  dispose(): void {
+    this.flag?.dispose();
+    this.flag = undefined;
+  }
+}
+
+/** A model's training step (trainStep): a CompiledStep with the finiteness check of the weights it updates. */
+export class TrainStep extends CompiledStep {
+  constructor(
+    fn: (...inputs: Tensor[]) => Record<string, Tensor>,
+    opts: StepOptions,
+    /** Checks the weights and buffers after every update; a StepMeter reads it with the sums. */
+    readonly weights: WeightCheck,
+  ) {
+    super(fn, opts);
+  }
+
+  override dispose(): void {
+    super.dispose();
+    this.weights.dispose();
+  }
+}
+
 /**
  * The training step of `model`: `step.run(x, y)` runs forward, loss, backward and the optimizer update on one batch
  * (x [B,...], y [B] or [B,classes]) and adds to its sums on the GPU: `loss` (the batch's mean loss times B) and, with
- * the accuracy metric, `correct`. Read them with a StepMeter. The step is captured on its first run per batch shape
- * and replayed after; new parameter tensors (a restored checkpoint) re-capture. The caller disposes the step.
+ * the accuracy metric, `correct`; then it checks every weight and buffer for NaN/Inf on the GPU (`step.weights`).
+ * Read them with a StepMeter. The step is captured on its first run per batch shape and replayed after; new parameter
+ * tensors (a restored checkpoint) re-capture. The caller disposes the step.
  */
-export function trainStep(model: LayerStack, opts: TrainStepOptions): CompiledStep {
+export function trainStep(model: LayerStack, opts: TrainStepOptions): TrainStep {
   const loss = getLoss(opts.loss);
   const acc = opts.metrics?.includes('accuracy') ?? false;
   const { optimizer } = opts;
-  return compileStep(
+  const weights = new WeightCheck();
+  return new TrainStep(
     (xb, yb) => {
       const outs = tidy(() => {
         const r = forwardForLoss(model, xb, loss);
@@ -62,23 +150,48 @@ export function trainStep(model: LayerStack, opts: TrainStepOptions): CompiledSt
       });
       optimizer.step(model.parameters());
       model.zeroGrad();
+      // NOTE: the loss alone misses a NaN that relu or max-pool hides from it, or one in a weight that no row reached.
+      weights.check(model.namedTensors());
       return outs;
     },
     { replay: opts.replay ?? true, key: () => model.parameters().map((p) => p.id).join(',') },
+    weights,
   );
+}
+
+/** Where a StepMeter's errors say they happened. */
+export interface MeterOptions {
+  /** The caller named first in errors (default `training`). */
+  op?: string;
+  /** Names the meter's n-th step (from 1) in errors (default `step n`). */
+  where?: (n: number) => string;
 }
 
 /**
  * Running means of a train step's sums: `ran(rows)` after each `step.run`, `await read()` every few steps (it waits
- * for the GPU, so not after every step), `logs()` for the means over every row read so far.
+ * for the GPU, so not after every step), `logs()` for the means over every row read so far. `read` throws
+ * NonFiniteError when the mean loss is NaN or Inf, or (with a TrainStep) when its weight check saw a weight go
+ * non-finite: the first catches a diverged loss, the second a NaN that relu or max-pool hides from the loss.
  */
 export class StepMeter {
   private seen = 0;
   private pending = 0;
+  private steps = 0;
   private loss = 0;
   private correct: number | undefined;
+  /** The weight check's step count when this meter started: its steps count from here. */
+  private readonly first: number;
+  private readonly op: string;
+  private readonly where: (n: number) => string;
 
-  constructor(private readonly step: CompiledStep) {}
+  constructor(
+    private readonly step: CompiledStep,
+    opts: MeterOptions = {},
+  ) {
+    this.first = step instanceof TrainStep ? step.weights.checked : 0;
+    this.op = opts.op ?? 'training';
+    this.where = opts.where ?? ((n) => `step ${n}`);
+  }
 
   /** Rows whose sums have been read back. */
   get rows(): number {
@@ -88,16 +201,31 @@ export class StepMeter {
   /** Counts a step run on `rows` rows; its sums stay on the GPU until `read`. */
   ran(rows: number): void {
     this.pending += rows;
+    this.steps++;
   }
 
-  /** Reads back the sums of the steps run since the last read and returns their means (empty when none ran). */
+  /**
+   * Reads back the sums of the steps run since the last read and returns their means (empty when none ran). Throws
+   * NonFiniteError naming the step when the loss or a weight (and which) went NaN or Inf.
+   */
   async read(): Promise<Logs> {
+    const weights = this.step instanceof TrainStep ? this.step.weights.read() : undefined;
     const { sums } = await this.step.read();
     const rows = this.pending;
     this.seen += rows;
     this.pending = 0;
     this.loss += sums.loss ?? 0;
     if (sums.correct !== undefined) this.correct = (this.correct ?? 0) + sums.correct;
+    const bad = await weights;
+    const loss = this.seen > 0 ? this.loss / this.seen : 0;
+    if (bad || !Number.isFinite(loss)) {
+      const lossText = Number.isFinite(loss) ? '' : `the loss is ${loss} at ${this.where(this.steps)}; `;
+      const weightText = bad ? `the weights became non-finite (NaN or Inf) at ${this.where(bad.step - this.first)}, ${bad.tensor} first` : '';
+      throw new NonFiniteError(
+        `${this.op}: ${lossText}training diverged` +
+          (bad ? `: ${weightText} (non-finite inputs, or a learning rate too high? setAnomalyMode(true) names the first op)` : ' (labels outside the classes, non-finite targets, or a learning rate too high?)'),
+      );
+    }
     return rows > 0 ? means(sums.loss ?? 0, sums.correct, rows) : {};
   }
 

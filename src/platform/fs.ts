@@ -18,14 +18,24 @@ function needNode(op: string, file: string): void {
   if (!inNode()) throw new FileError(`${op} ${file}: file paths need Node; in a browser pass or take bytes instead`, file, undefined);
 }
 
-/** The file's bytes. A missing or unreadable file is a FileError. */
-export async function readFile(file: string): Promise<Uint8Array> {
-  needNode('readFile', file);
+/**
+ * The bytes of a regular file. A missing or unreadable file, or one that is not a regular file (a folder, a device
+ * such as /dev/zero, a pipe: they would be read without end), is a FileError naming `op` and the path.
+ */
+export async function readFile(file: string, op = 'readFile'): Promise<Uint8Array> {
+  needNode(op, file);
+  let handle: fs.promises.FileHandle | undefined;
   try {
-    const b = await fs.promises.readFile(file);
+    // NOTE: non-blocking, so opening a pipe with no writer does not wait for one before the check below refuses it.
+    handle = await fs.promises.open(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const st = await handle.stat();
+    if (!st.isFile()) throw new FileError(`${op}: cannot read ${file}: not a regular file`, file, undefined);
+    const b = await handle.readFile();
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   } catch (e) {
-    throw fileError('readFile', file, e);
+    throw e instanceof FileError ? e : fileError(`${op}: cannot read`, file, e);
+  } finally {
+    await handle?.close();
   }
 }
 
