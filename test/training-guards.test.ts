@@ -153,10 +153,16 @@ describe.each(['cpu', 'webgpu'] as const)('training guards [%s]', (name) => {
       }),
     );
     console.log(`[${name}] ${e.message}`);
-    expect(e).toBeInstanceOf(NonFiniteError);
-    expect(e.message).toMatch(
-      /^fit: training diverged: the weights became non-finite \(NaN or Inf\) at step 6 of epoch 1, layers\.0\.kernel first/,
-    );
+    if (name === 'cpu') {
+      // NOTE: every CPU step is eager, so the optimizer sees the schedule's Inf before the update (a replayed GPU step
+      // runs its recorded update: there the weight check catches it).
+      expect(e.message).toMatch(/^sgd: the schedule gave learning rate Infinity at step 5; expected a finite number >= 0/);
+    } else {
+      expect(e).toBeInstanceOf(NonFiniteError);
+      expect(e.message).toMatch(
+        /^fit: training diverged: the weights became non-finite \(NaN or Inf\) at step 6 of epoch 1, layers\.0\.kernel first/,
+      );
+    }
     expect(lastBatch).toBe(4); // the 5th batch's callback ran; the 6th step stopped before its checkpoint
     expect(readFileSync(path).equals(good!), 'the checkpoint after step 5 was overwritten').toBe(true);
     done();
@@ -167,6 +173,11 @@ describe.each(['cpu', 'webgpu'] as const)('training guards [%s]', (name) => {
     const { m, done } = model((s) => (s >= 12 ? Infinity : 0.05));
     const [x, y] = data(40);
     const e = await failure(m.fit(x, y, { ...quiet, epochs: 3, readEvery: 4 }));
+    if (name === 'cpu') {
+      expect(e.message).toMatch(/^sgd: the schedule gave learning rate Infinity at step 12;/); // eager: see above
+      done();
+      return;
+    }
     expect(e).toBeInstanceOf(NonFiniteError);
     expect(e.message).toMatch(
       /^fit: the loss is NaN at step 4 of epoch 2; training diverged: the weights became non-finite \(NaN or Inf\) at step 3 of epoch 2, layers\.0\.kernel first/,
@@ -217,7 +228,7 @@ describe.each(['cpu', 'webgpu'] as const)('training guards [%s]', (name) => {
       [{ seed: 0.5 }, 'fit: seed is 0.5; expected an integer'],
       [{ replay: 1 }, 'fit: replay is 1; expected true or false'],
       [{ checkFinite: 'no' }, 'fit: checkFinite is "no"; expected true or false'],
-      [{ validationData: [x] }, 'fit: validationData is an array of 1; expected a pair [x, y]'],
+      [{ validationData: [x] }, 'fit: validationData is [an object]; expected a pair [x, y]'],
       [{ augment: 3 }, 'fit: augment is 3; expected a function'],
       [{ callbacks: { onBatchEnd: true } }, 'fit: callbacks.onBatchEnd is true; expected a function'],
       [
@@ -254,7 +265,7 @@ describe.each(['cpu', 'webgpu'] as const)('training guards [%s]', (name) => {
       ],
       [
         () => m.predict([1, 2, 3] as never),
-        'predict: x is an array of 3; expected a Tensor or { data: Float32Array | Int32Array, shape: number[] }',
+        'predict: x is [1,2,3]; expected a Tensor or { data: Float32Array | Int32Array, shape: number[] }',
       ],
       [
         () => m.evaluate(x, { data: [0, 1], shape: [2] } as never),
