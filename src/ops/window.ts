@@ -67,12 +67,21 @@ export interface WindowRules {
  * (likewise Q). Throws ShapeError naming `op`, the attribute and `where` (the shapes) for a stride or dilation that is
  * not a positive integer, a padding that is not one of {@link Padding}, or an output smaller than 1x1.
  */
-export function slideWindow(op: string, where: string, H: number, W: number, [R, S]: readonly [number, number], a: WindowAttrs, rules: WindowRules): Window2d {
+export function slideWindow(
+  op: string,
+  where: string,
+  H: number,
+  W: number,
+  [R, S]: readonly [number, number],
+  a: WindowAttrs,
+  rules: WindowRules,
+): Window2d {
   const [sh, sw] = positivePair(op, rules.strideAttr, a.stride, where);
   const [dh, dw] = positivePair(op, 'dilation', a.dilation, where);
   const eh = dh * (R - 1) + 1; // the dilated window's extent
   const ew = dw * (S - 1) + 1;
-  const [pt, pb, pl, pr] = resolvePadding(op, where, a.padding, [H, W], [eh, ew], [sh, sw], rules.padBelowSize ? `${R}x${S} ${rules.noun}` : undefined);
+  const below = rules.padBelowSize ? `${R}x${S} ${rules.noun}` : undefined;
+  const [pt, pb, pl, pr] = resolvePadding(op, where, a.padding, [H, W], [eh, ew], [sh, sw], below);
   const P = Math.floor((H + pt + pb - eh) / sh) + 1;
   const Q = Math.floor((W + pl + pr - ew) / sw) + 1;
   if (P < 1 || Q < 1) {
@@ -89,7 +98,15 @@ export function slideWindow(op: string, where: string, H: number, W: number, [R,
  * [top, bottom, left, right] zero rows and columns for a window of extent [eh, ew] stepping [sh, sw] over [H, W].
  * `below`, where given, names the window every explicit side must be smaller than ('2x2 window').
  */
-function resolvePadding(op: string, where: string, pad: Padding, [H, W]: readonly number[], [eh, ew]: readonly number[], [sh, sw]: readonly number[], below?: string): number[] {
+function resolvePadding(
+  op: string,
+  where: string,
+  pad: Padding,
+  [H, W]: readonly number[],
+  [eh, ew]: readonly number[],
+  [sh, sw]: readonly number[],
+  below?: string,
+): number[] {
   if (pad === 'valid') return [0, 0, 0, 0];
   if (pad === 'same') {
     // NOTE: as TF/Keras, the output is ceil(in / stride) and an odd total padding puts the extra row at the bottom
@@ -134,7 +151,9 @@ export function rowThreadGrid(op: string, rows: number, len: number, maxPerDim: 
   const WY = ROW_WG / WX;
   const gx = Math.ceil(len / WX);
   if (gx > maxPerDim) {
-    throw new LimitError(`${op}: a row of ${len} threads needs ${gx} workgroups; expected at most ${maxPerDim} (the adapter's maxComputeWorkgroupsPerDimension)`);
+    throw new LimitError(
+      `${op}: a row of ${len} threads needs ${gx} workgroups; expected at most ${maxPerDim} (the adapter's maxComputeWorkgroupsPerDimension)`,
+    );
   }
   const [gy, gz] = foldIntoZ(Math.ceil(rows / WY), maxPerDim);
   return { overrides: { WX, WY }, workgroups: [gx, gy, gz] as [number, number, number] };
