@@ -1,6 +1,6 @@
-// Uniforms and window arithmetic shared by the pooling kernels on a rows × threads grid (src/ops/pool.ts rowGrid:
-// x runs along a row, the row is gid.y + gid.z · num_workgroups.y · WY), so a thread splits its index with two
-// divisions: integer division is slow on CPU implementations (lavapipe).
+// Uniforms and window arithmetic shared by the pooling kernels on a rows × threads grid (src/ops/window.ts
+// rowThreadGrid: x runs along a row, the row is gid.y + gid.z · num_workgroups.y · WY), so a thread splits its index
+// with two divisions: integer division is slow on CPU implementations (lavapipe).
 
 struct Params {
   rows: u32, // N·P (forward, window backward) or N·H (gather backward)

@@ -2,18 +2,9 @@
 // GEMM rows = N·P·Q output pixels, cols = K, reduction = R·S·C taps. The A tile is gathered straight from x (zeros
 // in the padding; no im2col buffer), B is w viewed as [R·S·C, K]. Tiles and 8x8 per-thread blocks as matmul.wgsl.
 // @include _math
-// @include _tile_mma
+// @include _conv_tiles
 
-override TILE_M: u32 = 64;
-override TILE_N: u32 = 64;
-override TILE_K: u32 = 16;
 override HAS_BIAS: bool = false;
-
-// One vec4 of padding per k-row of a tile, against bank conflicts (as matmul.wgsl).
-const PAD: u32 = 1u;
-// An input coordinate offset that lands outside x whatever is added to it: marks rows past N·P·Q and reduction
-// indices past R·S·C, so their elements load as zeros with no separate test.
-const OUT: i32 = -0x20000000;
 
 struct Params {
   M: u32, // N·P·Q
@@ -40,37 +31,26 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;    // [K]; a 1-word placeholder when !HAS_BIAS
 @group(0) @binding(4) var<uniform> p: Params;
 
-// Tiles stored k-major as vec4s: a_tile[k][m / 4] holds rows m..m+3 (b_tile[k][n / 4] columns n..n+3).
-var<workgroup> a_tile: array<vec4f, TILE_K * (TILE_M / 4 + PAD)>;
-var<workgroup> b_tile: array<vec4f, TILE_K * (TILE_N / 4 + PAD)>;
-// Per tile row m, output pixel (n, p, q): (n·H, p·sh − pad_top, q·sw − pad_left), its receptive field's corner.
-var<workgroup> rows: array<vec3i, TILE_M>;
-// Per reduction index (r, s, c) of a k-slice: (r·dh, s·dw, c). Two slots: the next slice's is filled while the
-// current one is read, so the decomposition (integer divisions) costs no extra barrier and is done once per slice.
-var<workgroup> taps: array<vec3i, 2 * TILE_K>;
-
 fn act(x: f32) -> f32 {
   return /*@ACT*/;
 }
 
-fn fill_taps(slot: u32, k0: u32, li: u32, threads: u32) {
-  for (var k = li; k < TILE_K; k += threads) {
-    let gk = k0 + k;
-    var t = vec3i(OUT, OUT, 0);
-    if (gk < p.RSC) {
-      let rs = gk / p.C;
-      t = vec3i(i32(rs / p.S) * p.dil_h, i32(rs % p.S) * p.dil_w, i32(gk % p.C));
-    }
-    taps[slot * TILE_K + k] = t;
-  }
+// Row gm, output pixel (n, p, q): (p·sh − pad_top, q·sw − pad_left, n·H), its receptive field's corner in x.
+fn row_coords(gm: u32) -> vec4i {
+  let npq = unravel3(gm, p.P, p.Q);
+  return vec4i(npq.y * p.stride_h - p.pad_top, npq.z * p.stride_w - p.pad_left, npq.x * i32(p.H), 0);
+}
+
+// Reduction index gk, tap (r, s, c): (r·dh, s·dw, c), its offset from the corner and channel.
+fn tap_coords(gk: u32) -> vec4i {
+  let rsc = unravel3(gk, p.S, p.C);
+  return vec4i(rsc.x * p.dil_h, rsc.y * p.dil_w, rsc.z, 0);
 }
 
 @compute @workgroup_size(TILE_N / TN, TILE_M / TM)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
   let threads = (TILE_N / TN) * (TILE_M / TM);
-  let a_row = TILE_M / 4 + PAD;
-  let b_row = TILE_N / 4 + PAD;
   let row0 = (wid.y + wid.z * nwg.y) * TILE_M; // row tiles past the per-dimension limit continue in z
   if (row0 >= p.M) {
     return;
@@ -79,37 +59,28 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let H = i32(p.H);
   let W = i32(p.W);
 
-  let pq_size = p.P * p.Q;
-  for (var m = li; m < TILE_M; m += threads) {
-    let gm = row0 + m;
-    var r = vec3i(0, OUT, OUT);
-    if (gm < p.M) {
-      let pq = gm % pq_size;
-      r = vec3i(i32((gm / pq_size) * p.H), i32(pq / p.Q) * p.stride_h - p.pad_top, i32(pq % p.Q) * p.stride_w - p.pad_left);
-    }
-    rows[m] = r;
-  }
-  fill_taps(0u, 0u, li, threads);
+  fill_rows(row0, p.M, li, threads);
+  fill_taps(0u, 0u, p.RSC, li, threads);
   workgroupBarrier();
 
   // acc[i][j / 4][j % 4] = y[row(i), col(j)], rows and columns interleaved across threads as in matmul.wgsl.
   var acc: array<array<vec4f, TN / 4>, TM>;
   var slot = 0u;
   for (var k0 = 0u; k0 < p.RSC; k0 += TILE_K) {
-    fill_taps(slot ^ 1u, k0 + TILE_K, li, threads);
+    fill_taps(slot ^ 1u, k0 + TILE_K, p.RSC, li, threads);
     // A: consecutive threads take consecutive taps, i.e. consecutive channels of one pixel in memory.
     for (var i = li; i < TILE_M * TILE_K; i += threads) {
       let m = i / TILE_K;
       let k = i % TILE_K;
       let r = rows[m];
-      let t = taps[slot * TILE_K + k];
-      let h = r.y + t.x;
-      let wc = r.z + t.y;
+      let t = tap(slot, k);
+      let h = r.x + t.x;
+      let wc = r.y + t.y;
       var v = 0.0;
-      if (h >= 0 && h < H && wc >= 0 && wc < W) {
-        v = xs[(u32(r.x + h) * p.W + u32(wc)) * p.C + u32(t.z)];
+      if (in_image(h, wc, H, W)) {
+        v = xs[x_offset(r.z, h, wc, t.z)];
       }
-      a_tile[k * a_row + m / 4][m % 4] = v;
+      store_a(m, k, v);
     }
     for (var i = li; i < TILE_K * TILE_N; i += threads) {
       let k = i / TILE_N;
@@ -120,10 +91,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       if (gk < p.RSC && gn < p.K) {
         v = ws[gk * p.K + gn];
       }
-      b_tile[k * b_row + n / 4][n % 4] = v;
+      store_b(k, n, v);
     }
     workgroupBarrier();
-    multiply_slice(&acc, TILE_K, 0u, a_row, 0u, b_row, lid);
+    multiply_tiles(&acc, lid);
     workgroupBarrier();
     slot ^= 1u;
   }

@@ -12,8 +12,9 @@ import { mean } from '../ops/reduce.js';
 import { softmax } from '../ops/softmax.js';
 import { UNARY, unaryOps, type UnaryName } from '../ops/unary.js';
 import { apply } from '../ops/apply.js';
-import { conv2d, conv2dBias, convOps, type Pair, type Padding } from '../ops/conv.js';
+import { conv2d, conv2dBias, convOps } from '../ops/conv.js';
 import { avgPool2d, globalAvgPool2d, maxPool2d, poolOps } from '../ops/pool.js';
+import { pair, type Pair, type Padding } from '../ops/window.js';
 import { sqrt, square } from '../ops/unary.js';
 import type { Rng } from '../rng.js';
 import { sameShape, sizeOf } from '../shape.js';
@@ -476,8 +477,6 @@ export interface Conv2dOptions extends LayerOptions {
   kernelInitializer?: Initializer;
   biasInitializer?: Initializer;
 }
-
-const pair = (p: Pair): [number, number] => (typeof p === 'number' ? [p, p] : [p[0], p[1]]);
 
 /** y = act(conv2d(x, kernel) + bias), x [N,H,W,C], kernel [R,S,C,filters]: implicit GEMM with a fused epilogue. */
 export class Conv2D extends Layer {

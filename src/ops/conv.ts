@@ -3,7 +3,7 @@
 // buffer), except the forward and input gradient of inputs with few channels (direct kernels); 1×1 stride-1 unpadded
 // convolutions are plain matmuls and run matmul's kernel.
 import type { CpuArgs, FloatArray, TensorSpec } from '../backend/backend.js';
-import { f32, grid1d, i32, u32, type GpuContext, type GpuTensor } from '../backend/kernel.js';
+import { f32, grid1d, i32, u32, type GpuTensor } from '../backend/kernel.js';
 import { DTypeError, ShapeError, WgnnError, fmtShape } from '../errors.js';
 import type { Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
@@ -13,10 +13,9 @@ import { defineOp, type BadCase, type Grad, type OpDef, type Sample } from './op
 import { sum } from './reduce.js';
 import { UNARY, unaryOps, type UnaryName } from './unary.js';
 import { requireFloat } from './util.js';
+import { foldIntoZ, rank4, slideWindow, type Pair, type Padding, type Window2d } from './window.js';
 
-export type Pair = number | readonly [number, number];
-/** 'valid' (none), 'same' (TF/Keras: output = ceil(in / stride), the odd pixel at bottom/right), all sides, or [top, bottom, left, right]. */
-export type Padding = 'valid' | 'same' | number | readonly [number, number, number, number];
+export type { Pair, Padding } from './window.js';
 
 export interface ConvAttrs {
   /** Step between output pixels: one number or [sh, sw]. */
@@ -43,8 +42,8 @@ export interface Conv2dBwdWAttrs extends ConvAttrs {
   wShape: readonly number[];
 }
 
-/** Everything about one convolution's index math, from x [N,H,W,C] and w [R,S,C,K]. */
-interface Geom {
+/** Everything about one convolution's index math, from x [N,H,W,C] and w [R,S,C,K]: the window's placement and the sizes. */
+interface Geom extends Window2d {
   N: number;
   H: number;
   W: number;
@@ -52,66 +51,18 @@ interface Geom {
   R: number;
   S: number;
   K: number;
-  P: number;
-  Q: number;
-  sh: number;
-  sw: number;
-  dh: number;
-  dw: number;
-  /** Zero rows above / below and columns left / right of x. */
-  pt: number;
-  pb: number;
-  pl: number;
-  pr: number;
 }
 
-const pair = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
-const posInt = (v: number): boolean => Number.isInteger(v) && v >= 1;
-const fmtAttr = (v: unknown): string => JSON.stringify(v);
-
-function resolvePadding(op: string, a: ConvAttrs, H: number, W: number, eh: number, ew: number, sh: number, sw: number, where: string): number[] {
-  const pad = a.padding;
-  if (pad === 'valid') return [0, 0, 0, 0];
-  if (pad === 'same') {
-    // NOTE: as TF/Keras, the output is ceil(in / stride) and an odd total padding puts the extra row at the bottom
-    // (column at the right); PyTorch's padding='same' (stride 1 only) puts it at the top/left.
-    const total = (n: number, e: number, s: number) => Math.max((Math.ceil(n / s) - 1) * s + e - n, 0);
-    const th = total(H, eh, sh);
-    const tw = total(W, ew, sw);
-    return [Math.floor(th / 2), th - Math.floor(th / 2), Math.floor(tw / 2), tw - Math.floor(tw / 2)];
-  }
-  const p = typeof pad === 'number' ? [pad, pad, pad, pad] : Array.isArray(pad) && pad.length === 4 ? [...(pad as number[])] : undefined;
-  if (!p || !p.every((v) => Number.isInteger(v) && v >= 0)) {
-    throw new ShapeError(`${op}: padding ${fmtAttr(pad)} for ${where}; expected 'valid', 'same', a non-negative integer or [top, bottom, left, right]`);
-  }
-  return p;
-}
+const CONV_WINDOW = { noun: 'kernel', strideAttr: 'stride' } as const;
 
 /** Checks x [N,H,W,C] against w [R,S,C,K] and the attributes; throws ShapeError naming the op and the shapes. */
 function convGeom(op: string, xs: Shape, ws: Shape, a: ConvAttrs): Geom {
-  if (xs.length !== 4) throw new ShapeError(`${op}: x ${fmtShape(xs)} has rank ${xs.length}; expected rank 4 [N,H,W,C]`);
-  if (ws.length !== 4) throw new ShapeError(`${op}: w ${fmtShape(ws)} has rank ${ws.length}; expected rank 4 [R,S,C,K]`);
-  const [N, H, W, C] = xs as [number, number, number, number];
-  const [R, S, Cw, K] = ws as [number, number, number, number];
-  const where = `x ${fmtShape(xs)} and w ${fmtShape(ws)}`;
+  const [N, H, W, C] = rank4(op, 'x', xs);
+  const [R, S, Cw, K] = rank4(op, 'w', ws, 'R,S,C,K');
   if (C !== Cw) throw new ShapeError(`${op}: x ${fmtShape(xs)} has C = ${C} but w ${fmtShape(ws)} has C = ${Cw}; expected equal channel counts`);
   if (R < 1 || S < 1) throw new ShapeError(`${op}: w ${fmtShape(ws)} has an empty ${R}x${S} kernel; expected R, S >= 1`);
-  const [sh, sw] = pair(a.stride);
-  const [dh, dw] = pair(a.dilation);
-  if (!posInt(sh) || !posInt(sw)) throw new ShapeError(`${op}: stride ${fmtAttr(a.stride)} for ${where}; expected positive integers`);
-  if (!posInt(dh) || !posInt(dw)) throw new ShapeError(`${op}: dilation ${fmtAttr(a.dilation)} for ${where}; expected positive integers`);
-  const eh = dh * (R - 1) + 1; // the dilated kernel's extent
-  const ew = dw * (S - 1) + 1;
-  const [pt, pb, pl, pr] = resolvePadding(op, a, H, W, eh, ew, sh, sw, where) as [number, number, number, number];
-  const P = Math.floor((H + pt + pb - eh) / sh) + 1;
-  const Q = Math.floor((W + pl + pr - ew) / sw) + 1;
-  if (P < 1 || Q < 1) {
-    throw new ShapeError(
-      `${op}: the ${R}x${S} kernel (dilation ${dh},${dw}: ${eh}x${ew} input pixels) is larger than the ${H}x${W} input padded by ` +
-        `[${pt},${pb},${pl},${pr}] for ${where}; expected an output of at least 1x1`,
-    );
-  }
-  return { N, H, W, C, R, S, K, P, Q, sh, sw, dh, dw, pt, pb, pl, pr };
+  const win = slideWindow(op, `x ${fmtShape(xs)} and w ${fmtShape(ws)}`, H, W, [R, S], a, CONV_WINDOW);
+  return { N, H, W, C, R, S, K, ...win };
 }
 
 const outShape = (g: Geom): number[] => [g.N, g.P, g.Q, g.K];
@@ -151,14 +102,6 @@ function tilesFor(rows: number, cols: number): { TILE_M: number; TILE_N: number;
   const TILE_N = Math.min(64, Math.max(TN, pow2(cols)));
   const TILE_M = Math.min(128, 4096 / TILE_N, Math.max(TM, pow2(rows)));
   return { TILE_M, TILE_N, TILE_K };
-}
-
-/** Row tiles over the per-dimension workgroup limit continue in z (the kernels read tile = wid.y + wid.z · nwg.y). */
-function rowGrid(tiles: number, ctx: GpuContext): [number, number] {
-  const max = ctx.limits.maxComputeWorkgroupsPerDimension;
-  if (tiles <= max) return [tiles, 1];
-  const z = Math.ceil(tiles / max);
-  return [Math.ceil(tiles / z), z];
 }
 
 const ceilDiv = (a: number, b: number): number => Math.ceil(a / b);
@@ -252,7 +195,7 @@ function convOp(name: 'conv2d' | 'conv2d_bias'): OpDef<Conv2dAttrs> {
       }
       const M = g.N * g.P * g.Q;
       const t = tilesFor(M, g.K);
-      const [gy, gz] = rowGrid(ceilDiv(M, t.TILE_M), ctx);
+      const [gy, gz] = foldIntoZ(ceilDiv(M, t.TILE_M), ctx.limits.maxComputeWorkgroupsPerDimension);
       ctx.dispatch({
         shader: 'conv2d_fwd',
         defines: { ACT: act?.wgsl ?? 'x' },
@@ -432,7 +375,7 @@ const conv2dBwdX: OpDef<Conv2dBwdXAttrs> = defineOp<Conv2dBwdXAttrs>({
       return;
     }
     const t = tilesFor(M, g.C);
-    const [gy, gz] = rowGrid(ceilDiv(M, t.TILE_M), ctx);
+    const [gy, gz] = foldIntoZ(ceilDiv(M, t.TILE_M), ctx.limits.maxComputeWorkgroupsPerDimension);
     ctx.dispatch({
       shader: 'conv2d_bwd_x',
       overrides: { ...t, STRIDE_H: g.sh, STRIDE_W: g.sw },
@@ -648,6 +591,8 @@ const CASES: Case[] = [
   { x: [2, 5, 6, 1], w: [2, 2, 1, 19], attrs: { dilation: [1, 2] }, label: ' C=1 K=19', bias: { activation: 'relu' } },
   { x: [1, 56, 56, 64], w: [3, 3, 64, 64], attrs: { padding: 'same' }, label: ' ResNet 56x56x64->64' },
 ];
+
+const fmtAttr = (v: unknown): string => JSON.stringify(v);
 
 function caseName(c: Case, extra: Record<string, unknown> = {}): string {
   const on = Object.entries({ ...c.attrs, ...extra }).map(([k, v]) => (k === 'activation' ? String(v) : typeof v === 'string' ? v : `${k}=${fmtAttr(v)}`));

@@ -4,7 +4,7 @@
 // Attributes as Keras/TF.js and PyTorch: poolSize, strides (default poolSize), padding 'valid' | 'same' | explicit.
 import type { CpuArgs, FloatArray, TensorSpec } from '../backend/backend.js';
 import { u32, type GpuArgs, type GpuContext, type GpuTensor } from '../backend/kernel.js';
-import { DTypeError, LimitError, ShapeError, fmtShape } from '../errors.js';
+import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import type { Rng } from '../rng.js';
 import { sameShape, sizeOf, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
@@ -12,8 +12,7 @@ import { apply } from './apply.js';
 import { defineOp, type BadCase, type OpDef, type Sample, type SampleInput } from './op.js';
 import { mean } from './reduce.js';
 import { requireFloat } from './util.js';
-
-type Pair = number | readonly [number, number];
+import { positivePair, rank4, rowThreadGrid, slideWindow, type Padding, type Pair, type Window2d } from './window.js';
 
 export interface Pool2dAttrs {
   /** Window size [ph, pw], or one number for both. */
@@ -24,7 +23,7 @@ export interface Pool2dAttrs {
    * 'valid' (no padding), 'same' (as TF: output = ceil(in / stride), the odd extra row/column at the bottom/right),
    * one number for all four sides, or [top, bottom, left, right]. Each side must be smaller than the pool size.
    */
-  padding: 'valid' | 'same' | number | readonly [number, number, number, number];
+  padding: Padding;
 }
 
 export interface AvgPool2dAttrs extends Pool2dAttrs {
@@ -39,25 +38,17 @@ export interface AvgPool2dAttrs extends Pool2dAttrs {
 export type Pool2dBwdAttrs = Pool2dAttrs & { xShape: readonly number[] };
 export type AvgPool2dBwdAttrs = AvgPool2dAttrs & { xShape: readonly number[] };
 
-/** Everything the references and kernels need: x [N,H,W,C], y [N,P,Q,C], window kh×kw, step sh×sw, padding. */
-interface Geom {
+/** Everything the references and kernels need: x [N,H,W,C], y [N,P,Q,C], window kh×kw, its placement (dilation 1). */
+interface Geom extends Window2d {
   N: number;
   H: number;
   W: number;
   C: number;
-  P: number;
-  Q: number;
   kh: number;
   kw: number;
-  sh: number;
-  sw: number;
-  /** Padding at the top and left; the bottom and right only shape P and Q. */
-  pt: number;
-  pl: number;
 }
 
-const pair = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
-const positive = (v: number) => Number.isInteger(v) && v >= 1;
+const POOL_WINDOW = { noun: 'window', strideAttr: 'strides', padBelowSize: true } as const;
 
 /**
  * Resolves the attributes against x's shape, throwing ShapeError naming the op and the shape. Every window that
@@ -65,43 +56,11 @@ const positive = (v: number) => Number.isInteger(v) && v >= 1;
  * has a candidate and an average a nonzero count.
  */
 function geometry(name: string, x: Shape, a: Pool2dAttrs, what = 'input'): Geom {
-  if (x.length !== 4) throw new ShapeError(`${name}: ${what} ${fmtShape(x)} has rank ${x.length}; expected rank 4 [N,H,W,C]`);
-  const [N, H, W, C] = x as [number, number, number, number];
-  const [kh, kw] = pair(a.poolSize);
-  const [sh, sw] = pair(a.strides ?? a.poolSize);
-  if (!positive(kh) || !positive(kw)) {
-    throw new ShapeError(`${name}: pool size [${kh},${kw}] for ${what} ${fmtShape(x)} is not positive; expected positive integers`);
-  }
-  if (!positive(sh) || !positive(sw)) {
-    throw new ShapeError(`${name}: strides [${sh},${sw}] for ${what} ${fmtShape(x)} are not positive; expected positive integers`);
-  }
-  let pad: [number, number, number, number];
-  if (a.padding === 'valid') pad = [0, 0, 0, 0];
-  else if (a.padding === 'same') {
-    // TF: the total padding makes ceil(in / stride) windows; the odd one goes to the bottom/right.
-    const th = Math.max((Math.ceil(H / sh) - 1) * sh + kh - H, 0);
-    const tw = Math.max((Math.ceil(W / sw) - 1) * sw + kw - W, 0);
-    pad = [Math.floor(th / 2), th - Math.floor(th / 2), Math.floor(tw / 2), tw - Math.floor(tw / 2)];
-  } else {
-    pad = typeof a.padding === 'number' ? [a.padding, a.padding, a.padding, a.padding] : [...a.padding];
-    const ok = pad.length === 4 && pad.every((p, i) => Number.isInteger(p) && p >= 0 && p < (i < 2 ? kh : kw));
-    if (!ok) {
-      throw new ShapeError(
-        `${name}: padding [${pad}] for pool size [${kh},${kw}] on ${what} ${fmtShape(x)} is not smaller than the pool size; ` +
-          'expected 4 integers [top,bottom,left,right] with 0 <= padding < pool size on each side',
-      );
-    }
-  }
-  const [pt, pb, pl, pr] = pad;
-  const Hp = H + pt + pb;
-  const Wp = W + pl + pr;
-  if (Hp < kh || Wp < kw) {
-    throw new ShapeError(
-      `${name}: pool window [${kh},${kw}] is larger than the padded input ${Hp}x${Wp} of ${fmtShape(x)} (padding [${pad}]); ` +
-        'expected a window that fits (an output of at least 1x1)',
-    );
-  }
-  return { N, H, W, C, P: Math.floor((Hp - kh) / sh) + 1, Q: Math.floor((Wp - kw) / sw) + 1, kh, kw, sh, sw, pt, pl };
+  const [N, H, W, C] = rank4(name, what, x);
+  const where = `${what} ${fmtShape(x)}`;
+  const [kh, kw] = positivePair(name, 'poolSize', a.poolSize, where);
+  const win = slideWindow(name, where, H, W, [kh, kw], { stride: a.strides ?? a.poolSize, dilation: 1, padding: a.padding }, POOL_WINDOW);
+  return { N, H, W, C, kh, kw, ...win };
 }
 
 const outShape = (g: Geom): number[] => [g.N, g.P, g.Q, g.C];
@@ -211,7 +170,7 @@ function avgPoolBwdRef(dy: ArrayLike<number>, g: Geom, includePad: boolean, dx: 
   return dx;
 }
 
-// ---- GPU: every kernel runs on a rows × threads grid (rowGrid), two integer divisions a thread ----
+// ---- GPU: every kernel runs on a rows × threads grid (rowThreadGrid), two integer divisions a thread ----
 
 /** The uniforms of the kernels that include _pool.wgsl; c is C, or C / 4 in the vec4 kernels. */
 const poolUniforms = (g: Geom, rows: number, c: number, includePad = false): number[] =>
@@ -230,7 +189,7 @@ function poolFwdDispatch(ctx: GpuContext, kind: 'max' | 'avg', g: Geom, outputs:
   const shader = poolFwdKernel(kind, [g.N, g.H, g.W, g.C]);
   const c = shader.endsWith('_vec4') ? g.C / 4 : g.C;
   if (g.N * g.P === 0 || g.Q * c === 0) return;
-  const grid = rowGrid(kind === 'max' ? 'max_pool2d' : 'avg_pool2d', g.N * g.P, g.Q * c, ctx.limits.maxComputeWorkgroupsPerDimension);
+  const grid = rowThreadGrid(kind === 'max' ? 'max_pool2d' : 'avg_pool2d', g.N * g.P, g.Q * c, ctx.limits.maxComputeWorkgroupsPerDimension);
   ctx.dispatch({ shader, ...grid, outputs, inputs: [x], uniforms: poolUniforms(g, g.N * g.P, c, includePad).map(u32) });
 }
 
@@ -254,25 +213,6 @@ export function avgPoolBwdKernel(a: AvgPool2dBwdAttrs): 'avg_pool2d_bwd_window' 
 export function maxPoolBwdKernel(a: Pool2dBwdAttrs): 'max_pool2d_bwd_window' | 'max_pool2d_bwd' {
   const g = bwdGeometry('max_pool2d_bwd_x', a);
   return g.kh <= g.sh && g.kw <= g.sw && g.C % 4 === 0 ? 'max_pool2d_bwd_window' : 'max_pool2d_bwd';
-}
-
-const ROW_WG = 64;
-
-/**
- * A 2-D grid of `rows` rows by `len` threads, for kernels that split their index per row rather than per thread:
- * x runs along a row, y over rows (folded into z past the per-dimension limit; the kernel's row is
- * gid.y + gid.z · num_workgroups.y · WY). Workgroups hold 64 threads, several rows of them where rows are short.
- */
-function rowGrid(name: string, rows: number, len: number, maxPerDim: number) {
-  const WX = Math.min(ROW_WG, 2 ** Math.ceil(Math.log2(len)));
-  const WY = ROW_WG / WX;
-  const gx = Math.ceil(len / WX);
-  if (gx > maxPerDim) {
-    throw new LimitError(`${name}: a row of ${len} threads needs ${gx} workgroups; expected at most ${maxPerDim} (the adapter's maxComputeWorkgroupsPerDimension)`);
-  }
-  const gy = Math.ceil(rows / WY);
-  const gz = Math.ceil(gy / maxPerDim);
-  return { overrides: { WX, WY }, workgroups: [gx, Math.ceil(gy / gz), gz] as [number, number, number] };
 }
 
 // ---- samples ----
@@ -386,12 +326,12 @@ function badCases(name: string, input: (x: number[]) => SampleInput[], bwd: bool
   const what = bwd ? 'xShape' : 'input';
   return [
     c('rank 3', [2, 3, 4], {}, new RegExp(`${name}: ${what} \\[2,3,4\\] has rank 3; expected rank 4`)),
-    c('pool size 0', [1, 4, 4, 1], { poolSize: 0 }, new RegExp(`${name}: pool size \\[0,0\\] for ${what} \\[1,4,4,1\\] is not positive`)),
-    c('stride 0', [1, 4, 4, 1], { poolSize: 2, strides: [1, 0] }, new RegExp(`${name}: strides \\[1,0\\] for ${what} \\[1,4,4,1\\] are not positive`)),
+    c('pool size 0', [1, 4, 4, 1], { poolSize: 0 }, new RegExp(`${name}: poolSize 0 for ${what} \\[1,4,4,1\\]; expected positive integers`)),
+    c('stride 0', [1, 4, 4, 1], { poolSize: 2, strides: [1, 0] }, new RegExp(`${name}: strides \\[1,0\\] for ${what} \\[1,4,4,1\\]; expected positive integers`)),
     c('window larger than the input', [1, 2, 5, 1], { poolSize: 3 },
-      new RegExp(`${name}: pool window \\[3,3\\] is larger than the padded input 2x5 of \\[1,2,5,1\\]`)),
+      new RegExp(`${name}: the 3x3 window is larger than the 2x5 input padded by \\[0,0,0,0\\] for ${what} \\[1,2,5,1\\]; expected an output of at least 1x1`)),
     c('padding as large as the pool', [1, 4, 4, 1], { poolSize: 2, padding: 2 },
-      new RegExp(`${name}: padding \\[2,2,2,2\\] for pool size \\[2,2\\] on ${what} \\[1,4,4,1\\] is not smaller than the pool size`)),
+      new RegExp(`${name}: padding 2 for ${what} \\[1,4,4,1\\]; expected 'valid', 'same', .*, each smaller than the 2x2 window`)),
   ];
 }
 
@@ -441,7 +381,7 @@ export const maxPool2dBwdOp: OpDef<Pool2dBwdAttrs> = defineOp<Pool2dBwdAttrs>({
     const [rows, len, c] =
       shader === 'max_pool2d_bwd_window' ? [g.N * g.P, g.Q * (g.C / 4), g.C / 4] : [g.N * g.H, g.W * Math.ceil(g.C / 4), g.C];
     if (rows === 0 || len === 0) return;
-    const grid = rowGrid('max_pool2d_bwd_x', rows, len, ctx.limits.maxComputeWorkgroupsPerDimension);
+    const grid = rowThreadGrid('max_pool2d_bwd_x', rows, len, ctx.limits.maxComputeWorkgroupsPerDimension);
     ctx.dispatch({ shader, ...grid, outputs: [out], inputs, uniforms: poolUniforms(g, rows, c).map(u32) });
   },
   // dy random; argmax from the CPU forward reference on random x (or ties), so every index lies in its window.
@@ -526,7 +466,7 @@ export const avgPool2dBwdOp: OpDef<AvgPool2dBwdAttrs> = defineOp<AvgPool2dBwdAtt
     const shader = avgPoolBwdKernel(attrs);
     const [rows, len, c] = shader === 'avg_pool2d_bwd_window' ? [g.N * g.P, g.Q * (g.C / 4), g.C / 4] : [g.N * g.H, g.W * Math.ceil(g.C / 4), g.C];
     if (rows === 0 || len === 0) return;
-    const grid = rowGrid('avg_pool2d_bwd_x', rows, len, ctx.limits.maxComputeWorkgroupsPerDimension);
+    const grid = rowThreadGrid('avg_pool2d_bwd_x', rows, len, ctx.limits.maxComputeWorkgroupsPerDimension);
     ctx.dispatch({ shader, ...grid, outputs: [out], inputs, uniforms: poolUniforms(g, rows, c, attrs.countIncludePad).map(u32) });
   },
   samples: function* () {
