@@ -2,7 +2,7 @@
 // into one command encoder submitted at a readback, an upload that reuses a buffer, or every MAX_BATCH dispatches.
 // Uniforms go to one arena per submit. A step capture records into a Recording (capture.ts).
 import type { Backend, CaptureSupport, Handle, InPlaceKernel, Kernel, MemoryInfo, RunResult, StorageInput, TensorSpec, TypedArray } from '../backend.js';
-import { CaptureError, DeviceLostError, LimitError, WgnnError, fmtShape } from '../../errors.js';
+import { BackendError, CaptureError, DeviceLostError, LimitError, WgnnError, fmtShape } from '../../errors.js';
 import { sizeOf } from '../../shape.js';
 import type { AdapterInfo } from '../../platform/gpu.js';
 import type { Dispatch, GpuContext, GpuTensor } from '../kernel.js';
@@ -275,7 +275,7 @@ export class WebGpuBackend implements Backend {
    * bind group and uniform values, so the whole step can be replayed without running any JavaScript op code.
    */
   beginCapture(): void {
-    if (this.recording) throw new Error('beginCapture: a capture is already in progress');
+    if (this.recording) throw new CaptureError('beginCapture: a capture is already in progress (a compiled step run inside another step's capture?)');
     this.checkLost('capture');
     this.flush();
     this.recording = new Recording();
@@ -284,7 +284,7 @@ export class WebGpuBackend implements Backend {
   /** Ends the recording; the buffers it used are pinned (never handed to anything else) until `releaseCapture`. */
   endCapture(): Recording {
     const rec = this.recording;
-    if (!rec) throw new Error('endCapture: no capture in progress');
+    if (!rec) throw new CaptureError('endCapture: no capture in progress');
     this.flush();
     this.recording = undefined;
     this.pool.pin(rec.buffers);
@@ -401,7 +401,7 @@ export class WebGpuBackend implements Backend {
       const oom = this.pool.lateFailures.splice(0);
       if (oom.length) throw oom[0]!;
       // Reported once, then cleared: the engine stays usable after a failed op.
-      if (this.errors.length) throw new Error(`webgpu: device reported errors: ${this.errors.splice(0).join('; ')}`);
+      if (this.errors.length) throw new BackendError(`webgpu: device reported errors: ${this.errors.splice(0).join('; ')}`);
       return out;
     } finally {
       this.pendingReads.delete(reject);
