@@ -275,7 +275,7 @@ export class WebGpuBackend implements Backend {
    * bind group and uniform values, so the whole step can be replayed without running any JavaScript op code.
    */
   beginCapture(): void {
-    if (this.recording) throw new CaptureError('beginCapture: a capture is already in progress (a compiled step run inside another step's capture?)');
+    if (this.recording) throw new CaptureError('beginCapture: a capture is already in progress (a compiled step run inside the capture of another step?)');
     this.checkLost('capture');
     this.flush();
     this.recording = new Recording();
