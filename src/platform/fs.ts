@@ -83,13 +83,21 @@ export function checkWritable(file: string): void {
   const tmp = tempName(file);
   try {
     if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory()) {
-      throw Object.assign(new Error(`EISDIR: it is a folder, not a file`), { code: 'EISDIR' });
+      throw Object.assign(new Error('EISDIR'), { code: 'EISDIR' });
     }
     fs.closeSync(fs.openSync(tmp, 'wx'));
     fs.rmSync(tmp, { force: true });
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new FileError(`${file} cannot be written: ${err.message ?? String(e)}`, file, err.code);
+    const { code, message } = e as NodeJS.ErrnoException;
+    const dir = path.dirname(file);
+    const why =
+      code === 'ENOENT' ? `the folder ${dir} does not exist`
+      : code === 'ENOTDIR' ? `${dir} is not a folder`
+      : code === 'EACCES' || code === 'EPERM' ? `no permission to create files in ${dir}`
+      : code === 'EROFS' ? `${dir} is on a read-only file system`
+      : code === 'EISDIR' ? 'it is a folder'
+      : (message ?? String(e));
+    throw new FileError(`${file} cannot be written: ${why}${code ? ` (${code})` : ''}`, file, code);
   }
 }
 
