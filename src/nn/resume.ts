@@ -67,9 +67,16 @@ export function checkTrainingState(v: unknown, what: string, error: new (message
   const fail = (field: string, value: unknown, expected: string): never => {
     throw new error(`${what}: state.${field} is ${show(value)}; expected ${expected}`);
   };
+  // Each object holds its fields and no others: a field this version does not know is not silently ignored.
+  const only = (o: Record<string, unknown>, at: string, keys: string[]) => {
+    const extra = Object.keys(o).find((k) => !keys.includes(k));
+    if (extra !== undefined) fail(`${at}${extra}`, o[extra], `no such field (${keys.join(', ')} only)`);
+  };
   if (!isObject(v)) return fail('', v, 'an object {cursor, layers, optimizer, rngs}');
+  only(v, '', ['cursor', 'layers', 'optimizer', 'rngs']);
   const { cursor, layers, optimizer, rngs } = v;
   if (!isObject(cursor)) return fail('cursor', cursor, 'an object {epoch, batch}');
+  only(cursor, 'cursor.', ['epoch', 'batch']);
   if (!isCount(cursor.epoch)) fail('cursor.epoch', cursor.epoch, 'an integer >= 0');
   if (!isCount(cursor.batch)) fail('cursor.batch', cursor.batch, 'an integer >= 0');
   if (!Array.isArray(layers)) return fail('layers', layers, 'an array of {class, config}');
@@ -77,8 +84,10 @@ export function checkTrainingState(v: unknown, what: string, error: new (message
     if (!isObject(l)) fail(`layers[${i}]`, l, 'an object {class, config}');
     else if (typeof l.class !== 'string') fail(`layers[${i}].class`, l.class, 'a string');
     else if (!isObject(l.config)) fail(`layers[${i}].config`, l.config, 'an object');
+    else only(l, `layers[${i}].`, ['class', 'config']);
   });
   if (!isObject(optimizer)) return fail('optimizer', optimizer, 'an object {name, stepCount, steps}');
+  only(optimizer, 'optimizer.', ['name', 'stepCount', 'steps']);
   if (typeof optimizer.name !== 'string') fail('optimizer.name', optimizer.name, 'a string');
   if (!isCount(optimizer.stepCount)) fail('optimizer.stepCount', optimizer.stepCount, 'an integer >= 0');
   if (!Array.isArray(optimizer.steps)) return fail('optimizer.steps', optimizer.steps, 'an array of integers >= 0 or null');
@@ -86,8 +95,6 @@ export function checkTrainingState(v: unknown, what: string, error: new (message
   if (!Array.isArray(rngs)) return fail('rngs', rngs, 'an array of uint32 generator states');
   if (rngs.length !== layers.length) throw new error(`${what}: state.rngs has ${rngs.length} entries; expected one per layer (${layers.length})`);
   rngs.forEach((r, i) => isUint32(r) || fail(`rngs[${i}]`, r, 'an integer in [0, 2^32)'));
-  const extra = Object.keys(v).find((k) => !['cursor', 'layers', 'optimizer', 'rngs'].includes(k));
-  if (extra !== undefined) fail(extra, v[extra], 'no such field (cursor, layers, optimizer and rngs only)');
   return v as unknown as TrainingState;
 }
 

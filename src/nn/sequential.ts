@@ -382,8 +382,8 @@ export class Sequential extends Module {
     const names = new Set(Object.keys(tensors));
     for (const [name, t] of mine) {
       const w = tensors[name];
-      if (!w || fmtShape(w.shape) !== fmtShape(t.shape)) {
-        throw new ParseError(`Sequential.load: weight ${name} ${w ? fmtShape(w.shape) : 'missing'}; the model expects ${fmtShape(t.shape)}`);
+      if (!w || fmtShape(w.shape) !== fmtShape(t.shape) || w.dtype !== t.dtype) {
+        throw new ParseError(`Sequential.load: weight ${name} ${w ? `${w.dtype}${fmtShape(w.shape)}` : 'missing'}; the model expects ${t.dtype}${fmtShape(t.shape)}`);
       }
       names.delete(name);
     }
