@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpuBackend } from '../src/backend/cpu/cpu.js';
 import { decodeIdx } from '../src/data/files.js';
 import { encodeIdx, type IdxArray } from '../src/data/idx.js';
-import { ParseError, WgnnError } from '../src/errors.js';
+import { ParseError, WgnnError, fmtShape } from '../src/errors.js';
 import { MAX_HEADER_BYTES, parseSafetensors, serializeSafetensors, type Safetensors } from '../src/io/safetensors.js';
 import { Sequential, layers as nnLayers, sequential, setSeed } from '../src/nn/index.js';
 import { adam, rmsprop, sgd, type Optimizer } from '../src/optim/index.js';
@@ -1086,6 +1086,9 @@ describe(`whole model files and checkpoints fuzz (seed ${SEED})`, () => {
           const file = [...parseSafetensors(c.bytes).tensors].map(([n, x]) => `${n} ${x.dtype}[${x.shape}] ${hexOf(x.data)}`).sort();
           const mine = (await Promise.all(m.namedTensors().map(async ([n, x]) => `${n} ${x.dtype}[${x.shape}] ${hexOf(await x.data())}`))).sort();
           if (JSON.stringify(mine) !== JSON.stringify(file)) return { bad: `loaded, but its tensors are not the file's: ${mine.length} vs ${file.length}` };
+          // every weight and buffer of these layers is float32: an int32 one was loaded from an I32/U8/I64 tensor
+          const int = m.namedTensors().find(([, x]) => x.dtype !== 'float32');
+          if (int) return { bad: `loaded ${int[0]} as ${int[1].dtype}${fmtShape(int[1].shape)}` };
           const shape = m.layers[0]?.knownInputShape;
           if (!shape) return m.layers.length ? { bad: 'loaded with no input shape' } : {};
           try {
