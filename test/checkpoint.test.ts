@@ -112,8 +112,11 @@ function rebuild(b: Uint8Array, edit: (entries: SafetensorsEntry[], state: Recor
   let entries: SafetensorsEntry[] = [...p.tensors].map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape, data: t.data }));
   const state = JSON.parse(p.metadata.state!) as Record<string, unknown>;
   entries = edit(entries, state) ?? entries;
-  return reseal(serializeSafetensors(entries, { ...p.metadata, state: JSON.stringify(state) }));
+  // DEEP stands for an array nested 10,000 deep, which JSON.parse takes and JSON.stringify cannot write.
+  const text = JSON.stringify(state).replace(`"${DEEP}"`, `${'['.repeat(10_000)}${']'.repeat(10_000)}`);
+  return reseal(serializeSafetensors(entries, { ...p.metadata, state: text }));
 }
+const DEEP = '(an array nested 10,000 deep)';
 
 const rename = (from: string, to: string) => (es: SafetensorsEntry[]) => es.map((e) => (e.name === from ? { ...e, name: to } : e));
 
@@ -241,6 +244,7 @@ describe.each(['cpu', 'webgpu'] as const)('checkpoints [%s]', (which) => {
     ['another activation', (_, s) => void ((s.layers as { config: { activation: string } }[])[1]!.config.activation = 'sigmoid'), /layer 1 \(Dense\) has activation "sigmoid" in the checkpoint, "softmax" in the model/],
     ['another layer class', (_, s) => void ((s.layers as { class: string }[])[1]!.class = 'Dropout'), /layer 1 is a "Dropout" in the checkpoint, a Dense in the model/],
     ['a layer class "__proto__"', (_, s) => void ((s.layers as { class: string }[])[0]!.class = '__proto__'), /layer 0 is a "__proto__"/],
+    ['a config value nested 10,000 deep', (_, s) => void ((s.layers as { config: Record<string, unknown> }[])[0]!.config.units = DEEP), /layer 0 \(Dense\) has units \[\.\.\.\] in the checkpoint, 5 in the model/],
     ['a third layer', (_, s) => void ((s.layers as unknown[]).push({ class: 'Flatten', config: {} }), (s.rngs as number[]).push(0)), /of 3 layers, the model has 2/],
   ];
   it.each(cases)('re-sealed, %s: a ParseError naming it; model and optimizer untouched', async (_, edit, pattern) => {

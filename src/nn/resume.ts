@@ -100,8 +100,20 @@ export function checkTrainingState(v: unknown, what: string, error: new (message
 
 /** The first layer config key whose value differs (compared as JSON), or undefined when they match. */
 function configDiff(a: Record<string, unknown>, b: Record<string, unknown>): string | undefined {
+  // NOTE: JSON.stringify recurses: a value nested thousands deep (JSON.parse takes any depth) overflows the stack,
+  // and no config of ours is like that, so it differs.
+  const text = (v: unknown) => {
+    try {
+      return JSON.stringify(v);
+    } catch {
+      return undefined;
+    }
+  };
   const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
-  return keys.find((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+  return keys.find((k) => {
+    const t = text(a[k]);
+    return t === undefined || t !== text(b[k]);
+  });
 }
 
 /** The index of the first NaN or ±Inf in a float tensor, or -1. */

@@ -141,7 +141,8 @@ export abstract class Optimizer {
    * Throws, naming the first way `state` does not fit `params` and this optimizer's options, and changes nothing:
    * `stepCount` and each parameter's `step` non-negative integers, one entry per parameter, and each entry's slots
    * exactly the ones these options use (no more, no fewer), float32 and shaped as their parameter. A wrong shape is a
-   * ShapeError, anything else a WgnnError. `loadState` runs this first; a checkpoint reader runs it before it loads.
+   * ShapeError, anything else a WgnnError; `what` begins each message. `loadState` runs this first; a checkpoint
+   * reader runs it before it assigns anything.
    */
   checkState(params: readonly { readonly shape: readonly number[] }[], state: OptimizerStateSpec, what = `${this.name}.checkState`): void {
     const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
