@@ -209,7 +209,15 @@ describe.each(['cpu', 'webgpu'] as const)('checkpoints [%s]', (which) => {
     const old = serializeSafetensors(entries, { format: 'wgnn.checkpoint', state: p.metadata.state!, crc32: '01234567' });
     const t = await target();
     await refused(t.m.loadCheckpoint(old, t.opt), /older wgnn checkpoint, whose checksum covers only its tensor bytes/);
-    await refused(t.m.loadCheckpoint(await a.m.save(), t.opt), /not a wgnn checkpoint/);
+    await refused(t.m.loadCheckpoint(await a.m.save(), t.opt), /not a wgnn checkpoint \(metadata format 'wgnn\.sequential'/);
+    // a header that is JSON but not safetensors: the message must not call a toString the file defines
+    const odd = serializeSafetensors([], { format: 'x' });
+    const text = enc.encode(JSON.stringify({ __metadata__: { format: { toString: 'x' } } }).padEnd(32, ' '));
+    const hostile = new Uint8Array(8 + text.length);
+    new DataView(hostile.buffer).setBigUint64(0, BigInt(text.length), true);
+    hostile.set(text, 8);
+    await refused(t.m.loadCheckpoint(hostile, t.opt), /not a wgnn checkpoint \(metadata format ''/);
+    await refused(t.m.loadCheckpoint(odd, t.opt), /not a wgnn checkpoint \(metadata format 'x'/);
     free(a, t);
   });
 

@@ -44,6 +44,20 @@ function sealed(bytes: Uint8Array): boolean {
   return true;
 }
 
+/** The metadata of a safetensors header that is JSON, without decoding any tensor; undefined if there is none such. */
+function headerMetadata(bytes: Uint8Array): Record<string, unknown> | undefined {
+  if (bytes.length < 8) return undefined;
+  const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+  if (n > BigInt(bytes.length - 8)) return undefined;
+  try {
+    const header: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + Number(n))));
+    const m = (header as Record<string, unknown> | null)?.__metadata__;
+    return typeof m === 'object' && m !== null ? (m as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The index of the first NaN or ±Inf, or -1. */
 function firstNonFinite(d: Float32Array): number {
   for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i]!)) return i;
@@ -100,12 +114,13 @@ export async function readCheckpoint(source: string | Uint8Array): Promise<Check
   const bytes = typeof source === 'string' ? await (await import('../platform/fs.js')).readFile(source) : source;
   const what = typeof source === 'string' ? `loadCheckpoint ${source}` : 'loadCheckpoint';
   if (!sealed(bytes)) {
-    // Not verifiable. Parsing (which treats the file as hostile) says what it is instead, for the message.
-    const m = parseSafetensors(bytes).metadata;
+    // Not verifiable: what it is instead, for the message, from its header (a broken file gets the parser's ParseError).
+    const m = headerMetadata(bytes) ?? parseSafetensors(bytes).metadata;
     if (m.format === FORMAT && m.crc32 !== undefined) {
       throw new ParseError(`${what}: an older wgnn checkpoint, whose checksum covers only its tensor bytes: its tensor names and state cannot be verified, so it is not used; start from the model file or train afresh`);
     }
-    throw new ParseError(`${what}: not a wgnn checkpoint (metadata format '${m.format ?? ''}'; expected ${FORMAT} with a whole-file checksum first in its header)`);
+    const format = typeof m.format === 'string' ? m.format.slice(0, 40) : '';
+    throw new ParseError(`${what}: not a wgnn checkpoint (metadata format '${format}'; expected ${FORMAT} with a whole-file checksum first in its header)`);
   }
   const recorded = String.fromCharCode(...bytes.subarray(AT, AT + 8));
   const crc = fileChecksum(bytes);
@@ -116,7 +131,7 @@ export async function readCheckpoint(source: string | Uint8Array): Promise<Check
   const m = parsed.metadata;
   const keys = Object.keys(m).sort().join(',');
   if (keys !== 'checksum,format,state' || m.format !== FORMAT || m.checksum !== `crc32:${recorded}`) {
-    throw new ParseError(`${what}: metadata keys ${keys} (format '${m.format}'); expected checksum, format ${FORMAT} and state`);
+    throw new ParseError(`${what}: metadata keys ${keys.slice(0, 80)} (format '${m.format?.slice(0, 40)}'); expected checksum, format ${FORMAT} and state`);
   }
   for (const [name, t] of parsed.tensors) {
     if (t.stored !== 'F32' && t.stored !== 'I32') throw new ParseError(`${what}: tensor ${name} is ${t.stored}; checkpoints hold F32 and I32 only`);
