@@ -1,14 +1,15 @@
 // platform/fs.ts, the one door to node:fs: the atomic write (temp file beside the target, fsync, rename, fsync of the
 // folder, in that order), which leaves the old file whole and no temp file when a write fails, and typed errors.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { syncBuiltinESMExports } from 'node:module';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FileError } from '../src/errors.js';
-import { fileExists, readFile, writeFileAtomic } from '../src/platform/fs.js';
+import { STALE_TEMP_MS, checkWritable, fileExists, readFile, removeStaleTemps, writeFileAtomic } from '../src/platform/fs.js';
 
 let root: string;
 let dir: string; // a fresh folder per test
@@ -123,5 +124,55 @@ describe('platform/fs', () => {
       await expect(readFile(f, 'Sequential.load')).rejects.toThrow(/^Sequential\.load: cannot read .*: (not a regular file|EISDIR)/);
       expect(performance.now() - t0).toBeLessThan(1000);
     }
+  });
+
+  it('checkWritable: a missing folder or a folder at the path is a FileError naming it; a writable path is left as it was', async () => {
+    const f = join(dir, 'out.safetensors');
+    checkWritable(f);
+    expect(await readdir(dir)).toEqual([]);
+    const missing = join(dir, 'no-such-dir', 'out.safetensors');
+    expect(() => checkWritable(missing)).toThrow(FileError);
+    expect(() => checkWritable(missing)).toThrow(/no-such-dir.out\.safetensors cannot be written: the folder .*no-such-dir does not exist \(ENOENT\)/);
+    await mkdir(join(dir, 'a-folder'));
+    expect(() => checkWritable(join(dir, 'a-folder'))).toThrow(/a-folder cannot be written: it is a folder \(EISDIR\)/);
+    await writeFile(f, 'kept');
+    checkWritable(f);
+    expect(new TextDecoder().decode(await readFile(f))).toBe('kept');
+    expect((await readdir(dir)).sort()).toEqual(['a-folder', 'out.safetensors']);
+  });
+
+  it('stale temporary files of a killed writer are removed at the next write: only ours, for that file, of dead pids or a day old', async () => {
+    const host = hostname().replace(/[^A-Za-z0-9-]/g, '-').slice(0, 63) || 'host';
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!; // exited: no process has this pid now
+    const f = join(dir, 'ck.safetensors');
+    const names = {
+      deadHere: `ck.safetensors.${host}.${dead}.k3j9.tmp`, // removed: this host, pid not running
+      mine: `ck.safetensors.${host}.${process.pid}.a1.tmp`, // kept: this process (another thread may be writing it)
+      live: `ck.safetensors.${host}.${process.ppid}.a2.tmp`, // kept: the pid runs
+      otherHost: `ck.safetensors.elsewhere-7.${dead}.a3.tmp`, // kept: another machine's pid cannot be checked here
+      otherHostOld: `ck.safetensors.elsewhere-7.${dead}.a4.tmp`, // removed: a day old
+      olderForm: `ck.safetensors.${dead}.a5.tmp`, // kept: the older name, host unknown
+      olderFormOld: `ck.safetensors.${dead}.a6.tmp`, // removed: a day old
+      otherTarget: `ck.safetensors.bak.${host}.${dead}.a7.tmp`, // kept: another file's
+      notOurs: `ck.safetensors.${host}.${dead}.a8.tmp.keep`, // kept: not our pattern
+      folder: `ck.safetensors.${host}.${dead}.a9.tmp`, // kept: a folder
+      link: `ck.safetensors.${host}.${dead}.b1.tmp`, // kept: a link (its target too)
+    };
+    for (const [k, n] of Object.entries(names)) {
+      if (k === 'folder') await mkdir(join(dir, n));
+      else if (k === 'link') await symlink(join(dir, names.mine), join(dir, n));
+      else await writeFile(join(dir, n), 'partial');
+    }
+    const old = new Date(Date.now() - STALE_TEMP_MS - 60_000);
+    for (const n of [names.otherHostOld, names.olderFormOld]) await utimes(join(dir, n), old, old);
+    writeFileAtomic(f, bytes(1, 2));
+    const removed = [names.deadHere, names.otherHostOld, names.olderFormOld];
+    expect((await readdir(dir)).sort()).toEqual([...Object.values(names).filter((n) => !removed.includes(n)), 'ck.safetensors'].sort());
+    expect(await readFile(f)).toEqual(bytes(1, 2));
+    // checkWritable (fit runs it before training, resumed or not) cleans up the same way.
+    await writeFile(join(dir, names.deadHere), 'partial');
+    checkWritable(f);
+    expect(await fileExists(join(dir, names.deadHere))).toBe(false);
+    expect(removeStaleTemps(f)).toEqual([]);
   });
 });

@@ -1,20 +1,25 @@
 // Hostile-file fuzz of the two parsers that read untrusted bytes (issue "Reliability", item 7): small valid safetensors
 // and IDX files (raw and gzipped), cut at every offset and put through 100,000 seeded mutations per format, must each
 // give a result or a ParseError, within 100 ms, allocating at most twice the file size. Then whole IDX data folders,
-// mutated (issue "Reliability II"), through loadIdxDataset. A failure names the seed, the case index and the mutator;
-// case i is rebuilt from the seed alone (caseRng), so it replays without the others.
+// mutated (issue "Reliability II"), through loadIdxDataset; and above the parsers, whole model files and checkpoints,
+// mutated, through Sequential.load and a resume. A failure names the seed, the case index and the mutator; case i is
+// rebuilt from the seed alone (caseRng), so it replays without the others.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CpuBackend } from '../src/backend/cpu/cpu.js';
 import type { ImageDataset } from '../src/data/dataset.js';
 import { loadIdxDataset, type IdxDatasetOptions } from '../src/data/fashion.js';
 import { decodeIdx } from '../src/data/files.js';
 import { encodeIdx, type IdxArray, type IdxData } from '../src/data/idx.js';
-import { ParseError, WgnnError } from '../src/errors.js';
+import { ParseError, WgnnError, fmtShape } from '../src/errors.js';
 import { MAX_HEADER_BYTES, parseSafetensors, serializeSafetensors, type Safetensors } from '../src/io/safetensors.js';
+import { Sequential, layers as nnLayers, sequential, setSeed } from '../src/nn/index.js';
+import { adam, rmsprop, sgd, type Optimizer } from '../src/optim/index.js';
 import { Rng } from '../src/rng.js';
+import { memory, setDefaultBackend } from '../src/tensor.js';
 
 const SEED = Number(process.env.WGNN_FUZZ_SEED ?? 20250707) >>> 0;
 const MUTATIONS = 100_000; // per format
@@ -712,6 +717,462 @@ function idxCase(t: Tally, what: string, mutator: string, bytes: Uint8Array, max
   });
 }
 
+// ---------------------------------------------------------------------------------------------------------------------
+// Whole model files and checkpoints (issue 18): what Sequential.save and Sequential.saveCheckpoint write for small
+// models, mutated as files (bit flips, truncations) and as what they hold (tensor names, shapes, dtypes and values; the
+// layer stack, the input shape and the state JSON: fields edited, removed, added, retyped; metadata keys), checkpoints
+// with their checksum left stale or recomputed (as an editor would). Every case ends in success or a WgnnError (a
+// ParseError for a resume), within CASE_MS and under 1 GiB of peak RSS growth. A load that succeeds gives a model whose
+// tensors are the file's and that runs; a resume that succeeds gives exactly the file's weights, optimizer state, RNGs
+// and cursor, and never comes from a stale checksum on changed bytes; a refused resume leaves model and optimizer
+// bitwise as they were. Case i is rebuilt from the seed alone (caseRng). On the CPU backend: the GPU adds nothing here.
+
+const WHOLE_CASES = { model: 2000, checkpoint: 3000 };
+const CASE_MS = 10_000;
+const PEAK_RSS = 1 << 30;
+
+interface Part { name: string; dtype: string; shape: unknown; data: Uint8Array }
+interface Taken { meta: Record<string, unknown>; parts: Part[] }
+
+/** A safetensors file as wgnn writes one (metadata first, 8-byte padding), from parts kept in the given order. */
+function wholeBuild({ meta, parts }: Taken): Uint8Array {
+  const items = [`"__metadata__":${JSON.stringify(meta)}`];
+  let at = 0;
+  for (const p of parts) {
+    items.push(`${JSON.stringify(p.name)}:${JSON.stringify({ dtype: p.dtype, shape: p.shape, data_offsets: [at, at + p.data.length] })}`);
+    at += p.data.length;
+  }
+  return stBuildText(`{${items.join(',')}}`, concat(...parts.map((p) => p.data)), true);
+}
+
+function wholeTake(bytes: Uint8Array): Taken {
+  const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  const parts = Object.entries(header).filter(([k]) => k !== '__metadata__').map(([name, v]) => ({ name, dtype: v.dtype, shape: v.shape, data: bytes.slice(8 + n + v.data_offsets[0], 8 + n + v.data_offsets[1]) }));
+  return { meta: header.__metadata__ as unknown as Record<string, unknown>, parts };
+}
+
+const SEAL = '{"__metadata__":{"checksum":"crc32:';
+/** The checksum recomputed with zlib's CRC-32 (the oracle): every byte but the 8 hex digits after SEAL. */
+function wholeReseal(b: Uint8Array): Uint8Array {
+  if (latin1(b.subarray(8, 8 + SEAL.length)) !== SEAL || b.length < 8 + SEAL.length + 8) return b;
+  const at = 8 + SEAL.length;
+  const out = b.slice();
+  out.set(enc.encode(zlib.crc32(b.subarray(at + 8), zlib.crc32(b.subarray(0, at))).toString(16).padStart(8, '0')), at);
+  return out;
+}
+
+// Values a field is set to: wrong types, signs, sizes, prototype names, and plausible valid ones.
+const PALETTE: unknown[] = [-1, 0, 1, 2, 3, 7, 1.5, -0.5, 1e12, 2 ** 32, 2 ** 53, -(2 ** 31), null, true, false, '', 'x', '1', '__proto__', 'constructor',
+  'toString', 'relu', 'tanh', 'softmax', 'linear', 'same', 'valid', 'Dense', 'Conv2D', 'Flatten', 'Dropout', [], [0], [1], [2, 2], [3, 3], [-1, 2], [1e12],
+  [6], [6, 6, 1], [1e6, 1e6], {}, { a: 1 }, { units: 3 }, [[1]]];
+const JSON_KEYS = ['extra', '__proto__', 'constructor', 'units', 'rate', 'filters', 'kernelSize', 'activation', 'inputShape', 'epoch', 'steps'];
+
+type Json = unknown;
+/** Every path into a JSON value (the root is []). */
+function jsonPaths(v: Json, at: (string | number)[] = [], out: (string | number)[][] = []): (string | number)[][] {
+  out.push(at);
+  if (Array.isArray(v)) v.forEach((x, i) => jsonPaths(x, [...at, i], out));
+  else if (v && typeof v === 'object') for (const k of Object.keys(v)) jsonPaths((v as Record<string, Json>)[k], [...at, k], out);
+  return out;
+}
+const setOwn = (o: object, k: string | number, v: unknown) => Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+
+/** One edit of a JSON value somewhere in it: set from PALETTE, delete, add a key, retype, duplicate or drop an element. */
+function jsonEdit(root: Json, r: Rng): [Json, string] {
+  const v = structuredClone(root);
+  const path = pick(r, jsonPaths(v));
+  const op = r.int(0, 6);
+  if (path.length === 0) return [pick(r, PALETTE), 'root replaced'];
+  const parent = path.slice(0, -1).reduce<Json>((o, k) => (o as Record<string, Json>)[k], v) as Record<string | number, Json>;
+  const key = path[path.length - 1]!;
+  const at = path.join('.');
+  const old = parent[key];
+  if (op === 0 || op === 1) setOwn(parent, key, pick(r, PALETTE));
+  else if (op === 2) {
+    if (Array.isArray(parent)) parent.splice(key as number, 1);
+    else delete parent[key];
+    return [v, `${at} removed`];
+  } else if (op === 3 && old && typeof old === 'object' && !Array.isArray(old)) setOwn(old, pick(r, JSON_KEYS), pick(r, PALETTE));
+  else if (op === 4) setOwn(parent, key, typeof old === 'number' ? String(old) : Array.isArray(old) ? { ...old } : typeof old === 'string' ? [old] : old === null ? 0 : [old]);
+  else if (Array.isArray(parent)) parent.splice(key as number, 0, structuredClone(old));
+  else setOwn(parent, key, typeof old === 'number' ? old + pick(r, [-1, 1, 0.5, 2 ** 32]) : pick(r, PALETTE));
+  return [v, `${at} edited (op ${op})`];
+}
+
+const GARBAGE = ['', '{', 'null', '[]', '{}', '"x"', '1e999', '[1,2', '{"a":}', 'NaN', '[[[[[[[[[[]]]]]]]]]]', `${'['.repeat(6000)}${']'.repeat(6000)}`];
+
+type Whole = { bytes: Uint8Array; kind: string; resealed: boolean };
+type WholeMutator = (t: Taken, r: Rng, jsonKeys: readonly string[]) => Taken | undefined;
+
+const cloneTaken = (t: Taken): Taken => ({ meta: { ...t.meta }, parts: t.parts.map((p) => ({ ...p, data: p.data.slice() })) });
+const somePart = (t: Taken, r: Rng) => (t.parts.length ? pick(r, t.parts) : undefined);
+
+// Structure mutators: each returns the edited copy, or undefined when it does not apply.
+const WHOLE_MUTATORS: [string, WholeMutator][] = [
+  ['name bit flip', (t, r) => {
+    const p = somePart(t, r);
+    if (!p) return undefined;
+    const i = r.int(0, p.name.length);
+    p.name = p.name.slice(0, i) + String.fromCharCode(p.name.charCodeAt(i) ^ (1 << r.int(0, 7))) + p.name.slice(i + 1);
+    return t;
+  }],
+  ['names swapped', (t, r) => {
+    if (t.parts.length < 2) return undefined;
+    const [a, b] = [pick(r, t.parts), pick(r, t.parts)];
+    [a.name, b.name] = [b.name, a.name];
+    return t;
+  }],
+  ['renamed', (t, r) => {
+    const p = somePart(t, r);
+    if (!p) return undefined;
+    p.name = pick(r, ['__proto__', 'constructor', 'x', 'layers.0.kernel', 'layers.9.kernel', 'layers.-1.bias', 'model.layers.0.kernel', 'model.layers.7.bias',
+      'optim.0.exp_avg', 'optim.4.exp_avg', 'optim.99.momentum_buffer', 'optim.-1.sum', 'optim.01.exp_avg', 'optim.1e0.exp_avg', `${p.name}.`, `${p.name} `, p.name.replace('model.', 'optim.0.'), p.name.replace(/^optim\.\d+/, 'model')]);
+    return t;
+  }],
+  ['shapes swapped', (t, r) => {
+    if (t.parts.length < 2) return undefined;
+    const [a, b] = [pick(r, t.parts), pick(r, t.parts)];
+    [a.shape, b.shape] = [b.shape, a.shape];
+    return t;
+  }],
+  ['shape edited', (t, r) => {
+    const p = somePart(t, r);
+    if (!p) return undefined;
+    const s = p.shape as number[];
+    p.shape = pick(r, [[...s].reverse(), [1, ...s], [...s, 1], s.slice(1), [s.reduce((a, d) => a * d, 1)], [], [0], [1e12], [-1], [s[0]! + 1, ...s.slice(1)]]);
+    return t;
+  }],
+  ['dtype edited', (t, r) => {
+    const p = somePart(t, r);
+    if (!p) return undefined;
+    p.dtype = pick(r, ['I32', 'F32', 'F16', 'BF16', 'U8', 'F64', 'I64', 'f32', 'BOOL']);
+    return t;
+  }],
+  ['value edited', (t, r) => {
+    const p = somePart(t, r);
+    if (!p || p.data.length < 4) return undefined;
+    const dv = new DataView(p.data.buffer, p.data.byteOffset, p.data.byteLength);
+    const at = 4 * r.int(0, p.data.length / 4);
+    dv.setFloat32(at, pick(r, [NaN, Infinity, -Infinity, 1e30, -0, 0.5, dv.getFloat32(at, true) * 2]), true);
+    return t;
+  }],
+  ['tensor dropped', (t, r) => {
+    if (!t.parts.length) return undefined;
+    t.parts.splice(r.int(0, t.parts.length), 1);
+    return t;
+  }],
+  ['tensor added', (t, r) => {
+    const p = somePart(t, r);
+    if (!p) return undefined;
+    t.parts.push({ ...p, name: `${p.name}${pick(r, ['_2', '.copy', ''])}`, data: p.data.slice() }); // '' duplicates a name
+    return t;
+  }],
+  ['metadata JSON edited', (t, r, keys) => {
+    const key = pick(r, keys);
+    const text = t.meta[key];
+    if (typeof text !== 'string') return undefined;
+    if (r.next() < 0.1) t.meta[key] = pick(r, GARBAGE);
+    else t.meta[key] = JSON.stringify(jsonEdit(JSON.parse(text), r)[0]) ?? 'undefined';
+    return t;
+  }],
+  ['metadata key edited', (t, r) => {
+    const keys = Object.keys(t.meta);
+    const k = pick(r, keys);
+    const op = r.int(0, 3);
+    if (op === 0) delete t.meta[k];
+    else if (op === 1) t.meta[k] = pick(r, ['', 'x', 'wgnn.sequential', 'wgnn.checkpoint', 'null', '[]', 'crc32:00000000']);
+    else t.meta = Object.fromEntries([...keys.filter((x) => x !== k).map((x) => [x, t.meta[x]]), [k, t.meta[k]]]); // key order changed
+    return t;
+  }],
+];
+
+// Byte mutators on the file: anything may come of them.
+const WHOLE_BYTES: [string, (b: Uint8Array, r: Rng) => Uint8Array][] = [
+  ['bit flip', (b, r) => {
+    const out = b.slice();
+    out[r.int(0, b.length)]! ^= 1 << r.int(0, 8);
+    return out;
+  }],
+  ['bytes overwritten', (b, r) => {
+    const out = b.slice();
+    const at = r.int(0, b.length);
+    out.set(randomBytes(r, Math.min(r.int(1, 9), b.length - at)), at);
+    return out;
+  }],
+  ['truncated', (b, r) => b.slice(0, r.int(0, b.length))],
+  ['bytes appended', (b, r) => concat(b, randomBytes(r, r.int(1, 64)))],
+];
+
+/**
+ * Case i of a seed: an edit of the JSON in the metadata (the layer stack, input shape or state: 30%), another edit of
+ * the structure (30%) or of the bytes (40%); checkpoints resealed half the time.
+ */
+function wholeCase(seed: Uint8Array, taken: Taken, jsonKeys: readonly string[], salt: number, i: number, checkpoint: boolean): Whole {
+  const r = caseRng(salt, i);
+  let m: Whole | undefined;
+  while (!m) {
+    const u = r.next();
+    if (u < 0.6) {
+      const [name, f] = u < 0.3 ? WHOLE_MUTATORS.find(([n]) => n === 'metadata JSON edited')! : pick(r, WHOLE_MUTATORS);
+      const t = f(cloneTaken(taken), r, jsonKeys);
+      if (t) m = { bytes: wholeBuild(t), kind: name, resealed: false };
+    } else {
+      const [name, f] = pick(r, WHOLE_BYTES);
+      m = { bytes: f(seed, r), kind: name, resealed: false };
+    }
+  }
+  if (checkpoint && r.next() < 0.5) m = { ...m, bytes: wholeReseal(m.bytes), resealed: true };
+  return m;
+}
+
+class WholeTally {
+  cases = 0;
+  ok = 0;
+  refused = 0;
+  failures: string[] = [];
+  slowest = { ms: 0, what: '' };
+  perKind = new Map<string, number>();
+  constructor(readonly what: string) {}
+  fail(what: string, why: string): void {
+    if (this.failures.length < 25) this.failures.push(`${what}: ${why}`);
+  }
+  summary(): string {
+    return `fuzz ${this.what}: ${this.cases} cases, ${this.ok} succeeded, ${this.refused} refused with a typed error, slowest ${this.slowest.ms.toFixed(1)} ms (${this.slowest.what}); by mutator ${JSON.stringify(Object.fromEntries(this.perKind))}`;
+  }
+}
+
+const peakRss = () => process.resourceUsage().maxRSS * 1024;
+
+/** Runs one case: its outcome (value or error), timed, with the growth of the process's peak RSS. */
+async function wholeRun<T>(t: WholeTally, what: string, kind: string, f: () => Promise<T>): Promise<{ value?: T; error?: unknown }> {
+  const peak = peakRss();
+  const t0 = performance.now();
+  const out: { value?: T; error?: unknown } = {};
+  try {
+    out.value = await f();
+  } catch (e) {
+    out.error = e;
+  }
+  const ms = performance.now() - t0;
+  t.cases++;
+  t.perKind.set(kind, (t.perKind.get(kind) ?? 0) + 1);
+  if (ms > t.slowest.ms) t.slowest = { ms, what };
+  if (ms > CASE_MS) t.fail(what, `took ${ms.toFixed(0)} ms (limit ${CASE_MS})`);
+  if (peakRss() - peak > PEAK_RSS) t.fail(what, `peak RSS grew by ${peakRss() - peak} bytes (limit ${PEAK_RSS})`);
+  return out;
+}
+
+const describeError = (e: unknown) => `${(e as Error)?.constructor?.name ?? typeof e}: ${String((e as Error)?.message ?? e).slice(0, 200)}`;
+const hexOf = (d: ArrayBufferView) => {
+  const f = d instanceof Float64Array ? Float32Array.from(d) : d; // a float64 CPU backend: compare as stored
+  return Buffer.from(f.buffer, f.byteOffset, f.byteLength).toString('hex');
+};
+
+function wholeModel(kind: string): Sequential {
+  setSeed(kind.length * 31);
+  const L = nnLayers;
+  if (kind === 'mlp') return sequential([L.dense({ units: 5, inputShape: [6], activation: 'relu' }), L.dropout({ rate: 0.25 }), L.dense({ units: 3, activation: 'softmax' })]);
+  if (kind === 'cnn') {
+    return sequential([L.conv2d({ filters: 2, kernelSize: 3, inputShape: [6, 6, 1], activation: 'relu' }), L.batchNormalization(), L.maxPool2d({ poolSize: 2 }), L.flatten(), L.dense({ units: 3 })]);
+  }
+  return sequential([L.conv2d({ filters: 2, kernelSize: [2, 1], padding: 'same', inputShape: [5, 5, 2] }), L.avgPool2d({ poolSize: 2, strides: 1 }),
+    L.globalAveragePooling2d(), L.activation({ activation: 'tanh' }), L.dense({ units: 2, useBias: false })]);
+}
+const WHOLE_KINDS = ['mlp', 'cnn', 'gap'] as const;
+const WHOLE_OPTS: Record<(typeof WHOLE_KINDS)[number], () => Optimizer> = {
+  mlp: () => adam(0.01),
+  cnn: () => sgd({ lr: 0.05, momentum: 0.9 }),
+  gap: () => rmsprop({ lr: 0.01, centered: true }),
+};
+
+/** A few steps of training on seeded data, so weights, batch-norm statistics, optimizer state and RNGs are not initial. */
+async function wholeTrain(m: Sequential, opt: Optimizer, seed: number): Promise<void> {
+  m.compile({ optimizer: opt, loss: 'sparseCategoricalCrossentropy' });
+  const shape = m.layers[0]!.knownInputShape!;
+  const r = new Rng(seed);
+  const n = 8;
+  const x = Float32Array.from({ length: n * shape.reduce((a, d) => a * d, 1) }, () => r.uniform(-1, 1));
+  const y = Int32Array.from({ length: n }, () => r.int(0, 2));
+  await m.fit({ data: x, shape: [n, ...shape] }, { data: y, shape: [n] }, { batchSize: 4, seed, verbose: 0 });
+}
+
+/** JSON with object keys sorted, at every depth. */
+const canonical = (v: unknown): string =>
+  JSON.stringify(v, (_, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x));
+
+/** Everything a resume may change, as sorted lines (weights by name, optimizer slots and steps, step count, RNGs). */
+async function wholeSnapshot(m: Sequential, opt: Optimizer): Promise<string[]> {
+  const out = await Promise.all(m.namedTensors().map(async ([n, t]) => `model.${n} ${hexOf(await t.data())}`));
+  const st = opt.state(m.parameters());
+  for (const [i, ps] of st.params.entries()) {
+    out.push(`step ${i} ${ps?.step ?? null}`);
+    for (const [k, t] of Object.entries(ps?.slots ?? {})) out.push(`optim.${i}.${k} ${hexOf(await t.data())}`);
+    for (const t of Object.values(ps?.slots ?? {})) t.dispose();
+  }
+  out.push(`stepCount ${st.stepCount}`, `rngs ${m.layers.map((l) => l.rng.state).join(',')}`);
+  return out.sort();
+}
+
+/** The same lines, read from a checkpoint file apart from the engine's reader (parseSafetensors and JSON.parse). */
+function wholeExpected(bytes: Uint8Array): string[] {
+  const p = parseSafetensors(bytes);
+  const s = JSON.parse(p.metadata.state!) as { optimizer: { stepCount: number; steps: (number | null)[] }; rngs: number[] };
+  const out = [...p.tensors].map(([n, t]) => `${n} ${hexOf(t.data)}`);
+  s.optimizer.steps.forEach((step, i) => out.push(`step ${i} ${step}`));
+  out.push(`stepCount ${s.optimizer.stepCount}`, `rngs ${s.rngs.join(',')}`);
+  return out.sort();
+}
+
+describe(`whole model files and checkpoints fuzz (seed ${SEED})`, () => {
+  const cpuBackend = new CpuBackend();
+  beforeAll(() => setDefaultBackend(cpuBackend));
+  afterAll(() => setDefaultBackend(undefined));
+
+  it('the seeds: taken apart and put together, a file comes back byte for byte; a resealed checkpoint is unchanged', async () => {
+    for (const kind of WHOLE_KINDS) {
+      const m = wholeModel(kind);
+      const opt = WHOLE_OPTS[kind]();
+      await wholeTrain(m, opt, 1);
+      const file = await m.save();
+      const ck = await m.saveCheckpoint(undefined, opt, { epoch: 1, batch: 1 });
+      expect(wholeBuild(wholeTake(file))).toEqual(file);
+      expect(wholeBuild(wholeTake(ck))).toEqual(ck);
+      expect(wholeReseal(ck)).toEqual(ck);
+      opt.dispose();
+      m.dispose();
+    }
+  });
+
+  it(`model files: ${WHOLE_CASES.model} seeded mutations load as a working model holding the file's tensors, or throw a WgnnError`, async () => {
+    const t = new WholeTally('model files');
+    // a raw error out of load or the first run, or tensors leaked by a refused load or a failed run
+    const later = (what: string, kind: string, detail: string) => t.fail(what, `${kind}: ${detail}`);
+    const seeds = [];
+    for (const kind of WHOLE_KINDS) {
+      const m = wholeModel(kind);
+      const opt = WHOLE_OPTS[kind]();
+      await wholeTrain(m, opt, 2);
+      const bytes = await m.save();
+      seeds.push({ kind, bytes, taken: wholeTake(bytes) });
+      opt.dispose();
+      m.dispose();
+    }
+    for (let i = 0; i < WHOLE_CASES.model; i++) {
+      const s = seeds[i % seeds.length]!;
+      const c = wholeCase(s.bytes, s.taken, ['layers', 'inputShape'], 0x30de1, i, false);
+      const what = `seed ${SEED} model case ${i} (${s.kind}, ${c.kind})`;
+      const live = memory(cpuBackend).liveTensors;
+      const r = await wholeRun(t, what, c.kind, async (): Promise<{ bad?: string; later?: [string, unknown] }> => {
+        let m: Sequential;
+        try {
+          m = await Sequential.load(c.bytes);
+        } catch (e) {
+          if (e instanceof WgnnError) throw e;
+          return { later: [`Sequential.load threw ${(e as Error)?.constructor?.name}`, e] };
+        }
+        try {
+          // It holds exactly the file's tensors, and it runs on one sample of its input shape.
+          const file = [...parseSafetensors(c.bytes).tensors].map(([n, x]) => `${n} ${x.dtype}[${x.shape}] ${hexOf(x.data)}`).sort();
+          const mine = (await Promise.all(m.namedTensors().map(async ([n, x]) => `${n} ${x.dtype}[${x.shape}] ${hexOf(await x.data())}`))).sort();
+          if (JSON.stringify(mine) !== JSON.stringify(file)) return { bad: `loaded, but its tensors are not the file's: ${mine.length} vs ${file.length}` };
+          // every weight and buffer of these layers is float32: an int32 one was loaded from an I32/U8/I64 tensor
+          const int = m.namedTensors().find(([, x]) => x.dtype !== 'float32');
+          if (int) return { bad: `loaded ${int[0]} as ${int[1].dtype}${fmtShape(int[1].shape)}` };
+          const shape = m.layers[0]?.knownInputShape;
+          if (!shape) return m.layers.length ? { bad: 'loaded with no input shape' } : {};
+          try {
+            (await m.predict({ data: new Float32Array(shape.reduce((a, d) => a * d, 1)), shape: [1, ...shape] })).dispose();
+          } catch (e) {
+            return { later: [`a loaded model threw ${(e as Error)?.constructor?.name} when run`, e] };
+          }
+          return {};
+        } finally {
+          m.dispose();
+        }
+      });
+      if (r.error !== undefined) {
+        if (r.error instanceof WgnnError) t.refused++;
+        else t.fail(what, `threw ${describeError(r.error)}`);
+      } else if (r.value?.later) {
+        later(what, r.value.later[0], describeError(r.value.later[1]));
+      } else {
+        t.ok++;
+        if (r.value?.bad) t.fail(what, r.value.bad);
+      }
+      const leaked = memory(cpuBackend).liveTensors - live;
+      if (leaked > 0) {
+        if (r.error !== undefined || r.value?.later) later(what, 'tensors leaked by a refused load or a failed run', `${leaked} tensors`);
+        else t.fail(what, `${leaked} tensors left alive`);
+      }
+    }
+    console.log(t.summary());
+    expect(t.failures, `${t.failures.length}${t.failures.length === 25 ? '+' : ''} failing cases (seed ${SEED}; WGNN_FUZZ_SEED sets another)`).toEqual([]);
+    expect(t.ok).toBeGreaterThan(WHOLE_CASES.model / 50);
+    expect(t.refused).toBeGreaterThan(WHOLE_CASES.model / 2);
+  });
+
+  it(`checkpoints: ${WHOLE_CASES.checkpoint} seeded mutations resume to exactly the file's state, or are a ParseError that changes nothing`, async () => {
+    const t = new WholeTally('checkpoints');
+    const live = memory(cpuBackend).liveTensors;
+    let fromStale = 0;
+    const seeds = [];
+    for (const kind of WHOLE_KINDS) {
+      // the checkpoint, from a trained model
+      const a = wholeModel(kind);
+      const aOpt = WHOLE_OPTS[kind]();
+      await wholeTrain(a, aOpt, 3);
+      const bytes = await a.saveCheckpoint(undefined, aOpt, { epoch: 1, batch: 1 });
+      aOpt.dispose();
+      a.dispose();
+      // the model resuming: its own weights and optimizer state, kept as a checkpoint to go back to after a success
+      const m = wholeModel(kind);
+      const opt = WHOLE_OPTS[kind]();
+      await wholeTrain(m, opt, 4);
+      const home = await m.saveCheckpoint(undefined, opt, { epoch: 0, batch: 0 });
+      seeds.push({ kind, bytes, taken: wholeTake(bytes), m, opt, home, before: await wholeSnapshot(m, opt) });
+    }
+    for (let i = 0; i < WHOLE_CASES.checkpoint; i++) {
+      const s = seeds[i % seeds.length]!;
+      const c = wholeCase(s.bytes, s.taken, ['state'], 0xc4ec, i, true);
+      const what = `seed ${SEED} checkpoint case ${i} (${s.kind}, ${c.kind}${c.resealed ? ', resealed' : ''})`;
+      const r = await wholeRun(t, what, c.kind, () => s.m.loadCheckpoint(c.bytes, s.opt));
+      const now = await wholeSnapshot(s.m, s.opt);
+      if (r.error !== undefined) {
+        if (r.error instanceof ParseError) t.refused++;
+        else t.fail(what, `threw ${describeError(r.error)}`);
+        if (JSON.stringify(now) !== JSON.stringify(s.before)) t.fail(what, `refused (${describeError(r.error)}), but the model or optimizer changed`);
+        continue;
+      }
+      t.ok++;
+      const same = c.bytes.length === s.bytes.length && c.bytes.every((x, k) => x === s.bytes[k]);
+      if (!c.resealed && !same) {
+        fromStale++;
+        t.fail(what, 'resumed from changed bytes under a stale checksum');
+      }
+      const state = JSON.parse(parseSafetensors(c.bytes).metadata.state!) as { cursor: unknown; layers: unknown; optimizer: { name: unknown } };
+      const stack = s.m.layers.map((l) => ({ class: l.kind, config: l.config() }));
+      if (canonical(state.layers) !== canonical(stack)) t.fail(what, `resumed a checkpoint of another layer stack: ${canonical(state.layers).slice(0, 200)}`);
+      if (state.optimizer.name !== s.opt.name) t.fail(what, `resumed ${s.opt.name} from a checkpoint of ${JSON.stringify(state.optimizer.name)}`);
+      if (JSON.stringify(now) !== JSON.stringify(wholeExpected(c.bytes))) t.fail(what, 'resumed, but the model or optimizer does not hold the file\'s state');
+      if (JSON.stringify(r.value) !== JSON.stringify(state.cursor)) t.fail(what, `resumed at ${JSON.stringify(r.value)}, the file says ${JSON.stringify(state.cursor)}`);
+      await s.m.loadCheckpoint(s.home, s.opt);
+      if (JSON.stringify(await wholeSnapshot(s.m, s.opt)) !== JSON.stringify(s.before)) t.fail(what, 'could not go back to the model\'s own checkpoint');
+    }
+    for (const s of seeds) {
+      s.opt.dispose();
+      s.m.dispose();
+    }
+    console.log(t.summary());
+    expect(t.failures, `${t.failures.length}${t.failures.length === 25 ? '+' : ''} failing cases (seed ${SEED}; WGNN_FUZZ_SEED sets another)`).toEqual([]);
+    expect(fromStale).toBe(0);
+    expect(memory(cpuBackend).liveTensors, 'tensors left alive').toBe(live);
+    // Resealed edits that keep a checkpoint consistent (a value, a cursor) resume; the rest is refused.
+    expect(t.ok).toBeGreaterThan(WHOLE_CASES.checkpoint / 100);
+    expect(t.refused).toBeGreaterThan(WHOLE_CASES.checkpoint * 0.8);
+  });
+});
+
 function report(t: Tally): void {
   console.log(t.summary());
   expect(t.failures, `${t.failures.length}${t.failures.length === 25 ? '+' : ''} failing cases (seed ${SEED}; WGNN_FUZZ_SEED sets another)`).toEqual([]);
@@ -842,7 +1303,7 @@ interface FileSpec {
 interface Folder { files: Record<FileKey, FileSpec>; dotted: boolean; classes: number; opts: IdxDatasetOptions }
 interface FolderExpect { kind: Expect; match?: RegExp; classes?: number }
 
-const KEYS: FileKey[] = ['train-images', 'train-labels', 't10k-images', 't10k-labels'];
+const FILE_KEYS: FileKey[] = ['train-images', 'train-labels', 't10k-images', 't10k-labels'];
 const LABEL_TYPES = [Uint8Array, Int8Array, Int16Array, Int32Array] as const;
 const reEscape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -873,7 +1334,7 @@ const fileBytes = (s: FileSpec) => s.bytes ?? (s.gz ? new Uint8Array(zlib.gzipSy
 
 function writeFolder(dir: string, f: Folder): void {
   fs.mkdirSync(dir);
-  for (const key of KEYS) {
+  for (const key of FILE_KEYS) {
     const s = f.files[key];
     const file = path.join(dir, fileName(f, key));
     if (s.special === 'missing') continue;
@@ -980,7 +1441,7 @@ const FOLDER_MUTATORS: [string, (f: Folder, r: Rng) => FolderExpect][] = [
   }],
   ['a file is /dev/zero, a folder or missing', (f, r) => {
     const special = pick(r, ['dev-zero', 'folder', 'missing'] as const);
-    f.files[pick(r, KEYS)].special = special;
+    f.files[pick(r, FILE_KEYS)].special = special;
     return { kind: 'error', match: special === 'missing' ? /loadIdxDataset: no / : /not a regular file/ };
   }],
   ['maxElements at the edge', (f, r) => {
@@ -991,13 +1452,13 @@ const FOLDER_MUTATORS: [string, (f: Folder, r: Rng) => FolderExpect][] = [
     return d < 0 ? { kind: 'error', match: /over the limit of \d+ \(\d+ bytes as float32\); the maxElements option/ } : labelOutcome(f);
   }],
   ['a file truncated', (f, r) => {
-    const s = f.files[pick(r, KEYS)];
+    const s = f.files[pick(r, FILE_KEYS)];
     const b = fileBytes(s);
     s.bytes = b.subarray(0, r.int(0, b.length));
     return { kind: 'error' };
   }],
   ['a file\'s bytes mutated', (f, r) => {
-    const s = f.files[pick(r, KEYS)];
+    const s = f.files[pick(r, FILE_KEYS)];
     const [, mutate] = pick(r, BYTE_MUTATORS);
     s.bytes = mutate(fileBytes(s), r) ?? fileBytes(s);
     return { kind: 'any' };

@@ -2,6 +2,8 @@
 // cosine learning rate by default) and saves it; `wgnn eval` loads a saved model and reports its test loss and
 // accuracy. Arguments by commander, the progress bar by cli-progress (both well kept; nothing here worth writing again).
 import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Presets, SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -9,12 +11,13 @@ import { randomShift } from '../data/augment.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { FASHION_MNIST_DIR, loadIdxDataset } from '../data/fashion.js';
 import { loadMnist } from '../data/mnist.js';
-import { ArgumentError, WgnnError } from '../errors.js';
+import { ArgumentError, FileError, WgnnError } from '../errors.js';
 import { init, shutdown } from '../init.js';
 import { Sequential, setSeed } from '../nn/index.js';
 import { seedModel } from '../nn/models.js';
 import * as optim from '../optim/index.js';
 import { OPTIMIZERS, type OptimizerName } from '../optim/presets.js';
+import { checkWritable, writeFileAtomic } from '../platform/fs.js';
 import { cosineDecay, exponentialDecay, stepDecay, type Schedule } from '../optim/schedules.js';
 import { memory } from '../tensor.js';
 
@@ -87,6 +90,9 @@ interface TrainOptions extends CommonOptions {
 }
 
 async function train(o: TrainOptions): Promise<void> {
+  // Checked before anything else: a run of many minutes must not end in a save that cannot happen.
+  const out = o.out ?? `wgnn-${o.model}-${o.dataDir ? 'data' : o.data}.safetensors`;
+  checkWritable(out);
   setSeed(o.seed);
   const backend = await init({ backend: o.backend });
   console.log(`backend: ${backend.name} (${backend.description})`);
@@ -140,12 +146,36 @@ async function train(o: TrainOptions): Promise<void> {
   const seconds = (performance.now() - t0) / 1000;
   const final = await model.evaluate({ data: test.x, shape: test.xShape }, { data: test.y, shape: test.yShape }, { batchSize: 256 });
   console.log(`test accuracy ${final.acc!.toFixed(4)} (loss ${final.loss!.toFixed(4)}) on ${test.length} images after ${o.epochs} epochs in ${seconds.toFixed(1)}s`);
-  const out = o.out ?? `wgnn-${o.model}-${o.dataDir ? 'data' : o.data}.safetensors`;
-  await model.save(out);
+  const bytes = await model.save();
+  try {
+    writeFileAtomic(out, bytes);
+  } catch (e) {
+    throw rescue(e as FileError, bytes, o.model);
+  }
   const mem = memory();
   console.log(`weights written to ${out}; GPU memory: ${mem.liveBytes} B live, ${mem.pooledBytes} B pooled, ${mem.buffersCreated} buffers created`);
   opt.dispose();
   model.dispose();
+}
+
+/**
+ * After a save failed at the end of a run (the folder went away, the disk filled), the weights go to the current
+ * folder or else the system's temporary folder, under a timestamped name; the error returned says where (or that
+ * neither worked), so the command still exits non-zero.
+ */
+function rescue(e: FileError, bytes: Uint8Array, model: string): FileError {
+  const name = `wgnn-${model}-rescued-${new Date().toISOString().replace(/[:.]/g, '-')}.safetensors`;
+  const tried: string[] = [];
+  for (const dir of [process.cwd(), tmpdir()]) {
+    const file = join(dir, name);
+    try {
+      writeFileAtomic(file, bytes);
+      return new FileError(`${e.message}; the trained weights were written to ${file} instead`, e.path, e.code);
+    } catch (r) {
+      tried.push((r as Error).message);
+    }
+  }
+  return new FileError(`${e.message}; writing the trained weights elsewhere failed too (${tried.join('; ')})`, e.path, e.code);
 }
 
 async function evaluate(path: string, o: CommonOptions): Promise<void> {

@@ -2,7 +2,7 @@
 // autograd as PyTorch-style modules. Training data stays on the host; each batch is uploaded as it is used.
 import type { TypedArray } from '../backend/backend.js';
 import { ArgumentError, BusyError, DeviceLostError, NonFiniteError, ParseError, ShapeError, WgnnError, fmtShape } from '../errors.js';
-import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
+import { readCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import { reinit } from '../init.js';
 import type { Backend } from '../backend/backend.js';
 import type { Optimizer } from '../optim/optimizer.js';
@@ -18,6 +18,7 @@ import { Layer, layerFromConfig } from './layers.js';
 import { getLoss, type Loss, type LossName } from './losses.js';
 import { Module } from './module.js';
 import { anyInteger, boolean, checkOptions, fraction, func, integer, object, oneOf, path, show, tuple, type Rules } from '../options.js';
+import { planResume, trainingState, type Cursor } from './resume.js';
 import { StepMeter, forwardForLoss, trainStep, type Logs } from './train.js';
 
 export type { Logs } from './train.js';
@@ -237,7 +238,8 @@ export class Sequential extends Module {
     const ck = opts.checkpoint;
     // Where training stands: the next (epoch, batch) to run; a resumed or recovered run continues from a checkpoint.
     let cursor = { epoch: 0, batch: 0 };
-    if (ck?.resume && (await (await files()).fileExists(ck.path))) cursor = await this.restore(ck.path, optimizer);
+    if (ck) (await files()).checkWritable(ck.path); // before training, not at the first checkpoint; clears stale temp files
+    if (ck?.resume && (await (await files()).fileExists(ck.path))) cursor = await this.loadCheckpoint(ck.path, optimizer, { inputShape: train.xShape.slice(1) });
     let step = this.newStep(optimizer, loss, metrics, opts.replay ?? true);
     let epoch = cursor.epoch;
     while (epoch < epochs) {
@@ -273,7 +275,7 @@ export class Sequential extends Module {
         console.warn(`fit: ${e.message}; recovering from the checkpoint ${ck.path}`);
         await reinit(opts.recover);
         step.dispose();
-        cursor = await this.restore(ck.path, optimizer);
+        cursor = await this.loadCheckpoint(ck.path, optimizer);
         step = this.newStep(optimizer, loss, metrics, opts.replay ?? true);
         epoch = cursor.epoch;
         continue;
@@ -359,48 +361,71 @@ export class Sequential extends Module {
   }
 
   /**
-   * Writes a checkpoint: weights and buffers, the optimizer's state, its step counts, every layer's RNG state and
-   * the data cursor (the next epoch and batch), atomically, with a checksum.
+   * Writes a checkpoint: weights and buffers, the optimizer's state, its step counts, every layer's kind, config and
+   * RNG state, and the data cursor (the next epoch and batch), atomically, with a checksum of the whole file. A NaN
+   * or Inf in any tensor is a WgnnError before anything is written: the last good checkpoint at `path` survives.
    */
-  async saveCheckpoint(path: string | undefined, optimizer: Optimizer, cursor: { epoch: number; batch: number }): Promise<Uint8Array> {
+  async saveCheckpoint(path: string | undefined, optimizer: Optimizer, cursor: Cursor): Promise<Uint8Array> {
     const params = this.parameters();
     const st = optimizer.state(params);
-    const tensors: Record<string, Tensor> = Object.fromEntries(this.namedTensors().map(([n, t]) => [`model.${n}`, t]));
-    st.params.forEach((ps, i) => {
-      for (const [slot, t] of Object.entries(ps?.slots ?? {})) tensors[`optim.${i}.${slot}`] = t;
-    });
     try {
-      return await saveCheckpoint(path, tensors, {
-        cursor,
-        optimizer: { name: optimizer.name, stepCount: st.stepCount, steps: st.params.map((ps) => ps?.step ?? null) },
-        rngs: this.layers.map((l) => l.rng.state),
+      const tensors: Record<string, Tensor> = Object.fromEntries(this.namedTensors().map(([n, t]) => [`model.${n}`, t]));
+      st.params.forEach((ps, i) => {
+        for (const [slot, t] of Object.entries(ps?.slots ?? {})) tensors[`optim.${i}.${slot}`] = t;
       });
+      return await saveCheckpoint(path, tensors, trainingState(this.layers, optimizer, st, cursor));
     } finally {
       for (const ps of st.params) for (const t of Object.values(ps?.slots ?? {})) t.dispose();
     }
   }
 
-  /** Restores weights, optimizer state and RNGs from a checkpoint (on the default backend); returns its cursor. */
-  private async restore(path: string, optimizer: Optimizer): Promise<{ epoch: number; batch: number }> {
-    const { tensors, state } = await loadCheckpoint(path);
-    const s = state as { cursor: { epoch: number; batch: number }; optimizer: { stepCount: number; steps: (number | null)[] }; rngs: number[] };
-    const model: Record<string, Tensor> = {};
-    for (const [k, t] of Object.entries(tensors)) if (k.startsWith('model.')) model[k.slice(6)] = t;
-    this.assign(model);
+  /**
+   * Resumes from a checkpoint written by `saveCheckpoint` (a path in Node, or its bytes): restores the weights and
+   * buffers, `optimizer`'s state and every layer's RNG, and returns the data cursor. Everything is verified before
+   * anything is assigned: the checksum of the whole file, the state's schema, and the checkpoint against this model
+   * and optimizer (layer kinds and configs, tensor names, shapes and finite values, optimizer kind and slots). The
+   * first mismatch is a ParseError, and the model, the optimizer and the file are left as they were. A model not
+   * built yet is built first, for `inputShape` (per sample) when its first layer declares none.
+   */
+  async loadCheckpoint(source: string | Uint8Array, optimizer: Optimizer, opts: { inputShape?: readonly number[] } = {}): Promise<Cursor> {
+    const what = typeof source === 'string' ? `loadCheckpoint ${source}` : 'loadCheckpoint';
+    const ck = await readCheckpoint(source);
+    if (!this.layers[0]?.knownInputShape && opts.inputShape) {
+      let shape = [...opts.inputShape];
+      for (const l of this.layers) {
+        l.build(shape);
+        shape = l.outputShape(shape);
+      }
+    }
+    const plan = planResume(what, ck, this.layers, this.namedTensors(), this.parameters(), optimizer);
+    // Verified: from here on nothing is refused for the file's sake.
+    const fresh: Record<string, Tensor> = {};
+    try {
+      for (const [name, t] of plan.model) fresh[name] = tensor(t.data, t.shape, { dtype: t.dtype });
+    } catch (e) {
+      for (const t of Object.values(fresh)) t.dispose();
+      throw e;
+    }
+    this.assign(fresh);
     const params = this.parameters();
-    optimizer.dispose();
-    await optimizer.loadState(params, {
-      stepCount: s.optimizer.stepCount,
-      params: s.optimizer.steps.map((step, i) => {
-        if (step === null) return null;
-        const slots: Record<string, Tensor> = {};
-        for (const [k, t] of Object.entries(tensors)) if (k.startsWith(`optim.${i}.`)) slots[k.slice(`optim.${i}.`.length)] = t;
-        return { step, slots };
-      }),
-    });
-    for (const [k, t] of Object.entries(tensors)) if (k.startsWith('optim.')) t.dispose();
-    this.layers.forEach((l, i) => (l.rng.state = s.rngs[i]!));
-    return s.cursor;
+    const slotTensors: Tensor[] = [];
+    try {
+      const state = {
+        stepCount: plan.optimizer.stepCount,
+        params: plan.optimizer.params.map((ps, i) => {
+          if (!ps) return null;
+          const slots: Record<string, Tensor> = {};
+          for (const [k, t] of Object.entries(ps.slots)) slotTensors.push((slots[k] = tensor(t.data, t.shape, { backend: params[i]!.backend })));
+          return { step: ps.step, slots };
+        }),
+      };
+      optimizer.dispose();
+      await optimizer.loadState(params, state);
+    } finally {
+      for (const t of slotTensors) t.dispose();
+    }
+    this.layers.forEach((l, i) => (l.rng.state = plan.rngs[i]!));
+    return plan.cursor;
   }
 
   /** Mean loss (and metrics) over the data, in eval mode; the data is checked as `fit` checks it. */

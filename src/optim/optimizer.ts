@@ -2,7 +2,7 @@
 // parameter's backend), evaluates the learning rate on the host, and runs one fused in-place kernel per parameter
 // per step. A step never reads device data, so it queues behind the backward pass without waiting for it.
 import { zeroGrad as clearGrads } from '../autograd/tape.js';
-import type { Backend } from '../backend/backend.js';
+import type { Backend, DType } from '../backend/backend.js';
 import { BackendError, DTypeError, ShapeError, WgnnError, fmtShape } from '../errors.js';
 import { checkBoolean, checkNumber, knownKeys, optionsObject, show, type Bounds } from '../options.js';
 import { sameShape } from '../shape.js';
@@ -30,10 +30,15 @@ interface LiveState extends ParamState {
 }
 
 /** An optimizer's state by parameter index (the order of the `params` given), for checkpoints. */
-export interface OptimizerState {
+export interface OptimizerState extends OptimizerStateSpec {
+  params: (ParamState | null)[];
+}
+
+/** What `checkState` looks at: an OptimizerState, or one whose slots are only described (shape and dtype). */
+export interface OptimizerStateSpec {
   stepCount: number;
   /** null: that parameter has no state yet (it never had a gradient at a step). */
-  params: (ParamState | null)[];
+  params: readonly ({ step: number; slots: Record<string, { readonly shape: readonly number[]; readonly dtype: DType }> } | null)[];
 }
 
 export abstract class Optimizer {
@@ -159,25 +164,45 @@ export abstract class Optimizer {
   }
 
   /**
-   * Replaces the state of `params` (by index) with copies of `state`'s tensors, on each parameter's backend (they may
-   * come from another backend, e.g. a checkpoint read on the CPU). Reads their data, hence async.
+   * Throws, naming the first way `state` does not fit `params` and this optimizer's options, and changes nothing:
+   * `stepCount` and each parameter's `step` non-negative integers, one entry per parameter, and each entry's slots
+   * exactly the ones these options use (no more, no fewer), float32 and shaped as their parameter. A wrong shape is a
+   * ShapeError, anything else a WgnnError; `what` begins each message. `loadState` runs this first; a checkpoint
+   * reader runs it before it assigns anything.
    */
-  async loadState(params: readonly Tensor[], state: OptimizerState): Promise<void> {
-    const what = `${this.name}.loadState`;
-    if (state.params.length !== params.length) {
-      throw new WgnnError(`${what}: state for ${state.params.length} parameters, ${params.length} given`);
+  checkState(params: readonly { readonly shape: readonly number[] }[], state: OptimizerStateSpec, what = `${this.name}.checkState`): void {
+    const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+    if (!count(state.stepCount)) throw new WgnnError(`${what}: stepCount ${String(state.stepCount)}; expected an integer >= 0`);
+    if (!Array.isArray(state.params) || state.params.length !== params.length) {
+      throw new WgnnError(`${what}: state for ${Array.isArray(state.params) ? state.params.length : 'no'} parameters, ${params.length} given`);
     }
     const used = this.slots.filter((s) => s.used);
     params.forEach((p, i) => {
       const ps = state.params[i];
-      for (const s of ps ? used : []) {
-        const t = ps!.slots[s.name];
+      if (!ps) return;
+      if (!count(ps.step)) throw new WgnnError(`${what}: parameter ${i} has step ${String(ps.step)}; expected an integer >= 0`);
+      for (const s of used) {
+        const t = Object.hasOwn(ps.slots, s.name) ? ps.slots[s.name] : undefined;
         if (!t) throw new WgnnError(`${what}: parameter ${i} has no '${s.name}' state; expected ${used.map((u) => u.name).join(', ')}`);
         if (!sameShape(t.shape, p.shape) || t.dtype !== 'float32') {
           throw new ShapeError(`${what}: '${s.name}' of parameter ${i} is ${t.dtype}${fmtShape(t.shape)}; expected float32${fmtShape(p.shape)}`);
         }
       }
+      const extra = Object.keys(ps.slots).find((k) => !used.some((s) => s.name === k));
+      if (extra !== undefined) {
+        throw new WgnnError(`${what}: parameter ${i} has '${extra}' state, which ${this.name} with these options does not keep; expected ${used.map((u) => u.name).join(', ') || 'none'}`);
+      }
     });
+  }
+
+  /**
+   * Replaces the state of `params` (by index) with copies of `state`'s tensors, on each parameter's backend (they may
+   * come from another backend, e.g. a checkpoint read on the CPU). Reads their data, hence async. A state that does
+   * not fit (see `checkState`) throws before anything changes.
+   */
+  async loadState(params: readonly Tensor[], state: OptimizerState): Promise<void> {
+    this.checkState(params, state, `${this.name}.loadState`);
+    const used = this.slots.filter((s) => s.used);
     const datas = await Promise.all(state.params.map((ps) => Promise.all(ps ? used.map((s) => ps.slots[s.name]!.data()) : [])));
     params.forEach((p, i) => {
       this.drop(p);

@@ -3,6 +3,7 @@
 // NOTE: namespace imports of node: modules, so a browser bundle that reaches this file still builds (Vite stubs them);
 // there every function throws a FileError saying a path needs Node.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { FileError } from '../errors.js';
 
@@ -53,15 +54,17 @@ export async function fileExists(file: string): Promise<boolean> {
  * contents or the new ones, never part of them: the bytes go to a temporary file in the same folder, which is
  * fsynced, renamed over `file`, and the folder fsynced (so the rename itself is on disk). With `mkdir`, missing
  * folders are made first. On failure the temporary file is removed and a FileError names the path and the reason.
+ * Temporary files of `file` that a killed writer left behind are removed first (see `removeStaleTemps`).
  * NOTE: synchronous, so a synchronous loader (the MNIST cache) can use it too; the async callers await it anyway.
  */
 export function writeFileAtomic(file: string, bytes: Uint8Array, opts: { mkdir?: boolean } = {}): void {
   needNode('writeFileAtomic', file);
   const dir = path.dirname(file);
-  const tmp = path.join(dir, `${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
+  const tmp = tempName(file);
   let made = false; // the temporary file exists
   try {
     if (opts.mkdir) fs.mkdirSync(dir, { recursive: true });
+    removeStaleTemps(file);
     const fd = fs.openSync(tmp, 'wx');
     made = true;
     try {
@@ -77,6 +80,96 @@ export function writeFileAtomic(file: string, bytes: Uint8Array, opts: { mkdir?:
     throw fileError('writeFileAtomic', file, e);
   }
   syncDir(dir);
+}
+
+/**
+ * Checks, before long work that ends in writing `file` (a training run), that it can be written: makes and removes
+ * a temporary file beside it, as `writeFileAtomic` would. A missing folder, a read-only one, or a folder at `file`
+ * is a FileError naming the path and the reason. Removes stale temporary files of `file` first.
+ */
+export function checkWritable(file: string): void {
+  needNode('checkWritable', file);
+  removeStaleTemps(file);
+  const tmp = tempName(file);
+  try {
+    if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory()) {
+      throw Object.assign(new Error('EISDIR'), { code: 'EISDIR' });
+    }
+    fs.closeSync(fs.openSync(tmp, 'wx'));
+    fs.rmSync(tmp, { force: true });
+  } catch (e) {
+    const { code, message } = e as NodeJS.ErrnoException;
+    const dir = path.dirname(file);
+    const why =
+      code === 'ENOENT' ? `the folder ${dir} does not exist`
+      : code === 'ENOTDIR' ? `${dir} is not a folder`
+      : code === 'EACCES' || code === 'EPERM' ? `no permission to create files in ${dir}`
+      : code === 'EROFS' ? `${dir} is on a read-only file system`
+      : code === 'EISDIR' ? 'it is a folder'
+      : (message ?? String(e));
+    throw new FileError(`${file} cannot be written: ${why}${code ? ` (${code})` : ''}`, file, code);
+  }
+}
+
+// Temporary files are named `<target>.<host>.<pid>.<random>.tmp`: the host and pid say whose they are.
+const HOST_RE = /[^A-Za-z0-9-]/g;
+const thisHost = (): string => (os.hostname?.() ?? '').replace(HOST_RE, '-').slice(0, 63) || 'host';
+const TEMP_RE = /^(?:([A-Za-z0-9-]{1,63})\.)?([0-9]{1,10})\.([a-z0-9]{1,16})\.tmp$/;
+/** Temporary files older than this are stale whoever made them: no write of ours takes a day. */
+export const STALE_TEMP_MS = 24 * 3600 * 1000;
+
+function tempName(file: string): string {
+  return `${file}.${thisHost()}.${process.pid}.${Math.random().toString(36).slice(2, 12) || '0'}.tmp`;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // someone else's process
+  }
+}
+
+/**
+ * Removes temporary files that a writer of `file` killed mid-write left beside it, and returns their names. Only
+ * files in `file`'s folder named `<its name>.<host>.<pid>.<random>.tmp` (or `<its name>.<pid>.<random>.tmp`, the
+ * older form), regular files (no links), are candidates, and one is removed only when it cannot belong to a write in
+ * progress: made on this host by a pid that is not running (not this process: another thread may be writing), or
+ * last modified over STALE_TEMP_MS ago (another host's, or the older form, whose host is unknown). A pid reused by
+ * an unrelated process keeps its file until that age. Best effort: a file that cannot be listed or removed is left.
+ */
+export function removeStaleTemps(file: string): string[] {
+  needNode('removeStaleTemps', file);
+  const dir = path.dirname(file);
+  const prefix = `${path.basename(file)}.`;
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  const host = thisHost();
+  const now = Date.now();
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const m = TEMP_RE.exec(name.slice(prefix.length));
+    if (!m) continue;
+    const full = path.join(dir, name);
+    try {
+      const st = fs.lstatSync(full);
+      if (!st.isFile()) continue;
+      const pid = Number(m[2]);
+      const dead = m[1] === host && pid > 0 && pid !== process.pid && !alive(pid);
+      if (!dead && !(now - st.mtimeMs > STALE_TEMP_MS)) continue;
+      fs.unlinkSync(full);
+      removed.push(name);
+    } catch {
+      // gone meanwhile, or not ours to remove: leave it
+    }
+  }
+  return removed;
 }
 
 // NOTE: Windows cannot open a folder for fsync (EPERM, EISDIR); there the rename is the last step.
