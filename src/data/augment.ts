@@ -1,7 +1,7 @@
 // Data augmentation on the host: functions that change one training batch's images in place before it is uploaded,
 // as Keras' ImageDataGenerator or torchvision's transforms. Each draws only from the Rng it is handed, so with
 // `Dataset.batches` (one Rng per seed, epoch and batch) the same batch always gets the same changes.
-import { ShapeError, fmtShape } from '../errors.js';
+import { ArgumentError, ShapeError, fmtShape } from '../errors.js';
 import type { Rng } from '../rng.js';
 
 /** Transforms one batch's inputs x [B,H,W,C] (NHWC, float32) in place, drawing its randomness from `rng` only. */
@@ -35,9 +35,9 @@ export function randomShift({ height, width, fill = 0 }: RandomShiftOptions): Au
     ['height', height],
     ['width', width],
   ] as const) {
-    if (!Number.isInteger(v) || v < 0) throw new RangeError(`randomShift: ${name} ${v} must be an integer number of pixels >= 0`);
+    if (!Number.isInteger(v) || v < 0) throw new ArgumentError(`randomShift: ${name} ${v} must be an integer number of pixels >= 0`);
   }
-  if (!Number.isFinite(fill)) throw new RangeError(`randomShift: fill ${fill} must be a finite number`);
+  if (!Number.isFinite(fill)) throw new ArgumentError(`randomShift: fill ${fill} must be a finite number`);
   return (x, shape, rng) => {
     const [b, h, w, c] = imageShape('randomShift', x, shape);
     const size = h * w * c;

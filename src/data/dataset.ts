@@ -1,6 +1,6 @@
 // Datasets on the host: inputs x [N, ...] and targets y [N, ...] as typed arrays, seeded per-epoch shuffles,
 // batches, a Keras-style validation split and standardisation. No tensors here: the trainer decides when to upload.
-import { ShapeError, fmtShape } from '../errors.js';
+import { ArgumentError, ShapeError, fmtShape } from '../errors.js';
 import { Rng } from '../rng.js';
 import type { Augment } from './augment.js';
 
@@ -125,7 +125,7 @@ export class Dataset {
   take(rows: ArrayLike<number>): Dataset {
     for (let i = 0; i < rows.length; i++) {
       const r = rows[i]!;
-      if (!Number.isInteger(r) || r < 0 || r >= this.length) throw new RangeError(`Dataset.take: row ${r} outside 0..${this.length - 1}`);
+      if (!Number.isInteger(r) || r < 0 || r >= this.length) throw new ArgumentError(`Dataset.take: row ${r} outside 0..${this.length - 1}`);
     }
     const n = rows.length;
     const x = gather(this.x, rowSize(this.xShape), rows);
@@ -136,7 +136,7 @@ export class Dataset {
   /** Rows start..end-1 as a new dataset (views of this one's arrays, no copy). */
   slice(start: number, end = this.length): Dataset {
     if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end <= this.length)) {
-      throw new RangeError(`Dataset.slice(${start}, ${end}) outside 0..${this.length}`);
+      throw new ArgumentError(`Dataset.slice(${start}, ${end}) outside 0..${this.length}`);
     }
     const xs = rowSize(this.xShape);
     const ys = rowSize(this.yShape);
@@ -175,10 +175,10 @@ export class Dataset {
    * train keeps the first floor(N · (1 − fraction)) rows. Returns views, no copies.
    */
   validationSplit(fraction: number): { train: Dataset; validation: Dataset } {
-    if (!(fraction > 0 && fraction < 1)) throw new RangeError(`validationSplit: fraction ${fraction} outside (0, 1)`);
+    if (!(fraction > 0 && fraction < 1)) throw new ArgumentError(`validationSplit: fraction ${fraction} outside (0, 1)`);
     const split = Math.floor(this.length * (1 - fraction));
     if (split === 0 || split === this.length) {
-      throw new RangeError(`validationSplit(${fraction}) of ${this.length} rows leaves ${split} for training and ${this.length - split} for validation`);
+      throw new ArgumentError(`validationSplit(${fraction}) of ${this.length} rows leaves ${split} for training and ${this.length - split} for validation`);
     }
     return { train: this.slice(0, split), validation: this.slice(split) };
   }
@@ -235,7 +235,7 @@ export class Dataset {
     const m = per(mean, 'mean');
     const s = per(std, 'std');
     for (let k = 0; k < c; k++) {
-      if (!(s[k]! > 0)) throw new RangeError(`standardize: std[${k}] = ${s[k]} must be > 0`);
+      if (!(s[k]! > 0)) throw new ArgumentError(`standardize: std[${k}] = ${s[k]} must be > 0`);
     }
     const x = new Float32Array(this.x.length);
     for (let i = 0; i < x.length; i++) x[i] = (this.x[i]! - m[i % c]!) / s[i % c]!;
@@ -254,5 +254,5 @@ export function firstNonFinite(a: ArrayLike<number>): number {
 }
 
 function checkBatchSize(batchSize: number): void {
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize ${batchSize} must be an integer >= 1`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new ArgumentError(`batchSize ${batchSize} must be an integer >= 1`);
 }

@@ -1,7 +1,7 @@
 // IDX files (the MNIST format): a parser that treats its input as hostile, and the matching encoder.
 // Layout: 00 00 <type> <rank>, then <rank> big-endian u32 dims, then the items big-endian, row-major.
 // Pure: no Node modules, so a browser can parse bytes it fetched (and decompressed) itself.
-import { ParseError, ShapeError, fmtShape } from '../errors.js';
+import { ArgumentError, ParseError, ShapeError, fmtShape } from '../errors.js';
 
 /** Item types of the IDX spec, by their type byte. */
 export type IdxType = 'uint8' | 'int8' | 'int16' | 'int32' | 'float32' | 'float64';
@@ -44,10 +44,10 @@ export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
 
-/** The payload cap of `opts` (default `IDX_MAX_BYTES`), checked: a `RangeError` unless it is in 0..2^53-1. */
+/** The payload cap of `opts` (default `IDX_MAX_BYTES`), checked: an `ArgumentError` unless it is in 0..2^53-1. */
 export function idxMaxBytes(opts: IdxParseOptions): number {
   const maxBytes = opts.maxBytes ?? IDX_MAX_BYTES;
-  if (!(maxBytes >= 0 && maxBytes <= Number.MAX_SAFE_INTEGER)) throw new RangeError(`parseIdx: maxBytes ${maxBytes} outside 0..2^53-1`);
+  if (!(maxBytes >= 0 && maxBytes <= Number.MAX_SAFE_INTEGER)) throw new ArgumentError(`parseIdx: maxBytes ${maxBytes} outside 0..2^53-1`);
   return maxBytes;
 }
 

@@ -1,6 +1,6 @@
 // The embedded MNIST digits as rows (a label byte, then 784 pixel bytes) and their seeded train/test split.
 // Pure: `loadMnist` (Node) gets the rows from its cache, the browser demo from the mnist.idx.gz it fetched.
-import { ParseError, fmtShape } from '../errors.js';
+import { ArgumentError, ParseError, fmtShape } from '../errors.js';
 import { Rng } from '../rng.js';
 import { Dataset, bytesToUnit, permutation, type ImageDataset } from './dataset.js';
 import type { IdxArray } from './idx.js';
@@ -43,7 +43,7 @@ export function splitMnist(rows: Uint8Array, opts: MnistSplitOptions = {}): Imag
   const n = rows.length / MNIST_ROW;
   const trainSize = opts.trainSize ?? 8000;
   if (!(Number.isInteger(trainSize) && trainSize >= 0 && trainSize <= n)) {
-    throw new RangeError(`splitMnist: trainSize ${trainSize} outside 0..${n}`);
+    throw new ArgumentError(`splitMnist: trainSize ${trainSize} outside 0..${n}`);
   }
   const order = permutation(n, new Rng(opts.seed ?? 0));
   const split = (rowIds: Int32Array): Dataset => {

@@ -2,7 +2,7 @@
 // safetensors file, written atomically, with a CRC-32 of the whole file (header, names, state and tensor bytes)
 // checked before anything in it is used. Non-finite tensors are never written.
 import type { Backend, TypedArray } from '../backend/backend.js';
-import { ParseError, WgnnError, fmtShape } from '../errors.js';
+import { NonFiniteError, ParseError, WgnnError, fmtShape } from '../errors.js';
 import { tensor, type Tensor } from '../tensor.js';
 import { parseSafetensors, serializeSafetensors, type LoadedTensor, type SafetensorsEntry } from './safetensors.js';
 
@@ -81,7 +81,7 @@ export async function saveCheckpoint(path: string | undefined, tensors: Record<s
   for (const e of entries) {
     const i = e.data instanceof Float32Array ? firstNonFinite(e.data) : -1;
     if (i >= 0) {
-      throw new WgnnError(`${where}: tensor ${e.name} ${fmtShape(e.shape)} holds ${e.data[i]} at index ${i}; a checkpoint is never written from a non-finite state${path === undefined ? '' : ' (the file there is left as it was)'}`);
+      throw new NonFiniteError(`${where}: tensor ${e.name} ${fmtShape(e.shape)} holds ${e.data[i]} at index ${i}; a checkpoint is never written from a non-finite state${path === undefined ? '' : ' (the file there is left as it was)'}`);
     }
   }
   let text: string | undefined;

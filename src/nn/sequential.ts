@@ -227,7 +227,7 @@ export class Sequential extends Module {
       try {
         ({ train, validation: val } = train.validationSplit(opts.validationSplit));
       } catch (e) {
-        throw e instanceof RangeError ? new ArgumentError(`fit: ${e.message}; expected at least one row in each`) : e;
+        throw e instanceof ArgumentError ? new ArgumentError(`fit: ${e.message}; expected at least one row in each`) : e;
       }
     }
     const epochs = opts.epochs ?? 1;
