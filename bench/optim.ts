@@ -70,12 +70,15 @@ function ruleCase(rule: Rule<unknown>, n: number, ri: number): Case {
       // The kernel's CPU reference on wgnn's CPU backend, updating copies of set 0 in place.
       const cpu = new CpuBackend();
       const hs = inp.map((h) => ({ handle: cpu.upload(h.data), spec: { shape: h.shape, dtype: 'float32' as const } }));
-      cpu.runInPlace(rule.kernel, hs.slice(0, k), [hs[k]!], rule.attrs);
+      const flag = { handle: cpu.upload(new Int32Array(1)), spec: { shape: [1], dtype: 'int32' as const } };
+      cpu.runInPlace(rule.kernel, [...hs.slice(0, k), flag], [hs[k]!], rule.attrs);
       return checkAgainst('cpu reference', `${rule.kernel.name} (param, state)`, concat(hs.slice(0, k).map((h) => h.handle as Float32Array)), TOL, seed);
     },
     wgnn: (gpu, sets) => {
       const ts: Tensor[][] = sets.map((s) => s.map((h) => tensor(h.data, h.shape, { backend: gpu })));
-      const step = (i: number): void => applyInPlace(rule.kernel, ts[i]!.slice(0, k), [ts[i]![k]!], rule.attrs);
+      // The targets end in the finiteness check's flag slot (int32 [1]), bound unchecked here (no seq in the attrs).
+      const flag = tensor(new Int32Array(1), [1], { backend: gpu, dtype: 'int32' });
+      const step = (i: number): void => applyInPlace(rule.kernel, [...ts[i]!.slice(0, k), flag], [ts[i]![k]!], rule.attrs);
       return {
         kernel: `${rule.kernel.name} (fused, in place)`,
         enqueue: step,
@@ -83,7 +86,7 @@ function ruleCase(rule: Rule<unknown>, n: number, ri: number): Case {
           step(0);
           return concat((await Promise.all(ts[0]!.slice(0, k).map((t) => t.data()))) as Float32Array[]);
         },
-        dispose: () => ts.flat().forEach((t) => t.dispose()),
+        dispose: () => [...ts.flat(), flag].forEach((t) => t.dispose()),
       };
     },
     tfjs: (p, sets) => tfjsRule(p, rule, sets, k, concat),

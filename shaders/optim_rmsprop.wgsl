@@ -1,6 +1,7 @@
 // Fused RMSprop step in place (torch.optim.RMSprop, src/optim/rmsprop.ts). param, square_avg v, momentum buffer b,
 // grad_avg a: [n] flat (b, a [1] placeholders when MOMENTUM / CENTERED are off); grad: [n]; scale: [1], the clip
-// factor (the grad itself, unread, when HAS_SCALE is off).
+// factor (the grad itself, unread, when HAS_SCALE is off); flag: [1] int32, lowered to u.seq where a new parameter
+// value is NaN or ±Inf (CHECK; a placeholder otherwise).
 //   g = grad·scale + λ·p;  v = α·v + (1 − α)·g²;  centered: a = lerp(a, g, 1 − α), d = √(v − a²) + eps, else
 //   d = √v + eps;  momentum: b = μ·b + g/d, p = p − lr·b;  else p = p − lr·g/d
 
@@ -11,6 +12,7 @@ override HAS_SCALE: bool = false;
 
 struct Params {
   n: u32,
+  seq: i32,
   lr: f32,
   weight_decay: f32,
   alpha: f32,
@@ -22,13 +24,14 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> square_avg: array<f32>;
 @group(0) @binding(2) var<storage, read_write> momentum_buf: array<f32>;
 @group(0) @binding(3) var<storage, read_write> grad_avg: array<f32>;
-@group(0) @binding(4) var<storage, read> grad: array<f32>;
-@group(0) @binding(5) var<storage, read> scale: array<f32>;
-@group(0) @binding(6) var<uniform> u: Params;
+@group(0) @binding(4) var<storage, read_write> flag: array<atomic<i32>>;
+@group(0) @binding(5) var<storage, read> grad: array<f32>;
+@group(0) @binding(6) var<storage, read> scale: array<f32>;
+@group(0) @binding(7) var<uniform> u: Params;
 
 // @include _update
 
-fn update(i: u32) {
+fn update(i: u32) -> f32 {
   let p = param[i];
   var g = grad[i];
   if (HAS_SCALE) {
@@ -47,11 +50,14 @@ fn update(i: u32) {
     avg = v - a * a;
   }
   let d = sqrt(avg) + u.eps;
+  var x: f32;
   if (MOMENTUM) {
     let b = u.momentum * momentum_buf[i] + g / d;
     momentum_buf[i] = b;
-    param[i] = p - u.lr * b;
+    x = p - u.lr * b;
   } else {
-    param[i] = p - u.lr * g / d;
+    x = p - u.lr * g / d;
   }
+  param[i] = x;
+  return x;
 }

@@ -371,6 +371,44 @@ describe.each(['cpu', 'webgpu'] as const)('optimizer bookkeeping [%s]', (which) 
     expect(memory(b()).liveTensors).toBe(base);
   });
 
+  it(`step with a finiteness check: each rule lowers the flag to the smallest seq of a parameter it made NaN or Inf, returns the parameters it updated${tag}`, async () => {
+    const CLEAN = 0x7fffffff;
+    const rules = [() => sgd({ lr: 0.1, momentum: 0.9 }), () => adam(0.01), () => rmsprop({ lr: 0.01, centered: true }), () => adagrad(0.1)];
+    for (const make of rules) {
+      const opt = make();
+      const ps = [[1, 2, 3], [4, 5], [6]].map((v) => upload(b(), Float32Array.from(v), [v.length]));
+      const flag = upload(b(), Int32Array.from([CLEAN]), [1]);
+      const seqs = new Map(ps.map((p, i) => [p, 10 + i]));
+      const check = { flag, seq: (p: Tensor) => seqs.get(p)! };
+      const grads = (...gs: (number[] | undefined)[]) => ps.forEach((p, i) => (p.grad = gs[i] && upload(b(), Float32Array.from(gs[i]), p.shape)));
+      // Finite updates leave the flag as it is; the parameter without a gradient is neither updated nor returned.
+      grads([1, -1, 0.5], [0.25, 2]);
+      expect(opt.step(ps, { check })).toEqual([ps[0], ps[1]]);
+      opt.zeroGrad(ps);
+      expect(Array.from(await flag.data()), `${opt.name}: finite`).toEqual([CLEAN]);
+      // NaN in the second parameter (seq 11), NaN or -Inf in the third (seq 12): the flag holds 11.
+      grads([1, 1, 1], [0.5, NaN], [Infinity]);
+      expect(opt.step(ps, { check })).toEqual(ps);
+      opt.zeroGrad(ps);
+      expect(Array.from(await flag.data()), `${opt.name}: non-finite`).toEqual([11]);
+      expect(Array.from(await ps[0]!.data()).every(Number.isFinite)).toBe(true);
+      // Without the check, a NaN update leaves the flag alone.
+      grads([NaN, 1, 1]);
+      opt.step(ps);
+      opt.zeroGrad(ps);
+      expect(Array.from(await flag.data()), `${opt.name}: unchecked`).toEqual([11]);
+      // The flag must be int32 [1] on the parameters' backend.
+      grads([1, 1, 1]);
+      const bad = [upload(b(), Float32Array.from([0]), [1]), upload(b(), Int32Array.from([0, 0]), [2]), upload(which === 'cpu' ? gpu : cpu, Int32Array.from([0]), [1])];
+      expect(() => opt.step(ps, { check: { ...check, flag: bad[0]! } })).toThrow(new RegExp(`${opt.name}: the finiteness check's flag is float32\\[1\\]; expected int32\\[1\\]`));
+      expect(() => opt.step(ps, { check: { ...check, flag: bad[1]! } })).toThrow(DTypeError);
+      expect(() => opt.step(ps, { check: { ...check, flag: bad[2]! } })).toThrow(BackendError);
+      opt.zeroGrad(ps);
+      for (const t of [...ps, flag, ...bad]) t.dispose();
+      opt.dispose();
+    }
+  });
+
   it(`no tensors leak: state, placeholders, clip factors and state() views are freed${tag}`, async () => {
     const base = memory(b());
     const rng = new Rng(9);

@@ -161,6 +161,29 @@ describe('step replay [webgpu]', () => {
     for (const t of [w, b, x]) t.dispose();
   });
 
+  it('trainStep: the weight check adds an anomaly_check only for the tensors the update does not write (batch norm\'s moving statistics)', async () => {
+    setSeed(11);
+    const m = sequential([
+      layers.dense({ units: 16, activation: 'relu', inputShape: [8] }),
+      layers.batchNormalization(),
+      layers.dense({ units: 3, activation: 'softmax' }),
+    ]);
+    const opt = sgd({ lr: 0.1, momentum: 0.9 });
+    const step = trainStep(m, { optimizer: opt, loss: 'sparseCategoricalCrossentropy' });
+    const x = { data: Float32Array.from({ length: 4 * 8 }, (_, i) => Math.sin(i)), shape: [4, 8] };
+    const y = { data: Int32Array.from([0, 1, 2, 1]), shape: [4] };
+    for (let i = 0; i < 2; i++) step.run(x, y);
+    expect([step.captures, step.replays]).toEqual([1, 1]);
+    const ops = step.dispatches().map((d) => d.op);
+    expect(ops.filter((o) => o === 'sgd')).toHaveLength(m.parameters().length);
+    expect(m.namedBuffers().length).toBe(2);
+    expect(ops.filter((o) => o === 'anomaly_check')).toHaveLength(2);
+    await new StepMeter(step).read();
+    step.dispose();
+    opt.dispose();
+    m.dispose();
+  });
+
   it('trainStep: the capture lists a replay\'s dispatches by op and kernel, profile times each; an eager step has none', async () => {
     setSeed(11);
     const m = seedModel('mlp', [28, 28, 1], 10);
@@ -184,6 +207,8 @@ describe('step replay [webgpu]', () => {
     expect(ops[0]).toBe('matmul_bias');
     for (const op of ['softmax_cross_entropy', 'softmax_cross_entropy_bwd_x', 'count_correct']) expect(ops).toContain(op);
     expect(ops.filter((o) => o === 'adam')).toHaveLength(4);
+    // The weight check runs inside Adam's kernels: every tensor of this model is a parameter Adam writes.
+    expect(ops).not.toContain('anomaly_check');
     expect(ops.slice(-2)).toEqual(['accumulate', 'accumulate']);
     for (const d of ds) {
       expect(Object.keys(SHADERS), d.op).toContain(d.shader);

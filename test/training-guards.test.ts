@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../src/backend/backend.js';
 import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
 import { ArgumentError, BusyError, NonFiniteError } from '../src/errors.js';
-import { layers, sequential, setSeed, type FitOptions, type HostTensor, type Sequential } from '../src/nn/index.js';
+import { layers, sequential, setSeed, type BatchNormalization, type FitOptions, type HostTensor, type Sequential } from '../src/nn/index.js';
 import { sgd, type Schedule } from '../src/optim/index.js';
 import { Rng } from '../src/rng.js';
 import { setDefaultBackend, tensor } from '../src/tensor.js';
@@ -129,6 +129,31 @@ describe.each(['cpu', 'webgpu'] as const)('training guards [%s]', (name) => {
       /^fit: the loss is NaN at step 5 of epoch 1; training diverged: the weights became non-finite \(NaN or Inf\) at step 3 of epoch 1, layers\.0\.kernel first/,
     );
     done();
+  });
+
+  it('a NaN in a tensor the optimizer does not write (batch norm\'s moving variance) stops fit naming it', async () => {
+    // In training, batch norm normalises with the batch's statistics: the loss and every parameter stay finite, and
+    // only the check of the tensors outside the update (an anomaly_check each) sees the NaN the moving average keeps.
+    setSeed(9);
+    const m = sequential([
+      layers.dense({ units: 16, activation: 'relu', inputShape: [FEATURES] }),
+      layers.batchNormalization(),
+      layers.dense({ units: CLASSES, activation: 'softmax' }),
+    ]);
+    const opt = sgd(0.05);
+    m.compile({ optimizer: opt, loss: 'sparseCategoricalCrossentropy' });
+    const bn = m.layers[1] as BatchNormalization;
+    bn.build([16]);
+    bn.movingVariance.dispose();
+    bn.movingVariance = tensor(Float32Array.from({ length: 16 }, (_, i) => (i === 7 ? NaN : 1)), [16]);
+    const [x, y] = data(20);
+    const e = await failure(m.fit(x, y, { ...quiet, readEvery: 100 }));
+    expect(e).toBeInstanceOf(NonFiniteError);
+    expect(e.message).toMatch(
+      /^fit: training diverged: the weights became non-finite \(NaN or Inf\) at step 1 of epoch 1, layers\.1\.movingVariance first/,
+    );
+    opt.dispose();
+    m.dispose();
   });
 
   it('weights that go non-finite while the loss is still finite stop fit at that step; the last good checkpoint survives byte for byte', async () => {

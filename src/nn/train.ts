@@ -1,14 +1,15 @@
-// One training step, in one place: forward, loss, backward, the optimizer update, the metric sums and a finiteness
-// check of the weights, compiled as a CompiledStep (captured once per batch shape, then replayed). Sequential.fit trains
-// through it, and so does anything else that trains a model step by step (the benchmarks); StepMeter reads it back.
+// One training step, in one place: forward, loss, backward, the optimizer update (which also checks the new weights
+// for NaN/Inf), the metric sums, compiled as a CompiledStep (captured once per batch shape, then replayed).
+// Sequential.fit trains through it, and so does anything else that trains a model step by step (the benchmarks);
+// StepMeter reads it back.
 import { CompiledStep, onReplay, type StepOptions } from '../autograd/step.js';
 import { noGrad } from '../autograd/tape.js';
-import { NonFiniteError } from '../errors.js';
+import { NonFiniteError, WgnnError } from '../errors.js';
 import { mul } from '../ops/binary.js';
 import { anomalyCheck } from '../ops/inplace.js';
 import { applyInPlace } from '../ops/apply.js';
 import { countCorrect } from '../ops/metrics.js';
-import type { Optimizer } from '../optim/optimizer.js';
+import type { FiniteCheck, Optimizer } from '../optim/optimizer.js';
 import { keep, tensor, tidy, type Tensor } from '../tensor.js';
 import type { Layer } from './layers.js';
 import { getLoss, type Loss, type LossName } from './losses.js';
@@ -49,14 +50,16 @@ export interface NonFiniteWeights {
   tensor: string;
 }
 
-/** The flag's value while no checked tensor held a NaN or an Inf (anomaly_check lowers it to a sequence number). */
+/** The flag's value while no checked tensor held a NaN or an Inf (a check lowers it to a sequence number). */
 const CLEAN = 0x7fffffff;
 
 /**
- * The on-GPU finiteness check of a model's weights and buffers after each update: one anomaly_check dispatch per
- * tensor (src/ops/inplace.ts) lowers an int32 flag [1] to min(step in the read window · tensors + tensor index), so
- * the flag names the first step and the first tensor that went non-finite. It is read with the step's sums (the two
- * reads wait for the GPU together) and reset behind the read, in queue order.
+ * The on-GPU finiteness check of a model's weights and buffers after each update: an int32 flag [1] lowered to
+ * min(step in the read window · tensors + tensor index) over the tensors that went NaN or Inf, so it names the first
+ * step and the first tensor. The optimizer's update kernels check the parameters they write (no extra dispatch); an
+ * anomaly_check dispatch (src/ops/inplace.ts) checks each tensor they did not write (buffers such as batch norm's
+ * running statistics, parameters without a gradient). It is read with the step's sums (the two reads wait for the
+ * GPU together) and reset behind the read, in queue order.
  */
 export class WeightCheck {
   private flag: Tensor | undefined;
@@ -71,20 +74,44 @@ export class WeightCheck {
     return this.steps;
   }
 
-  /** Queues the check of `named` (inside a training step, after its update); each replay checks again, with its own step. */
-  check(named: readonly (readonly [string, Tensor])[]): void {
-    if (named.length === 0) return;
+  /**
+   * Runs `update` (inside a training step: the optimizer's step, given the check to fold into its kernels; it returns
+   * the tensors it updated), then queues the check of each tensor of `named` it did not update. Each replay checks
+   * again, with its own step.
+   */
+  check(named: readonly (readonly [string, Tensor])[], update: (check: FiniteCheck | undefined) => Iterable<Tensor>): void {
+    if (named.length === 0) {
+      update(undefined);
+      return;
+    }
     const backend = named[0]![1].backend;
     if (this.flag?.backend !== backend) {
       this.flag?.dispose();
       this.flag = keep(tensor(new Int32Array([CLEAN]), [1], { backend, dtype: 'int32' }));
     }
+    const flag = this.flag;
     this.names = named.map(([n]) => n);
     this.steps++;
     onReplay(() => this.steps++);
     const width = named.length;
+    const seq = (i: number) => Math.min((this.steps - 1 - this.base) * width + i, CLEAN - 1);
+    // A tensor named twice (shared) is checked under its first name.
+    const index = new Map<Tensor, number>();
     named.forEach(([, t], i) => {
-      applyInPlace(anomalyCheck, [this.flag!], [t], { seq: () => Math.min((this.steps - 1 - this.base) * width + i, CLEAN - 1) });
+      if (!index.has(t)) index.set(t, i);
+    });
+    const updated = new Set(
+      update({
+        flag,
+        seq: (p) => {
+          const i = index.get(p);
+          if (i === undefined) throw new WgnnError(`trainStep: the optimizer updated tensor #${p.id}, which is not among the model's tensors`);
+          return seq(i);
+        },
+      }),
+    );
+    named.forEach(([, t], i) => {
+      if (!updated.has(t)) applyInPlace(anomalyCheck, [flag], [t], { seq: () => seq(i) });
     });
   }
 
@@ -129,7 +156,8 @@ export class TrainStep extends CompiledStep {
 /**
  * The training step of `model`: `step.run(x, y)` runs forward, loss, backward and the optimizer update on one batch
  * (x [B,...], y [B] or [B,classes]) and adds to its sums on the GPU: `loss` (the batch's mean loss times B) and, with
- * the accuracy metric, `correct`; then it checks every weight and buffer for NaN/Inf on the GPU (`step.weights`).
+ * the accuracy metric, `correct`; it checks every weight and buffer for NaN/Inf on the GPU (`step.weights`), in the
+ * update kernels for the parameters they write.
  * Read them with a StepMeter. The step is captured on its first run per batch shape and replayed after; new parameter
  * tensors (a restored checkpoint) re-capture. The caller disposes the step.
  */
@@ -148,10 +176,9 @@ export function trainStep(model: LayerStack, opts: TrainStepOptions): TrainStep 
         // Off the tape: a graph nobody runs backward through would keep its saved tensors.
         return noGrad(() => ({ loss: mul(l, rows), ...(acc ? { correct: countCorrect(r.out, yb, r.fromLogits ? 0 : 0.5) } : {}) }));
       });
-      optimizer.step(model.parameters());
-      model.zeroGrad();
       // NOTE: the loss alone misses a NaN that relu or max-pool hides from it, or one in a weight that no row reached.
-      weights.check(model.namedTensors());
+      weights.check(model.namedTensors(), (check) => optimizer.step(model.parameters(), { check }));
+      model.zeroGrad();
       return outs;
     },
     { replay: opts.replay ?? true, key: () => model.parameters().map((p) => p.id).join(',') },

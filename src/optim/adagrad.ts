@@ -4,19 +4,17 @@ import { f32 } from '../backend/kernel.js';
 import { applyInPlace } from '../ops/apply.js';
 import { defineInPlace } from '../ops/inplace.js';
 import type { Tensor } from '../tensor.js';
-import { cpuGrad, dispatchUpdate, updateSamples, type Live } from './kernel.js';
+import { checkCases, cpuCheck, cpuGrad, dispatchUpdate, updateSamples, type Live, type UpdateAttrs } from './kernel.js';
 import { Optimizer, checkRange, type Slot } from './optimizer.js';
 import type { Schedule } from './schedules.js';
 
-export interface AdagradAttrs {
-  /** The live learning rate and step (see Live). */
-  live: Live;
+export interface AdagradAttrs extends UpdateAttrs {
   lrDecay: number;
   weightDecay: number;
   eps: number;
 }
 
-// targets: param [n], sum [n]; inputs: grad [n], scale [1]?
+// targets: param [n], sum [n], flag [1]; inputs: grad [n], scale [1]?
 // NOTE: as PyTorch, the decayed rate is lr / (1 + (t − 1)·lrDecay), weight decay is L2 (λ·p added to the gradient),
 // eps is added after the square root, and the accumulator starts at initialAccumulatorValue.
 export const adagradKernel = defineInPlace<AdagradAttrs>({
@@ -32,6 +30,7 @@ export const adagradKernel = defineInPlace<AdagradAttrs>({
       sum[i] = sum[i]! + g * g;
       p[i] = p[i]! - (clr * g) / (Math.sqrt(sum[i]!) + a.eps);
     }
+    cpuCheck(targets, a.seq);
   },
   gpu: (args) => {
     const a = args.attrs;
@@ -55,6 +54,7 @@ export const adagradKernel = defineInPlace<AdagradAttrs>({
       { label: 'lr 0.5 lrDecay 0.01 eps 1e-3, step 100', attrs: a(0.5, 100, { lrDecay: 0.01, eps: 1e-3 }), slots: [sum] },
       { label: 'clip scale 0.5', attrs: a(0.1, 3), slots: [sum], scale: 0.5 },
       { label: 'lrDecay 0.5 weightDecay 0.1, clip scale 2', attrs: a(0.1, 2, { lrDecay: 0.5, weightDecay: 0.1 }), slots: [sum], scale: 2 },
+      ...checkCases(a(0.1, 3, { lrDecay: 0.1, weightDecay: 0.01 }), [sum]),
     ]);
   },
   // f32 against float64: dividing by √sum + eps magnifies rounding (worst seen: 1.2e-6 relative).
@@ -90,9 +90,9 @@ export class Adagrad extends Optimizer {
     this.slots = [{ name: 'sum', init, used: true }];
   }
 
-  protected update(targets: Tensor[], inputs: Tensor[], live: Live): void {
+  protected update(targets: Tensor[], inputs: Tensor[], live: Live, seq: (() => number) | undefined): void {
     const { lrDecay, weightDecay, eps } = this;
-    applyInPlace(adagradKernel, targets, inputs, { live, lrDecay, weightDecay, eps });
+    applyInPlace(adagradKernel, targets, inputs, { live, seq, lrDecay, weightDecay, eps });
   }
 }
 

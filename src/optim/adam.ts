@@ -4,13 +4,11 @@ import { f32 } from '../backend/kernel.js';
 import { applyInPlace } from '../ops/apply.js';
 import { defineInPlace } from '../ops/inplace.js';
 import type { Tensor } from '../tensor.js';
-import { cpuGrad, dispatchUpdate, updateSamples, type Live } from './kernel.js';
+import { checkCases, cpuCheck, cpuGrad, dispatchUpdate, updateSamples, type Live, type UpdateAttrs } from './kernel.js';
 import { Optimizer, checkRange, type Slot } from './optimizer.js';
 import type { Schedule } from './schedules.js';
 
-export interface AdamAttrs {
-  /** The live learning rate and step (see Live). */
-  live: Live;
+export interface AdamAttrs extends UpdateAttrs {
   beta1: number;
   beta2: number;
   eps: number;
@@ -18,7 +16,7 @@ export interface AdamAttrs {
   decoupled: boolean;
 }
 
-// targets: param [n], exp_avg [n], exp_avg_sq [n]; inputs: grad [n], scale [1]?
+// targets: param [n], exp_avg [n], exp_avg_sq [n], flag [1]; inputs: grad [n], scale [1]?
 // NOTE: as PyTorch, Adam's weight decay is L2 (λ·p added to the gradient) and AdamW's is decoupled (p ← p·(1 − lr·λ)
 // before the update); both bias-correct, and eps is added after dividing √v by √(1 − β2^t).
 export const adamKernel = defineInPlace<AdamAttrs>({
@@ -39,6 +37,7 @@ export const adamKernel = defineInPlace<AdamAttrs>({
       v[i] = a.beta2 * v[i]! + (1 - a.beta2) * g * g;
       p[i] = x - ((a.live.lr / bc1) * m[i]!) / (Math.sqrt(v[i]!) / Math.sqrt(bc2) + a.eps);
     }
+    cpuCheck(targets, a.seq);
   },
   gpu: (args) => {
     const a = args.attrs;
@@ -72,6 +71,7 @@ export const adamKernel = defineInPlace<AdamAttrs>({
       { label: 'step 1000 (bias corrections near 1)', attrs: a(1e-3, 1000), slots },
       { label: 'clip scale 0.5', attrs: a(0.01, 3), slots, scale: 0.5 },
       { label: 'adamw eps 0.1, clip scale 2', attrs: a(0.01, 2, { eps: 0.1, weightDecay: 0.01, decoupled: true }), slots, scale: 2 },
+      ...checkCases(a(0.01, 5, { weightDecay: 0.1 }), slots),
     ]);
   },
   // f32 against float64: dividing by √v + eps magnifies rounding (worst seen: 3e-6 relative).
@@ -117,9 +117,9 @@ export class Adam extends Optimizer {
     this.decoupled = Optimizer.flag(name, 'decoupledWeightDecay', opts.decoupledWeightDecay, false);
   }
 
-  protected update(targets: Tensor[], inputs: Tensor[], live: Live): void {
+  protected update(targets: Tensor[], inputs: Tensor[], live: Live, seq: (() => number) | undefined): void {
     const { beta1, beta2, eps, weightDecay, decoupled } = this;
-    applyInPlace(adamKernel, targets, inputs, { live, beta1, beta2, eps, weightDecay, decoupled });
+    applyInPlace(adamKernel, targets, inputs, { live, seq, beta1, beta2, eps, weightDecay, decoupled });
   }
 }
 

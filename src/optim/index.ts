@@ -1,5 +1,5 @@
 // Optimizers (fused GPU update kernels, PyTorch's update rules), learning-rate schedules and gradient clipping.
-export { Optimizer, type OptimizerState, type ParamState } from './optimizer.js';
+export { Optimizer, type FiniteCheck, type OptimizerState, type ParamState, type UpdateOptions } from './optimizer.js';
 export { SGD, sgd, sgdKernel, type SgdOptions } from './sgd.js';
 export { Adam, adam, adamw, adamKernel, type AdamOptions } from './adam.js';
 export { RMSprop, rmsprop, rmspropKernel, type RmspropOptions } from './rmsprop.js';

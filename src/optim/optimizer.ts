@@ -1,6 +1,7 @@
 // Optimizer: the base of the update rules. It keeps each parameter's state tensors (created lazily on the
 // parameter's backend), evaluates the learning rate on the host, and runs one fused in-place kernel per parameter
-// per step. A step never reads device data, so it queues behind the backward pass without waiting for it.
+// per step, which can also check the new values for NaN/Inf. A step never reads device data, so it queues behind
+// the backward pass without waiting for it.
 import { zeroGrad as clearGrads } from '../autograd/tape.js';
 import type { Backend, DType } from '../backend/backend.js';
 import { BackendError, DTypeError, ShapeError, WgnnError, fmtShape } from '../errors.js';
@@ -29,6 +30,23 @@ interface LiveState extends ParamState {
   live: Live;
 }
 
+/**
+ * A finiteness check folded into the update kernels (TrainStep's check of the weights, src/nn/train.ts): each
+ * parameter's update lowers `flag` to `seq(p)` (an integer atomicMin) when it writes a NaN or ±Inf into p.
+ */
+export interface FiniteCheck {
+  /** int32 [1], on the parameters' backend. */
+  readonly flag: Tensor;
+  /** p's sequence number: called when p's update is encoded and again at each replay of a captured step. */
+  seq(p: Tensor): number;
+}
+
+/** What `step` takes besides the parameters. */
+export interface UpdateOptions {
+  /** Check every new parameter value for NaN/Inf in the update kernels (no extra dispatch). */
+  check?: FiniteCheck;
+}
+
 /** An optimizer's state by parameter index (the order of the `params` given), for checkpoints. */
 export interface OptimizerState extends OptimizerStateSpec {
   params: (ParamState | null)[];
@@ -46,8 +64,9 @@ export abstract class Optimizer {
   stepCount = 0;
   private rate: number | Schedule;
   private states = new Map<Tensor, LiveState>();
-  // NOTE: a slot these options do not use (SGD without momentum) is bound to a [1] placeholder, one per slot and
-  // backend, so that each rule has one binding layout; the kernel's override flags keep it from touching it.
+  // NOTE: a slot these options do not use (SGD without momentum), and the flag of an unchecked step, are bound to a
+  // [1] placeholder, one per slot and backend (the flag's after the rule's slots), so that each rule has one binding
+  // layout; the kernel's override flags keep it from touching them.
   private placeholders = new Map<Backend, Tensor[]>();
 
   protected constructor(
@@ -84,10 +103,11 @@ export abstract class Optimizer {
   /** The rule's state slots, in the kernel's target order after the parameter. */
   protected abstract readonly slots: readonly Slot[];
   /**
-   * Runs the fused kernel: targets [param, ...slots], inputs [grad, scale?]. `live` holds this parameter's learning
-   * rate and step (1 first); the kernel's uniforms read it when encoded and again at every replay of a captured step.
+   * Runs the fused kernel: targets [param, ...slots, flag], inputs [grad, scale?]. `live` holds this parameter's
+   * learning rate and step (1 first); the kernel's uniforms read it (and `seq`, the finiteness check's sequence
+   * number, when the flag is a check's) when encoded and again at every replay of a captured step.
    */
-  protected abstract update(targets: Tensor[], inputs: Tensor[], live: Live): void;
+  protected abstract update(targets: Tensor[], inputs: Tensor[], live: Live, seq: (() => number) | undefined): void;
 
   /** The learning rate of the next step. Assign a number, or a schedule (a function of `stepCount`). */
   get lr(): number {
@@ -99,11 +119,16 @@ export abstract class Optimizer {
 
   /**
    * Updates every parameter that has a `.grad`, in place, with one fused kernel each (applying the factor of a
-   * pending `clipGradNorm`), and counts a step. State is created on first use, on the parameter's backend.
+   * pending `clipGradNorm`), and counts a step. State is created on first use, on the parameter's backend. With
+   * `check`, the same kernels flag a NaN or an Inf they write. Returns the parameters updated (and so checked).
    */
-  step(params: Iterable<Tensor>): void {
+  step(params: Iterable<Tensor>, opts: UpdateOptions = {}): Tensor[] {
     const ps = [...new Set(params)].filter((p) => p.grad !== undefined);
-    for (const p of ps) this.checkParam(p, p.grad!);
+    const { check } = opts;
+    for (const p of ps) {
+      this.checkParam(p, p.grad!);
+      if (check) this.checkFlag(p, check.flag);
+    }
     const lr = this.lr;
     if (!(typeof lr === 'number' && lr >= 0 && lr < Infinity)) {
       throw new WgnnError(`${this.name}: the schedule gave learning rate ${show(lr)} at step ${this.stepCount}; expected a finite number >= 0`);
@@ -117,8 +142,9 @@ export abstract class Optimizer {
       const grad = p.grad!;
       const scale = takeGradScale(grad);
       const targets = [p, ...this.slots.map((s, k) => (s.used ? st.slots[s.name]! : this.placeholder(p.backend, k)))];
+      targets.push(check ? check.flag : this.placeholder(p.backend, this.slots.length, 'int32'));
       try {
-        this.update(targets, scale ? [grad, scale] : [grad], st.live);
+        this.update(targets, scale ? [grad, scale] : [grad], st.live, check && (() => check.seq(p)));
       } finally {
         scale?.dispose();
       }
@@ -137,6 +163,7 @@ export abstract class Optimizer {
         this.stepCount++;
       });
     }
+    return ps;
   }
 
   /** Disposes the gradients of `params` and clears `.grad` (and any clip factor waiting for them). */
@@ -240,10 +267,10 @@ export abstract class Optimizer {
     this.states.delete(p);
   }
 
-  private placeholder(b: Backend, slot: number): Tensor {
+  private placeholder(b: Backend, slot: number, dtype: DType = 'float32'): Tensor {
     let ts = this.placeholders.get(b);
     if (!ts) this.placeholders.set(b, (ts = []));
-    return (ts[slot] ??= keep(full([1], 0, { backend: b })));
+    return (ts[slot] ??= keep(full([1], 0, { backend: b, dtype })));
   }
 
   private checkParam(p: Tensor, g: Tensor): void {
@@ -255,6 +282,15 @@ export abstract class Optimizer {
     }
     if (!sameShape(p.shape, g.shape)) {
       throw new ShapeError(`${this.name}: parameter #${p.id} ${fmtShape(p.shape)} has a gradient of shape ${fmtShape(g.shape)}`);
+    }
+  }
+
+  private checkFlag(p: Tensor, flag: Tensor): void {
+    if (flag.dtype !== 'int32' || !sameShape(flag.shape, [1])) {
+      throw new DTypeError(`${this.name}: the finiteness check's flag is ${flag.dtype}${fmtShape(flag.shape)}; expected int32[1]`);
+    }
+    if (flag.backend !== p.backend) {
+      throw new BackendError(`${this.name}: parameter #${p.id} lives on ${p.backend.name}, the finiteness check's flag on ${flag.backend.name}`);
     }
   }
 

@@ -4,13 +4,11 @@ import { f32 } from '../backend/kernel.js';
 import { applyInPlace } from '../ops/apply.js';
 import { defineInPlace } from '../ops/inplace.js';
 import type { Tensor } from '../tensor.js';
-import { cpuGrad, dispatchUpdate, updateSamples, type Live } from './kernel.js';
+import { checkCases, cpuCheck, cpuGrad, dispatchUpdate, updateSamples, type Live, type UpdateAttrs } from './kernel.js';
 import { Optimizer, checkRange, type Slot } from './optimizer.js';
 import type { Schedule } from './schedules.js';
 
-export interface RmspropAttrs {
-  /** The live learning rate and step (see Live). */
-  live: Live;
+export interface RmspropAttrs extends UpdateAttrs {
   alpha: number;
   eps: number;
   weightDecay: number;
@@ -18,8 +16,8 @@ export interface RmspropAttrs {
   centered: boolean;
 }
 
-// targets: param [n], square_avg [n], momentum_buffer [n], grad_avg [n] (the last two [1] placeholders when momentum
-// is 0 / not centered); inputs: grad [n], scale [1]?
+// targets: param [n], square_avg [n], momentum_buffer [n], grad_avg [n] (these two [1] placeholders when momentum
+// is 0 / not centered), flag [1]; inputs: grad [n], scale [1]?
 // NOTE: as PyTorch (not TensorFlow), eps is added after the square root, weight decay is L2 (λ·p added to the
 // gradient), and the centered variant divides by √(v − ḡ²) + eps with ḡ the running mean of g.
 export const rmspropKernel = defineInPlace<RmspropAttrs>({
@@ -48,6 +46,7 @@ export const rmspropKernel = defineInPlace<RmspropAttrs>({
         p[i] = p[i]! - (a.live.lr * g) / avg;
       }
     }
+    cpuCheck(targets, a.seq);
   },
   gpu: (args) => {
     const a = args.attrs;
@@ -83,6 +82,7 @@ export const rmspropKernel = defineInPlace<RmspropAttrs>({
       { label: 'square_avg from 0', attrs: a(0.01), slots: [[0, 0], null, null] },
       { label: 'momentum 0.9, clip scale 0.5', attrs: a(0.01, { momentum: 0.9 }), slots: [sq, buf, null], scale: 0.5 },
       { label: 'centered, clip scale 2', attrs: a(0.001, { centered: true }), slots: [centered, null, gAvg], scale: 2 },
+      ...checkCases(a(0.01, { centered: true, momentum: 0.5 }), [centered, buf, gAvg]),
     ]);
   },
   // f32 against float64: dividing by √v + eps magnifies rounding (worst seen: 3e-6 relative).
@@ -130,9 +130,9 @@ export class RMSprop extends Optimizer {
     ];
   }
 
-  protected update(targets: Tensor[], inputs: Tensor[], live: Live): void {
+  protected update(targets: Tensor[], inputs: Tensor[], live: Live, seq: (() => number) | undefined): void {
     const { alpha, eps, weightDecay, momentum, centered } = this;
-    applyInPlace(rmspropKernel, targets, inputs, { live, alpha, eps, weightDecay, momentum, centered });
+    applyInPlace(rmspropKernel, targets, inputs, { live, seq, alpha, eps, weightDecay, momentum, centered });
   }
 }
 

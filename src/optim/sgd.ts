@@ -4,21 +4,19 @@ import { f32, u32 } from '../backend/kernel.js';
 import { applyInPlace } from '../ops/apply.js';
 import { defineInPlace } from '../ops/inplace.js';
 import type { Tensor } from '../tensor.js';
-import { cpuGrad, dispatchUpdate, updateSamples, type Live } from './kernel.js';
+import { checkCases, cpuCheck, cpuGrad, dispatchUpdate, updateSamples, type Live, type UpdateAttrs } from './kernel.js';
 import { Optimizer, checkRange, type Slot } from './optimizer.js';
 import type { Schedule } from './schedules.js';
 import { WgnnError } from '../errors.js';
 
-export interface SgdAttrs {
-  /** The live learning rate and step (see Live). */
-  live: Live;
+export interface SgdAttrs extends UpdateAttrs {
   momentum: number;
   dampening: number;
   nesterov: boolean;
   weightDecay: number;
 }
 
-// targets: param [n], momentum_buffer [n] (a [1] placeholder when momentum = 0); inputs: grad [n], scale [1]?
+// targets: param [n], momentum_buffer [n] (a [1] placeholder when momentum = 0), flag [1]; inputs: grad [n], scale [1]?
 // NOTE: as torch.optim.SGD, weight decay is L2 (λ·p added to the gradient) and the momentum buffer starts as a copy
 // of the first gradient (no dampening on that step), then buf = μ·buf + (1 − dampening)·g.
 export const sgdKernel = defineInPlace<SgdAttrs>({
@@ -36,6 +34,7 @@ export const sgdKernel = defineInPlace<SgdAttrs>({
       }
       p[i] = p[i]! - a.live.lr * g;
     }
+    cpuCheck(targets, a.seq);
   },
   gpu: (args) => {
     const a = args.attrs;
@@ -66,6 +65,9 @@ export const sgdKernel = defineInPlace<SgdAttrs>({
       { label: 'nesterov 0.5, first step', attrs: a(0.1, 1, { momentum: 0.5, nesterov: true }), slots: [buf] },
       { label: 'momentum 0.9, clip scale 0.25', attrs: a(0.1, 4, { momentum: 0.9 }), slots: [buf], scale: 0.25 },
       { label: 'clip scale 0.5', attrs: a(0.1, 2), slots: [null], scale: 0.5 },
+      // 3e38 + 1e38 rounds to +Inf in f32 (and in the CPU reference's f32 store).
+      { label: 'check: a finite update overflowing to +Inf', attrs: a(1e38, 2), slots: [null], last: { param: 3e38, grad: -1 } },
+      ...checkCases(a(0.05, 3, { momentum: 0.9, weightDecay: 0.01 }), [buf]),
     ]);
   },
   // One f32 update against float64 (worst seen: 7e-7 relative).
@@ -105,9 +107,9 @@ export class SGD extends Optimizer {
     this.slots = [{ name: 'momentum_buffer', init: 0, used: this.momentum !== 0 }];
   }
 
-  protected update(targets: Tensor[], inputs: Tensor[], live: Live): void {
+  protected update(targets: Tensor[], inputs: Tensor[], live: Live, seq: (() => number) | undefined): void {
     const { momentum, dampening, nesterov, weightDecay } = this;
-    applyInPlace(sgdKernel, targets, inputs, { live, momentum, dampening, nesterov, weightDecay });
+    applyInPlace(sgdKernel, targets, inputs, { live, seq, momentum, dampening, nesterov, weightDecay });
   }
 }
 
