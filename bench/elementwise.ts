@@ -52,13 +52,21 @@ export function activationCases(o: FamilyOpts): Case[] {
             tanh: (y, dy) => dy.mul(np.subtract(1, np.square(y))),
           };
           const g = fromY[name];
-          if (g) return p.prepare(`d${name} from y`, sets, (y, dy) => g(y!, dy!), { note: 'derivative rule written in jax.numpy' });
-          return p.prepare(`vjp(${name})`, sets, (x, dy) => {
-            const [y, back] = vjp(f[name]!, [x!]);
-            y.dispose();
-            const [dx] = back(dy!) as unknown as JaxArray[];
-            return dx!;
-          }, { note: 'jit(vjp)' });
+          if (g)
+            return p.prepare(`d${name} from y`, sets, (y, dy) => g(y!, dy!), {
+              note: 'derivative rule written in jax.numpy',
+            });
+          return p.prepare(
+            `vjp(${name})`,
+            sets,
+            (x, dy) => {
+              const [y, back] = vjp(f[name]!, [x!]);
+              y.dispose();
+              const [dx] = back(dy!) as unknown as JaxArray[];
+              return dx!;
+            },
+            { note: 'jit(vjp)' },
+          );
         },
       };
     }),
@@ -79,7 +87,9 @@ function tfjsActivation(name: UnaryName, bwd: boolean): Case['tfjs'] {
       sigmoid: { kernel: 'Mul(dy, Mul(y, Sub(1, y)))', f: ([y, dy]: TfT[]) => tf.mul(dy!, tf.mul(y!, tf.sub(1, y!))) },
       tanh: { kernel: 'Mul(Sub(1, Square(y)), dy)', f: ([y, dy]: TfT[]) => tf.mul(tf.sub(1, tf.square(y!)), dy!) },
     }[name as 'relu' | 'sigmoid' | 'tanh'];
-    return p.prepare(rules.kernel, sets, (ts) => p.tf.tidy(() => rules.f(ts)), { note: 'composed, as TF.js\'s gradient' });
+    return p.prepare(rules.kernel, sets, (ts) => p.tf.tidy(() => rules.f(ts)), {
+      note: "composed, as TF.js's gradient",
+    });
   };
 }
 
@@ -114,8 +124,12 @@ export function binaryCases(o: FamilyOpts): Case[] {
       inputs: (set) => [hostUniform(seed + set * 10, c.a), hostUniform(seed + set * 10 + 1, c.b)],
       check: (inp) => cpuCheck(op, inp, {}, seed),
       wgnn: (gpu, sets) => opRunner(gpu, op, sets, {}),
-      tfjs: (p, sets) => p.prepare(c.op === 'add' ? 'Add' : 'Multiply', sets, ([a, b]) => (c.op === 'add' ? p.tf.add(a!, b!) : p.tf.mul(a!, b!))),
-      jax: (p, sets) => p.prepare(c.op, sets, (a, b) => (c.op === 'add' ? p.jax.numpy.add(a!, b!) : p.jax.numpy.multiply(a!, b!))),
+      tfjs: (p, sets) =>
+        p.prepare(c.op === 'add' ? 'Add' : 'Multiply', sets, ([a, b]) =>
+          c.op === 'add' ? p.tf.add(a!, b!) : p.tf.mul(a!, b!),
+        ),
+      jax: (p, sets) =>
+        p.prepare(c.op, sets, (a, b) => (c.op === 'add' ? p.jax.numpy.add(a!, b!) : p.jax.numpy.multiply(a!, b!))),
     };
   });
 }

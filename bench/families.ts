@@ -23,31 +23,36 @@ export interface Family {
 export const FAMILIES: Family[] = [
   {
     name: 'matmul',
-    about: 'matmul f32 a [M,K] @ b [K,N] (transA: a stored [K,M]; transB: b stored [N,K]), inputs uniform in [-1,1]; GFLOP/s = 2·M·N·K / time',
+    about:
+      'matmul f32 a [M,K] @ b [K,N] (transA: a stored [K,M]; transB: b stored [N,K]), inputs uniform in [-1,1]; GFLOP/s = 2·M·N·K / time',
     unit: 'GFLOP/s',
     cases: matmulCases,
   },
   {
     name: 'matmul-tune',
-    about: "f32 [n,n] @ [n,n] on each kernel of matmul's table, forced (which is fastest here; the table picks per shape); GFLOP/s = 2·n³ / time",
+    about:
+      "f32 [n,n] @ [n,n] on each kernel of matmul's table, forced (which is fastest here; the table picks per shape); GFLOP/s = 2·n³ / time",
     unit: 'GFLOP/s',
     cases: matmulTuneCases,
   },
   {
     name: 'conv',
-    about: 'conv2d f32 NHWC x [N,H,W,C] * w [R,S,C,K] -> y [N,P,Q,K]; GFLOP/s = 2·N·P·Q·K·R·S·C / time for each pass (jax-js: NCHW/OIHW copies of the same data)',
+    about:
+      'conv2d f32 NHWC x [N,H,W,C] * w [R,S,C,K] -> y [N,P,Q,K]; GFLOP/s = 2·N·P·Q·K·R·S·C / time for each pass (jax-js: NCHW/OIHW copies of the same data)',
     unit: 'GFLOP/s',
     cases: convCases,
   },
   {
     name: 'pool',
-    about: 'pooling f32 NHWC; GB/s = bytes read + written / time (max forward also writes its int32 argmax; max backward reads it)',
+    about:
+      'pooling f32 NHWC; GB/s = bytes read + written / time (max forward also writes its int32 argmax; max backward reads it)',
     unit: 'GB/s',
     cases: poolCases,
   },
   {
     name: 'activation',
-    about: 'unary activations f32, forward y = f(x) and backward dx = f\'(x or y)·dy; GB/s = bytes read + written / time',
+    about:
+      "unary activations f32, forward y = f(x) and backward dx = f'(x or y)·dy; GB/s = bytes read + written / time",
     unit: 'GB/s',
     cases: activationCases,
   },
@@ -65,19 +70,22 @@ export const FAMILIES: Family[] = [
   },
   {
     name: 'softmax',
-    about: 'softmax and fused softmax + cross-entropy over the last axis of logits [R,C]; GB/s = bytes read + written / time',
+    about:
+      'softmax and fused softmax + cross-entropy over the last axis of logits [R,C]; GB/s = bytes read + written / time',
     unit: 'GB/s',
     cases: softmaxCases,
   },
   {
     name: 'optim',
-    about: 'fused optimizer updates in place over n parameters; GB/s = (params + grads + state) read + (params + state) written / time',
+    about:
+      'fused optimizer updates in place over n parameters; GB/s = (params + grads + state) read + (params + state) written / time',
     unit: 'GB/s',
     cases: optimCases,
   },
   {
     name: 'train',
-    about: 'one training step of the seed CNN and MLP (wgnn eager and replayed, TF.js, jax-js); GFLOP/s = the step\'s least flops / time',
+    about:
+      "one training step of the seed CNN and MLP (wgnn eager and replayed, TF.js, jax-js); GFLOP/s = the step's least flops / time",
     unit: 'GFLOP/s',
     cases: trainCases,
     run: runTrain,

@@ -115,13 +115,25 @@ export const allowed = (tol: Tol, length: number, want: number): number =>
  * A check against `want`; `at[i]` maps entry i of want to the index in the engine's result (default: the same index),
  * `length` is the reduction length behind each entry.
  */
-export function checkAgainst(how: string, name: string, want: ArrayLike<number>, tol: Tol, seed: number, opts: { at?: ArrayLike<number>; length?: number | ((i: number) => number) } = {}): Check {
+export function checkAgainst(
+  how: string,
+  name: string,
+  want: ArrayLike<number>,
+  tol: Tol,
+  seed: number,
+  opts: { at?: ArrayLike<number>; length?: number | ((i: number) => number) } = {},
+): Check {
   const len = opts.length ?? 1;
   return {
     how,
     compare: (got, who) => {
       if (!opts.at && got.length < want.length) {
-        return { ok: false, maxErr: NaN, checked: 0, error: `${who} ${name}: ${got.length} values, expected at least ${want.length}` };
+        return {
+          ok: false,
+          maxErr: NaN,
+          checked: 0,
+          error: `${who} ${name}: ${got.length} values, expected at least ${want.length}`,
+        };
       }
       let maxErr = 0;
       for (let i = 0; i < want.length; i++) {
@@ -160,7 +172,14 @@ export async function cpuRun(op: AnyOp, inputs: HostTensor[], attrs: object): Pr
 }
 
 /** The common case: the op on the CPU backend on the same inputs, every entry compared with the op's tolerance. */
-export async function cpuCheck(op: AnyOp, inputs: HostTensor[], attrs: object, seed: number, length = 1, tol: Tol = op.tol): Promise<Check> {
+export async function cpuCheck(
+  op: AnyOp,
+  inputs: HostTensor[],
+  attrs: object,
+  seed: number,
+  length = 1,
+  tol: Tol = op.tol,
+): Promise<Check> {
   return checkAgainst('cpu reference', op.name, await cpuRun(op, inputs, attrs), tol, seed, { length });
 }
 
@@ -230,7 +249,15 @@ export async function runCase(c: Case, env: Env): Promise<Row> {
     return row;
   }
   const gpu = env.gpu;
-  row.engines.wgnn = await runEngine('wgnn', () => c.wgnn(gpu, sets), gpu.device, () => gpu.sync(), check, nsets, env);
+  row.engines.wgnn = await runEngine(
+    'wgnn',
+    () => c.wgnn(gpu, sets),
+    gpu.device,
+    () => gpu.sync(),
+    check,
+    nsets,
+    env,
+  );
   for (const e of ['tfjs', 'jax'] as const) {
     const peer = env[e];
     if (peer === undefined) continue;
@@ -240,7 +267,15 @@ export async function runCase(c: Case, env: Env): Promise<Row> {
       row.engines[e] =
         typeof build === 'string'
           ? { status: 'n/a', why: build }
-          : await runEngine(e, () => build(peer, sets), peer.device, () => peer.sync(), check, nsets, env);
+          : await runEngine(
+              e,
+              () => build(peer, sets),
+              peer.device,
+              () => peer.sync(),
+              check,
+              nsets,
+              env,
+            );
     }
   }
   return row;
@@ -273,7 +308,11 @@ async function validateAndTime(
   let r: EngineResult = { status: 'error' };
   try {
     runner = make();
-    r = { status: 'error', ...(runner.kernel ? { kernel: runner.kernel } : {}), ...(runner.note ? { note: runner.note } : {}) };
+    r = {
+      status: 'error',
+      ...(runner.kernel ? { kernel: runner.kernel } : {}),
+      ...(runner.note ? { note: runner.note } : {}),
+    };
     const got = await runner.result();
     const chk = check.compare(got, ENGINE_NAMES[who]);
     r.check = { how: check.how, maxErr: chk.maxErr, checked: chk.checked };

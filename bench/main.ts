@@ -48,7 +48,16 @@ interface Args {
 class UsageError extends Error {}
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { families: [], fam: { quick: false }, peers: ['tfjs', 'jax'], timer: 'auto', noJson: false, list: false, gpuSizes: false, help: false };
+  const a: Args = {
+    families: [],
+    fam: { quick: false },
+    peers: ['tfjs', 'jax'],
+    timer: 'auto',
+    noJson: false,
+    list: false,
+    gpuSizes: false,
+    help: false,
+  };
   const names = new Set(FAMILIES.map((f) => f.name));
   const value = (i: number, flag: string): string => {
     const v = argv[i];
@@ -75,12 +84,14 @@ function parseArgs(argv: string[]): Args {
       if (!Number.isInteger(a.fam.batch) || a.fam.batch <= 0) throw new UsageError(`--batch: bad size '${argv[i]}'`);
     } else if (arg === '--sizes') {
       a.fam.sizes = value(++i, arg).split(',').map(Number);
-      if (!a.fam.sizes.every((n) => Number.isInteger(n) && n > 0)) throw new UsageError(`--sizes: bad list '${argv[i]}'`);
+      if (!a.fam.sizes.every((n) => Number.isInteger(n) && n > 0))
+        throw new UsageError(`--sizes: bad list '${argv[i]}'`);
     } else if (names.has(arg)) a.families.push(arg);
     else if (arg === '--help' || arg === '-h') a.help = true;
     else throw new UsageError(`unknown argument '${arg}'`);
   }
-  for (const p of a.peers) if (p !== 'tfjs' && p !== 'jax') throw new UsageError(`--peers: unknown peer '${p}' (tfjs, jax)`);
+  for (const p of a.peers)
+    if (p !== 'tfjs' && p !== 'jax') throw new UsageError(`--peers: unknown peer '${p}' (tfjs, jax)`);
   return a;
 }
 
@@ -96,20 +107,33 @@ const progress = (s: string): void => void process.stderr.write(`${s}\n`);
 async function openGpu(): Promise<WebGpuBackend> {
   await installNavigator();
   const gpu = await createWebGpuBackend();
-  if (!gpu) throw new Error('no WebGPU adapter (on Linux without a GPU: bash scripts/setup-machine.sh for Mesa lavapipe)');
+  if (!gpu)
+    throw new Error('no WebGPU adapter (on Linux without a GPU: bash scripts/setup-machine.sh for Mesa lavapipe)');
   return gpu;
 }
 
 function runInfo(gpu: WebGpuBackend, a: Args, software: boolean, peers: RunInfo['peers']): RunInfo {
   const limits: Record<string, number> = {};
-  for (const k of ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup'] as const) {
+  for (const k of [
+    'maxBufferSize',
+    'maxStorageBufferBindingSize',
+    'maxComputeWorkgroupStorageSize',
+    'maxComputeInvocationsPerWorkgroup',
+  ] as const) {
     limits[k] = gpu.limits[k];
   }
   return {
     adapter: { ...gpu.info, slug: adapterSlug(gpu.info), software, features: [...gpu.features].sort(), limits },
     date: new Date().toISOString(),
     node: process.version,
-    options: { quick: a.fam.quick, sizes: a.fam.sizes, batch: a.fam.batch, timer: a.timer, peers: a.peers, only: a.only },
+    options: {
+      quick: a.fam.quick,
+      sizes: a.fam.sizes,
+      batch: a.fam.batch,
+      timer: a.timer,
+      peers: a.peers,
+      only: a.only,
+    },
     peers,
   };
 }
@@ -131,16 +155,31 @@ function jsonPath(a: Args, slug: string, byDefault: boolean): string | undefined
   return a.json || byDefault ? `bench/results/${slug}.json` : undefined;
 }
 
-const printOne = (f: Family, rows: Row[], ceil: { gflops?: number; gbs?: number; from?: string }, peers: RunInfo['peers']): void =>
-  f.print ? f.print(rows, peers, log) : printFamily(f, rows, ceil, peers, log);
+const printOne = (
+  f: Family,
+  rows: Row[],
+  ceil: { gflops?: number; gbs?: number; from?: string },
+  peers: RunInfo['peers'],
+): void => (f.print ? f.print(rows, peers, log) : printFamily(f, rows, ceil, peers, log));
 
 /** Prints the tables and writes the JSON of a whole run; returns the number of wgnn failures. */
-function finish(a: Args, info: RunInfo, roof: Roofline, rows: Row[], families: Family[], printTables: boolean, byDefault: boolean): number {
+function finish(
+  a: Args,
+  info: RunInfo,
+  roof: Roofline,
+  rows: Row[],
+  families: Family[],
+  printTables: boolean,
+  byDefault: boolean,
+): number {
   const report = buildReport(info, roof, rows);
   if (printTables) {
     printPreamble(info, roof, log);
     const c = computeCeiling(rows, roof);
-    const ceil = { ...(c.gflops ? { gflops: c.gflops, from: c.from! } : {}), ...(roof.copy ? { gbs: roof.copy.gbs } : {}) };
+    const ceil = {
+      ...(c.gflops ? { gflops: c.gflops, from: c.from! } : {}),
+      ...(roof.copy ? { gbs: roof.copy.gbs } : {}),
+    };
     for (const f of families) {
       const rs = rows.filter((r) => r.family === f.name);
       if (rs.length) printOne(f, rs, ceil, info.peers);
@@ -148,7 +187,9 @@ function finish(a: Args, info: RunInfo, roof: Roofline, rows: Row[], families: F
   }
   const bad = failures(rows);
   log('');
-  log(`validation: ${rows.filter((r) => r.engines.wgnn?.status === 'ok').length} cases ok, ${rows.filter((r) => r.skipped).length} skipped, ${bad.length} failed`);
+  log(
+    `validation: ${rows.filter((r) => r.engines.wgnn?.status === 'ok').length} cases ok, ${rows.filter((r) => r.skipped).length} skipped, ${bad.length} failed`,
+  );
   for (const r of bad) log(`  FAILED ${r.family}/${r.id}: ${r.engines.wgnn!.why}`);
   const path = jsonPath(a, info.adapter.slug, byDefault);
   if (path) writeJson(path, report);
@@ -161,7 +202,14 @@ async function merge(a: Args): Promise<number> {
   const rows: Row[] = [];
   for (const line of readFileSync(a.merge!, 'utf8').split('\n')) {
     if (!line.trim()) continue;
-    const rec = JSON.parse(line) as { type: string; info?: RunInfo; roofline?: Roofline; row?: Row; case?: string; why?: string };
+    const rec = JSON.parse(line) as {
+      type: string;
+      info?: RunInfo;
+      roofline?: Roofline;
+      row?: Row;
+      case?: string;
+      why?: string;
+    };
     if (rec.type === 'info') {
       // Each process wrote one; the roofline's loaded no peers, so take each peer's status from any that did.
       info ??= { ...rec.info!, peers: {} };
@@ -171,7 +219,14 @@ async function merge(a: Args): Promise<number> {
     else if (rec.type === 'crash' && rec.case !== 'roofline') {
       // A case whose process died or never started (scripts/bench-device.sh): a wgnn error row, so the run fails.
       const [family = '?', id = rec.case ?? '?'] = (rec.case ?? '').split('/');
-      rows.push({ family, id, label: rec.case ?? id, bound: 'memory', bytes: 0, engines: { wgnn: { status: 'error', why: rec.why ?? 'process died' } } });
+      rows.push({
+        family,
+        id,
+        label: rec.case ?? id,
+        bound: 'memory',
+        bytes: 0,
+        engines: { wgnn: { status: 'error', why: rec.why ?? 'process died' } },
+      });
     } else if (rec.type === 'crash') log(`roofline: ${rec.why}`);
   }
   if (!info) throw new Error(`${a.merge}: no 'info' record`);
@@ -205,7 +260,9 @@ async function main(): Promise<void> {
 
   const env: Env = { gpu, timing: timingOpts(a.fam.quick, software), timer: a.timer };
   const peers: RunInfo['peers'] = {};
-  const casesOf = families.map((f) => ({ f, cases: f.cases(fam).filter((c) => wanted(a, f.name, c.id)) })).filter((x) => x.cases.length);
+  const casesOf = families
+    .map((f) => ({ f, cases: f.cases(fam).filter((c) => wanted(a, f.name, c.id)) }))
+    .filter((x) => x.cases.length);
   if (casesOf.length) {
     for (const p of a.peers) {
       try {
@@ -250,7 +307,15 @@ async function main(): Promise<void> {
       }
       if (!perProcess) {
         const comp = computeCeiling(rows, roof);
-        printOne(f, fr, { ...(comp.gflops ? { gflops: comp.gflops, from: comp.from! } : {}), ...(roof.copy ? { gbs: roof.copy.gbs } : {}) }, peers);
+        printOne(
+          f,
+          fr,
+          {
+            ...(comp.gflops ? { gflops: comp.gflops, from: comp.from! } : {}),
+            ...(roof.copy ? { gbs: roof.copy.gbs } : {}),
+          },
+          peers,
+        );
       }
     }
   } finally {
@@ -261,7 +326,15 @@ async function main(): Promise<void> {
     gpu.destroy();
   }
   // Only a full run of every family replaces bench/results/<adapter>.json by default; a partial one needs --json.
-  const bad = finish(a, info, roof, rows, families, false, !a.fam.quick && a.only === undefined && a.families.length === 0);
+  const bad = finish(
+    a,
+    info,
+    roof,
+    rows,
+    families,
+    false,
+    !a.fam.quick && a.only === undefined && a.families.length === 0,
+  );
   process.exitCode = bad > 0 ? 1 : 0;
 }
 

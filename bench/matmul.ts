@@ -2,8 +2,24 @@
 // flags), a wide rank-64 product, square transA/transB, and the dense layer's fused bias + relu. Validated against
 // wgnn's CPU reference on a slice of rows (the first and last rows of the output: tile edges), then timed.
 import { matmul, tensor, type WebGpuBackend } from '../src/index.js';
-import { MATMUL_KERNELS, matmulKernel, matmulOps, type AnyOp, type MatmulAttrs, type MatmulKernelName } from '../src/internal.js';
-import { checkAgainst, cpuRun, hostUniform, opRunner, type Case, type Check, type FamilyOpts, type HostTensor } from './harness.js';
+import {
+  MATMUL_KERNELS,
+  matmulKernel,
+  matmulOps,
+  type AnyOp,
+  type MatmulAttrs,
+  type MatmulKernelName,
+} from '../src/internal.js';
+import {
+  checkAgainst,
+  cpuRun,
+  hostUniform,
+  opRunner,
+  type Case,
+  type Check,
+  type FamilyOpts,
+  type HostTensor,
+} from './harness.js';
 
 /** Multiply-adds the CPU reference may spend per case (float64 loops in JavaScript: about a second). */
 const CHECK_MACS = 4e7;
@@ -43,7 +59,15 @@ function shapes(o: FamilyOpts): Shape[] {
     ...square.map((n) => sq(n)),
     // An MLP's first layer, x [b,784] @ w [784,128], and its gradients: dw = xᵀ·dy (transA), dx = dy·wᵀ (transB).
     { id: 'mlp-fwd', label: `[${b},784]@[784,128] (MLP layer)`, M: b, K: 784, N: 128, attrs: {} },
-    { id: 'mlp-fwd-bias-relu', label: `[${b},784]@[784,128] +bias relu`, M: b, K: 784, N: 128, attrs: { activation: 'relu' }, bias: true },
+    {
+      id: 'mlp-fwd-bias-relu',
+      label: `[${b},784]@[784,128] +bias relu`,
+      M: b,
+      K: 784,
+      N: 128,
+      attrs: { activation: 'relu' },
+      bias: true,
+    },
     { id: 'mlp-dw-ta', label: `[${b},784]ᵀ@[${b},128] transA (dw)`, M: 784, K: b, N: 128, attrs: { transA: true } },
     { id: 'mlp-dx-tb', label: `[${b},128]@[784,128]ᵀ transB (dx)`, M: b, K: 128, N: 784, attrs: { transB: true } },
     { id: `wide-${wide}`, label: `[${wide},64]@[64,${wide}] (K=64)`, M: wide, K: 64, N: wide, attrs: {} },
@@ -54,7 +78,10 @@ function shapes(o: FamilyOpts): Shape[] {
 }
 
 /** Stored shapes of a and b for logical [M,K] @ [K,N] under the transpose flags. */
-const stored = (s: Shape): [number[], number[]] => [s.attrs.transA ? [s.K, s.M] : [s.M, s.K], s.attrs.transB ? [s.N, s.K] : [s.K, s.N]];
+const stored = (s: Shape): [number[], number[]] => [
+  s.attrs.transA ? [s.K, s.M] : [s.M, s.K],
+  s.attrs.transB ? [s.N, s.K] : [s.K, s.N],
+];
 
 export function matmulCases(o: FamilyOpts): Case[] {
   return shapes(o).map((s, k) => matmulCase(s, 7000 + k * 100));
@@ -69,7 +96,11 @@ export function matmulTuneCases(o: FamilyOpts): Case[] {
   return sizes.flatMap((n, i) =>
     (Object.keys(MATMUL_KERNELS) as MatmulKernelName[]).map((kernel, j) => {
       const s = sq(n, { kernel });
-      const c = matmulCase({ ...s, id: `${s.id}-${kernel}`, label: `[${n},${n}]@[${n},${n}] ${kernel}` }, 9000 + i * 100 + j * 10, 'matmul-tune');
+      const c = matmulCase(
+        { ...s, id: `${s.id}-${kernel}`, label: `[${n},${n}]@[${n},${n}] ${kernel}` },
+        9000 + i * 100 + j * 10,
+        'matmul-tune',
+      );
       const overBudget = c.prepare;
       return {
         ...c,
@@ -111,13 +142,24 @@ function matmulCase(s: Shape, seed: number, family = 'matmul'): Case {
     prepare: flops >= 2 * 2048 ** 3 ? (gpu) => overBudget(gpu, flops) : undefined,
     check: (inp) => rowSliceCheck(op, inp, attrs, s, seed),
     wgnn: (gpu, sets) => {
-      const k = matmulKernel({ M: s.M, K: s.K, N: s.N, batch: 1 }, { transA, transB, ...(attrs.kernel ? { kernel: attrs.kernel } : {}) }, gpu.limits);
+      const k = matmulKernel(
+        { M: s.M, K: s.K, N: s.N, batch: 1 },
+        { transA, transB, ...(attrs.kernel ? { kernel: attrs.kernel } : {}) },
+        gpu.limits,
+      );
       return { ...opRunner(gpu, op, sets, attrs), kernel: `${op.name} (${k.shader} ${k.tileM}x${k.tileN}x${k.tileK})` };
     },
     tfjs: (p, sets) =>
       s.bias
         ? p.prepare('_FusedMatMul (tf.fused.matMul)', sets, ([a, b, bias]) =>
-            p.tf.fused.matMul({ a: a!, b: b!, transposeA: transA, transposeB: transB, bias: bias!, activation: 'relu' }),
+            p.tf.fused.matMul({
+              a: a!,
+              b: b!,
+              transposeA: transA,
+              transposeB: transB,
+              bias: bias!,
+              activation: 'relu',
+            }),
           )
         : p.prepare('BatchMatMul', sets, ([a, b]) => p.tf.matMul(a!, b!, transA, transB)),
     jax: (p, sets) => {
@@ -134,9 +176,18 @@ function matmulCase(s: Shape, seed: number, family = 'matmul'): Case {
  * The reference for rows of the output: wgnn's CPU backend runs the same op on the same b (and bias) and on the
  * rows of a that make the first and last output rows, as many as CHECK_MACS allows (at least 2).
  */
-async function rowSliceCheck(op: AnyOp, [a, b, bias]: HostTensor[], attrs: Partial<MatmulAttrs>, s: Shape, seed: number): Promise<Check> {
+async function rowSliceCheck(
+  op: AnyOp,
+  [a, b, bias]: HostTensor[],
+  attrs: Partial<MatmulAttrs>,
+  s: Shape,
+  seed: number,
+): Promise<Check> {
   const m = Math.max(2, Math.min(s.M, Math.floor(CHECK_MACS / (s.K * s.N))));
-  const rows = [...Array.from({ length: Math.ceil(m / 2) }, (_, i) => i), ...Array.from({ length: Math.floor(m / 2) }, (_, i) => s.M - Math.floor(m / 2) + i)];
+  const rows = [
+    ...Array.from({ length: Math.ceil(m / 2) }, (_, i) => i),
+    ...Array.from({ length: Math.floor(m / 2) }, (_, i) => s.M - Math.floor(m / 2) + i),
+  ];
   const A = a!.data as Float32Array;
   let sub: Float32Array;
   if (attrs.transA) {
@@ -147,7 +198,11 @@ async function rowSliceCheck(op: AnyOp, [a, b, bias]: HostTensor[], attrs: Parti
     sub = new Float32Array(m * s.K);
     rows.forEach((r, j) => sub.set(A.subarray(r * s.K, (r + 1) * s.K), j * s.K));
   }
-  const want = await cpuRun(op, [{ data: sub, shape: attrs.transA ? [s.K, m] : [m, s.K] }, b!, ...(bias ? [bias] : [])], attrs);
+  const want = await cpuRun(
+    op,
+    [{ data: sub, shape: attrs.transA ? [s.K, m] : [m, s.K] }, b!, ...(bias ? [bias] : [])],
+    attrs,
+  );
   const at = Int32Array.from({ length: m * s.N }, (_, i) => rows[Math.floor(i / s.N)]! * s.N + (i % s.N));
   const how = m === s.M ? 'cpu reference' : `cpu reference (rows ${rows.length} of ${s.M})`;
   return checkAgainst(how, op.name, want, op.tol, seed, { at, length: s.K });

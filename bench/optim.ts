@@ -3,7 +3,15 @@
 // (SGD's first step only copies the gradient into its buffer).
 // Validated against the kernel's CPU reference from the same state; the result compared is params and state.
 import { CpuBackend, tensor, type Tensor } from '../src/index.js';
-import { adamKernel, applyInPlace, sgdKernel, type AdamAttrs, type InPlaceKernel, type SgdAttrs, type Tol } from '../src/internal.js';
+import {
+  adamKernel,
+  applyInPlace,
+  sgdKernel,
+  type AdamAttrs,
+  type InPlaceKernel,
+  type SgdAttrs,
+  type Tol,
+} from '../src/internal.js';
 import { checkAgainst, hostUniform, type Case, type FamilyOpts, type HostTensor, type Runner } from './harness.js';
 import type { JaxArray } from './peers/jax.js';
 
@@ -72,13 +80,20 @@ function ruleCase(rule: Rule<unknown>, n: number, ri: number): Case {
       const hs = inp.map((h) => ({ handle: cpu.upload(h.data), spec: { shape: h.shape, dtype: 'float32' as const } }));
       const flag = { handle: cpu.upload(new Int32Array(1)), spec: { shape: [1], dtype: 'int32' as const } };
       cpu.runInPlace(rule.kernel, [...hs.slice(0, k), flag], [hs[k]!], rule.attrs);
-      return checkAgainst('cpu reference', `${rule.kernel.name} (param, state)`, concat(hs.slice(0, k).map((h) => h.handle as Float32Array)), TOL, seed);
+      return checkAgainst(
+        'cpu reference',
+        `${rule.kernel.name} (param, state)`,
+        concat(hs.slice(0, k).map((h) => h.handle as Float32Array)),
+        TOL,
+        seed,
+      );
     },
     wgnn: (gpu, sets) => {
       const ts: Tensor[][] = sets.map((s) => s.map((h) => tensor(h.data, h.shape, { backend: gpu })));
       // The targets end in the finiteness check's flag slot (int32 [1]), bound unchecked here (no seq in the attrs).
       const flag = tensor(new Int32Array(1), [1], { backend: gpu, dtype: 'int32' });
-      const step = (i: number): void => applyInPlace(rule.kernel, [...ts[i]!.slice(0, k), flag], [ts[i]![k]!], rule.attrs);
+      const step = (i: number): void =>
+        applyInPlace(rule.kernel, [...ts[i]!.slice(0, k), flag], [ts[i]![k]!], rule.attrs);
       return {
         kernel: `${rule.kernel.name} (fused, in place)`,
         enqueue: step,
@@ -101,11 +116,19 @@ type JaxPeer = import('./peers/jax.js').JaxPeer;
  * TF.js's own optimizers (tf.train.adam / tf.train.momentum: composed elementwise ops, no fused kernel), one per input
  * set, each with one variable, their state set with setWeights to the same values and step.
  */
-function tfjsRule(p: TfjsPeer, rule: Rule<unknown>, sets: HostTensor[][], k: number, concat: (parts: ArrayLike<number>[]) => Float32Array): Runner {
+function tfjsRule(
+  p: TfjsPeer,
+  rule: Rule<unknown>,
+  sets: HostTensor[][],
+  k: number,
+  concat: (parts: ArrayLike<number>[]) => Float32Array,
+): Runner {
   const tf = p.tf;
   const a = rule.attrs as AdamAttrs & SgdAttrs;
   const make = (): import('@tensorflow/tfjs-core').Optimizer =>
-    rule.id === 'adam' ? tf.train.adam(a.live.lr, a.beta1, a.beta2, a.eps) : tf.train.momentum(a.live.lr, a.momentum, false);
+    rule.id === 'adam'
+      ? tf.train.adam(a.live.lr, a.beta1, a.beta2, a.eps)
+      : tf.train.momentum(a.live.lr, a.momentum, false);
   const runs = sets.map((s, i) => {
     const name = `bench_${rule.id}_${i}_${Math.random().toString(36).slice(2)}`;
     const v = tf.variable(tf.tensor(s[0]!.data, s[0]!.shape), true, name);
@@ -127,7 +150,10 @@ function tfjsRule(p: TfjsPeer, rule: Rule<unknown>, sets: HostTensor[][], k: num
       const r = runs[0]!;
       r.opt.applyGradients({ [r.name]: r.g });
       const w = await r.opt.getWeights(); // [iterations, ...state]
-      const parts = [await r.v.data(), ...(await Promise.all(w.slice(1).map((t) => t.tensor.data())))] as Float32Array[];
+      const parts = [
+        await r.v.data(),
+        ...(await Promise.all(w.slice(1).map((t) => t.tensor.data()))),
+      ] as Float32Array[];
       return concat(parts);
     },
     dispose: () =>
@@ -140,7 +166,13 @@ function tfjsRule(p: TfjsPeer, rule: Rule<unknown>, sets: HostTensor[][], k: num
 }
 
 /** The same update written in jax.numpy as one jit function (p, state, g) -> (p', state'), bias corrections on the host. */
-function jaxRule(p: JaxPeer, rule: Rule<unknown>, sets: HostTensor[][], k: number, concat: (parts: ArrayLike<number>[]) => Float32Array): Runner {
+function jaxRule(
+  p: JaxPeer,
+  rule: Rule<unknown>,
+  sets: HostTensor[][],
+  k: number,
+  concat: (parts: ArrayLike<number>[]) => Float32Array,
+): Runner {
   const { numpy: np, jit } = p.jax;
   const a = rule.attrs as AdamAttrs & SgdAttrs;
   const update =
@@ -149,7 +181,10 @@ function jaxRule(p: JaxPeer, rule: Rule<unknown>, sets: HostTensor[][], k: numbe
           const m2 = m.add(g.ref.sub(m.ref).mul(1 - a.beta1));
           const v2 = v.mul(a.beta2).add(g.ref.mul(g).mul(1 - a.beta2));
           const stepSize = a.live.lr / (1 - a.beta1 ** STEP);
-          const denom = np.sqrt(v2.ref).div(Math.sqrt(1 - a.beta2 ** STEP)).add(a.eps);
+          const denom = np
+            .sqrt(v2.ref)
+            .div(Math.sqrt(1 - a.beta2 ** STEP))
+            .add(a.eps);
           return [x.sub(m2.ref.mul(stepSize).div(denom)), m2, v2];
         }
       : (x: JaxArray, buf: JaxArray, g: JaxArray): JaxArray[] => {

@@ -21,7 +21,12 @@ export async function installNavigator(): Promise<GPU | undefined> {
     dawn = m.create(['disable-dawn-features=timestamp_quantization']);
   }
   Object.defineProperty(globalThis, 'navigator', {
-    value: { ...nav, gpu: dawn, userAgent: `Node.js/${process.versions.node}`, hardwareConcurrency: availableParallelism() },
+    value: {
+      ...nav,
+      gpu: dawn,
+      userAgent: `Node.js/${process.versions.node}`,
+      hardwareConcurrency: availableParallelism(),
+    },
     configurable: true,
     writable: true,
   });
@@ -36,6 +41,11 @@ export function isSoftwareAdapter(info: AdapterInfo): boolean {
 /** A file-name slug for an adapter: 'nvidia-hopper-...' or 'mesa-software-llvmpipe-...'. */
 export function adapterSlug(info: AdapterInfo): string {
   const raw = [info.vendor, info.architecture, info.device || info.description].filter(Boolean).join('-');
-  const slug = raw.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 60).replace(/-+$/, '');
+  const slug = raw
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 60)
+    .replace(/-+$/, '');
   return slug || 'unknown-adapter';
 }

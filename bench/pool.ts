@@ -3,7 +3,15 @@
 // max_pool2d over the same x (the forward's aux output), so the row measures the backward kernel alone.
 import { CpuBackend, Rng } from '../src/index.js';
 import { poolOps, type AnyOp, type TensorSpec } from '../src/internal.js';
-import { cpuCheck, hostUniform, opRunner, sizeOfShape, type Case, type FamilyOpts, type HostTensor } from './harness.js';
+import {
+  cpuCheck,
+  hostUniform,
+  opRunner,
+  sizeOfShape,
+  type Case,
+  type FamilyOpts,
+  type HostTensor,
+} from './harness.js';
 
 interface PoolConfig {
   id: string;
@@ -18,9 +26,25 @@ interface PoolConfig {
 
 const CONFIGS: PoolConfig[] = [
   // The seed CNN's pool after conv1 (26×26×32).
-  { id: 'seed', name: 'seed', x: (n) => [n, 26, 26, 32], batch: { quick: 8, software: 64, gpu: 64 }, pool: 2, stride: 2, padding: 'valid' },
+  {
+    id: 'seed',
+    name: 'seed',
+    x: (n) => [n, 26, 26, 32],
+    batch: { quick: 8, software: 64, gpu: 64 },
+    pool: 2,
+    stride: 2,
+    padding: 'valid',
+  },
   // A ResNet stem: 3×3 stride 2 'same' over 112×112×64.
-  { id: 'stem', name: 'resnet stem', x: (n) => [n, 112, 112, 64], batch: { quick: 1, software: 2, gpu: 16 }, pool: 3, stride: 2, padding: 'same' },
+  {
+    id: 'stem',
+    name: 'resnet stem',
+    x: (n) => [n, 112, 112, 64],
+    batch: { quick: 1, software: 2, gpu: 16 },
+    pool: 3,
+    stride: 2,
+    padding: 'same',
+  },
 ];
 
 type Kind = 'max-fwd' | 'max-bwd' | 'avg-fwd' | 'avg-bwd';
@@ -50,7 +74,8 @@ export function poolCases(o: FamilyOpts): Case[] {
         const { out, aux } = maxPoolForward(x, attrs);
         return [dy, { data: aux, shape: yShape }, x, { data: out, shape: yShape }];
       };
-      const wgnnInputs = (s: HostTensor[]): HostTensor[] => (kind === 'max-bwd' ? s.slice(0, 2) : kind === 'avg-bwd' ? s.slice(0, 1) : s);
+      const wgnnInputs = (s: HostTensor[]): HostTensor[] =>
+        kind === 'max-bwd' ? s.slice(0, 2) : kind === 'avg-bwd' ? s.slice(0, 1) : s;
       const tfPad = c.padding;
       return {
         family: 'pool',
@@ -61,25 +86,49 @@ export function poolCases(o: FamilyOpts): Case[] {
         meta: { kind, x: xShape, y: yShape, ...attrs },
         inputs,
         check: (inp) => cpuCheck(op, wgnnInputs(inp), opAttrs, seed),
-        wgnn: (gpu, sets) => ({ ...opRunner(gpu, op, sets.map(wgnnInputs), opAttrs), ...(kind === 'max-bwd' ? { note: 'argmax from the CPU reference forward' } : {}) }),
+        wgnn: (gpu, sets) => ({
+          ...opRunner(gpu, op, sets.map(wgnnInputs), opAttrs),
+          ...(kind === 'max-bwd' ? { note: 'argmax from the CPU reference forward' } : {}),
+        }),
         tfjs: (p, sets) => {
           const tf = p.tf;
           const win: [number, number] = [c.pool, c.pool];
           switch (kind) {
             case 'max-fwd':
-              return p.prepare('MaxPool', sets, ([x]) => tf.maxPool(x as never, win, c.stride, tfPad), { note: 'writes no argmax' });
+              return p.prepare('MaxPool', sets, ([x]) => tf.maxPool(x as never, win, c.stride, tfPad), {
+                note: 'writes no argmax',
+              });
             case 'avg-fwd':
               return p.prepare('AvgPool', sets, ([x]) => tf.avgPool(x as never, win, c.stride, tfPad));
             case 'max-bwd':
               // MaxPoolGrad finds the winners again from x and y: it reads both instead of an argmax.
-              return p.prepare('MaxPoolGrad', sets.map((s) => [s[0]!, s[2]!, s[3]!]), ([dy, x, y]) =>
-                tf.engine().runKernel('MaxPoolGrad', { dy: dy!, input: x!, output: y! }, { filterSize: win, strides: c.stride, pad: tfPad, dimRoundingMode: undefined } as never) as never,
-              { note: 'reads x and y, no argmax' });
+              return p.prepare(
+                'MaxPoolGrad',
+                sets.map((s) => [s[0]!, s[2]!, s[3]!]),
+                ([dy, x, y]) =>
+                  tf.engine().runKernel('MaxPoolGrad', { dy: dy!, input: x!, output: y! }, {
+                    filterSize: win,
+                    strides: c.stride,
+                    pad: tfPad,
+                    dimRoundingMode: undefined,
+                  } as never) as never,
+                { note: 'reads x and y, no argmax' },
+              );
             case 'avg-bwd':
-              return p.prepare('AvgPoolGrad', sets.map((s) => [s[0]!, s[1]!]), ([dy, x]) =>
-                tf.engine().runKernel('AvgPoolGrad', { dy: dy!, input: x! }, { filterSize: win, strides: c.stride, pad: tfPad } as never) as never,
-              // Checked here: with 'same' padding it matches wgnn's countIncludePad: true to 3e-8, its AvgPool does not.
-              tfPad === 'same' ? { note: "divides by the whole window (padding counted), unlike TF.js's AvgPool" } : {});
+              return p.prepare(
+                'AvgPoolGrad',
+                sets.map((s) => [s[0]!, s[1]!]),
+                ([dy, x]) =>
+                  tf.engine().runKernel('AvgPoolGrad', { dy: dy!, input: x! }, {
+                    filterSize: win,
+                    strides: c.stride,
+                    pad: tfPad,
+                  } as never) as never,
+                // Checked here: with 'same' padding it matches wgnn's countIncludePad: true to 3e-8, its AvgPool does not.
+                tfPad === 'same'
+                  ? { note: "divides by the whole window (padding counted), unlike TF.js's AvgPool" }
+                  : {},
+              );
           }
         },
         jax:
@@ -93,7 +142,10 @@ export function poolCases(o: FamilyOpts): Case[] {
                 const pool = kind.startsWith('max')
                   ? (x: Parameters<typeof np.max>[0]) => lax.reduceWindow(x as never, (w) => np.max(w), win, st)
                   : (x: Parameters<typeof np.max>[0]) => lax.reduceWindow(x as never, (w) => np.mean(w), win, st);
-                if (!bwd) return p.prepare(kind === 'max-fwd' ? 'reduceWindow(max)' : 'reduceWindow(mean)', sets, (x) => pool(x!));
+                if (!bwd)
+                  return p.prepare(kind === 'max-fwd' ? 'reduceWindow(max)' : 'reduceWindow(mean)', sets, (x) =>
+                    pool(x!),
+                  );
                 // vjp needs the forward's input (max: which element won), so it runs the forward again.
                 return p.prepare(
                   `vjp(reduceWindow(${kind.startsWith('max') ? 'max' : 'mean'}))`,

@@ -12,7 +12,13 @@ export function reduceCases(o: FamilyOpts): Case[] {
   const R = elements(o) / C;
   const cases = [
     { id: 'sum-rows', name: 'sum' as const, axis: 1, label: `sum [${R},${C}] axis 1 (each row → 1)`, out: R },
-    { id: 'sum-cols', name: 'sum' as const, axis: 0, label: `sum [${R},${C}] axis 0 (each column → 1: a bias gradient)`, out: C },
+    {
+      id: 'sum-cols',
+      name: 'sum' as const,
+      axis: 0,
+      label: `sum [${R},${C}] axis 0 (each column → 1: a bias gradient)`,
+      out: C,
+    },
     { id: 'max-rows', name: 'max' as const, axis: 1, label: `max [${R},${C}] axis 1`, out: R },
   ];
   return cases.map((c, ci): Case => {
@@ -29,8 +35,12 @@ export function reduceCases(o: FamilyOpts): Case[] {
       inputs: (set) => [hostUniform(seed + set * 10, [R, C])],
       check: (inp) => cpuCheck(op, inp, attrs, seed),
       wgnn: (gpu, sets) => opRunner(gpu, op, sets, attrs),
-      tfjs: (p, sets) => p.prepare(c.name === 'sum' ? 'Sum' : 'Max', sets, ([x]) => (c.name === 'sum' ? p.tf.sum(x!, c.axis) : p.tf.max(x!, c.axis))),
-      jax: (p, sets) => p.prepare(c.name, sets, (x) => (c.name === 'sum' ? p.jax.numpy.sum(x!, c.axis) : p.jax.numpy.max(x!, c.axis))),
+      tfjs: (p, sets) =>
+        p.prepare(c.name === 'sum' ? 'Sum' : 'Max', sets, ([x]) =>
+          c.name === 'sum' ? p.tf.sum(x!, c.axis) : p.tf.max(x!, c.axis),
+        ),
+      jax: (p, sets) =>
+        p.prepare(c.name, sets, (x) => (c.name === 'sum' ? p.jax.numpy.sum(x!, c.axis) : p.jax.numpy.max(x!, c.axis))),
     };
   });
 }
@@ -97,27 +107,43 @@ export function softmaxCases(o: FamilyOpts): Case[] {
             : (p, sets) => {
                 const tf = p.tf;
                 if (!bwd) {
-                  return p.prepare('tf.losses.softmaxCrossEntropy', sets, ([x, t]) => tf.losses.softmaxCrossEntropy(t!, x!, undefined, 0, tf.Reduction.NONE), {
-                    note: 'composed',
-                  });
+                  return p.prepare(
+                    'tf.losses.softmaxCrossEntropy',
+                    sets,
+                    ([x, t]) => tf.losses.softmaxCrossEntropy(t!, x!, undefined, 0, tf.Reduction.NONE),
+                    {
+                      note: 'composed',
+                    },
+                  );
                 }
                 // TF.js's gradient of softmaxCrossEntropy with respect to the logits: dy·(softmax(x) − t).
-                return p.prepare('Mul(Sub(Softmax(x), t), dy)', sets, ([x, t, dy]) => tf.tidy(() => tf.mul(tf.sub(tf.softmax(x!), t!), tf.expandDims(dy!, 1))), {
-                  note: "composed, as TF.js's gradient",
-                });
+                return p.prepare(
+                  'Mul(Sub(Softmax(x), t), dy)',
+                  sets,
+                  ([x, t, dy]) => tf.tidy(() => tf.mul(tf.sub(tf.softmax(x!), t!), tf.expandDims(dy!, 1))),
+                  {
+                    note: "composed, as TF.js's gradient",
+                  },
+                );
               },
           jax: (p, sets) => {
             const { nn, numpy: np, vjp } = p.jax;
             // loss = −Σ t·log_softmax(x) per row; class indices become one-hot rows first.
-            const loss = (x: JaxArray, t: JaxArray): JaxArray => np.sum((sparse ? nn.oneHot(t, C) : t).mul(nn.logSoftmax(x, -1)), -1).mul(-1);
+            const loss = (x: JaxArray, t: JaxArray): JaxArray =>
+              np.sum((sparse ? nn.oneHot(t, C) : t).mul(nn.logSoftmax(x, -1)), -1).mul(-1);
             const note = sparse ? 'labels through nn.oneHot' : undefined;
             if (!bwd) return p.prepare('−Σ t·logSoftmax(x)', sets, (x, t) => loss(x!, t!), note ? { note } : {});
-            return p.prepare('vjp(−Σ t·logSoftmax(x))', sets, (x, t, dy) => {
-              const [y, back] = vjp((v: JaxArray) => loss(v, t!), [x!]);
-              y.dispose();
-              const [dx] = back(dy!) as unknown as JaxArray[];
-              return dx!;
-            }, { note: `jit(vjp)${note ? `; ${note}` : ''}` });
+            return p.prepare(
+              'vjp(−Σ t·logSoftmax(x))',
+              sets,
+              (x, t, dy) => {
+                const [y, back] = vjp((v: JaxArray) => loss(v, t!), [x!]);
+                y.dispose();
+                const [dx] = back(dy!) as unknown as JaxArray[];
+                return dx!;
+              },
+              { note: `jit(vjp)${note ? `; ${note}` : ''}` },
+            );
           },
         });
       }

@@ -33,7 +33,8 @@ export interface Derived {
   ratio?: number;
 }
 
-const statsOf = (e: EngineResult | undefined, timer: 'gpu' | 'wall'): Stats | undefined => (e?.status === 'ok' ? e.timing?.[timer] : undefined);
+const statsOf = (e: EngineResult | undefined, timer: 'gpu' | 'wall'): Stats | undefined =>
+  e?.status === 'ok' ? e.timing?.[timer] : undefined;
 
 export function derive(row: Row, ceil: { gflops?: number; gbs?: number }): Derived | undefined {
   if (row.skipped) return undefined;
@@ -74,8 +75,19 @@ export function computeCeiling(rows: Row[], roof: Roofline): { gflops?: number; 
 // ---------------------------------------------------------------------------------------------------------------
 
 const fmtMs = (x: number | undefined): string =>
-  x === undefined ? '—' : x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x >= 0.01 ? x.toFixed(3) : x.toFixed(4);
-const fmtRate = (x: number | undefined): string => (x === undefined ? '—' : x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+  x === undefined
+    ? '—'
+    : x >= 100
+      ? x.toFixed(0)
+      : x >= 10
+        ? x.toFixed(1)
+        : x >= 1
+          ? x.toFixed(2)
+          : x >= 0.01
+            ? x.toFixed(3)
+            : x.toFixed(4);
+const fmtRate = (x: number | undefined): string =>
+  x === undefined ? '—' : x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2);
 
 function cell(e: EngineResult | undefined, ms: number | undefined): string {
   if (!e) return '—';
@@ -84,9 +96,17 @@ function cell(e: EngineResult | undefined, ms: number | undefined): string {
 }
 
 /** Prints one family's table. `peers`: each peer's description or 'unavailable: why' (said once, not per row). */
-export function printFamily(fam: Family, rows: Row[], ceil: { gflops?: number; gbs?: number; from?: string }, peers: Partial<Record<Engine, string>>, log: (s: string) => void): void {
+export function printFamily(
+  fam: Family,
+  rows: Row[],
+  ceil: { gflops?: number; gbs?: number; from?: string },
+  peers: Partial<Record<Engine, string>>,
+  log: (s: string) => void,
+): void {
   // A peer gets a column where it ran at least one case of the family (matmul-tune has none).
-  const shown = (['tfjs', 'jax'] as const).filter((e) => peers[e] !== undefined && rows.some((r) => r.engines[e] && r.engines[e].status !== 'n/a'));
+  const shown = (['tfjs', 'jax'] as const).filter(
+    (e) => peers[e] !== undefined && rows.some((r) => r.engines[e] && r.engines[e].status !== 'n/a'),
+  );
   log('');
   log(`== ${fam.name} == ${fam.about}`);
   const ceilText =
@@ -125,22 +145,30 @@ export function printFamily(fam: Family, rows: Row[], ceil: { gflops?: number; g
       const x = r.engines[e];
       if (!x || (e !== 'wgnn' && !shown.includes(e))) continue;
       const global = e !== 'wgnn' && x.why !== undefined && peers[e] === `unavailable: ${x.why}`;
-      if (x.status !== 'ok' && x.why && !global) log(`    ${ENGINE_NAMES[e]}: ${x.status === 'n/a' ? 'n/a: ' : ''}${x.why}${x.note ? ` [${x.note}]` : ''}`);
-      else if (x.status === 'ok' && x.note) log(`    ${ENGINE_NAMES[e]}: ${e === 'wgnn' ? '' : `${x.kernel ?? ''}: `}${x.note}`);
+      if (x.status !== 'ok' && x.why && !global)
+        log(`    ${ENGINE_NAMES[e]}: ${x.status === 'n/a' ? 'n/a: ' : ''}${x.why}${x.note ? ` [${x.note}]` : ''}`);
+      else if (x.status === 'ok' && x.note)
+        log(`    ${ENGINE_NAMES[e]}: ${e === 'wgnn' ? '' : `${x.kernel ?? ''}: `}${x.note}`);
     }
   }
 }
 
 /** The lines above every table: adapter, timer, ceilings and the peers' status. */
 export function printPreamble(info: RunInfo, roof: Roofline, log: (s: string) => void): void {
-  log(`adapter: ${info.adapter.description || info.adapter.slug}${info.adapter.software ? ' (a CPU implementation of WebGPU: sizes reduced)' : ''}`);
+  log(
+    `adapter: ${info.adapter.description || info.adapter.slug}${info.adapter.software ? ' (a CPU implementation of WebGPU: sizes reduced)' : ''}`,
+  );
   const ts = info.adapter.features.includes('timestamp-query') && info.options.timer !== 'wall';
   log(
     `timer: ${ts ? 'GPU timestamps (summed compute-pass time per run; rows marked * fell back to wall clock)' : 'wall clock (the device has no timestamp-query)'}; ` +
       'ms = median over trials, spread = (max − min) / median; wall ms = wgnn wall clock per run (enqueue + submit + wait, over the trial)',
   );
-  if (roof.copy) log(`copy bandwidth: ${fmtRate(roof.copy.gbs)} GB/s (buffer-to-buffer copy of ${(roof.copy.bytes / 2 / 2 ** 20).toFixed(0)} MiB, read + write)`);
-  for (const e of ['tfjs', 'jax'] as const) if (info.peers[e] !== undefined) log(`peer ${ENGINE_NAMES[e]}: ${info.peers[e]}`);
+  if (roof.copy)
+    log(
+      `copy bandwidth: ${fmtRate(roof.copy.gbs)} GB/s (buffer-to-buffer copy of ${(roof.copy.bytes / 2 / 2 ** 20).toFixed(0)} MiB, read + write)`,
+    );
+  for (const e of ['tfjs', 'jax'] as const)
+    if (info.peers[e] !== undefined) log(`peer ${ENGINE_NAMES[e]}: ${info.peers[e]}`);
 }
 
 /** Counts wgnn validation failures and errors (the run fails on any). */

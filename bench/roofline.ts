@@ -31,7 +31,8 @@ export async function measureCopy(gpu: WebGpuBackend, o: { quick: boolean; softw
   try {
     // Random data (never zeros), 16 MiB at a time.
     const chunk = hostUniform(11, [Math.min(size, 16 << 20) / 4]).data;
-    for (let off = 0; off < size; off += chunk.byteLength) device.queue.writeBuffer(src, off, chunk.buffer, 0, Math.min(chunk.byteLength, size - off));
+    for (let off = 0; off < size; off += chunk.byteLength)
+      device.queue.writeBuffer(src, off, chunk.buffer, 0, Math.min(chunk.byteLength, size - off));
     const copies = (n: number): void => {
       const enc = device.createCommandEncoder();
       for (let i = 0; i < n; i++) enc.copyBufferToBuffer(src, 0, dst, 0, size);

@@ -27,8 +27,14 @@ export class PassTimer {
 
   private constructor(private readonly device: GPUDevice) {
     this.querySet = device.createQuerySet({ type: 'timestamp', count: QUERY_CAPACITY });
-    this.resolveBuf = device.createBuffer({ size: QUERY_CAPACITY * 8, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-    this.staging = device.createBuffer({ size: QUERY_CAPACITY * 8, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.resolveBuf = device.createBuffer({
+      size: QUERY_CAPACITY * 8,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
+    this.staging = device.createBuffer({
+      size: QUERY_CAPACITY * 8,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
     this.createEncoder = device.createCommandEncoder.bind(device);
     device.createCommandEncoder = (desc?: GPUCommandEncoderDescriptor): GPUCommandEncoder => {
       const enc = this.createEncoder(desc);
@@ -46,7 +52,10 @@ export class PassTimer {
         }
         const i = w.next;
         w.next += 2;
-        return begin({ ...pd, timestampWrites: { querySet: this.querySet, beginningOfPassWriteIndex: i, endOfPassWriteIndex: i + 1 } });
+        return begin({
+          ...pd,
+          timestampWrites: { querySet: this.querySet, beginningOfPassWriteIndex: i, endOfPassWriteIndex: i + 1 },
+        });
       };
       return enc;
     };

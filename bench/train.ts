@@ -3,7 +3,16 @@
 // the JavaScript time, dispatches and submits of each step, and where the replayed step's GPU time goes.
 import * as wg from '../src/index.js';
 import { setDefaultBackend } from '../src/internal.js';
-import { ENGINE_NAMES, type Case, type Engine, type EngineResult, type Env, type FamilyOpts, type HostTensor, type Row } from './harness.js';
+import {
+  ENGINE_NAMES,
+  type Case,
+  type Engine,
+  type EngineResult,
+  type Env,
+  type FamilyOpts,
+  type HostTensor,
+  type Row,
+} from './harness.js';
 import { jaxTrainer } from './peers/jax-train.js';
 import { msg } from './peers/peer.js';
 import { tfjsTrainer } from './peers/tfjs-train.js';
@@ -248,7 +257,17 @@ interface Measured {
   error?: string;
 }
 
-const newMeasured = (): Measured => ({ check: [], walls: [], cpus: [], jsWalls: [], inSubmit: [], dispatches: 0, submits: 0, losses: [], steps: 0 });
+const newMeasured = (): Measured => ({
+  check: [],
+  walls: [],
+  cpus: [],
+  jsWalls: [],
+  inSubmit: [],
+  dispatches: 0,
+  submits: 0,
+  losses: [],
+  steps: 0,
+});
 
 /** One step read back, with its JavaScript part (launch) measured apart from the wait. */
 async function timedStep(s: Stepper, m: Measured): Promise<void> {
@@ -421,7 +440,13 @@ function countOn(device: GPUDevice): Counts {
 /** A peer's trainer as a stepper, its counts from the wrapper on its device. */
 function peerStepper(name: string, t: PeerTrainer, device: GPUDevice): Stepper {
   const c = countOn(device);
-  return { name, launch: (i) => t.launch(i), read: () => t.read(), counts: () => ({ ...c }), dispose: () => t.dispose() };
+  return {
+    name,
+    launch: (i) => t.launch(i),
+    read: () => t.read(),
+    counts: () => ({ ...c }),
+    dispose: () => t.dispose(),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -445,7 +470,9 @@ function bitDiff(a: ArrayLike<number>, b: ArrayLike<number>): { count: number; m
 function learns(losses: number[]): string | undefined {
   const last = losses.slice(-3);
   const m = last.reduce((a, b) => a + b, 0) / last.length;
-  return Number.isFinite(m) && m < losses[0]! ? undefined : `the loss did not fall: first ${losses[0]}, mean of the last 3 ${m}`;
+  return Number.isFinite(m) && m < losses[0]!
+    ? undefined
+    : `the loss did not fall: first ${losses[0]}, mean of the last 3 ${m}`;
 }
 
 const timingOf = (s: ModeStats) => ({ reps: 1, trials: s.ms.n, wall: s.ms });
@@ -453,7 +480,15 @@ const timingOf = (s: ModeStats) => ({ reps: 1, trials: s.ms.n, wall: s.ms });
 /** Runs one train case on every engine. Never throws: failures are in the row. */
 export async function runTrain(c: Case, env: Env): Promise<Row> {
   const meta = c.meta as { model: 'mlp' | 'cnn'; batch: number; plan: Plan };
-  const row: Row = { family: c.family, id: c.id, label: c.label, bound: c.bound, flops: c.flops!, bytes: 0, engines: {} };
+  const row: Row = {
+    family: c.family,
+    id: c.id,
+    label: c.label,
+    bound: c.bound,
+    flops: c.flops!,
+    bytes: 0,
+    engines: {},
+  };
   const p = meta.plan;
   const gpu = env.gpu;
   const t0 = performance.now();
@@ -490,7 +525,11 @@ export async function runTrain(c: Case, env: Env): Promise<Row> {
     }
     try {
       const t = e === 'tfjs' ? await tfjsTrainer(env.tfjs as never, spec) : jaxTrainer(env.jax as never, spec);
-      built[e] = { at: steppers.push(peerStepper(ENGINE_NAMES[e], t, peer.device)) - 1, kernel: t.kernel, ...(t.note ? { note: t.note } : {}) };
+      built[e] = {
+        at: steppers.push(peerStepper(ENGINE_NAMES[e], t, peer.device)) - 1,
+        kernel: t.kernel,
+        ...(t.note ? { note: t.note } : {}),
+      };
     } catch (err) {
       row.engines[e] = { status: 'error', why: msg(err) };
     }
@@ -501,7 +540,11 @@ export async function runTrain(c: Case, env: Env): Promise<Row> {
     // wgnn: the replayed check steps must match the eager ones bit for bit, losses and weights.
     if (eager && replay && built.eager && built.replay) {
       const [me, mr] = [ms[built.eager.at]!, ms[built.replay.at]!];
-      if (me.error || mr.error) row.engines.wgnn = { status: 'error', why: `${me.error ? `eager: ${me.error}` : ''}${me.error && mr.error ? '; ' : ''}${mr.error ? `replay: ${mr.error}` : ''}` };
+      if (me.error || mr.error)
+        row.engines.wgnn = {
+          status: 'error',
+          why: `${me.error ? `eager: ${me.error}` : ''}${me.error && mr.error ? '; ' : ''}${mr.error ? `replay: ${mr.error}` : ''}`,
+        };
       else {
         // Blocks of 16 steps with one read, the two modes taking turns.
         const b16: [number[], number[]] = [[], []];
@@ -522,13 +565,21 @@ export async function runTrain(c: Case, env: Env): Promise<Row> {
           train: { ...sr, eager: se, profile },
         };
         const why: string[] = [];
-        if (replay.step.captures !== 1 || replay.step.replays < p.check - 1) why.push(`replay: ${replay.step.captures} captures, ${replay.step.replays} replays`);
-        if (!sameBits(me.check, mr.check)) why.push(`replayed losses ${mr.check.join(', ')} differ from eager ${me.check.join(', ')}`);
+        if (replay.step.captures !== 1 || replay.step.replays < p.check - 1)
+          why.push(`replay: ${replay.step.captures} captures, ${replay.step.replays} replays`);
+        if (!sameBits(me.check, mr.check))
+          why.push(`replayed losses ${mr.check.join(', ')} differ from eager ${me.check.join(', ')}`);
         eager.state.params.forEach((w, i) => {
           const d = bitDiff(w, replay!.state.params[i]!);
-          if (d) why.push(`parameter ${i} ${spec.weights[i]!.shape.join('×')} after ${p.check} steps: ${d.count} entries differ between eager and replay (largest ${d.max.toExponential(2)})`);
+          if (d)
+            why.push(
+              `parameter ${i} ${spec.weights[i]!.shape.join('×')} after ${p.check} steps: ${d.count} entries differ between eager and replay (largest ${d.max.toExponential(2)})`,
+            );
         });
-        for (const [mode, st] of [['eager', se], ['replay', sr]] as const) {
+        for (const [mode, st] of [
+          ['eager', se],
+          ['replay', sr],
+        ] as const) {
           const l = learns(st.losses);
           if (l) why.push(`${mode}: ${l}`);
         }
@@ -548,7 +599,13 @@ export async function runTrain(c: Case, env: Env): Promise<Row> {
         continue;
       }
       const st = summarize(m);
-      const res: TrainResult = { status: 'ok', ...(b.kernel ? { kernel: b.kernel } : {}), ...(b.note ? { note: b.note } : {}), timing: timingOf(st), train: st };
+      const res: TrainResult = {
+        status: 'ok',
+        ...(b.kernel ? { kernel: b.kernel } : {}),
+        ...(b.note ? { note: b.note } : {}),
+        timing: timingOf(st),
+        train: st,
+      };
       const why: string[] = [];
       const first = m.check[0]!;
       if (wgnnFirst !== undefined && !(Math.abs(first - wgnnFirst) <= 1e-4 + 1e-4 * Math.abs(wgnnFirst))) {
@@ -556,7 +613,11 @@ export async function runTrain(c: Case, env: Env): Promise<Row> {
       }
       const l = learns(st.losses);
       if (l) why.push(l);
-      res.check = { how: 'first loss vs wgnn (same weights, same batch); the loss falls', maxErr: wgnnFirst === undefined ? NaN : Math.abs(first - wgnnFirst), checked: 1 };
+      res.check = {
+        how: 'first loss vs wgnn (same weights, same batch); the loss falls',
+        maxErr: wgnnFirst === undefined ? NaN : Math.abs(first - wgnnFirst),
+        checked: 1,
+      };
       if (why.length) Object.assign(res, { status: 'fail', why: why.join('; ') });
       row.engines[e] = res;
     }
@@ -581,26 +642,59 @@ export async function runTrain(c: Case, env: Env): Promise<Row> {
 // The table.
 
 const f = (x: number | undefined, digits?: number): string =>
-  x === undefined || Number.isNaN(x) ? '—' : digits !== undefined ? x.toFixed(digits) : x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toFixed(3);
+  x === undefined || Number.isNaN(x)
+    ? '—'
+    : digits !== undefined
+      ? x.toFixed(digits)
+      : x >= 100
+        ? x.toFixed(0)
+        : x >= 10
+          ? x.toFixed(1)
+          : x >= 1
+            ? x.toFixed(2)
+            : x.toFixed(3);
 
 export function printTrain(rows: Row[], peers: Partial<Record<Engine, string>>, log: (s: string) => void): void {
   log('');
-  log('== train == one training step of the seed models (sparse cross-entropy, Adam 1e-3), batches cycled, same initial weights in every engine');
-  log('   ms/step: wall, launch to loss on the host, median (read every step; wgnn also read every 16 steps); JS ms: process CPU time of');
-  log('   the JavaScript part (upload + encode + submit; on a CPU WebGPU its threads running the work count too), its wall time, and the');
-  log('   wall time inside queue.submit; dispatches and submits per step of that part (the loss readback adds one submit)');
+  log(
+    '== train == one training step of the seed models (sparse cross-entropy, Adam 1e-3), batches cycled, same initial weights in every engine',
+  );
+  log(
+    '   ms/step: wall, launch to loss on the host, median (read every step; wgnn also read every 16 steps); JS ms: process CPU time of',
+  );
+  log(
+    '   the JavaScript part (upload + encode + submit; on a CPU WebGPU its threads running the work count too), its wall time, and the',
+  );
+  log(
+    '   wall time inside queue.submit; dispatches and submits per step of that part (the loss readback adds one submit)',
+  );
   const meta0 = rows.find((r) => r.meta)?.meta as { data?: string } | undefined;
   if (meta0?.data) log(`   data: ${meta0.data}`);
   const W = [10, 14, 9, 7, 9, 17, 10, 11, 8, 17];
-  const line = (cells: string[]): string => cells.map((c, i) => (i < 2 ? c.padEnd(W[i]!) : c.padStart(W[i]!))).join(' ');
-  log(line(['case', 'engine/mode', 'ms/step', 'spread', 'ms (÷16)', 'JS ms cpu/wall', 'in submit', 'dispatches', 'submits', 'loss first→last']));
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (i < 2 ? c.padEnd(W[i]!) : c.padStart(W[i]!))).join(' ');
+  log(
+    line([
+      'case',
+      'engine/mode',
+      'ms/step',
+      'spread',
+      'ms (÷16)',
+      'JS ms cpu/wall',
+      'in submit',
+      'dispatches',
+      'submits',
+      'loss first→last',
+    ]),
+  );
   for (const r of rows) {
     const show = (name: string, e: TrainResult | undefined, s: ModeStats | undefined, first: boolean): void => {
       const label = first ? r.label : '';
       if (!e) return;
       if (!s) {
         log(line([label, name, e.status === 'n/a' ? 'n/a' : 'ERROR', '', '', '', '', '', '', '']));
-        if (e.why && !(e.status === 'n/a' && peers[name === 'TF.js' ? 'tfjs' : 'jax']?.startsWith('unavailable'))) log(`    ${name}: ${e.why}`);
+        if (e.why && !(e.status === 'n/a' && peers[name === 'TF.js' ? 'tfjs' : 'jax']?.startsWith('unavailable')))
+          log(`    ${name}: ${e.why}`);
         return;
       }
       const spread = `${((100 * (s.ms.max - s.ms.min)) / s.ms.median).toFixed(0)}%`;
@@ -635,18 +729,25 @@ export function printTrain(rows: Row[], peers: Partial<Record<Engine, string>>, 
     // The ratio of the replayed step to the faster peer, both read every step.
     const ms = (e: Engine, at: 'median' | 'min' = 'median'): number | undefined =>
       r.engines[e]?.status === 'ok' ? (r.engines[e] as TrainResult).train?.ms[at] : undefined;
-    const peerMs = (['tfjs', 'jax'] as const).map((e) => [e, ms(e)] as const).filter((x): x is readonly ['tfjs' | 'jax', number] => x[1] !== undefined);
+    const peerMs = (['tfjs', 'jax'] as const)
+      .map((e) => [e, ms(e)] as const)
+      .filter((x): x is readonly ['tfjs' | 'jax', number] => x[1] !== undefined);
     const wm = ms('wgnn');
     if (wm !== undefined && peerMs.length) {
       const [best, bm] = peerMs.reduce((a, b) => (b[1] < a[1] ? b : a));
-      const times = (ratio: number): string => (ratio >= 1 ? `${ratio.toFixed(2)}× faster` : `${(1 / ratio).toFixed(2)}× slower`);
+      const times = (ratio: number): string =>
+        ratio >= 1 ? `${ratio.toFixed(2)}× faster` : `${(1 / ratio).toFixed(2)}× slower`;
       const [wMin, bMin] = [ms('wgnn', 'min')!, ms(best, 'min')!];
-      log(`    replay vs the faster peer (${ENGINE_NAMES[best]}): ${times(bm / wm)} (median ${f(wm)} vs ${f(bm)} ms/step; fastest steps ${f(wMin)} vs ${f(bMin)}: ${times(bMin / wMin)})`);
+      log(
+        `    replay vs the faster peer (${ENGINE_NAMES[best]}): ${times(bm / wm)} (median ${f(wm)} vs ${f(bm)} ms/step; fastest steps ${f(wMin)} vs ${f(bMin)}: ${times(bMin / wMin)})`,
+      );
     }
     const prof = w?.train?.profile;
     if (prof && typeof prof !== 'string') {
       const top = prof.byOp.slice(0, 6).map((k) => `${k.op} ${k.pct.toFixed(0)}% (${f(k.ms)} ms, ${k.dispatches}×)`);
-      log(`    replayed step on the GPU, one pass per dispatch: ${f(prof.gpuMs)} ms in ${prof.dispatches} dispatches: ${top.join(', ')}`);
+      log(
+        `    replayed step on the GPU, one pass per dispatch: ${f(prof.gpuMs)} ms in ${prof.dispatches} dispatches: ${top.join(', ')}`,
+      );
     } else if (prof) log(`    replayed step: ${prof}`);
   }
 }

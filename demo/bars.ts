@@ -35,7 +35,11 @@ const MAX_LABEL = Math.floor((LABEL_W - 12) / (0.61 * 11));
 
 const fmt = new Intl.NumberFormat('en-US', { maximumSignificantDigits: 3 });
 
-function el<K extends keyof SVGElementTagNameMap>(name: K, attrs: Record<string, string | number>, text?: string): SVGElementTagNameMap[K] {
+function el<K extends keyof SVGElementTagNameMap>(
+  name: K,
+  attrs: Record<string, string | number>,
+  text?: string,
+): SVGElementTagNameMap[K] {
   const e = document.createElementNS(SVG, name);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
   if (text !== undefined) e.textContent = text;
@@ -73,17 +77,41 @@ export function groupedBars(groups: Group[], series: Series[], unit: string): SV
     const row = el('g', { class: 'group', 'data-label': g.label });
     if (i % 2) row.append(el('rect', { x: 0, y: y0, width: WIDTH, height: groupH, class: 'stripe' }));
     const label = g.label.length > MAX_LABEL ? `${g.label.slice(0, MAX_LABEL - 1)}…` : g.label;
-    row.append(titled(el('text', { x: LABEL_W - 8, y: y0 + groupH / 2 + 4, 'text-anchor': 'end', class: 'label' }, label), g.label));
+    row.append(
+      titled(
+        el('text', { x: LABEL_W - 8, y: y0 + groupH / 2 + 4, 'text-anchor': 'end', class: 'label' }, label),
+        g.label,
+      ),
+    );
     series.forEach((s, j) => {
       const b = g.bars.find((b) => b.series === s.key);
       if (!b) return;
       const y = y0 + GROUP_PAD / 2 + j * (BAR_H + BAR_GAP);
       if (b.value === undefined) {
-        row.append(titled(el('text', { x: LABEL_W + 3, y: y + BAR_H - 1, class: 'missing' }, `${s.label} ${b.missing ?? 'n/a'}`), b.title));
+        row.append(
+          titled(
+            el('text', { x: LABEL_W + 3, y: y + BAR_H - 1, class: 'missing' }, `${s.label} ${b.missing ?? 'n/a'}`),
+            b.title,
+          ),
+        );
         return;
       }
       const w = Math.max(x(b.value) - LABEL_W, 0.5);
-      row.append(titled(el('rect', { x: LABEL_W, y, width: w, height: BAR_H, fill: s.color, class: 'bar', 'data-series': s.key, 'data-value': b.value }), b.title));
+      row.append(
+        titled(
+          el('rect', {
+            x: LABEL_W,
+            y,
+            width: w,
+            height: BAR_H,
+            fill: s.color,
+            class: 'bar',
+            'data-series': s.key,
+            'data-value': b.value,
+          }),
+          b.title,
+        ),
+      );
       row.append(el('text', { x: LABEL_W + w + 4, y: y + BAR_H - 1, class: 'value' }, fmt.format(b.value)));
     });
     svg.append(row);

@@ -55,7 +55,9 @@ async function validate(who: string, n: number, A: Float32Array, B: Float32Array
   const rows = CHECK_ROWS(n);
   const aRows = new Float32Array(rows.length * n);
   rows.forEach((r, i) => aRows.set(A.subarray(r * n, (r + 1) * n), i * n));
-  const want = await wg.matmul(wg.tensor(aRows, [rows.length, n], { backend: cpu }), wg.tensor(B, [n, n], { backend: cpu })).data();
+  const want = await wg
+    .matmul(wg.tensor(aRows, [rows.length, n], { backend: cpu }), wg.tensor(B, [n, n], { backend: cpu }))
+    .data();
   cpu.destroy();
   // The op's tolerance covers K <= 300 (its samples); f32 rounding error grows like sqrt(K), so atol does too.
   const { atol, rtol } = wg.OPS.matmul.tol;
@@ -65,7 +67,8 @@ async function validate(who: string, n: number, A: Float32Array, B: Float32Array
     for (let j = 0; j < n; j++) {
       const [got, exp] = [Y[r * n + j]!, want[i * n + j]!];
       const err = Math.abs(got - exp);
-      if (!(err <= tolA + rtol * Math.abs(exp))) throw new Error(`${who} matmul ${n}: y[${r},${j}] = ${got}; the CPU backend says ${exp}`);
+      if (!(err <= tolA + rtol * Math.abs(exp)))
+        throw new Error(`${who} matmul ${n}: y[${r},${j}] = ${got}; the CPU backend says ${exp}`);
       maxErr = Math.max(maxErr, err);
     }
   });
@@ -135,15 +138,27 @@ async function run(backend: wg.Backend): Promise<void> {
         const tr = document.createElement('tr');
         tr.dataset.engine = e.name;
         tr.dataset.n = String(n);
-        tr.innerHTML = [e.name, n, CHECK_ROWS(n).length, r.maxErr.toExponential(1), r.ms.toFixed(3), r.gflops.toFixed(2)]
+        tr.innerHTML = [
+          e.name,
+          n,
+          CHECK_ROWS(n).length,
+          r.maxErr.toExponential(1),
+          r.ms.toFixed(3),
+          r.gflops.toFixed(2),
+        ]
           .map((v, i) => `<td${i === 5 ? ' class="gflops"' : ''}>${v}</td>`)
           .join('');
         $('rows').append(tr);
-        const of = (name: string) => SIZES.map((m) => hook.rows.find((x) => x.engine === name && x.n === m)?.gflops ?? null);
-        chart.setData(SIZES, engines.map((x) => of(x.name)).concat(engines.length === 1 ? [SIZES.map(() => null)] : []));
+        const of = (name: string) =>
+          SIZES.map((m) => hook.rows.find((x) => x.engine === name && x.n === m)?.gflops ?? null);
+        chart.setData(
+          SIZES,
+          engines.map((x) => of(x.name)).concat(engines.length === 1 ? [SIZES.map(() => null)] : []),
+        );
       }
     }
-    $('bench-status').textContent = `done on ${backend.name}${backend.name === 'cpu' ? ' (the CPU reference backend: not a GPU number)' : ''}.`;
+    $('bench-status').textContent =
+      `done on ${backend.name}${backend.name === 'cpu' ? ' (the CPU reference backend: not a GPU number)' : ''}.`;
   } catch (err) {
     hook.error = err instanceof Error ? err.message : String(err);
     showError(err);

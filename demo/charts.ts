@@ -46,7 +46,9 @@ export class Chart {
       height: o.height ?? 200,
       scales: {
         x: { time: false, ...(o.log2x ? { distr: 3, log: 2 } : {}) },
-        ...(o.yFromZero ? { y: { range: (_u: uPlot, _min: number, max: number): uPlot.Range.MinMax => [0, max > 0 ? 1.1 * max : 1] } } : {}),
+        ...(o.yFromZero
+          ? { y: { range: (_u: uPlot, _min: number, max: number): uPlot.Range.MinMax => [0, max > 0 ? 1.1 * max : 1] } }
+          : {}),
         ...(o.y2 ? { y2: o.y2Range ? { range: o.y2Range } : {} } : {}),
       },
       axes: [

@@ -28,7 +28,8 @@ export class DrawPad {
     canvas.addEventListener('pointermove', (e) => {
       if (this.last) this.stroke(this.at(e));
     });
-    for (const end of ['pointerup', 'pointercancel'] as const) canvas.addEventListener(end, () => (this.last = undefined));
+    for (const end of ['pointerup', 'pointercancel'] as const)
+      canvas.addEventListener(end, () => (this.last = undefined));
     this.clear();
   }
 
@@ -53,7 +54,10 @@ export class DrawPad {
 
   private at(e: PointerEvent): { x: number; y: number } {
     const r = this.canvas.getBoundingClientRect();
-    return { x: ((e.clientX - r.left) * this.canvas.width) / r.width, y: ((e.clientY - r.top) * this.canvas.height) / r.height };
+    return {
+      x: ((e.clientX - r.left) * this.canvas.width) / r.width,
+      y: ((e.clientY - r.top) * this.canvas.height) / r.height,
+    };
   }
 
   private stroke(p: { x: number; y: number }): void {
@@ -78,7 +82,8 @@ export class DrawPad {
     let [x0, y0, x1, y1] = [w, h, -1, -1];
     for (let y = 0; y < h; y++) {
       for (let x = 0; x < w; x++) {
-        if (big[4 * (y * w + x)]! > 0) [x0, y0, x1, y1] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x), Math.max(y1, y)];
+        if (big[4 * (y * w + x)]! > 0)
+          [x0, y0, x1, y1] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x), Math.max(y1, y)];
       }
     }
     if (x1 < 0) return new Float32Array(PIXELS);

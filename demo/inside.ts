@@ -5,7 +5,12 @@ import * as wg from '../src/index.js';
 const SHOWN = 32;
 
 /** A canvas of w×h pixels drawn from values by a colour map (CSS scales it up, pixelated). */
-function image(w: number, h: number, values: (i: number) => number, colour: (v: number) => [number, number, number]): HTMLCanvasElement {
+function image(
+  w: number,
+  h: number,
+  values: (i: number) => number,
+  colour: (v: number) => [number, number, number],
+): HTMLCanvasElement {
   const c = document.createElement('canvas');
   c.width = w;
   c.height = h;
@@ -47,8 +52,12 @@ export class Inside {
       const wm = maxAbs(w);
       const am = maxAbs(maps);
       const n = Math.min(K, SHOWN);
-      this.weightsEl.replaceChildren(...Array.from({ length: n }, (_, k) => image(S, R, (i) => w[i * C * K + k]! / wm, diverging)));
-      this.mapsEl.replaceChildren(...Array.from({ length: n }, (_, k) => image(Q, P, (i) => maps[i * K + k]! / am, heat)));
+      this.weightsEl.replaceChildren(
+        ...Array.from({ length: n }, (_, k) => image(S, R, (i) => w[i * C * K + k]! / wm, diverging)),
+      );
+      this.mapsEl.replaceChildren(
+        ...Array.from({ length: n }, (_, k) => image(Q, P, (i) => maps[i * K + k]! / am, heat)),
+      );
       this.captionEl.textContent = `The conv layer's ${K} filters ${R}×${S} (red > 0 > blue), and their ${P}×${Q} feature maps for this digit (after relu)`;
       return;
     }

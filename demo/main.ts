@@ -51,7 +51,13 @@ let backend: wg.Backend;
 let data: { train: Split; test: Split } | undefined;
 let trainer: Trainer | undefined;
 /** The loss and accuracy at each of fit's reads (the batches since the previous read), raw and smoothed. */
-let curve = { step: [] as number[], loss: [] as number[], acc: [] as number[], lossEma: [] as number[], accEma: [] as number[] };
+let curve = {
+  step: [] as number[],
+  loss: [] as number[],
+  acc: [] as number[],
+  lossEma: [] as number[],
+  accEma: [] as number[],
+};
 let epochs: wg.nn.Logs[] = [];
 let stepTimes: number[] = [];
 let dirty = true;
@@ -167,7 +173,8 @@ function showStatus(s: Status): void {
   $('start').textContent = s === 'paused' ? 'Resume' : 'Start';
   $<HTMLButtonElement>('pause').disabled = s !== 'running';
   $<HTMLButtonElement>('reset').disabled = false;
-  for (const id of ['model', 'optimizer', 'batch', 'epochs', 'seed', 'read-every']) $<HTMLInputElement>(id).disabled = !idle;
+  for (const id of ['model', 'optimizer', 'batch', 'epochs', 'seed', 'read-every'])
+    $<HTMLInputElement>(id).disabled = !idle;
   if (s === 'done') stepTimes = [];
   dirty = true;
 }
@@ -197,7 +204,8 @@ function render(): void {
     $('rate').textContent = stepTimes.length >= 2 ? stepsPerSecond().toFixed(1) : '–';
     const m = wg.memory();
     $('memory').textContent = `${mb(m.liveBytes)} live · ${mb(m.pooledBytes)} pool`;
-    $('memory').title = `${m.liveTensors} tensors alive; peak ${mb(m.peakBytes)}; ${m.buffersCreated} buffers created, ${m.poolHits} pool hits`;
+    $('memory').title =
+      `${m.liveTensors} tensors alive; peak ${mb(m.peakBytes)}; ${m.buffersCreated} buffers created, ${m.poolHits} pool hits`;
   }
   requestAnimationFrame(render);
 }

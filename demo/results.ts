@@ -18,16 +18,26 @@ const COMMITTED: Record<string, () => Promise<unknown>> = Object.fromEntries(
 );
 
 const COLORS: Record<Engine, string> = { wgnn: '#1d4ed8', tfjs: '#f59e0b', jax: '#059669' };
-const STATUS_TEXT: Record<EngineResult['status'], string> = { ok: 'untimed', 'n/a': 'n/a', fail: 'FAIL', error: 'ERROR' };
+const STATUS_TEXT: Record<EngineResult['status'], string> = {
+  ok: 'untimed',
+  'n/a': 'n/a',
+  fail: 'FAIL',
+  error: 'ERROR',
+};
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const fileSelect = $<HTMLSelectElement>('file');
 const openInput = $<HTMLInputElement>('open');
 const banner = $('banner');
 const reportBox = $('report');
-const fmt = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '—' : x.toLocaleString('en-US', { maximumSignificantDigits: 3 }));
+const fmt = (x: number | undefined): string =>
+  x === undefined || !Number.isFinite(x) ? '—' : x.toLocaleString('en-US', { maximumSignificantDigits: 3 });
 
-function h<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
+function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: Partial<HTMLElementTagNameMap[K]> = {},
+  ...children: (Node | string)[]
+): HTMLElementTagNameMap[K] {
   const e = Object.assign(document.createElement(tag), props);
   e.append(...children);
   return e;
@@ -47,16 +57,22 @@ function asReport(x: unknown): Report {
     if (!isObject(r) || typeof r.family !== 'string' || typeof r.label !== 'string' || !isObject(r.engines)) {
       throw new Error(`rows[${i}] has no family, label or engines`);
     }
-    if (r.bound !== 'compute' && r.bound !== 'memory') throw new Error(`rows[${i}] (${r.label}): bound is neither "compute" nor "memory"`);
+    if (r.bound !== 'compute' && r.bound !== 'memory')
+      throw new Error(`rows[${i}] (${r.label}): bound is neither "compute" nor "memory"`);
     for (const [e, v] of Object.entries(r.engines)) {
-      if (!isObject(v) || !(typeof v.status === 'string' && v.status in STATUS_TEXT)) throw new Error(`rows[${i}] (${r.label}): engines.${e} has no valid status`);
+      if (!isObject(v) || !(typeof v.status === 'string' && v.status in STATUS_TEXT))
+        throw new Error(`rows[${i}] (${r.label}): engines.${e} has no valid status`);
       const t = v.timing;
       if (t !== undefined && !(isObject(t) && isStats(t.wall) && (t.gpu === undefined || isStats(t.gpu)))) {
         throw new Error(`rows[${i}] (${r.label}): engines.${e}.timing has no wall (and gpu) median`);
       }
     }
   });
-  return { ...x, roofline: isObject(x.roofline) ? x.roofline : {}, peers: isObject(x.peers) ? x.peers : {} } as unknown as Report;
+  return {
+    ...x,
+    roofline: isObject(x.roofline) ? x.roofline : {},
+    peers: isObject(x.peers) ? x.peers : {},
+  } as unknown as Report;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -65,12 +81,25 @@ function asReport(x: unknown): Report {
 function facts(r: Report): HTMLElement {
   const roof = r.roofline;
   const items: [string, string][] = [
-    ['adapter', `${r.adapter.description || r.adapter.slug}${r.adapter.software ? ' (a CPU implementation of WebGPU: sizes reduced)' : ''}`],
+    [
+      'adapter',
+      `${r.adapter.description || r.adapter.slug}${r.adapter.software ? ' (a CPU implementation of WebGPU: sizes reduced)' : ''}`,
+    ],
     ['date', `${r.date} · Node ${r.node}`],
     ['copy bandwidth', roof.copy ? `${fmt(roof.copy.gbs)} GB/s (the ceiling of memory-bound cases)` : '—'],
-    ['compute ceiling', roof.computeGFLOPs ? `${fmt(roof.computeGFLOPs)} GFLOP/s, ${roof.computeFrom ?? ''} (the best matmul of the run)` : '—'],
+    [
+      'compute ceiling',
+      roof.computeGFLOPs
+        ? `${fmt(roof.computeGFLOPs)} GFLOP/s, ${roof.computeFrom ?? ''} (the best matmul of the run)`
+        : '—',
+    ],
     ...ENGINES.filter((e) => r.peers[e] !== undefined).map((e): [string, string] => [ENGINE_NAMES[e], r.peers[e]!]),
-    ['options', Object.entries(r.options ?? {}).map(([k, v]) => `${k} ${Array.isArray(v) ? v.join(',') : String(v)}`).join(' · ') || '—'],
+    [
+      'options',
+      Object.entries(r.options ?? {})
+        .map(([k, v]) => `${k} ${Array.isArray(v) ? v.join(',') : String(v)}`)
+        .join(' · ') || '—',
+    ],
   ];
   return h('dl', { className: 'facts' }, ...items.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
 }
@@ -95,7 +124,8 @@ function familySection(name: string, rows: Row[], ceil: { gflops?: number; gbs?:
       const x = r.engines[e];
       if (!x) return [];
       const ms = d.ms[e];
-      if (ms === undefined) return [{ series: e, missing: STATUS_TEXT[x.status], title: x.why ?? STATUS_TEXT[x.status] }];
+      if (ms === undefined)
+        return [{ series: e, missing: STATUS_TEXT[x.status], title: x.why ?? STATUS_TEXT[x.status] }];
       const s = x.timing![d.timer]!;
       const title =
         `${ENGINE_NAMES[e]}${x.kernel ? ` (${x.kernel})` : ''}: ${fmt(ms)} ms${d.timer === 'wall' ? ' wall clock' : ''} (${fmt(s.min)}–${fmt(s.max)})` +
@@ -144,8 +174,12 @@ function familySection(name: string, rows: Row[], ceil: { gflops?: number; gbs?:
   const skipped = rows.length - groups.length;
   const about =
     `${rows.length} cases${skipped ? ` (${skipped} skipped, in the table only)` : ''}; ` +
-    (rated ? `${unit} = ${bound === 'compute' ? 'flops' : 'bytes read + written'} / time, higher is better` : 'ms per run, lower is better') +
-    (rated ? `; % of ${ceiling ? `${fmt(ceiling)} ${unit}, ${bound === 'compute' ? 'the best matmul of the run' : 'the copy bandwidth'}` : 'the ceiling: not measured in this run'}` : '') +
+    (rated
+      ? `${unit} = ${bound === 'compute' ? 'flops' : 'bytes read + written'} / time, higher is better`
+      : 'ms per run, lower is better') +
+    (rated
+      ? `; % of ${ceiling ? `${fmt(ceiling)} ${unit}, ${bound === 'compute' ? 'the best matmul of the run' : 'the copy bandwidth'}` : 'the ceiling: not measured in this run'}`
+      : '') +
     (peers.length ? '; ratio = fastest peer ms / wgnn ms (> 1: wgnn faster)' : '');
   const swatch = (color: string) => {
     const i = h('i');
@@ -172,7 +206,13 @@ function show(r: Report, source: string): void {
   const families = [...new Set(r.rows.map((row) => row.family))];
   reportBox.replaceChildren(
     h('section', {}, h('h2', {}, source), facts(r)),
-    ...families.map((f) => familySection(f, r.rows.filter((row) => row.family === f), ceil)),
+    ...families.map((f) =>
+      familySection(
+        f,
+        r.rows.filter((row) => row.family === f),
+        ceil,
+      ),
+    ),
   );
   if (families.length === 0) reportBox.append(h('p', {}, 'This file has no rows.'));
   reportBox.dataset.source = source;
@@ -221,7 +261,10 @@ async function openFile(): Promise<void> {
   }
 }
 
-fileSelect.append(...Object.keys(COMMITTED).map((name) => h('option', { value: name }, name.replace(/\.json$/, ''))), opened);
+fileSelect.append(
+  ...Object.keys(COMMITTED).map((name) => h('option', { value: name }, name.replace(/\.json$/, ''))),
+  opened,
+);
 fileSelect.addEventListener('change', () => void choose());
 openInput.addEventListener('change', () => void openFile());
 if (fileSelect.options.length > 1) void choose();

@@ -16,14 +16,18 @@ const model = wg.sequential([
 ]);
 model.summary();
 model.compile({ optimizer: wg.optim.adam(1e-3), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
-await model.fit({ data: part.x, shape: part.xShape }, { data: part.y, shape: part.yShape }, {
-  epochs: Number(process.argv[2] ?? 3),
-  batchSize: 64,
-  validationData: [
-    { data: test.x, shape: test.xShape },
-    { data: test.y, shape: test.yShape },
-  ],
-});
+await model.fit(
+  { data: part.x, shape: part.xShape },
+  { data: part.y, shape: part.yShape },
+  {
+    epochs: Number(process.argv[2] ?? 3),
+    batchSize: 64,
+    validationData: [
+      { data: test.x, shape: test.xShape },
+      { data: test.y, shape: test.yShape },
+    ],
+  },
+);
 const { acc } = await model.evaluate({ data: test.x, shape: test.xShape }, { data: test.y, shape: test.yShape });
 console.log(`test accuracy ${acc!.toFixed(4)}`);
 wg.shutdown();

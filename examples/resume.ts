@@ -15,7 +15,11 @@ async function train(epochs: number, checkpoint?: { path: string; everySteps: nu
   const part = wg.data.loadMnist().train.slice(0, 32 * 20); // 20 steps an epoch at batch 32
   const model = wg.nn.seedModel('mlp', [28, 28, 1], 10);
   model.compile({ optimizer: wg.optim.adam(1e-3), loss: 'sparseCategoricalCrossentropy' });
-  await model.fit({ data: part.x, shape: part.xShape }, { data: part.y, shape: part.yShape }, { epochs, batchSize: 32, seed: 3, verbose: 0, ...(checkpoint ? { checkpoint } : {}) });
+  await model.fit(
+    { data: part.x, shape: part.xShape },
+    { data: part.y, shape: part.yShape },
+    { epochs, batchSize: 32, seed: 3, verbose: 0, ...(checkpoint ? { checkpoint } : {}) },
+  );
   return model;
 }
 
@@ -26,7 +30,9 @@ else {
   const dir = mkdtempSync(join(tmpdir(), 'wgnn-resume-'));
   const self = fileURLToPath(import.meta.url);
   const run = (...args: string[]) => execFileSync(process.execPath, [self, ...args], { stdio: 'inherit' });
-  const [straight, ck, resumed] = ['straight.safetensors', 'ck.safetensors', 'resumed.safetensors'].map((f) => join(dir, f));
+  const [straight, ck, resumed] = ['straight.safetensors', 'ck.safetensors', 'resumed.safetensors'].map((f) =>
+    join(dir, f),
+  );
   run('straight', straight!);
   run('first', ck!);
   run('second', ck!, resumed!);
@@ -34,10 +40,16 @@ else {
   let same = x.tensors.size === y.tensors.size;
   for (const [name, t] of x.tensors) {
     const u = y.tensors.get(name);
-    same &&= !!u && Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).equals(Buffer.from(u.data.buffer, u.data.byteOffset, u.data.byteLength));
+    same &&=
+      !!u &&
+      Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).equals(
+        Buffer.from(u.data.buffer, u.data.byteOffset, u.data.byteLength),
+      );
   }
   rmSync(dir, { recursive: true, force: true });
-  console.log(`resume across processes (40 steps straight vs 20 + checkpoint + 20 in a new process): ${same ? 'bitwise equal' : 'DIFFERENT'}`);
+  console.log(
+    `resume across processes (40 steps straight vs 20 + checkpoint + 20 in a new process): ${same ? 'bitwise equal' : 'DIFFERENT'}`,
+  );
   if (!same) process.exitCode = 1;
 }
 wg.shutdown();

@@ -22,7 +22,9 @@ function walk(dir) {
 
 /** Relative imports of a file (static, type-only, re-exports and dynamic), resolved to repository paths. */
 function importsOf(file) {
-  const text = readFileSync(join(root, file), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+  const text = readFileSync(join(root, file), 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/^\s*\/\/.*$/gm, '');
   const specs = [
     ...text.matchAll(/^\s*(?:import|export)\b[^'"`;]*?\bfrom\s*['"]([^'"]+)['"]/gm),
     ...text.matchAll(/^\s*import\s*['"]([^'"]+)['"]/gm),
@@ -32,7 +34,13 @@ function importsOf(file) {
   for (const s of specs) {
     if (!s.startsWith('.')) continue;
     const base = relative(root, resolve(root, dirname(file), s));
-    const candidates = [base.replace(/\.js$/, '.ts'), base.replace(/\.js$/, '.tsx'), `${base}.ts`, `${base}/index.ts`, base];
+    const candidates = [
+      base.replace(/\.js$/, '.ts'),
+      base.replace(/\.js$/, '.tsx'),
+      `${base}.ts`,
+      `${base}/index.ts`,
+      base,
+    ];
     const hit = candidates.find((c) => existsSync(join(root, c)) && statSync(join(root, c)).isFile());
     if (hit) out.push(hit);
   }
@@ -113,4 +121,6 @@ if (problems.length) {
   for (const p of problems) console.error(`check-imports: ${p}`);
   process.exit(1);
 }
-console.log(`check-imports: ${files.length} files in src/, no cycle outside ${CYCLES_ALLOWED_IN}; bench/, demo/, examples/ use only ${PUBLIC.join(', ')}`);
+console.log(
+  `check-imports: ${files.length} files in src/, no cycle outside ${CYCLES_ALLOWED_IN}; bench/, demo/, examples/ use only ${PUBLIC.join(', ')}`,
+);

@@ -15,7 +15,9 @@ const expand = (src, from, seen = new Set()) =>
     seen.add(inc);
     return expand(read(inc), inc, seen);
   });
-const files = readdirSync(dir).filter((f) => f.endsWith('.wgsl') && !f.startsWith('_')).sort();
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.wgsl') && !f.startsWith('_'))
+  .sort();
 const entries = files.map((f) => {
   const name = f.slice(0, -'.wgsl'.length);
   if (!/^[a-z0-9_]+$/.test(name)) throw new Error(`shader file name must be snake_case: ${f}`);

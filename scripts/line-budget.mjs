@@ -3,25 +3,28 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
-/** Budget per folder, in lines (blank lines and comment-only lines count: a comment is read as code is). */
+/**
+ * Budget per folder, in lines (blank lines and comment-only lines count: a comment is read as code is). Set about 10%
+ * above the counts of 2026-12-02 (after Prettier at 120 columns).
+ */
 const BUDGET = {
-  'src/autograd': 0,
-  'src/backend': 0,
-  'src/cli': 0,
-  'src/data': 0,
-  'src/debug': 0,
-  'src/io': 0,
-  'src/nn': 0,
-  'src/ops': 0,
-  'src/optim': 0,
-  'src/platform': 0,
-  src: 0,
-  shaders: 0,
-  test: 0,
-  bench: 0,
-  demo: 0,
-  examples: 0,
-  scripts: 0,
+  'src/autograd': 500,
+  'src/backend': 1600,
+  'src/cli': 360,
+  'src/data': 1350,
+  'src/debug': 150,
+  'src/io': 750,
+  'src/nn': 2550,
+  'src/ops': 6150,
+  'src/optim': 1400,
+  'src/platform': 300,
+  src: 750,
+  shaders: 2800,
+  test: 10700,
+  bench: 4150,
+  demo: 2150,
+  examples: 150,
+  scripts: 520,
 };
 const CODE = /\.(ts|mjs|js|wgsl|sh|html|css)$/;
 
@@ -48,6 +51,8 @@ for (const [k, budget] of Object.entries(BUDGET)) {
 const total = Object.values(counts).reduce((a, b) => a + b, 0);
 console.log(`${'total'.padEnd(14)} ${String(total).padStart(6)}`);
 if (over) {
-  console.error(`line-budget: ${over} folder(s) over budget; shrink them, or raise the budget in scripts/line-budget.mjs and say why`);
+  console.error(
+    `line-budget: ${over} folder(s) over budget; shrink them, or raise the budget in scripts/line-budget.mjs and say why`,
+  );
   process.exit(1);
 }

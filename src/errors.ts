@@ -17,7 +17,12 @@ export class DisposedError extends WgnnError {}
 export class LimitError extends WgnnError {}
 /** A GPU allocation that failed even after emptying the pool. */
 export class OutOfMemoryError extends WgnnError {
-  constructor(message: string, readonly requestedBytes: number, readonly liveBytes: number, readonly pooledBytes: number) {
+  constructor(
+    message: string,
+    readonly requestedBytes: number,
+    readonly liveBytes: number,
+    readonly pooledBytes: number,
+  ) {
     super(message);
   }
 }
@@ -56,7 +61,11 @@ export class ParseError extends WgnnError {}
  * path and the system's reason, with its code (e.g. ENOENT).
  */
 export class FileError extends WgnnError {
-  constructor(message: string, readonly path: string, readonly code: string | undefined) {
+  constructor(
+    message: string,
+    readonly path: string,
+    readonly code: string | undefined,
+  ) {
     super(message);
   }
 }

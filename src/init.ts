@@ -18,7 +18,9 @@ let current: Backend | undefined;
 let last: { opts: InitOptions; kind: Backend['name'] } | undefined;
 
 /** Opens a WebGPU backend without making it the default; undefined when there is no adapter. */
-export async function createWebGpuBackend(opts: DeviceRequest & WebGpuOptions = {}): Promise<WebGpuBackend | undefined> {
+export async function createWebGpuBackend(
+  opts: DeviceRequest & WebGpuOptions = {},
+): Promise<WebGpuBackend | undefined> {
   const gpu = await getGPU();
   const opened = gpu && (await openDevice(gpu, opts));
   return opened && new WebGpuBackend(opened.device, opened.info, opts);
@@ -32,7 +34,9 @@ export async function init(opts: InitOptions = {}): Promise<Backend> {
   if (want !== 'cpu') {
     b = await createWebGpuBackend(opts);
     if (!b && want === 'webgpu') {
-      throw new BackendError('init: no WebGPU adapter found (in Node: the `webgpu` package found no Vulkan/Metal/D3D adapter; on Linux without a GPU install Mesa >= 25 lavapipe); use init() to fall back to the CPU');
+      throw new BackendError(
+        'init: no WebGPU adapter found (in Node: the `webgpu` package found no Vulkan/Metal/D3D adapter; on Linux without a GPU install Mesa >= 25 lavapipe); use init() to fall back to the CPU',
+      );
     }
     if (!b && !opts.quiet) {
       console.warn('wgnn: ******** NO WEBGPU ADAPTER: falling back to the CPU reference backend (slow) ********');

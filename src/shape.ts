@@ -26,7 +26,9 @@ export function broadcastShapes(op: string, a: Shape, b: Shape): number[] {
     const da = a[a.length - r + i] ?? 1;
     const db = b[b.length - r + i] ?? 1;
     if (da !== db && da !== 1 && db !== 1) {
-      throw new ShapeError(`${op}: shapes ${fmtShape(a)} and ${fmtShape(b)} do not broadcast (dim ${i}: ${da} vs ${db}); expected equal sizes or 1`);
+      throw new ShapeError(
+        `${op}: shapes ${fmtShape(a)} and ${fmtShape(b)} do not broadcast (dim ${i}: ${da} vs ${db}); expected equal sizes or 1`,
+      );
     }
     out[i] = da === 1 ? db : da;
   }
@@ -51,12 +53,14 @@ export function normAxes(op: string, axes: number | readonly number[] | undefine
     }
     return a < 0 ? a + Math.max(r, 1) : a; // NOTE: a rank-0 tensor takes axis 0 or -1, as PyTorch
   });
-  if (new Set(out).size !== out.length) throw new ShapeError(`${op}: repeated axis in [${list.join(',')}] for shape ${fmtShape(shape)}`);
+  if (new Set(out).size !== out.length)
+    throw new ShapeError(`${op}: repeated axis in [${list.join(',')}] for shape ${fmtShape(shape)}`);
   return out.sort((x, y) => x - y);
 }
 
 export function checkShape(op: string, s: Shape): void {
   for (const d of s) {
-    if (!Number.isInteger(d) || d < 0) throw new ShapeError(`${op}: invalid shape ${fmtShape(s)}; expected non-negative integer dims`);
+    if (!Number.isInteger(d) || d < 0)
+      throw new ShapeError(`${op}: invalid shape ${fmtShape(s)}; expected non-negative integer dims`);
   }
 }

@@ -7,7 +7,10 @@ import { checkShape, sizeOf, type Shape } from './shape.js';
 /** Storage shared by a tensor and its views (reshape); released when the last one is disposed. */
 class Storage {
   refs = 1;
-  constructor(readonly backend: Backend, readonly handle: Handle) {}
+  constructor(
+    readonly backend: Backend,
+    readonly handle: Handle,
+  ) {}
 }
 
 const registry = {
@@ -50,7 +53,11 @@ export class Tensor implements TensorSpec {
   grad: Tensor | undefined;
 
   /** @internal Use `tensor()`, `zeros()` or an op to make tensors. */
-  constructor(readonly shape: Shape, readonly dtype: DType, storage: Storage) {
+  constructor(
+    readonly shape: Shape,
+    readonly dtype: DType,
+    storage: Storage,
+  ) {
     this.size = sizeOf(shape);
     this.storage = storage;
     registry.live.set(storage.backend, (registry.live.get(storage.backend) ?? 0) + 1);
@@ -133,9 +140,11 @@ export function tensor(values: ArrayLike<number>, shape?: readonly number[], opt
     throw new ShapeError(`tensor: ${values.length} values do not fill shape ${fmtShape(s)} (${sizeOf(s)} elements)`);
   }
   const dtype = opts.dtype ?? (values instanceof Int32Array ? 'int32' : 'float32');
-  if (dtype !== 'float32' && dtype !== 'int32') throw new DTypeError(`tensor: unsupported dtype ${String(dtype)}; expected float32 or int32`);
+  if (dtype !== 'float32' && dtype !== 'int32')
+    throw new DTypeError(`tensor: unsupported dtype ${String(dtype)}; expected float32 or int32`);
   // Float64 data goes to the backend as is: a float64 CPU backend keeps it, the GPU rounds it to f32.
-  const data = dtype === 'int32' ? Int32Array.from(values) : values instanceof Float64Array ? values : Float32Array.from(values);
+  const data =
+    dtype === 'int32' ? Int32Array.from(values) : values instanceof Float64Array ? values : Float32Array.from(values);
   const b = opts.backend ?? defaultBackend();
   return wrap(b, b.upload(data, { shape: s, dtype }), { shape: s, dtype });
 }

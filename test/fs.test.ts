@@ -9,7 +9,14 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FileError } from '../src/errors.js';
-import { STALE_TEMP_MS, checkWritable, fileExists, readFile, removeStaleTemps, writeFileAtomic } from '../src/platform/fs.js';
+import {
+  STALE_TEMP_MS,
+  checkWritable,
+  fileExists,
+  readFile,
+  removeStaleTemps,
+  writeFileAtomic,
+} from '../src/platform/fs.js';
 
 let root: string;
 let dir: string; // a fresh folder per test
@@ -26,7 +33,10 @@ afterAll(async () => {
 // node:fs's functions, replaced for one test and put back after (syncBuiltinESMExports carries a change of the
 // module object over to the ES module namespace that platform/fs.ts imports).
 const saved = new Map<string, unknown>();
-function patch<K extends 'openSync' | 'writeSync' | 'fsyncSync' | 'renameSync'>(name: K, make: (orig: (typeof fs)[K]) => (typeof fs)[K]): void {
+function patch<K extends 'openSync' | 'writeSync' | 'fsyncSync' | 'renameSync'>(
+  name: K,
+  make: (orig: (typeof fs)[K]) => (typeof fs)[K],
+): void {
   const mod = fs as unknown as { default: Record<string, unknown> };
   if (!saved.has(name)) saved.set(name, mod.default[name]);
   mod.default[name] = make(saved.get(name) as (typeof fs)[K]);
@@ -57,13 +67,18 @@ describe('platform/fs', () => {
     const f = join(dir, 'order.bin');
     const log: string[] = [];
     const fds = new Map<number, string>();
-    const name = (p: string) => (p === dir ? 'dir' : p === f ? 'target' : p.startsWith(join(dir, 'order.bin.')) && p.endsWith('.tmp') ? 'tmp' : p);
-    patch('openSync', (orig) => ((p: string, ...rest: unknown[]) => {
-      const fd = (orig as (...a: unknown[]) => number)(p, ...rest);
-      fds.set(fd, name(p));
-      log.push(`open ${name(p)}`);
-      return fd;
-    }) as typeof fs.openSync);
+    const name = (p: string) =>
+      p === dir ? 'dir' : p === f ? 'target' : p.startsWith(join(dir, 'order.bin.')) && p.endsWith('.tmp') ? 'tmp' : p;
+    patch(
+      'openSync',
+      (orig) =>
+        ((p: string, ...rest: unknown[]) => {
+          const fd = (orig as (...a: unknown[]) => number)(p, ...rest);
+          fds.set(fd, name(p));
+          log.push(`open ${name(p)}`);
+          return fd;
+        }) as typeof fs.openSync,
+    );
     patch('fsyncSync', (orig) => (fd: number) => {
       log.push(`fsync ${fds.get(fd)}`);
       orig(fd);
@@ -81,10 +96,14 @@ describe('platform/fs', () => {
     const f = join(dir, 'full.bin');
     await writeFile(f, 'old contents');
     let calls = 0;
-    patch('writeSync', (orig) => ((fd: number, buf: Uint8Array, off: number, len: number) => {
-      if (calls++ > 0) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
-      return (orig as (...a: unknown[]) => number)(fd, buf, off, Math.min(len, 3)); // a short write, then the failure
-    }) as typeof fs.writeSync);
+    patch(
+      'writeSync',
+      (orig) =>
+        ((fd: number, buf: Uint8Array, off: number, len: number) => {
+          if (calls++ > 0) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+          return (orig as (...a: unknown[]) => number)(fd, buf, off, Math.min(len, 3)); // a short write, then the failure
+        }) as typeof fs.writeSync,
+    );
     let err: unknown;
     try {
       writeFileAtomic(f, new Uint8Array(1000).fill(7));
@@ -121,7 +140,9 @@ describe('platform/fs', () => {
     execFileSync('mkfifo', [fifo]);
     for (const f of [dir, zero, fifo]) {
       const t0 = performance.now();
-      await expect(readFile(f, 'Sequential.load')).rejects.toThrow(/^Sequential\.load: cannot read .*: (not a regular file|EISDIR)/);
+      await expect(readFile(f, 'Sequential.load')).rejects.toThrow(
+        /^Sequential\.load: cannot read .*: (not a regular file|EISDIR)/,
+      );
       expect(performance.now() - t0).toBeLessThan(1000);
     }
   });
@@ -132,7 +153,9 @@ describe('platform/fs', () => {
     expect(await readdir(dir)).toEqual([]);
     const missing = join(dir, 'no-such-dir', 'out.safetensors');
     expect(() => checkWritable(missing)).toThrow(FileError);
-    expect(() => checkWritable(missing)).toThrow(/no-such-dir.out\.safetensors cannot be written: the folder .*no-such-dir does not exist \(ENOENT\)/);
+    expect(() => checkWritable(missing)).toThrow(
+      /no-such-dir.out\.safetensors cannot be written: the folder .*no-such-dir does not exist \(ENOENT\)/,
+    );
     await mkdir(join(dir, 'a-folder'));
     expect(() => checkWritable(join(dir, 'a-folder'))).toThrow(/a-folder cannot be written: it is a folder \(EISDIR\)/);
     await writeFile(f, 'kept');
@@ -142,7 +165,10 @@ describe('platform/fs', () => {
   });
 
   it('stale temporary files of a killed writer are removed at the next write: only ours, for that file, of dead pids or a day old', async () => {
-    const host = hostname().replace(/[^A-Za-z0-9-]/g, '-').slice(0, 63) || 'host';
+    const host =
+      hostname()
+        .replace(/[^A-Za-z0-9-]/g, '-')
+        .slice(0, 63) || 'host';
     const dead = spawnSync(process.execPath, ['-e', '0']).pid!; // exited: no process has this pid now
     const f = join(dir, 'ck.safetensors');
     const names = {
@@ -167,7 +193,9 @@ describe('platform/fs', () => {
     for (const n of [names.otherHostOld, names.olderFormOld]) await utimes(join(dir, n), old, old);
     writeFileAtomic(f, bytes(1, 2));
     const removed = [names.deadHere, names.otherHostOld, names.olderFormOld];
-    expect((await readdir(dir)).sort()).toEqual([...Object.values(names).filter((n) => !removed.includes(n)), 'ck.safetensors'].sort());
+    expect((await readdir(dir)).sort()).toEqual(
+      [...Object.values(names).filter((n) => !removed.includes(n)), 'ck.safetensors'].sort(),
+    );
     expect(await readFile(f)).toEqual(bytes(1, 2));
     // checkWritable (fit runs it before training, resumed or not) cleans up the same way.
     await writeFile(join(dir, names.deadHere), 'partial');

@@ -11,6 +11,8 @@ export default async function setup(): Promise<void> {
   }
   const f = [...gpu.features].filter((x) => ['shader-f16', 'subgroups', 'timestamp-query'].includes(x));
   process.env.WGNN_ADAPTER = gpu.description;
-  console.log(`WebGPU adapter: ${gpu.description} [${f.join(', ')}]; maxStorageBufferBindingSize ${gpu.limits.maxStorageBufferBindingSize}`);
+  console.log(
+    `WebGPU adapter: ${gpu.description} [${f.join(', ')}]; maxStorageBufferBindingSize ${gpu.limits.maxStorageBufferBindingSize}`,
+  );
   gpu.destroy();
 }

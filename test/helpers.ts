@@ -32,7 +32,11 @@ export function sampleData(inp: SampleInput, rng: Rng): TypedArray {
   const [lo, hi] = inp.range ?? [-2, 2];
   const out = inp.dtype === 'int32' ? new Int32Array(n) : new Float32Array(n);
   for (let i = 0; i < n; i++) {
-    out[i] = inp.values ? inp.values[i % inp.values.length]! : inp.dtype === 'int32' ? rng.int(lo, hi) : rng.uniform(lo, hi);
+    out[i] = inp.values
+      ? inp.values[i % inp.values.length]!
+      : inp.dtype === 'int32'
+        ? rng.int(lo, hi)
+        : rng.uniform(lo, hi);
   }
   return out;
 }
@@ -59,5 +63,8 @@ export function expectClose(actual: TypedArray, expected: TypedArray, tol: Tol, 
       bad++;
     }
   }
-  expect(bad, `${what}: ${bad} of ${expected.length} elements out of tolerance (atol ${tol.atol}, rtol ${tol.rtol}); first at ${first}`).toBe(0);
+  expect(
+    bad,
+    `${what}: ${bad} of ${expected.length} elements out of tolerance (atol ${tol.atol}, rtol ${tol.rtol}); first at ${first}`,
+  ).toBe(0);
 }

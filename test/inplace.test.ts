@@ -43,7 +43,11 @@ describe.each(entries.map(([key, k]) => ({ key, k, name: k.name })))('$name', ({
     const seed = seedOf(`${key}#${i}`);
     const want = await runOn(cpu, k, s, seed);
     const got = await runOn(gpu, k, s, seed);
-    want.out.forEach((e: TypedArray, j) => expectClose(got.out[j]!, e, k.tol, `${key} ${s.name}: target ${j} (seed ${seed})`));
-    got.inputsAfter.forEach((a, j) => expectClose(a, got.inputData[j]!, { atol: 0, rtol: 0 }, `${key} ${s.name}: input ${j} is unchanged`));
+    want.out.forEach((e: TypedArray, j) =>
+      expectClose(got.out[j]!, e, k.tol, `${key} ${s.name}: target ${j} (seed ${seed})`),
+    );
+    got.inputsAfter.forEach((a, j) =>
+      expectClose(a, got.inputData[j]!, { atol: 0, rtol: 0 }, `${key} ${s.name}: input ${j} is unchanged`),
+    );
   });
 });

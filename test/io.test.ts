@@ -5,7 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DTypeError, ParseError, ShapeError, WgnnError } from '../src/errors.js';
-import { loadTensors, parseSafetensors, saveTensors, serializeSafetensors, type SafetensorsEntry } from '../src/io/safetensors.js';
+import {
+  loadTensors,
+  parseSafetensors,
+  saveTensors,
+  serializeSafetensors,
+  type SafetensorsEntry,
+} from '../src/io/safetensors.js';
 import { Rng } from '../src/rng.js';
 import { memory, tensor } from '../src/tensor.js';
 import { cpu } from './helpers.js';
@@ -41,7 +47,12 @@ function expectParseError(b: Uint8Array, ...patterns: RegExp[]): void {
 }
 
 const awkward: SafetensorsEntry[] = [
-  { name: 'w', dtype: 'float32', shape: [2, 3], data: Float32Array.of(NaN, Infinity, -Infinity, -0, 1e-45, 3.4028234663852886e38) },
+  {
+    name: 'w',
+    dtype: 'float32',
+    shape: [2, 3],
+    data: Float32Array.of(NaN, Infinity, -Infinity, -0, 1e-45, 3.4028234663852886e38),
+  },
   { name: 'scalar', dtype: 'float32', shape: [], data: Float32Array.of(-1.5) },
   { name: 'empty', dtype: 'float32', shape: [0, 3], data: new Float32Array(0) },
   { name: 'empty_i', dtype: 'int32', shape: [2, 0, 4], data: new Int32Array(0) },
@@ -97,7 +108,8 @@ describe('safetensors round trip', () => {
       ],
       { format: 'pt' },
     );
-    const header = '{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"x":{"dtype":"I32","shape":[1],"data_offsets":[8,12]}}';
+    const header =
+      '{"__metadata__":{"format":"pt"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"x":{"dtype":"I32","shape":[1],"data_offsets":[8,12]}}';
     const padded = header + ' '.repeat(Math.ceil(header.length / 8) * 8 - header.length);
     const data = [0, 0, 0x80, 0x3f, 0, 0, 0, 0x40, 0xfe, 0xff, 0xff, 0xff]; // 1.0f, 2.0f, -2 little-endian
     expect(b).toEqual(file(padded, data));
@@ -116,14 +128,18 @@ describe('safetensors round trip', () => {
 
   it('names: unicode, integer-like and "__proto__" survive; sorted by code units', () => {
     const names = ['é', 'b', '10', '2', '__proto__', 'a.weight'];
-    const b = serializeSafetensors(names.map((name, i) => ({ name, dtype: 'float32', shape: [1], data: Float32Array.of(i) })));
+    const b = serializeSafetensors(
+      names.map((name, i) => ({ name, dtype: 'float32', shape: [1], data: Float32Array.of(i) })),
+    );
     const { tensors } = parseSafetensors(b);
     expect([...tensors.keys()]).toEqual(['10', '2', '__proto__', 'a.weight', 'b', 'é']);
     names.forEach((name, i) => expect(tensors.get(name)!.data[0]).toBe(i));
   });
 
   it('float32 entries given as Float64Array are rounded to f32', () => {
-    const { tensors } = parseSafetensors(serializeSafetensors([{ name: 'd', dtype: 'float32', shape: [3], data: Float64Array.of(0.1, 1e300, -1e-50) }]));
+    const { tensors } = parseSafetensors(
+      serializeSafetensors([{ name: 'd', dtype: 'float32', shape: [3], data: Float64Array.of(0.1, 1e300, -1e-50) }]),
+    );
     expect([...tensors.get('d')!.data]).toEqual([Math.fround(0.1), Infinity, -0]);
   });
 
@@ -132,11 +148,21 @@ describe('safetensors round trip', () => {
     expect(() => serializeSafetensors([f('a'), f('a')])).toThrow(/duplicate tensor name "a"/);
     expect(() => serializeSafetensors([f('')])).toThrow(WgnnError);
     expect(() => serializeSafetensors([f('__metadata__')])).toThrow(/__metadata__/);
-    expect(() => serializeSafetensors([{ name: 'i', dtype: 'int32', shape: [1], data: Float32Array.of(1) }])).toThrow(DTypeError);
-    expect(() => serializeSafetensors([{ name: 'f', dtype: 'float32', shape: [1], data: Int32Array.of(1) }])).toThrow(DTypeError);
-    expect(() => serializeSafetensors([{ name: 's', dtype: 'float32', shape: [2, 2], data: new Float32Array(3) }])).toThrow(ShapeError);
-    expect(() => serializeSafetensors([{ name: 's', dtype: 'float32', shape: [-1], data: new Float32Array(0) }])).toThrow(ShapeError);
-    expect(() => serializeSafetensors([f('a')], { k: 5 } as unknown as Record<string, string>)).toThrow(/metadata "k" is 5/);
+    expect(() => serializeSafetensors([{ name: 'i', dtype: 'int32', shape: [1], data: Float32Array.of(1) }])).toThrow(
+      DTypeError,
+    );
+    expect(() => serializeSafetensors([{ name: 'f', dtype: 'float32', shape: [1], data: Int32Array.of(1) }])).toThrow(
+      DTypeError,
+    );
+    expect(() =>
+      serializeSafetensors([{ name: 's', dtype: 'float32', shape: [2, 2], data: new Float32Array(3) }]),
+    ).toThrow(ShapeError);
+    expect(() =>
+      serializeSafetensors([{ name: 's', dtype: 'float32', shape: [-1], data: new Float32Array(0) }]),
+    ).toThrow(ShapeError);
+    expect(() => serializeSafetensors([f('a')], { k: 5 } as unknown as Record<string, string>)).toThrow(
+      /metadata "k" is 5/,
+    );
   });
 
   it('serialize refuses a header over the 100 MB cap that readers enforce', () => {
@@ -147,13 +173,26 @@ describe('safetensors round trip', () => {
 describe('safetensors reading other dtypes (converted on load)', () => {
   const u16 = (...v: number[]) => bytesOf(Uint16Array.from(v));
   const one = (dtype: string, shape: number[], data: Uint8Array) =>
-    parseSafetensors(file(`{"t":{"dtype":"${dtype}","shape":${JSON.stringify(shape)},"data_offsets":[0,${data.length}]}}`, data)).tensors.get('t')!;
+    parseSafetensors(
+      file(`{"t":{"dtype":"${dtype}","shape":${JSON.stringify(shape)},"data_offsets":[0,${data.length}]}}`, data),
+    ).tensors.get('t')!;
 
   it('F16 -> float32 exactly: normals, subnormals, max, ±Inf, NaN, -0', () => {
     const t = one('F16', [10], u16(0x3c00, 0xc000, 0x0001, 0x03ff, 0x7bff, 0x7c00, 0xfc00, 0x7e00, 0x8000, 0x3555));
     expect(t.dtype).toBe('float32');
     expect(t.stored).toBe('F16');
-    expect([...t.data]).toEqual([1, -2, 2 ** -24, 1023 * 2 ** -24, 65504, Infinity, -Infinity, NaN, -0, 0.333251953125]);
+    expect([...t.data]).toEqual([
+      1,
+      -2,
+      2 ** -24,
+      1023 * 2 ** -24,
+      65504,
+      Infinity,
+      -Infinity,
+      NaN,
+      -0,
+      0.333251953125,
+    ]);
   });
 
   it('BF16 -> float32 exactly (top half of the f32 bits)', () => {
@@ -174,10 +213,18 @@ describe('safetensors reading other dtypes (converted on load)', () => {
     const t = one('I64', [5], bytesOf(BigInt64Array.from(v)));
     expect(t.dtype).toBe('int32');
     expect([...t.data]).toEqual(v.map(Number));
-    for (const [bad, at] of [[2147483648n, 2], [-2147483649n, 1], [1n << 40n, 0], [-(1n << 62n), 3]] as const) {
+    for (const [bad, at] of [
+      [2147483648n, 2],
+      [-2147483649n, 1],
+      [1n << 40n, 0],
+      [-(1n << 62n), 3],
+    ] as const) {
       const data = BigInt64Array.from([1n, 2n, 3n, 4n]);
       data[at] = bad;
-      expectParseError(file(`{"t":{"dtype":"I64","shape":[4],"data_offsets":[0,32]}}`, bytesOf(data)), new RegExp(`"t".*${bad}.*index ${at}`));
+      expectParseError(
+        file(`{"t":{"dtype":"I64","shape":[4],"data_offsets":[0,32]}}`, bytesOf(data)),
+        new RegExp(`"t".*${bad}.*index ${at}`),
+      );
     }
   });
 
@@ -218,10 +265,12 @@ describe('safetensors reading other dtypes (converted on load)', () => {
 describe('safetensors hostile files: ParseError, naming what is wrong', () => {
   const valid = serializeSafetensors(awkward, { format: 'pt' });
   const entry = (e: string, buf: number[] | Uint8Array = new Uint8Array(16)) => file(`{"t":${e}}`, buf);
-  const f32 = (shape: string, offsets: string, buf?: number[] | Uint8Array) => entry(`{"dtype":"F32","shape":${shape},"data_offsets":${offsets}}`, buf);
+  const f32 = (shape: string, offsets: string, buf?: number[] | Uint8Array) =>
+    entry(`{"dtype":"F32","shape":${shape},"data_offsets":${offsets}}`, buf);
 
   it('files shorter than 8 bytes', () => {
-    for (let n = 0; n < 8; n++) expectParseError(new Uint8Array(n), new RegExp(`file is ${n} bytes; expected at least 8`));
+    for (let n = 0; n < 8; n++)
+      expectParseError(new Uint8Array(n), new RegExp(`file is ${n} bytes; expected at least 8`));
   });
 
   it('the valid file truncated at every offset', () => {
@@ -237,13 +286,18 @@ describe('safetensors hostile files: ParseError, naming what is wrong', () => {
     expectParseError(withLen(2n ** 64n - 1n), /header length 18446744073709551615 exceeds the 100000000-byte cap/);
     expectParseError(withLen(2n ** 53n + 1n), /header length 9007199254740993 exceeds/);
     expectParseError(withLen(100_000_001n), /exceeds the 100000000-byte cap/);
-    expectParseError(withLen(BigInt(valid.length - 7)), new RegExp(`header length ${valid.length - 7} runs past the end of the file \\(${valid.length} bytes`));
+    expectParseError(
+      withLen(BigInt(valid.length - 7)),
+      new RegExp(`header length ${valid.length - 7} runs past the end of the file \\(${valid.length} bytes`),
+    );
     expectParseError(withLen(0n), /must be a JSON object beginning with "\{".*found nothing/);
   });
 
   it('non-object JSON, invalid JSON, invalid UTF-8', () => {
-    for (const h of ['[1,2]', '42', '"str"', 'null', ' {}', '\ufeff{}']) expectParseError(file(h), /must be a JSON object beginning with "\{"/);
-    for (const h of ['{', '{"a":}', '{"a":1,}', '{} x', "{'a':1}", '{"a":1}}']) expectParseError(file(h), /not valid JSON/);
+    for (const h of ['[1,2]', '42', '"str"', 'null', ' {}', '\ufeff{}'])
+      expectParseError(file(h), /must be a JSON object beginning with "\{"/);
+    for (const h of ['{', '{"a":}', '{"a":1,}', '{} x', "{'a':1}", '{"a":1}}'])
+      expectParseError(file(h), /not valid JSON/);
     const utf8 = (...bad: number[]) => new Uint8Array([...file('{"')].concat(bad, [...enc.encode('":"x"}')]));
     for (const bad of [[0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82]]) {
       const b = utf8(...bad);
@@ -255,10 +309,14 @@ describe('safetensors hostile files: ParseError, naming what is wrong', () => {
   it('entries: not objects, bad or unknown dtypes, bad shapes', () => {
     for (const e of ['1', '[]', 'null', '"F32"']) expectParseError(entry(e), /tensor "t" is .*expected an object/);
     for (const d of ['"F8_E4M3"', '"BOOL"', '"f32"', '"toString"', '"__proto__"', '4', 'null']) {
-      expectParseError(entry(`{"dtype":${d},"shape":[4],"data_offsets":[0,16]}`), /tensor "t": dtype .* is not one wgnn reads/);
+      expectParseError(
+        entry(`{"dtype":${d},"shape":[4],"data_offsets":[0,16]}`),
+        /tensor "t": dtype .* is not one wgnn reads/,
+      );
     }
     expectParseError(entry('{"shape":[4],"data_offsets":[0,16]}'), /dtype undefined/);
-    for (const s of ['4', '"[4]"', 'null', '{"0":4}']) expectParseError(f32(s, '[0,16]'), /tensor "t": shape .* is not an array/);
+    for (const s of ['4', '"[4]"', 'null', '{"0":4}'])
+      expectParseError(f32(s, '[0,16]'), /tensor "t": shape .* is not an array/);
     for (const s of ['[-4]', '[1.5]', '["4"]', '[null]', '[9007199254740992]', '[1e400]']) {
       expectParseError(f32(s, '[0,16]'), /tensor "t": shape .* must hold non-negative integers/);
     }
@@ -267,7 +325,10 @@ describe('safetensors hostile files: ParseError, naming what is wrong', () => {
   it('shape product overflow (even before a 0 dim), and a product that needs more bytes than exist', () => {
     expectParseError(f32('[134217728,134217728]', '[0,16]'), /tensor "t": shape \[134217728,134217728\] .*2\^53-1/);
     expectParseError(f32('[4294967296,4294967296,0]', '[0,0]', []), /running product/);
-    expectParseError(f32('[2251799813685248]', '[0,16]'), /span 16 bytes; shape \[2251799813685248\] of F32 needs 9007199254740992/);
+    expectParseError(
+      f32('[2251799813685248]', '[0,16]'),
+      /span 16 bytes; shape \[2251799813685248\] of F32 needs 9007199254740992/,
+    );
   });
 
   it('data_offsets: malformed, reversed, out of range, size mismatch', () => {
@@ -283,18 +344,36 @@ describe('safetensors hostile files: ParseError, naming what is wrong', () => {
 
   it('overlaps, gaps and trailing bytes: the buffer must be indexed exactly', () => {
     const two = (a: string, b: string, n: number) =>
-      file(`{"a":{"dtype":"F32","shape":[4],"data_offsets":${a}},"b":{"dtype":"F32","shape":[4],"data_offsets":${b}}}`, new Uint8Array(n));
-    expectParseError(two('[0,16]', '[0,16]', 16), /tensor "[ab]" data_offsets \[0, 16\] overlap tensor "[ab]", which ends at 16/);
-    expectParseError(two('[0,16]', '[8,24]', 24), /tensor "b" data_offsets \[8, 24\] overlap tensor "a", which ends at 16/);
-    expectParseError(two('[0,16]', '[20,36]', 36), /bytes \[16, 20\) of the byte buffer are not indexed by any tensor \(gap before tensor "b"\)/);
+      file(
+        `{"a":{"dtype":"F32","shape":[4],"data_offsets":${a}},"b":{"dtype":"F32","shape":[4],"data_offsets":${b}}}`,
+        new Uint8Array(n),
+      );
+    expectParseError(
+      two('[0,16]', '[0,16]', 16),
+      /tensor "[ab]" data_offsets \[0, 16\] overlap tensor "[ab]", which ends at 16/,
+    );
+    expectParseError(
+      two('[0,16]', '[8,24]', 24),
+      /tensor "b" data_offsets \[8, 24\] overlap tensor "a", which ends at 16/,
+    );
+    expectParseError(
+      two('[0,16]', '[20,36]', 36),
+      /bytes \[16, 20\) of the byte buffer are not indexed by any tensor \(gap before tensor "b"\)/,
+    );
     expectParseError(two('[4,20]', '[20,36]', 36), /bytes \[0, 4\) .*gap before tensor "a"/);
     expectParseError(two('[0,16]', '[16,32]', 33), /bytes \[32, 33\) at the end of the byte buffer are not indexed/);
     expectParseError(file('{}', [0]), /bytes \[0, 1\) at the end/);
     // a zero-size tensor inside another tensor's range
-    const inside = file('{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"z":{"dtype":"F32","shape":[0],"data_offsets":[8,8]}}', new Uint8Array(16));
+    const inside = file(
+      '{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"z":{"dtype":"F32","shape":[0],"data_offsets":[8,8]}}',
+      new Uint8Array(16),
+    );
     expectParseError(inside, /tensor "z" data_offsets \[8, 8\] overlap tensor "a"/);
     // zero-size tensors at the boundaries are fine
-    const edges = file('{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"y":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"z":{"dtype":"I32","shape":[0,9],"data_offsets":[16,16]}}', new Uint8Array(16));
+    const edges = file(
+      '{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"y":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"z":{"dtype":"I32","shape":[0,9],"data_offsets":[16,16]}}',
+      new Uint8Array(16),
+    );
     expect([...parseSafetensors(edges).tensors.keys()]).toEqual(['y', 'a', 'z']);
   });
 
@@ -303,17 +382,24 @@ describe('safetensors hostile files: ParseError, naming what is wrong', () => {
     const z = '{"dtype":"F32","shape":[0],"data_offsets":[0,0]}';
     expectParseError(file(`{"a":${z},"a":${z}}`), /duplicate tensor name "a"/);
     expectParseError(file(`{"a":${z},"\\u0061":${z}}`), /duplicate tensor name "a"/);
-    expectParseError(file(`{"a":{"dtype":"F32","dtype":"I32","shape":[0],"data_offsets":[0,0]}}`), /duplicate key "dtype"/);
+    expectParseError(
+      file(`{"a":{"dtype":"F32","dtype":"I32","shape":[0],"data_offsets":[0,0]}}`),
+      /duplicate key "dtype"/,
+    );
     expectParseError(file(`{"__metadata__":{"k":"1","k":"2"}}`), /duplicate key "k"/);
     expectParseError(file(`{"__metadata__":{},"__metadata__":{}}`), /duplicate tensor name "__metadata__"/);
     // keys equal to values elsewhere, nested arrays/objects and escaped quotes are not duplicates
-    const ok = file(`{"__metadata__":{"a":"a","q\\"":"\\"{,[","b":"a"},"a":${z},"b":{"dtype":"F32","shape":[0],"data_offsets":[0,0],"x":[{"a":1},{"a":[{"a":2}]}]}}`);
+    const ok = file(
+      `{"__metadata__":{"a":"a","q\\"":"\\"{,[","b":"a"},"a":${z},"b":{"dtype":"F32","shape":[0],"data_offsets":[0,0],"x":[{"a":1},{"a":[{"a":2}]}]}}`,
+    );
     expect(parseSafetensors(ok).metadata).toEqual({ a: 'a', 'q"': '"{,[', b: 'a' });
   });
 
   it('metadata: not an object, values not strings', () => {
-    for (const m of ['"x"', '[]', 'null', '1']) expectParseError(file(`{"__metadata__":${m}}`), /__metadata__ is .*expected an object of strings/);
-    for (const v of ['1', 'null', '{}', '["a"]', 'true']) expectParseError(file(`{"__metadata__":{"k":${v}}}`), /__metadata__ "k" is .*expected a string/);
+    for (const m of ['"x"', '[]', 'null', '1'])
+      expectParseError(file(`{"__metadata__":${m}}`), /__metadata__ is .*expected an object of strings/);
+    for (const v of ['1', 'null', '{}', '["a"]', 'true'])
+      expectParseError(file(`{"__metadata__":{"k":${v}}}`), /__metadata__ "k" is .*expected a string/);
   });
 
   it('many tensors: 10^5 empty ones parse in under 2 s; 10^6 pass maxTensors (default 100,000) and are refused before the JSON is parsed', () => {
@@ -342,16 +428,22 @@ describe('safetensors hostile files: ParseError, naming what is wrong', () => {
         err = e;
       }
     });
-    console.log(`safetensors: 10^5 empty tensors parsed in ${ms.toFixed(0)} ms, 10^6 refused in ${refusedMs.toFixed(0)} ms (CPU time)`);
+    console.log(
+      `safetensors: 10^5 empty tensors parsed in ${ms.toFixed(0)} ms, 10^6 refused in ${refusedMs.toFixed(0)} ms (CPU time)`,
+    );
     expect(ms).toBeLessThan(2000);
     expect(refusedMs).toBeLessThan(1000);
     expect(err).toBeInstanceOf(ParseError);
-    expect((err as Error).message).toMatch(/^safetensors: the header indexes more than 100000 tensors \(at character \d+\); the maxTensors option raises the limit$/);
+    expect((err as Error).message).toMatch(
+      /^safetensors: the header indexes more than 100000 tensors \(at character \d+\); the maxTensors option raises the limit$/,
+    );
     // the limits are the caller's: lower, or raised
     const three = serializeSafetensors(awkward.slice(0, 3), { k: 'v' });
     expect(() => parseSafetensors(three, { maxTensors: 2 })).toThrow(/more than 2 tensors/);
     expect(parseSafetensors(three, { maxTensors: 3 }).tensors.size).toBe(3); // __metadata__ is not a tensor
-    expect(() => parseSafetensors(three, { maxHeaderBytes: 64 })).toThrow(/exceeds the 64-byte cap .*; the maxHeaderBytes option raises it/);
+    expect(() => parseSafetensors(three, { maxHeaderBytes: 64 })).toThrow(
+      /exceeds the 64-byte cap .*; the maxHeaderBytes option raises it/,
+    );
     expect(() => parseSafetensors(three, { maxTensors: -1 })).toThrow(WgnnError);
     expect(() => parseSafetensors(three, { maxTensors: -1 })).toThrow(/maxTensors -1 must be an integer >= 0/);
   });
@@ -377,7 +469,11 @@ describe('safetensors mutation fuzz', () => {
       '{"__metadata__":{"format":"pt"},"h":{"dtype":"F16","shape":[3],"data_offsets":[0,6]},"u":{"dtype":"U8","shape":[2],"data_offsets":[6,8]},' +
         '"w":{"dtype":"F32","shape":[2,2],"data_offsets":[8,24]},"i":{"dtype":"I64","shape":[2],"data_offsets":[24,40]},"e":{"dtype":"BF16","shape":[0,4],"data_offsets":[40,40]},' +
         '"d":{"dtype":"F64","shape":[],"data_offsets":[40,48]}}',
-      [...new Uint8Array(24).map((_, i) => i * 7), ...bytesOf(BigInt64Array.of(-3n, 99n)), ...bytesOf(Float64Array.of(2.5))],
+      [
+        ...new Uint8Array(24).map((_, i) => i * 7),
+        ...bytesOf(BigInt64Array.of(-3n, 99n)),
+        ...bytesOf(Float64Array.of(2.5)),
+      ],
     );
     expect(parseSafetensors(base).tensors.size).toBe(6);
     const counts = { ok: 0, parseError: 0 };
@@ -401,14 +497,17 @@ describe('safetensors mutation fuzz', () => {
         dv.setUint32(rng.int(0, 2) * 4, rng.int(0, 2 ** 32), true);
       } else if (kind === 5) {
         // a JSON-significant or non-ASCII byte somewhere in the header or buffer
-        b[rng.int(8, b.length)] = [0x22, 0x5c, 0x7b, 0x7d, 0x5b, 0x5d, 0x2c, 0x3a, 0x30, 0x39, 0x2d, 0x80, 0xff][rng.int(0, 13)]!;
+        b[rng.int(8, b.length)] = [0x22, 0x5c, 0x7b, 0x7d, 0x5b, 0x5d, 0x2c, 0x3a, 0x30, 0x39, 0x2d, 0x80, 0xff][
+          rng.int(0, 13)
+        ]!;
       } else {
         m = new Uint8Array([...b, ...Array.from({ length: rng.int(1, 9) }, () => rng.int(0, 256))]);
       }
       const t0 = performance.now();
       try {
         const { tensors } = parseSafetensors(m);
-        for (const [name, t] of tensors) expect(t.data.length, `iter ${iter} seed ${seed}: ${name}`).toBe(t.shape.reduce((a, d) => a * d, 1));
+        for (const [name, t] of tensors)
+          expect(t.data.length, `iter ${iter} seed ${seed}: ${name}`).toBe(t.shape.reduce((a, d) => a * d, 1));
         counts.ok++;
       } catch (e) {
         if (!(e instanceof ParseError)) throw new Error(`iter ${iter} seed ${seed} (mutation ${kind}): ${String(e)}`);
@@ -483,9 +582,10 @@ describe('saveTensors / loadTensors [cpu]', () => {
 
   it('loadTensors of a hostile file throws ParseError and creates no tensors', async () => {
     const live = memory(cpu).liveTensors;
-    const bad = file('{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"I64","shape":[1],"data_offsets":[4,12]}}', [
-      0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
-    ]);
+    const bad = file(
+      '{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"I64","shape":[1],"data_offsets":[4,12]}}',
+      [0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0],
+    );
     await expect(loadTensors(bad, { backend: cpu })).rejects.toThrow(/tensor "b" \(I64\) holds 4294967296 at index 0/);
     await expect(loadTensors(bad, { backend: cpu })).rejects.toBeInstanceOf(ParseError);
     expect(memory(cpu).liveTensors).toBe(live);

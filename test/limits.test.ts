@@ -58,7 +58,12 @@ async function matmulGpuVsCpu(aShape: number[], bShape: number[]): Promise<numbe
   const d0 = dev.dispatches;
   const got = await run(dev);
   const dispatches = dev.dispatches - d0;
-  expectClose(got, await run(cpu), { atol: 1e-4, rtol: 1e-4 }, `matmul ${JSON.stringify(aShape)} @ ${JSON.stringify(bShape)}`);
+  expectClose(
+    got,
+    await run(cpu),
+    { atol: 1e-4, rtol: 1e-4 },
+    `matmul ${JSON.stringify(aShape)} @ ${JSON.stringify(bShape)}`,
+  );
   return dispatches;
 }
 
@@ -82,7 +87,9 @@ describe('device limits [webgpu, default limits]', () => {
     const b = tensor(vals(4096), [1, 4096], { backend: dev });
     // [8193, 4096] floats: 134,234,112 bytes, 16 KiB over.
     expect(() => add(a, b)).toThrow(LimitError);
-    expect(() => add(a, b)).toThrow(/^add: tensor \[8193,4096\] needs 134234112 bytes, over this device's maxStorageBufferBindingSize of 134217728$/);
+    expect(() => add(a, b)).toThrow(
+      /^add: tensor \[8193,4096\] needs 134234112 bytes, over this device's maxStorageBufferBindingSize of 134217728$/,
+    );
     a.dispose();
     b.dispose();
     await stillWorks(live);
@@ -114,7 +121,12 @@ describe('device limits [webgpu, default limits]', () => {
     const xv = Float32Array.from({ length: n }, (_, i) => (i % 1999) - 999);
     const x = tensor(xv, [n], { backend: dev });
     const y = neg(x);
-    expectClose(await y.data(), xv.map((v) => -v), { atol: 0, rtol: 0 }, 'neg of 2^24 + 1');
+    expectClose(
+      await y.data(),
+      xv.map((v) => -v),
+      { atol: 0, rtol: 0 },
+      'neg of 2^24 + 1',
+    );
     x.dispose();
     y.dispose();
   });
@@ -191,12 +203,15 @@ describe('device limits [webgpu, default limits]', () => {
     // conv's tilesFor: TILE_N 8..64, TILE_M up to min(128, 4096 / TILE_N).
     const configs: [string, Record<string, number>][] = [['matmul', { TILE_M: 64, TILE_N: 64, TILE_K: 16 }]];
     for (const shader of ['conv2d_fwd', 'conv2d_bwd_x', 'conv2d_bwd_w']) {
-      for (const TILE_N of [8, 16, 32, 64]) configs.push([shader, { TILE_M: Math.min(128, 4096 / TILE_N), TILE_N, TILE_K: 16 }]);
+      for (const TILE_N of [8, 16, 32, 64])
+        configs.push([shader, { TILE_M: Math.min(128, 4096 / TILE_N), TILE_N, TILE_K: 16 }]);
     }
     for (const [shader, o] of configs) {
       const { size, storage } = workgroupNeeds(SHADERS[shader as keyof typeof SHADERS], o);
       expect(storage, `${shader} ${JSON.stringify(o)}`).toBeLessThanOrEqual(L.maxComputeWorkgroupStorageSize);
-      expect(size[0] * size[1] * size[2], `${shader} ${JSON.stringify(o)}`).toBeLessThanOrEqual(L.maxComputeInvocationsPerWorkgroup);
+      expect(size[0] * size[1] * size[2], `${shader} ${JSON.stringify(o)}`).toBeLessThanOrEqual(
+        L.maxComputeInvocationsPerWorkgroup,
+      );
     }
   });
 });
@@ -243,12 +258,19 @@ describe('out of memory [webgpu, fault injection]', () => {
     expect(oom.requestedBytes).toBe(sizeClass(8));
     expect(oom.liveBytes).toBe(live);
     expect(oom.pooledBytes).toBe(pooled);
-    expect(oom.message).toMatch(/^upload: tensor \[2,1\]: the device could not allocate 256 bytes, even after the pool freed its \d+ bytes; \d+ bytes are held by live tensors/);
+    expect(oom.message).toMatch(
+      /^upload: tensor \[2,1\]: the device could not allocate 256 bytes, even after the pool freed its \d+ bytes; \d+ bytes are held by live tensors/,
+    );
     expect(dev.pool.failNext).toBe(0);
     expect(dev.pool.pooledBytes).toBe(0);
     // Usable: the same allocation now succeeds, and ops compute.
     const z = neg(x);
-    expectClose(await z.data(), vals(5003).map((v) => -v), { atol: 0, rtol: 0 }, 'neg after the failure');
+    expectClose(
+      await z.data(),
+      vals(5003).map((v) => -v),
+      { atol: 0, rtol: 0 },
+      'neg after the failure',
+    );
     z.dispose();
     x.dispose();
     await stillWorks(dev.pool.liveBytes);
@@ -258,7 +280,9 @@ describe('out of memory [webgpu, fault injection]', () => {
     fillPool();
     const scope = dev.device.popErrorScope.bind(dev.device);
     // The real scope is popped; its answer is replaced by the error a device out of memory gives.
-    const spy = vi.spyOn(dev.device, 'popErrorScope').mockImplementationOnce(() => scope().then(() => ({ message: 'Out of memory (simulated)' }) as GPUError));
+    const spy = vi
+      .spyOn(dev.device, 'popErrorScope')
+      .mockImplementationOnce(() => scope().then(() => ({ message: 'Out of memory (simulated)' }) as GPUError));
     const x = tensor(vals(7001), [7001], { backend: dev }); // a new size class: created under the spied scope
     spy.mockRestore();
     let err: unknown;
@@ -270,8 +294,12 @@ describe('out of memory [webgpu, fault injection]', () => {
     console.log(`late failure: ${String(err)}`);
     expect(err).toBeInstanceOf(OutOfMemoryError);
     expect((err as OutOfMemoryError).requestedBytes).toBe(sizeClass(7001 * 4));
-    expect((err as Error).message).toMatch(/^upload: tensor \[7001\]: the device ran out of memory allocating 28672 bytes .*Out of memory \(simulated\)$/);
-    expect(dev.pool.pooledBytes, 'the pooled 1 MiB was freed (what remains is the read\'s staging buffer)').toBe(sizeClass(7001 * 4));
+    expect((err as Error).message).toMatch(
+      /^upload: tensor \[7001\]: the device ran out of memory allocating 28672 bytes .*Out of memory \(simulated\)$/,
+    );
+    expect(dev.pool.pooledBytes, "the pooled 1 MiB was freed (what remains is the read's staging buffer)").toBe(
+      sizeClass(7001 * 4),
+    );
     // Reported once; the next read succeeds.
     expectClose(await x.data(), vals(7001), { atol: 0, rtol: 0 }, 'read after the reported failure');
     x.dispose();

@@ -4,7 +4,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
 import { randomShift, type Augment } from '../src/data/augment.js';
 import { loadMnist } from '../src/data/mnist.js';
-import { Dense, Dropout, BatchNormalization, Flatten, Module, layers, sequential, Sequential, setSeed } from '../src/nn/index.js';
+import {
+  Dense,
+  Dropout,
+  BatchNormalization,
+  Flatten,
+  Module,
+  layers,
+  sequential,
+  Sequential,
+  setSeed,
+} from '../src/nn/index.js';
 import { LAYERS, Layer, layerFromConfig } from '../src/nn/layers.js';
 import { parseSafetensors, serializeSafetensors } from '../src/io/safetensors.js';
 import { sub } from '../src/ops/binary.js';
@@ -41,7 +51,12 @@ describe('layers [webgpu]', () => {
     expect(lines.join('\n')).toMatch(/dense.*\[null,128\]\s+100480/);
     expect(lines.join('\n')).toMatch(/dense_1.*\[null,10\]\s+1290/);
     expect(lines[lines.length - 1]).toBe('Total params: 101770');
-    expect(m.namedParameters().map(([n]) => n)).toEqual(['layers.1.kernel', 'layers.1.bias', 'layers.2.kernel', 'layers.2.bias']);
+    expect(m.namedParameters().map(([n]) => n)).toEqual([
+      'layers.1.kernel',
+      'layers.1.bias',
+      'layers.2.kernel',
+      'layers.2.bias',
+    ]);
     m.dispose();
   });
 
@@ -74,10 +89,18 @@ describe('layers [webgpu]', () => {
       expect(v).toBeCloseTo(5.25 / (5.25 + 1e-3), 3); // the batch variance of 0..7 is 5.25
     }
     // moving mean = 0.5·0 + 0.5·batch mean (3.5, 13.5, 23.5)
-    expectClose(await bn.movingMean.data(), Float32Array.from([1.75, 6.75, 11.75]), { atol: 1e-5, rtol: 1e-5 }, 'moving mean');
+    expectClose(
+      await bn.movingMean.data(),
+      Float32Array.from([1.75, 6.75, 11.75]),
+      { atol: 1e-5, rtol: 1e-5 },
+      'moving mean',
+    );
     bn.eval();
     const ye = tidy(() => bn.forward(x));
-    const want = Float32Array.from(data, (v, i) => (v - [1.75, 6.75, 11.75][i % 3]!) / Math.sqrt(0.5 + 0.5 * 5.25 + 1e-3));
+    const want = Float32Array.from(
+      data,
+      (v, i) => (v - [1.75, 6.75, 11.75][i % 3]!) / Math.sqrt(0.5 + 0.5 * 5.25 + 1e-3),
+    );
     expectClose(await ye.data(), want, { atol: 1e-4, rtol: 1e-4 }, 'eval');
     for (const t of [x, y, ye]) t.dispose();
     bn.dispose();
@@ -105,17 +128,23 @@ describe('training [webgpu]', () => {
     const opt = adam(1e-3);
     m.compile({ optimizer: opt, loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
     const small = train.slice(0, 3000);
-    const h = await m.fit({ data: small.x, shape: small.xShape }, { data: small.y, shape: small.yShape }, {
-      epochs: 2,
-      batchSize: 64,
-      validationData: [
-        { data: test.x, shape: test.xShape },
-        { data: test.y, shape: test.yShape },
-      ],
-      verbose: 0,
-    });
+    const h = await m.fit(
+      { data: small.x, shape: small.xShape },
+      { data: small.y, shape: small.yShape },
+      {
+        epochs: 2,
+        batchSize: 64,
+        validationData: [
+          { data: test.x, shape: test.xShape },
+          { data: test.y, shape: test.yShape },
+        ],
+        verbose: 0,
+      },
+    );
     const [l0, l1] = h.history.loss!;
-    console.log(`MLP on 3000 MNIST digits, 2 epochs: loss ${l0!.toFixed(3)} -> ${l1!.toFixed(3)}, val acc ${h.history.val_acc![1]!.toFixed(3)}`);
+    console.log(
+      `MLP on 3000 MNIST digits, 2 epochs: loss ${l0!.toFixed(3)} -> ${l1!.toFixed(3)}, val acc ${h.history.val_acc![1]!.toFixed(3)}`,
+    );
     expect(l1!).toBeLessThan(l0!);
     expect(h.history.val_acc![1]!).toBeGreaterThan(0.85);
     opt.dispose();
@@ -129,8 +158,16 @@ describe('training [webgpu]', () => {
     const opt = adam(1e-3);
     m.compile({ optimizer: opt, loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
     const part = train.slice(0, 2000);
-    await m.fit({ data: part.x, shape: part.xShape }, { data: part.y, shape: part.yShape }, { epochs: 3, batchSize: 64, verbose: 0 });
-    const { acc } = await m.evaluate({ data: test.x, shape: test.xShape }, { data: test.y, shape: test.yShape }, { batchSize: 256 });
+    await m.fit(
+      { data: part.x, shape: part.xShape },
+      { data: part.y, shape: part.yShape },
+      { epochs: 3, batchSize: 64, verbose: 0 },
+    );
+    const { acc } = await m.evaluate(
+      { data: test.x, shape: test.xShape },
+      { data: test.y, shape: test.yShape },
+      { batchSize: 256 },
+    );
     console.log(`seed CNN, 3 epochs on 2000 MNIST digits: test accuracy ${acc!.toFixed(4)} on ${test.length}`);
     expect(acc!).toBeGreaterThanOrEqual(0.88); // measured 0.8995 (seed 3)
     opt.dispose();
@@ -147,13 +184,17 @@ describe('training [webgpu]', () => {
       const opt = sgd({ lr: 0.1, momentum: 0.9 });
       m.compile({ optimizer: opt, loss: 'sparseCategoricalCrossentropy' });
       const out: number[] = [];
-      await m.fit({ data: part.x, shape: part.xShape }, { data: part.y, shape: part.yShape }, {
-        batchSize: 32,
-        seed: 5,
-        verbose: 0,
-        readEvery: 1,
-        callbacks: { onBatchEnd: (i, logs) => void out.push(logs.loss! * (i + 1) - out.reduce((a, v) => a + v, 0)) },
-      });
+      await m.fit(
+        { data: part.x, shape: part.xShape },
+        { data: part.y, shape: part.yShape },
+        {
+          batchSize: 32,
+          seed: 5,
+          verbose: 0,
+          readEvery: 1,
+          callbacks: { onBatchEnd: (i, logs) => void out.push(logs.loss! * (i + 1) - out.reduce((a, v) => a + v, 0)) },
+        },
+      );
       opt.dispose();
       m.dispose();
       setDefaultBackend(gpu);
@@ -161,7 +202,11 @@ describe('training [webgpu]', () => {
     };
     const [onGpu, onCpu] = [await losses(gpu), await losses(cpu)];
     expect(onGpu.length).toBe(20);
-    onGpu.forEach((l, i) => expect(Math.abs(l - onCpu[i]!), `step ${i}: webgpu ${l}, cpu ${onCpu[i]}`).toBeLessThanOrEqual(1e-4 * Math.abs(onCpu[i]!)));
+    onGpu.forEach((l, i) =>
+      expect(Math.abs(l - onCpu[i]!), `step ${i}: webgpu ${l}, cpu ${onCpu[i]}`).toBeLessThanOrEqual(
+        1e-4 * Math.abs(onCpu[i]!),
+      ),
+    );
   });
 
   it('fit stops with a clear message when the loss stops being finite', async () => {
@@ -170,9 +215,13 @@ describe('training [webgpu]', () => {
     const m = seedModel('mlp', [28, 28, 1], 10);
     const opt = sgd({ lr: 1e30 });
     m.compile({ optimizer: opt, loss: 'sparseCategoricalCrossentropy' });
-    await expect(m.fit({ data: part.x, shape: part.xShape }, { data: part.y, shape: part.yShape }, { batchSize: 64, readEvery: 2, verbose: 0 })).rejects.toThrow(
-      /fit: the loss is (NaN|-?Infinity) at step \d+ of epoch 1; training diverged/,
-    );
+    await expect(
+      m.fit(
+        { data: part.x, shape: part.xShape },
+        { data: part.y, shape: part.yShape },
+        { batchSize: 64, readEvery: 2, verbose: 0 },
+      ),
+    ).rejects.toThrow(/fit: the loss is (NaN|-?Infinity) at step \d+ of epoch 1; training diverged/);
     opt.dispose();
     m.dispose();
   });
@@ -180,7 +229,11 @@ describe('training [webgpu]', () => {
   it('a truncated or corrupted weights file gives a ParseError and the engine stays usable', async () => {
     const m = sequential([layers.dense({ units: 3, inputShape: [4] })]);
     const bytes = await m.save();
-    for (const bad of [bytes.slice(0, bytes.length - 1), bytes.slice(0, 20), Uint8Array.from(bytes, (b, i) => (i === 12 ? b ^ 0x55 : b))]) {
+    for (const bad of [
+      bytes.slice(0, bytes.length - 1),
+      bytes.slice(0, 20),
+      Uint8Array.from(bytes, (b, i) => (i === 12 ? b ^ 0x55 : b)),
+    ]) {
       await expect(Sequential.load(bad)).rejects.toThrow(ParseError);
     }
     const back = await Sequential.load(bytes);
@@ -221,10 +274,18 @@ describe('training [webgpu]', () => {
   });
 
   it('save and load round-trip the model (weights, layer stack) through safetensors', async () => {
-    const m = sequential([layers.dense({ units: 5, activation: 'relu', inputShape: [3] }), new BatchNormalization(), new Flatten(), layers.dense({ units: 2 })]);
+    const m = sequential([
+      layers.dense({ units: 5, activation: 'relu', inputShape: [3] }),
+      new BatchNormalization(),
+      new Flatten(),
+      layers.dense({ units: 2 }),
+    ]);
     const bytes = await m.save();
     const back = await Sequential.load(bytes);
-    const x = tensor(Float32Array.from({ length: 12 }, (_, i) => i / 7 - 0.5), [4, 3]);
+    const x = tensor(
+      Float32Array.from({ length: 12 }, (_, i) => i / 7 - 0.5),
+      [4, 3],
+    );
     m.eval();
     back.eval();
     const [a, b] = tidy(() => [m.forward(x), back.forward(x)]);
@@ -258,12 +319,25 @@ describe('training [webgpu]', () => {
       for (const c of classes) Object.defineProperty(c, 'name', { value: 'a' });
       const bytes = await m.save();
       const saved = (JSON.parse(parseSafetensors(bytes).metadata.layers!) as { class: string }[]).map((l) => l.class);
-      expect(saved).toEqual(['Conv2D', 'BatchNormalization', 'MaxPooling2D', 'AveragePooling2D', 'ActivationLayer', 'Dropout', 'GlobalAveragePooling2D', 'Flatten', 'Dense']);
+      expect(saved).toEqual([
+        'Conv2D',
+        'BatchNormalization',
+        'MaxPooling2D',
+        'AveragePooling2D',
+        'ActivationLayer',
+        'Dropout',
+        'GlobalAveragePooling2D',
+        'Flatten',
+        'Dense',
+      ]);
       const back = await Sequential.load(bytes);
       expect(back.layers.map((l) => l.constructor)).toEqual(m.layers.map((l) => l.constructor));
       expect(back.summary(() => {})).toBe(m.summary(() => {}));
       expect(m.summary(() => {})).toMatch(/ \(Conv2D\) .*\n.* \(BatchNormalization\) /);
-      const x = tensor(Float32Array.from({ length: 3 * 72 }, (_, i) => Math.sin(i)), [3, 6, 6, 2]);
+      const x = tensor(
+        Float32Array.from({ length: 3 * 72 }, (_, i) => Math.sin(i)),
+        [3, 6, 6, 2],
+      );
       m.eval();
       back.eval();
       const [a, b] = tidy(() => [m.forward(x), back.forward(x)]);
@@ -285,7 +359,9 @@ describe('training [webgpu]', () => {
       const spec = (JSON.parse(file.metadata.layers!) as { class: string }[]).map((l) => ({ ...l, class: cls }));
       const bad = serializeSafetensors(entries, { ...file.metadata, layers: JSON.stringify(spec) });
       await expect(Sequential.load(bad), cls).rejects.toThrow(ParseError);
-      await expect(Sequential.load(bad), cls).rejects.toThrow(`unknown layer class "${cls}"; expected one of Dense, Conv2D`);
+      await expect(Sequential.load(bad), cls).rejects.toThrow(
+        `unknown layer class "${cls}"; expected one of Dense, Conv2D`,
+      );
       // Outside load, the same mistake is the caller's: a WgnnError, not a ParseError.
       expect(() => layerFromConfig(cls, {}), cls).toThrow(WgnnError);
       expect(() => layerFromConfig(cls, {}), cls).not.toThrow(ParseError);
@@ -295,7 +371,13 @@ describe('training [webgpu]', () => {
 
   it('layers.* are the classes of the layer list, under their Keras names, typed by class', () => {
     for (const [name, cls] of Object.entries(LAYERS)) {
-      const opts = { dense: { units: 2 }, conv2d: { filters: 2, kernelSize: 1 }, dropout: { rate: 0.1 }, activation: { activation: 'relu' } }[name as string] ?? {};
+      const opts =
+        {
+          dense: { units: 2 },
+          conv2d: { filters: 2, kernelSize: 1 },
+          dropout: { rate: 0.1 },
+          activation: { activation: 'relu' },
+        }[name as string] ?? {};
       const l: Layer = (layers as Record<string, (o: object) => Layer>)[name]!(opts);
       expect(l, name).toBeInstanceOf(cls);
       expect(l.kind, name).toBe(cls.kind);
@@ -332,30 +414,40 @@ describe('fit({ augment }) [webgpu]', () => {
       if (xb.includes(5)) sawValidation = true;
       xb.fill(0);
     };
-    const m = sequential([layers.flatten({ inputShape: [4, 4, 1] }), layers.dense({ units: 2, activation: 'softmax' })]);
+    const m = sequential([
+      layers.flatten({ inputShape: [4, 4, 1] }),
+      layers.dense({ units: 2, activation: 'softmax' }),
+    ]);
     m.summary(() => {}); // builds the weights
     const dense = m.layers[1] as Dense;
     const kernel0 = await dense.kernel.data();
     const bias0 = await dense.bias!.data();
     const opt = sgd({ lr: 0.5 });
     m.compile({ optimizer: opt, loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
-    const h = await m.fit({ data: x, shape: [n, 4, 4, 1] }, { data: y, shape: [n] }, {
-      epochs: 2,
-      batchSize: 16,
-      augment: zero,
-      validationData: [
-        { data: vx, shape: [24, 4, 4, 1] },
-        { data: vy, shape: [24] },
-      ],
-      verbose: 0,
-    });
+    const h = await m.fit(
+      { data: x, shape: [n, 4, 4, 1] },
+      { data: y, shape: [n] },
+      {
+        epochs: 2,
+        batchSize: 16,
+        augment: zero,
+        validationData: [
+          { data: vx, shape: [24, 4, 4, 1] },
+          { data: vy, shape: [24] },
+        ],
+        verbose: 0,
+      },
+    );
     expect(calls).toEqual(Array.from({ length: 8 }, () => [16, 4, 4, 1])); // 2 epochs x 4 batches, no validation batch
     expect(sawValidation).toBe(false);
     expectClose(await dense.kernel.data(), kernel0, { atol: 0, rtol: 0 }, 'kernel trained on zeroed inputs');
     expect(firstDifference(await dense.bias!.data(), bias0)).toBeGreaterThanOrEqual(0); // the step did run
     // fit's validation and evaluate both see the 5s: the same loss; zeroed inputs would give another.
     const onVal = await m.evaluate({ data: vx, shape: [24, 4, 4, 1] }, { data: vy, shape: [24] });
-    const onZeros = await m.evaluate({ data: new Float32Array(24 * 16), shape: [24, 4, 4, 1] }, { data: vy, shape: [24] });
+    const onZeros = await m.evaluate(
+      { data: new Float32Array(24 * 16), shape: [24, 4, 4, 1] },
+      { data: vy, shape: [24] },
+    );
     expect(Math.abs(h.history.val_loss![1]! - onVal.loss!)).toBeLessThanOrEqual(1e-6 * onVal.loss!);
     expect(Math.abs(onVal.loss! - onZeros.loss!)).toBeGreaterThan(1e-3);
     expect(calls.length).toBe(8); // evaluate ran no augment
@@ -371,24 +463,30 @@ describe('fit({ augment }) [webgpu]', () => {
       const m = seedModel('mlp', [28, 28, 1], 10);
       const opt = adam(1e-3);
       m.compile({ optimizer: opt, loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
-      const h = await m.fit({ data: part.x, shape: part.xShape }, { data: part.y, shape: part.yShape }, {
-        epochs: 3,
-        batchSize: 32,
-        seed: 2,
-        augment: randomShift({ height: 2, width: 2 }),
-        validationData: [
-          { data: test.x, shape: test.xShape },
-          { data: test.y, shape: test.yShape },
-        ],
-        verbose: 0,
-      });
+      const h = await m.fit(
+        { data: part.x, shape: part.xShape },
+        { data: part.y, shape: part.yShape },
+        {
+          epochs: 3,
+          batchSize: 32,
+          seed: 2,
+          augment: randomShift({ height: 2, width: 2 }),
+          validationData: [
+            { data: test.x, shape: test.xShape },
+            { data: test.y, shape: test.yShape },
+          ],
+          verbose: 0,
+        },
+      );
       opt.dispose();
       m.dispose();
       return h.history;
     };
     const a = await run();
     const b = await run();
-    console.log(`MLP on 1024 shifted digits, 3 epochs: loss ${a.loss!.map((l) => l.toFixed(3)).join(' -> ')}, val acc ${a.val_acc![2]!.toFixed(3)}`);
+    console.log(
+      `MLP on 1024 shifted digits, 3 epochs: loss ${a.loss!.map((l) => l.toFixed(3)).join(' -> ')}, val acc ${a.val_acc![2]!.toFixed(3)}`,
+    );
     expect(a.loss![2]!).toBeLessThan(a.loss![0]! * 0.7);
     expect(a.val_acc![2]!).toBeGreaterThan(0.75);
     expect(b.loss).toEqual(a.loss);

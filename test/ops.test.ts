@@ -83,7 +83,14 @@ describe.each(Object.values(OPS) as AnyOp[])('$name', (op) => {
 describe('matmul kernel table', () => {
   const limits = { maxComputeWorkgroupStorageSize: 32768, maxComputeInvocationsPerWorkgroup: 256 };
   type Flags = { transA: boolean; transB: boolean; kernel?: MatmulKernelName | 'auto' };
-  const pick = (M: number, K: number, N: number, t: Flags = { transA: false, transB: false }, l = limits, batch = 1) => {
+  const pick = (
+    M: number,
+    K: number,
+    N: number,
+    t: Flags = { transA: false, transB: false },
+    l = limits,
+    batch = 1,
+  ) => {
     const k = matmulKernel({ M, K, N, batch }, t, l);
     return `${k.shader} ${k.tileM}x${k.tileN}x${k.tileK}`;
   };
@@ -98,15 +105,29 @@ describe('matmul kernel table', () => {
     expect(pick(4096, 4094, 4096, { transA: true, transB: false })).toBe('matmul_vec4 128x128x16');
     expect(pick(4096, 4094, 4096, { transA: true, transB: true })).toBe('matmul 64x64x16'); // bᵀ's rows are K
     // The default WebGPU limits (16 KiB of workgroup memory) cannot hold the double-buffered tiles.
-    expect(pick(4096, 4096, 4096, undefined, { maxComputeWorkgroupStorageSize: 16384, maxComputeInvocationsPerWorkgroup: 256 })).toBe(
-      'matmul 64x64x16',
-    );
+    expect(
+      pick(4096, 4096, 4096, undefined, {
+        maxComputeWorkgroupStorageSize: 16384,
+        maxComputeInvocationsPerWorkgroup: 256,
+      }),
+    ).toBe('matmul 64x64x16');
     // 20,000 B: the 8-deep 128x128 tiles fit where the 16-deep ones do not.
-    expect(pick(4096, 4096, 4096, undefined, { maxComputeWorkgroupStorageSize: 20000, maxComputeInvocationsPerWorkgroup: 256 })).toBe(
-      'matmul_vec4 128x128x8',
-    );
+    expect(
+      pick(4096, 4096, 4096, undefined, {
+        maxComputeWorkgroupStorageSize: 20000,
+        maxComputeInvocationsPerWorkgroup: 256,
+      }),
+    ).toBe('matmul_vec4 128x128x8');
     expect(pick(4096, 4096, 4096, { transA: false, transB: false, kernel: 'scalar-64x64x16' })).toBe('matmul 64x64x16');
-    expect(() => pick(4096, 4096, 4096, { transA: false, transB: false, kernel: 'vec4-128x128x16' }, { ...limits, maxComputeWorkgroupStorageSize: 16384 })).toThrow(
+    expect(() =>
+      pick(
+        4096,
+        4096,
+        4096,
+        { transA: false, transB: false, kernel: 'vec4-128x128x16' },
+        { ...limits, maxComputeWorkgroupStorageSize: 16384 },
+      ),
+    ).toThrow(
       /matmul: kernel 'vec4-128x128x16' cannot run \[4096,4096\] @ \[4096,4096\] \(transA=false, transB=false\): its 32768 B of workgroup memory exceed the adapter's 16384/,
     );
   });
@@ -123,7 +144,11 @@ describe('matmul kernel table', () => {
         seen.add(pick(M, K, N, { transA, transB, kernel }, gpu.limits, batch));
       }
     }
-    expect([...seen].sort()).toEqual(Object.values(MATMUL_KERNELS).map((k) => `${k.shader} ${k.tileM}x${k.tileN}x${k.tileK}`).sort());
+    expect([...seen].sort()).toEqual(
+      Object.values(MATMUL_KERNELS)
+        .map((k) => `${k.shader} ${k.tileM}x${k.tileN}x${k.tileK}`)
+        .sort(),
+    );
   });
 });
 
@@ -160,16 +185,19 @@ describe.each(POOL_KERNELS)('$op.name kernels', ({ op, kernel, kernels }) => {
     expect([...seen].sort()).toEqual(kernels);
   });
 
-  it.each(samples.map((s, i) => ({ s, i, label: s.name })))(`${op.name} $label writes every output element [webgpu]`, async ({ s, i }) => {
-    const seed = seedOf(`${op.name}#${i} NaN`);
-    const want = await runOn(cpu, op, s, seed);
-    const rng = new Rng(seed);
-    const inputs = s.inputs.map((inp) => upload(gpu, sampleData(inp, rng), inp.shape));
-    upload(gpu, new Float32Array(sizeOf(want.shape)).fill(NaN), want.shape).dispose(); // the output's buffer next
-    const y = apply(op, inputs, s.attrs ?? {});
-    expectClose(await y.data(), want.data, op.tol, `${op.name} ${s.name} over NaN (seed ${seed})`);
-    for (const t of [...inputs, y]) t.dispose();
-  });
+  it.each(samples.map((s, i) => ({ s, i, label: s.name })))(
+    `${op.name} $label writes every output element [webgpu]`,
+    async ({ s, i }) => {
+      const seed = seedOf(`${op.name}#${i} NaN`);
+      const want = await runOn(cpu, op, s, seed);
+      const rng = new Rng(seed);
+      const inputs = s.inputs.map((inp) => upload(gpu, sampleData(inp, rng), inp.shape));
+      upload(gpu, new Float32Array(sizeOf(want.shape)).fill(NaN), want.shape).dispose(); // the output's buffer next
+      const y = apply(op, inputs, s.attrs ?? {});
+      expectClose(await y.data(), want.data, op.tol, `${op.name} ${s.name} over NaN (seed ${seed})`);
+      for (const t of [...inputs, y]) t.dispose();
+    },
+  );
 });
 
 // The conv2d input gradient picks a kernel by shape (conv2dBwdXKernel): the samples must run each of them.
@@ -193,7 +221,12 @@ describe('conv2d_bwd_x kernels', () => {
       seen.add(kernel === 'conv2d_bwd_x_direct' ? `${kernel} ${w[3]! % 4 === 0 ? 'vec4' : 'scalar'}` : kernel);
       if (kernel === 'conv2d_bwd_x_direct') direct.add(w[2]!);
     }
-    expect([...seen].sort()).toEqual(['conv2d_bwd_x', 'conv2d_bwd_x_direct scalar', 'conv2d_bwd_x_direct vec4', 'matmul']);
+    expect([...seen].sort()).toEqual([
+      'conv2d_bwd_x',
+      'conv2d_bwd_x_direct scalar',
+      'conv2d_bwd_x_direct vec4',
+      'matmul',
+    ]);
     expect([...direct].sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
   });
 });
@@ -217,11 +250,14 @@ describe('max_pool2d argmax', () => {
     return data;
   }
 
-  it.each(samples.map((s, i) => ({ s, i, label: s.name })))('max_pool2d $label argmax gpu = cpu [webgpu]', async ({ s, i }) => {
-    const seed = seedOf(`max_pool2d#${i} argmax`);
-    const want = await argmax(cpu, s, seed);
-    expect([...(await argmax(gpu, s, seed))]).toEqual([...want]);
-  });
+  it.each(samples.map((s, i) => ({ s, i, label: s.name })))(
+    'max_pool2d $label argmax gpu = cpu [webgpu]',
+    async ({ s, i }) => {
+      const seed = seedOf(`max_pool2d#${i} argmax`);
+      const want = await argmax(cpu, s, seed);
+      expect([...(await argmax(gpu, s, seed))]).toEqual([...want]);
+    },
+  );
 });
 
 // The conv2d forward picks a kernel by shape (conv2dFwdKernel): the samples of conv2d and conv2d_bias must run each,
@@ -255,7 +291,11 @@ describe('conv2d forward kernels', () => {
       direct.add(w[2]!);
     }
     expect([...seen].sort()).toEqual(
-      ['conv2d_fwd', 'matmul', ...['vec4', 'scalar'].flatMap((l) => [`conv2d_fwd_direct ${l} blocks`, `conv2d_fwd_direct ${l} one block`])].sort(),
+      [
+        'conv2d_fwd',
+        'matmul',
+        ...['vec4', 'scalar'].flatMap((l) => [`conv2d_fwd_direct ${l} blocks`, `conv2d_fwd_direct ${l} one block`]),
+      ].sort(),
     );
     expect([...direct].sort()).toEqual([1, 2, 3, 4]);
   });

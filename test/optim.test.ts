@@ -41,16 +41,31 @@ interface Case {
 
 const CASES: Case[] = [
   { label: 'sgd lr 0.1', make: () => sgd(0.1) },
-  { label: 'sgd momentum 0.9 dampening 0.3 weightDecay 0.01', make: () => sgd({ lr: 0.05, momentum: 0.9, dampening: 0.3, weightDecay: 0.01 }) },
-  { label: 'sgd nesterov 0.9 weightDecay 0.1', make: () => sgd({ lr: 0.05, momentum: 0.9, nesterov: true, weightDecay: 0.1 }) },
+  {
+    label: 'sgd momentum 0.9 dampening 0.3 weightDecay 0.01',
+    make: () => sgd({ lr: 0.05, momentum: 0.9, dampening: 0.3, weightDecay: 0.01 }),
+  },
+  {
+    label: 'sgd nesterov 0.9 weightDecay 0.1',
+    make: () => sgd({ lr: 0.05, momentum: 0.9, nesterov: true, weightDecay: 0.1 }),
+  },
   { label: 'adam lr 0.01', make: () => adam(0.01) },
-  { label: 'adam betas [0.8,0.99] eps 1e-6 weightDecay 0.1', make: () => adam({ lr: 0.01, betas: [0.8, 0.99], eps: 1e-6, weightDecay: 0.1 }) },
+  {
+    label: 'adam betas [0.8,0.99] eps 1e-6 weightDecay 0.1',
+    make: () => adam({ lr: 0.01, betas: [0.8, 0.99], eps: 1e-6, weightDecay: 0.1 }),
+  },
   { label: 'adamw lr 0.01 weightDecay 0.1', make: () => adamw({ lr: 0.01, weightDecay: 0.1 }) },
   { label: 'rmsprop lr 0.01', make: () => rmsprop(0.01) },
   { label: 'rmsprop momentum 0.9', make: () => rmsprop({ lr: 0.01, momentum: 0.9 }) },
-  { label: 'rmsprop centered momentum 0.5 alpha 0.9 weightDecay 0.01', make: () => rmsprop({ lr: 0.01, alpha: 0.9, centered: true, momentum: 0.5, weightDecay: 0.01 }) },
+  {
+    label: 'rmsprop centered momentum 0.5 alpha 0.9 weightDecay 0.01',
+    make: () => rmsprop({ lr: 0.01, alpha: 0.9, centered: true, momentum: 0.5, weightDecay: 0.01 }),
+  },
   { label: 'adagrad lr 0.1', make: () => adagrad(0.1) },
-  { label: 'adagrad lrDecay 0.1 initialAccumulatorValue 0.1 weightDecay 0.01', make: () => adagrad({ lr: 0.1, lrDecay: 0.1, initialAccumulatorValue: 0.1, weightDecay: 0.01 }) },
+  {
+    label: 'adagrad lrDecay 0.1 initialAccumulatorValue 0.1 weightDecay 0.01',
+    make: () => adagrad({ lr: 0.1, lrDecay: 0.1, initialAccumulatorValue: 0.1, weightDecay: 0.01 }),
+  },
   { label: 'sgd momentum 0.9 with clipGradNorm 0.5', make: () => sgd({ lr: 0.1, momentum: 0.9 }), clip: 0.5 },
   { label: 'adam with clipGradNorm 2', make: () => adam(0.01), clip: 2 },
 ];
@@ -60,7 +75,18 @@ const SHAPES = [[1], [7], [33], [129], [10, 100]];
 /** 5 steps with seeded gradients on params of SHAPES; returns the params, the states and the clip norms. */
 async function fiveSteps(b: Backend, c: Case) {
   const rng = new Rng(42);
-  const params = SHAPES.map((s) => upload(b, uniform(rng, s.reduce((x, y) => x * y, 1), -2, 2), s));
+  const params = SHAPES.map((s) =>
+    upload(
+      b,
+      uniform(
+        rng,
+        s.reduce((x, y) => x * y, 1),
+        -2,
+        2,
+      ),
+      s,
+    ),
+  );
   const opt = c.make();
   const norms: Tensor[] = [];
   for (let step = 0; step < 5; step++) {
@@ -73,7 +99,13 @@ async function fiveSteps(b: Backend, c: Case) {
   const out = {
     params: await Promise.all(params.map((p) => p.data())),
     steps: st.params.map((s) => s?.step),
-    slots: await Promise.all(st.params.map(async (s) => Object.fromEntries(await Promise.all(Object.entries(s!.slots).map(async ([k, t]) => [k, await t.data()] as const))))),
+    slots: await Promise.all(
+      st.params.map(async (s) =>
+        Object.fromEntries(
+          await Promise.all(Object.entries(s!.slots).map(async ([k, t]) => [k, await t.data()] as const)),
+        ),
+      ),
+    ),
     norms: await Promise.all(norms.map((n) => n.data())),
   };
   for (const t of [...params, ...norms, ...st.params.flatMap((s) => Object.values(s!.slots))]) t.dispose();
@@ -90,9 +122,12 @@ describe('optimizer kernels [webgpu] gpu≈cpu', () => {
     SHAPES.forEach((s, i) => {
       expectClose(got.params[i]!, want.params[i]!, TOL, `${c.label} param [${s}]`);
       expect(Object.keys(got.slots[i]!).sort()).toEqual(Object.keys(want.slots[i]!).sort());
-      for (const [k, v] of Object.entries(want.slots[i]!)) expectClose(got.slots[i]![k]!, v, TOL, `${c.label} ${k} [${s}]`);
+      for (const [k, v] of Object.entries(want.slots[i]!))
+        expectClose(got.slots[i]![k]!, v, TOL, `${c.label} ${k} [${s}]`);
     });
-    got.norms.forEach((n, i) => expectClose(n, want.norms[i]!, { atol: 1e-5, rtol: 1e-5 }, `${c.label} norm at step ${i}`));
+    got.norms.forEach((n, i) =>
+      expectClose(n, want.norms[i]!, { atol: 1e-5, rtol: 1e-5 }, `${c.label} norm at step ${i}`),
+    );
   });
 });
 
@@ -108,23 +143,25 @@ interface Hand {
   twoSteps: (x0: number, g1: number, g2: number) => number;
 }
 
-const adamHand = (lr: number, b1: number, b2: number, eps: number, wd: number, decoupled: boolean) => (x0: number, g1: number, g2: number) => {
-  let x = x0;
-  let m = 0;
-  let v = 0;
-  [g1, g2].forEach((g0, k) => {
-    const t = k + 1;
-    let g = g0;
-    if (decoupled) x = x * (1 - lr * wd);
-    else g = g + wd * x;
-    m = b1 * m + (1 - b1) * g;
-    v = b2 * v + (1 - b2) * g * g;
-    const mHat = m / (1 - b1 ** t);
-    const vHat = v / (1 - b2 ** t);
-    x = x - (lr * mHat) / (Math.sqrt(vHat) + eps);
-  });
-  return x;
-};
+const adamHand =
+  (lr: number, b1: number, b2: number, eps: number, wd: number, decoupled: boolean) =>
+  (x0: number, g1: number, g2: number) => {
+    let x = x0;
+    let m = 0;
+    let v = 0;
+    [g1, g2].forEach((g0, k) => {
+      const t = k + 1;
+      let g = g0;
+      if (decoupled) x = x * (1 - lr * wd);
+      else g = g + wd * x;
+      m = b1 * m + (1 - b1) * g;
+      v = b2 * v + (1 - b2) * g * g;
+      const mHat = m / (1 - b1 ** t);
+      const vHat = v / (1 - b2 ** t);
+      x = x - (lr * mHat) / (Math.sqrt(vHat) + eps);
+    });
+    return x;
+  };
 
 const HAND: Hand[] = [
   { label: 'sgd lr 0.1', make: () => sgd(0.1), twoSteps: (x0, g1, g2) => x0 - 0.1 * g1 - 0.1 * g2 },
@@ -147,7 +184,11 @@ const HAND: Hand[] = [
     },
   },
   { label: 'adam lr 0.1', make: () => adam(0.1), twoSteps: adamHand(0.1, 0.9, 0.999, 1e-8, 0, false) },
-  { label: 'adam weightDecay 0.2 (L2)', make: () => adam({ lr: 0.1, weightDecay: 0.2 }), twoSteps: adamHand(0.1, 0.9, 0.999, 1e-8, 0.2, false) },
+  {
+    label: 'adam weightDecay 0.2 (L2)',
+    make: () => adam({ lr: 0.1, weightDecay: 0.2 }),
+    twoSteps: adamHand(0.1, 0.9, 0.999, 1e-8, 0.2, false),
+  },
   {
     label: 'adamw weightDecay 0.2 (decoupled) betas [0.5,0.9] eps 0.01',
     make: () => adamw({ lr: 0.1, weightDecay: 0.2, betas: [0.5, 0.9], eps: 0.01 }),
@@ -206,7 +247,9 @@ describe.each(['cpu', 'webgpu'] as const)('PyTorch formulas by hand, 2 steps [%s
       opt.zeroGrad([x]);
     }
     expect(opt.stepCount).toBe(2);
-    const want = Float64Array.from(X0, (x0, i) => h.twoSteps(Math.fround(x0), Math.fround(G1[i]!), Math.fround(G2[i]!)));
+    const want = Float64Array.from(X0, (x0, i) =>
+      h.twoSteps(Math.fround(x0), Math.fround(G1[i]!), Math.fround(G2[i]!)),
+    );
     expectClose(await x.data(), want, { atol: 1e-6, rtol: 1e-5 }, h.label);
     x.dispose();
     opt.dispose();
@@ -310,8 +353,18 @@ describe.each(['cpu', 'webgpu'] as const)('clipGradNorm [%s]', (which) => {
     const opt = sgd(1);
     opt.step(ps);
     const k = 1 / (n + 1e-6);
-    expectClose(await ps[0]!.data(), Float64Array.from([1, 2, 3, 4], (x, i) => x - k * GA[i]!), { atol: 1e-6, rtol: 1e-6 }, 'param 0');
-    expectClose(await ps[1]!.data(), Float64Array.from([-1, 0, 1], (x, i) => x - k * GB[i]!), { atol: 1e-6, rtol: 1e-6 }, 'param 1');
+    expectClose(
+      await ps[0]!.data(),
+      Float64Array.from([1, 2, 3, 4], (x, i) => x - k * GA[i]!),
+      { atol: 1e-6, rtol: 1e-6 },
+      'param 0',
+    );
+    expectClose(
+      await ps[1]!.data(),
+      Float64Array.from([-1, 0, 1], (x, i) => x - k * GB[i]!),
+      { atol: 1e-6, rtol: 1e-6 },
+      'param 1',
+    );
     // NOTE: the gradients themselves are not rescaled (the factor is applied in the step).
     expectClose(await ps[0]!.grad!.data(), Float64Array.from(GA), { atol: 0, rtol: 0 }, 'grad 0 untouched');
     opt.zeroGrad(ps);
@@ -331,10 +384,20 @@ describe.each(['cpu', 'webgpu'] as const)('clipGradNorm [%s]', (which) => {
     const k = k2 * (1 / (n * k2 + 1e-6));
     const opt = sgd(1);
     opt.step(ps);
-    expectClose(await ps[0]!.data(), Float64Array.from([1, 2, 3, 4], (x, i) => x - k * GA[i]!), { atol: 1e-6, rtol: 1e-6 }, 'param 0');
+    expectClose(
+      await ps[0]!.data(),
+      Float64Array.from([1, 2, 3, 4], (x, i) => x - k * GA[i]!),
+      { atol: 1e-6, rtol: 1e-6 },
+      'param 0',
+    );
     // The factor is used by one step only.
     opt.step(ps);
-    expectClose(await ps[1]!.data(), Float64Array.from([-1, 0, 1], (x, i) => x - k * GB[i]! - GB[i]!), { atol: 1e-6, rtol: 1e-6 }, 'param 1');
+    expectClose(
+      await ps[1]!.data(),
+      Float64Array.from([-1, 0, 1], (x, i) => x - k * GB[i]! - GB[i]!),
+      { atol: 1e-6, rtol: 1e-6 },
+      'param 1',
+    );
     opt.zeroGrad(ps);
     for (const t of [...ps, n2, n3]) t.dispose();
     opt.dispose();
@@ -373,14 +436,20 @@ describe.each(['cpu', 'webgpu'] as const)('optimizer bookkeeping [%s]', (which) 
 
   it(`step with a finiteness check: each rule lowers the flag to the smallest seq of a parameter it made NaN or Inf, returns the parameters it updated${tag}`, async () => {
     const CLEAN = 0x7fffffff;
-    const rules = [() => sgd({ lr: 0.1, momentum: 0.9 }), () => adam(0.01), () => rmsprop({ lr: 0.01, centered: true }), () => adagrad(0.1)];
+    const rules = [
+      () => sgd({ lr: 0.1, momentum: 0.9 }),
+      () => adam(0.01),
+      () => rmsprop({ lr: 0.01, centered: true }),
+      () => adagrad(0.1),
+    ];
     for (const make of rules) {
       const opt = make();
       const ps = [[1, 2, 3], [4, 5], [6]].map((v) => upload(b(), Float32Array.from(v), [v.length]));
       const flag = upload(b(), Int32Array.from([CLEAN]), [1]);
       const seqs = new Map(ps.map((p, i) => [p, 10 + i]));
       const check = { flag, seq: (p: Tensor) => seqs.get(p)! };
-      const grads = (...gs: (number[] | undefined)[]) => ps.forEach((p, i) => (p.grad = gs[i] && upload(b(), Float32Array.from(gs[i]), p.shape)));
+      const grads = (...gs: (number[] | undefined)[]) =>
+        ps.forEach((p, i) => (p.grad = gs[i] && upload(b(), Float32Array.from(gs[i]), p.shape)));
       // Finite updates leave the flag as it is; the parameter without a gradient is neither updated nor returned.
       grads([1, -1, 0.5], [0.25, 2]);
       expect(opt.step(ps, { check })).toEqual([ps[0], ps[1]]);
@@ -399,8 +468,14 @@ describe.each(['cpu', 'webgpu'] as const)('optimizer bookkeeping [%s]', (which) 
       expect(Array.from(await flag.data()), `${opt.name}: unchecked`).toEqual([11]);
       // The flag must be int32 [1] on the parameters' backend.
       grads([1, 1, 1]);
-      const bad = [upload(b(), Float32Array.from([0]), [1]), upload(b(), Int32Array.from([0, 0]), [2]), upload(which === 'cpu' ? gpu : cpu, Int32Array.from([0]), [1])];
-      expect(() => opt.step(ps, { check: { ...check, flag: bad[0]! } })).toThrow(new RegExp(`${opt.name}: the finiteness check's flag is float32\\[1\\]; expected int32\\[1\\]`));
+      const bad = [
+        upload(b(), Float32Array.from([0]), [1]),
+        upload(b(), Int32Array.from([0, 0]), [2]),
+        upload(which === 'cpu' ? gpu : cpu, Int32Array.from([0]), [1]),
+      ];
+      expect(() => opt.step(ps, { check: { ...check, flag: bad[0]! } })).toThrow(
+        new RegExp(`${opt.name}: the finiteness check's flag is float32\\[1\\]; expected int32\\[1\\]`),
+      );
       expect(() => opt.step(ps, { check: { ...check, flag: bad[1]! } })).toThrow(DTypeError);
       expect(() => opt.step(ps, { check: { ...check, flag: bad[2]! } })).toThrow(BackendError);
       opt.zeroGrad(ps);
@@ -412,8 +487,23 @@ describe.each(['cpu', 'webgpu'] as const)('optimizer bookkeeping [%s]', (which) 
   it(`no tensors leak: state, placeholders, clip factors and state() views are freed${tag}`, async () => {
     const base = memory(b());
     const rng = new Rng(9);
-    const ps = SHAPES.map((s) => upload(b(), uniform(rng, s.reduce((x, y) => x * y, 1)), s));
-    const opts = [sgd(0.1), sgd({ lr: 0.1, momentum: 0.9 }), adam(), rmsprop({ momentum: 0.5, centered: true }), adagrad()];
+    const ps = SHAPES.map((s) =>
+      upload(
+        b(),
+        uniform(
+          rng,
+          s.reduce((x, y) => x * y, 1),
+        ),
+        s,
+      ),
+    );
+    const opts = [
+      sgd(0.1),
+      sgd({ lr: 0.1, momentum: 0.9 }),
+      adam(),
+      rmsprop({ momentum: 0.5, centered: true }),
+      adagrad(),
+    ];
     for (let i = 0; i < 3; i++) {
       for (const p of ps) p.grad = upload(b(), uniform(rng, p.size), p.shape);
       clipGradNorm(ps, 0.5).dispose();
@@ -470,12 +560,15 @@ describe.each(['cpu', 'webgpu'] as const)('optimizer bookkeeping [%s]', (which) 
     expect(bOpt.stepCount).toBe(2);
     stepWith(a, pa, b(), 2);
     stepWith(bOpt, pb2, other, 2);
-    for (let i = 0; i < 2; i++) expectClose(await pa[i]!.data(), await pb2[i]!.data(), TOL, `param ${i} after a step from loaded state`);
+    for (let i = 0; i < 2; i++)
+      expectClose(await pa[i]!.data(), await pb2[i]!.data(), TOL, `param ${i} after a step from loaded state`);
     // Mismatched state is refused before anything changes.
     const s2 = a.state(pa);
     await expect(bOpt.loadState(pb2.slice(0, 1), s2)).rejects.toThrow(WgnnError);
     const wrong = [upload(other, uniform(rng, 8), [8]), pb2[1]!];
-    await expect(bOpt.loadState(wrong, s2)).rejects.toThrow(/rmsprop.loadState: 'square_avg' of parameter 0 is float32\[7\]; expected float32\[8\]/);
+    await expect(bOpt.loadState(wrong, s2)).rejects.toThrow(
+      /rmsprop.loadState: 'square_avg' of parameter 0 is float32\[7\]; expected float32\[8\]/,
+    );
     await expect(adam().loadState(pa, s2)).rejects.toThrow(/adam.loadState: parameter 0 has no 'exp_avg' state/);
     for (const p of s2.params) for (const t of Object.values(p!.slots)) t.dispose();
     for (const t of [...pa, ...pb2, wrong[0]!]) t.dispose();
@@ -513,7 +606,16 @@ describe.each(['cpu', 'webgpu'] as const)('optimizer bookkeeping [%s]', (which) 
 describe('steady training loop [webgpu]', () => {
   it('one dispatch per parameter per step; no new GPU buffers, with or without clipping [webgpu]', async () => {
     const rng = new Rng(11);
-    const ps = SHAPES.map((s) => upload(gpu, uniform(rng, s.reduce((x, y) => x * y, 1)), s));
+    const ps = SHAPES.map((s) =>
+      upload(
+        gpu,
+        uniform(
+          rng,
+          s.reduce((x, y) => x * y, 1),
+        ),
+        s,
+      ),
+    );
     const gs = ps.map((p) => upload(gpu, uniform(rng, p.size), p.shape));
     const opt = adam(1e-3);
     const step = (clip: boolean) => {

@@ -30,7 +30,10 @@ afterAll(() => {
 const { train } = loadMnist();
 const data = (n: number) => {
   const p = train.slice(0, n);
-  return [{ data: p.x, shape: p.xShape }, { data: p.y, shape: p.yShape }] as const;
+  return [
+    { data: p.x, shape: p.xShape },
+    { data: p.y, shape: p.yShape },
+  ] as const;
 };
 
 async function weightsOf(m: Sequential): Promise<Buffer[]> {
@@ -56,7 +59,13 @@ describe('checkpoints [webgpu]', () => {
     // Stop after 20 steps (one epoch of two): a checkpoint every 10 steps.
     await b.m.fit(x, y, { epochs: 1, batchSize: 16, seed: 4, verbose: 0, checkpoint: { path, everySteps: 10 } });
     const c = model('mlp'); // its own fresh weights: the checkpoint must replace them
-    await c.m.fit(x, y, { epochs: 2, batchSize: 16, seed: 4, verbose: 0, checkpoint: { path, everySteps: 1000, resume: true } });
+    await c.m.fit(x, y, {
+      epochs: 2,
+      batchSize: 16,
+      seed: 4,
+      verbose: 0,
+      checkpoint: { path, everySteps: 1000, resume: true },
+    });
     const resumed = await weightsOf(c.m);
     resumed.forEach((w, i) => expect(w.equals(straight[i]!), `tensor ${i}`).toBe(true));
     for (const r of [a, b, c]) {
@@ -93,7 +102,9 @@ describe('device loss [webgpu]', () => {
     expect(own.isLost).toBe(true);
     const recovered = await weightsOf(b.m);
     recovered.forEach((w, i) => expect(w.equals(straight[i]!), `tensor ${i}`).toBe(true));
-    console.log('device loss at step 37 of 50: recovered from the step-30 checkpoint; final weights equal the uninterrupted run');
+    console.log(
+      'device loss at step 37 of 50: recovered from the step-30 checkpoint; final weights equal the uninterrupted run',
+    );
     b.opt.dispose();
     b.m.dispose();
     fresh!.destroy();
@@ -108,7 +119,13 @@ describe('determinism [webgpu]', () => {
     for (let r = 0; r < 3; r++) {
       const { m, opt } = model('cnn');
       const losses: number[] = [];
-      await m.fit(x, y, { batchSize: 16, seed: 9, verbose: 0, readEvery: 1, callbacks: { onBatchEnd: (_, l) => void losses.push(l.loss!) } });
+      await m.fit(x, y, {
+        batchSize: 16,
+        seed: 9,
+        verbose: 0,
+        readEvery: 1,
+        callbacks: { onBatchEnd: (_, l) => void losses.push(l.loss!) },
+      });
       runs.push({ losses, w: await weightsOf(m) });
       opt.dispose();
       m.dispose();
@@ -126,24 +143,27 @@ describe('leaks [webgpu]', () => {
     ['mlp', false],
     ['cnn', true],
     ['cnn', false],
-  ] as const)('200 steps of the %s (replay %s): live tensors and bytes back to the baseline, pool flat after warm-up', async (kind, replay) => {
-    const [x, y] = data(kind === 'cnn' ? 4 * 50 : 16 * 50);
-    const base = memory(gpu);
-    const { m, opt } = model(kind);
-    const fitOnce = () => m.fit(x, y, { batchSize: kind === 'cnn' ? 4 : 16, replay, verbose: 0 });
-    await fitOnce();
-    const warm = memory(gpu);
-    for (let i = 0; i < 3; i++) await fitOnce(); // 200 steps in all
-    const end = memory(gpu);
-    opt.dispose();
-    m.dispose();
-    const after = memory(gpu);
-    console.log(
-      `leaks ${kind} replay=${replay}: live tensors ${base.liveTensors} -> ${after.liveTensors}, live bytes ${base.liveBytes} -> ${after.liveBytes}; ` +
-        `pooled after warm-up ${warm.pooledBytes} -> ${end.pooledBytes} B, buffers created ${warm.buffersCreated} -> ${end.buffersCreated}`,
-    );
-    expect(after.liveTensors).toBe(base.liveTensors);
-    expect(after.liveBytes).toBe(base.liveBytes);
-    expect(end.pooledBytes).toBe(warm.pooledBytes);
-  });
+  ] as const)(
+    '200 steps of the %s (replay %s): live tensors and bytes back to the baseline, pool flat after warm-up',
+    async (kind, replay) => {
+      const [x, y] = data(kind === 'cnn' ? 4 * 50 : 16 * 50);
+      const base = memory(gpu);
+      const { m, opt } = model(kind);
+      const fitOnce = () => m.fit(x, y, { batchSize: kind === 'cnn' ? 4 : 16, replay, verbose: 0 });
+      await fitOnce();
+      const warm = memory(gpu);
+      for (let i = 0; i < 3; i++) await fitOnce(); // 200 steps in all
+      const end = memory(gpu);
+      opt.dispose();
+      m.dispose();
+      const after = memory(gpu);
+      console.log(
+        `leaks ${kind} replay=${replay}: live tensors ${base.liveTensors} -> ${after.liveTensors}, live bytes ${base.liveBytes} -> ${after.liveBytes}; ` +
+          `pooled after warm-up ${warm.pooledBytes} -> ${end.pooledBytes} B, buffers created ${warm.buffersCreated} -> ${end.buffersCreated}`,
+      );
+      expect(after.liveTensors).toBe(base.liveTensors);
+      expect(after.liveBytes).toBe(base.liveBytes);
+      expect(end.pooledBytes).toBe(warm.pooledBytes);
+    },
+  );
 });

@@ -70,7 +70,9 @@ describe('buffer pool [webgpu]', () => {
     expect(b.buffersCreated).toBe(a.buffersCreated);
     expect(b.poolHits - a.poolHits).toBeGreaterThanOrEqual(50 * 3);
     expect(b.liveBytes).toBe(a.liveBytes);
-    console.log(`steady loop: ${b.buffersCreated} buffers created in all, +${b.poolHits - a.poolHits} pool hits over 50 steps`);
+    console.log(
+      `steady loop: ${b.buffersCreated} buffers created in all, +${b.poolHits - a.poolHits} pool hits over 50 steps`,
+    );
     x.dispose();
   });
 
@@ -151,7 +153,12 @@ describe('dispatch batching [webgpu]', () => {
     const y = neg(x); // queued, not submitted
     x.dispose(); // x's buffer goes back to the pool...
     const z = tensor(vals(1024, 2), [1024], { backend: gpu }); // ...and is reused here
-    expectClose(await y.data(), a.map((v) => -v), { atol: 0, rtol: 0 }, 'neg of the old data');
+    expectClose(
+      await y.data(),
+      a.map((v) => -v),
+      { atol: 0, rtol: 0 },
+      'neg of the old data',
+    );
     expectClose(await z.data(), vals(1024, 2), { atol: 0, rtol: 0 }, 'new upload');
     y.dispose();
     z.dispose();

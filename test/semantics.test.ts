@@ -30,7 +30,13 @@ const TOL = { atol: 1e-6, rtol: 1e-5 };
 const Inf = Infinity;
 
 /** y = f(inputs) and each input's gradient for upstream dy, on backend b. */
-async function forwardBackward(b: Backend, f: (xs: Tensor[]) => Tensor, inputs: number[][], shape: number[], dy: number[]) {
+async function forwardBackward(
+  b: Backend,
+  f: (xs: Tensor[]) => Tensor,
+  inputs: number[][],
+  shape: number[],
+  dy: number[],
+) {
   const xs = inputs.map((v) => tensor(v, shape, { backend: b }).variable());
   const y = f(xs);
   const g = tensor(dy, y.shape, { backend: b });
@@ -48,10 +54,22 @@ const X = [NaN, Inf, -Inf, 0, -0, 1, -1];
 const UNARY_TORCH: Record<UnaryName, { y: number[]; dx: number[] }> = {
   relu: { y: [NaN, Inf, 0, 0, -0, 1, 0], dx: [2, 2, 0, 0, 0, 2, 0] },
   leaky_relu: { y: [NaN, Inf, -Inf, 0, -0, 1, -0.2], dx: [0.4, 2, 0.4, 0.4, 0.4, 2, 0.4] },
-  sigmoid: { y: [NaN, 1, 0, 0.5, 0.5, 0.7310585975646973, 0.2689414322376251], dx: [NaN, 0, 0, 0.5, 0.5, 0.3932238519191742, 0.3932238817214966] },
-  tanh: { y: [NaN, 1, -1, 0, -0, 0.7615941762924194, -0.7615941762924194], dx: [NaN, 0, 0, 2, 2, 0.8399485945701599, 0.8399485945701599] },
-  gelu: { y: [NaN, Inf, NaN, 0, 0, 0.8413447141647339, -0.1586552858352661], dx: [NaN, NaN, NaN, 1, 1, 2.166630744934082, -0.16663086414337158] },
-  exp: { y: [NaN, Inf, 0, 1, 1, 2.7182817459106445, 0.3678794503211975], dx: [NaN, Inf, 0, 2, 2, 5.436563491821289, 0.735758900642395] },
+  sigmoid: {
+    y: [NaN, 1, 0, 0.5, 0.5, 0.7310585975646973, 0.2689414322376251],
+    dx: [NaN, 0, 0, 0.5, 0.5, 0.3932238519191742, 0.3932238817214966],
+  },
+  tanh: {
+    y: [NaN, 1, -1, 0, -0, 0.7615941762924194, -0.7615941762924194],
+    dx: [NaN, 0, 0, 2, 2, 0.8399485945701599, 0.8399485945701599],
+  },
+  gelu: {
+    y: [NaN, Inf, NaN, 0, 0, 0.8413447141647339, -0.1586552858352661],
+    dx: [NaN, NaN, NaN, 1, 1, 2.166630744934082, -0.16663086414337158],
+  },
+  exp: {
+    y: [NaN, Inf, 0, 1, 1, 2.7182817459106445, 0.3678794503211975],
+    dx: [NaN, Inf, 0, 2, 2, 5.436563491821289, 0.735758900642395],
+  },
   log: { y: [NaN, Inf, NaN, -Inf, -Inf, 0, NaN], dx: [NaN, 0, -0, Inf, -Inf, 2, -2] },
   neg: { y: [NaN, -Inf, Inf, -0, 0, -1, 1], dx: [-2, -2, -2, -2, -2, -2, -2] },
   sqrt: { y: [NaN, Inf, NaN, 0, -0, 1, NaN], dx: [NaN, 0, NaN, Inf, -Inf, 1, NaN] },
@@ -62,7 +80,13 @@ const UNARY_TORCH: Record<UnaryName, { y: number[]; dx: number[] }> = {
 describe.each(BACKENDS)('unary ops at NaN and ±Inf as torch 1.13 %s', (_, getB) => {
   it.each(Object.keys(UNARY_TORCH) as UnaryName[])('%s: value and gradient', async (name) => {
     const want = UNARY_TORCH[name];
-    const got = await forwardBackward(getB(), ([x]) => apply(unaryOps[name], [x!], { alpha: 0.2 }), [X], [X.length], X.map(() => 2));
+    const got = await forwardBackward(
+      getB(),
+      ([x]) => apply(unaryOps[name], [x!], { alpha: 0.2 }),
+      [X],
+      [X.length],
+      X.map(() => 2),
+    );
     expectClose(got.y, Float32Array.from(want.y), TOL, `${name}(${X})`);
     expectClose(got.grads[0]!, Float32Array.from(want.dx), TOL, `${name}'(${X}) · 2`);
   });
@@ -81,8 +105,16 @@ describe.each(BACKENDS)('NaN through fused layers %s', (_, getB) => {
       [M, K],
       { backend: b },
     );
-    const w = tensor(Array.from({ length: K * N }, (_, i) => Math.sin(i) * 0.5), [K, N], { backend: b });
-    const bias = tensor(Array.from({ length: N }, (_, i) => 0.1 * i - 0.6), [N], { backend: b });
+    const w = tensor(
+      Array.from({ length: K * N }, (_, i) => Math.sin(i) * 0.5),
+      [K, N],
+      { backend: b },
+    );
+    const bias = tensor(
+      Array.from({ length: N }, (_, i) => 0.1 * i - 0.6),
+      [N],
+      { backend: b },
+    );
     for (const activation of acts) {
       const y = apply(matmulOps.matmul_bias, [x, w, bias], { activation, kernel });
       const d = await y.data();
@@ -111,8 +143,16 @@ describe.each(BACKENDS)('NaN through fused layers %s', (_, getB) => {
       [1, 5, 5, C],
       { backend: b },
     );
-    const w = tensor(Array.from({ length: 9 * C * K }, (_, i) => Math.sin(i) * 0.5), [3, 3, C, K], { backend: b });
-    const bias = tensor(Array.from({ length: K }, (_, i) => 0.1 * i - 0.3), [K], { backend: b });
+    const w = tensor(
+      Array.from({ length: 9 * C * K }, (_, i) => Math.sin(i) * 0.5),
+      [3, 3, C, K],
+      { backend: b },
+    );
+    const bias = tensor(
+      Array.from({ length: K }, (_, i) => 0.1 * i - 0.3),
+      [K],
+      { backend: b },
+    );
     const y = conv2dBias(x, w, bias, geo);
     const d = await y.data();
     for (let i = 0; i < d.length; i++) {
@@ -141,7 +181,13 @@ describe.each(BACKENDS)('NaN through fused layers %s', (_, getB) => {
   it('max_pool2d propagates NaN and sends its gradient to the NaN', async () => {
     // torch: x = torch.tensor([[[[1., nan], [3., 2.]]]], requires_grad=True); y = F.max_pool2d(x, 2)
     //        y.backward(torch.ones_like(y)) -> y [[[[nan]]]], x.grad [[[[0., 1.], [0., 0.]]]]  (NCHW; here NHWC [1,2,2,1])
-    const got = await forwardBackward(getB(), ([x]) => maxPool2d(x!, { poolSize: 2 }), [[1, NaN, 3, 2]], [1, 2, 2, 1], [1]);
+    const got = await forwardBackward(
+      getB(),
+      ([x]) => maxPool2d(x!, { poolSize: 2 }),
+      [[1, NaN, 3, 2]],
+      [1, 2, 2, 1],
+      [1],
+    );
     expectClose(got.y, Float32Array.from([NaN]), TOL, 'max_pool2d y');
     expectClose(got.grads[0]!, Float32Array.from([0, 1, 0, 0]), TOL, 'max_pool2d dx');
   });
@@ -154,7 +200,16 @@ describe.each(BACKENDS)('binary ops at NaN as torch 1.13 %s', (_, getB) => {
     ['maximum', maximum, [NaN, NaN, NaN, 2, 2], [1, 1, 1, 0.5, 1], [1, 1, 1, 0.5, 0]],
     ['minimum', minimum, [NaN, NaN, NaN, 2, 1], [1, 1, 1, 0.5, 0], [1, 1, 1, 0.5, 1]],
   ] as const)('%s: NaN wins and both sides get the whole gradient', async (_n, f, y, da, db) => {
-    const got = await forwardBackward(getB(), ([a, b]) => f(a!, b!), [[NaN, 1, NaN, 2, 2], [1, NaN, NaN, 2, 1]], [5], [1, 1, 1, 1, 1]);
+    const got = await forwardBackward(
+      getB(),
+      ([a, b]) => f(a!, b!),
+      [
+        [NaN, 1, NaN, 2, 2],
+        [1, NaN, NaN, 2, 1],
+      ],
+      [5],
+      [1, 1, 1, 1, 1],
+    );
     expectClose(got.y, Float32Array.from(y), TOL, 'y');
     expectClose(got.grads[0]!, Float32Array.from(da), TOL, 'da');
     expectClose(got.grads[1]!, Float32Array.from(db), TOL, 'db');
@@ -183,9 +238,33 @@ describe.each(BACKENDS)('binary ops at NaN as torch 1.13 %s', (_, getB) => {
     [0, 0, 0, Inf, 0, 0, -Inf, 0, 0, -Inf, NaN], // a = -0
     [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], // a = 1
     B.map(() => NaN), // a = -1
-    [0.6931471824645996, 0.6931471824645996, 1.3862943649291992, 0.3465735912322998, 2.7725887298583984, 0.9802581071853638, 0.4901290535926819, 5.545177459716797, Inf, 0, NaN], // a = 2
+    [
+      0.6931471824645996,
+      0.6931471824645996,
+      1.3862943649291992,
+      0.3465735912322998,
+      2.7725887298583984,
+      0.9802581071853638,
+      0.4901290535926819,
+      5.545177459716797,
+      Inf,
+      0,
+      NaN,
+    ], // a = 2
     B.map(() => NaN), // a = -2
-    [-0.6931471824645996, -0.6931471824645996, -0.3465735912322998, -1.3862943649291992, -0.1732867956161499, -0.4901290535926819, -0.9802581071853638, -0.08664339780807495, -0, -Inf, NaN], // a = 0.5
+    [
+      -0.6931471824645996,
+      -0.6931471824645996,
+      -0.3465735912322998,
+      -1.3862943649291992,
+      -0.1732867956161499,
+      -0.4901290535926819,
+      -0.9802581071853638,
+      -0.08664339780807495,
+      -0,
+      -Inf,
+      NaN,
+    ], // a = 0.5
     [Inf, Inf, Inf, NaN, Inf, Inf, NaN, Inf, Inf, NaN, NaN], // a = Inf
     B.map(() => NaN), // a = NaN
   ];
@@ -193,7 +272,13 @@ describe.each(BACKENDS)('binary ops at NaN as torch 1.13 %s', (_, getB) => {
   it('pow: gradients at base 0 and the other special values', async () => {
     const a = A.flatMap((v) => B.map(() => v));
     const b = A.flatMap(() => B);
-    const got = await forwardBackward(getB(), ([x, e]) => pow(x!, e!), [a, b], [A.length, B.length], a.map(() => 1));
+    const got = await forwardBackward(
+      getB(),
+      ([x, e]) => pow(x!, e!),
+      [a, b],
+      [A.length, B.length],
+      a.map(() => 1),
+    );
     expectClose(got.grads[0]!, Float32Array.from(DA.flat()), { atol: 1e-6, rtol: 1e-6 }, 'pow da');
     expectClose(got.grads[1]!, Float32Array.from(DB.flat()), { atol: 1e-6, rtol: 1e-6 }, 'pow db');
   });

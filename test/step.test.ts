@@ -29,7 +29,13 @@ async function weights(m: Sequential): Promise<Float32Array[]> {
   return Promise.all(m.namedTensors().map(async ([, t]) => (await t.data()) as Float32Array));
 }
 
-async function train(make: () => Sequential, replay: boolean, n: number, batchSize: number, lr: number | Schedule = exponentialDecay({ initial: 2e-3, decayRate: 0.5, decaySteps: 20 })) {
+async function train(
+  make: () => Sequential,
+  replay: boolean,
+  n: number,
+  batchSize: number,
+  lr: number | Schedule = exponentialDecay({ initial: 2e-3, decayRate: 0.5, decaySteps: 20 }),
+) {
   setSeed(11);
   const m = make();
   const opt = adam({ lr });
@@ -37,14 +43,18 @@ async function train(make: () => Sequential, replay: boolean, n: number, batchSi
   const { train: tr } = loadMnist();
   const part = tr.slice(0, n);
   const losses: number[] = [];
-  await m.fit({ data: part.x, shape: part.xShape }, { data: part.y, shape: part.yShape }, {
-    batchSize,
-    seed: 3,
-    replay,
-    readEvery: 1,
-    verbose: 0,
-    callbacks: { onBatchEnd: (_, logs) => void losses.push(logs.loss!) },
-  });
+  await m.fit(
+    { data: part.x, shape: part.xShape },
+    { data: part.y, shape: part.yShape },
+    {
+      batchSize,
+      seed: 3,
+      replay,
+      readEvery: 1,
+      verbose: 0,
+      callbacks: { onBatchEnd: (_, logs) => void losses.push(logs.loss!) },
+    },
+  );
   const w = await weights(m);
   opt.dispose();
   m.dispose();
@@ -53,7 +63,9 @@ async function train(make: () => Sequential, replay: boolean, n: number, batchSi
 
 const bitwise = (a: Float32Array[], b: Float32Array[]) => {
   expect(a.length).toBe(b.length);
-  a.forEach((x, i) => expect(Buffer.from(x.buffer).equals(Buffer.from(b[i]!.buffer)), `tensor ${i} differs`).toBe(true));
+  a.forEach((x, i) =>
+    expect(Buffer.from(x.buffer).equals(Buffer.from(b[i]!.buffer)), `tensor ${i} differs`).toBe(true),
+  );
 };
 
 describe('step replay [webgpu]', () => {
@@ -92,7 +104,12 @@ describe('step replay [webgpu]', () => {
     m.compile({ optimizer: opt, loss: 'sparseCategoricalCrossentropy' });
     const { train: tr } = loadMnist();
     const part = tr.slice(0, 64 * 30);
-    const fitOnce = () => m.fit({ data: part.x, shape: part.xShape }, { data: part.y, shape: part.yShape }, { batchSize: 64, verbose: 0, readEvery: 1000 });
+    const fitOnce = () =>
+      m.fit(
+        { data: part.x, shape: part.xShape },
+        { data: part.y, shape: part.yShape },
+        { batchSize: 64, verbose: 0, readEvery: 1000 },
+      );
     await fitOnce();
     await fitOnce();
     const before = memory(gpu);
@@ -103,7 +120,9 @@ describe('step replay [webgpu]', () => {
     expect(gpu.submits - s0).toBeLessThanOrEqual(29 + 3);
     expect(after.liveBytes).toBe(before.liveBytes);
     expect(after.liveTensors).toBe(before.liveTensors);
-    console.log(`steady replay: ${gpu.submits - s0} submits for 30 steps; buffers created ${before.buffersCreated} -> ${after.buffersCreated}`);
+    console.log(
+      `steady replay: ${gpu.submits - s0} submits for 30 steps; buffers created ${before.buffersCreated} -> ${after.buffersCreated}`,
+    );
     opt.dispose();
     m.dispose();
   });
@@ -123,7 +142,9 @@ describe('step replay [webgpu]', () => {
     });
     const x = { data: Float32Array.from([1, 2, 3, 4, 5, 6]), shape: [2, 3] };
     const y = { data: Float32Array.from([1, 2]), shape: [2, 1] };
-    expect(() => step.run(x, y)).toThrow(/step: cannot be captured .*a captured step cannot read tensors back.*later steps run eagerly/);
+    expect(() => step.run(x, y)).toThrow(
+      /step: cannot be captured .*a captured step cannot read tensors back.*later steps run eagerly/,
+    );
     opt.zeroGrad([w, b]);
     for (let i = 0; i < 3; i++) step.run(x, y);
     const r = await step.read();
@@ -137,7 +158,7 @@ describe('step replay [webgpu]', () => {
     for (const t of [w, b]) t.dispose();
   });
 
-  it('replaying with the capture\'s own input tensor again leaves it in place (no copy of a buffer onto itself)', async () => {
+  it("replaying with the capture's own input tensor again leaves it in place (no copy of a buffer onto itself)", async () => {
     const w = tensor([0.5, -0.25, 1], [3, 1]).variable();
     const b = tensor([0], [1]).variable();
     const opt = sgd({ lr: 0.1 });
@@ -161,7 +182,7 @@ describe('step replay [webgpu]', () => {
     for (const t of [w, b, x]) t.dispose();
   });
 
-  it('trainStep: the weight check adds an anomaly_check only for the tensors the update does not write (batch norm\'s moving statistics)', async () => {
+  it("trainStep: the weight check adds an anomaly_check only for the tensors the update does not write (batch norm's moving statistics)", async () => {
     setSeed(11);
     const m = sequential([
       layers.dense({ units: 16, activation: 'relu', inputShape: [8] }),
@@ -184,7 +205,7 @@ describe('step replay [webgpu]', () => {
     m.dispose();
   });
 
-  it('trainStep: the capture lists a replay\'s dispatches by op and kernel, profile times each; an eager step has none', async () => {
+  it("trainStep: the capture lists a replay's dispatches by op and kernel, profile times each; an eager step has none", async () => {
     setSeed(11);
     const m = seedModel('mlp', [28, 28, 1], 10);
     const opt = adam(1e-3);
@@ -205,7 +226,8 @@ describe('step replay [webgpu]', () => {
     const ops = ds.map((d) => d.op);
     // Forward (dense 784->128 with its bias), loss, backward, the accuracy count, Adam on the 4 parameters, the 2 sums.
     expect(ops[0]).toBe('matmul_bias');
-    for (const op of ['softmax_cross_entropy', 'softmax_cross_entropy_bwd_x', 'count_correct']) expect(ops).toContain(op);
+    for (const op of ['softmax_cross_entropy', 'softmax_cross_entropy_bwd_x', 'count_correct'])
+      expect(ops).toContain(op);
     expect(ops.filter((o) => o === 'adam')).toHaveLength(4);
     // The weight check runs inside Adam's kernels: every tensor of this model is a parameter Adam writes.
     expect(ops).not.toContain('anomaly_check');
@@ -213,7 +235,10 @@ describe('step replay [webgpu]', () => {
     for (const d of ds) {
       expect(Object.keys(SHADERS), d.op).toContain(d.shader);
       expect(d.bytes, d.op).toBeGreaterThan(0);
-      expect(d.workgroups.every((w) => Number.isInteger(w) && w >= 1), d.op).toBe(true);
+      expect(
+        d.workgroups.every((w) => Number.isInteger(w) && w >= 1),
+        d.op,
+      ).toBe(true);
     }
     const ms = await step.profile(2);
     if (gpu.features.has('timestamp-query')) {

@@ -9,7 +9,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../src/backend/backend.js';
 import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
 import { ArgumentError, BusyError, NonFiniteError } from '../src/errors.js';
-import { layers, sequential, setSeed, type BatchNormalization, type FitOptions, type HostTensor, type Sequential } from '../src/nn/index.js';
+import {
+  layers,
+  sequential,
+  setSeed,
+  type BatchNormalization,
+  type FitOptions,
+  type HostTensor,
+  type Sequential,
+} from '../src/nn/index.js';
 import { sgd, type Schedule } from '../src/optim/index.js';
 import { Rng } from '../src/rng.js';
 import { setDefaultBackend, tensor } from '../src/tensor.js';
@@ -131,7 +139,7 @@ describe.each(['cpu', 'webgpu'] as const)('training guards [%s]', (name) => {
     done();
   });
 
-  it('a NaN in a tensor the optimizer does not write (batch norm\'s moving variance) stops fit naming it', async () => {
+  it("a NaN in a tensor the optimizer does not write (batch norm's moving variance) stops fit naming it", async () => {
     // In training, batch norm normalises with the batch's statistics: the loss and every parameter stay finite, and
     // only the check of the tensors outside the update (an anomaly_check each) sees the NaN the moving average keeps.
     setSeed(9);
@@ -145,7 +153,10 @@ describe.each(['cpu', 'webgpu'] as const)('training guards [%s]', (name) => {
     const bn = m.layers[1] as BatchNormalization;
     bn.build([16]);
     bn.movingVariance.dispose();
-    bn.movingVariance = tensor(Float32Array.from({ length: 16 }, (_, i) => (i === 7 ? NaN : 1)), [16]);
+    bn.movingVariance = tensor(
+      Float32Array.from({ length: 16 }, (_, i) => (i === 7 ? NaN : 1)),
+      [16],
+    );
     const [x, y] = data(20);
     const e = await failure(m.fit(x, y, { ...quiet, readEvery: 100 }));
     expect(e).toBeInstanceOf(NonFiniteError);
@@ -181,7 +192,9 @@ describe.each(['cpu', 'webgpu'] as const)('training guards [%s]', (name) => {
     if (name === 'cpu') {
       // NOTE: every CPU step is eager, so the optimizer sees the schedule's Inf before the update (a replayed GPU step
       // runs its recorded update: there the weight check catches it).
-      expect(e.message).toMatch(/^sgd: the schedule gave learning rate Infinity at step 5; expected a finite number >= 0/);
+      expect(e.message).toMatch(
+        /^sgd: the schedule gave learning rate Infinity at step 5; expected a finite number >= 0/,
+      );
     } else {
       expect(e).toBeInstanceOf(NonFiniteError);
       expect(e.message).toMatch(

@@ -28,11 +28,20 @@ describe('slideWindow', () => {
               const want = [placements(H, e, s, pt, pb), placements(H + 1, e, s, pl, pr)];
               const a = { stride: s, dilation: d, padding: pad };
               if (want[0]! < 1 || want[1]! < 1) {
-                expect(() => slideWindow('op', 'x', H, H + 1, [R, R], a, CONV), `H ${H} R ${R} s ${s} d ${d} pad ${pad}`).toThrow(ShapeError);
+                expect(
+                  () => slideWindow('op', 'x', H, H + 1, [R, R], a, CONV),
+                  `H ${H} R ${R} s ${s} d ${d} pad ${pad}`,
+                ).toThrow(ShapeError);
                 continue;
               }
               const g = slideWindow('op', 'x', H, H + 1, [R, R], a, CONV);
-              expect([g.P, g.Q, g.pt, g.pb, g.pl, g.pr], `H ${H} R ${R} s ${s} d ${d} pad ${pad}`).toEqual([...want, pt, pb, pl, pr]);
+              expect([g.P, g.Q, g.pt, g.pb, g.pl, g.pr], `H ${H} R ${R} s ${s} d ${d} pad ${pad}`).toEqual([
+                ...want,
+                pt,
+                pb,
+                pl,
+                pr,
+              ]);
               checked++;
             }
           }
@@ -53,21 +62,38 @@ describe('slideWindow', () => {
       [[4, 4], [4, 1], 1, 1, [4, 4], [1, 2, 0, 0]],
     ];
     for (const [[H, W], size, s, d, out, pad] of cases) {
-      const g = slideWindow('op', 'x', H!, W!, size as [number, number], { stride: s, dilation: d, padding: 'same' }, CONV);
+      const g = slideWindow(
+        'op',
+        'x',
+        H!,
+        W!,
+        size as [number, number],
+        { stride: s, dilation: d, padding: 'same' },
+        CONV,
+      );
       expect([g.P, g.Q, g.pt, g.pb, g.pl, g.pr], `${H}x${W} ${size} s ${s} d ${d}`).toEqual([...out, ...pad]);
     }
   });
 
   it('rejects what the rules forbid, naming the op, the attribute and the shapes', () => {
     const a: WindowAttrs = { stride: 1, dilation: 1, padding: 'valid' };
-    const at = (over: Partial<WindowAttrs>, rules = CONV) => () => slideWindow('conv2d', 'x [1,4,4,1]', 4, 4, [2, 2], { ...a, ...over }, rules);
+    const at =
+      (over: Partial<WindowAttrs>, rules = CONV) =>
+      () =>
+        slideWindow('conv2d', 'x [1,4,4,1]', 4, 4, [2, 2], { ...a, ...over }, rules);
     expect(at({ stride: [1, 0] })).toThrow(/^conv2d: stride \[1,0\] for x \[1,4,4,1\]; expected positive integers$/);
     expect(at({ dilation: 1.5 })).toThrow(/^conv2d: dilation 1.5 for x \[1,4,4,1\]; expected positive integers$/);
-    expect(at({ padding: [1, 1, 1] as unknown as Padding })).toThrow(/^conv2d: padding \[1,1,1\] for x \[1,4,4,1\]; expected 'valid', 'same'/);
-    expect(at({ dilation: 4 })).toThrow(/^conv2d: the 2x2 kernel \(dilation 4,4: 5x5 input pixels\) is larger than the 4x4 input padded by \[0,0,0,0\]/);
+    expect(at({ padding: [1, 1, 1] as unknown as Padding })).toThrow(
+      /^conv2d: padding \[1,1,1\] for x \[1,4,4,1\]; expected 'valid', 'same'/,
+    );
+    expect(at({ dilation: 4 })).toThrow(
+      /^conv2d: the 2x2 kernel \(dilation 4,4: 5x5 input pixels\) is larger than the 4x4 input padded by \[0,0,0,0\]/,
+    );
     // Pooling: each explicit side below the window, so every window holds an input element.
     expect(at({ padding: [0, 1, 0, 1] }, POOL)).not.toThrow();
-    expect(at({ padding: [0, 2, 0, 1] }, POOL)).toThrow(/padding \[0,2,0,1\] for x \[1,4,4,1\]; .*, each smaller than the 2x2 window$/);
+    expect(at({ padding: [0, 2, 0, 1] }, POOL)).toThrow(
+      /padding \[0,2,0,1\] for x \[1,4,4,1\]; .*, each smaller than the 2x2 window$/,
+    );
     expect(at({ padding: [0, 2, 0, 1] })).not.toThrow();
   });
 });
@@ -88,8 +114,17 @@ describe('grids', () => {
   });
 
   it('rowThreadGrid: 64-thread workgroups that cover rows x threads, and LimitError for a row past the limit', () => {
-    for (const [rows, len] of [[1, 1], [3, 5], [100, 64], [7, 1000], [2000000, 3]]) {
-      const { overrides, workgroups: [x, y, z] } = rowThreadGrid('pool', rows!, len!, 65535);
+    for (const [rows, len] of [
+      [1, 1],
+      [3, 5],
+      [100, 64],
+      [7, 1000],
+      [2000000, 3],
+    ]) {
+      const {
+        overrides,
+        workgroups: [x, y, z],
+      } = rowThreadGrid('pool', rows!, len!, 65535);
       const at = `${rows} rows x ${len}`;
       expect(overrides.WX * overrides.WY, at).toBe(64);
       expect(x * overrides.WX, at).toBeGreaterThanOrEqual(len!);
@@ -97,6 +132,8 @@ describe('grids', () => {
       expect(Math.max(x, y, z), at).toBeLessThanOrEqual(65535);
     }
     expect(() => rowThreadGrid('max_pool2d', 1, 64 * 70000, 65535)).toThrow(LimitError);
-    expect(() => rowThreadGrid('max_pool2d', 1, 64 * 70000, 65535)).toThrow(/^max_pool2d: a row of 4480000 threads needs 70000 workgroups; expected at most 65535/);
+    expect(() => rowThreadGrid('max_pool2d', 1, 64 * 70000, 65535)).toThrow(
+      /^max_pool2d: a row of 4480000 threads needs 70000 workgroups; expected at most 65535/,
+    );
   });
 });

@@ -14,9 +14,12 @@ function toJaxLayout(s: TrainSpec): { data: Float32Array; shape: number[] }[] {
     if (i === 0) {
       const [R, S, C, K] = w.shape as [number, number, number, number];
       const out = new Float32Array(d.length);
-      for (let r = 0; r < R; r++) for (let q = 0; q < S; q++) for (let c = 0; c < C; c++) for (let k = 0; k < K; k++) {
-        out[((k * C + c) * R + r) * S + q] = d[((r * S + q) * C + c) * K + k]!;
-      }
+      for (let r = 0; r < R; r++)
+        for (let q = 0; q < S; q++)
+          for (let c = 0; c < C; c++)
+            for (let k = 0; k < K; k++) {
+              out[((k * C + c) * R + r) * S + q] = d[((r * S + q) * C + c) * K + k]!;
+            }
       return { data: out, shape: [K, C, R, S] };
     }
     if (i === 2) {
@@ -24,9 +27,10 @@ function toJaxLayout(s: TrainSpec): { data: Float32Array; shape: number[] }[] {
       const C = s.weights[0]!.shape[3]!;
       const HW = rows / C;
       const out = new Float32Array(d.length);
-      for (let hw = 0; hw < HW; hw++) for (let c = 0; c < C; c++) {
-        out.set(d.subarray((hw * C + c) * units, (hw * C + c + 1) * units), (c * HW + hw) * units);
-      }
+      for (let hw = 0; hw < HW; hw++)
+        for (let c = 0; c < C; c++) {
+          out.set(d.subarray((hw * C + c) * units, (hw * C + c + 1) * units), (c * HW + hw) * units);
+        }
       return { data: out, shape: w.shape };
     }
     return { data: d, shape: w.shape };
@@ -63,25 +67,39 @@ export function jaxTrainer(p: JaxPeer, s: TrainSpec): PeerTrainer {
     return np.matmul(d, k3).add(b3);
   };
   // mean over the batch of −Σ onehot · log softmax(logits)
-  const loss = (ps: JaxArray[], x: JaxArray, y: JaxArray): JaxArray => nn.logSoftmax(logits(ps, x), -1).mul(y).sum().mul(-1 / B);
+  const loss = (ps: JaxArray[], x: JaxArray, y: JaxArray): JaxArray =>
+    nn
+      .logSoftmax(logits(ps, x), -1)
+      .mul(y)
+      .sum()
+      .mul(-1 / B);
 
   // ps, ms, vs: parameters and Adam's moments; a = lr / (1 − β1^t), c = √(1 − β2^t) (from the host, per step).
-  const step = jit((ps: JaxArray[], ms: JaxArray[], vs: JaxArray[], x: JaxArray, y: JaxArray, a: JaxArray, c: JaxArray) => {
-    const [l, gs] = valueAndGrad(loss)(ps.map((q) => q.ref), x, y) as [JaxArray, JaxArray[]];
-    const n = ps.length;
-    const out: JaxArray[][] = [[], [], []];
-    ps.forEach((q, i) => {
-      const last = i === n - 1;
-      const g = gs[i]!;
-      const m = ms[i]!.ref.add(g.ref.sub(ms[i]!).mul(1 - beta1)); // m + (1 − β1)(g − m)
-      const v = vs[i]!.mul(beta2).add(g.ref.mul(g).mul(1 - beta2)); // β2 v + (1 − β2) g²
-      const denom = np.sqrt(v.ref).div(last ? c : c.ref).add(eps);
-      out[0]!.push(q.sub(m.ref.mul(last ? a : a.ref).div(denom)));
-      out[1]!.push(m);
-      out[2]!.push(v);
-    });
-    return [l, ...out] as [JaxArray, JaxArray[], JaxArray[], JaxArray[]];
-  });
+  const step = jit(
+    (ps: JaxArray[], ms: JaxArray[], vs: JaxArray[], x: JaxArray, y: JaxArray, a: JaxArray, c: JaxArray) => {
+      const [l, gs] = valueAndGrad(loss)(
+        ps.map((q) => q.ref),
+        x,
+        y,
+      ) as [JaxArray, JaxArray[]];
+      const n = ps.length;
+      const out: JaxArray[][] = [[], [], []];
+      ps.forEach((q, i) => {
+        const last = i === n - 1;
+        const g = gs[i]!;
+        const m = ms[i]!.ref.add(g.ref.sub(ms[i]!).mul(1 - beta1)); // m + (1 − β1)(g − m)
+        const v = vs[i]!.mul(beta2).add(g.ref.mul(g).mul(1 - beta2)); // β2 v + (1 − β2) g²
+        const denom = np
+          .sqrt(v.ref)
+          .div(last ? c : c.ref)
+          .add(eps);
+        out[0]!.push(q.sub(m.ref.mul(last ? a : a.ref).div(denom)));
+        out[1]!.push(m);
+        out[2]!.push(v);
+      });
+      return [l, ...out] as [JaxArray, JaxArray[], JaxArray[], JaxArray[]];
+    },
+  );
 
   const up = (data: Float32Array, shape: number[]): JaxArray => np.array(data, { shape, dtype: np.float32 });
   let ps = toJaxLayout(s).map((w) => up(w.data, w.shape));
@@ -97,7 +115,12 @@ export function jaxTrainer(p: JaxPeer, s: TrainSpec): PeerTrainer {
       t++;
       const a = up(new Float32Array([lr / (1 - beta1 ** t)]), []);
       const c = up(new Float32Array([Math.sqrt(1 - beta2 ** t)]), []);
-      const [l, ps2, ms2, vs2] = step(ps, ms, vs, up(b.x, [B, 1, 28, 28]), up(b.onehot, [B, 10]), a, c) as [JaxArray, JaxArray[], JaxArray[], JaxArray[]];
+      const [l, ps2, ms2, vs2] = step(ps, ms, vs, up(b.x, [B, 1, 28, 28]), up(b.onehot, [B, 10]), a, c) as [
+        JaxArray,
+        JaxArray[],
+        JaxArray[],
+        JaxArray[],
+      ];
       [ps, ms, vs] = [ps2, ms2, vs2];
       // jax-js dispatches lazily: realizing the loss runs the whole jit program now, in the step's JavaScript part.
       l.ref.gpuBufferSync();

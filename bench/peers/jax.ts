@@ -19,7 +19,12 @@ export interface JaxPeer extends Peer {
     kernel: string,
     sets: HostTensor[][],
     fn: (...xs: JaxArray[]) => JaxArray | JaxArray[],
-    opts?: { note?: string; pre?: (h: HostTensor, i: number) => HostTensor; post?: (d: Float32Array) => Float32Array; output?: number },
+    opts?: {
+      note?: string;
+      pre?: (h: HostTensor, i: number) => HostTensor;
+      post?: (d: Float32Array) => Float32Array;
+      output?: number;
+    },
   ): Runner;
 }
 
@@ -49,7 +54,8 @@ async function importJax(): Promise<Jax> {
 function makePeer(jax: Jax): JaxPeer {
   const np = jax.numpy;
   const device = jax.getWebGPUDevice();
-  const upload = (h: HostTensor): JaxArray => np.array(h.data, { shape: h.shape, dtype: h.data instanceof Int32Array ? np.int32 : np.float32 });
+  const upload = (h: HostTensor): JaxArray =>
+    np.array(h.data, { shape: h.shape, dtype: h.data instanceof Int32Array ? np.int32 : np.float32 });
   return {
     name: 'jax-js',
     jax,

@@ -14,7 +14,12 @@ export interface TfjsPeer extends Peer {
    * result must stay on the GPU (TF.js hands tensors under 1,000 elements to the CPU unless told not to): a runner
    * whose result TF.js computed on the CPU throws when read.
    */
-  prepare(kernel: string, sets: HostTensor[][], op: (ts: TfCore.Tensor[]) => TfCore.Tensor, opts?: { note?: string }): Runner;
+  prepare(
+    kernel: string,
+    sets: HostTensor[][],
+    op: (ts: TfCore.Tensor[]) => TfCore.Tensor,
+    opts?: { note?: string },
+  ): Runner;
 }
 
 // The parts of tfjs-backend-webgpu's WebGPUBackend used here. All are public in its typings but `commandEncoder`
@@ -43,7 +48,8 @@ export async function loadTfjs(): Promise<TfjsPeer> {
   // constant when imported, and the flag is only registered by that same import. WEBGPU_CPU_FORWARD = false (read
   // on every op; what TF.js's own WebGPU test suite sets) turns the CPU handoff off altogether.
   tf.env().set('WEBGPU_CPU_FORWARD', false);
-  if (!(await tf.setBackend('webgpu'))) throw new Error('tf.setBackend("webgpu") failed (no adapter or device for TF.js)');
+  if (!(await tf.setBackend('webgpu')))
+    throw new Error('tf.setBackend("webgpu") failed (no adapter or device for TF.js)');
   await tf.ready();
   tf.enableProdMode(); // no per-op NaN checks or debug readbacks
   return makePeer(tf);
@@ -58,14 +64,16 @@ async function importTfjs(): Promise<Tf> {
   } catch (e) {
     throw new Error(`cannot import @tensorflow/tfjs-core / @tensorflow/tfjs-backend-webgpu (npm install): ${msg(e)}`);
   }
-  if (!tf.findBackendFactory('webgpu')) throw new Error('tfjs-backend-webgpu did not register (navigator.gpu missing at import)');
+  if (!tf.findBackendFactory('webgpu'))
+    throw new Error('tfjs-backend-webgpu did not register (navigator.gpu missing at import)');
   return tf;
 }
 
 function makePeer(tf: Tf): TfjsPeer {
   const backend = tf.backend() as unknown as TfWebGpuBackend;
   const info = backend.adapterInfo;
-  const upload = (h: HostTensor): TfCore.Tensor => tf.tensor(h.data, h.shape, h.data instanceof Int32Array ? 'int32' : 'float32');
+  const upload = (h: HostTensor): TfCore.Tensor =>
+    tf.tensor(h.data, h.shape, h.data instanceof Int32Array ? 'int32' : 'float32');
   return {
     name: 'TF.js',
     tf,

@@ -78,8 +78,7 @@ export class CompiledStep {
           const [d, s] = [dst.live('step').handle, src.live('step').handle];
           // The same tensor as the capture's (or a view of it) is already in place; copying a buffer onto itself is an error.
           if (d !== s) backend.copy(d, s);
-        }
-        else backend.write(dst.live('step').handle, src.data);
+        } else backend.write(dst.live('step').handle, src.data);
       });
       for (const h of hit.hooks) h();
       backend.capture!.replay(hit.recording);
@@ -87,7 +86,9 @@ export class CompiledStep {
       this.steps++;
       return;
     }
-    const tensors = inputs.map((x) => (isTensor(x) ? x : tensor(x.data, x.shape, { backend, dtype: x.data instanceof Int32Array ? 'int32' : 'float32' })));
+    const tensors = inputs.map((x) =>
+      isTensor(x) ? x : tensor(x.data, x.shape, { backend, dtype: x.data instanceof Int32Array ? 'int32' : 'float32' }),
+    );
     const canCapture = this.opts.replay !== false && !!backend.capture && !this.uncapturable;
     try {
       if (canCapture) this.capture(key, backend, tensors);
@@ -118,7 +119,9 @@ export class CompiledStep {
       // The step holds something a replay cannot repeat. It ran up to that point (gradients may have accumulated),
       // so it is not silently run again: later runs are eager.
       this.uncapturable = true;
-      throw new CaptureError(`step: cannot be captured (${e.message}); this step ran only partly; later steps run eagerly (or pass { replay: false })`);
+      throw new CaptureError(
+        `step: cannot be captured (${e.message}); this step ran only partly; later steps run eagerly (or pass { replay: false })`,
+      );
     } finally {
       hooks = undefined;
     }
@@ -128,7 +131,12 @@ export class CompiledStep {
       this.cache.delete(oldest);
     }
     // The inputs' buffers are the ones the recording reads: keep them (as views) to write each new batch into.
-    this.latest = { recording: cap.end(), backend, inputs: inputs.map((t) => keep(view(t, t.shape, 'step'))), hooks: registered };
+    this.latest = {
+      recording: cap.end(),
+      backend,
+      inputs: inputs.map((t) => keep(view(t, t.shape, 'step'))),
+      hooks: registered,
+    };
     this.cache.set(key, this.latest);
     this.captures++;
   }
@@ -136,7 +144,9 @@ export class CompiledStep {
   private accumulate(outs: Record<string, Tensor>): void {
     for (const [name, t] of Object.entries(outs)) {
       if (t.size !== 1 || t.dtype !== 'float32') {
-        throw new ShapeError(`step: output '${name}' is ${t.dtype}${fmtShape(t.shape)}; expected a float32 scalar to accumulate`);
+        throw new ShapeError(
+          `step: output '${name}' is ${t.dtype}${fmtShape(t.shape)}; expected a float32 scalar to accumulate`,
+        );
       }
       // Made on first use (during the first capture, whose recording then adds into it every replay).
       let acc = this.sums.get(name);
@@ -144,7 +154,8 @@ export class CompiledStep {
         acc = keep(zeros([1], { backend: t.backend }));
         this.sums.set(name, acc);
       }
-      if (acc.backend !== t.backend) throw new WgnnError('step: inputs moved to another backend; create a new compileStep');
+      if (acc.backend !== t.backend)
+        throw new WgnnError('step: inputs moved to another backend; create a new compileStep');
       applyInPlace(accumulate, [acc], [t], {});
       t.dispose();
     }
@@ -178,7 +189,10 @@ export class CompiledStep {
    */
   async profile(runs: number): Promise<number[] | undefined> {
     const c = this.latest;
-    if (!c) throw new CaptureError('step.profile: the step has no capture to time (it ran eagerly: replay off, or a backend without capture)');
+    if (!c)
+      throw new CaptureError(
+        'step.profile: the step has no capture to time (it ran eagerly: replay off, or a backend without capture)',
+      );
     return c.backend.capture!.profile(c.recording, runs);
   }
 
@@ -203,4 +217,7 @@ const dtypeOf = (x: StepInput): string => (isTensor(x) ? x.dtype : x.data instan
  * Compiles a training step (PyTorch loop style): `const step = compileStep((x, y) => { ...; loss.backward();
  * opt.step(params); zeroGrad(); return { loss } })`, then `step.run(xb, yb)` per batch and `await step.read()`.
  */
-export const compileStep = (fn: (...inputs: Tensor[]) => Record<string, Tensor>, opts: StepOptions = {}): CompiledStep => new CompiledStep(fn, opts);
+export const compileStep = (
+  fn: (...inputs: Tensor[]) => Record<string, Tensor>,
+  opts: StepOptions = {},
+): CompiledStep => new CompiledStep(fn, opts);

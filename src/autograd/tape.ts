@@ -65,13 +65,13 @@ function record(op: AnyOp, inputs: readonly Tensor[], out: Tensor, attrs: object
 }
 onApply(record);
 
-
 /**
  * Accumulates d(root)/d(leaf) into every leaf's `.grad`. `dy` defaults to ones for a scalar root.
  * The gradient kernels are queued on the root's backend like any op.
  */
 export function backward(root: Tensor, dy?: Tensor, opts: BackwardOptions = {}): void {
-  if (!root.requiresGrad) throw new WgnnError(`backward: tensor #${root.id} ${fmtShape(root.shape)} does not require grad`);
+  if (!root.requiresGrad)
+    throw new WgnnError(`backward: tensor #${root.id} ${fmtShape(root.shape)} does not require grad`);
   if (!dy && root.size !== 1) {
     throw new ShapeError(`backward: root ${fmtShape(root.shape)} is not a scalar; pass its gradient explicitly`);
   }
@@ -101,60 +101,69 @@ export function backward(root: Tensor, dy?: Tensor, opts: BackwardOptions = {}):
   backwardDepth++;
   try {
     noGrad(() => {
-    for (const t of order) {
-      const g = grads.get(t);
-      if (!g) continue;
-      grads.delete(t);
-      const node = nodes.get(t);
-      if (!node) {
-        // A leaf: accumulate into .grad (+=), as PyTorch.
-        if (t.grad) {
-          const sum = addGrad(t.grad, g);
-          t.grad.dispose();
-          g.dispose();
-          t.grad = keep(sum);
-        } else {
-          t.grad = keep(g);
+      for (const t of order) {
+        const g = grads.get(t);
+        if (!g) continue;
+        grads.delete(t);
+        const node = nodes.get(t);
+        if (!node) {
+          // A leaf: accumulate into .grad (+=), as PyTorch.
+          if (t.grad) {
+            const sum = addGrad(t.grad, g);
+            t.grad.dispose();
+            g.dispose();
+            t.grad = keep(sum);
+          } else {
+            t.grad = keep(g);
+          }
+          continue;
         }
-        continue;
-      }
-      if (node.released) {
-        throw new WgnnError(
-          `backward: ${node.op.name} ran backward already and its saved tensors were freed; pass { retainGraph: true } to the first backward`,
+        if (node.released) {
+          throw new WgnnError(
+            `backward: ${node.op.name} ran backward already and its saved tensors were freed; pass { retainGraph: true } to the first backward`,
+          );
+        }
+        const rule = node.op.grad as Grad<object>;
+        const needs = node.inputs.map((i) => i.requiresGrad);
+        // Rules compose ops freely: whatever they make besides the gradients they return is freed here.
+        const dxs = tidy(() =>
+          rule.rule(
+            {
+              inputs: node.saved,
+              output: node.savedOutput,
+              aux: node.aux,
+              shapes: node.inputs.map((i) => i.shape),
+              attrs: node.attrs,
+              needs,
+            },
+            g,
+          ),
         );
+        const owned = new Set<Tensor>();
+        node.inputs.forEach((inp, i) => {
+          let dx = dxs[i];
+          if (!dx || !needs[i]) {
+            if (dx && dx !== g) dx.dispose();
+            return;
+          }
+          if (!sameShape(dx.shape, inp.shape)) {
+            throw new ShapeError(
+              `backward: ${node.op.name} gave a gradient ${fmtShape(dx.shape)} for input ${i} ${fmtShape(inp.shape)}`,
+            );
+          }
+          // Each pending gradient holds its own reference (a rule may pass dy through, or return one tensor twice).
+          if (dx === g || owned.has(dx)) dx = view(dx, dx.shape, 'backward');
+          owned.add(dx);
+          const prev = grads.get(inp);
+          if (prev) {
+            grads.set(inp, addGrad(prev, dx));
+            prev.dispose();
+            dx.dispose();
+          } else grads.set(inp, dx);
+        });
+        g.dispose();
+        if (!opts.retainGraph) pending.push(t);
       }
-      const rule = node.op.grad as Grad<object>;
-      const needs = node.inputs.map((i) => i.requiresGrad);
-      // Rules compose ops freely: whatever they make besides the gradients they return is freed here.
-      const dxs = tidy(() =>
-        rule.rule(
-          { inputs: node.saved, output: node.savedOutput, aux: node.aux, shapes: node.inputs.map((i) => i.shape), attrs: node.attrs, needs },
-          g,
-        ),
-      );
-      const owned = new Set<Tensor>();
-      node.inputs.forEach((inp, i) => {
-        let dx = dxs[i];
-        if (!dx || !needs[i]) {
-          if (dx && dx !== g) dx.dispose();
-          return;
-        }
-        if (!sameShape(dx.shape, inp.shape)) {
-          throw new ShapeError(`backward: ${node.op.name} gave a gradient ${fmtShape(dx.shape)} for input ${i} ${fmtShape(inp.shape)}`);
-        }
-        // Each pending gradient holds its own reference (a rule may pass dy through, or return one tensor twice).
-        if (dx === g || owned.has(dx)) dx = view(dx, dx.shape, 'backward');
-        owned.add(dx);
-        const prev = grads.get(inp);
-        if (prev) {
-          grads.set(inp, addGrad(prev, dx));
-          prev.dispose();
-          dx.dispose();
-        } else grads.set(inp, dx);
-      });
-      g.dispose();
-      if (!opts.retainGraph) pending.push(t);
-    }
     });
   } finally {
     backwardDepth--;

@@ -2,7 +2,17 @@
 // reference (the oracle), `webgpu` the fast one. Tensors, scopes and autograd live above and never see GPU objects.
 import type { InPlaceKernel, Kernel, TensorSpec, TypedArray } from './kernel.js';
 
-export type { CpuArgs, CpuInput, CpuResult, DType, FloatArray, InPlaceKernel, Kernel, TensorSpec, TypedArray } from './kernel.js';
+export type {
+  CpuArgs,
+  CpuInput,
+  CpuResult,
+  DType,
+  FloatArray,
+  InPlaceKernel,
+  Kernel,
+  TensorSpec,
+  TypedArray,
+} from './kernel.js';
 
 /** What a backend stores for one tensor's data. Opaque to everything above the backend. */
 export type Handle = unknown;

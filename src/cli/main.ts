@@ -26,14 +26,25 @@ import { memory } from '../tensor.js';
 const DECAY_PER_EPOCH = 0.7;
 
 /** The learning rate for `--schedule`, and a line that says what it does. */
-function makeSchedule(kind: string, initial: number, stepsPerEpoch: number, epochs: number): { lr: number | Schedule; text: string } {
+function makeSchedule(
+  kind: string,
+  initial: number,
+  stepsPerEpoch: number,
+  epochs: number,
+): { lr: number | Schedule; text: string } {
   switch (kind) {
     case 'none':
       return { lr: initial, text: `constant ${initial}` };
     case 'cosine':
-      return { lr: cosineDecay({ initial, decaySteps: epochs * stepsPerEpoch }), text: `cosine decay from ${initial} to 0 over ${epochs * stepsPerEpoch} steps` };
+      return {
+        lr: cosineDecay({ initial, decaySteps: epochs * stepsPerEpoch }),
+        text: `cosine decay from ${initial} to 0 over ${epochs * stepsPerEpoch} steps`,
+      };
     case 'step':
-      return { lr: stepDecay({ initial, stepSize: stepsPerEpoch, gamma: DECAY_PER_EPOCH }), text: `${initial}, x${DECAY_PER_EPOCH} after each epoch` };
+      return {
+        lr: stepDecay({ initial, stepSize: stepsPerEpoch, gamma: DECAY_PER_EPOCH }),
+        text: `${initial}, x${DECAY_PER_EPOCH} after each epoch`,
+      };
     case 'exponential':
       return {
         lr: exponentialDecay({ initial, decayRate: DECAY_PER_EPOCH, decaySteps: stepsPerEpoch }),
@@ -56,21 +67,27 @@ function nonEmpty(source: string, split: 'training' | 'test', d: { length: numbe
   if (d.length === 0) throw new ArgumentError(`${source}: the ${split} split has no images; expected at least one`);
 }
 
-const int = (flag: string) => (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`--${flag} ${v}: expected a positive integer`);
-  return n;
-};
-const count = (flag: string) => (v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`--${flag} ${v}: expected an integer >= 0`);
-  return n;
-};
-const num = (flag: string) => (v: string): number => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`--${flag} ${v}: expected a non-negative number`);
-  return n;
-};
+const int =
+  (flag: string) =>
+  (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`--${flag} ${v}: expected a positive integer`);
+    return n;
+  };
+const count =
+  (flag: string) =>
+  (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`--${flag} ${v}: expected an integer >= 0`);
+    return n;
+  };
+const num =
+  (flag: string) =>
+  (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`--${flag} ${v}: expected a non-negative number`);
+    return n;
+  };
 
 interface CommonOptions {
   data: string;
@@ -100,7 +117,9 @@ async function train(o: TrainOptions): Promise<void> {
   const { train: tr, test } = data;
   nonEmpty(o.dataDir ?? o.data, 'training', tr);
   nonEmpty(o.dataDir ?? o.data, 'test', test);
-  console.log(`data: ${o.dataDir ?? o.data}: ${tr.length} train, ${test.length} test, input ${tr.xShape.slice(1).join('x')}, ${data.classes} classes`);
+  console.log(
+    `data: ${o.dataDir ?? o.data}: ${tr.length} train, ${test.length} test, input ${tr.xShape.slice(1).join('x')}, ${data.classes} classes`,
+  );
   const model = seedModel(o.model, tr.xShape.slice(1), data.classes);
   model.summary();
   const steps = tr.numBatches(o.batchSize);
@@ -108,44 +127,65 @@ async function train(o: TrainOptions): Promise<void> {
   const schedule = makeSchedule(o.schedule, o.lr ?? preset.lr, steps, o.epochs);
   const opt = preset.make(schedule.lr);
   model.compile({ optimizer: opt, loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
-  console.log(`training: ${o.epochs} epochs of ${steps} steps (batch ${o.batchSize}), ${o.optimizer}, learning rate ${schedule.text}`);
+  console.log(
+    `training: ${o.epochs} epochs of ${steps} steps (batch ${o.batchSize}), ${o.optimizer}, learning rate ${schedule.text}`,
+  );
   // NOTE: shifts pay off where the model overfits: on the 8,000 embedded digits the CNN reaches 97.5% with 2 px shifts
   // and 96.5% without (12 epochs, cosine, seed 1). On Fashion-MNIST's 60,000 images they cost the MLP accuracy
   // (89.1% without, 86.7% with 2 px), so other data trains unshifted unless asked.
   const shift = o.shift ?? (o.data === 'mnist' && !o.dataDir ? 2 : 0);
   const augment = shift > 0 ? randomShift({ height: shift, width: shift }) : undefined;
-  console.log(`augmentation: ${augment ? `random shifts of up to ${shift} px each way, zero fill (new shifts every epoch)` : 'none'}`);
+  console.log(
+    `augmentation: ${augment ? `random shifts of up to ${shift} px each way, zero fill (new shifts every epoch)` : 'none'}`,
+  );
   const bar = new SingleBar(
-    { format: 'epoch {epoch} [{bar}] {value}/{total} | {duration}s, ETA {eta}s | loss {loss} acc {acc}', hideCursor: true, noTTYOutput: true, notTTYSchedule: 5000, etaBuffer: 50 },
+    {
+      format: 'epoch {epoch} [{bar}] {value}/{total} | {duration}s, ETA {eta}s | loss {loss} acc {acc}',
+      hideCursor: true,
+      noTTYOutput: true,
+      notTTYSchedule: 5000,
+      etaBuffer: 50,
+    },
     Presets.legacy,
   );
   const t0 = performance.now();
-  await model.fit({ data: tr.x, shape: tr.xShape }, { data: tr.y, shape: tr.yShape }, {
-    epochs: o.epochs,
-    batchSize: o.batchSize,
-    seed: o.seed,
-    augment,
-    validationData: [
-      { data: test.x, shape: test.xShape },
-      { data: test.y, shape: test.yShape },
-    ],
-    verbose: 0,
-    callbacks: {
-      onEpochBegin: (e) => bar.start(steps, 0, { epoch: `${e + 1}/${o.epochs}`, loss: '-', acc: '-' }),
-      onBatchEnd: (b, logs) => bar.update(b + 1, { loss: logs.loss?.toFixed(4) ?? '-', acc: logs.acc?.toFixed(4) ?? '-' }),
-      onEpochEnd: (e, logs) => {
-        bar.stop();
-        console.log(
-          `epoch ${e + 1}/${o.epochs}: loss ${logs.loss!.toFixed(4)} acc ${logs.acc!.toFixed(4)}  ` +
-            `val_loss ${logs.val_loss!.toFixed(4)} val_acc ${logs.val_acc!.toFixed(4)}  ` +
-            `${logs.seconds!.toFixed(1)}s, ${(tr.length / logs.seconds!).toFixed(0)} samples/s`,
-        );
+  await model.fit(
+    { data: tr.x, shape: tr.xShape },
+    { data: tr.y, shape: tr.yShape },
+    {
+      epochs: o.epochs,
+      batchSize: o.batchSize,
+      seed: o.seed,
+      augment,
+      validationData: [
+        { data: test.x, shape: test.xShape },
+        { data: test.y, shape: test.yShape },
+      ],
+      verbose: 0,
+      callbacks: {
+        onEpochBegin: (e) => bar.start(steps, 0, { epoch: `${e + 1}/${o.epochs}`, loss: '-', acc: '-' }),
+        onBatchEnd: (b, logs) =>
+          bar.update(b + 1, { loss: logs.loss?.toFixed(4) ?? '-', acc: logs.acc?.toFixed(4) ?? '-' }),
+        onEpochEnd: (e, logs) => {
+          bar.stop();
+          console.log(
+            `epoch ${e + 1}/${o.epochs}: loss ${logs.loss!.toFixed(4)} acc ${logs.acc!.toFixed(4)}  ` +
+              `val_loss ${logs.val_loss!.toFixed(4)} val_acc ${logs.val_acc!.toFixed(4)}  ` +
+              `${logs.seconds!.toFixed(1)}s, ${(tr.length / logs.seconds!).toFixed(0)} samples/s`,
+          );
+        },
       },
     },
-  });
+  );
   const seconds = (performance.now() - t0) / 1000;
-  const final = await model.evaluate({ data: test.x, shape: test.xShape }, { data: test.y, shape: test.yShape }, { batchSize: 256 });
-  console.log(`test accuracy ${final.acc!.toFixed(4)} (loss ${final.loss!.toFixed(4)}) on ${test.length} images after ${o.epochs} epochs in ${seconds.toFixed(1)}s`);
+  const final = await model.evaluate(
+    { data: test.x, shape: test.xShape },
+    { data: test.y, shape: test.yShape },
+    { batchSize: 256 },
+  );
+  console.log(
+    `test accuracy ${final.acc!.toFixed(4)} (loss ${final.loss!.toFixed(4)}) on ${test.length} images after ${o.epochs} epochs in ${seconds.toFixed(1)}s`,
+  );
   const bytes = await model.save();
   try {
     writeFileAtomic(out, bytes);
@@ -153,7 +193,9 @@ async function train(o: TrainOptions): Promise<void> {
     throw rescue(e as FileError, bytes, o.model);
   }
   const mem = memory();
-  console.log(`weights written to ${out}; GPU memory: ${mem.liveBytes} B live, ${mem.pooledBytes} B pooled, ${mem.buffersCreated} buffers created`);
+  console.log(
+    `weights written to ${out}; GPU memory: ${mem.liveBytes} B live, ${mem.pooledBytes} B pooled, ${mem.buffersCreated} buffers created`,
+  );
   opt.dispose();
   model.dispose();
 }
@@ -175,7 +217,11 @@ function rescue(e: FileError, bytes: Uint8Array, model: string): FileError {
       tried.push((r as Error).message);
     }
   }
-  return new FileError(`${e.message}; writing the trained weights elsewhere failed too (${tried.join('; ')})`, e.path, e.code);
+  return new FileError(
+    `${e.message}; writing the trained weights elsewhere failed too (${tried.join('; ')})`,
+    e.path,
+    e.code,
+  );
 }
 
 async function evaluate(path: string, o: CommonOptions): Promise<void> {
@@ -185,20 +231,34 @@ async function evaluate(path: string, o: CommonOptions): Promise<void> {
   nonEmpty(o.dataDir ?? o.data, 'test', test);
   const model = await Sequential.load(path);
   model.compile({ optimizer: optim.sgd(0), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
-  const logs = await model.evaluate({ data: test.x, shape: test.xShape }, { data: test.y, shape: test.yShape }, { batchSize: o.batchSize });
+  const logs = await model.evaluate(
+    { data: test.x, shape: test.xShape },
+    { data: test.y, shape: test.yShape },
+    { batchSize: o.batchSize },
+  );
   console.log(`${path}: test loss ${logs.loss!.toFixed(4)}, accuracy ${logs.acc!.toFixed(4)} on ${test.length} images`);
   model.dispose();
 }
 
 const common = (c: Command, batchSize: number): Command =>
   c
-    .addOption(new Option('--data <name>', 'embedded MNIST or Fashion-MNIST (Debian dataset-fashion-mnist)').choices(['mnist', 'fashion-mnist']).default('mnist'))
+    .addOption(
+      new Option('--data <name>', 'embedded MNIST or Fashion-MNIST (Debian dataset-fashion-mnist)')
+        .choices(['mnist', 'fashion-mnist'])
+        .default('mnist'),
+    )
     .option('--data-dir <dir>', 'any folder of MNIST-format IDX files (train-/t10k-images/labels, gzipped or not)')
     .option('--batch-size <n>', 'batch size', int('batch-size'), batchSize)
-    .addOption(new Option('--backend <name>', 'WebGPU or the CPU reference (default: WebGPU if there is an adapter)').choices(['webgpu', 'cpu', 'auto']).default('auto'))
+    .addOption(
+      new Option('--backend <name>', 'WebGPU or the CPU reference (default: WebGPU if there is an adapter)')
+        .choices(['webgpu', 'cpu', 'auto'])
+        .default('auto'),
+    )
     .option('--seed <n>', 'seed for weights, shuffles and the MNIST split', int('seed'), 1);
 
-const program = new Command('wgnn').description('WebGPU neural networks: train and evaluate the seed models').showHelpAfterError();
+const program = new Command('wgnn')
+  .description('WebGPU neural networks: train and evaluate the seed models')
+  .showHelpAfterError();
 common(
   program
     .command('train')
@@ -223,15 +283,21 @@ common(
     .option('--out <file>', 'weights file (default wgnn-<model>-<data>.safetensors)'),
   32,
 ).action(async (o: TrainOptions) => train(o));
-common(program.command('eval').description('evaluate saved weights on the test set').requiredOption('--model-path <file>', 'weights written by train'), 64).action(
-  async (o: CommonOptions & { modelPath: string }) => evaluate(o.modelPath, o),
-);
+common(
+  program
+    .command('eval')
+    .description('evaluate saved weights on the test set')
+    .requiredOption('--model-path <file>', 'weights written by train'),
+  64,
+).action(async (o: CommonOptions & { modelPath: string }) => evaluate(o.modelPath, o));
 
 // The kernel benchmark suite (bench/main.ts, compiled beside the CLI) in a child process of its own: a long run of
 // Dawn work stays out of this process, and the suite's arguments pass through untouched.
 program
   .command('bench')
-  .description('validate and time every kernel family against the CPU reference and the peers (npm run bench -- --help)')
+  .description(
+    'validate and time every kernel family against the CPU reference and the peers (npm run bench -- --help)',
+  )
   .helpOption(false)
   .allowUnknownOption()
   .allowExcessArguments()

@@ -18,7 +18,8 @@ export interface RandomShiftOptions {
 
 /** x [B,H,W,C]: checks the rank and that the shape describes x. */
 function imageShape(op: string, x: Float32Array, shape: readonly number[]): [number, number, number, number] {
-  if (shape.length !== 4) throw new ShapeError(`${op}: x ${fmtShape(shape)} has rank ${shape.length}; expected images [B,H,W,C]`);
+  if (shape.length !== 4)
+    throw new ShapeError(`${op}: x ${fmtShape(shape)} has rank ${shape.length}; expected images [B,H,W,C]`);
   const n = shape.reduce((a, b) => a * b, 1);
   if (n !== x.length) throw new ShapeError(`${op}: x has ${x.length} values, its shape ${fmtShape(shape)} holds ${n}`);
   return shape as [number, number, number, number];
@@ -35,7 +36,8 @@ export function randomShift({ height, width, fill = 0 }: RandomShiftOptions): Au
     ['height', height],
     ['width', width],
   ] as const) {
-    if (!Number.isInteger(v) || v < 0) throw new ArgumentError(`randomShift: ${name} ${v} must be an integer number of pixels >= 0`);
+    if (!Number.isInteger(v) || v < 0)
+      throw new ArgumentError(`randomShift: ${name} ${v} must be an integer number of pixels >= 0`);
   }
   if (!Number.isFinite(fill)) throw new ArgumentError(`randomShift: fill ${fill} must be a finite number`);
   return (x, shape, rng) => {

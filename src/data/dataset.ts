@@ -125,7 +125,8 @@ export class Dataset {
   take(rows: ArrayLike<number>): Dataset {
     for (let i = 0; i < rows.length; i++) {
       const r = rows[i]!;
-      if (!Number.isInteger(r) || r < 0 || r >= this.length) throw new ArgumentError(`Dataset.take: row ${r} outside 0..${this.length - 1}`);
+      if (!Number.isInteger(r) || r < 0 || r >= this.length)
+        throw new ArgumentError(`Dataset.take: row ${r} outside 0..${this.length - 1}`);
     }
     const n = rows.length;
     const x = gather(this.x, rowSize(this.xShape), rows);
@@ -141,10 +142,12 @@ export class Dataset {
     const xs = rowSize(this.xShape);
     const ys = rowSize(this.yShape);
     const n = end - start;
-    return new Dataset(this.x.subarray(start * xs, end * xs), [n, ...this.xShape.slice(1)], this.y.subarray(start * ys, end * ys), [
-      n,
-      ...this.yShape.slice(1),
-    ]);
+    return new Dataset(
+      this.x.subarray(start * xs, end * xs),
+      [n, ...this.xShape.slice(1)],
+      this.y.subarray(start * ys, end * ys),
+      [n, ...this.yShape.slice(1)],
+    );
   }
 
   /**
@@ -175,10 +178,13 @@ export class Dataset {
    * train keeps the first floor(N · (1 − fraction)) rows. Returns views, no copies.
    */
   validationSplit(fraction: number): { train: Dataset; validation: Dataset } {
-    if (!(fraction > 0 && fraction < 1)) throw new ArgumentError(`validationSplit: fraction ${fraction} outside (0, 1)`);
+    if (!(fraction > 0 && fraction < 1))
+      throw new ArgumentError(`validationSplit: fraction ${fraction} outside (0, 1)`);
     const split = Math.floor(this.length * (1 - fraction));
     if (split === 0 || split === this.length) {
-      throw new ArgumentError(`validationSplit(${fraction}) of ${this.length} rows leaves ${split} for training and ${this.length - split} for validation`);
+      throw new ArgumentError(
+        `validationSplit(${fraction}) of ${this.length} rows leaves ${split} for training and ${this.length - split} for validation`,
+      );
     }
     return { train: this.slice(0, split), validation: this.slice(split) };
   }
@@ -192,7 +198,9 @@ export class Dataset {
       const index = firstNonFinite(a);
       return index < 0 ? undefined : { array, index, row: Math.floor(index / rowSize(shape)), value: a[index]! };
     };
-    return found('x', this.x, this.xShape) ?? (this.y instanceof Int32Array ? undefined : found('y', this.y, this.yShape));
+    return (
+      found('x', this.x, this.xShape) ?? (this.y instanceof Int32Array ? undefined : found('y', this.y, this.yShape))
+    );
   }
 
   /** The first int32 label outside 0..classes-1, with its flat index; undefined when all are in range (or y is float). */
@@ -229,7 +237,10 @@ export class Dataset {
     const c = this.xShape.length > 1 ? this.xShape[this.xShape.length - 1]! : 1;
     const per = (v: number | ArrayLike<number>, what: string): ArrayLike<number> => {
       const a = typeof v === 'number' ? Array.from({ length: c }, () => v) : v;
-      if (a.length !== c) throw new ShapeError(`standardize: ${what} has ${a.length} values for ${c} channels of x ${fmtShape(this.xShape)}`);
+      if (a.length !== c)
+        throw new ShapeError(
+          `standardize: ${what} has ${a.length} values for ${c} channels of x ${fmtShape(this.xShape)}`,
+        );
       return a;
     };
     const m = per(mean, 'mean');
@@ -254,5 +265,6 @@ export function firstNonFinite(a: ArrayLike<number>): number {
 }
 
 function checkBatchSize(batchSize: number): void {
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new ArgumentError(`batchSize ${batchSize} must be an integer >= 1`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new ArgumentError(`batchSize ${batchSize} must be an integer >= 1`);
 }

@@ -9,7 +9,18 @@ import type { IdxParseOptions } from './idx.js';
 /** Where Debian's `dataset-fashion-mnist` package installs the Fashion-MNIST IDX files. */
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 /** Fashion-MNIST's class names, by label. */
-export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+export const FASHION_MNIST_CLASSES = [
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
+];
 
 /** Default of `maxClasses`: the most classes `loadIdxDataset` infers from the labels. */
 export const IDX_MAX_CLASSES = 10_000;
@@ -56,7 +67,9 @@ function openSplit(dir: string, stem: 'train' | 't10k', opts: IdxDatasetOptions,
   const images = openIdxFile(findFile(dir, `${stem}-images`, 'idx3'), opts);
   const ih = images.header;
   if (ih.type !== 'uint8' || (ih.dims.length !== 3 && ih.dims.length !== 4)) {
-    throw new ParseError(`${images.file}: images must be ubyte [N,H,W] or [N,H,W,C], got ${ih.type} ${fmtShape(ih.dims)}`);
+    throw new ParseError(
+      `${images.file}: images must be ubyte [N,H,W] or [N,H,W,C], got ${ih.type} ${fmtShape(ih.dims)}`,
+    );
   }
   const n = ih.dims[0]!;
   if (Math.max(ih.items, n) > maxElements) {
@@ -71,7 +84,9 @@ function openSplit(dir: string, stem: 'train' | 't10k', opts: IdxDatasetOptions,
     throw new ParseError(`${labels.file}: labels must be integers [N], got ${lh.type} ${fmtShape(lh.dims)}`);
   }
   if (lh.dims[0] !== n) {
-    throw new ParseError(`${dir}: ${path.basename(images.file)} has ${n} images but ${path.basename(labels.file)} has ${lh.dims[0]} labels`);
+    throw new ParseError(
+      `${dir}: ${path.basename(images.file)} has ${n} images but ${path.basename(labels.file)} has ${lh.dims[0]} labels`,
+    );
   }
   return { images, labels };
 }
@@ -93,7 +108,7 @@ function checkLabels(splits: { file: string; y: Int32Array }[], opts: IdxDataset
         declared !== undefined
           ? `${file}: label ${v} at index ${i} is outside 0..${declared - 1} (classes: ${declared})`
           : `${file}: label ${v} at index ${i} would make ${v + 1} classes, over the limit of ${max}; pass loadIdxDataset ` +
-              '{ classes } (the number of classes) or a larger { maxClasses }',
+            '{ classes } (the number of classes) or a larger { maxClasses }',
       );
     }
   }
@@ -103,7 +118,8 @@ function checkLabels(splits: { file: string; y: Int32Array }[], opts: IdxDataset
 function checkOptions(opts: IdxDatasetOptions): void {
   const check = (name: keyof IdxDatasetOptions, min: number, max: number) => {
     const v = opts[name];
-    if (v !== undefined && !(Number.isInteger(v) && v >= min && v <= max)) throw new WgnnError(`loadIdxDataset: ${name} ${String(v)} must be an integer in ${min}..${max}`);
+    if (v !== undefined && !(Number.isInteger(v) && v >= min && v <= max))
+      throw new WgnnError(`loadIdxDataset: ${name} ${String(v)} must be an integer in ${min}..${max}`);
   };
   check('classes', 1, 2 ** 31 - 1);
   check('maxClasses', 1, 2 ** 31 - 1);

@@ -41,7 +41,9 @@ export function gunzipBounded(bytes: Uint8Array, maxBytes = IDX_MAX_BYTES): Uint
     return zlib.gunzipSync(bytes, { maxOutputLength: maxBytes });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new ParseError(`gzip: ${bytes.length} compressed bytes decompress to more than the bound of ${maxBytes} bytes`);
+      throw new ParseError(
+        `gzip: ${bytes.length} compressed bytes decompress to more than the bound of ${maxBytes} bytes`,
+      );
     }
     throw gzipError(e, bytes.length);
   }
@@ -62,7 +64,10 @@ function gunzipHead(gz: Uint8Array, want: number): Uint8Array {
   for (;;) {
     let out: Uint8Array | undefined;
     try {
-      out = zlib.gunzipSync(gz.subarray(0, n), { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength: HEAD_MAX_BYTES });
+      out = zlib.gunzipSync(gz.subarray(0, n), {
+        finishFlush: zlib.constants.Z_SYNC_FLUSH,
+        maxOutputLength: HEAD_MAX_BYTES,
+      });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ERR_BUFFER_TOO_LARGE') throw gzipError(e, gz.length);
       over = n;
@@ -72,7 +77,8 @@ function gunzipHead(gz: Uint8Array, want: number): Uint8Array {
     if (out && n === most) return gunzipBounded(gz, want);
     if (out) short = n;
     // one more input byte inflates to at most a few KiB, so the two bounds never meet
-    if (over - short <= 1) throw new ParseError(`gzip: cannot find the first ${want} bytes of ${gz.length} compressed bytes`);
+    if (over - short <= 1)
+      throw new ParseError(`gzip: cannot find the first ${want} bytes of ${gz.length} compressed bytes`);
     n = over === Infinity ? Math.min(most, 2 * n) : short + Math.floor((over - short) / 2);
   }
 }
@@ -85,15 +91,20 @@ function gzipIdxHeader(gz: Uint8Array, opts: IdxParseOptions): IdxHeader {
   const h = parseIdxHeader(gunzipHead(gz, IDX_MAX_HEADER), opts);
   const total = h.headerBytes + h.dataBytes;
   if (total > gz.length * DEFLATE_MAX_RATIO) {
-    throw new ParseError(`gzip: ${declares(h)}; ${gz.length} compressed bytes inflate to at most ${gz.length * DEFLATE_MAX_RATIO}`);
+    throw new ParseError(
+      `gzip: ${declares(h)}; ${gz.length} compressed bytes inflate to at most ${gz.length * DEFLATE_MAX_RATIO}`,
+    );
   }
   if (total >= buffer.constants.MAX_LENGTH) {
-    throw new ParseError(`gzip: ${declares(h)}; over the largest buffer Node makes (${buffer.constants.MAX_LENGTH} bytes)`);
+    throw new ParseError(
+      `gzip: ${declares(h)}; over the largest buffer Node makes (${buffer.constants.MAX_LENGTH} bytes)`,
+    );
   }
   return h;
 }
 
-const declares = (h: IdxHeader) => `the IDX header declares ${fmtShape(h.dims)} ${h.type}, ${h.headerBytes + h.dataBytes} bytes in all`;
+const declares = (h: IdxHeader) =>
+  `the IDX header declares ${fmtShape(h.dims)} ${h.type}, ${h.headerBytes + h.dataBytes} bytes in all`;
 
 /**
  * Inflates a gzipped IDX file whose header `h` is checked into one buffer of the size it declares: zlib stops as soon
@@ -111,7 +122,8 @@ function gunzipIdx(gz: Uint8Array, h: IdxHeader): Uint8Array {
   try {
     return zlib.gunzipSync(gz, { maxOutputLength: total, chunkSize });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new ParseError(`gzip: ${declares(h)}, but the data inflates to more`);
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+      throw new ParseError(`gzip: ${declares(h)}, but the data inflates to more`);
     throw gzipError(e, gz.length);
   }
 }
@@ -159,7 +171,8 @@ export function readFileBounded(file: string, maxBytes: number, limit = 'maxByte
         if (got === 0) throw new ParseError(`ended after ${n} of its ${st.size} bytes (changed while being read)`);
         n += got;
       }
-      if (fs.readSync(fd, new Uint8Array(1), 0, 1, out.length) !== 0) throw new ParseError(`grew past its ${st.size} bytes while being read`);
+      if (fs.readSync(fd, new Uint8Array(1), 0, 1, out.length) !== 0)
+        throw new ParseError(`grew past its ${st.size} bytes while being read`);
       return out;
     } finally {
       fs.closeSync(fd);

@@ -22,7 +22,14 @@ const TYPES: Record<number, { type: IdxType; size: number }> = {
   0x0d: { type: 'float32', size: 4 },
   0x0e: { type: 'float64', size: 8 },
 };
-const TYPE_BYTE: Record<IdxType, number> = { uint8: 0x08, int8: 0x09, int16: 0x0b, int32: 0x0c, float32: 0x0d, float64: 0x0e };
+const TYPE_BYTE: Record<IdxType, number> = {
+  uint8: 0x08,
+  int8: 0x09,
+  int16: 0x0b,
+  int32: 0x0c,
+  float32: 0x0d,
+  float64: 0x0e,
+};
 
 /** Most dims an IDX file may declare. NOTE: the spec allows 255; datasets use 1 (labels) to 4 (colour images). */
 export const IDX_MAX_RANK = 4;
@@ -47,7 +54,8 @@ export function isGzip(bytes: Uint8Array): boolean {
 /** The payload cap of `opts` (default `IDX_MAX_BYTES`), checked: an `ArgumentError` unless it is in 0..2^53-1. */
 export function idxMaxBytes(opts: IdxParseOptions): number {
   const maxBytes = opts.maxBytes ?? IDX_MAX_BYTES;
-  if (!(maxBytes >= 0 && maxBytes <= Number.MAX_SAFE_INTEGER)) throw new ArgumentError(`parseIdx: maxBytes ${maxBytes} outside 0..2^53-1`);
+  if (!(maxBytes >= 0 && maxBytes <= Number.MAX_SAFE_INTEGER))
+    throw new ArgumentError(`parseIdx: maxBytes ${maxBytes} outside 0..2^53-1`);
   return maxBytes;
 }
 
@@ -72,13 +80,16 @@ export function parseIdxHeader(bytes: Uint8Array, opts: IdxParseOptions = {}): I
   const maxBytes = idxMaxBytes(opts);
   const len = bytes.length;
   if (len < 4) throw new ParseError(`IDX: ${len} bytes, too short for the 4-byte magic at offset 0`);
-  if (isGzip(bytes)) throw new ParseError('IDX: gzip data (1f 8b at offset 0); decompress it first (decodeIdx in Node)');
+  if (isGzip(bytes))
+    throw new ParseError('IDX: gzip data (1f 8b at offset 0); decompress it first (decodeIdx in Node)');
   if (bytes[0] !== 0 || bytes[1] !== 0) {
     throw new ParseError(`IDX: bad magic ${hex(bytes[0]!)} ${hex(bytes[1]!)} at offset 0; expected 0x00 0x00`);
   }
   const t = TYPES[bytes[2]!];
   if (!t) {
-    throw new ParseError(`IDX: unknown type byte ${hex(bytes[2]!)} at offset 2; expected one of 0x08 0x09 0x0b 0x0c 0x0d 0x0e`);
+    throw new ParseError(
+      `IDX: unknown type byte ${hex(bytes[2]!)} at offset 2; expected one of 0x08 0x09 0x0b 0x0c 0x0d 0x0e`,
+    );
   }
   const rank = bytes[3]!;
   if (rank < 1 || rank > IDX_MAX_RANK) {
@@ -174,7 +185,14 @@ export function adoptIdx(bytes: Uint8Array, opts: IdxParseOptions = {}): IdxArra
       }
     }
   }
-  const Ctor = { uint8: Uint8Array, int8: Int8Array, int16: Int16Array, int32: Int32Array, float32: Float32Array, float64: Float64Array }[h.type];
+  const Ctor = {
+    uint8: Uint8Array,
+    int8: Int8Array,
+    int16: Int16Array,
+    int32: Int32Array,
+    float32: Float32Array,
+    float64: Float64Array,
+  }[h.type];
   return { type: h.type, dims: h.dims, data: new Ctor(buf, at, n) };
 }
 
@@ -185,7 +203,14 @@ function readItems(bytes: Uint8Array, v: DataView, off: number, n: number, type:
   // NOTE: copies through the typed-array constructor: `slice` on a Node Buffer (what fs and zlib return) is a view.
   if (type === 'uint8') return new Uint8Array(bytes.subarray(off, off + n));
   if (type === 'int8') return new Int8Array(bytes.buffer, bytes.byteOffset + off, n).slice();
-  const out = type === 'int16' ? new Int16Array(n) : type === 'int32' ? new Int32Array(n) : type === 'float32' ? new Float32Array(n) : new Float64Array(n);
+  const out =
+    type === 'int16'
+      ? new Int16Array(n)
+      : type === 'int32'
+        ? new Int32Array(n)
+        : type === 'float32'
+          ? new Float32Array(n)
+          : new Float64Array(n);
   const size = out.BYTES_PER_ELEMENT;
   const get = {
     int16: (o: number) => v.getInt16(o, false),

@@ -24,7 +24,9 @@ export interface MnistSplitOptions {
  */
 export function mnistRows(a: IdxArray, source = 'MNIST rows'): Uint8Array {
   if (a.type !== 'uint8' || a.dims.length !== 2 || a.dims[1] !== MNIST_ROW) {
-    throw new ParseError(`${source}: ${a.type} ${fmtShape(a.dims)}; expected uint8 [N, ${MNIST_ROW}] (a label, then ${PIXELS} pixels)`);
+    throw new ParseError(
+      `${source}: ${a.type} ${fmtShape(a.dims)}; expected uint8 [N, ${MNIST_ROW}] (a label, then ${PIXELS} pixels)`,
+    );
   }
   for (let r = 0; r < a.dims[0]!; r++) {
     const label = a.data[r * MNIST_ROW]!;
@@ -39,7 +41,8 @@ export function mnistRows(a: IdxArray, source = 'MNIST rows'): Uint8Array {
  * so the same seed gives the same split.
  */
 export function splitMnist(rows: Uint8Array, opts: MnistSplitOptions = {}): ImageDataset {
-  if (rows.length % MNIST_ROW !== 0) throw new ParseError(`splitMnist: ${rows.length} bytes is not a whole number of ${MNIST_ROW}-byte rows`);
+  if (rows.length % MNIST_ROW !== 0)
+    throw new ParseError(`splitMnist: ${rows.length} bytes is not a whole number of ${MNIST_ROW}-byte rows`);
   const n = rows.length / MNIST_ROW;
   const trainSize = opts.trainSize ?? 8000;
   if (!(Number.isInteger(trainSize) && trainSize >= 0 && trainSize <= n)) {

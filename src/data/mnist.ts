@@ -42,7 +42,9 @@ function rowsFromJson(pkgDir: string): Uint8Array {
     const file = path.join(pkgDir, 'src', 'digits', `${d}.json`);
     const data = (JSON.parse(fs.readFileSync(file, 'utf8')) as { data?: unknown }).data;
     if (!Array.isArray(data) || data.length % PIXELS !== 0) {
-      throw new ParseError(`${file}: expected { data: number[] } with a multiple of ${PIXELS} values, got ${Array.isArray(data) ? data.length : typeof data}`);
+      throw new ParseError(
+        `${file}: expected { data: number[] } with a multiple of ${PIXELS} values, got ${Array.isArray(data) ? data.length : typeof data}`,
+      );
     }
     digits.push(data as number[]);
   }

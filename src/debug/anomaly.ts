@@ -45,7 +45,13 @@ function check(op: string, inputs: readonly Tensor[], out: Tensor): void {
     s = { flag: keep(tensor(new Int32Array([CLEAN]), [1], { backend, dtype: 'int32' })), log: [] };
     states.set(backend, s);
   }
-  const info: OpInfo = { op, inputs: inputs.map((t) => t.shape), output: out.shape, gradEnabled: isGradEnabled(), backward: inBackward() };
+  const info: OpInfo = {
+    op,
+    inputs: inputs.map((t) => t.shape),
+    output: out.shape,
+    gradEnabled: isGradEnabled(),
+    backward: inBackward(),
+  };
   const flag = s.flag.live('anomaly_check');
   const x = out.live('anomaly_check');
   backend.runInPlace(anomalyCheck, [{ handle: flag.handle, spec: s.flag }], [{ handle: x.handle, spec: out }], {
@@ -96,7 +102,11 @@ export async function checkAnomalies(): Promise<void> {
     const seq = seqs[i]!;
     if (seq === CLEAN) continue;
     const o = log[seq]!;
-    const where = o.backward ? 'in backward' : o.gradEnabled ? 'in forward, recording gradients' : 'in forward, without gradient recording';
+    const where = o.backward
+      ? 'in backward'
+      : o.gradEnabled
+        ? 'in forward, recording gradients'
+        : 'in forward, without gradient recording';
     throw new AnomalyError(
       `${o.op}: produced a non-finite value (NaN or Inf), the first of the ${log.length} ops checked since the last checkAnomalies(); ` +
         `inputs ${o.inputs.map(fmtShape).join(', ') || '(none)'} -> output ${fmtShape(o.output)}, ${where}`,

@@ -50,7 +50,9 @@ function headerMetadata(bytes: Uint8Array): Record<string, unknown> | undefined 
   const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
   if (n > BigInt(bytes.length - 8)) return undefined;
   try {
-    const header: unknown = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + Number(n))));
+    const header: unknown = JSON.parse(
+      new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + Number(n))),
+    );
     const m = (header as Record<string, unknown> | null)?.__metadata__;
     return typeof m === 'object' && m !== null ? (m as Record<string, unknown>) : undefined;
   } catch {
@@ -69,7 +71,11 @@ function firstNonFinite(d: Float32Array): number {
  * or an Inf (as stored: float32) is a WgnnError naming it, thrown before anything is written, so the last good
  * checkpoint at `path` survives. `state` must be JSON (it is read back as `JSON.parse` gives it).
  */
-export async function saveCheckpoint(path: string | undefined, tensors: Record<string, Tensor>, state: object): Promise<Uint8Array> {
+export async function saveCheckpoint(
+  path: string | undefined,
+  tensors: Record<string, Tensor>,
+  state: object,
+): Promise<Uint8Array> {
   const entries: SafetensorsEntry[] = await Promise.all(
     Object.entries(tensors).map(async ([name, t]) => {
       const d: TypedArray = await t.data();
@@ -81,7 +87,9 @@ export async function saveCheckpoint(path: string | undefined, tensors: Record<s
   for (const e of entries) {
     const i = e.data instanceof Float32Array ? firstNonFinite(e.data) : -1;
     if (i >= 0) {
-      throw new NonFiniteError(`${where}: tensor ${e.name} ${fmtShape(e.shape)} holds ${e.data[i]} at index ${i}; a checkpoint is never written from a non-finite state${path === undefined ? '' : ' (the file there is left as it was)'}`);
+      throw new NonFiniteError(
+        `${where}: tensor ${e.name} ${fmtShape(e.shape)} holds ${e.data[i]} at index ${i}; a checkpoint is never written from a non-finite state${path === undefined ? '' : ' (the file there is left as it was)'}`,
+      );
     }
   }
   let text: string | undefined;
@@ -92,7 +100,10 @@ export async function saveCheckpoint(path: string | undefined, tensors: Record<s
   }
   if (typeof text !== 'string') throw new WgnnError(`${where}: the state is not JSON`);
   const bytes = serializeSafetensors(entries, { checksum: `crc32:${UNSET}`, format: FORMAT, state: text });
-  if (!sealed(bytes)) throw new WgnnError(`${where}: the serialized header does not open with the checksum (writer out of step with checkpoint.ts)`);
+  if (!sealed(bytes))
+    throw new WgnnError(
+      `${where}: the serialized header does not open with the checksum (writer out of step with checkpoint.ts)`,
+    );
   bytes.set(new TextEncoder().encode(fileChecksum(bytes)), AT);
   if (path !== undefined) (await import('../platform/fs.js')).writeFileAtomic(path, bytes);
   return bytes;
@@ -111,30 +122,40 @@ export interface CheckpointData {
  * device. What the state must hold is for the caller to check (Sequential checks it against the model it resumes).
  */
 export async function readCheckpoint(source: string | Uint8Array): Promise<CheckpointData> {
-  const bytes = typeof source === 'string' ? await (await import('../platform/fs.js')).readFile(source, 'loadCheckpoint') : source;
+  const bytes =
+    typeof source === 'string' ? await (await import('../platform/fs.js')).readFile(source, 'loadCheckpoint') : source;
   const what = typeof source === 'string' ? `loadCheckpoint ${source}` : 'loadCheckpoint';
   if (!sealed(bytes)) {
     // Not verifiable: what it is instead, for the message, from its header (a broken file gets the parser's ParseError).
     const m = headerMetadata(bytes) ?? parseSafetensors(bytes).metadata;
     if (m.format === FORMAT && m.crc32 !== undefined) {
-      throw new ParseError(`${what}: an older wgnn checkpoint, whose checksum covers only its tensor bytes: its tensor names and state cannot be verified, so it is not used; start from the model file or train afresh`);
+      throw new ParseError(
+        `${what}: an older wgnn checkpoint, whose checksum covers only its tensor bytes: its tensor names and state cannot be verified, so it is not used; start from the model file or train afresh`,
+      );
     }
     const format = typeof m.format === 'string' ? m.format.slice(0, 40) : '';
-    throw new ParseError(`${what}: not a wgnn checkpoint (metadata format '${format}'; expected ${FORMAT} with a whole-file checksum first in its header)`);
+    throw new ParseError(
+      `${what}: not a wgnn checkpoint (metadata format '${format}'; expected ${FORMAT} with a whole-file checksum first in its header)`,
+    );
   }
   const recorded = String.fromCharCode(...bytes.subarray(AT, AT + 8));
   const crc = fileChecksum(bytes);
   if (crc !== recorded) {
-    throw new ParseError(`${what}: the file's checksum is ${crc}, the recorded one ${JSON.stringify(recorded).slice(0, 40)}; the file is corrupted or was edited`);
+    throw new ParseError(
+      `${what}: the file's checksum is ${crc}, the recorded one ${JSON.stringify(recorded).slice(0, 40)}; the file is corrupted or was edited`,
+    );
   }
   const parsed = parseSafetensors(bytes);
   const m = parsed.metadata;
   const keys = Object.keys(m).sort().join(',');
   if (keys !== 'checksum,format,state' || m.format !== FORMAT || m.checksum !== `crc32:${recorded}`) {
-    throw new ParseError(`${what}: metadata keys ${keys.slice(0, 80)} (format '${m.format?.slice(0, 40)}'); expected checksum, format ${FORMAT} and state`);
+    throw new ParseError(
+      `${what}: metadata keys ${keys.slice(0, 80)} (format '${m.format?.slice(0, 40)}'); expected checksum, format ${FORMAT} and state`,
+    );
   }
   for (const [name, t] of parsed.tensors) {
-    if (t.stored !== 'F32' && t.stored !== 'I32') throw new ParseError(`${what}: tensor ${name} is ${t.stored}; checkpoints hold F32 and I32 only`);
+    if (t.stored !== 'F32' && t.stored !== 'I32')
+      throw new ParseError(`${what}: tensor ${name} is ${t.stored}; checkpoints hold F32 and I32 only`);
   }
   let state: unknown;
   try {
@@ -146,11 +167,15 @@ export async function readCheckpoint(source: string | Uint8Array): Promise<Check
 }
 
 /** Reads and verifies a checkpoint (see {@link readCheckpoint}), then loads its tensors onto a backend. */
-export async function loadCheckpoint(source: string | Uint8Array, opts: { backend?: Backend } = {}): Promise<{ tensors: Record<string, Tensor>; state: unknown }> {
+export async function loadCheckpoint(
+  source: string | Uint8Array,
+  opts: { backend?: Backend } = {},
+): Promise<{ tensors: Record<string, Tensor>; state: unknown }> {
   const { tensors, state } = await readCheckpoint(source);
   const out: [string, Tensor][] = [];
   try {
-    for (const [name, t] of tensors) out.push([name, tensor(t.data, t.shape, { dtype: t.dtype, backend: opts.backend })]);
+    for (const [name, t] of tensors)
+      out.push([name, tensor(t.data, t.shape, { dtype: t.dtype, backend: opts.backend })]);
   } catch (e) {
     for (const [, t] of out) t.dispose();
     throw e;

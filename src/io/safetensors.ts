@@ -65,21 +65,33 @@ export interface Safetensors {
  * header padded with spaces to a multiple of 8 bytes, data contiguous and 4-byte aligned. Deterministic: the same
  * entries give the same bytes.
  */
-export function serializeSafetensors(entries: readonly SafetensorsEntry[], metadata?: Record<string, string>): Uint8Array {
+export function serializeSafetensors(
+  entries: readonly SafetensorsEntry[],
+  metadata?: Record<string, string>,
+): Uint8Array {
   const seen = new Set<string>();
   for (const e of entries) {
     if (typeof e.name !== 'string' || e.name === '' || e.name === '__metadata__') {
-      throw new WgnnError(`serializeSafetensors: invalid tensor name ${show(e.name)}; expected a non-empty string other than "__metadata__"`);
+      throw new WgnnError(
+        `serializeSafetensors: invalid tensor name ${show(e.name)}; expected a non-empty string other than "__metadata__"`,
+      );
     }
     if (seen.has(e.name)) throw new WgnnError(`serializeSafetensors: duplicate tensor name ${show(e.name)}`);
     seen.add(e.name);
-    const ok = e.dtype === 'int32' ? e.data instanceof Int32Array : e.dtype === 'float32' && (e.data instanceof Float32Array || e.data instanceof Float64Array);
+    const ok =
+      e.dtype === 'int32'
+        ? e.data instanceof Int32Array
+        : e.dtype === 'float32' && (e.data instanceof Float32Array || e.data instanceof Float64Array);
     if (!ok) {
-      throw new DTypeError(`serializeSafetensors: tensor ${show(e.name)} has dtype ${show(e.dtype)} and ${e.data?.constructor.name} data; expected float32 with Float32Array/Float64Array or int32 with Int32Array`);
+      throw new DTypeError(
+        `serializeSafetensors: tensor ${show(e.name)} has dtype ${show(e.dtype)} and ${e.data?.constructor.name} data; expected float32 with Float32Array/Float64Array or int32 with Int32Array`,
+      );
     }
     const n = elementCount(e.shape);
     if (n === undefined || n !== e.data.length) {
-      throw new ShapeError(`serializeSafetensors: tensor ${show(e.name)} has shape ${show(e.shape)} and ${e.data.length} values; expected non-negative integer dims whose product is the value count`);
+      throw new ShapeError(
+        `serializeSafetensors: tensor ${show(e.name)} has shape ${show(e.shape)} and ${e.data.length} values; expected non-negative integer dims whose product is the value count`,
+      );
     }
   }
   // NOTE: names sort by UTF-16 code units (JS `<`), not locale: deterministic everywhere. The reference sorts UTF-8
@@ -91,7 +103,8 @@ export function serializeSafetensors(entries: readonly SafetensorsEntry[], metad
   if (metaKeys.length > 0) {
     const kv = metaKeys.map((k) => {
       const v = metadata![k];
-      if (typeof v !== 'string') throw new WgnnError(`serializeSafetensors: metadata ${show(k)} is ${show(v)}; expected a string`);
+      if (typeof v !== 'string')
+        throw new WgnnError(`serializeSafetensors: metadata ${show(k)} is ${show(v)}; expected a string`);
       return `${JSON.stringify(k)}:${JSON.stringify(v)}`;
     });
     parts.push(`"__metadata__":{${kv.join(',')}}`);
@@ -99,13 +112,17 @@ export function serializeSafetensors(entries: readonly SafetensorsEntry[], metad
   let offset = 0;
   for (const e of sorted) {
     const end = offset + e.data.length * 4;
-    parts.push(`${JSON.stringify(e.name)}:{"dtype":"${e.dtype === 'int32' ? 'I32' : 'F32'}","shape":${JSON.stringify(e.shape)},"data_offsets":[${offset},${end}]}`);
+    parts.push(
+      `${JSON.stringify(e.name)}:{"dtype":"${e.dtype === 'int32' ? 'I32' : 'F32'}","shape":${JSON.stringify(e.shape)},"data_offsets":[${offset},${end}]}`,
+    );
     offset = end;
   }
   const json = new TextEncoder().encode(`{${parts.join(',')}}`);
   const headerLen = Math.ceil(json.length / 8) * 8;
   if (headerLen > MAX_HEADER_BYTES) {
-    throw new WgnnError(`serializeSafetensors: the header would be ${headerLen} bytes, over the ${MAX_HEADER_BYTES}-byte cap readers enforce`);
+    throw new WgnnError(
+      `serializeSafetensors: the header would be ${headerLen} bytes, over the ${MAX_HEADER_BYTES}-byte cap readers enforce`,
+    );
   }
   const out = new Uint8Array(8 + headerLen + offset);
   new DataView(out.buffer).setBigUint64(0, BigInt(headerLen), true);
@@ -140,10 +157,15 @@ interface Indexed {
 export function parseSafetensors(bytes: Uint8Array, opts: SafetensorsParseOptions = {}): Safetensors {
   const maxHeader = opts.maxHeaderBytes ?? MAX_HEADER_BYTES;
   const maxTensors = opts.maxTensors ?? MAX_TENSORS;
-  for (const [name, v] of [['maxHeaderBytes', maxHeader], ['maxTensors', maxTensors]] as const) {
-    if (!(Number.isSafeInteger(v) && v >= 0)) throw new WgnnError(`parseSafetensors: ${name} ${String(v)} must be an integer >= 0`);
+  for (const [name, v] of [
+    ['maxHeaderBytes', maxHeader],
+    ['maxTensors', maxTensors],
+  ] as const) {
+    if (!(Number.isSafeInteger(v) && v >= 0))
+      throw new WgnnError(`parseSafetensors: ${name} ${String(v)} must be an integer >= 0`);
   }
-  if (bytes.length < 8) throw new ParseError(`safetensors: the file is ${bytes.length} bytes; expected at least 8 (the header length)`);
+  if (bytes.length < 8)
+    throw new ParseError(`safetensors: the file is ${bytes.length} bytes; expected at least 8 (the header length)`);
   const declared = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
   if (declared > BigInt(maxHeader)) {
     throw new ParseError(
@@ -153,10 +175,14 @@ export function parseSafetensors(bytes: Uint8Array, opts: SafetensorsParseOption
   }
   const headerLen = Number(declared);
   if (8 + headerLen > bytes.length) {
-    throw new ParseError(`safetensors: header length ${headerLen} runs past the end of the file (${bytes.length} bytes: at most ${bytes.length - 8} after the 8-byte length)`);
+    throw new ParseError(
+      `safetensors: header length ${headerLen} runs past the end of the file (${bytes.length} bytes: at most ${bytes.length - 8} after the 8-byte length)`,
+    );
   }
   if (headerLen === 0 || bytes[8] !== 0x7b) {
-    throw new ParseError(`safetensors: the ${headerLen}-byte header must be a JSON object beginning with "{" (0x7b); found ${headerLen === 0 ? 'nothing' : `0x${bytes[8]!.toString(16)}`}`);
+    throw new ParseError(
+      `safetensors: the ${headerLen}-byte header must be a JSON object beginning with "{" (0x7b); found ${headerLen === 0 ? 'nothing' : `0x${bytes[8]!.toString(16)}`}`,
+    );
   }
   let text: string;
   try {
@@ -192,16 +218,22 @@ export function parseSafetensors(bytes: Uint8Array, opts: SafetensorsParseOption
   let prev = '';
   for (const t of index) {
     if (t.begin < cursor) {
-      throw new ParseError(`safetensors: tensor ${show(t.name)} data_offsets [${t.begin}, ${t.end}] overlap tensor ${show(prev)}, which ends at ${cursor}`);
+      throw new ParseError(
+        `safetensors: tensor ${show(t.name)} data_offsets [${t.begin}, ${t.end}] overlap tensor ${show(prev)}, which ends at ${cursor}`,
+      );
     }
     if (t.begin > cursor) {
-      throw new ParseError(`safetensors: bytes [${cursor}, ${t.begin}) of the byte buffer are not indexed by any tensor (gap before tensor ${show(t.name)})`);
+      throw new ParseError(
+        `safetensors: bytes [${cursor}, ${t.begin}) of the byte buffer are not indexed by any tensor (gap before tensor ${show(t.name)})`,
+      );
     }
     cursor = t.end;
     prev = t.name;
   }
   if (cursor !== bufferLen) {
-    throw new ParseError(`safetensors: bytes [${cursor}, ${bufferLen}) at the end of the byte buffer are not indexed by any tensor`);
+    throw new ParseError(
+      `safetensors: bytes [${cursor}, ${bufferLen}) at the end of the byte buffer are not indexed by any tensor`,
+    );
   }
 
   const base = 8 + headerLen;
@@ -214,10 +246,17 @@ export function parseSafetensors(bytes: Uint8Array, opts: SafetensorsParseOption
 }
 
 /** Saves tensors as safetensors bytes (their data read asynchronously), written atomically to `path` when given. */
-export async function saveTensors(path: string | undefined, named: Record<string, Tensor>, metadata?: Record<string, string>): Promise<Uint8Array> {
+export async function saveTensors(
+  path: string | undefined,
+  named: Record<string, Tensor>,
+  metadata?: Record<string, string>,
+): Promise<Uint8Array> {
   const list = Object.entries(named);
   const data = await Promise.all(list.map(([, t]) => t.data()));
-  const bytes = serializeSafetensors(list.map(([name, t], i) => ({ name, dtype: t.dtype, shape: t.shape, data: data[i]! })), metadata);
+  const bytes = serializeSafetensors(
+    list.map(([name, t], i) => ({ name, dtype: t.dtype, shape: t.shape, data: data[i]! })),
+    metadata,
+  );
   if (path !== undefined) (await import('../platform/fs.js')).writeFileAtomic(path, bytes);
   return bytes;
 }
@@ -226,8 +265,12 @@ export async function saveTensors(path: string | undefined, named: Record<string
  * Loads the tensors of safetensors bytes or of a file (Node) onto a backend (the default one unless given), within
  * the limits of `parseSafetensors` (`maxHeaderBytes`, `maxTensors`).
  */
-export async function loadTensors(source: Uint8Array | string, opts: { backend?: Backend } & SafetensorsParseOptions = {}): Promise<Record<string, Tensor>> {
-  const bytes = typeof source === 'string' ? await (await import('../platform/fs.js')).readFile(source, 'loadTensors') : source;
+export async function loadTensors(
+  source: Uint8Array | string,
+  opts: { backend?: Backend } & SafetensorsParseOptions = {},
+): Promise<Record<string, Tensor>> {
+  const bytes =
+    typeof source === 'string' ? await (await import('../platform/fs.js')).readFile(source, 'loadTensors') : source;
   const out: [string, Tensor][] = [];
   try {
     for (const [name, t] of parseSafetensors(bytes, opts).tensors) {
@@ -244,7 +287,8 @@ export async function loadTensors(source: Uint8Array | string, opts: { backend?:
 function checkEntry(name: string, info: unknown, bufferLen: number): Indexed {
   const where = () => `safetensors: tensor ${show(name)}`; // a function: show() is paid for only in a message
   if (name === '') throw new ParseError('safetensors: a tensor has an empty name');
-  if (!isObject(info)) throw new ParseError(`${where()} is ${show(info)}; expected an object {dtype, shape, data_offsets}`);
+  if (!isObject(info))
+    throw new ParseError(`${where()} is ${show(info)}; expected an object {dtype, shape, data_offsets}`);
   const { dtype, shape, data_offsets: offsets } = info;
   if (typeof dtype !== 'string' || !Object.hasOwn(STORED, dtype)) {
     throw new ParseError(`${where()}: dtype ${show(dtype)} is not one wgnn reads (${Object.keys(STORED).join(', ')})`);
@@ -253,7 +297,9 @@ function checkEntry(name: string, info: unknown, bufferLen: number): Indexed {
   if (!Array.isArray(shape)) throw new ParseError(`${where()}: shape ${show(shape)} is not an array`);
   const count = elementCount(shape);
   if (count === undefined) {
-    throw new ParseError(`${where()}: shape ${show(shape)} must hold non-negative integers whose running product stays at most 2^53-1`);
+    throw new ParseError(
+      `${where()}: shape ${show(shape)} must hold non-negative integers whose running product stays at most 2^53-1`,
+    );
   }
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
     throw new ParseError(`${where()}: data_offsets ${show(offsets)} must be two non-negative integers [begin, end]`);
@@ -262,19 +308,25 @@ function checkEntry(name: string, info: unknown, bufferLen: number): Indexed {
   // them); what matters holds all the same: every offset is an exact integer within the file.
   const [begin, end] = offsets as [number, number];
   if (begin > end || end > bufferLen) {
-    throw new ParseError(`${where()}: data_offsets [${begin}, ${end}] are outside the ${bufferLen}-byte buffer or reversed (expected 0 <= begin <= end <= ${bufferLen})`);
+    throw new ParseError(
+      `${where()}: data_offsets [${begin}, ${end}] are outside the ${bufferLen}-byte buffer or reversed (expected 0 <= begin <= end <= ${bufferLen})`,
+    );
   }
   const need = count * STORED[stored].bytes; // exact: a safe integer times 1, 2, 4 or 8
   if (end - begin !== need) {
-    throw new ParseError(`${where()}: data_offsets [${begin}, ${end}] span ${end - begin} bytes; shape ${show(shape)} of ${stored} needs ${need}`);
+    throw new ParseError(
+      `${where()}: data_offsets [${begin}, ${end}] span ${end - begin} bytes; shape ${show(shape)} of ${stored} needs ${need}`,
+    );
   }
   return { name, stored, shape: shape as number[], begin, end };
 }
 
 function checkMetadata(info: unknown): Record<string, string> {
-  if (!isObject(info)) throw new ParseError(`safetensors: __metadata__ is ${show(info)}; expected an object of strings`);
+  if (!isObject(info))
+    throw new ParseError(`safetensors: __metadata__ is ${show(info)}; expected an object of strings`);
   for (const [k, v] of Object.entries(info)) {
-    if (typeof v !== 'string') throw new ParseError(`safetensors: __metadata__ ${show(k)} is ${show(v)}; expected a string`);
+    if (typeof v !== 'string')
+      throw new ParseError(`safetensors: __metadata__ ${show(k)} is ${show(v)}; expected a string`);
   }
   return info as Record<string, string>;
 }
@@ -315,7 +367,9 @@ function scanKeys(text: string, maxTensors: number): string | undefined {
           return duplicate; // a bad escape: JSON.parse will say so
         }
         if (depth === 1 && key !== '__metadata__' && ++tensors > maxTensors) {
-          throw new ParseError(`safetensors: the header indexes more than ${maxTensors} tensors (at character ${i}); the maxTensors option raises the limit`);
+          throw new ParseError(
+            `safetensors: the header indexes more than ${maxTensors} tensors (at character ${i}); the maxTensors option raises the limit`,
+          );
         }
         const keys = sets[depth - 1]!;
         if (duplicate === undefined && keys.has(key)) {
@@ -343,7 +397,8 @@ function decode(t: Indexed, raw: Uint8Array): Float32Array | Int32Array {
   if (t.stored === 'U8') return Int32Array.from(raw);
   // NOTE: F16 and BF16 read the file's bytes in place. They were copied first, as below, which allocated 3x their
   // bytes (the copy, then the float32 result): over the bound of twice the file's size that a parse may allocate.
-  if (t.stored === 'F16' || t.stored === 'BF16') return decodeHalf(t.stored, new DataView(raw.buffer, raw.byteOffset, raw.byteLength));
+  if (t.stored === 'F16' || t.stored === 'BF16')
+    return decodeHalf(t.stored, new DataView(raw.buffer, raw.byteOffset, raw.byteLength));
   // The bytes as items of their size: a view of the file when its offset is aligned for them, else a fresh copy.
   const size = STORED[t.stored].bytes;
   const aligned = (raw.byteOffset & (size - 1)) === 0;
@@ -367,7 +422,9 @@ function decode(t: Indexed, raw: Uint8Array): Float32Array | Int32Array {
       for (let i = 0; i < out.length; i++) {
         const lo = w[2 * i]!;
         if (w[2 * i + 1] !== lo >> 31) {
-          throw new ParseError(`safetensors: tensor ${show(t.name)} (I64) holds ${new BigInt64Array(buf, off, out.length)[i]} at index ${i}, outside int32; wgnn loads I64 as int32`);
+          throw new ParseError(
+            `safetensors: tensor ${show(t.name)} (I64) holds ${new BigInt64Array(buf, off, out.length)[i]} at index ${i}, outside int32; wgnn loads I64 as int32`,
+          );
         }
         out[i] = lo;
       }

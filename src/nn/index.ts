@@ -4,12 +4,51 @@ import { layerFactories } from './layers.js';
 import { Sequential } from './sequential.js';
 
 export { Module } from './module.js';
-export { Layer, Dense, Conv2D, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, Flatten, Dropout, BatchNormalization, ActivationLayer } from './layers.js';
+export {
+  Layer,
+  Dense,
+  Conv2D,
+  MaxPooling2D,
+  AveragePooling2D,
+  GlobalAveragePooling2D,
+  Flatten,
+  Dropout,
+  BatchNormalization,
+  ActivationLayer,
+} from './layers.js';
 export { setLayerLimits } from './layers.js';
-export type { ActivationName, DenseOptions, Conv2dOptions, Pool2dOptions, LayerOptions, LayerFactories, LayerLimits } from './layers.js';
-export { Sequential, type CompileOptions, type FitOptions, type History, type Logs, type Callbacks, type Data, type HostTensor, type EvaluateOptions } from './sequential.js';
+export type {
+  ActivationName,
+  DenseOptions,
+  Conv2dOptions,
+  Pool2dOptions,
+  LayerOptions,
+  LayerFactories,
+  LayerLimits,
+} from './layers.js';
+export {
+  Sequential,
+  type CompileOptions,
+  type FitOptions,
+  type History,
+  type Logs,
+  type Callbacks,
+  type Data,
+  type HostTensor,
+  type EvaluateOptions,
+} from './sequential.js';
 export { getLoss, type LossName, type Loss } from './losses.js';
-export { trainStep, forwardForLoss, StepMeter, TrainStep, WeightCheck, type TrainStepOptions, type LayerStack, type MeterOptions, type NonFiniteWeights } from './train.js';
+export {
+  trainStep,
+  forwardForLoss,
+  StepMeter,
+  TrainStep,
+  WeightCheck,
+  type TrainStepOptions,
+  type LayerStack,
+  type MeterOptions,
+  type NonFiniteWeights,
+} from './train.js';
 export { initialize, setSeed, type Initializer } from './initializers.js';
 
 /** Keras-style layer factories, one per entry of the layer list (`layers.dense(o: DenseOptions) => Dense`, ...). */

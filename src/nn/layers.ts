@@ -59,7 +59,8 @@ export function setLayerLimits(l: Partial<LayerLimits>): LayerLimits {
   knownKeys('setLayerLimits', o, Object.keys(limits));
   const next = { ...limits };
   for (const k of Object.keys(limits) as (keyof LayerLimits)[]) {
-    if (o[k] !== undefined) next[k] = checkNumber('setLayerLimits', k, o[k], { integer: true, min: 1, max: Number.MAX_SAFE_INTEGER });
+    if (o[k] !== undefined)
+      next[k] = checkNumber('setLayerLimits', k, o[k], { integer: true, min: 1, max: Number.MAX_SAFE_INTEGER });
   }
   const prev = { ...limits };
   Object.assign(limits, next);
@@ -67,10 +68,18 @@ export function setLayerLimits(l: Partial<LayerLimits>): LayerLimits {
 }
 
 const overLimit = (layer: string, what: string, n: number, limit: keyof LayerLimits) =>
-  new LimitError(`${layer}: ${what} ${n}, over the limit of ${limits[limit]} (${limit}); setLayerLimits({ ${limit} }) raises it`);
+  new LimitError(
+    `${layer}: ${what} ${n}, over the limit of ${limits[limit]} (${limit}); setLayerLimits({ ${limit} }) raises it`,
+  );
 
 /** A size option (units, a kernel side, a pad): an integer >= min (ShapeError), within maxSampleSize or `limit`. */
-function checkSize(layer: string, option: string, v: unknown, min = 1, limit: keyof LayerLimits = 'maxSampleSize'): number {
+function checkSize(
+  layer: string,
+  option: string,
+  v: unknown,
+  min = 1,
+  limit: keyof LayerLimits = 'maxSampleSize',
+): number {
   const n = checkNumber(layer, option, v, { integer: true, min }, ShapeError);
   if (n > limits[limit]) throw overLimit(layer, option, n, limit);
   return n;
@@ -78,16 +87,21 @@ function checkSize(layer: string, option: string, v: unknown, min = 1, limit: ke
 
 /** A per-sample shape (no batch dim): positive integers whose product is within maxSampleSize. */
 function checkSampleShape(layer: string, option: string, v: unknown): number[] {
-  if (!Array.isArray(v)) throw new ShapeError(`${layer}: ${option} must be an array of positive integers (per sample, no batch dim), got ${show(v)}`);
+  if (!Array.isArray(v))
+    throw new ShapeError(
+      `${layer}: ${option} must be an array of positive integers (per sample, no batch dim), got ${show(v)}`,
+    );
   const shape = v.map((d: unknown, i) => checkSize(layer, `${option}[${i}]`, d));
-  if (sizeOf(shape) > limits.maxSampleSize) throw overLimit(layer, `${option} ${fmtShape(shape)} holds`, sizeOf(shape), 'maxSampleSize');
+  if (sizeOf(shape) > limits.maxSampleSize)
+    throw overLimit(layer, `${option} ${fmtShape(shape)} holds`, sizeOf(shape), 'maxSampleSize');
   return shape;
 }
 
 /** A kernel size, stride or dilation: n or [h, w], positive integers. */
 function checkPair(layer: string, option: string, v: unknown): Pair {
   if (typeof v === 'number') return checkSize(layer, option, v);
-  if (!Array.isArray(v) || v.length !== 2) throw new ShapeError(`${layer}: ${option} must be a positive integer or [height, width], got ${show(v)}`);
+  if (!Array.isArray(v) || v.length !== 2)
+    throw new ShapeError(`${layer}: ${option} must be a positive integer or [height, width], got ${show(v)}`);
   return [checkSize(layer, `${option}[0]`, v[0]), checkSize(layer, `${option}[1]`, v[1])];
 }
 
@@ -95,12 +109,22 @@ function checkPair(layer: string, option: string, v: unknown): Pair {
 function checkPadding(layer: string, v: unknown): Padding {
   if (v === 'valid' || v === 'same') return v;
   if (typeof v === 'number') return checkSize(layer, 'padding', v, 0);
-  if (!Array.isArray(v) || v.length !== 4) throw new ShapeError(`${layer}: padding must be 'valid', 'same', an integer >= 0 or [top, bottom, left, right], got ${show(v)}`);
+  if (!Array.isArray(v) || v.length !== 4)
+    throw new ShapeError(
+      `${layer}: padding must be 'valid', 'same', an integer >= 0 or [top, bottom, left, right], got ${show(v)}`,
+    );
   return v.map((p: unknown, i) => checkSize(layer, `padding[${i}]`, p, 0)) as unknown as Padding;
 }
 
 // Every initialiser by name (a Record, so a new one in the Initializer type must be listed here).
-const INITIALIZERS = Object.keys({ glorotUniform: 1, glorotNormal: 1, heUniform: 1, heNormal: 1, zeros: 1, ones: 1 } satisfies Record<Initializer, 1>) as Initializer[];
+const INITIALIZERS = Object.keys({
+  glorotUniform: 1,
+  glorotNormal: 1,
+  heUniform: 1,
+  heNormal: 1,
+  zeros: 1,
+  ones: 1,
+} satisfies Record<Initializer, 1>) as Initializer[];
 
 const optional = <T>(v: unknown, fallback: T, check: (v: unknown) => T): T => (v === undefined ? fallback : check(v));
 
@@ -182,15 +206,27 @@ export abstract class Layer extends Module {
   plannedWeights(inputShape: number[]): WeightSpec[] {
     const want = this.inputShape ?? this.declared;
     if (want && !sameShape(want, inputShape)) {
-      throw new ShapeError(`${this.name}: ${this.inputShape ? 'built' : 'declared'} for input ${fmtShape(want)} per sample, got ${fmtShape(inputShape)}`);
+      throw new ShapeError(
+        `${this.name}: ${this.inputShape ? 'built' : 'declared'} for input ${fmtShape(want)} per sample, got ${fmtShape(inputShape)}`,
+      );
     }
     const out = this.outputShape(inputShape); // ShapeError if the input does not fit
-    for (const [what, s] of [['input', inputShape], ['output', out]] as const) {
-      if (sizeOf(s) > limits.maxSampleSize) throw overLimit(this.name, `${what} ${fmtShape(s)} per sample holds`, sizeOf(s), 'maxSampleSize');
+    for (const [what, s] of [
+      ['input', inputShape],
+      ['output', out],
+    ] as const) {
+      if (sizeOf(s) > limits.maxSampleSize)
+        throw overLimit(this.name, `${what} ${fmtShape(s)} per sample holds`, sizeOf(s), 'maxSampleSize');
     }
     const specs = this.weightSpecs(inputShape);
     const n = specs.reduce((a, w) => a + sizeOf(w.shape), 0);
-    if (n > limits.maxParams) throw overLimit(this.name, `${specs.map((w) => `${w.field} ${fmtShape(w.shape)}`).join(', ')} hold`, n, 'maxParams');
+    if (n > limits.maxParams)
+      throw overLimit(
+        this.name,
+        `${specs.map((w) => `${w.field} ${fmtShape(w.shape)}`).join(', ')} hold`,
+        n,
+        'maxParams',
+      );
     return specs;
   }
 
@@ -218,7 +254,8 @@ export abstract class Layer extends Module {
 
   private sampleShape(x: Tensor): number[] {
     if (!(x instanceof Tensor)) throw new WgnnError(`${this.name}: input must be a Tensor, got ${show(x)}`);
-    if (x.rank === 0) throw new ShapeError(`${this.name}: input ${fmtShape(x.shape)} has no batch axis; expected [batch, ...]`);
+    if (x.rank === 0)
+      throw new ShapeError(`${this.name}: input ${fmtShape(x.shape)} has no batch axis; expected [batch, ...]`);
     return x.shape.slice(1);
   }
 
@@ -253,7 +290,8 @@ export abstract class Layer extends Module {
 }
 
 function checkName(layer: string, v: unknown): string {
-  if (typeof v !== 'string' || v === '') throw new WgnnError(`${layer}: name must be a non-empty string, got ${show(v)}`);
+  if (typeof v !== 'string' || v === '')
+    throw new WgnnError(`${layer}: name must be a non-empty string, got ${show(v)}`);
   return v;
 }
 
@@ -268,7 +306,8 @@ export function activate(x: Tensor, act: ActivationName | undefined, alpha = 0.2
 const fusable = (act: ActivationName | undefined): boolean => act === 'softmax' || act === 'sigmoid';
 
 /** The activation a fused kernel epilogue can take ('none' for softmax and linear, which are applied apart). */
-export const epilogue = (act: ActivationName | undefined): Activation => (act && act !== 'softmax' && act !== 'linear' ? act : 'none');
+export const epilogue = (act: ActivationName | undefined): Activation =>
+  act && act !== 'softmax' && act !== 'linear' ? act : 'none';
 
 const isActivation = (act: unknown): act is ActivationName =>
   act === 'linear' || act === 'softmax' || (typeof act === 'string' && Object.hasOwn(UNARY, act));
@@ -276,7 +315,9 @@ const isActivation = (act: unknown): act is ActivationName =>
 /** An activation option: undefined, or a name {@link isActivation} knows (an own entry of the table: not 'toString'). */
 export function checkActivation(layer: string, act: unknown): ActivationName | undefined {
   if (act === undefined || isActivation(act)) return act;
-  throw new WgnnError(`${layer}: unknown activation ${show(act)}; expected linear, softmax or one of ${Object.keys(UNARY).join(', ')}`);
+  throw new WgnnError(
+    `${layer}: unknown activation ${show(act)}; expected linear, softmax or one of ${Object.keys(UNARY).join(', ')}`,
+  );
 }
 
 export interface DenseOptions extends LayerOptions {
@@ -305,11 +346,14 @@ export class Dense extends Layer {
     this.act = checkActivation(this.name, opts.activation);
     this.useBias = optional(opts.useBias, true, (v) => checkBoolean(this.name, 'useBias', v));
     this.inits = [
-      optional(opts.kernelInitializer, 'glorotUniform', (v) => checkOneOf(this.name, 'kernelInitializer', v, INITIALIZERS)),
+      optional(opts.kernelInitializer, 'glorotUniform', (v) =>
+        checkOneOf(this.name, 'kernelInitializer', v, INITIALIZERS),
+      ),
       optional(opts.biasInitializer, 'zeros', (v) => checkOneOf(this.name, 'biasInitializer', v, INITIALIZERS)),
     ];
     if (opts.inputDim !== undefined) {
-      if (opts.inputShape !== undefined) throw new WgnnError(`${this.name}: inputShape and inputDim both given; expected one of them`);
+      if (opts.inputShape !== undefined)
+        throw new WgnnError(`${this.name}: inputShape and inputDim both given; expected one of them`);
       this.declare([checkSize(this.name, 'inputDim', opts.inputDim)]);
     }
   }
@@ -320,7 +364,8 @@ export class Dense extends Layer {
 
   protected override weightSpecs(inputShape: number[]): WeightSpec[] {
     const inDim = inputShape[inputShape.length - 1];
-    if (inDim === undefined) throw new ShapeError(`${this.name}: input ${fmtShape(inputShape)} has no feature axis; expected [..., features]`);
+    if (inDim === undefined)
+      throw new ShapeError(`${this.name}: input ${fmtShape(inputShape)} has no feature axis; expected [..., features]`);
     return [
       { field: 'kernel', shape: [inDim, this.units], init: this.inits[0], trainable: true },
       ...(this.useBias ? [{ field: 'bias', shape: [this.units], init: this.inits[1], trainable: true }] : []),
@@ -333,7 +378,9 @@ export class Dense extends Layer {
 
   protected run(x: Tensor, final: boolean): Tensor {
     const act = final || !fusable(this.activation) ? this.activation : 'linear';
-    const y = this.bias ? linear(x, this.kernel, this.bias, { activation: epilogue(act) }) : matmul(x, this.kernel, { activation: epilogue(act) });
+    const y = this.bias
+      ? linear(x, this.kernel, this.bias, { activation: epilogue(act) })
+      : matmul(x, this.kernel, { activation: epilogue(act) });
     return act === 'softmax' ? softmax(y) : y;
   }
 
@@ -365,7 +412,11 @@ export class ActivationLayer extends Layer {
   private readonly act: ActivationName;
   constructor(opts: LayerOptions & { activation: ActivationName }) {
     // Named after its activation ('relu', 'relu_1'), or 'activation' until the check below names the bad one.
-    super(isActivation((opts as { activation?: unknown } | null | undefined)?.activation) ? opts.activation : 'activation', opts, ['activation']);
+    super(
+      isActivation((opts as { activation?: unknown } | null | undefined)?.activation) ? opts.activation : 'activation',
+      opts,
+      ['activation'],
+    );
     this.act = checkActivation(this.name, opts.activation) ?? 'linear';
   }
   override get activation(): ActivationName {
@@ -450,7 +501,10 @@ export class BatchNormalization extends Layer {
   protected run(x: Tensor): Tensor {
     const axes = [...Array(x.rank - 1).keys()];
     if (!this.training) {
-      return add(mul(div(sub(x, this.movingMean), sqrt(add(this.movingVariance, this.epsilon))), this.gamma), this.beta);
+      return add(
+        mul(div(sub(x, this.movingMean), sqrt(add(this.movingVariance, this.epsilon))), this.gamma),
+        this.beta,
+      );
     }
     const m = mean(x, axes);
     const centered = sub(x, m);
@@ -490,7 +544,17 @@ export class Conv2D extends Layer {
   private readonly inits: [Initializer, Initializer];
 
   constructor(opts: Conv2dOptions) {
-    super('conv2d', opts, ['filters', 'kernelSize', 'strides', 'padding', 'dilationRate', 'activation', 'useBias', 'kernelInitializer', 'biasInitializer']);
+    super('conv2d', opts, [
+      'filters',
+      'kernelSize',
+      'strides',
+      'padding',
+      'dilationRate',
+      'activation',
+      'useBias',
+      'kernelInitializer',
+      'biasInitializer',
+    ]);
     this.filters = checkSize(this.name, 'filters', opts.filters, 1, 'maxParams');
     this.geometry = {
       kernelSize: checkPair(this.name, 'kernelSize', opts.kernelSize),
@@ -500,11 +564,19 @@ export class Conv2D extends Layer {
     };
     // The kernel holds at least R·S·filters weights (one input channel): refuse an absurd one before any input.
     const [r, s] = pair(this.geometry.kernelSize);
-    if (r * s * this.filters > limits.maxParams) throw overLimit(this.name, `kernel [${r},${s},C,${this.filters}] holds at least`, r * s * this.filters, 'maxParams');
+    if (r * s * this.filters > limits.maxParams)
+      throw overLimit(
+        this.name,
+        `kernel [${r},${s},C,${this.filters}] holds at least`,
+        r * s * this.filters,
+        'maxParams',
+      );
     this.act = checkActivation(this.name, opts.activation);
     this.useBias = optional(opts.useBias, true, (v) => checkBoolean(this.name, 'useBias', v));
     this.inits = [
-      optional(opts.kernelInitializer, 'glorotUniform', (v) => checkOneOf(this.name, 'kernelInitializer', v, INITIALIZERS)),
+      optional(opts.kernelInitializer, 'glorotUniform', (v) =>
+        checkOneOf(this.name, 'kernelInitializer', v, INITIALIZERS),
+      ),
       optional(opts.biasInitializer, 'zeros', (v) => checkOneOf(this.name, 'biasInitializer', v, INITIALIZERS)),
     ];
   }
@@ -519,7 +591,8 @@ export class Conv2D extends Layer {
   }
 
   protected override weightSpecs(inputShape: number[]): WeightSpec[] {
-    if (inputShape.length !== 3) throw new ShapeError(`${this.name}: input ${fmtShape(inputShape)} per sample; expected [H, W, C]`);
+    if (inputShape.length !== 3)
+      throw new ShapeError(`${this.name}: input ${fmtShape(inputShape)} per sample; expected [H, W, C]`);
     const [r, s] = pair(this.geometry.kernelSize);
     return [
       { field: 'kernel', shape: [r, s, inputShape[2]!, this.filters], init: this.inits[0], trainable: true },
@@ -530,12 +603,16 @@ export class Conv2D extends Layer {
   outputShape(inputShape: number[]): number[] {
     const [r, s] = pair(this.geometry.kernelSize);
     const w = { shape: [r, s, inputShape[2] ?? 0, this.filters], dtype: 'float32' as const };
-    return convOps.conv2d.infer([{ shape: [1, ...inputShape], dtype: 'float32' }, w], { ...convOps.conv2d.attrs, ...this.attrs(this.act) }).shape.slice(1);
+    return convOps.conv2d
+      .infer([{ shape: [1, ...inputShape], dtype: 'float32' }, w], { ...convOps.conv2d.attrs, ...this.attrs(this.act) })
+      .shape.slice(1);
   }
 
   protected run(x: Tensor, final: boolean): Tensor {
     const act = final || !fusable(this.act) ? this.act : 'linear';
-    const y = this.bias ? conv2dBias(x, this.kernel, this.bias, this.attrs(act)) : conv2d(x, this.kernel, this.attrs(act));
+    const y = this.bias
+      ? conv2dBias(x, this.kernel, this.bias, this.attrs(act))
+      : conv2d(x, this.kernel, this.attrs(act));
     return act === 'softmax' ? softmax(y) : y;
   }
 
@@ -551,7 +628,11 @@ export interface Pool2dOptions extends LayerOptions {
 }
 
 abstract class Pool2D extends Layer {
-  protected readonly attrs: { poolSize: Pair; strides: Pair | undefined; padding: NonNullable<Pool2dOptions['padding']> };
+  protected readonly attrs: {
+    poolSize: Pair;
+    strides: Pair | undefined;
+    padding: NonNullable<Pool2dOptions['padding']>;
+  };
   constructor(kind: string, opts: Pool2dOptions) {
     super(kind, opts, ['poolSize', 'strides', 'padding']);
     this.attrs = {
@@ -561,11 +642,18 @@ abstract class Pool2D extends Layer {
     };
   }
   outputShape(inputShape: number[]): number[] {
-    if (inputShape.length !== 3) throw new ShapeError(`${this.name}: input ${fmtShape(inputShape)} per sample; expected [H, W, C]`);
-    return poolOps.max_pool2d.infer([{ shape: [1, ...inputShape], dtype: 'float32' }], { ...poolOps.max_pool2d.attrs, ...this.attrs }).shape.slice(1);
+    if (inputShape.length !== 3)
+      throw new ShapeError(`${this.name}: input ${fmtShape(inputShape)} per sample; expected [H, W, C]`);
+    return poolOps.max_pool2d
+      .infer([{ shape: [1, ...inputShape], dtype: 'float32' }], { ...poolOps.max_pool2d.attrs, ...this.attrs })
+      .shape.slice(1);
   }
   config(): Record<string, unknown> {
-    return { poolSize: this.attrs.poolSize, strides: this.attrs.strides ?? this.attrs.poolSize, padding: this.attrs.padding };
+    return {
+      poolSize: this.attrs.poolSize,
+      strides: this.attrs.strides ?? this.attrs.poolSize,
+      padding: this.attrs.padding,
+    };
   }
 }
 
@@ -598,7 +686,8 @@ export class GlobalAveragePooling2D extends Layer {
     super('global_average_pooling2d', opts);
   }
   outputShape(inputShape: number[]): number[] {
-    if (inputShape.length !== 3) throw new ShapeError(`${this.name}: input ${fmtShape(inputShape)} per sample; expected [H, W, C]`);
+    if (inputShape.length !== 3)
+      throw new ShapeError(`${this.name}: input ${fmtShape(inputShape)} per sample; expected [H, W, C]`);
     return [inputShape[2]!];
   }
   protected run(x: Tensor): Tensor {
@@ -628,13 +717,17 @@ export const LAYERS = {
 } as const;
 
 /** One factory per entry of {@link LAYERS}, typed by its class: `dense(o: DenseOptions) => Dense`. */
-export type LayerFactories = { [K in keyof typeof LAYERS]: (...opts: ConstructorParameters<(typeof LAYERS)[K]>) => InstanceType<(typeof LAYERS)[K]> };
+export type LayerFactories = {
+  [K in keyof typeof LAYERS]: (...opts: ConstructorParameters<(typeof LAYERS)[K]>) => InstanceType<(typeof LAYERS)[K]>;
+};
 
 /** The factories of {@link LAYERS}: `layers.dense({ units: 10 })` is `new Dense({ units: 10 })`. */
 export function layerFactories(): LayerFactories {
   // Each factory passes its options to its own class, so the mapped type holds; Object.fromEntries cannot say so.
   const make = (cls: new (opts: never) => Layer) => (opts: never) => new cls(opts);
-  return Object.fromEntries(Object.entries(LAYERS).map(([name, cls]) => [name, make(cls)])) as unknown as LayerFactories;
+  return Object.fromEntries(
+    Object.entries(LAYERS).map(([name, cls]) => [name, make(cls)]),
+  ) as unknown as LayerFactories;
 }
 
 // A Map, not an object: a saved class named `constructor` or `__proto__` must not find Object.prototype's members.
@@ -647,8 +740,15 @@ const CLASSES = new Map<string, new (config: Record<string, unknown>) => Layer>(
  * A layer from its class's `kind` and `config()` (what `Sequential.save` writes). An unknown kind throws `error`
  * (`load` passes ParseError: the file is at fault), naming the kind and the known ones.
  */
-export function layerFromConfig(kind: string, config: Record<string, unknown>, error: new (message: string) => WgnnError = WgnnError): Layer {
+export function layerFromConfig(
+  kind: string,
+  config: Record<string, unknown>,
+  error: new (message: string) => WgnnError = WgnnError,
+): Layer {
   const cls = typeof kind === 'string' ? CLASSES.get(kind) : undefined;
-  if (!cls) throw new error(`layerFromConfig: unknown layer class ${JSON.stringify(kind)}; expected one of ${[...CLASSES.keys()].join(', ')}`);
+  if (!cls)
+    throw new error(
+      `layerFromConfig: unknown layer class ${JSON.stringify(kind)}; expected one of ${[...CLASSES.keys()].join(', ')}`,
+    );
   return new cls(config);
 }

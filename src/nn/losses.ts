@@ -61,5 +61,7 @@ export function getLoss(name: LossName | Loss): Loss {
   if (typeof name === 'string' && Object.hasOwn(LOSSES, name)) return LOSSES[name];
   const custom = name as Partial<Loss> | null;
   if (typeof custom === 'object' && custom !== null && typeof custom.compute === 'function') return name as Loss;
-  throw new WgnnError(`compile: unknown loss ${show(name)}; expected one of ${Object.keys(LOSSES).join(', ')}, or a Loss object with compute()`);
+  throw new WgnnError(
+    `compile: unknown loss ${show(name)}; expected one of ${Object.keys(LOSSES).join(', ')}, or a Loss object with compute()`,
+  );
 }

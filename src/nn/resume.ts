@@ -51,7 +51,12 @@ function show(v: unknown): string {
 }
 
 /** The state a checkpoint of these layers, optimizer state and cursor records; checked as a reader would. */
-export function trainingState(layers: readonly Layer[], optimizer: Optimizer, st: OptimizerState, cursor: Cursor): TrainingState {
+export function trainingState(
+  layers: readonly Layer[],
+  optimizer: Optimizer,
+  st: OptimizerState,
+  cursor: Cursor,
+): TrainingState {
   const state: TrainingState = {
     cursor: { epoch: cursor.epoch, batch: cursor.batch },
     layers: layers.map((l) => ({ class: l.kind, config: l.config() })),
@@ -63,7 +68,11 @@ export function trainingState(layers: readonly Layer[], optimizer: Optimizer, st
 }
 
 /** The state checked against the schema; anything else throws `error` naming the first field that is wrong. */
-export function checkTrainingState(v: unknown, what: string, error: new (message: string) => WgnnError = ParseError): TrainingState {
+export function checkTrainingState(
+  v: unknown,
+  what: string,
+  error: new (message: string) => WgnnError = ParseError,
+): TrainingState {
   const fail = (field: string, value: unknown, expected: string): never => {
     throw new error(`${what}: state.${field} is ${show(value)}; expected ${expected}`);
   };
@@ -90,10 +99,14 @@ export function checkTrainingState(v: unknown, what: string, error: new (message
   only(optimizer, 'optimizer.', ['name', 'stepCount', 'steps']);
   if (typeof optimizer.name !== 'string') fail('optimizer.name', optimizer.name, 'a string');
   if (!isCount(optimizer.stepCount)) fail('optimizer.stepCount', optimizer.stepCount, 'an integer >= 0');
-  if (!Array.isArray(optimizer.steps)) return fail('optimizer.steps', optimizer.steps, 'an array of integers >= 0 or null');
-  optimizer.steps.forEach((s, i) => s === null || isCount(s) || fail(`optimizer.steps[${i}]`, s, 'an integer >= 0 or null'));
+  if (!Array.isArray(optimizer.steps))
+    return fail('optimizer.steps', optimizer.steps, 'an array of integers >= 0 or null');
+  optimizer.steps.forEach(
+    (s, i) => s === null || isCount(s) || fail(`optimizer.steps[${i}]`, s, 'an integer >= 0 or null'),
+  );
   if (!Array.isArray(rngs)) return fail('rngs', rngs, 'an array of uint32 generator states');
-  if (rngs.length !== layers.length) throw new error(`${what}: state.rngs has ${rngs.length} entries; expected one per layer (${layers.length})`);
+  if (rngs.length !== layers.length)
+    throw new error(`${what}: state.rngs has ${rngs.length} entries; expected one per layer (${layers.length})`);
   rngs.forEach((r, i) => isUint32(r) || fail(`rngs[${i}]`, r, 'an integer in [0, 2^32)'));
   return v as unknown as TrainingState;
 }
@@ -130,26 +143,40 @@ function firstNonFinite(t: LoadedTensor): number {
  * name, one entry per parameter, the slots its options keep, shaped as their parameter, finite); one RNG state per
  * layer. Reads the model (its layers, tensors' names and shapes) and changes nothing.
  */
-export function planResume(what: string, ck: CheckpointData, layers: readonly Layer[], named: readonly [string, Tensor][], params: readonly Tensor[], optimizer: Optimizer): ResumePlan {
+export function planResume(
+  what: string,
+  ck: CheckpointData,
+  layers: readonly Layer[],
+  named: readonly [string, Tensor][],
+  params: readonly Tensor[],
+  optimizer: Optimizer,
+): ResumePlan {
   const state = checkTrainingState(ck.state, what);
   if (state.layers.length !== layers.length) {
     throw new ParseError(`${what}: the checkpoint is of ${state.layers.length} layers, the model has ${layers.length}`);
   }
   layers.forEach((l, i) => {
     const saved = state.layers[i]!;
-    if (saved.class !== l.kind) throw new ParseError(`${what}: layer ${i} is a ${show(saved.class)} in the checkpoint, a ${l.kind} in the model`);
+    if (saved.class !== l.kind)
+      throw new ParseError(`${what}: layer ${i} is a ${show(saved.class)} in the checkpoint, a ${l.kind} in the model`);
     const mine = JSON.parse(JSON.stringify(l.config())) as Record<string, unknown>;
     const k = configDiff(saved.config, mine);
     if (k !== undefined) {
-      throw new ParseError(`${what}: layer ${i} (${l.kind}) has ${k} ${show(saved.config[k])} in the checkpoint, ${show(mine[k])} in the model`);
+      throw new ParseError(
+        `${what}: layer ${i} (${l.kind}) has ${k} ${show(saved.config[k])} in the checkpoint, ${show(mine[k])} in the model`,
+      );
     }
   });
 
   if (state.optimizer.name !== optimizer.name) {
-    throw new ParseError(`${what}: the checkpoint's optimizer is ${show(state.optimizer.name)}; this one is ${optimizer.name}`);
+    throw new ParseError(
+      `${what}: the checkpoint's optimizer is ${show(state.optimizer.name)}; this one is ${optimizer.name}`,
+    );
   }
   if (state.optimizer.steps.length !== params.length) {
-    throw new ParseError(`${what}: the checkpoint has optimizer state for ${state.optimizer.steps.length} parameters; the model has ${params.length}`);
+    throw new ParseError(
+      `${what}: the checkpoint has optimizer state for ${state.optimizer.steps.length} parameters; the model has ${params.length}`,
+    );
   }
 
   const model = new Map<string, LoadedTensor>();
@@ -157,7 +184,10 @@ export function planResume(what: string, ck: CheckpointData, layers: readonly La
   const own = new Map(named);
   for (const [name, t] of ck.tensors) {
     const i = firstNonFinite(t);
-    if (i >= 0) throw new ParseError(`${what}: tensor ${show(name)} holds ${t.data[i]} at index ${i}; a checkpoint must be finite`);
+    if (i >= 0)
+      throw new ParseError(
+        `${what}: tensor ${show(name)} holds ${t.data[i]} at index ${i}; a checkpoint must be finite`,
+      );
     if (name.startsWith('model.') && own.has(name.slice(6))) {
       model.set(name.slice(6), t);
       continue;
@@ -165,10 +195,14 @@ export function planResume(what: string, ck: CheckpointData, layers: readonly La
     const m = /^optim\.(0|[1-9][0-9]{0,8})\.(.+)$/s.exec(name);
     const p = m ? Number(m[1]) : -1;
     if (!m || p >= params.length) {
-      throw new ParseError(`${what}: tensor ${show(name)} is not one of the model's (model.<name>) or its optimizer state for one of its ${params.length} parameters (optim.<index>.<slot>)`);
+      throw new ParseError(
+        `${what}: tensor ${show(name)} is not one of the model's (model.<name>) or its optimizer state for one of its ${params.length} parameters (optim.<index>.<slot>)`,
+      );
     }
     if (state.optimizer.steps[p] === null) {
-      throw new ParseError(`${what}: tensor ${show(name)} is state of parameter ${p}, which the checkpoint says has none (step null)`);
+      throw new ParseError(
+        `${what}: tensor ${show(name)} is state of parameter ${p}, which the checkpoint says has none (step null)`,
+      );
     }
     let rec = slots.get(p);
     if (!rec) slots.set(p, (rec = Object.create(null) as Record<string, LoadedTensor>));
@@ -178,7 +212,9 @@ export function planResume(what: string, ck: CheckpointData, layers: readonly La
     const saved = model.get(name);
     if (!saved) throw new ParseError(`${what}: the model's ${name} ${fmtShape(t.shape)} is not in the checkpoint`);
     if (saved.dtype !== t.dtype || !sameShape(saved.shape, t.shape)) {
-      throw new ParseError(`${what}: model.${name} is ${saved.dtype}${fmtShape(saved.shape)} in the checkpoint; the model's is ${t.dtype}${fmtShape(t.shape)}`);
+      throw new ParseError(
+        `${what}: model.${name} is ${saved.dtype}${fmtShape(saved.shape)} in the checkpoint; the model's is ${t.dtype}${fmtShape(t.shape)}`,
+      );
     }
   }
 

@@ -1,7 +1,16 @@
 // Sequential: a stack of layers with Keras's compile / fit / evaluate / predict / summary, on the same tensors and
 // autograd as PyTorch-style modules. Training data stays on the host; each batch is uploaded as it is used.
 import type { TypedArray } from '../backend/backend.js';
-import { ArgumentError, BusyError, DeviceLostError, NonFiniteError, ParseError, ShapeError, WgnnError, fmtShape } from '../errors.js';
+import {
+  ArgumentError,
+  BusyError,
+  DeviceLostError,
+  NonFiniteError,
+  ParseError,
+  ShapeError,
+  WgnnError,
+  fmtShape,
+} from '../errors.js';
 import { readCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import { reinit } from '../init.js';
 import type { Backend } from '../backend/backend.js';
@@ -17,7 +26,20 @@ import { countCorrect } from '../ops/metrics.js';
 import { Layer, layerFromConfig } from './layers.js';
 import { getLoss, type Loss, type LossName } from './losses.js';
 import { Module } from './module.js';
-import { anyInteger, boolean, checkOptions, fraction, func, integer, object, oneOf, path, show, tuple, type Rules } from '../options.js';
+import {
+  anyInteger,
+  boolean,
+  checkOptions,
+  fraction,
+  func,
+  integer,
+  object,
+  oneOf,
+  path,
+  show,
+  tuple,
+  type Rules,
+} from '../options.js';
 import { planResume, trainingState, type Cursor } from './resume.js';
 import { StepMeter, forwardForLoss, trainStep, type Logs } from './train.js';
 
@@ -94,7 +116,11 @@ export interface EvaluateOptions {
 }
 
 const CALLBACK_RULES: Rules<Callbacks> = { onEpochBegin: func, onEpochEnd: func, onBatchEnd: func };
-const CHECKPOINT_RULES: Rules<NonNullable<FitOptions['checkpoint']>> = { path, everySteps: integer(1), resume: boolean };
+const CHECKPOINT_RULES: Rules<NonNullable<FitOptions['checkpoint']>> = {
+  path,
+  everySteps: integer(1),
+  resume: boolean,
+};
 const FIT_RULES: Rules<FitOptions> = {
   epochs: integer(0),
   batchSize: integer(1),
@@ -124,7 +150,9 @@ async function hostData(op: string, what: string, d: unknown): Promise<HostTenso
   const h = d as Partial<HostTensor> | null;
   const typed = h?.data instanceof Float32Array || h?.data instanceof Float64Array || h?.data instanceof Int32Array;
   if (!typed || !Array.isArray(h.shape) || !h.shape.every((n) => Number.isSafeInteger(n) && n >= 0)) {
-    throw new ArgumentError(`${op}: ${what} is ${show(d)}; expected a Tensor or { data: Float32Array | Int32Array, shape: number[] }`);
+    throw new ArgumentError(
+      `${op}: ${what} is ${show(d)}; expected a Tensor or { data: Float32Array | Int32Array, shape: number[] }`,
+    );
   }
   return h as HostTensor;
 }
@@ -133,15 +161,27 @@ async function hostData(op: string, what: string, d: unknown): Promise<HostTenso
  * The data as a host Dataset (a tensor is read back once), refused when it has no rows, with a NaN or an Inf
  * (unless `checkFinite` is false) or, for a softmax cross-entropy, with an int32 label outside 0..classes-1.
  */
-async function toDataset(op: string, x: unknown, y: unknown, checks: { what?: string; checkFinite?: boolean; classes?: (xShape: readonly number[]) => number | undefined }): Promise<Dataset> {
+async function toDataset(
+  op: string,
+  x: unknown,
+  y: unknown,
+  checks: { what?: string; checkFinite?: boolean; classes?: (xShape: readonly number[]) => number | undefined },
+): Promise<Dataset> {
   const of = checks.what ? `${checks.what} ` : '';
   const [xs, ys] = [await hostData(op, `${of}x`, x), await hostData(op, `${of}y`, y)];
-  if (xs.data instanceof Int32Array) throw new ShapeError(`${op}: ${of}x ${fmtShape(xs.shape)} is int32; expected float32 inputs`);
-  if (xs.shape[0] !== ys.shape[0]) throw new ShapeError(`${op}: ${of}x ${fmtShape(xs.shape)} and y ${fmtShape(ys.shape)} have different numbers of samples`);
+  if (xs.data instanceof Int32Array)
+    throw new ShapeError(`${op}: ${of}x ${fmtShape(xs.shape)} is int32; expected float32 inputs`);
+  if (xs.shape[0] !== ys.shape[0])
+    throw new ShapeError(
+      `${op}: ${of}x ${fmtShape(xs.shape)} and y ${fmtShape(ys.shape)} have different numbers of samples`,
+    );
   const f32 = xs.data instanceof Float32Array ? xs.data : Float32Array.from(xs.data);
   const yd = ys.data instanceof Float64Array ? Float32Array.from(ys.data) : ys.data;
   const data = new Dataset(f32, xs.shape, yd, ys.shape);
-  if (data.length === 0) throw new ArgumentError(`${op}: ${checks.what ?? 'the data'} has no rows (x ${fmtShape(xs.shape)}); expected at least one`);
+  if (data.length === 0)
+    throw new ArgumentError(
+      `${op}: ${checks.what ?? 'the data'} has no rows (x ${fmtShape(xs.shape)}); expected at least one`,
+    );
   const bad = checks.checkFinite === false ? undefined : data.firstNonFinite();
   if (bad) {
     const shape = bad.array === 'x' ? xs.shape : ys.shape;
@@ -152,7 +192,9 @@ async function toDataset(op: string, x: unknown, y: unknown, checks: { what?: st
   const classes = checks.classes?.(data.xShape);
   const label = classes === undefined ? undefined : data.firstLabelOutside(classes);
   if (label) {
-    throw new ArgumentError(`${op}: ${of}label y[${label.index}] is ${label.value}; the model has ${classes} classes, so labels must be 0..${classes! - 1}`);
+    throw new ArgumentError(
+      `${op}: ${of}label y[${label.index}] is ${label.value}; the model has ${classes} classes, so labels must be 0..${classes! - 1}`,
+    );
   }
   return data;
 }
@@ -222,12 +264,15 @@ export class Sequential extends Module {
     const { optimizer, loss, metrics } = this.need('fit');
     const checks = { checkFinite: opts.checkFinite, classes: this.labelClasses(loss) };
     let train = await toDataset('fit', x, y, checks);
-    let val = opts.validationData && (await toDataset('fit', ...opts.validationData, { ...checks, what: 'validationData' }));
+    let val =
+      opts.validationData && (await toDataset('fit', ...opts.validationData, { ...checks, what: 'validationData' }));
     if (!val && opts.validationSplit) {
       try {
         ({ train, validation: val } = train.validationSplit(opts.validationSplit));
       } catch (e) {
-        throw e instanceof ArgumentError ? new ArgumentError(`fit: ${e.message}; expected at least one row in each`) : e;
+        throw e instanceof ArgumentError
+          ? new ArgumentError(`fit: ${e.message}; expected at least one row in each`)
+          : e;
       }
     }
     const epochs = opts.epochs ?? 1;
@@ -239,7 +284,8 @@ export class Sequential extends Module {
     // Where training stands: the next (epoch, batch) to run; a resumed or recovered run continues from a checkpoint.
     let cursor = { epoch: 0, batch: 0 };
     if (ck) (await files()).checkWritable(ck.path); // before training, not at the first checkpoint; clears stale temp files
-    if (ck?.resume && (await (await files()).fileExists(ck.path))) cursor = await this.loadCheckpoint(ck.path, optimizer, { inputShape: train.xShape.slice(1) });
+    if (ck?.resume && (await (await files()).fileExists(ck.path)))
+      cursor = await this.loadCheckpoint(ck.path, optimizer, { inputShape: train.xShape.slice(1) });
     let step = this.newStep(optimizer, loss, metrics, opts.replay ?? true);
     let epoch = cursor.epoch;
     while (epoch < epochs) {
@@ -250,7 +296,12 @@ export class Sequential extends Module {
       const meter = new StepMeter(step, { op: 'fit', where: (n) => `step ${skipped + n} of epoch ${e1}` });
       let batch = 0;
       try {
-        for (const b of train.batches(batchSize, { shuffle: opts.shuffle ?? true, seed, epoch, augment: opts.augment })) {
+        for (const b of train.batches(batchSize, {
+          shuffle: opts.shuffle ?? true,
+          seed,
+          epoch,
+          augment: opts.augment,
+        })) {
           if (batch < cursor.batch) {
             batch++; // already trained before the checkpoint this run resumed from
             continue;
@@ -298,7 +349,11 @@ export class Sequential extends Module {
       history.epoch.push(epoch);
       for (const [k, v] of Object.entries(logs)) (history.history[k] ??= []).push(v);
       if (opts.verbose !== 0) {
-        console.log(`epoch ${epoch + 1}/${epochs} ${Object.entries(logs).map(([k, v]) => `${k}=${v.toFixed(4)}`).join(' ')}`);
+        console.log(
+          `epoch ${epoch + 1}/${epochs} ${Object.entries(logs)
+            .map(([k, v]) => `${k}=${v.toFixed(4)}`)
+            .join(' ')}`,
+        );
       }
       await this.callback(() => opts.callbacks?.onEpochEnd?.(epoch, logs));
       epoch++;
@@ -314,7 +369,9 @@ export class Sequential extends Module {
   private async exclusive<T>(op: string, body: () => Promise<T>): Promise<T> {
     const nested = this.running !== undefined && this.inCallback && op !== 'fit';
     if (this.running !== undefined && !nested) {
-      throw new BusyError(`${op}: this model is already running ${this.running}(); await it before calling ${op}() (one fit, evaluate or predict at a time per model)`);
+      throw new BusyError(
+        `${op}: this model is already running ${this.running}(); await it before calling ${op}() (one fit, evaluate or predict at a time per model)`,
+      );
     }
     if (nested) this.nested++;
     else this.running = op;
@@ -335,7 +392,9 @@ export class Sequential extends Module {
       this.inCallback = false;
     }
     if (this.nested > 0) {
-      throw new BusyError('fit: an evaluate() or predict() started in a callback was still running when the callback returned; await it inside the callback');
+      throw new BusyError(
+        'fit: an evaluate() or predict() started in a callback was still running when the callback returned; await it inside the callback',
+      );
     }
     if (!this.training) this.train(); // an evaluate or predict in the callback left eval mode on
   }
@@ -369,7 +428,9 @@ export class Sequential extends Module {
     const params = this.parameters();
     const st = optimizer.state(params);
     try {
-      const tensors: Record<string, Tensor> = Object.fromEntries(this.namedTensors().map(([n, t]) => [`model.${n}`, t]));
+      const tensors: Record<string, Tensor> = Object.fromEntries(
+        this.namedTensors().map(([n, t]) => [`model.${n}`, t]),
+      );
       st.params.forEach((ps, i) => {
         for (const [slot, t] of Object.entries(ps?.slots ?? {})) tensors[`optim.${i}.${slot}`] = t;
       });
@@ -387,7 +448,11 @@ export class Sequential extends Module {
    * first mismatch is a ParseError, and the model, the optimizer and the file are left as they were. A model not
    * built yet is built first, for `inputShape` (per sample) when its first layer declares none.
    */
-  async loadCheckpoint(source: string | Uint8Array, optimizer: Optimizer, opts: { inputShape?: readonly number[] } = {}): Promise<Cursor> {
+  async loadCheckpoint(
+    source: string | Uint8Array,
+    optimizer: Optimizer,
+    opts: { inputShape?: readonly number[] } = {},
+  ): Promise<Cursor> {
     const what = typeof source === 'string' ? `loadCheckpoint ${source}` : 'loadCheckpoint';
     const ck = await readCheckpoint(source);
     if (!this.layers[0]?.knownInputShape && opts.inputShape) {
@@ -415,7 +480,8 @@ export class Sequential extends Module {
         params: plan.optimizer.params.map((ps, i) => {
           if (!ps) return null;
           const slots: Record<string, Tensor> = {};
-          for (const [k, t] of Object.entries(ps.slots)) slotTensors.push((slots[k] = tensor(t.data, t.shape, { backend: params[i]!.backend })));
+          for (const [k, t] of Object.entries(ps.slots))
+            slotTensors.push((slots[k] = tensor(t.data, t.shape, { backend: params[i]!.backend })));
           return { step: ps.step, slots };
         }),
       };
@@ -433,7 +499,10 @@ export class Sequential extends Module {
     return this.exclusive('evaluate', async () => {
       checkOptions('evaluate', opts, EVALUATE_RULES);
       const { loss } = this.need('evaluate');
-      const data = await toDataset('evaluate', x, y, { checkFinite: opts.checkFinite, classes: this.labelClasses(loss) });
+      const data = await toDataset('evaluate', x, y, {
+        checkFinite: opts.checkFinite,
+        classes: this.labelClasses(loss),
+      });
       return this.evaluateDataset(data, opts.batchSize ?? 32);
     });
   }
@@ -471,7 +540,12 @@ export class Sequential extends Module {
     checkOptions('predict', opts, EVALUATE_RULES);
     const xs = await hostData('predict', 'x', x);
     const n = xs.shape[0] ?? 0;
-    const data = await toDataset('predict', xs, { data: new Int32Array(n), shape: [n] }, { checkFinite: opts.checkFinite });
+    const data = await toDataset(
+      'predict',
+      xs,
+      { data: new Int32Array(n), shape: [n] },
+      { checkFinite: opts.checkFinite },
+    );
     this.eval();
     const parts: TypedArray[] = [];
     let shape: readonly number[] = [n];
@@ -517,7 +591,9 @@ export class Sequential extends Module {
     const file = parseSafetensors(bytes);
     const { metadata } = file;
     if (metadata.format !== 'wgnn.sequential' || !metadata.layers) {
-      throw new ParseError('Sequential.load: the file has no wgnn layer stack in its metadata (format wgnn.sequential)');
+      throw new ParseError(
+        'Sequential.load: the file has no wgnn layer stack in its metadata (format wgnn.sequential)',
+      );
     }
     const json = (key: string, text: string): unknown => {
       try {
@@ -527,7 +603,10 @@ export class Sequential extends Module {
       }
     };
     const specs = json('layers', metadata.layers);
-    if (!Array.isArray(specs)) throw new ParseError(`Sequential.load: metadata "layers" is ${show(specs)}; expected an array of { class, name, config }`);
+    if (!Array.isArray(specs))
+      throw new ParseError(
+        `Sequential.load: metadata "layers" is ${show(specs)}; expected an array of { class, name, config }`,
+      );
     const inputShape = metadata.inputShape === undefined ? null : json('inputShape', metadata.inputShape);
     // The layers' own checks (constructors, shapes, limits) name the option; here they become the file's fault.
     const inLayer = <T>(i: number, what: string, f: () => T): T => {
@@ -539,13 +618,19 @@ export class Sequential extends Module {
       }
     };
     const layers = specs.map((sp: unknown, i) => {
-      if (sp === null || typeof sp !== 'object' || Array.isArray(sp)) throw new ParseError(`Sequential.load: layer ${i} is ${show(sp)}; expected { class, name, config }`);
+      if (sp === null || typeof sp !== 'object' || Array.isArray(sp))
+        throw new ParseError(`Sequential.load: layer ${i} is ${show(sp)}; expected { class, name, config }`);
       const { class: kind, name, config } = sp as Record<string, unknown>;
-      if (typeof kind !== 'string') throw new ParseError(`Sequential.load: layer ${i} has class ${show(kind)}; expected a layer class name`);
+      if (typeof kind !== 'string')
+        throw new ParseError(`Sequential.load: layer ${i} has class ${show(kind)}; expected a layer class name`);
       if (config === null || typeof config !== 'object' || Array.isArray(config)) {
         throw new ParseError(`Sequential.load: layer ${i} (${kind}) has config ${show(config)}; expected an object`);
       }
-      const opts = { ...config, ...(name !== undefined ? { name } : {}), ...(i === 0 && inputShape !== null ? { inputShape } : {}) };
+      const opts = {
+        ...config,
+        ...(name !== undefined ? { name } : {}),
+        ...(i === 0 && inputShape !== null ? { inputShape } : {}),
+      };
       return inLayer(i, kind, () => layerFromConfig(kind, opts, ParseError));
     });
     // The weights the layers will make, from the input shape on: names, shapes and limits, before any is drawn.
@@ -560,7 +645,9 @@ export class Sequential extends Module {
     for (const [name, want] of expected) {
       const w = file.tensors.get(name);
       if (!w || w.dtype !== 'float32' || !sameShape(w.shape, want)) {
-        throw new ParseError(`Sequential.load: weight ${name} ${w ? `${w.dtype}${fmtShape(w.shape)}` : 'missing'}; the model expects float32${fmtShape(want)}`);
+        throw new ParseError(
+          `Sequential.load: weight ${name} ${w ? `${w.dtype}${fmtShape(w.shape)}` : 'missing'}; the model expects float32${fmtShape(want)}`,
+        );
       }
     }
     const extra = [...file.tensors.keys()].filter((n) => !expected.has(n));

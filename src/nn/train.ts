@@ -79,7 +79,10 @@ export class WeightCheck {
    * the tensors it updated), then queues the check of each tensor of `named` it did not update. Each replay checks
    * again, with its own step.
    */
-  check(named: readonly (readonly [string, Tensor])[], update: (check: FiniteCheck | undefined) => Iterable<Tensor>): void {
+  check(
+    named: readonly (readonly [string, Tensor])[],
+    update: (check: FiniteCheck | undefined) => Iterable<Tensor>,
+  ): void {
     if (named.length === 0) {
       update(undefined);
       return;
@@ -105,7 +108,10 @@ export class WeightCheck {
         flag,
         seq: (p) => {
           const i = index.get(p);
-          if (i === undefined) throw new WgnnError(`trainStep: the optimizer updated tensor #${p.id}, which is not among the model's tensors`);
+          if (i === undefined)
+            throw new WgnnError(
+              `trainStep: the optimizer updated tensor #${p.id}, which is not among the model's tensors`,
+            );
           return seq(i);
         },
       }),
@@ -127,7 +133,11 @@ export class WeightCheck {
     const s = flag.live('trainStep: weight check');
     const value = s.backend.read(s.handle, flag);
     s.backend.write(s.handle, new Int32Array([CLEAN]));
-    return value.then(([seq]) => (seq === CLEAN ? undefined : { step: base + Math.floor(seq! / names.length) + 1, tensor: names[seq! % names.length]! }));
+    return value.then(([seq]) =>
+      seq === CLEAN
+        ? undefined
+        : { step: base + Math.floor(seq! / names.length) + 1, tensor: names[seq! % names.length]! },
+    );
   }
 
   dispose(): void {
@@ -174,14 +184,24 @@ export function trainStep(model: LayerStack, opts: TrainStepOptions): TrainStep 
         l.backward();
         const rows = xb.shape[0]!;
         // Off the tape: a graph nobody runs backward through would keep its saved tensors.
-        return noGrad(() => ({ loss: mul(l, rows), ...(acc ? { correct: countCorrect(r.out, yb, r.fromLogits ? 0 : 0.5) } : {}) }));
+        return noGrad(() => ({
+          loss: mul(l, rows),
+          ...(acc ? { correct: countCorrect(r.out, yb, r.fromLogits ? 0 : 0.5) } : {}),
+        }));
       });
       // NOTE: the loss alone misses a NaN that relu or max-pool hides from it, or one in a weight that no row reached.
       weights.check(model.namedTensors(), (check) => optimizer.step(model.parameters(), { check }));
       model.zeroGrad();
       return outs;
     },
-    { replay: opts.replay ?? true, key: () => model.parameters().map((p) => p.id).join(',') },
+    {
+      replay: opts.replay ?? true,
+      key: () =>
+        model
+          .parameters()
+          .map((p) => p.id)
+          .join(','),
+    },
     weights,
   );
 }
@@ -247,10 +267,14 @@ export class StepMeter {
     const loss = this.seen > 0 ? this.loss / this.seen : 0;
     if (bad || !Number.isFinite(loss)) {
       const lossText = Number.isFinite(loss) ? '' : `the loss is ${loss} at ${this.where(this.steps)}; `;
-      const weightText = bad ? `the weights became non-finite (NaN or Inf) at ${this.where(bad.step - this.first)}, ${bad.tensor} first` : '';
+      const weightText = bad
+        ? `the weights became non-finite (NaN or Inf) at ${this.where(bad.step - this.first)}, ${bad.tensor} first`
+        : '';
       throw new NonFiniteError(
         `${this.op}: ${lossText}training diverged` +
-          (bad ? `: ${weightText} (non-finite inputs, or a learning rate too high? setAnomalyMode(true) names the first op)` : ' (labels outside the classes, non-finite targets, or a learning rate too high?)'),
+          (bad
+            ? `: ${weightText} (non-finite inputs, or a learning rate too high? setAnomalyMode(true) names the first op)`
+            : ' (labels outside the classes, non-finite targets, or a learning rate too high?)'),
       );
     }
     return rows > 0 ? means(sums.loss ?? 0, sums.correct, rows) : {};
@@ -262,4 +286,7 @@ export class StepMeter {
   }
 }
 
-const means = (loss: number, correct: number | undefined, rows: number): Logs => ({ loss: loss / rows, ...(correct !== undefined ? { acc: correct / rows } : {}) });
+const means = (loss: number, correct: number | undefined, rows: number): Logs => ({
+  loss: loss / rows,
+  ...(correct !== undefined ? { acc: correct / rows } : {}),
+});

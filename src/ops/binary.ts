@@ -23,12 +23,19 @@ interface BinaryRow {
 
 interface BinaryGrad {
   saves: { inputs?: number[]; output?: boolean };
-  rule: (a: Tensor | undefined, b: Tensor | undefined, y: Tensor | undefined, dy: Tensor, needs: readonly boolean[]) => [Tensor | null, Tensor | null];
+  rule: (
+    a: Tensor | undefined,
+    b: Tensor | undefined,
+    y: Tensor | undefined,
+    dy: Tensor,
+    needs: readonly boolean[],
+  ) => [Tensor | null, Tensor | null];
 }
 
 // NOTE: pow follows C99 / torch.pow, which differs from Math.pow only where the base is ±1: pow(1, NaN) = 1 and
 // pow(±1, ±Inf) = 1, where JavaScript says NaN.
-const powRef = (a: number, b: number): number => (a === 1 || (a === -1 && Math.abs(b) === Infinity) ? 1 : Math.pow(a, b));
+const powRef = (a: number, b: number): number =>
+  a === 1 || (a === -1 && Math.abs(b) === Infinity) ? 1 : Math.pow(a, b);
 // pow's partial derivatives as torch 1.13 (FunctionsManual.cpp pow_backward_self, pow_backward_exponent), with its
 // f32 intermediates: ∂/∂a = 0 where b = 0, else b·a^(b−1); ∂/∂b = 0 where a = 0 and b >= 0, else a^b·ln a (NaN for
 // a < 0). The naive formulas give NaN at a = 0: 0·0^−1 and 0^b·ln 0 = 0·−Inf.
@@ -38,7 +45,12 @@ const powGradExponentRef = (a: number, b: number): number => (a === 0 && b >= 0 
 
 // NOTE: division by zero gives ±Inf (0/0 NaN) as IEEE; maximum/minimum propagate NaN, as PyTorch (Math.max does).
 export const BINARY = {
-  add: { wgsl: 'a + b', ref: (a, b) => a + b, tol: { atol: 1e-6, rtol: 1e-6 }, grad: { saves: {}, rule: (_a, _b, _y, dy) => [dy, dy] } },
+  add: {
+    wgsl: 'a + b',
+    ref: (a, b) => a + b,
+    tol: { atol: 1e-6, rtol: 1e-6 },
+    grad: { saves: {}, rule: (_a, _b, _y, dy) => [dy, dy] },
+  },
   sub: {
     wgsl: 'a - b',
     ref: (a, b) => a - b,
@@ -50,7 +62,10 @@ export const BINARY = {
     ref: (a, b) => a * b,
     tol: { atol: 1e-6, rtol: 1e-6 },
     // d(ab) = b da + a db
-    grad: { saves: { inputs: [0, 1] }, rule: (a, b, _y, dy, needs) => [needs[0] ? mul(dy, b!) : null, needs[1] ? mul(dy, a!) : null] },
+    grad: {
+      saves: { inputs: [0, 1] },
+      rule: (a, b, _y, dy, needs) => [needs[0] ? mul(dy, b!) : null, needs[1] ? mul(dy, a!) : null],
+    },
   },
   div: {
     wgsl: 'a / b',
@@ -89,7 +104,10 @@ export const BINARY = {
     wgsl: 'pow_f32(a, b)',
     ref: powRef,
     tol: { atol: 1e-5, rtol: 1e-5 },
-    range: [[0.25, 4], [-3, 3]],
+    range: [
+      [0.25, 4],
+      [-3, 3],
+    ],
     // d(a^b) = b a^(b−1) da + a^b ln(a) db, each factor a row below (0 at a = 0 as PyTorch, NaN for db where a < 0).
     // NOTE: torch's da is where(b == 0, 0, dy·b·a^(b−1)); here dy·0, which differs only for a non-finite dy.
     grad: {
@@ -105,14 +123,20 @@ export const BINARY = {
     wgsl: 'select(b * pow_f32(a, b - 1.0), 0.0, (bitcast<u32>(b) & 0x7fffffffu) == 0u)',
     ref: powGradBaseRef,
     tol: { atol: 1e-5, rtol: 1e-5 },
-    range: [[0.25, 4], [-3, 3]],
+    range: [
+      [0.25, 4],
+      [-3, 3],
+    ],
     grad: { none: "a factor of pow's backward rule: second-order gradients are not supported" },
   },
   pow_grad_exponent: {
     wgsl: 'select(pow_f32(a, b) * log(a), 0.0, (bitcast<u32>(a) & 0x7fffffffu) == 0u && !is_nan_f32(b) && b >= 0.0)',
     ref: powGradExponentRef,
     tol: { atol: 1e-5, rtol: 1e-5 },
-    range: [[0.25, 4], [-3, 3]],
+    range: [
+      [0.25, 4],
+      [-3, 3],
+    ],
     grad: { none: "a factor of pow's backward rule: second-order gradients are not supported" },
   },
   // Binary cross-entropy from logits a against targets b, per element, stably:
@@ -121,11 +145,17 @@ export const BINARY = {
     wgsl: 'max(a, 0.0) - a * b + log(1.0 + exp(-abs(a)))',
     ref: (a, b) => Math.max(a, 0) - a * b + Math.log1p(Math.exp(-Math.abs(a))),
     tol: { atol: 1e-6, rtol: 1e-5 },
-    range: [[-8, 8], [0, 1]],
+    range: [
+      [-8, 8],
+      [0, 1],
+    ],
     // d/da = σ(a) − b;  d/db = −a
     grad: {
       saves: { inputs: [0, 1] },
-      rule: (a, b, _y, dy, needs) => [needs[0] ? mul(dy, sub(sigmoid(a!), b!)) : null, needs[1] ? mul(dy, neg(a!)) : null],
+      rule: (a, b, _y, dy, needs) => [
+        needs[0] ? mul(dy, sub(sigmoid(a!), b!)) : null,
+        needs[1] ? mul(dy, neg(a!)) : null,
+      ],
     },
   },
   // 0 where a < b, ½ where a = b, else 1 (a > b, or either NaN): maximum's and minimum's gradient mask. At NaN both
@@ -280,7 +310,8 @@ function binaryOp(name: BinaryName): OpDef<NoAttrs> {
       });
     },
     samples: function* () {
-      const inp = (shape: number[], range: [number, number] | undefined): SampleInput => (range ? { shape, range } : { shape });
+      const inp = (shape: number[], range: [number, number] | undefined): SampleInput =>
+        range ? { shape, range } : { shape };
       const s = (sa: number[], sb: number[]): Sample<NoAttrs> => ({
         name: `${fmtShape(sa)} with ${fmtShape(sb)}`,
         inputs: [inp(sa, rangeA), inp(sb, rangeB)],
@@ -368,9 +399,9 @@ export function sumTo(g: Tensor, shape: Shape): Tensor {
 // dy where `a` wins against `b` (½ at ties).
 const masked = (dy: Tensor, a: Tensor, b: Tensor): Tensor => mul(dy, stepMask(a, b));
 
-export const binaryOps = Object.fromEntries(
-  (Object.keys(BINARY) as BinaryName[]).map((n) => [n, binaryOp(n)]),
-) as { [K in BinaryName]: OpDef<NoAttrs> };
+export const binaryOps = Object.fromEntries((Object.keys(BINARY) as BinaryName[]).map((n) => [n, binaryOp(n)])) as {
+  [K in BinaryName]: OpDef<NoAttrs>;
+};
 
 /** A tensor, or a plain number that becomes a scalar on the other operand's backend. */
 export type Operand = Tensor | number;

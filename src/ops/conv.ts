@@ -59,8 +59,12 @@ const CONV_WINDOW = { noun: 'kernel', strideAttr: 'stride' } as const;
 function convGeom(op: string, xs: Shape, ws: Shape, a: ConvAttrs): Geom {
   const [N, H, W, C] = rank4(op, 'x', xs);
   const [R, S, Cw, K] = rank4(op, 'w', ws, 'R,S,C,K');
-  if (C !== Cw) throw new ShapeError(`${op}: x ${fmtShape(xs)} has C = ${C} but w ${fmtShape(ws)} has C = ${Cw}; expected equal channel counts`);
-  if (R < 1 || S < 1) throw new ShapeError(`${op}: w ${fmtShape(ws)} has an empty ${R}x${S} kernel; expected R, S >= 1`);
+  if (C !== Cw)
+    throw new ShapeError(
+      `${op}: x ${fmtShape(xs)} has C = ${C} but w ${fmtShape(ws)} has C = ${Cw}; expected equal channel counts`,
+    );
+  if (R < 1 || S < 1)
+    throw new ShapeError(`${op}: w ${fmtShape(ws)} has an empty ${R}x${S} kernel; expected R, S >= 1`);
   const win = slideWindow(op, `x ${fmtShape(xs)} and w ${fmtShape(ws)}`, H, W, [R, S], a, CONV_WINDOW);
   return { N, H, W, C, R, S, K, ...win };
 }
@@ -68,12 +72,15 @@ function convGeom(op: string, xs: Shape, ws: Shape, a: ConvAttrs): Geom {
 const outShape = (g: Geom): number[] => [g.N, g.P, g.Q, g.K];
 
 /** A 1×1 convolution without stride or padding: y [N·H·W, K] = x [N·H·W, C] @ w [C, K]. */
-const isPointwise = (g: Geom): boolean => g.R === 1 && g.S === 1 && g.sh === 1 && g.sw === 1 && g.pt + g.pb + g.pl + g.pr === 0;
+const isPointwise = (g: Geom): boolean =>
+  g.R === 1 && g.S === 1 && g.sh === 1 && g.sw === 1 && g.pt + g.pb + g.pl + g.pr === 0;
 
 function activationRow(op: string, name: Activation): (typeof UNARY)[UnaryName] | undefined {
   if (name === 'none') return undefined;
   if (!(name in UNARY)) {
-    throw new WgnnError(`${op}: unknown activation '${String(name)}'; expected 'none' or one of ${Object.keys(UNARY).join(', ')}`);
+    throw new WgnnError(
+      `${op}: unknown activation '${String(name)}'; expected 'none' or one of ${Object.keys(UNARY).join(', ')}`,
+    );
   }
   return UNARY[name];
 }
@@ -129,7 +136,11 @@ const FWD_DIRECT_KB_SCALAR = 8;
  * GPU time), but 33 against 20 at C = 3. At C = 8 → 32 the direct kernel loses with 4 vec4s (55 against 34 ms; with
  * 8 it wins, 27), so the GEMM keeps C > 4.
  */
-export function conv2dFwdKernel(xShape: Shape, wShape: Shape, a: ConvAttrs): 'conv2d_fwd_direct' | 'matmul' | 'conv2d_fwd' {
+export function conv2dFwdKernel(
+  xShape: Shape,
+  wShape: Shape,
+  a: ConvAttrs,
+): 'conv2d_fwd_direct' | 'matmul' | 'conv2d_fwd' {
   return fwdKernel(convGeom('conv2d', xShape, wShape, a));
 }
 
@@ -150,13 +161,22 @@ function convOp(name: 'conv2d' | 'conv2d_bias'): OpDef<Conv2dAttrs> {
       activationRow(name, attrs.activation);
       const g = convGeom(name, x.shape, w.shape, attrs);
       if (bias && (bias.shape.length !== 1 || bias.shape[0] !== g.K)) {
-        throw new ShapeError(`${name}: bias ${fmtShape(bias.shape)} does not match K = ${g.K} of w ${fmtShape(w.shape)}; expected [${g.K}]`);
+        throw new ShapeError(
+          `${name}: bias ${fmtShape(bias.shape)} does not match K = ${g.K} of w ${fmtShape(w.shape)}; expected [${g.K}]`,
+        );
       }
       return { shape: outShape(g), dtype: 'float32' };
     },
     cpu: ({ inputs: [x, w, bias], attrs, alloc }) => {
       const g = convGeom(name, x!.shape, w!.shape, attrs);
-      return conv2dRef(g, x!.data as FloatArray, w!.data as FloatArray, bias?.data as FloatArray | undefined, attrs, alloc);
+      return conv2dRef(
+        g,
+        x!.data as FloatArray,
+        w!.data as FloatArray,
+        bias?.data as FloatArray | undefined,
+        attrs,
+        alloc,
+      );
     },
     gpu: ({ inputs: [x, w, bias], out, attrs, ctx }) => {
       const g = convGeom(name, x!.shape, w!.shape, attrs);
@@ -180,8 +200,22 @@ function convOp(name: 'conv2d' | 'conv2d_bias'): OpDef<Conv2dAttrs> {
           // As the GEMM, a placeholder bias (one vec4) for plain conv2d.
           inputs: [x!, w!, bias ?? ctx.scratch(16)],
           uniforms: [
-            u32(threads), u32(groups), u32(g.H), u32(g.W), u32(g.P), u32(g.Q), u32(g.R), u32(g.S), u32(KV), f32(attrs.alpha),
-            i32(g.sh), i32(g.sw), i32(g.dh), i32(g.dw), i32(g.pt), i32(g.pl),
+            u32(threads),
+            u32(groups),
+            u32(g.H),
+            u32(g.W),
+            u32(g.P),
+            u32(g.Q),
+            u32(g.R),
+            u32(g.S),
+            u32(KV),
+            f32(attrs.alpha),
+            i32(g.sh),
+            i32(g.sw),
+            i32(g.dh),
+            i32(g.dw),
+            i32(g.pt),
+            i32(g.pl),
           ],
         });
         return;
@@ -190,7 +224,12 @@ function convOp(name: 'conv2d' | 'conv2d_bias'): OpDef<Conv2dAttrs> {
         const rows = g.N * g.H * g.W;
         const mm = withBias ? matmulOps.matmul_bias : matmulOps.matmul;
         const ins = [reshaped(x!, [rows, g.C]), reshaped(w!, [g.C, g.K])];
-        mm.gpu({ inputs: withBias ? [...ins, bias!] : ins, out: reshaped(out, [rows, g.K]), attrs: { transA: false, transB: false, activation: attrs.activation, alpha: attrs.alpha, kernel: 'auto' }, ctx });
+        mm.gpu({
+          inputs: withBias ? [...ins, bias!] : ins,
+          out: reshaped(out, [rows, g.K]),
+          attrs: { transA: false, transB: false, activation: attrs.activation, alpha: attrs.alpha, kernel: 'auto' },
+          ctx,
+        });
         return;
       }
       const M = g.N * g.P * g.Q;
@@ -205,9 +244,22 @@ function convOp(name: 'conv2d' | 'conv2d_bias'): OpDef<Conv2dAttrs> {
         // The kernel always declares a bias binding; plain conv2d binds a placeholder it never reads.
         inputs: [x!, w!, bias ?? ctx.scratch(4)],
         uniforms: [
-          u32(M), u32(g.K), u32(g.R * g.S * g.C), f32(attrs.alpha),
-          u32(g.H), u32(g.W), u32(g.C), u32(g.S), u32(g.P), u32(g.Q),
-          i32(g.sh), i32(g.sw), i32(g.dh), i32(g.dw), i32(g.pt), i32(g.pl),
+          u32(M),
+          u32(g.K),
+          u32(g.R * g.S * g.C),
+          f32(attrs.alpha),
+          u32(g.H),
+          u32(g.W),
+          u32(g.C),
+          u32(g.S),
+          u32(g.P),
+          u32(g.Q),
+          i32(g.sh),
+          i32(g.sw),
+          i32(g.dh),
+          i32(g.dw),
+          i32(g.pt),
+          i32(g.pl),
         ],
       });
     },
@@ -234,7 +286,10 @@ function convGrad(withBias: boolean): Grad<Conv2dAttrs> {
       const geo: ConvAttrs = { stride, padding, dilation };
       let dz = dy;
       if (act !== 'none') {
-        const s = UNARY[act].grad.uses === 'y' ? y! : apply(withBias ? convOps.conv2d_bias : convOps.conv2d, withBias ? [x!, w!, bias!] : [x!, w!], geo);
+        const s =
+          UNARY[act].grad.uses === 'y'
+            ? y!
+            : apply(withBias ? convOps.conv2d_bias : convOps.conv2d, withBias ? [x!, w!, bias!] : [x!, w!], geo);
         dz = apply(unaryOps[`${act}_bwd_x`], [s, dy], { alpha });
       }
       const dx = needs[0] ? apply(convOps.conv2d_bwd_x, [dz, w!], { ...geo, xShape: shapes[0]! }) : null;
@@ -248,7 +303,14 @@ function convGrad(withBias: boolean): Grad<Conv2dAttrs> {
 // CPU reference, float64 sums. x [N,H,W,C], w [R,S,C,K], bias [K] -> y [N,P,Q,K]:
 //   y[n,p,q,k] = act(Σ_{r,s,c} x[n, p·sh − pt + r·dh, q·sw − pl + s·dw, c] · w[r,s,c,k] + bias[k]),
 // taps that fall in the padding contributing nothing.
-function conv2dRef(g: Geom, x: FloatArray, w: FloatArray, bias: FloatArray | undefined, a: Conv2dAttrs, alloc: CpuArgs<unknown>['alloc']): FloatArray {
+function conv2dRef(
+  g: Geom,
+  x: FloatArray,
+  w: FloatArray,
+  bias: FloatArray | undefined,
+  a: Conv2dAttrs,
+  alloc: CpuArgs<unknown>['alloc'],
+): FloatArray {
   const { N, H, W, C, R, S, K, P, Q } = g;
   const f = a.activation === 'none' ? undefined : UNARY[a.activation].ref;
   const y = alloc(N * P * Q * K);
@@ -295,7 +357,11 @@ const DIRECT_WG = 64;
  * 'same', 43 ms against 100-185 ms; [32,32,32,3] 3x3 stride 2 'same' → 16, 4 ms against 49 ms; at C = 8, K = 32
  * 'same', 75-83 ms against 181-187 ms. At C = 16 the GEMM wins (115-144 ms against 155-164 ms).
  */
-export function conv2dBwdXKernel(xShape: Shape, wShape: Shape, a: ConvAttrs): 'conv2d_bwd_x_direct' | 'matmul' | 'conv2d_bwd_x' {
+export function conv2dBwdXKernel(
+  xShape: Shape,
+  wShape: Shape,
+  a: ConvAttrs,
+): 'conv2d_bwd_x_direct' | 'matmul' | 'conv2d_bwd_x' {
   return bwdXKernel(convGeom('conv2d_bwd_x', xShape, wShape, a));
 }
 
@@ -362,8 +428,20 @@ const conv2dBwdX: OpDef<Conv2dBwdXAttrs> = defineOp<Conv2dBwdXAttrs>({
         outputs: [out],
         inputs: [dy!, w!],
         uniforms: [
-          u32(M), u32(g.H), u32(g.W), u32(g.P), u32(g.Q), u32(g.R), u32(g.S), u32(vec4 ? g.K / 4 : g.K),
-          i32(g.sh), i32(g.sw), i32(g.dh), i32(g.dw), i32(g.pt), i32(g.pl),
+          u32(M),
+          u32(g.H),
+          u32(g.W),
+          u32(g.P),
+          u32(g.Q),
+          u32(g.R),
+          u32(g.S),
+          u32(vec4 ? g.K / 4 : g.K),
+          i32(g.sh),
+          i32(g.sw),
+          i32(g.dh),
+          i32(g.dw),
+          i32(g.pt),
+          i32(g.pl),
         ],
       });
       return;
@@ -371,7 +449,12 @@ const conv2dBwdX: OpDef<Conv2dBwdXAttrs> = defineOp<Conv2dBwdXAttrs>({
     if (kernel === 'matmul') {
       // dx [N·H·W, C] = dy [N·H·W, K] @ w [C, K]ᵀ
       const attrsMm = { transA: false, transB: true, activation: 'none', alpha: 0, kernel: 'auto' } as const;
-      matmulOps.matmul.gpu({ inputs: [reshaped(dy!, [M, g.K]), reshaped(w!, [g.C, g.K])], out: reshaped(out, [M, g.C]), attrs: attrsMm, ctx });
+      matmulOps.matmul.gpu({
+        inputs: [reshaped(dy!, [M, g.K]), reshaped(w!, [g.C, g.K])],
+        out: reshaped(out, [M, g.C]),
+        attrs: attrsMm,
+        ctx,
+      });
       return;
     }
     const t = tilesFor(M, g.C);
@@ -383,9 +466,19 @@ const conv2dBwdX: OpDef<Conv2dBwdXAttrs> = defineOp<Conv2dBwdXAttrs>({
       outputs: [out],
       inputs: [dy!, w!],
       uniforms: [
-        u32(M), u32(g.C), u32(g.R * g.S * g.K), u32(g.K),
-        u32(g.H), u32(g.W), u32(g.P), u32(g.Q), u32(g.S),
-        i32(g.dh), i32(g.dw), i32(g.pt), i32(g.pl),
+        u32(M),
+        u32(g.C),
+        u32(g.R * g.S * g.K),
+        u32(g.K),
+        u32(g.H),
+        u32(g.W),
+        u32(g.P),
+        u32(g.Q),
+        u32(g.S),
+        i32(g.dh),
+        i32(g.dw),
+        i32(g.pt),
+        i32(g.pl),
       ],
     });
   },
@@ -396,7 +489,8 @@ const conv2dBwdX: OpDef<Conv2dBwdXAttrs> = defineOp<Conv2dBwdXAttrs>({
       inputs: [inp([1, 4, 4, 2]), inp([3, 3, 3, 2])],
       attrs: { xShape: [1, 7, 7, 3] },
       error: ShapeError,
-      message: /conv2d_bwd_x: dy \[1,4,4,2\] does not match the output of x \[1,7,7,3\] \(xShape\) and w \[3,3,3,2\].*expected \[1,5,5,2\]/,
+      message:
+        /conv2d_bwd_x: dy \[1,4,4,2\] does not match the output of x \[1,7,7,3\] \(xShape\) and w \[3,3,3,2\].*expected \[1,5,5,2\]/,
     },
     {
       name: 'xShape rank 3',
@@ -419,7 +513,13 @@ const conv2dBwdX: OpDef<Conv2dBwdXAttrs> = defineOp<Conv2dBwdXAttrs>({
       error: ShapeError,
       message: /conv2d_bwd_x: stride 0 for x \[1,7,7,3\] and w \[3,3,3,2\]; expected positive integers/,
     },
-    { name: 'int32 dy', inputs: [inp([1, 5, 5, 2], 'int32'), inp([3, 3, 3, 2])], attrs: { xShape: [1, 7, 7, 3] }, error: DTypeError, message: /conv2d_bwd_x: input 0 \[1,5,5,2\] is int32/ },
+    {
+      name: 'int32 dy',
+      inputs: [inp([1, 5, 5, 2], 'int32'), inp([3, 3, 3, 2])],
+      attrs: { xShape: [1, 7, 7, 3] },
+      error: DTypeError,
+      message: /conv2d_bwd_x: input 0 \[1,5,5,2\] is int32/,
+    },
   ],
   // Reductions of up to R·S·K = 576 terms, as the forward: largest error seen 3.3e-5 (the 56x56x64 layer).
   tol: { atol: 1e-4, rtol: 1e-4 },
@@ -496,9 +596,22 @@ const conv2dBwdW: OpDef<Conv2dBwdWAttrs> = defineOp<Conv2dBwdWAttrs>({
       outputs: [part],
       inputs: [x!, dy!],
       uniforms: [
-        u32(M), u32(g.K), u32(red), u32(span),
-        u32(g.H), u32(g.W), u32(g.C), u32(g.S), u32(g.P), u32(g.Q),
-        i32(g.sh), i32(g.sw), i32(g.dh), i32(g.dw), i32(g.pt), i32(g.pl),
+        u32(M),
+        u32(g.K),
+        u32(red),
+        u32(span),
+        u32(g.H),
+        u32(g.W),
+        u32(g.C),
+        u32(g.S),
+        u32(g.P),
+        u32(g.Q),
+        i32(g.sh),
+        i32(g.sw),
+        i32(g.dh),
+        i32(g.dw),
+        i32(g.pt),
+        i32(g.pl),
       ],
     });
     if (splits === 1) return;
@@ -518,7 +631,8 @@ const conv2dBwdW: OpDef<Conv2dBwdWAttrs> = defineOp<Conv2dBwdWAttrs>({
       inputs: [inp([2, 6, 6, 3]), inp([2, 4, 4, 4])],
       attrs: { wShape: [3, 3, 3, 4], stride: 2, padding: 'same' },
       error: ShapeError,
-      message: /conv2d_bwd_w: dy \[2,4,4,4\] does not match the output of x \[2,6,6,3\] and w \[3,3,3,4\] \(wShape\); expected \[2,3,3,4\]/,
+      message:
+        /conv2d_bwd_w: dy \[2,4,4,4\] does not match the output of x \[2,6,6,3\] and w \[3,3,3,4\] \(wShape\); expected \[2,3,3,4\]/,
     },
     {
       name: 'wShape rank 2',
@@ -534,7 +648,13 @@ const conv2dBwdW: OpDef<Conv2dBwdWAttrs> = defineOp<Conv2dBwdWAttrs>({
       error: ShapeError,
       message: /conv2d_bwd_w: dilation \[1,0\] for x \[1,5,5,2\] and w \[3,3,2,4\]; expected positive integers/,
     },
-    { name: 'int32 x', inputs: [inp([1, 5, 5, 2], 'int32'), inp([1, 3, 3, 4])], attrs: { wShape: [3, 3, 2, 4] }, error: DTypeError, message: /conv2d_bwd_w: input 0 \[1,5,5,2\] is int32/ },
+    {
+      name: 'int32 x',
+      inputs: [inp([1, 5, 5, 2], 'int32'), inp([1, 3, 3, 4])],
+      attrs: { wShape: [3, 3, 2, 4] },
+      error: DTypeError,
+      message: /conv2d_bwd_w: input 0 \[1,5,5,2\] is int32/,
+    },
   ],
   // Sums over N·P·Q (3,136 terms for the 56x56 layer) in split partials: largest error seen 2.2e-5.
   tol: { atol: 1e-4, rtol: 1e-4 },
@@ -573,13 +693,24 @@ const CASES: Case[] = [
   { x: [1, 8, 8, 2], w: [2, 2, 2, 3], attrs: { stride: 3 }, label: ' (stride > kernel)' },
   { x: [1, 9, 10, 19], w: [3, 3, 19, 65], attrs: { stride: [1, 2], dilation: [2, 1], padding: 'same' } },
   { x: [2, 7, 5, 33], w: [1, 1, 33, 17], label: ' 1x1 (matmul path)', bias: { activation: 'relu' } },
-  { x: [2, 7, 9, 6], w: [1, 1, 6, 5], attrs: { stride: 2 }, label: ' 1x1 stride 2', bias: { activation: 'leaky_relu', alpha: 0.1 } },
+  {
+    x: [2, 7, 9, 6],
+    w: [1, 1, 6, 5],
+    attrs: { stride: 2 },
+    label: ' 1x1 stride 2',
+    bias: { activation: 'leaky_relu', alpha: 0.1 },
+  },
   { x: [0, 5, 5, 2], w: [3, 3, 2, 3], label: ' (empty batch: dw = 0)' },
   { x: [2, 28, 28, 1], w: [3, 3, 1, 32], label: ' seed CNN layer 1', bias: { activation: 'relu' } },
   // C <= 8: conv2d_bwd_x's direct kernel, with K in vec4s (K % 4 == 0) and in scalars.
   { x: [1, 9, 7, 2], w: [3, 3, 2, 8], attrs: { stride: 2, padding: 'same' }, label: ' C=2 K=8' },
   { x: [2, 10, 9, 1], w: [3, 2, 1, 5], attrs: { dilation: 2, padding: [2, 0, 1, 3] }, label: ' C=1 K=5' },
-  { x: [1, 8, 9, 3], w: [2, 3, 3, 12], attrs: { stride: [2, 3], dilation: [1, 2], padding: [0, 1, 2, 0] }, label: ' C=3 K=12' },
+  {
+    x: [1, 8, 9, 3],
+    w: [2, 3, 3, 12],
+    attrs: { stride: [2, 3], dilation: [1, 2], padding: [0, 1, 2, 0] },
+    label: ' C=3 K=12',
+  },
   { x: [1, 6, 5, 4], w: [3, 3, 4, 8], attrs: { padding: 1, dilation: [2, 1] }, label: ' C=4 K=8' },
   { x: [2, 5, 7, 1], w: [1, 1, 1, 8], label: ' 1x1 C=1' },
   { x: [2, 7, 8, 8], w: [3, 3, 8, 16], attrs: { stride: 2, padding: 'same' }, label: ' C=8 K=16' },
@@ -587,7 +718,13 @@ const CASES: Case[] = [
   // C <= 4: conv2d_fwd_direct, with K past one thread's block (32 channels in vec4s at C = 1, else 16; 8 scalars) and
   // a partial last block.
   { x: [1, 5, 6, 1], w: [3, 3, 1, 36], attrs: { padding: 'same' }, label: ' C=1 K=36', bias: { activation: 'gelu' } },
-  { x: [1, 6, 7, 2], w: [3, 3, 2, 20], attrs: { stride: 2, padding: 'same' }, label: ' C=2 K=20', bias: { activation: 'leaky_relu', alpha: 0.1 } },
+  {
+    x: [1, 6, 7, 2],
+    w: [3, 3, 2, 20],
+    attrs: { stride: 2, padding: 'same' },
+    label: ' C=2 K=20',
+    bias: { activation: 'leaky_relu', alpha: 0.1 },
+  },
   { x: [2, 5, 6, 1], w: [2, 2, 1, 19], attrs: { dilation: [1, 2] }, label: ' C=1 K=19', bias: { activation: 'relu' } },
   { x: [1, 56, 56, 64], w: [3, 3, 64, 64], attrs: { padding: 'same' }, label: ' ResNet 56x56x64->64' },
 ];
@@ -595,13 +732,20 @@ const CASES: Case[] = [
 const fmtAttr = (v: unknown): string => JSON.stringify(v);
 
 function caseName(c: Case, extra: Record<string, unknown> = {}): string {
-  const on = Object.entries({ ...c.attrs, ...extra }).map(([k, v]) => (k === 'activation' ? String(v) : typeof v === 'string' ? v : `${k}=${fmtAttr(v)}`));
+  const on = Object.entries({ ...c.attrs, ...extra }).map(([k, v]) =>
+    k === 'activation' ? String(v) : typeof v === 'string' ? v : `${k}=${fmtAttr(v)}`,
+  );
   return `x${fmtShape(c.x)} w${fmtShape(c.w)}${on.length ? ` ${on.join(' ')}` : ''}${c.label ?? ''}`;
 }
 
-const caseGeom = (c: Case): Geom => convGeom('sample', c.x, c.w, { stride: 1, padding: 'valid', dilation: 1, ...c.attrs });
+const caseGeom = (c: Case): Geom =>
+  convGeom('sample', c.x, c.w, { stride: 1, padding: 'valid', dilation: 1, ...c.attrs });
 
-const fwdSample = (c: Case): Sample<Conv2dAttrs> => ({ name: caseName(c), inputs: [inp(c.x), inp(c.w)], attrs: { ...c.attrs } });
+const fwdSample = (c: Case): Sample<Conv2dAttrs> => ({
+  name: caseName(c),
+  inputs: [inp(c.x), inp(c.w)],
+  attrs: { ...c.attrs },
+});
 const biasSample = (c: Case): Sample<Conv2dAttrs> => ({
   name: caseName(c, c.bias),
   inputs: [inp(c.x), inp(c.w), inp([c.w[3]!])],
@@ -621,8 +765,18 @@ const bwdWSample = (c: Case): Sample<Conv2dBwdWAttrs> => ({
 // ---- Bad inputs
 
 const convBad: BadCase<Conv2dAttrs>[] = [
-  { name: 'x rank 3', inputs: [inp([5, 5, 1]), inp([3, 3, 1, 4])], error: ShapeError, message: /conv2d: x \[5,5,1\] has rank 3; expected rank 4 \[N,H,W,C\]/ },
-  { name: 'w rank 3', inputs: [inp([1, 5, 5, 1]), inp([3, 3, 4])], error: ShapeError, message: /conv2d: w \[3,3,4\] has rank 3; expected rank 4 \[R,S,C,K\]/ },
+  {
+    name: 'x rank 3',
+    inputs: [inp([5, 5, 1]), inp([3, 3, 1, 4])],
+    error: ShapeError,
+    message: /conv2d: x \[5,5,1\] has rank 3; expected rank 4 \[N,H,W,C\]/,
+  },
+  {
+    name: 'w rank 3',
+    inputs: [inp([1, 5, 5, 1]), inp([3, 3, 4])],
+    error: ShapeError,
+    message: /conv2d: w \[3,3,4\] has rank 3; expected rank 4 \[R,S,C,K\]/,
+  },
   {
     name: 'channel mismatch',
     inputs: [inp([1, 5, 5, 3]), inp([3, 3, 2, 4])],
@@ -634,7 +788,8 @@ const convBad: BadCase<Conv2dAttrs>[] = [
     inputs: [inp([1, 4, 6, 1]), inp([5, 3, 1, 2])],
     attrs: { padding: [0, 0, 1, 1] },
     error: ShapeError,
-    message: /conv2d: the 5x3 kernel .* larger than the 4x6 input padded by \[0,0,1,1\] for x \[1,4,6,1\] and w \[5,3,1,2\]/,
+    message:
+      /conv2d: the 5x3 kernel .* larger than the 4x6 input padded by \[0,0,1,1\] for x \[1,4,6,1\] and w \[5,3,1,2\]/,
   },
   {
     name: 'dilated kernel larger than the input',
@@ -643,7 +798,13 @@ const convBad: BadCase<Conv2dAttrs>[] = [
     error: ShapeError,
     message: /conv2d: the 3x3 kernel \(dilation 3,3: 7x7 input pixels\) is larger than the 6x6 input/,
   },
-  { name: 'stride 0', inputs: [inp([1, 5, 5, 1]), inp([3, 3, 1, 2])], attrs: { stride: 0 }, error: ShapeError, message: /conv2d: stride 0 for x \[1,5,5,1\] and w \[3,3,1,2\]; expected positive integers/ },
+  {
+    name: 'stride 0',
+    inputs: [inp([1, 5, 5, 1]), inp([3, 3, 1, 2])],
+    attrs: { stride: 0 },
+    error: ShapeError,
+    message: /conv2d: stride 0 for x \[1,5,5,1\] and w \[3,3,1,2\]; expected positive integers/,
+  },
   {
     name: 'negative stride',
     inputs: [inp([1, 5, 5, 1]), inp([3, 3, 1, 2])],
@@ -651,7 +812,13 @@ const convBad: BadCase<Conv2dAttrs>[] = [
     error: ShapeError,
     message: /conv2d: stride \[1,-2\] for x \[1,5,5,1\] and w \[3,3,1,2\]; expected positive integers/,
   },
-  { name: 'dilation 0', inputs: [inp([1, 5, 5, 1]), inp([3, 3, 1, 2])], attrs: { dilation: 0 }, error: ShapeError, message: /conv2d: dilation 0 for x \[1,5,5,1\] and w \[3,3,1,2\]/ },
+  {
+    name: 'dilation 0',
+    inputs: [inp([1, 5, 5, 1]), inp([3, 3, 1, 2])],
+    attrs: { dilation: 0 },
+    error: ShapeError,
+    message: /conv2d: dilation 0 for x \[1,5,5,1\] and w \[3,3,1,2\]/,
+  },
   {
     name: 'negative padding',
     inputs: [inp([1, 5, 5, 1]), inp([3, 3, 1, 2])],
@@ -659,7 +826,12 @@ const convBad: BadCase<Conv2dAttrs>[] = [
     error: ShapeError,
     message: /conv2d: padding \[1,-1,0,0\] for x \[1,5,5,1\] and w \[3,3,1,2\]/,
   },
-  { name: 'int32 x', inputs: [inp([1, 5, 5, 1], 'int32'), inp([3, 3, 1, 2])], error: DTypeError, message: /conv2d: input 0 \[1,5,5,1\] is int32; expected float32/ },
+  {
+    name: 'int32 x',
+    inputs: [inp([1, 5, 5, 1], 'int32'), inp([3, 3, 1, 2])],
+    error: DTypeError,
+    message: /conv2d: input 0 \[1,5,5,1\] is int32; expected float32/,
+  },
   {
     name: 'unknown activation',
     inputs: [inp([1, 5, 5, 1]), inp([3, 3, 1, 2])],
@@ -688,7 +860,12 @@ const biasBad: BadCase<Conv2dAttrs>[] = [
     error: ShapeError,
     message: /conv2d_bias: x \[1,5,5,2\] has C = 2 but w \[3,3,1,4\] has C = 1/,
   },
-  { name: 'int32 bias', inputs: [inp([1, 5, 5, 1]), inp([3, 3, 1, 4]), inp([4], 'int32')], error: DTypeError, message: /conv2d_bias: input 2 \[4\] is int32/ },
+  {
+    name: 'int32 bias',
+    inputs: [inp([1, 5, 5, 1]), inp([3, 3, 1, 4]), inp([4], 'int32')],
+    error: DTypeError,
+    message: /conv2d_bias: input 2 \[4\] is int32/,
+  },
 ];
 
 export const convOps = {

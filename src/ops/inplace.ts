@@ -90,14 +90,32 @@ export const emaUpdate = defineInPlace<{ momentum: number }>({
     });
   },
   samples: () => [
-    ...([[1, 0.9], [7, 0.1], [33, 0.99], [65, 0], [129, 1]] as const).map(([n, momentum]) => ({
+    ...(
+      [
+        [1, 0.9],
+        [7, 0.1],
+        [33, 0.99],
+        [65, 0],
+        [129, 1],
+      ] as const
+    ).map(([n, momentum]) => ({
       name: `[${n}] momentum ${momentum}`,
       targets: [flat(n)],
       inputs: [flat(n)],
       attrs: { momentum },
     })),
-    { name: '[4,33] momentum 0.5', targets: [{ shape: [4, 33] }], inputs: [{ shape: [4, 33] }], attrs: { momentum: 0.5 } },
-    { name: `[${FOLDED}] momentum 0.9 (a 2D grid)`, targets: [flat(FOLDED)], inputs: [flat(FOLDED)], attrs: { momentum: 0.9 } },
+    {
+      name: '[4,33] momentum 0.5',
+      targets: [{ shape: [4, 33] }],
+      inputs: [{ shape: [4, 33] }],
+      attrs: { momentum: 0.5 },
+    },
+    {
+      name: `[${FOLDED}] momentum 0.9 (a 2D grid)`,
+      targets: [flat(FOLDED)],
+      inputs: [flat(FOLDED)],
+      attrs: { momentum: 0.9 },
+    },
   ],
   // Two f32 products and a sum against float64: a few ulp of values up to 2.
   tol: { atol: 1e-6, rtol: 1e-6 },
@@ -105,7 +123,8 @@ export const emaUpdate = defineInPlace<{ momentum: number }>({
 
 /** Moves the running average `avg` towards `x` in place (`avg` keeps its buffer). */
 export function emaInPlace(avg: Tensor, x: Tensor, momentum: number): void {
-  if (!sameShape(avg.shape, x.shape)) throw new ShapeError(`ema_update: average ${fmtShape(avg.shape)} and value ${fmtShape(x.shape)} differ`);
+  if (!sameShape(avg.shape, x.shape))
+    throw new ShapeError(`ema_update: average ${fmtShape(avg.shape)} and value ${fmtShape(x.shape)} differ`);
   applyInPlace(emaUpdate, [avg], [x], { momentum });
 }
 
@@ -120,7 +139,10 @@ const CHECK_MAX_GROUPS = 256;
 /** Anomaly mode's flag when nothing was flagged (src/debug/anomaly.ts). */
 const CLEAN = 0x7fffffff;
 /** Values 0.25 with `last` at the end. */
-const endsWith = (n: number, last: number): SampleInput => ({ shape: [n], values: [...Array<number>(n - 1).fill(0.25), last] });
+const endsWith = (n: number, last: number): SampleInput => ({
+  shape: [n],
+  values: [...Array<number>(n - 1).fill(0.25), last],
+});
 
 /** flag [1] (int32) = min(flag, seq) if x [n] has a NaN or an Inf (anomaly mode, src/debug/anomaly.ts). */
 export const anomalyCheck = defineInPlace<AnomalyCheckAttrs>({
@@ -150,13 +172,38 @@ export const anomalyCheck = defineInPlace<AnomalyCheckAttrs>({
       { name: 'clean [7]', targets: [flag(CLEAN)], inputs: [flat(7)], attrs: seq },
       { name: 'NaN [1]', targets: [flag(CLEAN)], inputs: [{ shape: [1], values: [NaN] }], attrs: seq },
       { name: '+Inf last of [33]', targets: [flag(CLEAN)], inputs: [endsWith(33, Infinity)], attrs: seq },
-      { name: '-Inf last of [257] (two workgroups)', targets: [flag(CLEAN)], inputs: [endsWith(257, -Infinity)], attrs: seq },
-      { name: `NaN last of [${looped}] (the kernel's loop)`, targets: [flag(CLEAN)], inputs: [endsWith(looped, NaN)], attrs: seq },
+      {
+        name: '-Inf last of [257] (two workgroups)',
+        targets: [flag(CLEAN)],
+        inputs: [endsWith(257, -Infinity)],
+        attrs: seq,
+      },
+      {
+        name: `NaN last of [${looped}] (the kernel's loop)`,
+        targets: [flag(CLEAN)],
+        inputs: [endsWith(looped, NaN)],
+        attrs: seq,
+      },
       { name: `clean [${looped}]`, targets: [flag(CLEAN)], inputs: [flat(looped)], attrs: seq },
       // NOTE: only NaN and ±Inf count: the largest f32, a denormal and -0 are finite.
-      { name: 'finite extremes [5]', targets: [flag(CLEAN)], inputs: [{ shape: [5], values: [3.4e38, -3.4e38, 1e-45, -0, 0] }], attrs: seq },
-      { name: 'an earlier flag (3) stays', targets: [flag(3)], inputs: [{ shape: [3], values: [1, NaN, 2] }], attrs: seq },
-      { name: 'a later flag (9) is lowered', targets: [flag(9)], inputs: [{ shape: [3], values: [1, 2, -Infinity] }], attrs: seq },
+      {
+        name: 'finite extremes [5]',
+        targets: [flag(CLEAN)],
+        inputs: [{ shape: [5], values: [3.4e38, -3.4e38, 1e-45, -0, 0] }],
+        attrs: seq,
+      },
+      {
+        name: 'an earlier flag (3) stays',
+        targets: [flag(3)],
+        inputs: [{ shape: [3], values: [1, NaN, 2] }],
+        attrs: seq,
+      },
+      {
+        name: 'a later flag (9) is lowered',
+        targets: [flag(9)],
+        inputs: [{ shape: [3], values: [1, 2, -Infinity] }],
+        attrs: seq,
+      },
     ];
   },
   tol: EXACT,

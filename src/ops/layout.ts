@@ -56,7 +56,9 @@ function reshapeTarget(x: Shape, shape: readonly number[]): number[] {
   }
   // NOTE: -1 next to a 0 dim could be anything, so it is an error (as torch.reshape), not a guess.
   if (known === 0 || n % known !== 0) {
-    throw new ShapeError(`reshape: ${what}: no size for -1 gives ${n} elements; expected the other dims to divide ${n}`);
+    throw new ShapeError(
+      `reshape: ${what}: no size for -1 gives ${n} elements; expected the other dims to divide ${n}`,
+    );
   }
   return shape.map((d) => (d === -1 ? n / known : d));
 }
@@ -67,9 +69,12 @@ function permOf(x: Shape, perm: readonly number[] | null): number[] {
   // NOTE: negative entries count from the end, as torch.permute.
   const p = perm ? perm.map((a) => (Number.isInteger(a) && a < 0 ? a + r : a)) : [...Array(r).keys()].reverse();
   const expected = `expected a permutation of 0..${r - 1} for rank ${r}`;
-  if (p.length !== r) throw new ShapeError(`transpose: perm [${perm}] has ${p.length} entries for shape ${fmtShape(x)}; ${expected}`);
+  if (p.length !== r)
+    throw new ShapeError(`transpose: perm [${perm}] has ${p.length} entries for shape ${fmtShape(x)}; ${expected}`);
   if (p.some((a) => !Number.isInteger(a) || a < 0 || a >= r) || new Set(p).size !== r) {
-    throw new ShapeError(`transpose: perm [${perm}] is not a permutation of the axes of ${fmtShape(x)} (out of range or repeated); ${expected}`);
+    throw new ShapeError(
+      `transpose: perm [${perm}] is not a permutation of the axes of ${fmtShape(x)} (out of range or repeated); ${expected}`,
+    );
   }
   return p;
 }
@@ -107,14 +112,19 @@ function concatShape(xs: readonly TensorSpec[], axis: number): { axis: number; s
   const x0 = xs[0]!;
   const r = x0.shape.length;
   const odd = xs.find((t) => t.shape.length !== r);
-  if (odd) throw new ShapeError(`concat: shapes ${shapes} have different ranks (${r} vs ${odd.shape.length}); expected one rank`);
+  if (odd)
+    throw new ShapeError(
+      `concat: shapes ${shapes} have different ranks (${r} vs ${odd.shape.length}); expected one rank`,
+    );
   const oddType = xs.find((t) => t.dtype !== x0.dtype);
   if (oddType) {
     throw new DTypeError(`concat: inputs ${shapes} mix dtypes (${x0.dtype} and ${oddType.dtype}); expected one dtype`);
   }
   if (r === 0) throw new ShapeError(`concat: shapes ${shapes} are rank 0; expected rank >= 1 to join along an axis`);
   if (!Number.isInteger(axis) || axis < -r || axis >= r) {
-    throw new ShapeError(`concat: axis ${axis} is out of range for shapes ${shapes} (rank ${r}); expected -${r} <= axis < ${r}`);
+    throw new ShapeError(
+      `concat: axis ${axis} is out of range for shapes ${shapes} (rank ${r}); expected -${r} <= axis < ${r}`,
+    );
   }
   const ax = axis < 0 ? axis + r : axis;
   const shape = [...x0.shape];
@@ -206,7 +216,15 @@ function stridedCopy(ctx: GpuContext, y: GpuTensor, x: GpuTensor, copy: StridedC
     workgroups: grid1d(n, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
     outputs: [y],
     inputs: [x],
-    uniforms: [u32(n), u32(r), u32(c.inOffset), u32(c.outOffset), ...pad(c.shape, 1), ...pad(c.inStrides, 0), ...pad(c.outStrides, 0)],
+    uniforms: [
+      u32(n),
+      u32(r),
+      u32(c.inOffset),
+      u32(c.outOffset),
+      ...pad(c.shape, 1),
+      ...pad(c.inStrides, 0),
+      ...pad(c.outStrides, 0),
+    ],
   });
 }
 
@@ -258,18 +276,32 @@ export const reshapeOp: OpDef<ReshapeAttrs> = defineOp<ReshapeAttrs>({
     yield s([5, 7, 33], [35, -1]);
   },
   bad: [
-    bad('size mismatch', [f32In([2, 3])], { shape: [4] },
-      /reshape: cannot reshape \[2,3\] \(6 elements\) into \[4\]/),
-    bad('two -1s', [f32In([2, 3])], { shape: [-1, -1] },
-      /reshape: cannot reshape \[2,3\] .*into \[-1,-1\].*more than one -1/),
-    bad('-1 does not divide', [f32In([2, 3])], { shape: [4, -1] },
-      /reshape: cannot reshape \[2,3\] \(6 elements\) into \[4,-1\]/),
-    bad('-1 with a 0 dim', [f32In([2, 0])], { shape: [0, -1] },
-      /reshape: cannot reshape \[2,0\] \(0 elements\) into \[0,-1\]/),
+    bad('size mismatch', [f32In([2, 3])], { shape: [4] }, /reshape: cannot reshape \[2,3\] \(6 elements\) into \[4\]/),
+    bad(
+      'two -1s',
+      [f32In([2, 3])],
+      { shape: [-1, -1] },
+      /reshape: cannot reshape \[2,3\] .*into \[-1,-1\].*more than one -1/,
+    ),
+    bad(
+      '-1 does not divide',
+      [f32In([2, 3])],
+      { shape: [4, -1] },
+      /reshape: cannot reshape \[2,3\] \(6 elements\) into \[4,-1\]/,
+    ),
+    bad(
+      '-1 with a 0 dim',
+      [f32In([2, 0])],
+      { shape: [0, -1] },
+      /reshape: cannot reshape \[2,0\] \(0 elements\) into \[0,-1\]/,
+    ),
   ],
   tol: { atol: 0, rtol: 0 },
   // d reshape: dy reshaped back to x's shape (a view).
-  grad: { saves: {}, rule: ({ shapes, needs }, dy) => [needs[0] ? apply(reshapeOp, [dy], { shape: shapes[0]! }) : null] },
+  grad: {
+    saves: {},
+    rule: ({ shapes, needs }, dy) => [needs[0] ? apply(reshapeOp, [dy], { shape: shapes[0]! }) : null],
+  },
 });
 
 export const transposeOp: OpDef<TransposeAttrs> = defineOp<TransposeAttrs>({
@@ -321,12 +353,24 @@ export const transposeOp: OpDef<TransposeAttrs> = defineOp<TransposeAttrs>({
     yield s([2048, 2100], null);
   },
   bad: [
-    bad('perm wrong length', [f32In([2, 3, 4])], { perm: [1, 0] },
-      /transpose: perm \[1,0\] has 2 entries for shape \[2,3,4\]/),
-    bad('repeated axis', [f32In([2, 3, 4])], { perm: [0, 0, 1] },
-      /transpose: perm \[0,0,1\] is not a permutation of the axes of \[2,3,4\]/),
-    bad('axis out of range', [f32In([2, 3])], { perm: [0, 2] },
-      /transpose: perm \[0,2\] is not a permutation of the axes of \[2,3\]/),
+    bad(
+      'perm wrong length',
+      [f32In([2, 3, 4])],
+      { perm: [1, 0] },
+      /transpose: perm \[1,0\] has 2 entries for shape \[2,3,4\]/,
+    ),
+    bad(
+      'repeated axis',
+      [f32In([2, 3, 4])],
+      { perm: [0, 0, 1] },
+      /transpose: perm \[0,0,1\] is not a permutation of the axes of \[2,3,4\]/,
+    ),
+    bad(
+      'axis out of range',
+      [f32In([2, 3])],
+      { perm: [0, 2] },
+      /transpose: perm \[0,2\] is not a permutation of the axes of \[2,3\]/,
+    ),
   ],
   tol: { atol: 0, rtol: 0 },
   // d transpose: dy transposed by the inverse permutation.
@@ -388,12 +432,24 @@ export const sliceOp: OpDef<SliceAttrs> = defineOp<SliceAttrs>({
     yield s([1], [0], [1]);
   },
   bad: [
-    bad('past the end', [f32In([3, 4])], { begin: [1, 2], size: [3, 1] },
-      /slice: begin \[1,2\] size \[3,1\] for shape \[3,4\] is out of range in dim 0/),
-    bad('begin beyond dim', [f32In([3, 4])], { begin: [0, -5] },
-      /slice: begin \[0,-5\] size \[\] for shape \[3,4\] is out of range in dim 1/),
-    bad('too many entries', [f32In([3, 4])], { begin: [0, 0, 0] },
-      /slice: begin \[0,0,0\] size \[\] for shape \[3,4\] has more entries than rank 2/),
+    bad(
+      'past the end',
+      [f32In([3, 4])],
+      { begin: [1, 2], size: [3, 1] },
+      /slice: begin \[1,2\] size \[3,1\] for shape \[3,4\] is out of range in dim 0/,
+    ),
+    bad(
+      'begin beyond dim',
+      [f32In([3, 4])],
+      { begin: [0, -5] },
+      /slice: begin \[0,-5\] size \[\] for shape \[3,4\] is out of range in dim 1/,
+    ),
+    bad(
+      'too many entries',
+      [f32In([3, 4])],
+      { begin: [0, 0, 0] },
+      /slice: begin \[0,0,0\] size \[\] for shape \[3,4\] has more entries than rank 2/,
+    ),
   ],
   tol: { atol: 0, rtol: 0 },
   // d slice: dy zero-padded back to x's shape, one concat with zeros per dim that was cut.
@@ -406,7 +462,16 @@ export const sliceOp: OpDef<SliceAttrs> = defineOp<SliceAttrs>({
       const dx = tidy(() => {
         let g = dy;
         x.forEach((d, k) => {
-          const zeros = (n: number) => (n > 0 ? [full(g.shape.map((e, i) => (i === k ? n : e)), 0, { backend: dy.backend })] : []);
+          const zeros = (n: number) =>
+            n > 0
+              ? [
+                  full(
+                    g.shape.map((e, i) => (i === k ? n : e)),
+                    0,
+                    { backend: dy.backend },
+                  ),
+                ]
+              : [];
           const before = zeros(begin[k]!);
           const after = zeros(d - begin[k]! - size[k]!);
           if (before.length + after.length > 0) g = apply(concatOp, [...before, g, ...after], { axis: k });
@@ -446,7 +511,13 @@ export const concatOp: OpDef<ConcatAttrs> = defineOp<ConcatAttrs>({
     const ys = stridesOf(out.shape);
     let at = 0;
     for (const x of inputs) {
-      stridedCopy(ctx, out, x, { shape: x.shape, inStrides: stridesOf(x.shape), outStrides: ys, inOffset: 0, outOffset: at * ys[axis]! });
+      stridedCopy(ctx, out, x, {
+        shape: x.shape,
+        inStrides: stridesOf(x.shape),
+        outStrides: ys,
+        inOffset: 0,
+        outOffset: at * ys[axis]!,
+      });
       at += x.shape[axis]!;
     }
   },
@@ -457,27 +528,96 @@ export const concatOp: OpDef<ConcatAttrs> = defineOp<ConcatAttrs>({
       attrs: { axis },
     });
     yield s([[7, 33]], 0);
-    yield s([[7, 33], [1, 33]], 0);
-    yield s([[5, 7], [5, 33]], 1);
-    yield s([[2, 3, 7], [2, 3, 0], [2, 3, 65]], -1);
-    yield s([[0, 5], [1, 5], [7, 5]], 0);
-    yield s([[4, 1, 3], [4, 7, 3], [4, 0, 3]], 1);
-    yield s([[1, 4, 5, 2], [1, 4, 5, 3], [1, 4, 5, 1]], -1); // NHWC channel concat
+    yield s(
+      [
+        [7, 33],
+        [1, 33],
+      ],
+      0,
+    );
+    yield s(
+      [
+        [5, 7],
+        [5, 33],
+      ],
+      1,
+    );
+    yield s(
+      [
+        [2, 3, 7],
+        [2, 3, 0],
+        [2, 3, 65],
+      ],
+      -1,
+    );
+    yield s(
+      [
+        [0, 5],
+        [1, 5],
+        [7, 5],
+      ],
+      0,
+    );
+    yield s(
+      [
+        [4, 1, 3],
+        [4, 7, 3],
+        [4, 0, 3],
+      ],
+      1,
+    );
+    yield s(
+      [
+        [1, 4, 5, 2],
+        [1, 4, 5, 3],
+        [1, 4, 5, 1],
+      ],
+      -1,
+    ); // NHWC channel concat
     yield s([[129], [65]], 0, true);
-    yield s([[3, 33, 2], [3, 33, 2]], -2, true);
-    yield s([[2, 0], [3, 0]], 0);
+    yield s(
+      [
+        [3, 33, 2],
+        [3, 33, 2],
+      ],
+      -2,
+      true,
+    );
+    yield s(
+      [
+        [2, 0],
+        [3, 0],
+      ],
+      0,
+    );
   },
   bad: [
-    bad('rank mismatch', [f32In([2, 3]), f32In([2, 3, 1])], {},
-      /concat: shapes \[2,3\], \[2,3,1\] have different ranks/),
-    bad('dim mismatch off the axis', [f32In([2, 3]), f32In([3, 4]), f32In([1, 3])], {},
-      /concat: shapes \[2,3\], \[3,4\], \[1,3\] do not fit along axis 0: dim 1 differs \(3 vs 4\)/),
-    bad('dtype mismatch', [f32In([2, 3]), i32In([2, 3])], {},
-      /concat: inputs \[2,3\], \[2,3\] mix dtypes \(float32 and int32\)/, DTypeError),
-    bad('axis out of range', [f32In([2, 3]), f32In([2, 3])], { axis: 2 },
-      /concat: axis 2 is out of range for shapes \[2,3\], \[2,3\] \(rank 2\)/),
-    bad('rank 0', [f32In([]), f32In([])], {},
-      /concat: shapes \[\], \[\] are rank 0; expected rank >= 1/),
+    bad(
+      'rank mismatch',
+      [f32In([2, 3]), f32In([2, 3, 1])],
+      {},
+      /concat: shapes \[2,3\], \[2,3,1\] have different ranks/,
+    ),
+    bad(
+      'dim mismatch off the axis',
+      [f32In([2, 3]), f32In([3, 4]), f32In([1, 3])],
+      {},
+      /concat: shapes \[2,3\], \[3,4\], \[1,3\] do not fit along axis 0: dim 1 differs \(3 vs 4\)/,
+    ),
+    bad(
+      'dtype mismatch',
+      [f32In([2, 3]), i32In([2, 3])],
+      {},
+      /concat: inputs \[2,3\], \[2,3\] mix dtypes \(float32 and int32\)/,
+      DTypeError,
+    ),
+    bad(
+      'axis out of range',
+      [f32In([2, 3]), f32In([2, 3])],
+      { axis: 2 },
+      /concat: axis 2 is out of range for shapes \[2,3\], \[2,3\] \(rank 2\)/,
+    ),
+    bad('rank 0', [f32In([]), f32In([])], {}, /concat: shapes \[\], \[\] are rank 0; expected rank >= 1/),
   ],
   tol: { atol: 0, rtol: 0 },
   // d concat: each input's gradient is its block of dy along the axis.
@@ -504,7 +644,9 @@ export interface BroadcastToAttrs {
 function broadcastTarget(x: Shape, shape: readonly number[]): readonly number[] {
   const ok = shape.length >= x.length && x.every((d, i) => d === 1 || d === shape[shape.length - x.length + i]);
   if (!ok || shape.some((d) => !Number.isInteger(d) || d < 0)) {
-    throw new ShapeError(`broadcast_to: ${fmtShape(x)} does not broadcast to ${fmtShape(shape)}; expected each dim equal or 1 (NumPy rules)`);
+    throw new ShapeError(
+      `broadcast_to: ${fmtShape(x)} does not broadcast to ${fmtShape(shape)}; expected each dim equal or 1 (NumPy rules)`,
+    );
   }
   return shape;
 }
@@ -560,7 +702,13 @@ export const broadcastToOp: OpDef<BroadcastToAttrs> = defineOp<BroadcastToAttrs>
   grad: { saves: {}, rule: ({ shapes, needs }, dy) => [needs[0] ? sumTo(dy, shapes[0]!) : null] },
 });
 
-export const layoutOps = { reshape: reshapeOp, transpose: transposeOp, slice: sliceOp, concat: concatOp, broadcast_to: broadcastToOp };
+export const layoutOps = {
+  reshape: reshapeOp,
+  transpose: transposeOp,
+  slice: sliceOp,
+  concat: concatOp,
+  broadcast_to: broadcastToOp,
+};
 
 /** x repeated along its size-1 (and missing leading) dims to `shape`, as torch.broadcast_to / tf.broadcastTo. */
 export const broadcastTo = (x: Tensor, shape: readonly number[]): Tensor => apply(broadcastToOp, [x], { shape });
@@ -569,13 +717,15 @@ export const broadcastTo = (x: Tensor, shape: readonly number[]): Tensor => appl
 export const reshape = (x: Tensor, shape: readonly number[]): Tensor => apply(reshapeOp, [x], { shape });
 
 /** Permutes the axes of `x`: output axis k is input axis perm[k] (default: reversed axes, as tf.transpose). */
-export const transpose = (x: Tensor, perm?: readonly number[]): Tensor => apply(transposeOp, [x], { perm: perm ?? null });
+export const transpose = (x: Tensor, perm?: readonly number[]): Tensor =>
+  apply(transposeOp, [x], { perm: perm ?? null });
 
 /**
  * The block of `x` starting at `begin` with `size` elements per dim, as tf.slice: a negative begin counts from the
  * end, a size of -1 (or a missing entry) runs to the end of its dim.
  */
-export const slice = (x: Tensor, begin: readonly number[], size: readonly number[] = []): Tensor => apply(sliceOp, [x], { begin, size });
+export const slice = (x: Tensor, begin: readonly number[], size: readonly number[] = []): Tensor =>
+  apply(sliceOp, [x], { begin, size });
 
 /** Joins tensors of one rank and dtype along `axis` (negative counts from the end); other dims must match. */
 export const concat = (tensors: readonly Tensor[], axis = 0): Tensor => apply(concatOp, tensors, { axis });

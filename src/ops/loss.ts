@@ -31,27 +31,39 @@ function inferCe(name: CeName, inputs: readonly TensorSpec[], a: CrossEntropyAtt
   requireFloat(name, [x]);
   const r = x.shape.length;
   if (r === 0) throw new ShapeError(`${name}: logits [] have rank 0; expected at least 1 dim (the classes)`);
-  if (x.shape[r - 1] === 0) throw new ShapeError(`${name}: logits ${fmtShape(x.shape)} have 0 classes; expected at least 1`);
+  if (x.shape[r - 1] === 0)
+    throw new ShapeError(`${name}: logits ${fmtShape(x.shape)} have 0 classes; expected at least 1`);
   const rows = x.shape.slice(0, -1);
   if (a.sparse) {
     if (t.dtype !== 'int32') {
-      throw new DTypeError(`${name}: sparse labels ${fmtShape(t.shape)} are ${t.dtype}; expected int32 class indices (or sparse: false for probabilities)`);
+      throw new DTypeError(
+        `${name}: sparse labels ${fmtShape(t.shape)} are ${t.dtype}; expected int32 class indices (or sparse: false for probabilities)`,
+      );
     }
     if (!sameShape(t.shape, rows)) {
-      throw new ShapeError(`${name}: sparse labels ${fmtShape(t.shape)} do not fit logits ${fmtShape(x.shape)}; expected ${fmtShape(rows)} (the logits without the class dim)`);
+      throw new ShapeError(
+        `${name}: sparse labels ${fmtShape(t.shape)} do not fit logits ${fmtShape(x.shape)}; expected ${fmtShape(rows)} (the logits without the class dim)`,
+      );
     }
   } else {
     if (t.dtype !== 'float32') {
-      throw new DTypeError(`${name}: dense labels ${fmtShape(t.shape)} are ${t.dtype}; expected float32 probabilities (or sparse: true for class indices)`);
+      throw new DTypeError(
+        `${name}: dense labels ${fmtShape(t.shape)} are ${t.dtype}; expected float32 probabilities (or sparse: true for class indices)`,
+      );
     }
     if (!sameShape(t.shape, x.shape)) {
-      throw new ShapeError(`${name}: dense labels ${fmtShape(t.shape)} do not match logits ${fmtShape(x.shape)}; expected equal shapes`);
+      throw new ShapeError(
+        `${name}: dense labels ${fmtShape(t.shape)} do not match logits ${fmtShape(x.shape)}; expected equal shapes`,
+      );
     }
   }
   if (!dy) return { shape: rows, dtype: 'float32' };
-  if (dy.dtype !== 'float32') throw new DTypeError(`${name}: dy ${fmtShape(dy.shape)} is ${dy.dtype}; expected float32`);
+  if (dy.dtype !== 'float32')
+    throw new DTypeError(`${name}: dy ${fmtShape(dy.shape)} is ${dy.dtype}; expected float32`);
   if (!sameShape(dy.shape, rows)) {
-    throw new ShapeError(`${name}: dy ${fmtShape(dy.shape)} does not match the loss ${fmtShape(rows)} of logits ${fmtShape(x.shape)}; expected equal shapes`);
+    throw new ShapeError(
+      `${name}: dy ${fmtShape(dy.shape)} does not match the loss ${fmtShape(rows)} of logits ${fmtShape(x.shape)}; expected equal shapes`,
+    );
   }
   return { shape: x.shape, dtype: 'float32' };
 }
@@ -60,7 +72,13 @@ function inferCe(name: CeName, inputs: readonly TensorSpec[], a: CrossEntropyAtt
 // loss = −Σ t log softmax(x) = Σ t (lse − x), lse = m + log Σ exp(x − m) with m the row max.
 // NOTE: a sparse label outside [0, n) gives NaN for its row; dense labels are used as given (need not sum to 1:
 // the loss is −Σ t log p, as torch.nn.functional.cross_entropy with probability targets).
-function crossEntropyRef(x: FloatArray, t: ArrayLike<number>, n: number, sparse: boolean, loss: FloatArray): FloatArray {
+function crossEntropyRef(
+  x: FloatArray,
+  t: ArrayLike<number>,
+  n: number,
+  sparse: boolean,
+  loss: FloatArray,
+): FloatArray {
   for (let r = 0; r < loss.length; r++) {
     const b = r * n;
     let m = -Infinity;
@@ -82,7 +100,14 @@ function crossEntropyRef(x: FloatArray, t: ArrayLike<number>, n: number, sparse:
 
 // CPU reference. x, dx: [rows, n]; t: [rows, n] (dense) or [rows] (sparse); dy: [rows]:
 // dx = dy (softmax(x) Σt − t), t one-hot of the label when sparse (a label outside [0, n) gives a NaN row).
-function crossEntropyBwdRef(x: FloatArray, t: ArrayLike<number>, dy: ArrayLike<number>, n: number, sparse: boolean, dx: FloatArray): FloatArray {
+function crossEntropyBwdRef(
+  x: FloatArray,
+  t: ArrayLike<number>,
+  dy: ArrayLike<number>,
+  n: number,
+  sparse: boolean,
+  dx: FloatArray,
+): FloatArray {
   for (let r = 0; r < dy.length; r++) {
     const b = r * n;
     let m = -Infinity;
@@ -105,7 +130,10 @@ function crossEntropyBwdRef(x: FloatArray, t: ArrayLike<number>, dy: ArrayLike<n
 }
 
 // Logits [rows, n] as X rows per workgroup by Y threads per row (rowTile: one thread per row for few classes).
-function dispatchRows(shader: 'softmax_cross_entropy_fwd' | 'softmax_cross_entropy_bwd', { inputs, out, attrs, ctx }: GpuArgs<CrossEntropyAttrs>): void {
+function dispatchRows(
+  shader: 'softmax_cross_entropy_fwd' | 'softmax_cross_entropy_bwd',
+  { inputs, out, attrs, ctx }: GpuArgs<CrossEntropyAttrs>,
+): void {
   const x = inputs[0]!;
   const n = x.shape[x.shape.length - 1]!;
   const rows = sizeOf(x.shape) / n;
@@ -184,7 +212,10 @@ function labelsFor(c: CeCase, rng: Rng, withDy: boolean): SampleInput {
 function* ceSamples(rng: Rng, withDy: boolean): Iterable<Sample<CrossEntropyAttrs>> {
   for (const c of CASES) {
     const sparse = c.labels === 'index' || c.labels === 'out of range';
-    const inputs: SampleInput[] = [{ shape: c.shape, ...(c.range ? { range: c.range } : {}) }, labelsFor(c, rng, withDy)];
+    const inputs: SampleInput[] = [
+      { shape: c.shape, ...(c.range ? { range: c.range } : {}) },
+      labelsFor(c, rng, withDy),
+    ];
     if (withDy) inputs.push({ shape: c.shape.slice(0, -1), range: [-2, 2] });
     const range = c.range ? ` in [${c.range}]` : '';
     yield { name: `[${c.shape}]${range} ${c.labels} ${sparse ? 'sparse' : 'dense'}`, inputs, attrs: { sparse } };
@@ -195,16 +226,64 @@ function badCases(name: CeName, withDy: boolean): BadCase<CrossEntropyAttrs>[] {
   const dy = (shape: number[]): SampleInput[] => (withDy ? [{ shape }] : []);
   const re = (s: string) => new RegExp(`${name}: ${s.replace(/[[\]]/g, '\\$&')}`);
   const cases: BadCase<CrossEntropyAttrs>[] = [
-    { name: 'dense shape mismatch', inputs: [{ shape: [2, 3] }, { shape: [2, 4] }, ...dy([2])], attrs: { sparse: false }, error: ShapeError, message: re('dense labels [2,4] do not match logits [2,3]') },
-    { name: 'sparse labels of the wrong shape', inputs: [{ shape: [2, 3] }, { shape: [2, 3], dtype: 'int32' }, ...dy([2])], attrs: { sparse: true }, error: ShapeError, message: re('sparse labels [2,3] do not fit logits [2,3]; expected [2]') },
-    { name: 'float labels with sparse: true', inputs: [{ shape: [2, 3] }, { shape: [2] }, ...dy([2])], attrs: { sparse: true }, error: DTypeError, message: re('sparse labels [2] are float32; expected int32') },
-    { name: 'int32 labels with sparse: false', inputs: [{ shape: [2, 3] }, { shape: [2, 3], dtype: 'int32' }, ...dy([2])], attrs: { sparse: false }, error: DTypeError, message: re('dense labels [2,3] are int32; expected float32') },
-    { name: 'int32 logits', inputs: [{ shape: [2, 3], dtype: 'int32' }, { shape: [2], dtype: 'int32' }, ...dy([2])], attrs: { sparse: true }, error: DTypeError, message: re('input 0 [2,3] is int32; expected float32') },
-    { name: 'rank-0 logits', inputs: [{ shape: [] }, { shape: [] }, ...dy([])], attrs: { sparse: false }, error: ShapeError, message: re('logits [] have rank 0') },
-    { name: 'zero classes', inputs: [{ shape: [2, 0] }, { shape: [2], dtype: 'int32' }, ...dy([2])], attrs: { sparse: true }, error: ShapeError, message: re('logits [2,0] have 0 classes') },
+    {
+      name: 'dense shape mismatch',
+      inputs: [{ shape: [2, 3] }, { shape: [2, 4] }, ...dy([2])],
+      attrs: { sparse: false },
+      error: ShapeError,
+      message: re('dense labels [2,4] do not match logits [2,3]'),
+    },
+    {
+      name: 'sparse labels of the wrong shape',
+      inputs: [{ shape: [2, 3] }, { shape: [2, 3], dtype: 'int32' }, ...dy([2])],
+      attrs: { sparse: true },
+      error: ShapeError,
+      message: re('sparse labels [2,3] do not fit logits [2,3]; expected [2]'),
+    },
+    {
+      name: 'float labels with sparse: true',
+      inputs: [{ shape: [2, 3] }, { shape: [2] }, ...dy([2])],
+      attrs: { sparse: true },
+      error: DTypeError,
+      message: re('sparse labels [2] are float32; expected int32'),
+    },
+    {
+      name: 'int32 labels with sparse: false',
+      inputs: [{ shape: [2, 3] }, { shape: [2, 3], dtype: 'int32' }, ...dy([2])],
+      attrs: { sparse: false },
+      error: DTypeError,
+      message: re('dense labels [2,3] are int32; expected float32'),
+    },
+    {
+      name: 'int32 logits',
+      inputs: [{ shape: [2, 3], dtype: 'int32' }, { shape: [2], dtype: 'int32' }, ...dy([2])],
+      attrs: { sparse: true },
+      error: DTypeError,
+      message: re('input 0 [2,3] is int32; expected float32'),
+    },
+    {
+      name: 'rank-0 logits',
+      inputs: [{ shape: [] }, { shape: [] }, ...dy([])],
+      attrs: { sparse: false },
+      error: ShapeError,
+      message: re('logits [] have rank 0'),
+    },
+    {
+      name: 'zero classes',
+      inputs: [{ shape: [2, 0] }, { shape: [2], dtype: 'int32' }, ...dy([2])],
+      attrs: { sparse: true },
+      error: ShapeError,
+      message: re('logits [2,0] have 0 classes'),
+    },
   ];
   if (withDy) {
-    cases.push({ name: 'dy of the wrong shape', inputs: [{ shape: [2, 3] }, { shape: [2], dtype: 'int32' }, { shape: [3] }], attrs: { sparse: true }, error: ShapeError, message: re('dy [3] does not match the loss [2] of logits [2,3]') });
+    cases.push({
+      name: 'dy of the wrong shape',
+      inputs: [{ shape: [2, 3] }, { shape: [2], dtype: 'int32' }, { shape: [3] }],
+      attrs: { sparse: true },
+      error: ShapeError,
+      message: re('dy [3] does not match the loss [2] of logits [2,3]'),
+    });
   }
   return cases;
 }
@@ -217,7 +296,14 @@ export const softmaxCrossEntropyBwdOp: OpDef<CrossEntropyAttrs> = defineOp<Cross
   attrs: { sparse: false },
   infer: (inputs, a) => inferCe('softmax_cross_entropy_bwd_x', inputs, a),
   cpu: ({ inputs: [x, t, dy], attrs, alloc }) =>
-    crossEntropyBwdRef(x!.data as FloatArray, t!.data, dy!.data, x!.shape[x!.shape.length - 1]!, attrs.sparse, alloc(x!.data.length)),
+    crossEntropyBwdRef(
+      x!.data as FloatArray,
+      t!.data,
+      dy!.data,
+      x!.shape[x!.shape.length - 1]!,
+      attrs.sparse,
+      alloc(x!.data.length),
+    ),
   gpu: (args) => dispatchRows('softmax_cross_entropy_bwd', args),
   samples: (rng) => ceSamples(rng, true),
   bad: badCases('softmax_cross_entropy_bwd_x', true),
@@ -231,7 +317,13 @@ export const softmaxCrossEntropyOp: OpDef<CrossEntropyAttrs> = defineOp<CrossEnt
   attrs: { sparse: false },
   infer: (inputs, a) => inferCe('softmax_cross_entropy', inputs, a),
   cpu: ({ inputs: [x, t], attrs, alloc }) =>
-    crossEntropyRef(x!.data as FloatArray, t!.data, x!.shape[x!.shape.length - 1]!, attrs.sparse, alloc(x!.data.length / x!.shape[x!.shape.length - 1]!)),
+    crossEntropyRef(
+      x!.data as FloatArray,
+      t!.data,
+      x!.shape[x!.shape.length - 1]!,
+      attrs.sparse,
+      alloc(x!.data.length / x!.shape[x!.shape.length - 1]!),
+    ),
   gpu: (args) => dispatchRows('softmax_cross_entropy_fwd', args),
   samples: (rng) => ceSamples(rng, false),
   bad: badCases('softmax_cross_entropy', false),
@@ -272,7 +364,11 @@ function reduce(loss: Tensor, reduction: LossReduction): Tensor {
  * float32 probability rows [..., C] (used as given: they need not sum to 1). A class index outside [0, C) gives NaN
  * for its row. `reduction`: 'none' gives the per-row losses [...], 'mean' (default) or 'sum' a scalar.
  */
-export function softmaxCrossEntropy(logits: Tensor, labels: Tensor, { reduction = 'mean' }: { reduction?: LossReduction } = {}): Tensor {
+export function softmaxCrossEntropy(
+  logits: Tensor,
+  labels: Tensor,
+  { reduction = 'mean' }: { reduction?: LossReduction } = {},
+): Tensor {
   return reduce(apply(softmaxCrossEntropyOp, [logits, labels], { sparse: labels.dtype === 'int32' }), reduction);
 }
 
@@ -280,7 +376,11 @@ export function softmaxCrossEntropy(logits: Tensor, labels: Tensor, { reduction 
  * Mean squared error (pred - target)², elementwise (broadcast as `sub`), as torch.nn.functional.mse_loss.
  * `reduction`: 'none' gives the elementwise losses, 'mean' (default) or 'sum' a scalar.
  */
-export function mseLoss(pred: Tensor, target: Tensor, { reduction = 'mean' }: { reduction?: LossReduction } = {}): Tensor {
+export function mseLoss(
+  pred: Tensor,
+  target: Tensor,
+  { reduction = 'mean' }: { reduction?: LossReduction } = {},
+): Tensor {
   const d = sub(pred, target);
   const sq = square(d);
   d.dispose();

@@ -82,7 +82,12 @@ function tileBytes(k: MatmulKernel): number {
 type KernelLimits = Pick<GPUSupportedLimits, 'maxComputeWorkgroupStorageSize' | 'maxComputeInvocationsPerWorkgroup'>;
 
 /** Why kernel `k` cannot run an M x K @ K x N product under these flags and limits, or undefined if it can. */
-function unfit(k: MatmulKernel, d: { M: number; K: number; N: number }, t: Pick<MatmulAttrs, 'transA' | 'transB'>, limits: KernelLimits): string | undefined {
+function unfit(
+  k: MatmulKernel,
+  d: { M: number; K: number; N: number },
+  t: Pick<MatmulAttrs, 'transA' | 'transB'>,
+  limits: KernelLimits,
+): string | undefined {
   if (k.shader === 'matmul') return undefined;
   if ((t.transA ? d.M : d.K) % 4 !== 0) return `a's rows (${t.transA ? 'M' : 'K'}) are not whole vec4s`;
   if ((t.transB ? d.K : d.N) % 4 !== 0) return `b's rows (${t.transB ? 'K' : 'N'}) are not whole vec4s`;
@@ -90,7 +95,8 @@ function unfit(k: MatmulKernel, d: { M: number; K: number; N: number }, t: Pick<
   if (tileBytes(k) > limits.maxComputeWorkgroupStorageSize) {
     return `its ${tileBytes(k)} B of workgroup memory exceed the adapter's ${limits.maxComputeWorkgroupStorageSize}`;
   }
-  if (threadsOf(k) > limits.maxComputeInvocationsPerWorkgroup) return `its ${threadsOf(k)} threads exceed the adapter's limit`;
+  if (threadsOf(k) > limits.maxComputeInvocationsPerWorkgroup)
+    return `its ${threadsOf(k)} threads exceed the adapter's limit`;
   return undefined;
 }
 
@@ -106,13 +112,20 @@ export function matmulKernel(
 ): MatmulKernel {
   if (t.kernel && t.kernel !== 'auto') {
     const k: MatmulKernel | undefined = MATMUL_KERNELS[t.kernel];
-    if (!k) throw new WgnnError(`${op}: unknown kernel '${t.kernel}'; expected 'auto' or one of ${Object.keys(MATMUL_KERNELS).join(', ')}`);
+    if (!k)
+      throw new WgnnError(
+        `${op}: unknown kernel '${t.kernel}'; expected 'auto' or one of ${Object.keys(MATMUL_KERNELS).join(', ')}`,
+      );
     const why = unfit(k, d, t, limits);
-    if (why) throw new WgnnError(`${op}: kernel '${t.kernel}' cannot run [${d.M},${d.K}] @ [${d.K},${d.N}] (${flags(t)}): ${why}`);
+    if (why)
+      throw new WgnnError(
+        `${op}: kernel '${t.kernel}' cannot run [${d.M},${d.K}] @ [${d.K},${d.N}] (${flags(t)}): ${why}`,
+      );
     return k;
   }
   const tiles = Math.ceil(d.M / 128) * Math.ceil(d.N / 128) * d.batch;
-  const order: MatmulKernelName[] = tiles >= LARGE_MIN_TILES ? ['vec4-128x128x16', 'vec4-128x128x8', 'vec4-64x64x16'] : ['vec4-64x64x16'];
+  const order: MatmulKernelName[] =
+    tiles >= LARGE_MIN_TILES ? ['vec4-128x128x16', 'vec4-128x128x8', 'vec4-64x64x16'] : ['vec4-64x64x16'];
   const name = order.find((n) => !unfit(MATMUL_KERNELS[n], d, t, limits)) ?? 'scalar-64x64x16';
   return MATMUL_KERNELS[name];
 }
@@ -132,9 +145,14 @@ const flags = (t: Pick<MatmulAttrs, 'transA' | 'transB'>): string => `transA=${t
 
 /** M, K, N and the broadcast batch dims of a @ b; throws ShapeError naming the op, both shapes and the flags. */
 function matmulDims(op: string, a: Shape, b: Shape, t: MatmulAttrs): Dims {
-  for (const [which, s] of [['a', a], ['b', b]] as const) {
+  for (const [which, s] of [
+    ['a', a],
+    ['b', b],
+  ] as const) {
     if (s.length < 2) {
-      throw new ShapeError(`${op}: ${which} ${fmtShape(s)} has rank ${s.length}; expected rank >= 2 (${fmtShape(a)} @ ${fmtShape(b)})`);
+      throw new ShapeError(
+        `${op}: ${which} ${fmtShape(s)} has rank ${s.length}; expected rank >= 2 (${fmtShape(a)} @ ${fmtShape(b)})`,
+      );
     }
   }
   const [a0, a1] = a.slice(-2) as [number, number];
@@ -142,7 +160,9 @@ function matmulDims(op: string, a: Shape, b: Shape, t: MatmulAttrs): Dims {
   const [M, Ka] = t.transA ? [a1, a0] : [a0, a1];
   const [Kb, N] = t.transB ? [b1, b0] : [b0, b1];
   if (Ka !== Kb) {
-    throw new ShapeError(`${op}: inner dims differ: ${fmtShape(a)} @ ${fmtShape(b)} (${flags(t)}) has K = ${Ka} vs ${Kb}; expected equal`);
+    throw new ShapeError(
+      `${op}: inner dims differ: ${fmtShape(a)} @ ${fmtShape(b)} (${flags(t)}) has K = ${Ka} vs ${Kb}; expected equal`,
+    );
   }
   const ab = a.slice(0, -2);
   const bb = b.slice(0, -2);
@@ -207,7 +227,9 @@ function batchLayout(op: string, a: Shape, b: Shape, d: Dims): BatchLayout {
 function activationRow(op: string, name: Activation): (typeof UNARY)[UnaryName] | undefined {
   if (name === 'none') return undefined;
   if (!(name in UNARY)) {
-    throw new WgnnError(`${op}: unknown activation '${String(name)}'; expected 'none' or one of ${Object.keys(UNARY).join(', ')}`);
+    throw new WgnnError(
+      `${op}: unknown activation '${String(name)}'; expected 'none' or one of ${Object.keys(UNARY).join(', ')}`,
+    );
   }
   return UNARY[name];
 }
@@ -225,7 +247,12 @@ function matmulOp(name: 'matmul' | 'matmul_bias'): OpDef<MatmulAttrs> {
       const d = matmulDims(name, a.shape, b.shape, attrs);
       batchLayout(name, a.shape, b.shape, d);
       // A forced kernel must suit the shape on any backend (the adapter's limits are checked at dispatch).
-      matmulKernel({ ...d, batch: 1 }, attrs, { maxComputeWorkgroupStorageSize: Infinity, maxComputeInvocationsPerWorkgroup: Infinity }, name);
+      matmulKernel(
+        { ...d, batch: 1 },
+        attrs,
+        { maxComputeWorkgroupStorageSize: Infinity, maxComputeInvocationsPerWorkgroup: Infinity },
+        name,
+      );
       if (bias && (bias.shape.length !== 1 || bias.shape[0] !== d.N)) {
         throw new ShapeError(
           `${name}: bias ${fmtShape(bias.shape)} does not match N = ${d.N} of ${fmtShape(a.shape)} @ ${fmtShape(b.shape)} (${flags(attrs)}); expected [${d.N}]`,
@@ -334,10 +361,17 @@ function matmulGrad(withBias: boolean): Grad<MatmulAttrs> {
       const r = row(act);
       let dz = dy;
       if (r) {
-        const s = r.grad.uses === 'y' ? y! : apply(withBias ? matmulOps.matmul_bias : matmulOps.matmul, withBias ? [a!, b!, bias!] : [a!, b!], { transA: tA, transB: tB });
+        const s =
+          r.grad.uses === 'y'
+            ? y!
+            : apply(withBias ? matmulOps.matmul_bias : matmulOps.matmul, withBias ? [a!, b!, bias!] : [a!, b!], {
+                transA: tA,
+                transB: tB,
+              });
         dz = apply(unaryOps[`${act as UnaryName}_bwd_x`], [s, dy], { alpha });
       }
-      const mm = (x: Tensor, w: Tensor, transA: boolean, transB: boolean) => apply(matmulOps.matmul, [x, w], { transA, transB });
+      const mm = (x: Tensor, w: Tensor, transA: boolean, transB: boolean) =>
+        apply(matmulOps.matmul, [x, w], { transA, transB });
       const da = needs[0] ? sumTo(tA ? mm(b!, dz, tB, true) : mm(dz, b!, false, !tB), shapes[0]!) : null;
       const db = needs[1] ? sumTo(tB ? mm(dz, a!, true, tA) : mm(a!, dz, !tA, false), shapes[1]!) : null;
       const dbias = withBias && needs[2] ? sum(dz, [...Array(dz.rank - 1).keys()]) : null;
@@ -359,32 +393,170 @@ function sample(shapes: number[][], attrs: Partial<MatmulAttrs> = {}, label = ''
 }
 
 function* plainSamples(): Iterable<Sample<MatmulAttrs>> {
-  yield sample([[1, 1], [1, 1]]);
-  yield sample([[7, 33], [33, 65]]);
-  yield sample([[129, 65], [65, 129]]);
-  yield sample([[1, 129], [129, 7]], {}, ' (M=1)');
-  yield sample([[65, 1], [1, 33]], {}, ' (K=1)');
-  yield sample([[3, 7, 5], [3, 5, 9]]);
-  yield sample([[2, 1, 4, 6], [3, 6, 5]], {}, ' (broadcast)');
-  yield sample([[4, 5], [3, 5, 6]], {}, ' (a broadcast)');
-  yield sample([[2, 3, 1, 2, 4, 5], [3, 2, 1, 5, 6]], {}, ' (4 batch dims)');
-  yield sample([[2, 3, 7, 5], [2, 3, 5, 9]], {}, ' (batch dims merge)');
-  yield sample([[33, 70], [33, 65]], { transA: true });
-  yield sample([[7, 33], [65, 33]], { transB: true });
-  yield sample([[2, 33, 70], [65, 33]], { transA: true, transB: true });
-  yield sample([[4, 0], [0, 5]], {}, ' (K=0)');
-  yield sample([[0, 5], [5, 3]]);
-  yield sample([[7, 33], [33, 65]], { activation: 'relu' });
-  yield sample([[200, 300], [300, 257]]);
+  yield sample([
+    [1, 1],
+    [1, 1],
+  ]);
+  yield sample([
+    [7, 33],
+    [33, 65],
+  ]);
+  yield sample([
+    [129, 65],
+    [65, 129],
+  ]);
+  yield sample(
+    [
+      [1, 129],
+      [129, 7],
+    ],
+    {},
+    ' (M=1)',
+  );
+  yield sample(
+    [
+      [65, 1],
+      [1, 33],
+    ],
+    {},
+    ' (K=1)',
+  );
+  yield sample([
+    [3, 7, 5],
+    [3, 5, 9],
+  ]);
+  yield sample(
+    [
+      [2, 1, 4, 6],
+      [3, 6, 5],
+    ],
+    {},
+    ' (broadcast)',
+  );
+  yield sample(
+    [
+      [4, 5],
+      [3, 5, 6],
+    ],
+    {},
+    ' (a broadcast)',
+  );
+  yield sample(
+    [
+      [2, 3, 1, 2, 4, 5],
+      [3, 2, 1, 5, 6],
+    ],
+    {},
+    ' (4 batch dims)',
+  );
+  yield sample(
+    [
+      [2, 3, 7, 5],
+      [2, 3, 5, 9],
+    ],
+    {},
+    ' (batch dims merge)',
+  );
+  yield sample(
+    [
+      [33, 70],
+      [33, 65],
+    ],
+    { transA: true },
+  );
+  yield sample(
+    [
+      [7, 33],
+      [65, 33],
+    ],
+    { transB: true },
+  );
+  yield sample(
+    [
+      [2, 33, 70],
+      [65, 33],
+    ],
+    { transA: true, transB: true },
+  );
+  yield sample(
+    [
+      [4, 0],
+      [0, 5],
+    ],
+    {},
+    ' (K=0)',
+  );
+  yield sample([
+    [0, 5],
+    [5, 3],
+  ]);
+  yield sample(
+    [
+      [7, 33],
+      [33, 65],
+    ],
+    { activation: 'relu' },
+  );
+  yield sample([
+    [200, 300],
+    [300, 257],
+  ]);
   // Shapes of whole vec4s: matmul_vec4.wgsl, 64x64 tiles (partial in M, N and K) and 128x128 (>= 128 tiles).
-  yield sample([[68, 36], [36, 132]], {}, ' (vec4)');
-  yield sample([[36, 68], [132, 36]], { transA: true, transB: true }, ' (vec4)');
-  yield sample([[4, 0], [0, 8]], {}, ' (vec4, K=0)');
-  yield sample([[128, 130, 12], [128, 12, 132]], {}, ' (vec4 128x128)');
-  yield sample([[16, 20, 260], [20, 264]], { transA: true }, ' (vec4 128x128 broadcast)');
+  yield sample(
+    [
+      [68, 36],
+      [36, 132],
+    ],
+    {},
+    ' (vec4)',
+  );
+  yield sample(
+    [
+      [36, 68],
+      [132, 36],
+    ],
+    { transA: true, transB: true },
+    ' (vec4)',
+  );
+  yield sample(
+    [
+      [4, 0],
+      [0, 8],
+    ],
+    {},
+    ' (vec4, K=0)',
+  );
+  yield sample(
+    [
+      [128, 130, 12],
+      [128, 12, 132],
+    ],
+    {},
+    ' (vec4 128x128)',
+  );
+  yield sample(
+    [
+      [16, 20, 260],
+      [20, 264],
+    ],
+    { transA: true },
+    ' (vec4 128x128 broadcast)',
+  );
   // The kernels the table does not pick on every adapter, forced.
-  yield sample([[130, 36], [132, 36]], { transB: true, kernel: 'vec4-128x128x8' });
-  yield sample([[68, 36], [36, 132]], { kernel: 'scalar-64x64x16' });
+  yield sample(
+    [
+      [130, 36],
+      [132, 36],
+    ],
+    { transB: true, kernel: 'vec4-128x128x8' },
+  );
+  yield sample(
+    [
+      [68, 36],
+      [36, 132],
+    ],
+    { kernel: 'scalar-64x64x16' },
+  );
 }
 
 function* biasSamples(): Iterable<Sample<MatmulAttrs>> {
@@ -407,8 +579,18 @@ function* biasSamples(): Iterable<Sample<MatmulAttrs>> {
 const inp = (shape: number[], dtype: 'int32' | 'float32' = 'float32') => ({ shape, dtype, range: RANGE });
 
 const plainBad: BadCase<MatmulAttrs>[] = [
-  { name: 'rank 1', inputs: [inp([3]), inp([3, 4])], error: ShapeError, message: /matmul: a \[3\] has rank 1; expected rank >= 2/ },
-  { name: 'K mismatch', inputs: [inp([2, 3]), inp([4, 5])], error: ShapeError, message: /matmul: inner dims differ: \[2,3\] @ \[4,5\]/ },
+  {
+    name: 'rank 1',
+    inputs: [inp([3]), inp([3, 4])],
+    error: ShapeError,
+    message: /matmul: a \[3\] has rank 1; expected rank >= 2/,
+  },
+  {
+    name: 'K mismatch',
+    inputs: [inp([2, 3]), inp([4, 5])],
+    error: ShapeError,
+    message: /matmul: inner dims differ: \[2,3\] @ \[4,5\]/,
+  },
   {
     name: 'K mismatch transA transB',
     inputs: [inp([2, 3]), inp([2, 4])],
@@ -428,7 +610,12 @@ const plainBad: BadCase<MatmulAttrs>[] = [
     error: ShapeError,
     message: /matmul: batch dims of \[2,1,2,1,2,3,3\] and \[1,2,1,2,1,3,3\] need 5 dims/,
   },
-  { name: 'int32 input', inputs: [inp([2, 3]), inp([3, 4], 'int32')], error: DTypeError, message: /matmul: input 1 \[3,4\] is int32/ },
+  {
+    name: 'int32 input',
+    inputs: [inp([2, 3]), inp([3, 4], 'int32')],
+    error: DTypeError,
+    message: /matmul: input 1 \[3,4\] is int32/,
+  },
   {
     name: 'unknown activation',
     inputs: [inp([2, 3]), inp([3, 4])],
@@ -448,7 +635,8 @@ const plainBad: BadCase<MatmulAttrs>[] = [
     inputs: [inp([2, 4]), inp([4, 6])],
     attrs: { kernel: 'vec4-64x64x16' },
     error: WgnnError,
-    message: /matmul: kernel 'vec4-64x64x16' cannot run \[2,4\] @ \[4,6\] \(transA=false, transB=false\): b's rows \(N\) are not whole vec4s/,
+    message:
+      /matmul: kernel 'vec4-64x64x16' cannot run \[2,4\] @ \[4,6\] \(transA=false, transB=false\): b's rows \(N\) are not whole vec4s/,
   },
 ];
 
@@ -471,7 +659,12 @@ const biasBad: BadCase<MatmulAttrs>[] = [
     error: ShapeError,
     message: /matmul_bias: inner dims differ: \[2,3\] @ \[4,5\]/,
   },
-  { name: 'int32 bias', inputs: [inp([2, 3]), inp([3, 5]), inp([5], 'int32')], error: DTypeError, message: /matmul_bias: input 2 \[5\] is int32/ },
+  {
+    name: 'int32 bias',
+    inputs: [inp([2, 3]), inp([3, 5]), inp([5], 'int32')],
+    error: DTypeError,
+    message: /matmul_bias: input 2 \[5\] is int32/,
+  },
 ];
 
 export const matmulOps = {

@@ -29,7 +29,9 @@ export const countCorrectOp: OpDef<CountCorrectAttrs> = defineOp<CountCorrectAtt
     const sparse = t.dtype === 'int32';
     const ok = sparse ? sizeOf(t.shape) === rows && c > 1 : sizeOf(t.shape) === rows * c;
     if (!ok) {
-      throw new ShapeError(`count_correct: ${what}; expected int32 labels [${rows}] (with > 1 class) or float targets of pred's shape`);
+      throw new ShapeError(
+        `count_correct: ${what}; expected int32 labels [${rows}] (with > 1 class) or float targets of pred's shape`,
+      );
     }
     return { shape: [], dtype: 'float32' };
   },
@@ -69,15 +71,47 @@ export const countCorrectOp: OpDef<CountCorrectAttrs> = defineOp<CountCorrectAtt
     yield { name: '[7,3] sparse', inputs: [{ shape: [7, 3] }, { shape: [7], dtype: 'int32', range: [0, 3] }] };
     yield { name: '[64,10] sparse', inputs: [{ shape: [64, 10] }, { shape: [64], dtype: 'int32', range: [0, 10] }] };
     yield { name: '[513,10] sparse', inputs: [{ shape: [513, 10] }, { shape: [513], dtype: 'int32', range: [0, 10] }] };
-    yield { name: '[33,5] one-hot targets', inputs: [{ shape: [33, 5] }, { shape: [33, 5], values: [0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0] }] };
-    yield { name: '[65,1] threshold', inputs: [{ shape: [65, 1], range: [0, 1] }, { shape: [65, 1], values: [0, 1, 1] }] };
-    yield { name: '[9,4] ties', inputs: [{ shape: [9, 4], values: [1, 1, 0, 2, 2, 0] }, { shape: [9], dtype: 'int32', range: [0, 4] }] };
+    yield {
+      name: '[33,5] one-hot targets',
+      inputs: [{ shape: [33, 5] }, { shape: [33, 5], values: [0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0] }],
+    };
+    yield {
+      name: '[65,1] threshold',
+      inputs: [
+        { shape: [65, 1], range: [0, 1] },
+        { shape: [65, 1], values: [0, 1, 1] },
+      ],
+    };
+    yield {
+      name: '[9,4] ties',
+      inputs: [
+        { shape: [9, 4], values: [1, 1, 0, 2, 2, 0] },
+        { shape: [9], dtype: 'int32', range: [0, 4] },
+      ],
+    };
     yield { name: '[0,10] empty batch', inputs: [{ shape: [0, 10] }, { shape: [0], dtype: 'int32', range: [0, 10] }] };
-    yield { name: '[129] logits threshold 0', inputs: [{ shape: [129, 1] }, { shape: [129, 1], values: [1, 0] }], attrs: { threshold: 0 } };
+    yield {
+      name: '[129] logits threshold 0',
+      inputs: [{ shape: [129, 1] }, { shape: [129, 1], values: [1, 0] }],
+      attrs: { threshold: 0 },
+    };
   },
   bad: [
-    { name: 'labels of the wrong length', inputs: [{ shape: [4, 3] }, { shape: [5], dtype: 'int32' }], error: ShapeError, message: /count_correct: pred \[4,3\], target int32\[5\]/ },
-    { name: 'int32 predictions', inputs: [{ shape: [4, 3], dtype: 'int32' }, { shape: [4], dtype: 'int32' }], error: DTypeError, message: /count_correct: pred \[4,3\]/ },
+    {
+      name: 'labels of the wrong length',
+      inputs: [{ shape: [4, 3] }, { shape: [5], dtype: 'int32' }],
+      error: ShapeError,
+      message: /count_correct: pred \[4,3\], target int32\[5\]/,
+    },
+    {
+      name: 'int32 predictions',
+      inputs: [
+        { shape: [4, 3], dtype: 'int32' },
+        { shape: [4], dtype: 'int32' },
+      ],
+      error: DTypeError,
+      message: /count_correct: pred \[4,3\]/,
+    },
   ],
   tol: { atol: 0, rtol: 0 },
   grad: { none: 'a count of correct predictions is piecewise constant' },
@@ -89,4 +123,5 @@ export const metricOps = { count_correct: countCorrectOp };
  * The number of correct predictions in a batch as a scalar tensor, computed on the GPU: arg-max of `pred` [B, C]
  * against int32 labels [B] or the arg-max of one-hot targets [B, C]; with one unit, `pred > threshold` against 0/1.
  */
-export const countCorrect = (pred: Tensor, target: Tensor, threshold = 0.5): Tensor => apply(countCorrectOp, [pred, target], { threshold });
+export const countCorrect = (pred: Tensor, target: Tensor, threshold = 0.5): Tensor =>
+  apply(countCorrectOp, [pred, target], { threshold });

@@ -59,7 +59,15 @@ function geometry(name: string, x: Shape, a: Pool2dAttrs, what = 'input'): Geom 
   const [N, H, W, C] = rank4(name, what, x);
   const where = `${what} ${fmtShape(x)}`;
   const [kh, kw] = positivePair(name, 'poolSize', a.poolSize, where);
-  const win = slideWindow(name, where, H, W, [kh, kw], { stride: a.strides ?? a.poolSize, dilation: 1, padding: a.padding }, POOL_WINDOW);
+  const win = slideWindow(
+    name,
+    where,
+    H,
+    W,
+    [kh, kw],
+    { stride: a.strides ?? a.poolSize, dilation: 1, padding: a.padding },
+    POOL_WINDOW,
+  );
   return { N, H, W, C, kh, kw, ...win };
 }
 
@@ -161,7 +169,8 @@ function avgPoolBwdRef(dy: ArrayLike<number>, g: Geom, includePad: boolean, dx: 
         const { h0, h1, w0, w1 } = windowOf(g, p, q);
         const count = countOf(g, p, q, includePad);
         for (let c = 0; c < g.C; c++, o++) {
-          for (let h = h0; h < h1; h++) for (let w = w0; w < w1; w++) acc[((n * g.H + h) * g.W + w) * g.C + c]! += dy[o]! / count;
+          for (let h = h0; h < h1; h++)
+            for (let w = w0; w < w1; w++) acc[((n * g.H + h) * g.W + w) * g.C + c]! += dy[o]! / count;
         }
       }
     }
@@ -173,8 +182,21 @@ function avgPoolBwdRef(dy: ArrayLike<number>, g: Geom, includePad: boolean, dx: 
 // ---- GPU: every kernel runs on a rows × threads grid (rowThreadGrid), two integer divisions a thread ----
 
 /** The uniforms of the kernels that include _pool.wgsl; c is C, or C / 4 in the vec4 kernels. */
-const poolUniforms = (g: Geom, rows: number, c: number, includePad = false): number[] =>
-  [rows, g.H, g.W, c, g.P, g.Q, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, Number(includePad)];
+const poolUniforms = (g: Geom, rows: number, c: number, includePad = false): number[] => [
+  rows,
+  g.H,
+  g.W,
+  c,
+  g.P,
+  g.Q,
+  g.kh,
+  g.kw,
+  g.sh,
+  g.sw,
+  g.pt,
+  g.pl,
+  Number(includePad),
+];
 
 /**
  * The forward kernel: the vec4 one (a thread per output channel quad) where C % 4 == 0, else the scalar one. On
@@ -185,11 +207,23 @@ export function poolFwdKernel(kind: 'max' | 'avg', x: Shape): `${'max' | 'avg'}_
   return `${kind}_pool2d_fwd${x[3]! % 4 === 0 ? '_vec4' : ''}`;
 }
 
-function poolFwdDispatch(ctx: GpuContext, kind: 'max' | 'avg', g: Geom, outputs: GpuTensor[], x: GpuTensor, includePad = false) {
+function poolFwdDispatch(
+  ctx: GpuContext,
+  kind: 'max' | 'avg',
+  g: Geom,
+  outputs: GpuTensor[],
+  x: GpuTensor,
+  includePad = false,
+) {
   const shader = poolFwdKernel(kind, [g.N, g.H, g.W, g.C]);
   const c = shader.endsWith('_vec4') ? g.C / 4 : g.C;
   if (g.N * g.P === 0 || g.Q * c === 0) return;
-  const grid = rowThreadGrid(kind === 'max' ? 'max_pool2d' : 'avg_pool2d', g.N * g.P, g.Q * c, ctx.limits.maxComputeWorkgroupsPerDimension);
+  const grid = rowThreadGrid(
+    kind === 'max' ? 'max_pool2d' : 'avg_pool2d',
+    g.N * g.P,
+    g.Q * c,
+    ctx.limits.maxComputeWorkgroupsPerDimension,
+  );
   ctx.dispatch({ shader, ...grid, outputs, inputs: [x], uniforms: poolUniforms(g, g.N * g.P, c, includePad).map(u32) });
 }
 
@@ -229,7 +263,8 @@ interface Config {
 // Integers 0..2 (long runs of ties in every window), with about one element in 16 at -Inf.
 // NOTE: ties have no derivative, so finite differences cannot check them; the -Inf entries (a masked input) also
 // keep this sample out of the float64 gradient check, while GPU backward = CPU backward still checks the tie rule.
-const tiesWithInf = (rng: Rng, x: Shape) => Array.from({ length: sizeOf(x) }, () => (rng.next() < 1 / 16 ? -Infinity : rng.int(0, 3)));
+const tiesWithInf = (rng: Rng, x: Shape) =>
+  Array.from({ length: sizeOf(x) }, () => (rng.next() < 1 / 16 ? -Infinity : rng.int(0, 3)));
 // Integers -1..1 with NaN (propagates; the first one wins), +Inf, -0 beside 0, and each image's last row at -Inf
 // (windows with nothing but -Inf must still pick a real element).
 const specials = (rng: Rng, x: Shape) =>
@@ -265,7 +300,11 @@ const CONFIGS_C4: Config[] = [
   { name: '[2,27,25,8] pool 2', x: [2, 27, 25, 8], attrs: { poolSize: 2 } },
   { name: '[2,8,7,4] pool 2 stride 3', x: [2, 8, 7, 4], attrs: { poolSize: 2, strides: 3 } },
   { name: '[1,8,10,8] pool 3 same', x: [1, 8, 10, 8], attrs: { poolSize: 3, padding: 'same' } },
-  { name: '[1,5,7,12] pool [2,3] padding [1,0,2,1]', x: [1, 5, 7, 12], attrs: { poolSize: [2, 3], padding: [1, 0, 2, 1] } },
+  {
+    name: '[1,5,7,12] pool [2,3] padding [1,0,2,1]',
+    x: [1, 5, 7, 12],
+    attrs: { poolSize: [2, 3], padding: [1, 0, 2, 1] },
+  },
   { name: '[2,26,26,32] pool 3 stride 2', x: [2, 26, 26, 32], attrs: { poolSize: 3, strides: 2 } },
 ];
 
@@ -273,12 +312,42 @@ const MAX_CONFIGS: Config[] = [
   ...CONFIGS_COMMON,
   ...CONFIGS_C4,
   // All values negative: a padded zero would win if padding were a candidate.
-  { name: '[2,7,7,3] pool 3 stride 2 padding 1 in [-3,-1]', x: [2, 7, 7, 3], attrs: { poolSize: 3, strides: 2, padding: 1 }, range: [-3, -1] },
-  { name: '[2,7,7,8] pool 3 stride 2 padding 1 in [-3,-1]', x: [2, 7, 7, 8], attrs: { poolSize: 3, strides: 2, padding: 1 }, range: [-3, -1] },
-  { name: '[2,6,7,3] pool 3 stride 1 ties and -Inf', x: [2, 6, 7, 3], attrs: { poolSize: 3, strides: 1 }, values: tiesWithInf },
-  { name: '[2,6,7,8] pool 3 stride 1 ties and -Inf', x: [2, 6, 7, 8], attrs: { poolSize: 3, strides: 1 }, values: tiesWithInf },
-  { name: '[2,6,7,3] pool 2 stride 1 same NaN, Inf, -0', x: [2, 6, 7, 3], attrs: { poolSize: 2, strides: 1, padding: 'same' }, values: specials },
-  { name: '[2,6,7,4] pool 2 stride 1 same NaN, Inf, -0', x: [2, 6, 7, 4], attrs: { poolSize: 2, strides: 1, padding: 'same' }, values: specials },
+  {
+    name: '[2,7,7,3] pool 3 stride 2 padding 1 in [-3,-1]',
+    x: [2, 7, 7, 3],
+    attrs: { poolSize: 3, strides: 2, padding: 1 },
+    range: [-3, -1],
+  },
+  {
+    name: '[2,7,7,8] pool 3 stride 2 padding 1 in [-3,-1]',
+    x: [2, 7, 7, 8],
+    attrs: { poolSize: 3, strides: 2, padding: 1 },
+    range: [-3, -1],
+  },
+  {
+    name: '[2,6,7,3] pool 3 stride 1 ties and -Inf',
+    x: [2, 6, 7, 3],
+    attrs: { poolSize: 3, strides: 1 },
+    values: tiesWithInf,
+  },
+  {
+    name: '[2,6,7,8] pool 3 stride 1 ties and -Inf',
+    x: [2, 6, 7, 8],
+    attrs: { poolSize: 3, strides: 1 },
+    values: tiesWithInf,
+  },
+  {
+    name: '[2,6,7,3] pool 2 stride 1 same NaN, Inf, -0',
+    x: [2, 6, 7, 3],
+    attrs: { poolSize: 2, strides: 1, padding: 'same' },
+    values: specials,
+  },
+  {
+    name: '[2,6,7,4] pool 2 stride 1 same NaN, Inf, -0',
+    x: [2, 6, 7, 4],
+    attrs: { poolSize: 2, strides: 1, padding: 'same' },
+    values: specials,
+  },
 ];
 
 const AVG_CONFIGS: Config[] = [
@@ -296,14 +365,28 @@ const AVG_CONFIGS: Config[] = [
     attrs: { poolSize: 3, strides: 2, padding: 'same', countIncludePad: true },
   },
   // Windows over the edge, divided by kh·kw: the vec4 forward and the window backward.
-  { name: '[1,7,9,8] pool 2 same countIncludePad', x: [1, 7, 9, 8], attrs: { poolSize: 2, padding: 'same', countIncludePad: true } },
+  {
+    name: '[1,7,9,8] pool 2 same countIncludePad',
+    x: [1, 7, 9, 8],
+    attrs: { poolSize: 2, padding: 'same', countIncludePad: true },
+  },
   {
     name: '[2,5,7,4] pool [2,3] padding [1,0,2,1] countIncludePad',
     x: [2, 5, 7, 4],
     attrs: { poolSize: [2, 3], padding: [1, 0, 2, 1], countIncludePad: true },
   },
-  { name: '[2,6,7,3] pool 2 stride 1 same NaN, Inf, -0', x: [2, 6, 7, 3], attrs: { poolSize: 2, strides: 1, padding: 'same' }, values: specials },
-  { name: '[2,6,7,4] pool 2 stride 1 same NaN, Inf, -0', x: [2, 6, 7, 4], attrs: { poolSize: 2, strides: 1, padding: 'same' }, values: specials },
+  {
+    name: '[2,6,7,3] pool 2 stride 1 same NaN, Inf, -0',
+    x: [2, 6, 7, 3],
+    attrs: { poolSize: 2, strides: 1, padding: 'same' },
+    values: specials,
+  },
+  {
+    name: '[2,6,7,4] pool 2 stride 1 same NaN, Inf, -0',
+    x: [2, 6, 7, 4],
+    attrs: { poolSize: 2, strides: 1, padding: 'same' },
+    values: specials,
+  },
 ];
 
 function xInput(c: Config, rng: Rng): SampleInput {
@@ -326,12 +409,34 @@ function badCases(name: string, input: (x: number[]) => SampleInput[], bwd: bool
   const what = bwd ? 'xShape' : 'input';
   return [
     c('rank 3', [2, 3, 4], {}, new RegExp(`${name}: ${what} \\[2,3,4\\] has rank 3; expected rank 4`)),
-    c('pool size 0', [1, 4, 4, 1], { poolSize: 0 }, new RegExp(`${name}: poolSize 0 for ${what} \\[1,4,4,1\\]; expected positive integers`)),
-    c('stride 0', [1, 4, 4, 1], { poolSize: 2, strides: [1, 0] }, new RegExp(`${name}: strides \\[1,0\\] for ${what} \\[1,4,4,1\\]; expected positive integers`)),
-    c('window larger than the input', [1, 2, 5, 1], { poolSize: 3 },
-      new RegExp(`${name}: the 3x3 window is larger than the 2x5 input padded by \\[0,0,0,0\\] for ${what} \\[1,2,5,1\\]; expected an output of at least 1x1`)),
-    c('padding as large as the pool', [1, 4, 4, 1], { poolSize: 2, padding: 2 },
-      new RegExp(`${name}: padding 2 for ${what} \\[1,4,4,1\\]; expected 'valid', 'same', .*, each smaller than the 2x2 window`)),
+    c(
+      'pool size 0',
+      [1, 4, 4, 1],
+      { poolSize: 0 },
+      new RegExp(`${name}: poolSize 0 for ${what} \\[1,4,4,1\\]; expected positive integers`),
+    ),
+    c(
+      'stride 0',
+      [1, 4, 4, 1],
+      { poolSize: 2, strides: [1, 0] },
+      new RegExp(`${name}: strides \\[1,0\\] for ${what} \\[1,4,4,1\\]; expected positive integers`),
+    ),
+    c(
+      'window larger than the input',
+      [1, 2, 5, 1],
+      { poolSize: 3 },
+      new RegExp(
+        `${name}: the 3x3 window is larger than the 2x5 input padded by \\[0,0,0,0\\] for ${what} \\[1,2,5,1\\]; expected an output of at least 1x1`,
+      ),
+    ),
+    c(
+      'padding as large as the pool',
+      [1, 4, 4, 1],
+      { poolSize: 2, padding: 2 },
+      new RegExp(
+        `${name}: padding 2 for ${what} \\[1,4,4,1\\]; expected 'valid', 'same', .*, each smaller than the 2x2 window`,
+      ),
+    ),
   ];
 }
 
@@ -346,12 +451,17 @@ function bwdShape(name: string, inputs: readonly TensorSpec[], a: Pool2dBwdAttrs
   requireFloat(name, [dy]);
   const want = outShape(bwdGeometry(name, a));
   if (!sameShape(dy.shape, want)) {
-    throw new ShapeError(`${name}: dy ${fmtShape(dy.shape)} does not match the pooled shape ${fmtShape(want)} of x ${fmtShape(a.xShape)}; expected dy ${fmtShape(want)}`);
+    throw new ShapeError(
+      `${name}: dy ${fmtShape(dy.shape)} does not match the pooled shape ${fmtShape(want)} of x ${fmtShape(a.xShape)}; expected dy ${fmtShape(want)}`,
+    );
   }
   if (arg) {
-    if (arg.dtype !== 'int32') throw new DTypeError(`${name}: argmax ${fmtShape(arg.shape)} is ${arg.dtype}; expected int32`);
+    if (arg.dtype !== 'int32')
+      throw new DTypeError(`${name}: argmax ${fmtShape(arg.shape)} is ${arg.dtype}; expected int32`);
     if (!sameShape(arg.shape, dy.shape)) {
-      throw new ShapeError(`${name}: argmax ${fmtShape(arg.shape)} and dy ${fmtShape(dy.shape)} differ; expected equal shapes`);
+      throw new ShapeError(
+        `${name}: argmax ${fmtShape(arg.shape)} and dy ${fmtShape(dy.shape)} differ; expected equal shapes`,
+      );
     }
   }
   return { shape: a.xShape, dtype: 'float32' };
@@ -379,7 +489,9 @@ export const maxPool2dBwdOp: OpDef<Pool2dBwdAttrs> = defineOp<Pool2dBwdAttrs>({
     const g = bwdGeometry('max_pool2d_bwd_x', attrs);
     const shader = maxPoolBwdKernel(attrs);
     const [rows, len, c] =
-      shader === 'max_pool2d_bwd_window' ? [g.N * g.P, g.Q * (g.C / 4), g.C / 4] : [g.N * g.H, g.W * Math.ceil(g.C / 4), g.C];
+      shader === 'max_pool2d_bwd_window'
+        ? [g.N * g.P, g.Q * (g.C / 4), g.C / 4]
+        : [g.N * g.H, g.W * Math.ceil(g.C / 4), g.C];
     if (rows === 0 || len === 0) return;
     const grid = rowThreadGrid('max_pool2d_bwd_x', rows, len, ctx.limits.maxComputeWorkgroupsPerDimension);
     ctx.dispatch({ shader, ...grid, outputs: [out], inputs, uniforms: poolUniforms(g, rows, c).map(u32) });
@@ -437,10 +549,13 @@ export const maxPool2dOp: OpDef<Pool2dAttrs> = defineOp<Pool2dAttrs>({
     return { shape: outShape(geometry('max_pool2d', x!.shape, a)), dtype: 'float32' };
   },
   aux: ([x], a) => ({ shape: outShape(geometry('max_pool2d', x!.shape, a)), dtype: 'int32' }),
-  cpu: ({ inputs: [x], out, attrs, alloc }) => maxPoolRef(x!.data, geometry('max_pool2d', x!.shape, attrs), alloc(sizeOf(out.shape))),
-  gpu: ({ inputs: [x], out, aux, attrs, ctx }) => poolFwdDispatch(ctx, 'max', geometry('max_pool2d', x!.shape, attrs), [out, aux!], x!),
+  cpu: ({ inputs: [x], out, attrs, alloc }) =>
+    maxPoolRef(x!.data, geometry('max_pool2d', x!.shape, attrs), alloc(sizeOf(out.shape))),
+  gpu: ({ inputs: [x], out, aux, attrs, ctx }) =>
+    poolFwdDispatch(ctx, 'max', geometry('max_pool2d', x!.shape, attrs), [out, aux!], x!),
   samples: function* (rng) {
-    for (const c of MAX_CONFIGS) yield { name: c.name, inputs: [xInput(c, rng)], attrs: c.attrs } satisfies Sample<Pool2dAttrs>;
+    for (const c of MAX_CONFIGS)
+      yield { name: c.name, inputs: [xInput(c, rng)], attrs: c.attrs } satisfies Sample<Pool2dAttrs>;
   },
   bad: [...badCases('max_pool2d', (x) => [{ shape: x }], false), int32X('max_pool2d')],
   // A max picks one input value: exact.
@@ -449,7 +564,9 @@ export const maxPool2dOp: OpDef<Pool2dAttrs> = defineOp<Pool2dAttrs>({
   grad: {
     saves: {},
     // d max_pool2d: dx[argmax] += dy, through the argmax the forward kernel saved (the forward is never rerun).
-    rule: ({ aux, shapes, attrs, needs }, dy) => [needs[0] ? apply(maxPool2dBwdOp, [dy, aux!], { ...attrs, xShape: shapes[0]! }) : null],
+    rule: ({ aux, shapes, attrs, needs }, dy) => [
+      needs[0] ? apply(maxPool2dBwdOp, [dy, aux!], { ...attrs, xShape: shapes[0]! }) : null,
+    ],
   },
 });
 
@@ -464,16 +581,29 @@ export const avgPool2dBwdOp: OpDef<AvgPool2dBwdAttrs> = defineOp<AvgPool2dBwdAtt
   gpu: ({ inputs, out, attrs, ctx }) => {
     const g = bwdGeometry('avg_pool2d_bwd_x', attrs);
     const shader = avgPoolBwdKernel(attrs);
-    const [rows, len, c] = shader === 'avg_pool2d_bwd_window' ? [g.N * g.P, g.Q * (g.C / 4), g.C / 4] : [g.N * g.H, g.W * Math.ceil(g.C / 4), g.C];
+    const [rows, len, c] =
+      shader === 'avg_pool2d_bwd_window'
+        ? [g.N * g.P, g.Q * (g.C / 4), g.C / 4]
+        : [g.N * g.H, g.W * Math.ceil(g.C / 4), g.C];
     if (rows === 0 || len === 0) return;
     const grid = rowThreadGrid('avg_pool2d_bwd_x', rows, len, ctx.limits.maxComputeWorkgroupsPerDimension);
-    ctx.dispatch({ shader, ...grid, outputs: [out], inputs, uniforms: poolUniforms(g, rows, c, attrs.countIncludePad).map(u32) });
+    ctx.dispatch({
+      shader,
+      ...grid,
+      outputs: [out],
+      inputs,
+      uniforms: poolUniforms(g, rows, c, attrs.countIncludePad).map(u32),
+    });
   },
   samples: function* () {
     for (const c of AVG_CONFIGS) {
       if (c.values) continue; // special x values mean nothing here: backward never reads x
       const g = geomOf('avg_pool2d_bwd_x', c, AVG_DEFAULTS);
-      yield { name: c.name, inputs: [{ shape: outShape(g) }], attrs: { ...c.attrs, xShape: c.x } } satisfies Sample<AvgPool2dBwdAttrs>;
+      yield {
+        name: c.name,
+        inputs: [{ shape: outShape(g) }],
+        attrs: { ...c.attrs, xShape: c.x },
+      } satisfies Sample<AvgPool2dBwdAttrs>;
     }
   },
   bad: [
@@ -504,7 +634,8 @@ export const avgPool2dOp: OpDef<AvgPool2dAttrs> = defineOp<AvgPool2dAttrs>({
   gpu: ({ inputs: [x], out, attrs, ctx }) =>
     poolFwdDispatch(ctx, 'avg', geometry('avg_pool2d', x!.shape, attrs), [out], x!, attrs.countIncludePad),
   samples: function* (rng) {
-    for (const c of AVG_CONFIGS) yield { name: c.name, inputs: [xInput(c, rng)], attrs: c.attrs } satisfies Sample<AvgPool2dAttrs>;
+    for (const c of AVG_CONFIGS)
+      yield { name: c.name, inputs: [xInput(c, rng)], attrs: c.attrs } satisfies Sample<AvgPool2dAttrs>;
   },
   bad: [...badCases('avg_pool2d', (x) => [{ shape: x }], false), int32X('avg_pool2d')],
   // An f32 window sum of up to 9 values over count; measured |error| <= 1.8e-7 over 5 seeds of the samples.
@@ -513,7 +644,9 @@ export const avgPool2dOp: OpDef<AvgPool2dAttrs> = defineOp<AvgPool2dAttrs>({
   grad: {
     saves: {},
     // d avg_pool2d: dx[h,w] = Σ over windows containing (h,w) of dy / count.
-    rule: ({ shapes, attrs, needs }, dy) => [needs[0] ? apply(avgPool2dBwdOp, [dy], { ...attrs, xShape: shapes[0]! }) : null],
+    rule: ({ shapes, attrs, needs }, dy) => [
+      needs[0] ? apply(avgPool2dBwdOp, [dy], { ...attrs, xShape: shapes[0]! }) : null,
+    ],
   },
 });
 
@@ -539,6 +672,7 @@ export const avgPool2d = (x: Tensor, opts: Partial<AvgPool2dAttrs> = {}): Tensor
 
 /** Mean over H and W: x [N,H,W,C] -> [N,C], as tf.layers.globalAveragePooling2d. */
 export function globalAvgPool2d(x: Tensor): Tensor {
-  if (x.rank !== 4) throw new ShapeError(`global_avg_pool2d: input ${fmtShape(x.shape)} has rank ${x.rank}; expected rank 4 [N,H,W,C]`);
+  if (x.rank !== 4)
+    throw new ShapeError(`global_avg_pool2d: input ${fmtShape(x.shape)} has rank ${x.rank}; expected rank 4 [N,H,W,C]`);
   return mean(x, [1, 2]);
 }

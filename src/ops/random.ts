@@ -28,7 +28,7 @@ function pcg(v: number): number {
 }
 
 /** The uniform number in [0, 1) that decides element i's fate. */
-const uniformAt = (seed: number, i: number): number => ((pcg((i ^ pcg(seed)) >>> 0) >>> 8) / 16777216);
+const uniformAt = (seed: number, i: number): number => (pcg((i ^ pcg(seed)) >>> 0) >>> 8) / 16777216;
 
 const WG = 256;
 
@@ -38,7 +38,8 @@ export const dropoutOp: OpDef<DropoutAttrs> = defineOp<DropoutAttrs>({
   attrs: { rate: 0.5, seed: 0 },
   infer: ([x], a) => {
     requireFloat('dropout', [x!]);
-    if (!(a.rate >= 0 && a.rate < 1)) throw new ShapeError(`dropout: rate ${a.rate} for input of ${x!.shape.length} dims; expected 0 <= rate < 1`);
+    if (!(a.rate >= 0 && a.rate < 1))
+      throw new ShapeError(`dropout: rate ${a.rate} for input of ${x!.shape.length} dims; expected 0 <= rate < 1`);
     return { shape: x!.shape, dtype: 'float32' };
   },
   // y [n] = x [n] · [u(seed, i) ≥ rate] / (1 − rate)
@@ -75,7 +76,13 @@ export const dropoutOp: OpDef<DropoutAttrs> = defineOp<DropoutAttrs>({
     }
   },
   bad: [
-    { name: 'rate 1', inputs: [{ shape: [2, 3] }], attrs: { rate: 1 }, error: ShapeError, message: /dropout: rate 1 .*expected 0 <= rate < 1/ },
+    {
+      name: 'rate 1',
+      inputs: [{ shape: [2, 3] }],
+      attrs: { rate: 1 },
+      error: ShapeError,
+      message: /dropout: rate 1 .*expected 0 <= rate < 1/,
+    },
   ],
   // Masks agree exactly (integer hash); the scale is one f32 multiply.
   tol: { atol: 1e-6, rtol: 1e-6 },
@@ -86,4 +93,5 @@ export const dropoutOp: OpDef<DropoutAttrs> = defineOp<DropoutAttrs>({
 export const randomOps = { dropout: dropoutOp };
 
 /** Zeroes each element with probability `rate` and scales the rest by 1/(1 − rate); the mask is a function of `seed`. */
-export const dropout = (x: Tensor, rate: number, seed: DropoutAttrs['seed']): Tensor => apply(dropoutOp, [x], { rate, seed });
+export const dropout = (x: Tensor, rate: number, seed: DropoutAttrs['seed']): Tensor =>
+  apply(dropoutOp, [x], { rate, seed });

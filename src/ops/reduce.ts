@@ -46,7 +46,9 @@ function reduceShape(name: ReduceName, x: TensorSpec, axes: readonly number[], k
   if (name === 'max' || name === 'argmax') {
     const empty = axes.find((a) => x.shape[a] === 0);
     if (empty !== undefined) {
-      throw new ShapeError(`${name}: cannot reduce over axis ${empty} of shape ${fmtShape(x.shape)}, which is empty; expected a non-empty axis (${name} has no identity)`);
+      throw new ShapeError(
+        `${name}: cannot reduce over axis ${empty} of shape ${fmtShape(x.shape)}, which is empty; expected a non-empty axis (${name} has no identity)`,
+      );
     }
   }
   return keepdims ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !axes.includes(i));
@@ -55,7 +57,13 @@ function reduceShape(name: ReduceName, x: TensorSpec, axes: readonly number[], k
 // CPU reference. x: any shape; y: the kept dims in order (keepdims only adds 1s, so the flat order is the same).
 // Each input element is visited in row-major order and folded into its output in float64; r counts positions
 // within the reduced dims in row-major order, which is argmax's answer.
-function reduceRef(name: ReduceName, x: FloatArray, shape: Shape, axes: readonly number[], alloc: CpuArgs<unknown>['alloc']): FloatArray | Int32Array {
+function reduceRef(
+  name: ReduceName,
+  x: FloatArray,
+  shape: Shape,
+  axes: readonly number[],
+  alloc: CpuArgs<unknown>['alloc'],
+): FloatArray | Int32Array {
   const keptShape = shape.filter((_, i) => !axes.includes(i));
   const redShape = axes.map((a) => shape[a]!);
   const outStride = stridesOf(keptShape);
@@ -197,7 +205,11 @@ const SPECIAL = [
 
 /** Sample values: rows of n values, each repeated `reps` times along its row (special cases over longer rows). */
 export const wideRows = (values: number[], n: number, reps: number): number[] =>
-  Array.from({ length: values.length / n }, (_, r) => Array<number[]>(reps).fill(values.slice(r * n, (r + 1) * n)).flat()).flat();
+  Array.from({ length: values.length / n }, (_, r) =>
+    Array<number[]>(reps)
+      .fill(values.slice(r * n, (r + 1) * n))
+      .flat(),
+  ).flat();
 
 function reduceSamples(name: 'sum' | 'mean' | 'max'): Sample<ReduceAttrs>[] {
   const s = (shape: number[], axes: ReduceAttrs['axes'], keepdims = false, values?: number[]): Sample<ReduceAttrs> => ({
@@ -236,7 +248,12 @@ function reduceSamples(name: 'sum' | 'mean' | 'max'): Sample<ReduceAttrs>[] {
 }
 
 const commonBad = (name: string): BadCase<ReduceAttrs & ArgmaxAttrs>[] => [
-  { name: 'int32 input', inputs: [{ shape: [2, 3], dtype: 'int32' }], error: DTypeError, message: new RegExp(`${name}: input 0 \\[2,3\\] is int32`) },
+  {
+    name: 'int32 input',
+    inputs: [{ shape: [2, 3], dtype: 'int32' }],
+    error: DTypeError,
+    message: new RegExp(`${name}: input 0 \\[2,3\\] is int32`),
+  },
 ];
 
 function reduceOp(name: 'sum' | 'mean' | 'max'): OpDef<ReduceAttrs> {
@@ -253,11 +270,31 @@ function reduceOp(name: 'sum' | 'mean' | 'max'): OpDef<ReduceAttrs> {
     gpu: (args) => reduceGpu(name, args, reducedAxes(name, args.attrs.axes, args.inputs[0]!.shape)),
     samples: () => reduceSamples(name),
     bad: [
-      { name: 'axis out of range', inputs: [{ shape: [2, 3] }], attrs: { axes: [3] }, error: ShapeError, message: new RegExp(`${name}: axis 3 is out of range for shape \\[2,3\\]`) },
-      { name: 'repeated axes', inputs: [{ shape: [2, 3] }], attrs: { axes: [1, -1] }, error: ShapeError, message: new RegExp(`${name}: repeated axis in \\[1,-1\\] for shape \\[2,3\\]`) },
+      {
+        name: 'axis out of range',
+        inputs: [{ shape: [2, 3] }],
+        attrs: { axes: [3] },
+        error: ShapeError,
+        message: new RegExp(`${name}: axis 3 is out of range for shape \\[2,3\\]`),
+      },
+      {
+        name: 'repeated axes',
+        inputs: [{ shape: [2, 3] }],
+        attrs: { axes: [1, -1] },
+        error: ShapeError,
+        message: new RegExp(`${name}: repeated axis in \\[1,-1\\] for shape \\[2,3\\]`),
+      },
       ...commonBad(name),
       ...(name === 'max'
-        ? [{ name: 'empty axis', inputs: [{ shape: [2, 0, 3] }], attrs: { axes: [1] }, error: ShapeError, message: /max: cannot reduce over axis 1 of shape \[2,0,3\], which is empty/ }]
+        ? [
+            {
+              name: 'empty axis',
+              inputs: [{ shape: [2, 0, 3] }],
+              attrs: { axes: [1] },
+              error: ShapeError,
+              message: /max: cannot reduce over axis 1 of shape \[2,0,3\], which is empty/,
+            },
+          ]
         : []),
     ],
     // f32 accumulation (sequential runs per thread, then a tree) against float64: measured |error| up to 1.2e-4 on
@@ -272,7 +309,16 @@ function reduceOp(name: 'sum' | 'mean' | 'max'): OpDef<ReduceAttrs> {
         const dyk = reshape(dy, kept);
         // d sum: dy broadcast back; d mean: the same over n.
         if (name === 'sum') return [broadcastTo(dyk, xs!)];
-        if (name === 'mean') return [broadcastTo(div(dyk, axes.reduce((n, a) => n * xs![a]!, 1)), xs!)];
+        if (name === 'mean')
+          return [
+            broadcastTo(
+              div(
+                dyk,
+                axes.reduce((n, a) => n * xs![a]!, 1),
+              ),
+              xs!,
+            ),
+          ];
         // NOTE: d max (amax) splits the gradient evenly among the elements equal to the maximum, as torch.amax.
         const hit = eqMask(x!, reshape(output!, kept));
         return [mul(hit, div(dyk, sum(hit, axes, true)))];
@@ -289,10 +335,16 @@ const argmaxOp = defineOp<ArgmaxAttrs>({
     requireFloat('argmax', [x!]);
     return { shape: reduceShape('argmax', x!, reducedAxes('argmax', a.axis, x!.shape), a.keepdims), dtype: 'int32' };
   },
-  cpu: ({ inputs: [x], attrs, alloc }) => reduceRef('argmax', x!.data as FloatArray, x!.shape, reducedAxes('argmax', attrs.axis, x!.shape), alloc),
+  cpu: ({ inputs: [x], attrs, alloc }) =>
+    reduceRef('argmax', x!.data as FloatArray, x!.shape, reducedAxes('argmax', attrs.axis, x!.shape), alloc),
   gpu: (args) => reduceGpu('argmax', args, reducedAxes('argmax', args.attrs.axis, args.inputs[0]!.shape)),
   samples: function* () {
-    const s = (shape: number[], axis: number | undefined, keepdims = false, values?: number[]): Sample<ArgmaxAttrs> => ({
+    const s = (
+      shape: number[],
+      axis: number | undefined,
+      keepdims = false,
+      values?: number[],
+    ): Sample<ArgmaxAttrs> => ({
       name: `[${shape}] axis ${axis ?? 'flat'}${keepdims ? ' keepdims' : ''}${values ? ' special' : ''}`,
       inputs: [{ shape, ...(values ? { values } : {}) }],
       attrs: { axis, keepdims },
@@ -319,10 +371,27 @@ const argmaxOp = defineOp<ArgmaxAttrs>({
     yield s([0, 3], 1);
   },
   bad: [
-    { name: 'axis out of range', inputs: [{ shape: [2, 3] }], attrs: { axis: -3 }, error: ShapeError, message: /argmax: axis -3 is out of range for shape \[2,3\]/ },
+    {
+      name: 'axis out of range',
+      inputs: [{ shape: [2, 3] }],
+      attrs: { axis: -3 },
+      error: ShapeError,
+      message: /argmax: axis -3 is out of range for shape \[2,3\]/,
+    },
     ...commonBad('argmax'),
-    { name: 'empty axis', inputs: [{ shape: [2, 0, 3] }], attrs: { axis: 1 }, error: ShapeError, message: /argmax: cannot reduce over axis 1 of shape \[2,0,3\], which is empty/ },
-    { name: 'empty flattened', inputs: [{ shape: [0] }], error: ShapeError, message: /argmax: cannot reduce over axis 0 of shape \[0\], which is empty/ },
+    {
+      name: 'empty axis',
+      inputs: [{ shape: [2, 0, 3] }],
+      attrs: { axis: 1 },
+      error: ShapeError,
+      message: /argmax: cannot reduce over axis 1 of shape \[2,0,3\], which is empty/,
+    },
+    {
+      name: 'empty flattened',
+      inputs: [{ shape: [0] }],
+      error: ShapeError,
+      message: /argmax: cannot reduce over axis 0 of shape \[0\], which is empty/,
+    },
   ],
   tol: { atol: 0, rtol: 0 },
   grad: { none: 'piecewise constant: an index has no gradient' },
@@ -336,16 +405,20 @@ export const reduceOps = {
 };
 
 /** Sum over `axes` (all when omitted; negative axes count from the end), as torch.sum. Empty axes sum to 0. */
-export const sum = (x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor => apply(reduceOps.sum, [x], { axes, keepdims });
+export const sum = (x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor =>
+  apply(reduceOps.sum, [x], { axes, keepdims });
 
 /** Mean over `axes` (all when omitted), as torch.mean. The mean over an empty axis is NaN. */
-export const mean = (x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor => apply(reduceOps.mean, [x], { axes, keepdims });
+export const mean = (x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor =>
+  apply(reduceOps.mean, [x], { axes, keepdims });
 
 /** Maximum over `axes` (all when omitted), as torch.amax: NaN if any element is NaN; an empty axis throws ShapeError. */
-export const max = (x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor => apply(reduceOps.max, [x], { axes, keepdims });
+export const max = (x: Tensor, axes?: number | readonly number[], keepdims = false): Tensor =>
+  apply(reduceOps.max, [x], { axes, keepdims });
 
 /**
  * Index (int32) of the first maximum along `axis`, or into the flattened tensor when `axis` is omitted, as
  * torch.argmax; a NaN counts as the maximum.
  */
-export const argmax = (x: Tensor, axis?: number, keepdims = false): Tensor => apply(reduceOps.argmax, [x], { axis, keepdims });
+export const argmax = (x: Tensor, axis?: number, keepdims = false): Tensor =>
+  apply(reduceOps.argmax, [x], { axis, keepdims });

@@ -34,7 +34,8 @@ function softmaxRef(name: SoftmaxName, x: FloatArray, n: number, y: FloatArray):
     for (let i = 0; i < n; i++) m = Math.max(m, x[b + i]!); // Math.max propagates NaN
     let s = 0;
     for (let i = 0; i < n; i++) s += Math.exp(x[b + i]! - m);
-    for (let i = 0; i < n; i++) y[b + i] = name === 'softmax' ? Math.exp(x[b + i]! - m) / s : x[b + i]! - m - Math.log(s);
+    for (let i = 0; i < n; i++)
+      y[b + i] = name === 'softmax' ? Math.exp(x[b + i]! - m) / s : x[b + i]! - m - Math.log(s);
   }
   return y;
 }
@@ -50,11 +51,14 @@ function softmaxOp(name: SoftmaxName): OpDef<SoftmaxAttrs> {
       if (r === 0) throw new ShapeError(`${name}: input [] has rank 0; expected at least 1 dim to normalise over`);
       const [axis] = normAxes(name, a.axis, x!.shape);
       if (axis !== r - 1) {
-        throw new ShapeError(`${name}: axis ${a.axis} of shape ${fmtShape(x!.shape)} is not supported; expected the last axis (-1 or ${r - 1})`);
+        throw new ShapeError(
+          `${name}: axis ${a.axis} of shape ${fmtShape(x!.shape)} is not supported; expected the last axis (-1 or ${r - 1})`,
+        );
       }
       return { shape: x!.shape, dtype: 'float32' };
     },
-    cpu: ({ inputs: [x], alloc }) => softmaxRef(name, x!.data as FloatArray, x!.shape[x!.shape.length - 1]!, alloc(x!.data.length)),
+    cpu: ({ inputs: [x], alloc }) =>
+      softmaxRef(name, x!.data as FloatArray, x!.shape[x!.shape.length - 1]!, alloc(x!.data.length)),
     gpu: ({ inputs: [x], out, ctx }) => {
       const n = out.shape[out.shape.length - 1]!;
       if (sizeOf(out.shape) === 0) return;
@@ -70,7 +74,12 @@ function softmaxOp(name: SoftmaxName): OpDef<SoftmaxAttrs> {
       });
     },
     samples: function* () {
-      const s = (shape: number[], label = '', input: Omit<SampleInput, 'shape'> = {}, attrs?: SoftmaxAttrs): Sample<SoftmaxAttrs> => ({
+      const s = (
+        shape: number[],
+        label = '',
+        input: Omit<SampleInput, 'shape'> = {},
+        attrs?: SoftmaxAttrs,
+      ): Sample<SoftmaxAttrs> => ({
         name: `[${shape}]${label}`,
         inputs: [{ shape, ...input }],
         ...(attrs ? { attrs } : {}),
@@ -92,10 +101,32 @@ function softmaxOp(name: SoftmaxName): OpDef<SoftmaxAttrs> {
       yield s([0, 5]);
     },
     bad: [
-      { name: 'axis not last', inputs: [{ shape: [3, 4] }], attrs: { axis: 0 }, error: ShapeError, message: new RegExp(`${name}: axis 0 of shape \\[3,4\\] is not supported`) },
-      { name: 'axis out of range', inputs: [{ shape: [3, 4] }], attrs: { axis: 2 }, error: ShapeError, message: new RegExp(`${name}: axis 2 is out of range for shape \\[3,4\\]`) },
-      { name: 'rank 0', inputs: [{ shape: [] }], error: ShapeError, message: new RegExp(`${name}: input \\[\\] has rank 0`) },
-      { name: 'int32 input', inputs: [{ shape: [2, 3], dtype: 'int32' }], error: DTypeError, message: new RegExp(`${name}: input 0 \\[2,3\\] is int32`) },
+      {
+        name: 'axis not last',
+        inputs: [{ shape: [3, 4] }],
+        attrs: { axis: 0 },
+        error: ShapeError,
+        message: new RegExp(`${name}: axis 0 of shape \\[3,4\\] is not supported`),
+      },
+      {
+        name: 'axis out of range',
+        inputs: [{ shape: [3, 4] }],
+        attrs: { axis: 2 },
+        error: ShapeError,
+        message: new RegExp(`${name}: axis 2 is out of range for shape \\[3,4\\]`),
+      },
+      {
+        name: 'rank 0',
+        inputs: [{ shape: [] }],
+        error: ShapeError,
+        message: new RegExp(`${name}: input \\[\\] has rank 0`),
+      },
+      {
+        name: 'int32 input',
+        inputs: [{ shape: [2, 3], dtype: 'int32' }],
+        error: DTypeError,
+        message: new RegExp(`${name}: input 0 \\[2,3\\] is int32`),
+      },
     ],
     tol: name === 'softmax' ? { atol: 1e-6, rtol: 1e-5 } : { atol: 1e-5, rtol: 1e-5 },
     gradTol: { atol: 1e-4, rtol: 1e-4 }, // the rule sums dy·y over rows of up to 4097

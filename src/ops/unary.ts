@@ -25,7 +25,12 @@ interface UnaryRow {
    * The derivative as dx = g(s, dy), where s is the saved input `x` or output `y` (whichever makes g cheaper),
    * again as WGSL (spliced into shaders/unary_bwd.wgsl) beside its CPU reference. `yRange`: where y lives.
    */
-  grad: { uses: 'x' | 'y'; wgsl: string; ref: (s: number, dy: number, alpha: number) => number; yRange?: [number, number] };
+  grad: {
+    uses: 'x' | 'y';
+    wgsl: string;
+    ref: (s: number, dy: number, alpha: number) => number;
+    yRange?: [number, number];
+  };
 }
 
 const PHI = 0.3989422804014327; // 1/√(2π)
@@ -49,7 +54,11 @@ export const UNARY = {
   leaky_relu: {
     wgsl: 'select(p.alpha * x, x, x > 0.0)',
     ref: (x, a) => (x > 0 ? x : a * x),
-    grad: { uses: 'x', wgsl: 'select(p.alpha * dy, dy, x > 0.0 && !is_nan_f32(x))', ref: (x, dy, a) => (x > 0 ? dy : a * dy) },
+    grad: {
+      uses: 'x',
+      wgsl: 'select(p.alpha * dy, dy, x > 0.0 && !is_nan_f32(x))',
+      ref: (x, dy, a) => (x > 0 ? dy : a * dy),
+    },
   },
   sigmoid: {
     wgsl: 'sigmoid_f32(x)',
@@ -103,7 +112,11 @@ export const UNARY = {
     wgsl: 'abs(x)',
     ref: (x) => Math.abs(x),
     // dy · sgn(x), sgn(NaN) = 0 as torch (WGSL's sign(NaN) is unspecified, JavaScript's is NaN).
-    grad: { uses: 'x', wgsl: 'dy * select(sign(x), 0.0, is_nan_f32(x))', ref: (x, dy) => dy * (x > 0 ? 1 : x < 0 ? -1 : 0) },
+    grad: {
+      uses: 'x',
+      wgsl: 'dy * select(sign(x), 0.0, is_nan_f32(x))',
+      ref: (x, dy) => dy * (x > 0 ? 1 : x < 0 ? -1 : 0),
+    },
   },
 } satisfies Record<string, UnaryRow>;
 
@@ -142,7 +155,9 @@ function elementwise(name: string, shader: 'unary_fwd' | 'unary_bwd', expr: stri
     infer: (inputs: readonly TensorSpec[]): TensorSpec => {
       requireFloat(name, inputs);
       if (inputs[1] && !sameShape(inputs[0]!.shape, inputs[1].shape)) {
-        throw new ShapeError(`${name}: ${fmtShape(inputs[0]!.shape)} and ${fmtShape(inputs[1].shape)} differ; expected equal shapes`);
+        throw new ShapeError(
+          `${name}: ${fmtShape(inputs[0]!.shape)} and ${fmtShape(inputs[1].shape)} differ; expected equal shapes`,
+        );
       }
       return { shape: inputs[0]!.shape, dtype: 'float32' };
     },
@@ -166,7 +181,7 @@ function elementwise(name: string, shader: 'unary_fwd' | 'unary_bwd', expr: stri
 function unaryBwdOp(name: UnaryName): OpDef<UnaryAttrs> {
   const g: UnaryRow['grad'] = UNARY[name].grad;
   const bwd = `${name}_bwd_x`;
-  const sRange = g.uses === 'y' ? (g.yRange ?? [-3, 3]) : (UNARY[name] as UnaryRow).range ?? [-3, 3];
+  const sRange = g.uses === 'y' ? (g.yRange ?? [-3, 3]) : ((UNARY[name] as UnaryRow).range ?? [-3, 3]);
   return defineOp<UnaryAttrs>({
     name: bwd,
     arity: 2,
@@ -180,7 +195,8 @@ function unaryBwdOp(name: UnaryName): OpDef<UnaryAttrs> {
     },
     samples: function* () {
       for (const shape of SHAPES) yield { name: `[${shape}]`, inputs: [{ shape, range: sRange }, { shape }] };
-      if (name === 'leaky_relu') yield { name: '[4,33] alpha=0.01', inputs: [{ shape: [4, 33] }, { shape: [4, 33] }], attrs: { alpha: 0.01 } };
+      if (name === 'leaky_relu')
+        yield { name: '[4,33] alpha=0.01', inputs: [{ shape: [4, 33] }, { shape: [4, 33] }], attrs: { alpha: 0.01 } };
       const n = S_SPECIAL.length * DY_SPECIAL.length;
       yield {
         name: `special [${S_SPECIAL}] with dy [${DY_SPECIAL}]`,
@@ -192,7 +208,12 @@ function unaryBwdOp(name: UnaryName): OpDef<UnaryAttrs> {
     },
     bad: [
       int32Bad(bwd, 2),
-      { name: 'shape mismatch', inputs: [{ shape: [2, 3] }, { shape: [3, 2] }], error: ShapeError, message: new RegExp(`${bwd}: \\[2,3\\] and \\[3,2\\] differ`) },
+      {
+        name: 'shape mismatch',
+        inputs: [{ shape: [2, 3] }, { shape: [3, 2] }],
+        error: ShapeError,
+        message: new RegExp(`${bwd}: \\[2,3\\] and \\[3,2\\] differ`),
+      },
     ],
     tol: { atol: 1e-5, rtol: 1e-5 },
     grad: { none: 'second-order gradients are not supported' },
@@ -215,7 +236,8 @@ function unaryOp(name: UnaryName, bwd: OpDef<UnaryAttrs>): OpDef<UnaryAttrs> {
     },
     samples: function* () {
       for (const shape of SHAPES) yield { name: `[${shape}]`, inputs: [{ shape, range }] };
-      if (name === 'leaky_relu') yield { name: '[4,33] alpha=0.01', inputs: [{ shape: [4, 33], range }], attrs: { alpha: 0.01 } };
+      if (name === 'leaky_relu')
+        yield { name: '[4,33] alpha=0.01', inputs: [{ shape: [4, 33], range }], attrs: { alpha: 0.01 } };
       const sp = [...(SPECIAL[name] ?? []), ...NONFINITE];
       yield { name: `special [${sp.join(',')}]`, inputs: [{ shape: [sp.length], values: sp }] };
     },

@@ -18,14 +18,16 @@ const positive = (v: number): boolean => Number.isInteger(v) && v >= 1;
 
 /** Checks that `shape` (called `label` in messages) has rank 4 and returns it; `axes` names its dimensions. */
 export function rank4(op: string, label: string, shape: Shape, axes = 'N,H,W,C'): [number, number, number, number] {
-  if (shape.length !== 4) throw new ShapeError(`${op}: ${label} ${fmtShape(shape)} has rank ${shape.length}; expected rank 4 [${axes}]`);
+  if (shape.length !== 4)
+    throw new ShapeError(`${op}: ${label} ${fmtShape(shape)} has rank ${shape.length}; expected rank 4 [${axes}]`);
   return shape as [number, number, number, number];
 }
 
 /** The attribute `name` of an op as [height, width], both positive integers; else ShapeError naming it and `where`. */
 export function positivePair(op: string, name: string, v: Pair, where: string): [number, number] {
   const [h, w] = pair(v);
-  if (!positive(h) || !positive(w)) throw new ShapeError(`${op}: ${name} ${fmtAttr(v)} for ${where}; expected positive integers`);
+  if (!positive(h) || !positive(w))
+    throw new ShapeError(`${op}: ${name} ${fmtAttr(v)} for ${where}; expected positive integers`);
   return [h, w];
 }
 
@@ -117,7 +119,12 @@ function resolvePadding(
     const tw = total(W, ew, sw);
     return [Math.floor(th / 2), th - Math.floor(th / 2), Math.floor(tw / 2), tw - Math.floor(tw / 2)];
   }
-  const p = typeof pad === 'number' ? [pad, pad, pad, pad] : Array.isArray(pad) && pad.length === 4 ? [...(pad as number[])] : undefined;
+  const p =
+    typeof pad === 'number'
+      ? [pad, pad, pad, pad]
+      : Array.isArray(pad) && pad.length === 4
+        ? [...(pad as number[])]
+        : undefined;
   if (!p || !p.every((v, i) => natural(v) && (below === undefined || v < (i < 2 ? eh : ew)))) {
     throw new ShapeError(
       `${op}: padding ${fmtAttr(pad)} for ${where}; expected 'valid', 'same', a non-negative integer or [top, bottom, left, right]` +

@@ -34,7 +34,11 @@ export const adagradKernel = defineInPlace<AdagradAttrs>({
   },
   gpu: (args) => {
     const a = args.attrs;
-    dispatchUpdate('optim_adagrad', args, {}, () => [f32(a.live.lr / (1 + (a.live.step - 1) * a.lrDecay)), f32(a.weightDecay), f32(a.eps)]);
+    dispatchUpdate('optim_adagrad', args, {}, () => [
+      f32(a.live.lr / (1 + (a.live.step - 1) * a.lrDecay)),
+      f32(a.weightDecay),
+      f32(a.eps),
+    ]);
   },
   samples: () => {
     const a = (lr: number, step: number, o: Partial<Omit<AdagradAttrs, 'live'>> = {}): AdagradAttrs => ({
@@ -51,9 +55,18 @@ export const adagradKernel = defineInPlace<AdagradAttrs>({
       { label: 'weightDecay 0.01', attrs: a(0.1, 2, { weightDecay: 0.01 }), slots: [sum] },
       { label: 'sum from 0', attrs: a(0.1, 1), slots: [[0, 0]] },
       { label: 'initialAccumulatorValue 0.1', attrs: a(0.1, 1), slots: [[0.1, 0.1]] },
-      { label: 'lr 0.5 lrDecay 0.01 eps 1e-3, step 100', attrs: a(0.5, 100, { lrDecay: 0.01, eps: 1e-3 }), slots: [sum] },
+      {
+        label: 'lr 0.5 lrDecay 0.01 eps 1e-3, step 100',
+        attrs: a(0.5, 100, { lrDecay: 0.01, eps: 1e-3 }),
+        slots: [sum],
+      },
       { label: 'clip scale 0.5', attrs: a(0.1, 3), slots: [sum], scale: 0.5 },
-      { label: 'lrDecay 0.5 weightDecay 0.1, clip scale 2', attrs: a(0.1, 2, { lrDecay: 0.5, weightDecay: 0.1 }), slots: [sum], scale: 2 },
+      {
+        label: 'lrDecay 0.5 weightDecay 0.1, clip scale 2',
+        attrs: a(0.1, 2, { lrDecay: 0.5, weightDecay: 0.1 }),
+        slots: [sum],
+        scale: 2,
+      },
       ...checkCases(a(0.1, 3, { lrDecay: 0.1, weightDecay: 0.01 }), [sum]),
     ]);
   },
@@ -82,7 +95,10 @@ export class Adagrad extends Optimizer {
   protected readonly slots: readonly Slot[];
 
   constructor(opts: AdagradOptions = {}) {
-    super('adagrad', Optimizer.options('adagrad', opts, ['lr', 'lrDecay', 'weightDecay', 'initialAccumulatorValue', 'eps']).lr ?? 1e-2);
+    super(
+      'adagrad',
+      Optimizer.options('adagrad', opts, ['lr', 'lrDecay', 'weightDecay', 'initialAccumulatorValue', 'eps']).lr ?? 1e-2,
+    );
     this.lrDecay = checkRange('adagrad', 'lrDecay', opts.lrDecay ?? 0, { min: 0 });
     this.weightDecay = checkRange('adagrad', 'weightDecay', opts.weightDecay ?? 0, { min: 0 });
     this.eps = checkRange('adagrad', 'eps', opts.eps ?? 1e-10, { above: 0 });

@@ -61,16 +61,28 @@ export const adamKernel = defineInPlace<AdamAttrs>({
       decoupled: false,
       ...o,
     });
-    const slots: [number, number][] = [[-1, 1], [0, 1]]; // exp_avg, exp_avg_sq (>= 0)
+    const slots: [number, number][] = [
+      [-1, 1],
+      [0, 1],
+    ]; // exp_avg, exp_avg_sq (>= 0)
     return updateSamples([
       { label: 'lr 1e-3, first step', attrs: a(1e-3, 1), slots },
       { label: 'lr 0.01, step 5', attrs: a(0.01, 5), slots },
-      { label: 'betas [0.8,0.99] eps 1e-6 weightDecay 0.1 (L2)', attrs: a(0.01, 2, { beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0.1 }), slots },
+      {
+        label: 'betas [0.8,0.99] eps 1e-6 weightDecay 0.1 (L2)',
+        attrs: a(0.01, 2, { beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0.1 }),
+        slots,
+      },
       { label: 'adamw weightDecay 0.01, first step', attrs: a(1e-3, 1, { weightDecay: 0.01, decoupled: true }), slots },
       { label: 'adamw weightDecay 0.1, step 10', attrs: a(0.01, 10, { weightDecay: 0.1, decoupled: true }), slots },
       { label: 'step 1000 (bias corrections near 1)', attrs: a(1e-3, 1000), slots },
       { label: 'clip scale 0.5', attrs: a(0.01, 3), slots, scale: 0.5 },
-      { label: 'adamw eps 0.1, clip scale 2', attrs: a(0.01, 2, { eps: 0.1, weightDecay: 0.01, decoupled: true }), slots, scale: 2 },
+      {
+        label: 'adamw eps 0.1, clip scale 2',
+        attrs: a(0.01, 2, { eps: 0.1, weightDecay: 0.01, decoupled: true }),
+        slots,
+        scale: 2,
+      },
       ...checkCases(a(0.01, 5, { weightDecay: 0.1 }), slots),
     ]);
   },

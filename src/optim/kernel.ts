@@ -112,7 +112,10 @@ export function updateSamples<A extends UpdateAttrs>(cases: readonly UpdateCase<
   return cases.map((c, i) => {
     const shape = c.shape ?? UPDATE_SHAPES[i % UPDATE_SHAPES.length]!;
     const slot = (r: [number, number] | null): SampleInput => (r ? { shape, range: r } : { shape: [1], values: [0] });
-    const endsWith = (fill: number, last: number): SampleInput => ({ shape, values: [...Array<number>(sizeOf(shape) - 1).fill(fill), last] });
+    const endsWith = (fill: number, last: number): SampleInput => ({
+      shape,
+      values: [...Array<number>(sizeOf(shape) - 1).fill(fill), last],
+    });
     const flag = c.flag === undefined ? CLEAN : c.flag;
     return {
       name: `${c.label} [${shape.join(',')}]`,
@@ -138,11 +141,42 @@ export function updateSamples<A extends UpdateAttrs>(cases: readonly UpdateCase<
  */
 export function checkCases<A extends UpdateAttrs>(attrs: A, slots: UpdateCase<A>['slots']): UpdateCase<A>[] {
   return [
-    { label: 'check: lr Inf, every new value ±Inf: the flag is lowered to seq', attrs: { ...attrs, live: { ...attrs.live, lr: Infinity } }, slots },
+    {
+      label: 'check: lr Inf, every new value ±Inf: the flag is lowered to seq',
+      attrs: { ...attrs, live: { ...attrs.live, lr: Infinity } },
+      slots,
+    },
     // 1031 ends in the last thread's partial quad, [4,33] in a full one.
-    { label: 'check: NaN gradient last: a later flag (9) is lowered to seq', attrs, slots, flag: 9, last: { grad: NaN }, shape: [1031] },
-    { label: 'check: -Inf parameter last: the flag is lowered to seq', attrs, slots, last: { param: -Infinity }, shape: [4, 33] },
-    { label: 'check: NaN gradient last: an earlier flag (3) stays', attrs, slots, flag: 3, last: { grad: NaN }, shape: [7] },
-    { label: 'unchecked: NaN gradient last: the flag slot is left as it is', attrs, slots, flag: null, last: { grad: NaN }, shape: [33] },
+    {
+      label: 'check: NaN gradient last: a later flag (9) is lowered to seq',
+      attrs,
+      slots,
+      flag: 9,
+      last: { grad: NaN },
+      shape: [1031],
+    },
+    {
+      label: 'check: -Inf parameter last: the flag is lowered to seq',
+      attrs,
+      slots,
+      last: { param: -Infinity },
+      shape: [4, 33],
+    },
+    {
+      label: 'check: NaN gradient last: an earlier flag (3) stays',
+      attrs,
+      slots,
+      flag: 3,
+      last: { grad: NaN },
+      shape: [7],
+    },
+    {
+      label: 'unchecked: NaN gradient last: the flag slot is left as it is',
+      attrs,
+      slots,
+      flag: null,
+      last: { grad: NaN },
+      shape: [33],
+    },
   ];
 }

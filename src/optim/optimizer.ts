@@ -56,7 +56,10 @@ export interface OptimizerState extends OptimizerStateSpec {
 export interface OptimizerStateSpec {
   stepCount: number;
   /** null: that parameter has no state yet (it never had a gradient at a step). */
-  params: readonly ({ step: number; slots: Record<string, { readonly shape: readonly number[]; readonly dtype: DType }> } | null)[];
+  params: readonly ({
+    step: number;
+    slots: Record<string, { readonly shape: readonly number[]; readonly dtype: DType }>;
+  } | null)[];
 }
 
 export abstract class Optimizer {
@@ -85,7 +88,8 @@ export abstract class Optimizer {
   protected static options<T extends object>(rule: string, opts: T, known: readonly (keyof T & string)[]): T {
     const o = optionsObject(rule, 'options', opts);
     knownKeys(rule, o, known);
-    for (const [k, v] of Object.entries(o)) if (v === null) throw new WgnnError(`${rule}: ${k} is null; expected a value, or leave it out for the default`);
+    for (const [k, v] of Object.entries(o))
+      if (v === null) throw new WgnnError(`${rule}: ${k} is null; expected a value, or leave it out for the default`);
     return opts;
   }
 
@@ -96,7 +100,8 @@ export abstract class Optimizer {
 
   /** An option that is an array of `length` entries (each checked by the caller). */
   protected static tuple(rule: string, option: string, v: unknown, length: number): unknown[] {
-    if (!Array.isArray(v) || v.length !== length) throw new WgnnError(`${rule}: ${option} must be an array of ${length} numbers, got ${show(v)}`);
+    if (!Array.isArray(v) || v.length !== length)
+      throw new WgnnError(`${rule}: ${option} must be an array of ${length} numbers, got ${show(v)}`);
     return v;
   }
 
@@ -131,7 +136,9 @@ export abstract class Optimizer {
     }
     const lr = this.lr;
     if (!(typeof lr === 'number' && lr >= 0 && lr < Infinity)) {
-      throw new WgnnError(`${this.name}: the schedule gave learning rate ${show(lr)} at step ${this.stepCount}; expected a finite number >= 0`);
+      throw new WgnnError(
+        `${this.name}: the schedule gave learning rate ${show(lr)} at step ${this.stepCount}; expected a finite number >= 0`,
+      );
     }
     purgeGradScales();
     for (const p of ps) {
@@ -197,27 +204,42 @@ export abstract class Optimizer {
    * ShapeError, anything else a WgnnError; `what` begins each message. `loadState` runs this first; a checkpoint
    * reader runs it before it assigns anything.
    */
-  checkState(params: readonly { readonly shape: readonly number[] }[], state: OptimizerStateSpec, what = `${this.name}.checkState`): void {
+  checkState(
+    params: readonly { readonly shape: readonly number[] }[],
+    state: OptimizerStateSpec,
+    what = `${this.name}.checkState`,
+  ): void {
     const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
-    if (!count(state.stepCount)) throw new WgnnError(`${what}: stepCount ${String(state.stepCount)}; expected an integer >= 0`);
+    if (!count(state.stepCount))
+      throw new WgnnError(`${what}: stepCount ${String(state.stepCount)}; expected an integer >= 0`);
     if (!Array.isArray(state.params) || state.params.length !== params.length) {
-      throw new WgnnError(`${what}: state for ${Array.isArray(state.params) ? state.params.length : 'no'} parameters, ${params.length} given`);
+      throw new WgnnError(
+        `${what}: state for ${Array.isArray(state.params) ? state.params.length : 'no'} parameters, ${params.length} given`,
+      );
     }
     const used = this.slots.filter((s) => s.used);
     params.forEach((p, i) => {
       const ps = state.params[i];
       if (!ps) return;
-      if (!count(ps.step)) throw new WgnnError(`${what}: parameter ${i} has step ${String(ps.step)}; expected an integer >= 0`);
+      if (!count(ps.step))
+        throw new WgnnError(`${what}: parameter ${i} has step ${String(ps.step)}; expected an integer >= 0`);
       for (const s of used) {
         const t = Object.hasOwn(ps.slots, s.name) ? ps.slots[s.name] : undefined;
-        if (!t) throw new WgnnError(`${what}: parameter ${i} has no '${s.name}' state; expected ${used.map((u) => u.name).join(', ')}`);
+        if (!t)
+          throw new WgnnError(
+            `${what}: parameter ${i} has no '${s.name}' state; expected ${used.map((u) => u.name).join(', ')}`,
+          );
         if (!sameShape(t.shape, p.shape) || t.dtype !== 'float32') {
-          throw new ShapeError(`${what}: '${s.name}' of parameter ${i} is ${t.dtype}${fmtShape(t.shape)}; expected float32${fmtShape(p.shape)}`);
+          throw new ShapeError(
+            `${what}: '${s.name}' of parameter ${i} is ${t.dtype}${fmtShape(t.shape)}; expected float32${fmtShape(p.shape)}`,
+          );
         }
       }
       const extra = Object.keys(ps.slots).find((k) => !used.some((s) => s.name === k));
       if (extra !== undefined) {
-        throw new WgnnError(`${what}: parameter ${i} has '${extra}' state, which ${this.name} with these options does not keep; expected ${used.map((u) => u.name).join(', ') || 'none'}`);
+        throw new WgnnError(
+          `${what}: parameter ${i} has '${extra}' state, which ${this.name} with these options does not keep; expected ${used.map((u) => u.name).join(', ') || 'none'}`,
+        );
       }
     });
   }
@@ -230,7 +252,9 @@ export abstract class Optimizer {
   async loadState(params: readonly Tensor[], state: OptimizerState): Promise<void> {
     this.checkState(params, state, `${this.name}.loadState`);
     const used = this.slots.filter((s) => s.used);
-    const datas = await Promise.all(state.params.map((ps) => Promise.all(ps ? used.map((s) => ps.slots[s.name]!.data()) : [])));
+    const datas = await Promise.all(
+      state.params.map((ps) => Promise.all(ps ? used.map((s) => ps.slots[s.name]!.data()) : [])),
+    );
     params.forEach((p, i) => {
       this.drop(p);
       const ps = state.params[i];
@@ -275,22 +299,32 @@ export abstract class Optimizer {
 
   private checkParam(p: Tensor, g: Tensor): void {
     if (p.dtype !== 'float32' || g.dtype !== 'float32') {
-      throw new DTypeError(`${this.name}: parameter #${p.id} is ${p.dtype} with a ${g.dtype} gradient; expected float32`);
+      throw new DTypeError(
+        `${this.name}: parameter #${p.id} is ${p.dtype} with a ${g.dtype} gradient; expected float32`,
+      );
     }
     if (p.backend !== g.backend) {
-      throw new BackendError(`${this.name}: parameter #${p.id} lives on ${p.backend.name}, its gradient on ${g.backend.name}`);
+      throw new BackendError(
+        `${this.name}: parameter #${p.id} lives on ${p.backend.name}, its gradient on ${g.backend.name}`,
+      );
     }
     if (!sameShape(p.shape, g.shape)) {
-      throw new ShapeError(`${this.name}: parameter #${p.id} ${fmtShape(p.shape)} has a gradient of shape ${fmtShape(g.shape)}`);
+      throw new ShapeError(
+        `${this.name}: parameter #${p.id} ${fmtShape(p.shape)} has a gradient of shape ${fmtShape(g.shape)}`,
+      );
     }
   }
 
   private checkFlag(p: Tensor, flag: Tensor): void {
     if (flag.dtype !== 'int32' || !sameShape(flag.shape, [1])) {
-      throw new DTypeError(`${this.name}: the finiteness check's flag is ${flag.dtype}${fmtShape(flag.shape)}; expected int32[1]`);
+      throw new DTypeError(
+        `${this.name}: the finiteness check's flag is ${flag.dtype}${fmtShape(flag.shape)}; expected int32[1]`,
+      );
     }
     if (flag.backend !== p.backend) {
-      throw new BackendError(`${this.name}: parameter #${p.id} lives on ${p.backend.name}, the finiteness check's flag on ${flag.backend.name}`);
+      throw new BackendError(
+        `${this.name}: parameter #${p.id} lives on ${p.backend.name}, the finiteness check's flag on ${flag.backend.name}`,
+      );
     }
   }
 

@@ -75,10 +75,18 @@ export const rmspropKernel = defineInPlace<RmspropAttrs>({
     const gAvg: [number, number] = [-0.1, 0.1];
     return updateSamples([
       { label: 'lr 0.01', attrs: a(0.01), slots: [sq, null, null] },
-      { label: 'alpha 0.5 eps 1e-3 weightDecay 0.1', attrs: a(0.01, { alpha: 0.5, eps: 1e-3, weightDecay: 0.1 }), slots: [sq, null, null] },
+      {
+        label: 'alpha 0.5 eps 1e-3 weightDecay 0.1',
+        attrs: a(0.01, { alpha: 0.5, eps: 1e-3, weightDecay: 0.1 }),
+        slots: [sq, null, null],
+      },
       { label: 'momentum 0.9', attrs: a(0.01, { momentum: 0.9 }), slots: [sq, buf, null] },
       { label: 'centered', attrs: a(0.01, { centered: true }), slots: [centered, null, gAvg] },
-      { label: 'centered momentum 0.5 alpha 0.9 weightDecay 0.01', attrs: a(0.01, { centered: true, momentum: 0.5, alpha: 0.9, weightDecay: 0.01 }), slots: [centered, buf, gAvg] },
+      {
+        label: 'centered momentum 0.5 alpha 0.9 weightDecay 0.01',
+        attrs: a(0.01, { centered: true, momentum: 0.5, alpha: 0.9, weightDecay: 0.01 }),
+        slots: [centered, buf, gAvg],
+      },
       { label: 'square_avg from 0', attrs: a(0.01), slots: [[0, 0], null, null] },
       { label: 'momentum 0.9, clip scale 0.5', attrs: a(0.01, { momentum: 0.9 }), slots: [sq, buf, null], scale: 0.5 },
       { label: 'centered, clip scale 2', attrs: a(0.001, { centered: true }), slots: [centered, null, gAvg], scale: 2 },

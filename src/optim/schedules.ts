@@ -24,8 +24,18 @@ export function stepDecay(opts: { initial: number; stepSize: number; gamma?: num
  * `initial · decayRate^(step / decaySteps)`, the exponent floored when `staircase`, as
  * keras.optimizers.schedules.ExponentialDecay.
  */
-export function exponentialDecay(opts: { initial: number; decayRate: number; decaySteps: number; staircase?: boolean }): Schedule {
-  const { initial, decayRate, decaySteps, staircase = false } = options('exponentialDecay', opts, ['initial', 'decayRate', 'decaySteps', 'staircase']);
+export function exponentialDecay(opts: {
+  initial: number;
+  decayRate: number;
+  decaySteps: number;
+  staircase?: boolean;
+}): Schedule {
+  const {
+    initial,
+    decayRate,
+    decaySteps,
+    staircase = false,
+  } = options('exponentialDecay', opts, ['initial', 'decayRate', 'decaySteps', 'staircase']);
   checkNumber('exponentialDecay', 'decayRate', decayRate, { above: 0 });
   checkNumber('exponentialDecay', 'decaySteps', decaySteps, { above: 0 });
   checkBoolean('exponentialDecay', 'staircase', staircase);

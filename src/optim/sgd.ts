@@ -60,13 +60,26 @@ export const sgdKernel = defineInPlace<SgdAttrs>({
       { label: 'lr 0.1', attrs: a(0.1, 1), slots: [null] },
       { label: 'weightDecay 0.01', attrs: a(0.05, 3, { weightDecay: 0.01 }), slots: [null] },
       { label: 'momentum 0.9, first step (buffer = g)', attrs: a(0.1, 1, { momentum: 0.9 }), slots: [buf] },
-      { label: 'momentum 0.9 dampening 0.3 weightDecay 0.01', attrs: a(0.05, 3, { momentum: 0.9, dampening: 0.3, weightDecay: 0.01 }), slots: [buf] },
-      { label: 'nesterov 0.9 weightDecay 0.1', attrs: a(0.05, 2, { momentum: 0.9, nesterov: true, weightDecay: 0.1 }), slots: [buf] },
+      {
+        label: 'momentum 0.9 dampening 0.3 weightDecay 0.01',
+        attrs: a(0.05, 3, { momentum: 0.9, dampening: 0.3, weightDecay: 0.01 }),
+        slots: [buf],
+      },
+      {
+        label: 'nesterov 0.9 weightDecay 0.1',
+        attrs: a(0.05, 2, { momentum: 0.9, nesterov: true, weightDecay: 0.1 }),
+        slots: [buf],
+      },
       { label: 'nesterov 0.5, first step', attrs: a(0.1, 1, { momentum: 0.5, nesterov: true }), slots: [buf] },
       { label: 'momentum 0.9, clip scale 0.25', attrs: a(0.1, 4, { momentum: 0.9 }), slots: [buf], scale: 0.25 },
       { label: 'clip scale 0.5', attrs: a(0.1, 2), slots: [null], scale: 0.5 },
       // 3e38 + 1e38 rounds to +Inf in f32 (and in the CPU reference's f32 store).
-      { label: 'check: a finite update overflowing to +Inf', attrs: a(1e38, 2), slots: [null], last: { param: 3e38, grad: -1 } },
+      {
+        label: 'check: a finite update overflowing to +Inf',
+        attrs: a(1e38, 2),
+        slots: [null],
+        last: { param: 3e38, grad: -1 },
+      },
       ...checkCases(a(0.05, 3, { momentum: 0.9, weightDecay: 0.01 }), [buf]),
     ]);
   },
@@ -102,7 +115,9 @@ export class SGD extends Optimizer {
     this.weightDecay = checkRange('sgd', 'weightDecay', opts.weightDecay ?? 0, { min: 0 });
     this.nesterov = Optimizer.flag('sgd', 'nesterov', opts.nesterov, false);
     if (this.nesterov && (this.momentum === 0 || this.dampening !== 0)) {
-      throw new WgnnError(`sgd: Nesterov momentum needs momentum > 0 and dampening 0, got momentum ${this.momentum}, dampening ${this.dampening}`);
+      throw new WgnnError(
+        `sgd: Nesterov momentum needs momentum > 0 and dampening 0, got momentum ${this.momentum}, dampening ${this.dampening}`,
+      );
     }
     this.slots = [{ name: 'momentum_buffer', init: 0, used: this.momentum !== 0 }];
   }

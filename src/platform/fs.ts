@@ -7,7 +7,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { FileError } from '../errors.js';
 
-const inNode = (): boolean => typeof process !== 'undefined' && !!process.versions?.node && typeof fs.openSync === 'function';
+const inNode = (): boolean =>
+  typeof process !== 'undefined' && !!process.versions?.node && typeof fs.openSync === 'function';
 
 /** A FileError for `op` on `file`, carrying the system error's code and message. */
 function fileError(op: string, file: string, e: unknown): FileError {
@@ -16,7 +17,12 @@ function fileError(op: string, file: string, e: unknown): FileError {
 }
 
 function needNode(op: string, file: string): void {
-  if (!inNode()) throw new FileError(`${op} ${file}: file paths need Node; in a browser pass or take bytes instead`, file, undefined);
+  if (!inNode())
+    throw new FileError(
+      `${op} ${file}: file paths need Node; in a browser pass or take bytes instead`,
+      file,
+      undefined,
+    );
 }
 
 /**
@@ -101,12 +107,17 @@ export function checkWritable(file: string): void {
     const { code, message } = e as NodeJS.ErrnoException;
     const dir = path.dirname(file);
     const why =
-      code === 'ENOENT' ? `the folder ${dir} does not exist`
-      : code === 'ENOTDIR' ? `${dir} is not a folder`
-      : code === 'EACCES' || code === 'EPERM' ? `no permission to create files in ${dir}`
-      : code === 'EROFS' ? `${dir} is on a read-only file system`
-      : code === 'EISDIR' ? 'it is a folder'
-      : (message ?? String(e));
+      code === 'ENOENT'
+        ? `the folder ${dir} does not exist`
+        : code === 'ENOTDIR'
+          ? `${dir} is not a folder`
+          : code === 'EACCES' || code === 'EPERM'
+            ? `no permission to create files in ${dir}`
+            : code === 'EROFS'
+              ? `${dir} is on a read-only file system`
+              : code === 'EISDIR'
+                ? 'it is a folder'
+                : (message ?? String(e));
     throw new FileError(`${file} cannot be written: ${why}${code ? ` (${code})` : ''}`, file, code);
   }
 }
@@ -180,7 +191,8 @@ function syncDir(dir: string): void {
     fs.fsyncSync(fd);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'EPERM' && code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EACCES') throw fileError('writeFileAtomic: fsync of the folder', dir, e);
+    if (code !== 'EPERM' && code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EACCES')
+      throw fileError('writeFileAtomic: fsync of the folder', dir, e);
   } finally {
     if (fd !== undefined) fs.closeSync(fd);
   }

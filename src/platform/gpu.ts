@@ -61,6 +61,11 @@ export async function openDevice(
   if (!req.defaultLimits) for (const k of LIMITS) requiredLimits[k] = adapter.limits[k];
   const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
   const i = adapter.info;
-  const info: AdapterInfo = { vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description };
+  const info: AdapterInfo = {
+    vendor: i.vendor,
+    architecture: i.architecture,
+    device: i.device,
+    description: i.description,
+  };
   return { adapter, device, info };
 }

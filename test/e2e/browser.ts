@@ -13,7 +13,14 @@ export const SHOTS = join(ROOT, 'test-results');
 const DEMO = join(ROOT, 'demo');
 const CHROMIUM = process.env.WGNN_CHROMIUM ?? '/usr/bin/chromium';
 // WebGPU on http://localhost through SwiftShader; no calls home (this machine's network is closed).
-const ARGS = ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'];
+const ARGS = [
+  '--enable-unsafe-webgpu',
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--no-first-run',
+  '--disable-sync',
+];
 
 /** A page that records console errors, page errors and failed requests: each test ends by expecting none. */
 export interface Watched {
@@ -34,7 +41,13 @@ export async function startDemo(name: string): Promise<Demo> {
   const configFile = join(ROOT, 'vite.config.ts');
   const outDir = join(ROOT, 'dist', 'e2e', name);
   await build({ root: DEMO, configFile, logLevel: 'error', build: { outDir } });
-  const server: PreviewServer = await preview({ root: DEMO, configFile, logLevel: 'error', build: { outDir }, preview: { host: 'localhost', port: 0 } });
+  const server: PreviewServer = await preview({
+    root: DEMO,
+    configFile,
+    logLevel: 'error',
+    build: { outDir },
+    preview: { host: 'localhost', port: 0 },
+  });
   const local = server.resolvedUrls?.local[0];
   if (!local) throw new Error('vite preview gave no local URL');
   const url = local.replace(/\/?$/, '/');
@@ -43,7 +56,9 @@ export async function startDemo(name: string): Promise<Demo> {
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
   } catch (e) {
     await server.close();
-    throw new Error(`cannot launch Chromium at ${CHROMIUM} (apt-get install chromium; WGNN_CHROMIUM overrides the path): ${(e as Error).message}`);
+    throw new Error(
+      `cannot launch Chromium at ${CHROMIUM} (apt-get install chromium; WGNN_CHROMIUM overrides the path): ${(e as Error).message}`,
+    );
   }
   return {
     async open(path, init) {

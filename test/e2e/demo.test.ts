@@ -29,7 +29,11 @@ async function setControl(p: Page, id: string, value: string): Promise<void> {
 /** Trains until `steps` steps and at least one read of the loss, then pauses. */
 async function trainUntil(p: Page, steps: number): Promise<DemoState> {
   await p.click('#start');
-  await p.waitForFunction((n) => window.wgnnDemo!.state().step >= n && window.wgnnDemo!.state().curve.step.length > 0, steps, { timeout: 90_000 });
+  await p.waitForFunction(
+    (n) => window.wgnnDemo!.state().step >= n && window.wgnnDemo!.state().curve.step.length > 0,
+    steps,
+    { timeout: 90_000 },
+  );
   await p.click('#pause');
   await p.waitForFunction(() => window.wgnnDemo!.state().status === 'paused');
   return demoState(p);
@@ -51,7 +55,8 @@ describe('demo page in Chromium', () => {
 
   const requireWebGpu = async () => {
     const s = await demoState(demo.page);
-    if (s.backend !== 'webgpu') throw new Error(`the demo runs on ${s.backend}, not WebGPU: Chromium found no WebGPU adapter (${s.adapter})`);
+    if (s.backend !== 'webgpu')
+      throw new Error(`the demo runs on ${s.backend}, not WebGPU: Chromium found no WebGPU adapter (${s.adapter})`);
   };
 
   test('[webgpu] demo finds the WebGPU adapter and shows it', async () => {
@@ -99,7 +104,9 @@ describe('demo page in Chromium', () => {
     expect(s.curve.step).toEqual(Array.from({ length: Math.floor(s.step / 4) }, (_, i) => 4 * (i + 1)));
     const first = mean(s.curve.loss.slice(0, 3));
     const last = mean(s.curve.loss.slice(-3));
-    console.log(`MLP: ${s.step} steps at ${s.stepsPerSecond.toFixed(1)} steps/s; loss ${first.toFixed(3)} -> ${last.toFixed(3)}; max frame gap ${maxFrameGap.toFixed(0)} ms; live ${s.memory.liveBytes} B in ${s.memory.liveTensors} tensors`);
+    console.log(
+      `MLP: ${s.step} steps at ${s.stepsPerSecond.toFixed(1)} steps/s; loss ${first.toFixed(3)} -> ${last.toFixed(3)}; max frame gap ${maxFrameGap.toFixed(0)} ms; live ${s.memory.liveBytes} B in ${s.memory.liveTensors} tensors`,
+    );
     expect(first).toBeGreaterThan(1.2); // ln 10 = 2.3 untrained
     expect(last, `mean loss of the last 12 batches (first 12: ${first})`).toBeLessThan(first / 2);
     expect(s.stepsPerSecond).toBeGreaterThan(0);
@@ -119,7 +126,13 @@ describe('demo page in Chromium', () => {
     // A "7": the top bar, then the diagonal down.
     await page.mouse.move(...at(0.3, 0.25));
     await page.mouse.down();
-    for (const [fx, fy] of [[0.5, 0.25], [0.7, 0.25], [0.6, 0.5], [0.5, 0.75]] as const) await page.mouse.move(...at(fx, fy), { steps: 6 });
+    for (const [fx, fy] of [
+      [0.5, 0.25],
+      [0.7, 0.25],
+      [0.6, 0.5],
+      [0.5, 0.75],
+    ] as const)
+      await page.mouse.move(...at(fx, fy), { steps: 6 });
     await page.mouse.up();
     const probs = await page.evaluate(() => window.wgnnDemo!.predicted());
     const s = await demoState(page);
@@ -145,7 +158,9 @@ describe('demo page in Chromium', () => {
       return out;
     }, TEST_DIGITS);
     const accuracy = results.filter((r) => r.label === r.predicted).length / results.length;
-    console.log(`MLP after ${(await demoState(page)).step} steps: ${(accuracy * 100).toFixed(0)}% of ${TEST_DIGITS} test digits`);
+    console.log(
+      `MLP after ${(await demoState(page)).step} steps: ${(accuracy * 100).toFixed(0)}% of ${TEST_DIGITS} test digits`,
+    );
     expect(accuracy).toBeGreaterThanOrEqual(MIN_ACCURACY);
     // The last digit is on the pad: its label is shown and the top bar is the prediction.
     const last = results[results.length - 1]!;
@@ -166,7 +181,8 @@ describe('demo page in Chromium', () => {
     expect(s.curve.loss.length).toBeGreaterThan(0);
     expect(s.curve.loss.every(Number.isFinite)).toBe(true);
     await page.evaluate(() => window.wgnnDemo!.loadTestDigit(0));
-    const sizes = async (sel: string) => page.$$eval(sel, (cs) => cs.map((c) => `${(c as HTMLCanvasElement).width}x${(c as HTMLCanvasElement).height}`));
+    const sizes = async (sel: string) =>
+      page.$$eval(sel, (cs) => cs.map((c) => `${(c as HTMLCanvasElement).width}x${(c as HTMLCanvasElement).height}`));
     expect(await sizes('#weights canvas')).toEqual(Array(32).fill('3x3'));
     expect(await sizes('#maps canvas')).toEqual(Array(32).fill('26x26'));
     await page.screenshot({ path: join(SHOTS, 'demo-cnn.png') });

@@ -19,11 +19,15 @@ afterAll(async () => app?.close());
 
 const shown = (p: Page, source: string) => p.waitForSelector(`#report[data-source="${source}"]`);
 
-test('results page charts every family of the lavapipe run, one bar per timed engine and case, with the report\'s ratios', async () => {
+test("results page charts every family of the lavapipe run, one bar per timed engine and case, with the report's ratios", async () => {
   const report = JSON.parse(readFileSync(join(RESULTS, LAVAPIPE), 'utf8')) as Report;
   const { context, page, errors } = await app.open('results.html');
-  const committed = readdirSync(RESULTS).filter((f) => f.endsWith('.json')).sort();
-  expect(await page.$$eval('#file option:not([hidden])', (os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(committed);
+  const committed = readdirSync(RESULTS)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
+  expect(
+    await page.$$eval('#file option:not([hidden])', (os) => os.map((o) => (o as HTMLOptionElement).value)),
+  ).toEqual(committed);
 
   // Another file first, so that choosing the lavapipe run replaces what is shown.
   const other = committed.find((f) => f !== LAVAPIPE)!;
@@ -33,13 +37,18 @@ test('results page charts every family of the lavapipe run, one bar per timed en
   await shown(page, LAVAPIPE);
 
   const families = [...new Set(report.rows.map((r) => r.family))];
-  expect(await page.$$eval('section.family', (ss) => ss.map((s) => (s as HTMLElement).dataset.family))).toEqual(families);
+  expect(await page.$$eval('section.family', (ss) => ss.map((s) => (s as HTMLElement).dataset.family))).toEqual(
+    families,
+  );
   expect(await page.locator('section.family svg.bars').count()).toBe(families.length);
   for (const family of families) {
     const rows = report.rows.filter((r) => r.family === family);
     const timed = rows.filter((r) => !r.skipped);
     // A bar per engine that passed its check and was timed; n/a, FAIL and skipped cases have none.
-    const bars = timed.reduce((n, r) => n + Object.values(r.engines).filter((e) => e.status === 'ok' && e.timing).length, 0);
+    const bars = timed.reduce(
+      (n, r) => n + Object.values(r.engines).filter((e) => e.status === 'ok' && e.timing).length,
+      0,
+    );
     const section = page.locator(`section.family[data-family="${family}"]`);
     expect(await section.locator('svg.bars g.group').count(), `${family}: groups`).toBe(timed.length);
     expect(await section.locator('svg.bars rect.bar').count(), `${family}: bars`).toBe(bars);
@@ -48,9 +57,13 @@ test('results page charts every family of the lavapipe run, one bar per timed en
 
   // The ratio column is the report's (bench/report.ts derive(), stored in the file as rows[].derived).
   const ratios = await page.$$eval('tr[data-id] td.ratio', (tds) =>
-    tds.map((td) => [`${td.closest('section')!.dataset.family}/${td.parentElement!.dataset.id}`, td.textContent!] as const),
+    tds.map(
+      (td) => [`${td.closest('section')!.dataset.family}/${td.parentElement!.dataset.id}`, td.textContent!] as const,
+    ),
   );
-  const want = report.rows.filter((r) => !r.skipped).map((r) => [`${r.family}/${r.id}`, r.derived?.ratio === undefined ? '—' : r.derived.ratio.toFixed(2)] as const);
+  const want = report.rows
+    .filter((r) => !r.skipped)
+    .map((r) => [`${r.family}/${r.id}`, r.derived?.ratio === undefined ? '—' : r.derived.ratio.toFixed(2)] as const);
   expect(ratios).toEqual(want);
 
   await page.screenshot({ path: join(SHOTS, 'results.png'), fullPage: true });
@@ -58,20 +71,23 @@ test('results page charts every family of the lavapipe run, one bar per timed en
   await context.close();
 });
 
-test('results page shows a malformed file\'s error in the banner and keeps the report it showed', async () => {
+test("results page shows a malformed file's error in the banner and keeps the report it showed", async () => {
   const { context, page, errors } = await app.open('results.html');
   const first = await page.inputValue('#file');
   await shown(page, first);
   expect(await page.isHidden('#banner')).toBe(true);
 
-  const openFile = (name: string, text: string) => page.setInputFiles('#open', { name, mimeType: 'application/json', buffer: Buffer.from(text) });
+  const openFile = (name: string, text: string) =>
+    page.setInputFiles('#open', { name, mimeType: 'application/json', buffer: Buffer.from(text) });
   await openFile('truncated.json', '{"adapter": {}, "rows": [');
   await expect.poll(() => page.isVisible('#banner')).toBe(true);
   expect(await page.textContent('#banner')).toMatch(/^Cannot show truncated\.json: .*JSON/);
   expect(await page.getAttribute('#report', 'data-source')).toBe(first);
 
   await openFile('other.json', '{"hello": "world"}');
-  await expect.poll(() => page.textContent('#banner')).toContain('Cannot show other.json: not a results file of `npm run bench`');
+  await expect
+    .poll(() => page.textContent('#banner'))
+    .toContain('Cannot show other.json: not a results file of `npm run bench`');
 
   // A good file from disk clears the banner and is listed as the file shown.
   await openFile('mine.json', readFileSync(join(RESULTS, LAVAPIPE), 'utf8'));

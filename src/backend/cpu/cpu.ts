@@ -1,6 +1,16 @@
 // The CPU reference backend: tensors are typed arrays and every op runs its `cpu` implementation
 // (plain loops, float64 accumulation). It is the oracle the WebGPU kernels are checked against, and a slow fallback.
-import type { Backend, Handle, InPlaceKernel, Kernel, MemoryInfo, RunResult, StorageInput, TensorSpec, TypedArray } from '../backend.js';
+import type {
+  Backend,
+  Handle,
+  InPlaceKernel,
+  Kernel,
+  MemoryInfo,
+  RunResult,
+  StorageInput,
+  TensorSpec,
+  TypedArray,
+} from '../backend.js';
 
 export interface CpuOptions {
   /** Keep float tensors in float64 (gradient checks by finite differences); default float32 like the GPU. */
@@ -58,7 +68,14 @@ export class CpuBackend implements Backend {
   }
 
   memory(): Omit<MemoryInfo, 'liveTensors'> {
-    return { backend: 'cpu', liveBytes: this.live, pooledBytes: 0, peakBytes: this.peak, buffersCreated: this.created, poolHits: 0 };
+    return {
+      backend: 'cpu',
+      liveBytes: this.live,
+      pooledBytes: 0,
+      peakBytes: this.peak,
+      buffersCreated: this.created,
+      poolHits: 0,
+    };
   }
 
   flush(): void {}

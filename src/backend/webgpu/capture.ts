@@ -76,7 +76,13 @@ export class Recording {
     let c = this.chunks[this.chunks.length - 1];
     if (!c || c.used + bytes > CHUNK_BYTES) {
       const host = new ArrayBuffer(CHUNK_BYTES);
-      c = { buffer: device.createBuffer({ size: CHUNK_BYTES, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST }), host, view: new DataView(host), used: 0, dirty: false };
+      c = {
+        buffer: device.createBuffer({ size: CHUNK_BYTES, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST }),
+        host,
+        view: new DataView(host),
+        used: 0,
+        dirty: false,
+      };
       this.chunks.push(c);
     }
     const offset = c.used;
@@ -148,7 +154,9 @@ export class Recording {
         ds.forEach((r, i) => {
           const j = i % perSet;
           const querySet = sets[Math.floor(i / perSet)]!;
-          const pass = enc.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * j, endOfPassWriteIndex: 2 * j + 1 } });
+          const pass = enc.beginComputePass({
+            timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * j, endOfPassWriteIndex: 2 * j + 1 },
+          });
           pass.setPipeline(r.pipeline);
           pass.setBindGroup(0, r.bindGroup);
           pass.dispatchWorkgroups(r.x, r.y, r.z);

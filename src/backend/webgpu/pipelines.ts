@@ -71,7 +71,8 @@ export class PipelineCache {
         buffer: { type: i < outputs ? 'storage' : 'read-only-storage' },
       });
     }
-    if (uniform) entries.push({ binding: outputs + inputs, visibility: ShaderStage.COMPUTE, buffer: { type: 'uniform' } });
+    if (uniform)
+      entries.push({ binding: outputs + inputs, visibility: ShaderStage.COMPUTE, buffer: { type: 'uniform' } });
     l = this.device.createBindGroupLayout({ entries });
     this.layouts.set(key, l);
     return l;

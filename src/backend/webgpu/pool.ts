@@ -64,7 +64,10 @@ export class BufferPool {
   acquire(bytes: number, usage: GPUBufferUsageFlags, avoid?: ReadonlySet<GPUBuffer>, what = 'buffer'): GPUBuffer {
     const max = this.maxSize(usage);
     if (bytes > max) {
-      const limit = max === this.limits.maxStorageBufferBindingSize && usage & BufferUsage.STORAGE ? 'maxStorageBufferBindingSize' : 'maxBufferSize';
+      const limit =
+        max === this.limits.maxStorageBufferBindingSize && usage & BufferUsage.STORAGE
+          ? 'maxStorageBufferBindingSize'
+          : 'maxBufferSize';
       throw new LimitError(`${what} needs ${bytes} bytes, over this device's ${limit} of ${max}`);
     }
     const size = this.classOf(bytes, usage);

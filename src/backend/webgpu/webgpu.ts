@@ -1,7 +1,18 @@
 // The WebGPU backend: tensors live in pooled GPU buffers; ops encode dispatches, checked against the device's limits,
 // into one command encoder submitted at a readback, an upload that reuses a buffer, or every MAX_BATCH dispatches.
 // Uniforms go to one arena per submit. A step capture records into a Recording (capture.ts).
-import type { Backend, CaptureSupport, Handle, InPlaceKernel, Kernel, MemoryInfo, RunResult, StorageInput, TensorSpec, TypedArray } from '../backend.js';
+import type {
+  Backend,
+  CaptureSupport,
+  Handle,
+  InPlaceKernel,
+  Kernel,
+  MemoryInfo,
+  RunResult,
+  StorageInput,
+  TensorSpec,
+  TypedArray,
+} from '../backend.js';
 import { BackendError, CaptureError, DeviceLostError, LimitError, WgnnError, fmtShape } from '../../errors.js';
 import { sizeOf } from '../../shape.js';
 import type { AdapterInfo } from '../../platform/gpu.js';
@@ -53,10 +64,15 @@ export class WebGpuBackend implements Backend {
   private readonly uniformAlign: number;
   private readonly checkedPipelines = new Set<string>();
 
-  constructor(readonly device: GPUDevice, readonly info: AdapterInfo, opts: WebGpuOptions = {}) {
+  constructor(
+    readonly device: GPUDevice,
+    readonly info: AdapterInfo,
+    opts: WebGpuOptions = {},
+  ) {
     this.limits = device.limits;
     this.features = new Set(device.features as unknown as Iterable<string>);
-    this.description = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' / ') || 'unknown adapter';
+    this.description =
+      [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' / ') || 'unknown adapter';
     const cap = opts.poolCapBytes ?? Math.max(1 << 30, this.limits.maxBufferSize / 4);
     this.pool = new BufferPool(device, this.limits, cap);
     this.pool.flushPending = () => this.flush();
@@ -82,7 +98,9 @@ export class WebGpuBackend implements Backend {
 
   private checkLost(op: string): void {
     if (this.lost) {
-      throw new DeviceLostError(`${op}: the WebGPU device was lost (${this.lost.reason}: ${this.lost.message}); call wg.init() again`);
+      throw new DeviceLostError(
+        `${op}: the WebGPU device was lost (${this.lost.reason}: ${this.lost.message}); call wg.init() again`,
+      );
     }
   }
 
@@ -98,7 +116,8 @@ export class WebGpuBackend implements Backend {
     // queue.writeBuffer runs before commands still waiting in our encoder: never overwrite a buffer they use.
     if (this.pool.releasedSinceSubmit.has(buffer)) this.flush();
     const words = data instanceof Float64Array ? Float32Array.from(data) : data;
-    if (words.byteLength > 0) this.device.queue.writeBuffer(buffer, 0, words.buffer, words.byteOffset, words.byteLength);
+    if (words.byteLength > 0)
+      this.device.queue.writeBuffer(buffer, 0, words.buffer, words.byteOffset, words.byteLength);
     this.recording?.constants.add(buffer);
     return { buffer } satisfies GpuHandle;
   }
@@ -113,7 +132,13 @@ export class WebGpuBackend implements Backend {
   copy(dst: Handle, src: Handle): void {
     this.checkLost('copy');
     const s = (src as GpuHandle).buffer;
-    this.closePass().copyBufferToBuffer(s, 0, (dst as GpuHandle).buffer, 0, Math.min(s.size, (dst as GpuHandle).buffer.size));
+    this.closePass().copyBufferToBuffer(
+      s,
+      0,
+      (dst as GpuHandle).buffer,
+      0,
+      Math.min(s.size, (dst as GpuHandle).buffer.size),
+    );
   }
 
   readonly capture: CaptureSupport = {
@@ -165,7 +190,11 @@ export class WebGpuBackend implements Backend {
 
   runInPlace<A>(op: InPlaceKernel<A>, targets: StorageInput[], inputs: StorageInput[], attrs: A): void {
     this.checkLost(op.name);
-    const t = (i: StorageInput): GpuTensor => ({ buffer: (i.handle as GpuHandle).buffer, shape: i.spec.shape, dtype: i.spec.dtype });
+    const t = (i: StorageInput): GpuTensor => ({
+      buffer: (i.handle as GpuHandle).buffer,
+      shape: i.spec.shape,
+      dtype: i.spec.dtype,
+    });
     const where = () => `${op.name} on ${[...targets, ...inputs].map((i) => fmtShape(i.spec.shape)).join(', ')}`;
     op.gpu({
       targets: targets.map(t),
@@ -192,18 +221,24 @@ export class WebGpuBackend implements Backend {
     const L = this.limits;
     const maxDim = L.maxComputeWorkgroupsPerDimension;
     if (x > maxDim || y > maxDim || z > maxDim) {
-      throw new LimitError(`${where()}: ${d.shader} needs workgroups [${x},${y},${z}], over this device's maxComputeWorkgroupsPerDimension of ${maxDim}`);
+      throw new LimitError(
+        `${where()}: ${d.shader} needs workgroups [${x},${y},${z}], over this device's maxComputeWorkgroupsPerDimension of ${maxDim}`,
+      );
     }
     const storage = d.outputs.length + d.inputs.length;
     if (storage > L.maxStorageBuffersPerShaderStage) {
-      throw new LimitError(`${where()}: ${d.shader} binds ${storage} storage buffers, over this device's maxStorageBuffersPerShaderStage of ${L.maxStorageBuffersPerShaderStage}`);
+      throw new LimitError(
+        `${where()}: ${d.shader} binds ${storage} storage buffers, over this device's maxStorageBuffersPerShaderStage of ${L.maxStorageBuffersPerShaderStage}`,
+      );
     }
     const words = typeof d.uniforms === 'function' ? d.uniforms() : d.uniforms;
     const uniformBytes = words ? Math.ceil((words.length * 4) / 16) * 16 : 0;
     // A uniform struct fits one binding, and one arena or capture chunk.
     const maxUniform = Math.min(L.maxUniformBufferBindingSize, CHUNK_BYTES);
     if (uniformBytes > maxUniform) {
-      throw new LimitError(`${where()}: ${d.shader} needs ${uniformBytes} bytes of uniforms, over ${maxUniform} (maxUniformBufferBindingSize ${L.maxUniformBufferBindingSize})`);
+      throw new LimitError(
+        `${where()}: ${d.shader} needs ${uniformBytes} bytes of uniforms, over ${maxUniform} (maxUniformBufferBindingSize ${L.maxUniformBufferBindingSize})`,
+      );
     }
     this.checkPipeline(d, where);
     if (words && !this.recording && this.arenaUsed + uniformBytes > ARENA_BYTES) this.flush();
@@ -220,15 +255,23 @@ export class WebGpuBackend implements Backend {
     let slot: UniformSlot | undefined;
     if (words) {
       // A captured step keeps its uniforms in its own buffers (a replay rewrites them); eager work uses the arena.
-      slot = this.recording ? this.recording.uniformSlot(this.device, uniformBytes, this.uniformAlign) : this.arenaSlot(uniformBytes);
+      slot = this.recording
+        ? this.recording.uniformSlot(this.device, uniformBytes, this.uniformAlign)
+        : this.arenaSlot(uniformBytes);
       writeWords(slot.view, slot.offset, words);
-      entries.push({ binding: entries.length, resource: { buffer: slot.buffer, offset: slot.offset, size: uniformBytes } });
+      entries.push({
+        binding: entries.length,
+        resource: { buffer: slot.buffer, offset: slot.offset, size: uniformBytes },
+      });
     }
     const bindGroup = this.device.createBindGroup({ layout, entries });
     if (this.recording) {
       const dynamic = typeof d.uniforms === 'function' ? d.uniforms : undefined;
       const uniforms = dynamic && slot ? { fn: dynamic, slot } : undefined;
-      this.recording.add({ pipeline, bindGroup, x, y, z, uniforms, op, shader: d.shader, bytes: boundBytes(d) }, buffers);
+      this.recording.add(
+        { pipeline, bindGroup, x, y, z, uniforms, op, shader: d.shader, bytes: boundBytes(d) },
+        buffers,
+      );
     }
     const pass = this.openPass();
     pass.setPipeline(pipeline);
@@ -246,15 +289,21 @@ export class WebGpuBackend implements Backend {
     const { size, storage } = workgroupNeeds(SHADERS[d.shader], d.overrides);
     const over: string[] = [];
     if (storage > L.maxComputeWorkgroupStorageSize) {
-      over.push(`${storage} bytes of workgroup memory, over this device's maxComputeWorkgroupStorageSize of ${L.maxComputeWorkgroupStorageSize}`);
+      over.push(
+        `${storage} bytes of workgroup memory, over this device's maxComputeWorkgroupStorageSize of ${L.maxComputeWorkgroupStorageSize}`,
+      );
     }
     const threads = size[0] * size[1] * size[2];
     if (threads > L.maxComputeInvocationsPerWorkgroup) {
-      over.push(`${threads} invocations per workgroup, over this device's maxComputeInvocationsPerWorkgroup of ${L.maxComputeInvocationsPerWorkgroup}`);
+      over.push(
+        `${threads} invocations per workgroup, over this device's maxComputeInvocationsPerWorkgroup of ${L.maxComputeInvocationsPerWorkgroup}`,
+      );
     }
     const maxSize = [L.maxComputeWorkgroupSizeX, L.maxComputeWorkgroupSizeY, L.maxComputeWorkgroupSizeZ];
     if (size.some((s, i) => s > maxSize[i]!)) {
-      over.push(`workgroup size [${size.join(',')}], over this device's maxComputeWorkgroupSize [${maxSize.join(',')}]`);
+      over.push(
+        `workgroup size [${size.join(',')}], over this device's maxComputeWorkgroupSize [${maxSize.join(',')}]`,
+      );
     }
     if (over.length) {
       // Caught here rather than as the validation error createComputePipeline would raise later, asynchronously.
@@ -275,7 +324,10 @@ export class WebGpuBackend implements Backend {
    * bind group and uniform values, so the whole step can be replayed without running any JavaScript op code.
    */
   beginCapture(): void {
-    if (this.recording) throw new CaptureError('beginCapture: a capture is already in progress (a compiled step run inside the capture of another step?)');
+    if (this.recording)
+      throw new CaptureError(
+        'beginCapture: a capture is already in progress (a compiled step run inside the capture of another step?)',
+      );
     this.checkLost('capture');
     this.flush();
     this.recording = new Recording();
@@ -319,9 +371,11 @@ export class WebGpuBackend implements Backend {
    * undefined without timestamp queries.
    */
   private async profile(rec: Recording, runs: number): Promise<number[] | undefined> {
-    if (!Number.isInteger(runs) || runs < 1) throw new WgnnError(`profile: runs is ${runs}; expected a whole number >= 1`);
+    if (!Number.isInteger(runs) || runs < 1)
+      throw new WgnnError(`profile: runs is ${runs}; expected a whole number >= 1`);
     this.checkLost('profile');
-    if (this.recording) throw new CaptureError('profile: a capture is in progress; expected a recording that has ended');
+    if (this.recording)
+      throw new CaptureError('profile: a capture is in progress; expected a recording that has ended');
     await this.sync();
     const ms = await rec.profile(this.device, runs);
     if (ms) {
@@ -378,7 +432,8 @@ export class WebGpuBackend implements Backend {
   /** Throws at once (not in the promise) when the read cannot happen, so a capture sees it synchronously. */
   read(handle: Handle, spec: TensorSpec): Promise<TypedArray> {
     this.checkLost('data');
-    if (this.recording) throw new CaptureError('data: a captured step cannot read tensors back (read them after the step)');
+    if (this.recording)
+      throw new CaptureError('data: a captured step cannot read tensors back (read them after the step)');
     return this.readAsync(handle, spec);
   }
 
@@ -387,7 +442,8 @@ export class WebGpuBackend implements Backend {
     const Ctor = spec.dtype === 'int32' ? Int32Array : Float32Array;
     if (bytes === 0) return new Ctor(0);
     const staging = this.pool.acquire(bytes, STAGING_USAGE, undefined, `data: staging for ${fmtShape(spec.shape)}`);
-    if (staging.mapState !== 'unmapped') throw new Error(`data: staging buffer is ${staging.mapState}; expected unmapped`);
+    if (staging.mapState !== 'unmapped')
+      throw new Error(`data: staging buffer is ${staging.mapState}; expected unmapped`);
     this.closePass().copyBufferToBuffer((handle as GpuHandle).buffer, 0, staging, 0, bytes);
     this.flush();
     let reject!: (e: Error) => void;
@@ -401,7 +457,8 @@ export class WebGpuBackend implements Backend {
       const oom = this.pool.lateFailures.splice(0);
       if (oom.length) throw oom[0]!;
       // Reported once, then cleared: the engine stays usable after a failed op.
-      if (this.errors.length) throw new BackendError(`webgpu: device reported errors: ${this.errors.splice(0).join('; ')}`);
+      if (this.errors.length)
+        throw new BackendError(`webgpu: device reported errors: ${this.errors.splice(0).join('; ')}`);
       return out;
     } finally {
       this.pendingReads.delete(reject);
@@ -420,7 +477,14 @@ export class WebGpuBackend implements Backend {
 
   memory(): Omit<MemoryInfo, 'liveTensors'> {
     const p = this.pool;
-    return { backend: 'webgpu', liveBytes: p.liveBytes, pooledBytes: p.pooledBytes + p.heldBytes, peakBytes: p.peakBytes, buffersCreated: p.created, poolHits: p.hits };
+    return {
+      backend: 'webgpu',
+      liveBytes: p.liveBytes,
+      pooledBytes: p.pooledBytes + p.heldBytes,
+      peakBytes: p.peakBytes,
+      buffersCreated: p.created,
+      poolHits: p.hits,
+    };
   }
 
   /** Waits until the GPU has finished everything submitted. */

@@ -9,9 +9,13 @@
  * before creating it. NOTE: every declared workgroup variable counts (WebGPU counts those the entry point uses):
  * this can only over-estimate.
  */
-export function workgroupNeeds(source: string, overrides: Record<string, number | boolean> = {}): { size: [number, number, number]; storage: number } {
+export function workgroupNeeds(
+  source: string,
+  overrides: Record<string, number | boolean> = {},
+): { size: [number, number, number]; storage: number } {
   const decls = new Map<string, string>();
-  for (const m of source.matchAll(/^(?:override|const)\s+(\w+)\s*(?::\s*\w+\s*)?=\s*([^;]+);/gm)) decls.set(m[1]!, m[2]!);
+  for (const m of source.matchAll(/^(?:override|const)\s+(\w+)\s*(?::\s*\w+\s*)?=\s*([^;]+);/gm))
+    decls.set(m[1]!, m[2]!);
   const known = new Map<string, number>();
   const value = (name: string): number => {
     if (name in overrides) return Number(overrides[name]);
@@ -27,7 +31,8 @@ export function workgroupNeeds(source: string, overrides: Record<string, number 
   if (!sizeArgs) throw new Error('workgroupNeeds: no @workgroup_size');
   const dims = splitTop(sizeArgs[1]!).map((e) => evalInt(e, value));
   let storage = 0;
-  for (const m of source.matchAll(/^var<workgroup>\s+\w+\s*:\s*([^;]+);/gm)) storage += Math.ceil(layoutOf(m[1]!, value).size / 16) * 16;
+  for (const m of source.matchAll(/^var<workgroup>\s+\w+\s*:\s*([^;]+);/gm))
+    storage += Math.ceil(layoutOf(m[1]!, value).size / 16) * 16;
   return { size: [dims[0] ?? 1, dims[1] ?? 1, dims[2] ?? 1], storage };
 }
 
