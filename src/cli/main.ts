@@ -2,11 +2,12 @@
 // cosine learning rate by default) and saves it; `wgnn eval` loads a saved model and reports its test loss and
 // accuracy. Arguments by commander, the progress bar by cli-progress (both well kept; nothing here worth writing again).
 import { spawn } from 'node:child_process';
+import { realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Presets, SingleBar } from 'cli-progress';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { randomShift } from '../data/augment.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { FASHION_MNIST_DIR, loadIdxDataset } from '../data/fashion.js';
@@ -16,7 +17,7 @@ import { init, shutdown } from '../init.js';
 import { Sequential, setSeed } from '../nn/index.js';
 import { seedModel } from '../nn/models.js';
 import * as optim from '../optim/index.js';
-import { OPTIMIZERS, type OptimizerName } from '../optim/presets.js';
+import { OPTIMIZERS, optimizerPreset } from '../optim/presets.js';
 import { checkWritable, writeFileAtomic } from '../platform/fs.js';
 import { cosineDecay, exponentialDecay, stepDecay, type Schedule } from '../optim/schedules.js';
 import { memory } from '../tensor.js';
@@ -106,28 +107,28 @@ interface TrainOptions extends CommonOptions {
   out?: string;
 }
 
-async function train(o: TrainOptions): Promise<void> {
+async function train(o: TrainOptions, io: CliIo): Promise<void> {
   // Checked before anything else: a run of many minutes must not end in a save that cannot happen.
   const out = o.out ?? `wgnn-${o.model}-${o.dataDir ? 'data' : o.data}.safetensors`;
   checkWritable(out);
   setSeed(o.seed);
   const backend = await init({ backend: o.backend });
-  console.log(`backend: ${backend.name} (${backend.description})`);
+  io.out(`backend: ${backend.name} (${backend.description})`);
   const data = loadData(o.data, o.dataDir, o.seed);
   const { train: tr, test } = data;
   nonEmpty(o.dataDir ?? o.data, 'training', tr);
   nonEmpty(o.dataDir ?? o.data, 'test', test);
-  console.log(
+  io.out(
     `data: ${o.dataDir ?? o.data}: ${tr.length} train, ${test.length} test, input ${tr.xShape.slice(1).join('x')}, ${data.classes} classes`,
   );
   const model = seedModel(o.model, tr.xShape.slice(1), data.classes);
-  model.summary();
+  model.summary(io.out);
   const steps = tr.numBatches(o.batchSize);
-  const preset = OPTIMIZERS[o.optimizer as OptimizerName];
+  const preset = optimizerPreset(o.optimizer);
   const schedule = makeSchedule(o.schedule, o.lr ?? preset.lr, steps, o.epochs);
   const opt = preset.make(schedule.lr);
   model.compile({ optimizer: opt, loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
-  console.log(
+  io.out(
     `training: ${o.epochs} epochs of ${steps} steps (batch ${o.batchSize}), ${o.optimizer}, learning rate ${schedule.text}`,
   );
   // NOTE: shifts pay off where the model overfits: on the 8,000 embedded digits the CNN reaches 97.5% with 2 px shifts
@@ -135,7 +136,7 @@ async function train(o: TrainOptions): Promise<void> {
   // (89.1% without, 86.7% with 2 px), so other data trains unshifted unless asked.
   const shift = o.shift ?? (o.data === 'mnist' && !o.dataDir ? 2 : 0);
   const augment = shift > 0 ? randomShift({ height: shift, width: shift }) : undefined;
-  console.log(
+  io.out(
     `augmentation: ${augment ? `random shifts of up to ${shift} px each way, zero fill (new shifts every epoch)` : 'none'}`,
   );
   const bar = new SingleBar(
@@ -168,7 +169,7 @@ async function train(o: TrainOptions): Promise<void> {
           bar.update(b + 1, { loss: logs.loss?.toFixed(4) ?? '-', acc: logs.acc?.toFixed(4) ?? '-' }),
         onEpochEnd: (e, logs) => {
           bar.stop();
-          console.log(
+          io.out(
             `epoch ${e + 1}/${o.epochs}: loss ${logs.loss!.toFixed(4)} acc ${logs.acc!.toFixed(4)}  ` +
               `val_loss ${logs.val_loss!.toFixed(4)} val_acc ${logs.val_acc!.toFixed(4)}  ` +
               `${logs.seconds!.toFixed(1)}s, ${(tr.length / logs.seconds!).toFixed(0)} samples/s`,
@@ -183,7 +184,7 @@ async function train(o: TrainOptions): Promise<void> {
     { data: test.y, shape: test.yShape },
     { batchSize: 256 },
   );
-  console.log(
+  io.out(
     `test accuracy ${final.acc!.toFixed(4)} (loss ${final.loss!.toFixed(4)}) on ${test.length} images after ${o.epochs} epochs in ${seconds.toFixed(1)}s`,
   );
   const bytes = await model.save();
@@ -193,7 +194,7 @@ async function train(o: TrainOptions): Promise<void> {
     throw rescue(e as FileError, bytes, o.model);
   }
   const mem = memory();
-  console.log(
+  io.out(
     `weights written to ${out}; GPU memory: ${mem.liveBytes} B live, ${mem.pooledBytes} B pooled, ${mem.buffersCreated} buffers created`,
   );
   opt.dispose();
@@ -224,9 +225,9 @@ function rescue(e: FileError, bytes: Uint8Array, model: string): FileError {
   );
 }
 
-async function evaluate(path: string, o: CommonOptions): Promise<void> {
+async function evaluate(path: string, o: CommonOptions, io: CliIo): Promise<void> {
   const backend = await init({ backend: o.backend });
-  console.log(`backend: ${backend.name} (${backend.description})`);
+  io.out(`backend: ${backend.name} (${backend.description})`);
   const { test } = loadData(o.data, o.dataDir, o.seed);
   nonEmpty(o.dataDir ?? o.data, 'test', test);
   const model = await Sequential.load(path);
@@ -236,7 +237,7 @@ async function evaluate(path: string, o: CommonOptions): Promise<void> {
     { data: test.y, shape: test.yShape },
     { batchSize: o.batchSize },
   );
-  console.log(`${path}: test loss ${logs.loss!.toFixed(4)}, accuracy ${logs.acc!.toFixed(4)} on ${test.length} images`);
+  io.out(`${path}: test loss ${logs.loss!.toFixed(4)}, accuracy ${logs.acc!.toFixed(4)} on ${test.length} images`);
   model.dispose();
 }
 
@@ -256,64 +257,111 @@ const common = (c: Command, batchSize: number): Command =>
     )
     .option('--seed <n>', 'seed for weights, shuffles and the MNIST split', int('seed'), 1);
 
-const program = new Command('wgnn')
-  .description('WebGPU neural networks: train and evaluate the seed models')
-  .showHelpAfterError();
-common(
-  program
-    .command('train')
-    .description('train the seed MLP or CNN and save its weights (safetensors)')
-    .addOption(new Option('--model <kind>', 'seed model').choices(['mlp', 'cnn']).default('cnn'))
-    .option('--epochs <n>', 'epochs', int('epochs'), 12)
-    .addOption(new Option('--optimizer <name>', 'update rule').choices(Object.keys(OPTIMIZERS)).default('adam'))
-    .option('--lr <x>', 'initial learning rate (default: per optimizer, 1e-3 for adam)', num('lr'))
-    .addOption(
-      new Option(
-        '--schedule <kind>',
-        'learning rate over the run: none (constant), cosine (to 0 at the last step), step (x0.7 after each epoch), exponential (x0.7 per epoch, smoothly)',
+/** Where the CLI writes its lines (without trailing newlines): the console, or a test's buffers. */
+export interface CliIo {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+const CONSOLE: CliIo = { out: (l) => console.log(l), err: (l) => console.error(l) };
+
+/** The commands, writing through `io`; `exit` receives the exit code of a command that sets one (bench). */
+function program(io: CliIo, exit: (code: number) => void): Command {
+  const line = (write: (l: string) => void) => (s: string) => write(s.replace(/\n$/, ''));
+  // Set before the subcommands are made, which copy them: commander writes through io and throws, never exits.
+  const cli = new Command('wgnn')
+    .description('WebGPU neural networks: train and evaluate the seed models')
+    .configureOutput({ writeOut: line(io.out), writeErr: line(io.err) })
+    .exitOverride()
+    .showHelpAfterError();
+  common(
+    cli
+      .command('train')
+      .description('train the seed MLP or CNN and save its weights (safetensors)')
+      .addOption(new Option('--model <kind>', 'seed model').choices(['mlp', 'cnn']).default('cnn'))
+      .option('--epochs <n>', 'epochs', int('epochs'), 12)
+      .addOption(new Option('--optimizer <name>', 'update rule').choices(Object.keys(OPTIMIZERS)).default('adam'))
+      .option('--lr <x>', 'initial learning rate (default: per optimizer, 1e-3 for adam)', num('lr'))
+      .addOption(
+        new Option(
+          '--schedule <kind>',
+          'learning rate over the run: none (constant), cosine (to 0 at the last step), step (x0.7 after each epoch), exponential (x0.7 per epoch, smoothly)',
+        )
+          .choices(['none', 'cosine', 'step', 'exponential'])
+          .default('cosine'),
       )
-        .choices(['none', 'cosine', 'step', 'exponential'])
-        .default('cosine'),
-    )
-    .option(
-      '--shift <px>',
-      'augmentation: shift each training image by up to this many pixels each way, new shifts every epoch; 0 = off (default: 2 on the embedded MNIST, 0 on other data)',
-      count('shift'),
-    )
-    .option('--out <file>', 'weights file (default wgnn-<model>-<data>.safetensors)'),
-  32,
-).action(async (o: TrainOptions) => train(o));
-common(
-  program
-    .command('eval')
-    .description('evaluate saved weights on the test set')
-    .requiredOption('--model-path <file>', 'weights written by train'),
-  64,
-).action(async (o: CommonOptions & { modelPath: string }) => evaluate(o.modelPath, o));
+      .option(
+        '--shift <px>',
+        'augmentation: shift each training image by up to this many pixels each way, new shifts every epoch; 0 = off (default: 2 on the embedded MNIST, 0 on other data)',
+        count('shift'),
+      )
+      .option('--out <file>', 'weights file (default wgnn-<model>-<data>.safetensors)'),
+    32,
+  ).action(async (o: TrainOptions) => train(o, io));
+  common(
+    cli
+      .command('eval')
+      .description('evaluate saved weights on the test set')
+      .requiredOption('--model-path <file>', 'weights written by train'),
+    64,
+  ).action(async (o: CommonOptions & { modelPath: string }) => evaluate(o.modelPath, o, io));
 
-// The kernel benchmark suite (bench/main.ts, compiled beside the CLI) in a child process of its own: a long run of
-// Dawn work stays out of this process, and the suite's arguments pass through untouched.
-program
-  .command('bench')
-  .description(
-    'validate and time every kernel family against the CPU reference and the peers (npm run bench -- --help)',
-  )
-  .helpOption(false)
-  .allowUnknownOption()
-  .allowExcessArguments()
-  .action(async (_o: unknown, cmd: Command) => {
-    const script = fileURLToPath(new URL('../../bench/main.js', import.meta.url));
-    const child = spawn(process.execPath, [script, ...cmd.args], { stdio: 'inherit' });
-    process.exitCode = await new Promise<number>((resolve, reject) => {
-      child.on('error', reject);
-      child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  // The kernel benchmark suite (bench/main.ts, compiled beside the CLI) in a child process of its own: a long run of
+  // Dawn work stays out of this process, and the suite's arguments pass through untouched.
+  cli
+    .command('bench')
+    .description(
+      'validate and time every kernel family against the CPU reference and the peers (npm run bench -- --help)',
+    )
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(async (_o: unknown, cmd: Command) => {
+      const script = fileURLToPath(new URL('../../bench/main.js', import.meta.url));
+      const child = spawn(process.execPath, [script, ...cmd.args], { stdio: 'inherit' });
+      exit(
+        await new Promise<number>((resolve, reject) => {
+          child.on('error', reject);
+          child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+        }),
+      );
     });
-  });
+  return cli;
+}
 
-program
-  .parseAsync(process.argv)
-  .catch((e: unknown) => {
-    console.error(e instanceof Error ? `${e.name}: ${e.message}` : e);
-    process.exitCode = 1;
-  })
-  .finally(() => shutdown());
+/**
+ * Runs the command line on `argv` (the arguments after the script, e.g. `['train', '--epochs', '1']`) and resolves
+ * to the exit code: 0, or 1 after a line on `io.err` naming the problem (`error: ...` and the usage for bad arguments,
+ * `<WgnnError subclass>: ...` for the rest). Never calls process.exit; releases the device at the end.
+ */
+export async function main(argv: readonly string[], io: CliIo = CONSOLE): Promise<number> {
+  let code = 0;
+  try {
+    await program(io, (c) => (code = c)).parseAsync([...argv], { from: 'user' });
+    return code;
+  } catch (e) {
+    // commander has written its message (a usage error, or --help and --version with exit code 0)
+    if (e instanceof CommanderError) return e.exitCode;
+    io.err(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+    return 1;
+  } finally {
+    shutdown();
+  }
+}
+
+/** Whether Node runs this file as its program (`node dist/src/cli/main.js`, `.js` optional), not an importer (bin/, tests). */
+function isProgram(): boolean {
+  const arg = process.argv[1];
+  const self = fileURLToPath(import.meta.url);
+  return (
+    !!arg &&
+    [arg, `${arg}.js`].some((f) => {
+      try {
+        return realpathSync(f) === self;
+      } catch {
+        return false;
+      }
+    })
+  );
+}
+
+if (isProgram()) process.exitCode = await main(process.argv.slice(2));
