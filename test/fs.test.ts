@@ -151,6 +151,7 @@ describe('platform/fs', () => {
     const f = join(dir, 'out.safetensors');
     checkWritable(f);
     expect(await readdir(dir)).toEqual([]);
+    expect(() => checkWritable('')).toThrow(/checkWritable: the path is empty/);
     const missing = join(dir, 'no-such-dir', 'out.safetensors');
     expect(() => checkWritable(missing)).toThrow(FileError);
     expect(() => checkWritable(missing)).toThrow(

@@ -95,6 +95,7 @@ export function writeFileAtomic(file: string, bytes: Uint8Array, opts: { mkdir?:
  */
 export function checkWritable(file: string): void {
   needNode('checkWritable', file);
+  if (file === '') throw new FileError('checkWritable: the path is empty; expected a file name', file, undefined);
   removeStaleTemps(file);
   const tmp = tempName(file);
   try {
