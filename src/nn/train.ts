@@ -189,7 +189,8 @@ export function trainStep(model: LayerStack, opts: TrainStepOptions): TrainStep 
           ...(acc ? { correct: countCorrect(r.out, yb, r.fromLogits ? 0 : 0.5) } : {}),
         }));
       });
-      // NOTE: the loss alone misses a NaN that relu or max-pool hides from it, or one in a weight that no row reached.
+      // NOTE: the loss alone misses a NaN in a weight no row reached this step (an unused class's row, a dead unit),
+      // which the next batch may reach; and the update that made it is the step to name.
       weights.check(model.namedTensors(), (check) => optimizer.step(model.parameters(), { check }));
       model.zeroGrad();
       return outs;
