@@ -1,6 +1,7 @@
 // The op table: every op wgnn has, by name. Tests walk it; the functional API is built from it.
 import { binaryOps } from './binary.js';
 import { convOps } from './conv.js';
+import { gatherOps } from './gather.js';
 import { layoutOps } from './layout.js';
 import { lossOps } from './loss.js';
 import { matmulOps } from './matmul.js';
@@ -24,6 +25,7 @@ export const OPS = {
   ...poolOps,
   ...randomOps,
   ...metricOps,
+  ...gatherOps,
 } satisfies Record<string, AnyOp>;
 
 export type OpName = keyof typeof OPS;
