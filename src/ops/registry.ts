@@ -6,6 +6,7 @@ import { layoutOps } from './layout.js';
 import { lossOps } from './loss.js';
 import { matmulOps } from './matmul.js';
 import { metricOps } from './metrics.js';
+import { normOps } from './norm.js';
 import { poolOps } from './pool.js';
 import type { AnyOp } from './op.js';
 import { randomOps } from './random.js';
@@ -18,6 +19,7 @@ export const OPS = {
   ...binaryOps,
   ...reduceOps,
   ...softmaxOps,
+  ...normOps,
   ...matmulOps,
   ...layoutOps,
   ...lossOps,
