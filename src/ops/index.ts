@@ -10,3 +10,4 @@ export * from './conv.js';
 export * from './pool.js';
 export * from './random.js';
 export * from './metrics.js';
+export * from './attention.js';
