@@ -25,6 +25,12 @@ fn tanh_f32(x: f32) -> f32 {
   return select(sign(x) * (1.0 - e) / (1.0 + e), tanh(x), abs(x) < 0.5);
 }
 
+// d/dx of gelu's tanh form (src/ops/unary.ts): 0.5 (1 + t) + 0.5 x (1 - t²) c (1 + 3k x²), t = tanh(c (x + k x³)).
+fn gelu_tanh_grad_f32(x: f32) -> f32 {
+  let t = tanh_f32(0.7978845608028654 * (x + 0.044715 * x * x * x));
+  return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * 0.7978845608028654 * (1.0 + 3.0 * 0.044715 * x * x);
+}
+
 // NOTE: maximum/minimum propagate NaN (PyTorch): the NaN operand itself is returned, found by its bits since WGSL
 // max()/min() may return either operand and compilers may fold x != x away.
 fn max_nan_f32(a: f32, b: f32) -> f32 {

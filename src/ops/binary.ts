@@ -3,7 +3,7 @@
 import { grid1d, u32, type UniformWord } from '../backend/kernel.js';
 import { DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { broadcastShapes, broadcastStrides, sameShape, sizeOf, type Shape } from '../shape.js';
-import { tensor, type Tensor } from '../tensor.js';
+import { tensor, tidy, zeros, type Tensor } from '../tensor.js';
 import { apply } from './apply.js';
 import { reshape } from './layout.js';
 import { defineOp, type Grad, type NoAttrs, type OpDef, type Sample, type SampleInput, type Tol } from './op.js';
@@ -173,6 +173,27 @@ export const BINARY = {
     tol: { atol: 0, rtol: 0 },
     grad: { none: 'piecewise constant: its derivative is zero wherever it exists' },
   },
+  // where's halves (see `where` below): a where the condition b is nonzero (NaN included), else 0; and the converse.
+  // NOTE: b is tested by its bits, so -0 is false and NaN true, on both backends (a compiler may fold NaN != 0).
+  // d/da is dy masked the same way; the condition's gradient is 0 (piecewise constant), made so the tape has one.
+  mask_keep: {
+    wgsl: 'select(0.0, a, (bitcast<u32>(b) & 0x7fffffffu) != 0u)',
+    ref: (a, b) => (b !== 0 ? a : 0),
+    tol: { atol: 0, rtol: 0 },
+    grad: {
+      saves: { inputs: [1] },
+      rule: (_a, b, _y, dy, needs) => [needs[0] ? maskKeep(dy, b!) : null, needs[1] ? zerosLike(dy) : null],
+    },
+  },
+  mask_drop: {
+    wgsl: 'select(a, 0.0, (bitcast<u32>(b) & 0x7fffffffu) != 0u)',
+    ref: (a, b) => (b !== 0 ? 0 : a),
+    tol: { atol: 0, rtol: 0 },
+    grad: {
+      saves: { inputs: [1] },
+      rule: (_a, b, _y, dy, needs) => [needs[0] ? maskDrop(dy, b!) : null, needs[1] ? zerosLike(dy) : null],
+    },
+  },
 } satisfies Record<string, BinaryRow>;
 
 export type BinaryName = keyof typeof BINARY;
@@ -196,6 +217,8 @@ const SPECIAL: Record<BinaryName, number[]> = {
   pow_grad_exponent: [0, -0, 1, -1, 2, -2, 0.5, -0.5, 3, -3, 1e30, Infinity, -Infinity, NaN],
   step_mask: [0, -0, 1, -2.5, 7, Infinity, -Infinity, NaN],
   eq_mask: [0, -0, 1, -2.5, 7, Infinity, -Infinity],
+  mask_keep: [0, -0, 1, -2.5, 3e38, Infinity, -Infinity, NaN],
+  mask_drop: [0, -0, 1, -2.5, 3e38, Infinity, -Infinity, NaN],
   binary_cross_entropy_with_logits: [0, -0, 1, -2.5, 0.5, 30, -30, 90, -90, NaN],
 };
 
@@ -337,6 +360,13 @@ function binaryOp(name: BinaryName): OpDef<NoAttrs> {
           ],
         };
       }
+      if (name.startsWith('mask_')) {
+        // Conditions 0 and nonzero mixed, finite so the gradient check covers them ((0 ± eps) stays nonzero).
+        yield {
+          name: '[5,7] with condition [7] of 0, 1, -2',
+          inputs: [{ shape: [5, 7] }, { shape: [7], values: [0, 1, 0, -2, 0, 0, 1] }],
+        };
+      }
       if (name.startsWith('pow')) {
         yield {
           name: 'negative bases, integer exponents',
@@ -460,3 +490,19 @@ export const minimum = binary(binaryOps.minimum);
  * Either side may be a number.
  */
 export const pow = binary(binaryOps.pow);
+
+const maskKeep = binary(binaryOps.mask_keep);
+const maskDrop = binary(binaryOps.mask_drop);
+const zerosLike = (t: Tensor): Tensor => zeros(t.shape, { backend: t.backend });
+
+/**
+ * `a` where `cond` is true, else `b`, broadcast (NumPy rules) as torch.where. `cond` is float32: nonzero (NaN
+ * included) is true, 0 and -0 false. Either of a and b may be a number; gradients flow to a and b, masked.
+ * NOTE: computed as keep(a) + drop(b), so a chosen -0 comes out as +0; Inf and NaN on the unchosen side never leak.
+ */
+export function where(cond: Operand, a: Operand, b: Operand): Tensor {
+  return tidy(() => add(maskKeep(a, cond), maskDrop(b, cond)));
+}
+
+/** `x` with `value` where `mask` is true (nonzero, float32), broadcast, as torch's masked_fill. */
+export const maskedFill = (x: Tensor, mask: Operand, value: number): Tensor => where(mask, value, x);

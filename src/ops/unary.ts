@@ -3,7 +3,7 @@
 // same for its derivative (shaders/unary_bwd.wgsl): one forward and one backward kernel for the whole family.
 import type { TensorSpec } from '../backend/backend.js';
 import { grid1d, f32, u32, type GpuArgs } from '../backend/kernel.js';
-import { DTypeError, ShapeError, fmtShape } from '../errors.js';
+import { ArgumentError, DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { sameShape, sizeOf } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { apply } from './apply.js';
@@ -34,6 +34,8 @@ interface UnaryRow {
 }
 
 const PHI = 0.3989422804014327; // 1/√(2π)
+const GELU_C = 0.7978845608028654; // √(2/π)
+const GELU_K = 0.044715;
 
 // NOTE: NaN in, NaN out, as PyTorch and TF: relu(NaN) = NaN, so one NaN input shows in the loss instead of being
 // mapped to 0 and training on silently. WGSL's max/min/clamp may drop a NaN operand and compilers may fold x != x,
@@ -86,6 +88,24 @@ export const UNARY = {
       ref: (x, dy) => dy * (0.5 * (1 + erf(x / Math.SQRT2)) + x * PHI * Math.exp(-0.5 * x * x)),
     },
   },
+  // GPT-2's gelu, torch's F.gelu(x, approximate='tanh'): 0.5 x (1 + tanh(u)), u = c (x + k x³), c = √(2/π),
+  // k = 0.044715. Torch 1.13 (float64): x = -3, -1, 0.5, 3 -> -0.0036373920817729943, -0.1588080093917233,
+  // 0.34571400982514394, 2.996362607918227; derivative 1.0115841666309695 at 3, -0.08296408384578258 at -1;
+  // gelu(-Inf) = NaN (-Inf·0), as here.
+  gelu_tanh: {
+    wgsl: `0.5 * x * (1.0 + tanh_f32(${GELU_C} * (x + ${GELU_K} * x * x * x)))`,
+    ref: (x) => 0.5 * x * (1 + Math.tanh(GELU_C * (x + GELU_K * x * x * x))),
+    range: [-5, 5],
+    // d gelu_tanh = 0.5 (1 + t) + 0.5 x (1 - t²) c (1 + 3k x²), t = tanh(u) (torch's formula; NaN at ±Inf as torch)
+    grad: {
+      uses: 'x',
+      wgsl: `dy * gelu_tanh_grad_f32(x)`,
+      ref: (x, dy) => {
+        const t = Math.tanh(GELU_C * (x + GELU_K * x * x * x));
+        return dy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * GELU_C * (1 + 3 * GELU_K * x * x));
+      },
+    },
+  },
   exp: {
     wgsl: 'exp(x)',
     ref: (x) => Math.exp(x),
@@ -132,8 +152,9 @@ const SPECIAL: Partial<Record<UnaryName, number[]>> = {
   sigmoid: [0, 50, -50, 100, -100],
   tanh: [0, 20, -20, 60, -60, 1e-7],
   gelu: [0, 10, -10, 1e-6],
+  gelu_tanh: [0, 10, -10, 1e-6, 0.5, -3],
 };
-const SMOOTH_SPECIAL: ReadonlySet<UnaryName> = new Set(['sigmoid', 'tanh', 'gelu']);
+const SMOOTH_SPECIAL: ReadonlySet<UnaryName> = new Set(['sigmoid', 'tanh', 'gelu', 'gelu_tanh']);
 // Every op's forward and backward get these: NaN must come out as NaN (PyTorch), ±Inf as the CPU reference says.
 const NONFINITE = [NaN, Infinity, -Infinity];
 // The saved x or y of the backward's special sample, against DY_SPECIAL: 7 and 5 values are coprime, so the
@@ -285,8 +306,19 @@ export const relu = unary(unaryOps.relu);
 export const sigmoid = unary(unaryOps.sigmoid);
 /** tanh(x) elementwise. */
 export const tanh = unary(unaryOps.tanh);
-/** x·Φ(x) elementwise (exact erf form). */
-export const gelu = unary(unaryOps.gelu);
+/** Options of {@link gelu}. */
+export interface GeluOptions {
+  /** 'none' (default): the exact erf form; 'tanh': GPT-2's approximation, as torch's `approximate='tanh'`. */
+  approximate?: 'none' | 'tanh';
+}
+/** x·Φ(x) elementwise: the exact erf form, or with `{ approximate: 'tanh' }` 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))). */
+export const gelu = (x: Tensor, opts: GeluOptions = {}): Tensor => {
+  const approximate = opts.approximate ?? 'none';
+  if (approximate !== 'none' && approximate !== 'tanh') {
+    throw new ArgumentError(`gelu: approximate is ${String(approximate)}; expected 'none' or 'tanh'`);
+  }
+  return apply(approximate === 'tanh' ? unaryOps.gelu_tanh : unaryOps.gelu, [x]);
+};
 /** e^x elementwise. */
 export const exp = unary(unaryOps.exp);
 /** Natural log elementwise. */
