@@ -88,6 +88,12 @@ const FACTORIES: Record<keyof typeof wg.layers, { base: Record<string, unknown>;
     bad: { momentum: [-0.1, 1.5, NaN, Infinity, 'x', null, {}], epsilon: [-1, 0, NaN, Infinity, 'x', null] },
   },
   activation: { base: { activation: 'relu' }, bad: { activation: ACTIVATION } },
+  embedding: {
+    base: { inputDim: 5, outputDim: 3 },
+    bad: { inputDim: SIZE, outputDim: SIZE, embeddingsInitializer: INITIALIZER },
+  },
+  layerNormalization: { base: {}, bad: { epsilon: [-1, 0, NaN, Infinity, 'x', null] } },
+  layerNorm: { base: {}, bad: { epsilon: [-1, 0, NaN, Infinity, 'x', null] } },
 };
 
 const factoryCases = Object.entries(FACTORIES).flatMap(([factory, { base, bad }]) => {

@@ -14,6 +14,8 @@ export {
   Flatten,
   Dropout,
   BatchNormalization,
+  Embedding,
+  LayerNormalization,
   ActivationLayer,
 } from './layers.js';
 export { setLayerLimits } from './layers.js';
@@ -21,6 +23,7 @@ export type {
   ActivationName,
   DenseOptions,
   Conv2dOptions,
+  EmbeddingOptions,
   Pool2dOptions,
   LayerOptions,
   LayerFactories,

@@ -4,7 +4,14 @@ import { Rng } from '../rng.js';
 import { sizeOf } from '../shape.js';
 import { tensor, type Tensor } from '../tensor.js';
 
-export type Initializer = 'glorotUniform' | 'glorotNormal' | 'heUniform' | 'heNormal' | 'zeros' | 'ones';
+export type Initializer =
+  | 'glorotUniform'
+  | 'glorotNormal'
+  | 'heUniform'
+  | 'heNormal'
+  | 'randomUniform'
+  | 'zeros'
+  | 'ones';
 
 /** fan_in and fan_out of a kernel: dense [in, out]; conv [R, S, C, K] has fan_in R·S·C and fan_out R·S·K. */
 export function fans(shape: readonly number[]): [number, number] {
@@ -44,6 +51,9 @@ export function initialize(kind: Initializer, shape: readonly number[], rng: Rng
       break;
     case 'heNormal':
       truncNormal(Math.sqrt(2 / fanIn));
+      break;
+    case 'randomUniform': // Keras's RandomUniform defaults, [-0.05, 0.05] (its Embedding's initialiser)
+      uniform(0.05);
       break;
     case 'zeros':
       break;

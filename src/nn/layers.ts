@@ -1,13 +1,15 @@
 // Keras-style layers (lazily built from the first input's shape) that are also PyTorch-style modules. Shapes here
 // are per sample (no batch dim), as Keras's `inputShape`; tensors carry the batch as dim 0.
 import { onReplay } from '../autograd/step.js';
-import { LimitError, ShapeError, WgnnError, fmtShape } from '../errors.js';
+import { DTypeError, LimitError, ShapeError, WgnnError, fmtShape } from '../errors.js';
 import { checkBoolean, checkNumber, checkOneOf, knownKeys, optionsObject, show } from '../options.js';
 import { add, div, mul, sub } from '../ops/binary.js';
 import { reshape } from '../ops/layout.js';
 import { linear, matmul, type Activation } from '../ops/matmul.js';
 import { dropout } from '../ops/random.js';
 import { emaInPlace } from '../ops/inplace.js';
+import { gather } from '../ops/gather.js';
+import { layerNorm } from '../ops/norm.js';
 import { mean } from '../ops/reduce.js';
 import { softmax } from '../ops/softmax.js';
 import { UNARY, unaryOps, type UnaryName } from '../ops/unary.js';
@@ -124,6 +126,7 @@ const INITIALIZERS = Object.keys({
   heNormal: 1,
   zeros: 1,
   ones: 1,
+  randomUniform: 1,
 } satisfies Record<Initializer, 1>) as Initializer[];
 
 const optional = <T>(v: unknown, fallback: T, check: (v: unknown) => T): T => (v === undefined ? fallback : check(v));
@@ -520,6 +523,94 @@ export class BatchNormalization extends Layer {
   }
 }
 
+export interface EmbeddingOptions extends LayerOptions {
+  /** Vocabulary size V: indices run 0..V-1. */
+  inputDim: number;
+  /** Width D of each row. */
+  outputDim: number;
+  /** Default 'randomUniform' (uniform in [-0.05, 0.05], Keras's default for this layer). */
+  embeddingsInitializer?: Initializer;
+}
+
+/**
+ * Rows of `embeddings` [V, D] at int32 indices: x [N, ...] -> [N, ..., D], as Keras's Embedding and torch.nn.Embedding.
+ * NOTE: the default initialiser is Keras's (uniform in ±0.05), not torch's N(0, 1); GPT-style models draw N(0, 0.02).
+ */
+export class Embedding extends Layer {
+  static readonly kind = 'Embedding';
+  embeddings!: Tensor;
+  readonly inputDim: number;
+  readonly outputDim: number;
+  private readonly init: Initializer;
+
+  constructor(opts: EmbeddingOptions) {
+    super('embedding', opts, ['inputDim', 'outputDim', 'embeddingsInitializer']);
+    this.inputDim = checkSize(this.name, 'inputDim', opts.inputDim, 1, 'maxParams');
+    this.outputDim = checkSize(this.name, 'outputDim', opts.outputDim, 1, 'maxParams');
+    this.init = optional(opts.embeddingsInitializer, 'randomUniform', (v) =>
+      checkOneOf(this.name, 'embeddingsInitializer', v, INITIALIZERS),
+    );
+  }
+
+  protected override weightSpecs(): WeightSpec[] {
+    return [{ field: 'embeddings', shape: [this.inputDim, this.outputDim], init: this.init, trainable: true }];
+  }
+
+  outputShape(inputShape: number[]): number[] {
+    return [...inputShape, this.outputDim];
+  }
+
+  protected run(x: Tensor): Tensor {
+    if (x.dtype !== 'int32')
+      throw new DTypeError(`${this.name}: input ${fmtShape(x.shape)} is ${x.dtype}; expected int32 token indices`);
+    return gather(this.embeddings, x);
+  }
+
+  config(): Record<string, unknown> {
+    return { inputDim: this.inputDim, outputDim: this.outputDim, embeddingsInitializer: this.init };
+  }
+}
+
+/**
+ * Layer normalisation over the last axis: each row to zero mean and unit (biased) variance, then · gamma + beta,
+ * as torch.nn.LayerNorm(D) and Keras's LayerNormalization(axis=-1); one fused kernel each way.
+ * NOTE: epsilon defaults to 1e-5, torch's (Keras's is 1e-3): GPT parity is checked against PyTorch.
+ */
+export class LayerNormalization extends Layer {
+  static readonly kind = 'LayerNormalization';
+  gamma!: Tensor;
+  beta!: Tensor;
+  /** Added to the variance before the square root, > 0. */
+  readonly epsilon: number;
+
+  constructor(opts: LayerOptions & { epsilon?: number } = {}) {
+    super('layer_normalization', opts, ['epsilon']);
+    this.epsilon = optional(opts.epsilon, 1e-5, (v) => checkNumber(this.name, 'epsilon', v, { above: 0 }));
+  }
+
+  protected override weightSpecs(inputShape: number[]): WeightSpec[] {
+    const d = inputShape[inputShape.length - 1];
+    if (d === undefined)
+      throw new ShapeError(`${this.name}: input ${fmtShape(inputShape)} has no feature axis; expected [..., features]`);
+    return [
+      { field: 'gamma', shape: [d], init: 'ones', trainable: true },
+      { field: 'beta', shape: [d], init: 'zeros', trainable: true },
+    ];
+  }
+
+  outputShape(inputShape: number[]): number[] {
+    return inputShape;
+  }
+
+  protected run(x: Tensor): Tensor {
+    return layerNorm(x, this.gamma, this.beta, { eps: this.epsilon });
+  }
+
+  config(): Record<string, unknown> {
+    return { epsilon: this.epsilon };
+  }
+}
+
 export interface Conv2dOptions extends LayerOptions {
   filters: number;
   kernelSize: Pair;
@@ -713,6 +804,9 @@ export const LAYERS = {
   flatten: Flatten,
   dropout: Dropout,
   batchNormalization: BatchNormalization,
+  embedding: Embedding,
+  layerNormalization: LayerNormalization,
+  layerNorm: LayerNormalization,
   activation: ActivationLayer,
 } as const;
 
