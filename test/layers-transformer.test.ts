@@ -121,7 +121,7 @@ describe.each(['cpu', 'webgpu'] as const)('transformer layers [%s]', (name) => {
     setSeed(seed);
     return sequential([
       layers.embedding({ inputDim: V, outputDim: D, inputShape: [T] }),
-      layers.layerNormalization(),
+      layers.layerNormalization({ epsilon: 1e-3 }),
       layers.flatten(),
       layers.dense({ units: 3, activation: 'softmax' }),
     ]);
@@ -171,6 +171,7 @@ describe.each(['cpu', 'webgpu'] as const)('transformer layers [%s]', (name) => {
     const p = m.forward(x);
     const back = await Sequential.load(await m.save());
     expect(back.layers.map((l) => l.kind)).toEqual(['Embedding', 'LayerNormalization', 'Flatten', 'Dense']);
+    expect((back.layers[1] as LayerNormalization).epsilon).toBe(1e-3);
     const q = back.forward(x);
     expect(Array.from(await q.data())).toEqual(Array.from(await p.data()));
     const named = back.namedTensors();
