@@ -312,7 +312,7 @@ describe('training [webgpu]', () => {
 
   it('save and load do not depend on class names (a minifier renames every layer class to "a")', async () => {
     const classes = [...new Set<{ name: string }>(Object.values(LAYERS))];
-    expect(classes.length).toBe(9);
+    expect(classes.length).toBe(11);
     const names = classes.map((c) => c.name);
     const m = everyLayer();
     try {
@@ -344,6 +344,24 @@ describe('training [webgpu]', () => {
       expectClose(await b.data(), await a.data(), { atol: 0, rtol: 0 }, 'loaded model output');
       for (const t of [x, a, b]) t.dispose();
       back.dispose();
+      // The token layers take int32 input, so they come first in a model of their own.
+      const tok = sequential([
+        layers.embedding({ inputDim: 5, outputDim: 3, inputShape: [4] }),
+        layers.layerNormalization(),
+        layers.flatten(),
+        layers.dense({ units: 2 }),
+      ]);
+      const tokBytes = await tok.save();
+      const tokSaved = JSON.parse(parseSafetensors(tokBytes).metadata.layers!) as { class: string }[];
+      expect(tokSaved.map((l) => l.class)).toEqual(['Embedding', 'LayerNormalization', 'Flatten', 'Dense']);
+      const tokBack = await Sequential.load(tokBytes);
+      expect(tokBack.layers.map((l) => l.constructor)).toEqual(tok.layers.map((l) => l.constructor));
+      const ids = tensor(Int32Array.from([0, 4, 2, 2, 1, 3, 4, 0]), [2, 4], { dtype: 'int32' });
+      const [c, d] = tidy(() => [tok.forward(ids), tokBack.forward(ids)]);
+      expectClose(await d.data(), await c.data(), { atol: 0, rtol: 0 }, 'loaded token model output');
+      for (const t of [ids, c, d]) t.dispose();
+      tok.dispose();
+      tokBack.dispose();
     } finally {
       classes.forEach((c, i) => Object.defineProperty(c, 'name', { value: names[i] }));
       m.dispose();
@@ -377,6 +395,7 @@ describe('training [webgpu]', () => {
           conv2d: { filters: 2, kernelSize: 1 },
           dropout: { rate: 0.1 },
           activation: { activation: 'relu' },
+          embedding: { inputDim: 5, outputDim: 3 },
         }[name as string] ?? {};
       const l: Layer = (layers as Record<string, (o: object) => Layer>)[name]!(opts);
       expect(l, name).toBeInstanceOf(cls);
