@@ -3,7 +3,7 @@
 // buffer), except the forward and input gradient of inputs with few channels (direct kernels); 1×1 stride-1 unpadded
 // convolutions are plain matmuls and run matmul's kernel.
 import type { CpuArgs, FloatArray, TensorSpec } from '../backend/backend.js';
-import { f32, grid1d, i32, u32, type GpuTensor } from '../backend/kernel.js';
+import { f32, grid1d, i32, u32, type GpuTensor, type UniformWord } from '../backend/kernel.js';
 import { DTypeError, ShapeError, WgnnError, fmtShape } from '../errors.js';
 import type { Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
@@ -68,6 +68,9 @@ function convGeom(op: string, xs: Shape, ws: Shape, a: ConvAttrs): Geom {
   const win = slideWindow(op, `x ${fmtShape(xs)} and w ${fmtShape(ws)}`, H, W, [R, S], a, CONV_WINDOW);
   return { N, H, W, C, R, S, K, ...win };
 }
+
+/** The window's stride, dilation and top/left padding as uniform words: the tail the conv kernels' structs share. */
+const windowWords = (g: Geom): UniformWord[] => [i32(g.sh), i32(g.sw), i32(g.dh), i32(g.dw), i32(g.pt), i32(g.pl)];
 
 const outShape = (g: Geom): number[] => [g.N, g.P, g.Q, g.K];
 
@@ -210,12 +213,7 @@ function convOp(name: 'conv2d' | 'conv2d_bias'): OpDef<Conv2dAttrs> {
             u32(g.S),
             u32(KV),
             f32(attrs.alpha),
-            i32(g.sh),
-            i32(g.sw),
-            i32(g.dh),
-            i32(g.dw),
-            i32(g.pt),
-            i32(g.pl),
+            ...windowWords(g),
           ],
         });
         return;
@@ -254,12 +252,7 @@ function convOp(name: 'conv2d' | 'conv2d_bias'): OpDef<Conv2dAttrs> {
           u32(g.S),
           u32(g.P),
           u32(g.Q),
-          i32(g.sh),
-          i32(g.sw),
-          i32(g.dh),
-          i32(g.dw),
-          i32(g.pt),
-          i32(g.pl),
+          ...windowWords(g),
         ],
       });
     },
@@ -436,12 +429,7 @@ const conv2dBwdX: OpDef<Conv2dBwdXAttrs> = defineOp<Conv2dBwdXAttrs>({
           u32(g.R),
           u32(g.S),
           u32(vec4 ? g.K / 4 : g.K),
-          i32(g.sh),
-          i32(g.sw),
-          i32(g.dh),
-          i32(g.dw),
-          i32(g.pt),
-          i32(g.pl),
+          ...windowWords(g),
         ],
       });
       return;
@@ -606,12 +594,7 @@ const conv2dBwdW: OpDef<Conv2dBwdWAttrs> = defineOp<Conv2dBwdWAttrs>({
         u32(g.S),
         u32(g.P),
         u32(g.Q),
-        i32(g.sh),
-        i32(g.sw),
-        i32(g.dh),
-        i32(g.dw),
-        i32(g.pt),
-        i32(g.pl),
+        ...windowWords(g),
       ],
     });
     if (splits === 1) return;
