@@ -14,7 +14,7 @@ export { CpuBackend } from './backend/cpu/cpu.js';
 export { WebGpuBackend } from './backend/webgpu/webgpu.js';
 export * as optim from './optim/index.js';
 export * as nn from './nn/index.js';
-export { layers, sequential, Sequential, Module, setSeed } from './nn/index.js';
+export { layers, sequential, Sequential, Module, setSeed, gpt, GPT } from './nn/index.js';
 export { serializeSafetensors, parseSafetensors, saveTensors, loadTensors } from './io/safetensors.js';
 export * as data from './data/index.js';
 export { Dataset, type Batch, type BatchOptions } from './data/dataset.js';

@@ -45,7 +45,22 @@ const PAIR = [...SIZE, [3], [3, -1], [3, 0.5], [3, '3'], [3, 3, 3]];
 const PADDING = [-1, 1.5, NaN, Infinity, 'full', '', null, {}, [1, 1], [1, 1, 1, -1], [1, 1, 1, 0.5], 1e12];
 const FLAG = ['yes', 1, 0, null, {}];
 const ACTIVATION = ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf', 'nope', 5, null, {}];
-const INITIALIZER = ['constructor', '__proto__', 'toString', 'glorot', 5, null];
+const INITIALIZER = [
+  'constructor',
+  '__proto__',
+  'toString',
+  'glorot',
+  5,
+  null,
+  {},
+  { kind: 'glorotUniform' },
+  { kind: 'randomNormal', stddev: -1 },
+  { kind: 'randomNormal', stddev: NaN },
+  { kind: 'randomNormal', stddev: '0.02' },
+  { kind: 'randomNormal', stddev: 0.02, mean: 1 },
+];
+const RATE = [-0.1, 1, 1.5, NaN, Infinity, '0.5', null, {}];
+const STD = [-1, NaN, Infinity, '0.02', null, 1e12];
 const NAME = ['', 5, null, {}, ['a']];
 const SEED = [1.5, NaN, Infinity, '1', null, {}];
 const SHAPE = [5, 'x', null, {}, [-1], [0], [1.5], [NaN], ['4'], [[4]], [4, null], [1e6, 1e6], [1e12]];
@@ -82,7 +97,7 @@ const FACTORIES: Record<keyof typeof wg.layers, { base: Record<string, unknown>;
   averagePooling2d: { base: {}, bad: { poolSize: PAIR, strides: PAIR, padding: PADDING } },
   globalAveragePooling2d: { base: {}, bad: {} },
   flatten: { base: {}, bad: {} },
-  dropout: { base: { rate: 0.5 }, bad: { rate: [-0.1, 1, 1.5, NaN, Infinity, '0.5', null, {}] } },
+  dropout: { base: { rate: 0.5 }, bad: { rate: RATE } },
   batchNormalization: {
     base: {},
     bad: { momentum: [-0.1, 1.5, NaN, Infinity, 'x', null, {}], epsilon: [-1, 0, NaN, Infinity, 'x', null] },
@@ -94,6 +109,28 @@ const FACTORIES: Record<keyof typeof wg.layers, { base: Record<string, unknown>;
   },
   layerNormalization: { base: {}, bad: { epsilon: [-1, 0, NaN, Infinity, 'x', null] } },
   layerNorm: { base: {}, bad: { epsilon: [-1, 0, NaN, Infinity, 'x', null] } },
+  tokenAndPositionEmbedding: {
+    base: { vocabSize: 5, maxLength: 4, outputDim: 3 },
+    bad: { vocabSize: SIZE, maxLength: SIZE, outputDim: SIZE, dropout: RATE, initStd: STD },
+  },
+  multiHeadAttention: {
+    base: { heads: 2 },
+    bad: { heads: SIZE, causal: FLAG, dropout: RATE, initStd: STD, outputInitStd: STD },
+  },
+  transformerBlock: {
+    base: { heads: 2 },
+    bad: {
+      heads: SIZE,
+      causal: FLAG,
+      dropout: RATE,
+      activation: ['relu', 'geluTanh', ...ACTIVATION],
+      epsilon: [-1, 0, NaN, Infinity, 'x', null],
+      mlpRatio: [-1, 0, NaN, Infinity, 'x', null, 1e12],
+      initStd: STD,
+      outputInitStd: STD,
+    },
+  },
+  lmHead: { base: { units: 5 }, bad: { units: SIZE, tieWeights: FLAG, initStd: STD } },
 };
 
 const factoryCases = Object.entries(FACTORIES).flatMap(([factory, { base, bad }]) => {

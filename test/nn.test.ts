@@ -15,7 +15,8 @@ import {
   Sequential,
   setSeed,
 } from '../src/nn/index.js';
-import { LAYERS, Layer, layerFromConfig } from '../src/nn/layers.js';
+import { Layer } from '../src/nn/layers.js';
+import { LAYERS, layerFromConfig } from '../src/nn/registry.js';
 import { parseSafetensors, serializeSafetensors } from '../src/io/safetensors.js';
 import { sub } from '../src/ops/binary.js';
 import { square } from '../src/ops/unary.js';

@@ -1,12 +1,12 @@
 // Datasets on the host: inputs x [N, ...] and targets y [N, ...] as typed arrays, seeded per-epoch shuffles,
 // batches, a Keras-style validation split and standardisation. No tensors here: the trainer decides when to upload.
-import { ArgumentError, ShapeError, fmtShape } from '../errors.js';
+import { ArgumentError, DTypeError, ShapeError, fmtShape } from '../errors.js';
 import { Rng } from '../rng.js';
 import type { Augment } from './augment.js';
 
 /** One batch: copies of the selected rows, with their shapes ([B, ...]). */
-export interface Batch {
-  x: Float32Array;
+export interface Batch<X extends Float32Array | Int32Array = Float32Array> {
+  x: X;
   xShape: number[];
   y: Float32Array | Int32Array;
   yShape: number[];
@@ -86,8 +86,11 @@ function gather<T extends Float32Array | Int32Array>(src: T, size: number, rows:
   return out;
 }
 
-/** Host arrays x [N, ...] (float32) and y [N, ...] (int32 class ids or float32 targets), row-aligned. */
-export class Dataset {
+/**
+ * Host arrays x [N, ...] (float32 inputs, or int32 token ids) and y [N, ...] (int32 class ids or float32 targets),
+ * row-aligned.
+ */
+export class Dataset<X extends Float32Array | Int32Array = Float32Array> {
   /** Number of rows N. */
   readonly length: number;
   readonly xShape: readonly number[];
@@ -95,7 +98,7 @@ export class Dataset {
 
   /** `yShape` defaults to [N] (one label per row). */
   constructor(
-    readonly x: Float32Array,
+    readonly x: X,
     xShape: readonly number[],
     readonly y: Float32Array | Int32Array,
     yShape: readonly number[] = [xShape[0] ?? 0],
@@ -122,7 +125,7 @@ export class Dataset {
   }
 
   /** The rows `rows` (any order, repeats allowed) as a new dataset. */
-  take(rows: ArrayLike<number>): Dataset {
+  take(rows: ArrayLike<number>): Dataset<X> {
     for (let i = 0; i < rows.length; i++) {
       const r = rows[i]!;
       if (!Number.isInteger(r) || r < 0 || r >= this.length)
@@ -135,7 +138,7 @@ export class Dataset {
   }
 
   /** Rows start..end-1 as a new dataset (views of this one's arrays, no copy). */
-  slice(start: number, end = this.length): Dataset {
+  slice(start: number, end = this.length): Dataset<X> {
     if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end <= this.length)) {
       throw new ArgumentError(`Dataset.slice(${start}, ${end}) outside 0..${this.length}`);
     }
@@ -143,7 +146,7 @@ export class Dataset {
     const ys = rowSize(this.yShape);
     const n = end - start;
     return new Dataset(
-      this.x.subarray(start * xs, end * xs),
+      this.x.subarray(start * xs, end * xs) as X,
       [n, ...this.xShape.slice(1)],
       this.y.subarray(start * ys, end * ys),
       [n, ...this.yShape.slice(1)],
@@ -156,7 +159,7 @@ export class Dataset {
    * and repeats exactly for the same seed and epoch. Each batch is a fresh copy the caller may keep; `augment`, if
    * given, changes that copy's x.
    */
-  *batches(batchSize: number, opts: BatchOptions = {}): Generator<Batch> {
+  *batches(batchSize: number, opts: BatchOptions = {}): Generator<Batch<X>> {
     const n = this.numBatches(batchSize, opts.dropLast);
     const order = (opts.shuffle ?? true) ? epochPermutation(this.length, opts.seed ?? 0, opts.epoch ?? 0) : null;
     const xs = rowSize(this.xShape);
@@ -168,7 +171,7 @@ export class Dataset {
       const rows = end - start;
       const x = gather(this.x, xs, indices);
       const xShape = [rows, ...this.xShape.slice(1)];
-      opts.augment?.(x, xShape, batchRng(opts.seed ?? 0, opts.epoch ?? 0, b));
+      if (opts.augment) opts.augment(this.floatX('augment', x), xShape, batchRng(opts.seed ?? 0, opts.epoch ?? 0, b));
       yield { x, xShape, y: gather(this.y, ys, indices), yShape: [rows, ...this.yShape.slice(1)], indices };
     }
   }
@@ -177,7 +180,7 @@ export class Dataset {
    * Splits off the last `fraction` of the rows for validation, before any shuffling, as Keras' `validation_split`:
    * train keeps the first floor(N · (1 − fraction)) rows. Returns views, no copies.
    */
-  validationSplit(fraction: number): { train: Dataset; validation: Dataset } {
+  validationSplit(fraction: number): { train: Dataset<X>; validation: Dataset<X> } {
     if (!(fraction > 0 && fraction < 1))
       throw new ArgumentError(`validationSplit: fraction ${fraction} outside (0, 1)`);
     const split = Math.floor(this.length * (1 - fraction));
@@ -219,6 +222,7 @@ export class Dataset {
    * NOTE: the population std (divide by N), as NumPy's default and Keras' `Normalization` layer.
    */
   stats(): { mean: Float64Array; std: Float64Array } {
+    this.floatX('stats', this.x);
     const c = this.xShape.length > 1 ? this.xShape[this.xShape.length - 1]! : 1;
     const mean = new Float64Array(c);
     const sq = new Float64Array(c);
@@ -234,6 +238,7 @@ export class Dataset {
    * Compute them on the training set (`train.stats()`) and apply the same to validation and test sets.
    */
   standardize(mean: number | ArrayLike<number>, std: number | ArrayLike<number>): Dataset {
+    this.floatX('standardize', this.x);
     const c = this.xShape.length > 1 ? this.xShape[this.xShape.length - 1]! : 1;
     const per = (v: number | ArrayLike<number>, what: string): ArrayLike<number> => {
       const a = typeof v === 'number' ? Array.from({ length: c }, () => v) : v;
@@ -251,6 +256,12 @@ export class Dataset {
     const x = new Float32Array(this.x.length);
     for (let i = 0; i < x.length; i++) x[i] = (this.x[i]! - m[i % c]!) / s[i % c]!;
     return new Dataset(x, this.xShape, this.y, this.yShape);
+  }
+
+  /** x as float32 for `op` (augmentation, statistics), or a DTypeError: token ids are not measurements. */
+  private floatX(op: string, x: Float32Array | Int32Array): Float32Array {
+    if (x instanceof Float32Array) return x;
+    throw new DTypeError(`Dataset ${op}: x ${fmtShape(this.xShape)} holds int32 ids; expected float32 inputs`);
   }
 }
 

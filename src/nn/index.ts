@@ -1,6 +1,6 @@
 // The layer/model API: Keras-style factories (`layers.dense({...})`, `sequential([...])`) and the PyTorch-style
 // `Module` they are built on.
-import { layerFactories } from './layers.js';
+import { layerFactories } from './registry.js';
 import { Sequential } from './sequential.js';
 
 export { Module } from './module.js';
@@ -18,7 +18,19 @@ export {
   LayerNormalization,
   ActivationLayer,
 } from './layers.js';
-export { setLayerLimits } from './layers.js';
+export { setLayerLimits, checkInitializer } from './layers.js';
+export {
+  TokenAndPositionEmbedding,
+  MultiHeadAttention,
+  TransformerBlock,
+  LMHead,
+  type TokenAndPositionEmbeddingOptions,
+  type MultiHeadAttentionOptions,
+  type TransformerBlockOptions,
+  type LMHeadOptions,
+  type KVCache,
+} from './transformer.js';
+export { LAYERS, layerFromConfig, type LayerFactories } from './registry.js';
 export type {
   ActivationName,
   DenseOptions,
@@ -26,7 +38,6 @@ export type {
   EmbeddingOptions,
   Pool2dOptions,
   LayerOptions,
-  LayerFactories,
   LayerLimits,
 } from './layers.js';
 export {
@@ -52,7 +63,7 @@ export {
   type MeterOptions,
   type NonFiniteWeights,
 } from './train.js';
-export { initialize, setSeed, type Initializer } from './initializers.js';
+export { initialize, setSeed, randomNormal, type Initializer, type InitializerName } from './initializers.js';
 
 /** Keras-style layer factories, one per entry of the layer list (`layers.dense(o: DenseOptions) => Dense`, ...). */
 export const layers = layerFactories();
@@ -60,3 +71,4 @@ export const layers = layerFactories();
 /** A model that runs its layers in order. */
 export const sequential = (ls: ConstructorParameters<typeof Sequential>[0] = []) => new Sequential(ls);
 export { seedModel } from './models.js';
+export { gpt, GPT, type GPTConfig, type GPTOptions, type GenerateOptions, type Tokenizer } from './gpt.js';

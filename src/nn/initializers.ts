@@ -4,14 +4,24 @@ import { Rng } from '../rng.js';
 import { sizeOf } from '../shape.js';
 import { tensor, type Tensor } from '../tensor.js';
 
-export type Initializer =
+export type InitializerName =
   | 'glorotUniform'
   | 'glorotNormal'
   | 'heUniform'
   | 'heNormal'
   | 'randomUniform'
+  | 'randomNormal'
   | 'zeros'
   | 'ones';
+
+/**
+ * An initialiser: a name, or `{ kind: 'randomNormal', stddev }` (Keras's `RandomNormal(stddev=...)`, torch's
+ * `normal_(0, std)`; the name alone is stddev 0.05, Keras's default). Plain objects, so a layer's config stays JSON.
+ */
+export type Initializer = InitializerName | { kind: 'randomNormal'; stddev: number };
+
+/** `{ kind: 'randomNormal', stddev }`: N(0, stddev²), not truncated (GPT-style models draw N(0, 0.02²)). */
+export const randomNormal = (stddev: number): Initializer => ({ kind: 'randomNormal', stddev });
 
 /** fan_in and fan_out of a kernel: dense [in, out]; conv [R, S, C, K] has fan_in R·S·C and fan_out R·S·K. */
 export function fans(shape: readonly number[]): [number, number] {
@@ -24,7 +34,8 @@ export function fans(shape: readonly number[]): [number, number] {
  * Draws a tensor. NOTE: the normal variants use a normal distribution truncated at two standard deviations with
  * the variance corrected for truncation, as Keras does (stddev / 0.8796).
  */
-export function initialize(kind: Initializer, shape: readonly number[], rng: Rng, backend?: Backend): Tensor {
+export function initialize(init: Initializer, shape: readonly number[], rng: Rng, backend?: Backend): Tensor {
+  const kind = typeof init === 'string' ? init : init.kind;
   const n = sizeOf(shape);
   const [fanIn, fanOut] = fans(shape);
   const data = new Float32Array(n);
@@ -55,6 +66,11 @@ export function initialize(kind: Initializer, shape: readonly number[], rng: Rng
     case 'randomUniform': // Keras's RandomUniform defaults, [-0.05, 0.05] (its Embedding's initialiser)
       uniform(0.05);
       break;
+    case 'randomNormal': {
+      const std = typeof init === 'string' ? 0.05 : init.stddev;
+      for (let i = 0; i < n; i++) data[i] = rng.normal() * std;
+      break;
+    }
     case 'zeros':
       break;
     case 'ones':

@@ -21,7 +21,7 @@ import { sqrt, square } from '../ops/unary.js';
 import type { Rng } from '../rng.js';
 import { sameShape, sizeOf } from '../shape.js';
 import { Tensor, keep } from '../tensor.js';
-import { initialize, layerRng, type Initializer } from './initializers.js';
+import { initialize, layerRng, type Initializer, type InitializerName } from './initializers.js';
 import { Module } from './module.js';
 
 /** An activation by name: any elementwise op of the unary table, 'softmax', or 'linear' (none). */
@@ -75,7 +75,7 @@ const overLimit = (layer: string, what: string, n: number, limit: keyof LayerLim
   );
 
 /** A size option (units, a kernel side, a pad): an integer >= min (ShapeError), within maxSampleSize or `limit`. */
-function checkSize(
+export function checkSize(
   layer: string,
   option: string,
   v: unknown,
@@ -118,7 +118,7 @@ function checkPadding(layer: string, v: unknown): Padding {
   return v.map((p: unknown, i) => checkSize(layer, `padding[${i}]`, p, 0)) as unknown as Padding;
 }
 
-// Every initialiser by name (a Record, so a new one in the Initializer type must be listed here).
+// Every initialiser by name (a Record, so a new one in the InitializerName type must be listed here).
 const INITIALIZERS = Object.keys({
   glorotUniform: 1,
   glorotNormal: 1,
@@ -127,9 +127,26 @@ const INITIALIZERS = Object.keys({
   zeros: 1,
   ones: 1,
   randomUniform: 1,
-} satisfies Record<Initializer, 1>) as Initializer[];
+  randomNormal: 1,
+} satisfies Record<InitializerName, 1>) as InitializerName[];
 
-const optional = <T>(v: unknown, fallback: T, check: (v: unknown) => T): T => (v === undefined ? fallback : check(v));
+/** An initialiser option: a name of {@link INITIALIZERS} or `{ kind: 'randomNormal', stddev }` (stddev finite, >= 0). */
+export function checkInitializer(layer: string, option: string, v: unknown): Initializer {
+  if (typeof v === 'string') return checkOneOf(layer, option, v, INITIALIZERS);
+  const o = v as Record<string, unknown> | null;
+  if (o === null || typeof o !== 'object' || Array.isArray(o) || o.kind !== 'randomNormal')
+    throw new WgnnError(
+      `${layer}: ${option} is ${show(v)}; expected one of ${INITIALIZERS.join(', ')} or { kind: 'randomNormal', stddev }`,
+    );
+  knownKeys(`${layer}: ${option}`, o, ['kind', 'stddev']);
+  return { kind: 'randomNormal', stddev: checkNumber(layer, `${option}.stddev`, o.stddev, { min: 0, max: 1e6 }) };
+}
+
+/** The same rank and last axis: what a layer whose weights see only the last axis needs (Keras's InputSpec axes={-1}). */
+export const lastAxisFits = (built: readonly number[], input: readonly number[]): boolean =>
+  built.length === input.length && built[built.length - 1] === input[input.length - 1];
+
+export const optional = <T>(v: unknown, fallback: T, check: (v: unknown) => T): T => (v === undefined ? fallback : check(v));
 
 /** A weight a layer makes when built: the field that holds it, its shape, its initialiser, and whether it trains. */
 export interface WeightSpec {
@@ -195,7 +212,7 @@ export abstract class Layer extends Module {
    * ShapeError: a layer never rebuilds silently for another input.
    */
   build(inputShape: number[]): void {
-    if (this.inputShape && sameShape(this.inputShape, inputShape)) return;
+    if (this.inputShape && this.fits(this.inputShape, inputShape)) return;
     this.plannedWeights(inputShape);
     this.inputShape = [...inputShape];
     this.createWeights(this.inputShape);
@@ -208,7 +225,7 @@ export abstract class Layer extends Module {
    */
   plannedWeights(inputShape: number[]): WeightSpec[] {
     const want = this.inputShape ?? this.declared;
-    if (want && !sameShape(want, inputShape)) {
+    if (want && !this.fits(want, inputShape)) {
       throw new ShapeError(
         `${this.name}: ${this.inputShape ? 'built' : 'declared'} for input ${fmtShape(want)} per sample, got ${fmtShape(inputShape)}`,
       );
@@ -231,6 +248,31 @@ export abstract class Layer extends Module {
         'maxParams',
       );
     return specs;
+  }
+
+  /**
+   * Whether a per-sample input shape fits the weights made for `built` (default: only the same shape). A layer whose
+   * weights depend on the last axis alone says so with {@link lastAxisFits}: a sequence model then runs on any length.
+   */
+  protected fits(built: readonly number[], input: readonly number[]): boolean {
+    return sameShape(built, input);
+  }
+
+  /** Makes `child` draw from this layer's generator (weights, dropout seeds): a checkpoint holds one state for both. */
+  protected adopt<T extends Layer>(child: T): T {
+    (child as unknown as { rng: Rng }).rng = this.rng;
+    return child;
+  }
+
+  /**
+   * A dropout seed from this layer's generator, for one op of one step: a fresh box per step, which a captured step
+   * keeps and advances before every replay, drawing seeds in the same order as eager steps would.
+   */
+  protected dropoutSeed(): { value: number } {
+    const next = () => Math.floor(this.rng.next() * 2 ** 32);
+    const seed = { value: next() };
+    onReplay(() => (seed.value = next()));
+    return seed;
   }
 
   /** Per-sample output shape for a per-sample input shape (summary, and checks before any data flows). */
@@ -350,9 +392,9 @@ export class Dense extends Layer {
     this.useBias = optional(opts.useBias, true, (v) => checkBoolean(this.name, 'useBias', v));
     this.inits = [
       optional(opts.kernelInitializer, 'glorotUniform', (v) =>
-        checkOneOf(this.name, 'kernelInitializer', v, INITIALIZERS),
+        checkInitializer(this.name, 'kernelInitializer', v),
       ),
-      optional(opts.biasInitializer, 'zeros', (v) => checkOneOf(this.name, 'biasInitializer', v, INITIALIZERS)),
+      optional(opts.biasInitializer, 'zeros', (v) => checkInitializer(this.name, 'biasInitializer', v)),
     ];
     if (opts.inputDim !== undefined) {
       if (opts.inputShape !== undefined)
@@ -363,6 +405,11 @@ export class Dense extends Layer {
 
   override get activation(): ActivationName | undefined {
     return this.act;
+  }
+
+  /** Any leading sizes (a sequence of any length): the weights see the last axis only. */
+  protected override fits(built: readonly number[], input: readonly number[]): boolean {
+    return lastAxisFits(built, input);
   }
 
   protected override weightSpecs(inputShape: number[]): WeightSpec[] {
@@ -428,6 +475,11 @@ export class ActivationLayer extends Layer {
   outputShape(inputShape: number[]): number[] {
     return inputShape;
   }
+
+  /** Any input: no weights. */
+  protected override fits(): boolean {
+    return true;
+  }
   protected run(x: Tensor, final: boolean): Tensor {
     return !final && fusable(this.act) ? reshape(x, x.shape) : activate(x, this.act);
   }
@@ -447,17 +499,14 @@ export class Dropout extends Layer {
   outputShape(inputShape: number[]): number[] {
     return inputShape;
   }
+
+  /** Any input: no weights. */
+  protected override fits(): boolean {
+    return true;
+  }
   protected run(x: Tensor): Tensor {
     if (!this.training || this.rate === 0) return reshape(x, x.shape);
-    // A fresh box per step: a captured step keeps this one and advances it before every replay, drawing seeds in
-    // the same order as eager steps would.
-    const seed = { value: this.nextSeed() };
-    onReplay(() => (seed.value = this.nextSeed()));
-    return dropout(x, this.rate, seed);
-  }
-
-  private nextSeed(): number {
-    return Math.floor(this.rng.next() * 2 ** 32);
+    return dropout(x, this.rate, this.dropoutSeed());
   }
   config(): Record<string, unknown> {
     return { rate: this.rate };
@@ -548,7 +597,7 @@ export class Embedding extends Layer {
     this.inputDim = checkSize(this.name, 'inputDim', opts.inputDim, 1, 'maxParams');
     this.outputDim = checkSize(this.name, 'outputDim', opts.outputDim, 1, 'maxParams');
     this.init = optional(opts.embeddingsInitializer, 'randomUniform', (v) =>
-      checkOneOf(this.name, 'embeddingsInitializer', v, INITIALIZERS),
+      checkInitializer(this.name, 'embeddingsInitializer', v),
     );
   }
 
@@ -558,6 +607,11 @@ export class Embedding extends Layer {
 
   outputShape(inputShape: number[]): number[] {
     return [...inputShape, this.outputDim];
+  }
+
+  /** Any input: the table does not depend on the index shape. */
+  protected override fits(): boolean {
+    return true;
   }
 
   protected run(x: Tensor): Tensor {
@@ -600,6 +654,11 @@ export class LayerNormalization extends Layer {
 
   outputShape(inputShape: number[]): number[] {
     return inputShape;
+  }
+
+  /** Any leading sizes (a sequence of any length): the weights see the last axis only. */
+  protected override fits(built: readonly number[], input: readonly number[]): boolean {
+    return lastAxisFits(built, input);
   }
 
   protected run(x: Tensor): Tensor {
@@ -666,9 +725,9 @@ export class Conv2D extends Layer {
     this.useBias = optional(opts.useBias, true, (v) => checkBoolean(this.name, 'useBias', v));
     this.inits = [
       optional(opts.kernelInitializer, 'glorotUniform', (v) =>
-        checkOneOf(this.name, 'kernelInitializer', v, INITIALIZERS),
+        checkInitializer(this.name, 'kernelInitializer', v),
       ),
-      optional(opts.biasInitializer, 'zeros', (v) => checkOneOf(this.name, 'biasInitializer', v, INITIALIZERS)),
+      optional(opts.biasInitializer, 'zeros', (v) => checkInitializer(this.name, 'biasInitializer', v)),
     ];
   }
 
@@ -787,62 +846,4 @@ export class GlobalAveragePooling2D extends Layer {
   config(): Record<string, unknown> {
     return {};
   }
-}
-
-/**
- * Every layer class, by its Keras-style factory name (`wg.layers.dense`, ...; some classes under two names, as
- * Keras): the one list that `wg.layers` and `layerFromConfig` are made from. A new layer is one entry here.
- */
-export const LAYERS = {
-  dense: Dense,
-  conv2d: Conv2D,
-  maxPool2d: MaxPooling2D,
-  maxPooling2d: MaxPooling2D,
-  avgPool2d: AveragePooling2D,
-  averagePooling2d: AveragePooling2D,
-  globalAveragePooling2d: GlobalAveragePooling2D,
-  flatten: Flatten,
-  dropout: Dropout,
-  batchNormalization: BatchNormalization,
-  embedding: Embedding,
-  layerNormalization: LayerNormalization,
-  layerNorm: LayerNormalization,
-  activation: ActivationLayer,
-} as const;
-
-/** One factory per entry of {@link LAYERS}, typed by its class: `dense(o: DenseOptions) => Dense`. */
-export type LayerFactories = {
-  [K in keyof typeof LAYERS]: (...opts: ConstructorParameters<(typeof LAYERS)[K]>) => InstanceType<(typeof LAYERS)[K]>;
-};
-
-/** The factories of {@link LAYERS}: `layers.dense({ units: 10 })` is `new Dense({ units: 10 })`. */
-export function layerFactories(): LayerFactories {
-  // Each factory passes its options to its own class, so the mapped type holds; Object.fromEntries cannot say so.
-  const make = (cls: new (opts: never) => Layer) => (opts: never) => new cls(opts);
-  return Object.fromEntries(
-    Object.entries(LAYERS).map(([name, cls]) => [name, make(cls)]),
-  ) as unknown as LayerFactories;
-}
-
-// A Map, not an object: a saved class named `constructor` or `__proto__` must not find Object.prototype's members.
-// Configs come from `config()` or a file; each constructor checks its options again.
-const CLASSES = new Map<string, new (config: Record<string, unknown>) => Layer>(
-  Object.values(LAYERS).map((cls) => [cls.kind, cls as unknown as new (config: Record<string, unknown>) => Layer]),
-);
-
-/**
- * A layer from its class's `kind` and `config()` (what `Sequential.save` writes). An unknown kind throws `error`
- * (`load` passes ParseError: the file is at fault), naming the kind and the known ones.
- */
-export function layerFromConfig(
-  kind: string,
-  config: Record<string, unknown>,
-  error: new (message: string) => WgnnError = WgnnError,
-): Layer {
-  const cls = typeof kind === 'string' ? CLASSES.get(kind) : undefined;
-  if (!cls)
-    throw new error(
-      `layerFromConfig: unknown layer class ${JSON.stringify(kind)}; expected one of ${[...CLASSES.keys()].join(', ')}`,
-    );
-  return new cls(config);
 }

@@ -1,5 +1,6 @@
 // Module: the PyTorch-style building block. Parameters are the tensors a module holds that require grad; buffers
 // are the other tensors it holds (running statistics); children are modules in its fields (or arrays of them).
+import { WgnnError } from '../errors.js';
 import { Tensor } from '../tensor.js';
 
 export abstract class Module {
@@ -67,6 +68,20 @@ export abstract class Module {
       t.grad?.dispose();
       t.dispose();
     }
+  }
+
+  /**
+   * Puts `t` where the dotted name (as `namedTensors` gives it: `layers.1.attn.qkv.kernel`) points: the field of the
+   * module that holds it. A name that leads nowhere is a WgnnError.
+   */
+  setTensor(name: string, t: Tensor): void {
+    const path = name.split('.');
+    const field = path.pop()!;
+    let at: unknown = this;
+    for (const key of path) at = at && typeof at === 'object' ? (at as Record<string, unknown>)[key] : undefined;
+    if (!(at instanceof Module) || !(Object.hasOwn(at, field) && at[field as keyof Module] instanceof Tensor))
+      throw new WgnnError(`setTensor: ${name} names no tensor of this module`);
+    (at as unknown as Record<string, Tensor>)[field] = t;
   }
 
   /** Called before the module's tensors are listed (layers build their weights here if they can). */

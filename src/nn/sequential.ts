@@ -23,7 +23,8 @@ import { loadTensors, parseSafetensors, saveTensors } from '../io/safetensors.js
 import { noGrad } from '../autograd/tape.js';
 import type { CompiledStep } from '../autograd/step.js';
 import { countCorrect } from '../ops/metrics.js';
-import { Layer, layerFromConfig } from './layers.js';
+import type { Layer } from './layers.js';
+import { layerFromConfig } from './registry.js';
 import { getLoss, type Loss, type LossName } from './losses.js';
 import { Module } from './module.js';
 import {
@@ -166,16 +167,14 @@ async function toDataset(
   x: unknown,
   y: unknown,
   checks: { what?: string; checkFinite?: boolean; classes?: (xShape: readonly number[]) => number | undefined },
-): Promise<Dataset> {
+): Promise<Dataset<Float32Array | Int32Array>> {
   const of = checks.what ? `${checks.what} ` : '';
   const [xs, ys] = [await hostData(op, `${of}x`, x), await hostData(op, `${of}y`, y)];
-  if (xs.data instanceof Int32Array)
-    throw new ShapeError(`${op}: ${of}x ${fmtShape(xs.shape)} is int32; expected float32 inputs`);
   if (xs.shape[0] !== ys.shape[0])
     throw new ShapeError(
       `${op}: ${of}x ${fmtShape(xs.shape)} and y ${fmtShape(ys.shape)} have different numbers of samples`,
     );
-  const f32 = xs.data instanceof Float32Array ? xs.data : Float32Array.from(xs.data);
+  const f32 = xs.data instanceof Float64Array ? Float32Array.from(xs.data) : xs.data;
   const yd = ys.data instanceof Float64Array ? Float32Array.from(ys.data) : ys.data;
   const data = new Dataset(f32, xs.shape, yd, ys.shape);
   if (data.length === 0)
@@ -507,7 +506,7 @@ export class Sequential extends Module {
     });
   }
 
-  private async evaluateDataset(data: Dataset, batchSize: number): Promise<Logs> {
+  private async evaluateDataset(data: Dataset<Float32Array | Int32Array>, batchSize: number): Promise<Logs> {
     const { loss, metrics } = this.need('evaluate');
     this.eval();
     let lossSum = 0;
@@ -573,9 +572,22 @@ export class Sequential extends Module {
   async save(path?: string): Promise<Uint8Array> {
     const first = this.layers[0]?.knownInputShape;
     const spec = this.layers.map((l) => ({ class: l.kind, name: l.name, config: l.config() }));
-    const meta = { format: 'wgnn.sequential', layers: JSON.stringify(spec), inputShape: JSON.stringify(first ?? null) };
+    const meta = {
+      format: 'wgnn.sequential',
+      layers: JSON.stringify(spec),
+      inputShape: JSON.stringify(first ?? null),
+      ...this.metadata(),
+    };
     return saveTensors(path, Object.fromEntries(this.namedTensors()), meta);
   }
+
+  /** More metadata for `save` (a subclass's own: a GPT's config and tokenizer). */
+  protected metadata(): Record<string, string> {
+    return {};
+  }
+
+  /** Reads a subclass's own metadata after `load` made the model (a ParseError when it is bad). */
+  protected restore(_metadata: Readonly<Record<string, string>>): void {}
 
   /**
    * Rebuilds a model saved by `save()` (a path in Node, or the bytes) with its weights. The file is checked before
@@ -583,29 +595,30 @@ export class Sequential extends Module {
    * the layer limits (`setLayerLimits`), and each weight's name, dtype and shape against the model it describes.
    * Any fault is a ParseError naming the layer and the field.
    */
-  static async load(source: string | Uint8Array): Promise<Sequential> {
+  static async load<T extends Sequential>(this: new (layers: Layer[]) => T, source: string | Uint8Array): Promise<T> {
+    const who = `${this.name}.load`;
     let bytes: Uint8Array;
     if (source instanceof Uint8Array) bytes = source;
-    else if (typeof source === 'string') bytes = await (await files()).readFile(source, 'Sequential.load');
-    else throw new WgnnError(`Sequential.load: source must be a path or a Uint8Array, got ${show(source)}`);
+    else if (typeof source === 'string') bytes = await (await files()).readFile(source, who);
+    else throw new WgnnError(`${who}: source must be a path or a Uint8Array, got ${show(source)}`);
     const file = parseSafetensors(bytes);
     const { metadata } = file;
     if (metadata.format !== 'wgnn.sequential' || !metadata.layers) {
       throw new ParseError(
-        'Sequential.load: the file has no wgnn layer stack in its metadata (format wgnn.sequential)',
+        `${who}: the file has no wgnn layer stack in its metadata (format wgnn.sequential)`,
       );
     }
     const json = (key: string, text: string): unknown => {
       try {
         return JSON.parse(text);
       } catch (e) {
-        throw new ParseError(`Sequential.load: metadata "${key}" is not JSON (${(e as Error).message})`);
+        throw new ParseError(`${who}: metadata "${key}" is not JSON (${(e as Error).message})`);
       }
     };
     const specs = json('layers', metadata.layers);
     if (!Array.isArray(specs))
       throw new ParseError(
-        `Sequential.load: metadata "layers" is ${show(specs)}; expected an array of { class, name, config }`,
+        `${who}: metadata "layers" is ${show(specs)}; expected an array of { class, name, config }`,
       );
     const inputShape = metadata.inputShape === undefined ? null : json('inputShape', metadata.inputShape);
     // The layers' own checks (constructors, shapes, limits) name the option; here they become the file's fault.
@@ -614,17 +627,17 @@ export class Sequential extends Module {
         return f();
       } catch (e) {
         if (!(e instanceof WgnnError) || e instanceof ParseError) throw e;
-        throw new ParseError(`Sequential.load: layer ${i} (${what}): ${e.message}`);
+        throw new ParseError(`${who}: layer ${i} (${what}): ${e.message}`);
       }
     };
     const layers = specs.map((sp: unknown, i) => {
       if (sp === null || typeof sp !== 'object' || Array.isArray(sp))
-        throw new ParseError(`Sequential.load: layer ${i} is ${show(sp)}; expected { class, name, config }`);
+        throw new ParseError(`${who}: layer ${i} is ${show(sp)}; expected { class, name, config }`);
       const { class: kind, name, config } = sp as Record<string, unknown>;
       if (typeof kind !== 'string')
-        throw new ParseError(`Sequential.load: layer ${i} has class ${show(kind)}; expected a layer class name`);
+        throw new ParseError(`${who}: layer ${i} has class ${show(kind)}; expected a layer class name`);
       if (config === null || typeof config !== 'object' || Array.isArray(config)) {
-        throw new ParseError(`Sequential.load: layer ${i} (${kind}) has config ${show(config)}; expected an object`);
+        throw new ParseError(`${who}: layer ${i} (${kind}) has config ${show(config)}; expected an object`);
       }
       const opts = {
         ...config,
@@ -646,13 +659,20 @@ export class Sequential extends Module {
       const w = file.tensors.get(name);
       if (!w || w.dtype !== 'float32' || !sameShape(w.shape, want)) {
         throw new ParseError(
-          `Sequential.load: weight ${name} ${w ? `${w.dtype}${fmtShape(w.shape)}` : 'missing'}; the model expects float32${fmtShape(want)}`,
+          `${who}: weight ${name} ${w ? `${w.dtype}${fmtShape(w.shape)}` : 'missing'}; the model expects float32${fmtShape(want)}`,
         );
       }
     }
     const extra = [...file.tensors.keys()].filter((n) => !expected.has(n));
-    if (extra.length) throw new ParseError(`Sequential.load: weights the model does not have: ${extra.join(', ')}`);
-    const model = new Sequential(layers);
+    if (extra.length) throw new ParseError(`${who}: weights the model does not have: ${extra.join(', ')}`);
+    let model: T;
+    try {
+      model = new this(layers);
+      model.restore(metadata);
+    } catch (e) {
+      for (const l of layers) l.dispose();
+      throw e instanceof WgnnError && !(e instanceof ParseError) ? new ParseError(`${who}: ${e.message}`) : e;
+    }
     model.assign(await loadTensors(bytes));
     return model;
   }
@@ -660,16 +680,12 @@ export class Sequential extends Module {
   /** Replaces parameters and buffers by name with the given tensors (same shapes), taking ownership of them. */
   private assign(tensors: Record<string, Tensor>): void {
     this.prepare(); // build the weights first, or lazily built ones would replace these later
-    for (const l of this.layers) {
-      for (const [field, t] of Object.entries(l)) {
-        if (!(t instanceof Tensor)) continue;
-        const i = this.layers.indexOf(l);
-        const w = tensors[`layers.${i}.${field}`];
-        if (!w) continue;
-        w.requiresGrad = t.requiresGrad;
-        t.dispose();
-        (l as unknown as Record<string, Tensor>)[field] = keep(w);
-      }
+    for (const [name, old] of this.namedTensors()) {
+      const w = tensors[name];
+      if (!w) continue;
+      w.requiresGrad = old.requiresGrad;
+      old.dispose();
+      this.setTensor(name, keep(w));
     }
   }
 

@@ -5,6 +5,7 @@ import { broadcastShapes } from '../shape.js';
 import { tensor, tidy, type Tensor } from '../tensor.js';
 import { add, mul } from './binary.js';
 import { matmul } from './matmul.js';
+import { dropout, type DropoutAttrs } from './random.js';
 import { softmax } from './softmax.js';
 
 /** Options of {@link attention}. */
@@ -23,11 +24,16 @@ export interface AttentionOptions {
    * entirely gives NaN, as torch. Its gradient is the scores' gradient, as for any added tensor.
    */
   mask?: Tensor;
+  /**
+   * Dropout on the attention probabilities while training (torch's `dropout_p`): `rate` in [0, 1) and the seed box
+   * of the dropout op (a layer advances it per step).
+   */
+  dropout?: { rate: number; seed: DropoutAttrs['seed'] };
 }
 
 /**
  * Scaled dot-product attention: q [B, H, Tq, Dh], k [B, H, Tk, Dh], v [B, H, Tk, Dv] -> [B, H, Tq, Dv], as
- * torch.nn.functional.scaled_dot_product_attention without dropout. Throws ShapeError naming the three shapes when
+ * torch.nn.functional.scaled_dot_product_attention. Throws ShapeError naming the three shapes when
  * they do not fit, ArgumentError for a scale that is not a finite number.
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
@@ -59,7 +65,8 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     let s = mul(matmul(q, k, { transB: true }), scale); // [B, H, Tq, Tk]
     if (opts.causal) s = add(s, causalBias(Tq, Tk, q));
     if (opts.mask) s = add(s, opts.mask);
-    return matmul(softmax(s, -1), v); // [B, H, Tq, Dv]
+    const p = softmax(s, -1);
+    return matmul(opts.dropout && opts.dropout.rate > 0 ? dropout(p, opts.dropout.rate, opts.dropout.seed) : p, v);
   });
 }
 
