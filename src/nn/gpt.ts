@@ -243,6 +243,7 @@ export class GPT extends Sequential {
     const useCache = o.cache === undefined ? true : checkBoolean('generate', 'cache', o.cache);
     if (o.onToken !== undefined && typeof o.onToken !== 'function')
       throw new ArgumentError(`generate: onToken is ${show(o.onToken)}; expected a function`);
+    this.prepare(); // build the weights if no input has flowed yet
     const text = typeof prompt === 'string';
     const ids = this.promptIds(prompt);
     const rng = new Rng(seed);

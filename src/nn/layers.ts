@@ -146,7 +146,8 @@ export function checkInitializer(layer: string, option: string, v: unknown): Ini
 export const lastAxisFits = (built: readonly number[], input: readonly number[]): boolean =>
   built.length === input.length && built[built.length - 1] === input[input.length - 1];
 
-export const optional = <T>(v: unknown, fallback: T, check: (v: unknown) => T): T => (v === undefined ? fallback : check(v));
+export const optional = <T>(v: unknown, fallback: T, check: (v: unknown) => T): T =>
+  v === undefined ? fallback : check(v);
 
 /** A weight a layer makes when built: the field that holds it, its shape, its initialiser, and whether it trains. */
 export interface WeightSpec {
@@ -278,6 +279,11 @@ export abstract class Layer extends Module {
   /** Per-sample output shape for a per-sample input shape (summary, and checks before any data flows). */
   abstract outputShape(inputShape: number[]): number[];
 
+  /** For a layer that takes int32 ids (an embedding): how many there are, ids run 0..n-1; else undefined. */
+  get idCount(): number | undefined {
+    return undefined;
+  }
+
   /** The layer's activation, if it has one (the trainer fuses a final softmax into the loss). */
   get activation(): ActivationName | undefined {
     return undefined;
@@ -391,9 +397,7 @@ export class Dense extends Layer {
     this.act = checkActivation(this.name, opts.activation);
     this.useBias = optional(opts.useBias, true, (v) => checkBoolean(this.name, 'useBias', v));
     this.inits = [
-      optional(opts.kernelInitializer, 'glorotUniform', (v) =>
-        checkInitializer(this.name, 'kernelInitializer', v),
-      ),
+      optional(opts.kernelInitializer, 'glorotUniform', (v) => checkInitializer(this.name, 'kernelInitializer', v)),
       optional(opts.biasInitializer, 'zeros', (v) => checkInitializer(this.name, 'biasInitializer', v)),
     ];
     if (opts.inputDim !== undefined) {
@@ -605,6 +609,10 @@ export class Embedding extends Layer {
     return [{ field: 'embeddings', shape: [this.inputDim, this.outputDim], init: this.init, trainable: true }];
   }
 
+  override get idCount(): number {
+    return this.inputDim;
+  }
+
   outputShape(inputShape: number[]): number[] {
     return [...inputShape, this.outputDim];
   }
@@ -724,9 +732,7 @@ export class Conv2D extends Layer {
     this.act = checkActivation(this.name, opts.activation);
     this.useBias = optional(opts.useBias, true, (v) => checkBoolean(this.name, 'useBias', v));
     this.inits = [
-      optional(opts.kernelInitializer, 'glorotUniform', (v) =>
-        checkInitializer(this.name, 'kernelInitializer', v),
-      ),
+      optional(opts.kernelInitializer, 'glorotUniform', (v) => checkInitializer(this.name, 'kernelInitializer', v)),
       optional(opts.biasInitializer, 'zeros', (v) => checkInitializer(this.name, 'biasInitializer', v)),
     ];
   }

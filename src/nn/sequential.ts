@@ -22,7 +22,6 @@ import { Tensor, keep, tensor, tidy } from '../tensor.js';
 import { loadTensors, parseSafetensors, saveTensors } from '../io/safetensors.js';
 import { noGrad } from '../autograd/tape.js';
 import type { CompiledStep } from '../autograd/step.js';
-import { countCorrect } from '../ops/metrics.js';
 import type { Layer } from './layers.js';
 import { layerFromConfig } from './registry.js';
 import { getLoss, type Loss, type LossName } from './losses.js';
@@ -42,7 +41,7 @@ import {
   type Rules,
 } from '../options.js';
 import { planResume, trainingState, type Cursor } from './resume.js';
-import { StepMeter, forwardForLoss, trainStep, type Logs } from './train.js';
+import { StepMeter, correctRows, forwardForLoss, trainStep, type Logs } from './train.js';
 
 export type { Logs } from './train.js';
 
@@ -166,7 +165,13 @@ async function toDataset(
   op: string,
   x: unknown,
   y: unknown,
-  checks: { what?: string; checkFinite?: boolean; classes?: (xShape: readonly number[]) => number | undefined },
+  checks: {
+    what?: string;
+    checkFinite?: boolean;
+    classes?: (xShape: readonly number[]) => number | undefined;
+    /** The first layer's id count: int32 x must hold ids 0..ids-1. */
+    ids?: { layer: string; count: number };
+  },
 ): Promise<Dataset<Float32Array | Int32Array>> {
   const of = checks.what ? `${checks.what} ` : '';
   const [xs, ys] = [await hostData(op, `${of}x`, x), await hostData(op, `${of}y`, y)];
@@ -187,6 +192,14 @@ async function toDataset(
     throw new NonFiniteError(
       `${op}: ${of}${bad.array}[${bad.index}] is ${bad.value} (row ${bad.row} of ${fmtShape(shape)}); expected finite values (or checkFinite: false to skip this check)`,
     );
+  }
+  const ids = checks.ids;
+  if (ids && data.x instanceof Int32Array) {
+    const at = data.x.findIndex((v) => v < 0 || v >= ids.count);
+    if (at >= 0)
+      throw new ArgumentError(
+        `${op}: ${of}x[${at}] is ${data.x[at]}; ${ids.layer} takes token ids 0..${ids.count - 1}`,
+      );
   }
   const classes = checks.classes?.(data.xShape);
   const label = classes === undefined ? undefined : data.firstLabelOutside(classes);
@@ -261,7 +274,7 @@ export class Sequential extends Module {
   private async runFit(x: Data, y: Data, opts: FitOptions): Promise<History> {
     checkOptions('fit', opts, FIT_RULES);
     const { optimizer, loss, metrics } = this.need('fit');
-    const checks = { checkFinite: opts.checkFinite, classes: this.labelClasses(loss) };
+    const checks = { checkFinite: opts.checkFinite, classes: this.labelClasses(loss), ids: this.ids() };
     let train = await toDataset('fit', x, y, checks);
     let val =
       opts.validationData && (await toDataset('fit', ...opts.validationData, { ...checks, what: 'validationData' }));
@@ -410,6 +423,13 @@ export class Sequential extends Module {
     };
   }
 
+  /** The first layer's token ids, when it takes ids (an embedding): int32 x is checked against them. */
+  private ids(): { layer: string; count: number } | undefined {
+    const first = this.layers[0];
+    const count = first?.idCount;
+    return first && count !== undefined ? { layer: first.name, count } : undefined;
+  }
+
   /** The training step (train.ts), replacing the last fit's: its captures hold GPU buffers. */
   private newStep(optimizer: Optimizer, loss: Loss, metrics: 'accuracy'[], replay: boolean): CompiledStep {
     const step = trainStep(this, { optimizer, loss, metrics, replay });
@@ -501,6 +521,7 @@ export class Sequential extends Module {
       const data = await toDataset('evaluate', x, y, {
         checkFinite: opts.checkFinite,
         classes: this.labelClasses(loss),
+        ids: this.ids(),
       });
       return this.evaluateDataset(data, opts.batchSize ?? 32);
     });
@@ -517,7 +538,7 @@ export class Sequential extends Module {
       const { l, hits } = noGrad(() =>
         tidy(() => {
           const r = forwardForLoss(this, xb, loss);
-          return { l: loss.compute(r.out, yb, r.fromLogits), hits: countCorrect(r.out, yb, r.fromLogits ? 0 : 0.5) };
+          return { l: loss.compute(r.out, yb, r.fromLogits), hits: correctRows(r.out, yb, r.fromLogits) };
         }),
       );
       const [lv, hv] = await Promise.all([l.data(), metrics.includes('accuracy') ? hits.data() : undefined]);
@@ -543,7 +564,7 @@ export class Sequential extends Module {
       'predict',
       xs,
       { data: new Int32Array(n), shape: [n] },
-      { checkFinite: opts.checkFinite },
+      { checkFinite: opts.checkFinite, ids: this.ids() },
     );
     this.eval();
     const parts: TypedArray[] = [];
@@ -604,9 +625,7 @@ export class Sequential extends Module {
     const file = parseSafetensors(bytes);
     const { metadata } = file;
     if (metadata.format !== 'wgnn.sequential' || !metadata.layers) {
-      throw new ParseError(
-        `${who}: the file has no wgnn layer stack in its metadata (format wgnn.sequential)`,
-      );
+      throw new ParseError(`${who}: the file has no wgnn layer stack in its metadata (format wgnn.sequential)`);
     }
     const json = (key: string, text: string): unknown => {
       try {
@@ -617,9 +636,7 @@ export class Sequential extends Module {
     };
     const specs = json('layers', metadata.layers);
     if (!Array.isArray(specs))
-      throw new ParseError(
-        `${who}: metadata "layers" is ${show(specs)}; expected an array of { class, name, config }`,
-      );
+      throw new ParseError(`${who}: metadata "layers" is ${show(specs)}; expected an array of { class, name, config }`);
     const inputShape = metadata.inputShape === undefined ? null : json('inputShape', metadata.inputShape);
     // The layers' own checks (constructors, shapes, limits) name the option; here they become the file's fault.
     const inLayer = <T>(i: number, what: string, f: () => T): T => {

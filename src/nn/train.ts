@@ -10,6 +10,7 @@ import { anomalyCheck } from '../ops/inplace.js';
 import { applyInPlace } from '../ops/apply.js';
 import { countCorrect } from '../ops/metrics.js';
 import type { FiniteCheck, Optimizer } from '../optim/optimizer.js';
+import { sizeOf } from '../shape.js';
 import { keep, tensor, tidy, type Tensor } from '../tensor.js';
 import type { Layer } from './layers.js';
 import { getLoss, type Loss, type LossName } from './losses.js';
@@ -186,7 +187,7 @@ export function trainStep(model: LayerStack, opts: TrainStepOptions): TrainStep 
         // Off the tape: a graph nobody runs backward through would keep its saved tensors.
         return noGrad(() => ({
           loss: mul(l, rows),
-          ...(acc ? { correct: countCorrect(r.out, yb, r.fromLogits ? 0 : 0.5) } : {}),
+          ...(acc ? { correct: correctRows(r.out, yb, r.fromLogits) } : {}),
         }));
       });
       // NOTE: the loss alone misses a NaN in a weight no row reached this step (an unused class's row, a dead unit),
@@ -205,6 +206,17 @@ export function trainStep(model: LayerStack, opts: TrainStepOptions): TrainStep 
     },
     weights,
   );
+}
+
+/**
+ * Correct predictions of out [B, ..., C] against y, as rows: each row counts the fraction of its positions predicted
+ * right (1 per correct row for [B, C]; a sequence [B, T, C] row counts correct/T), so `correct / rows` is the mean
+ * accuracy over every position, as Keras's accuracy.
+ */
+export function correctRows(out: Tensor, y: Tensor, fromLogits: boolean): Tensor {
+  const hits = countCorrect(out, y, fromLogits ? 0 : 0.5);
+  const perRow = out.rank > 2 ? sizeOf(out.shape.slice(1, -1)) : 1;
+  return perRow === 1 ? hits : mul(hits, 1 / perRow);
 }
 
 /** Where a StepMeter's errors say they happened. */

@@ -106,6 +106,10 @@ export class TokenAndPositionEmbedding extends Layer {
     return input.length === 1;
   }
 
+  override get idCount(): number {
+    return this.vocabSize;
+  }
+
   outputShape(inputShape: number[]): number[] {
     if (inputShape.length !== 1)
       throw new ShapeError(`${this.name}: input ${fmtShape(inputShape)} per sample; expected token ids [T]`);

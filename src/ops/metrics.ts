@@ -13,8 +13,12 @@ export interface CountCorrectAttrs {
 
 const WG = 256;
 
-/** Rows and classes of pred [B, C] (or [B]: one unit). */
-const dims = (shape: readonly number[]) => ({ rows: shape[0] ?? 1, c: shape.length > 1 ? sizeOf(shape.slice(1)) : 1 });
+/**
+ * Rows and classes of pred [..., C] (a prediction per row over the last axis, as Keras's accuracy: [B, C], or
+ * [B, T, C] for a sequence) or [B] (one unit).
+ */
+const dims = (shape: readonly number[]) =>
+  shape.length > 1 ? { rows: sizeOf(shape.slice(0, -1)), c: shape[shape.length - 1]! } : { rows: shape[0] ?? 1, c: 1 };
 
 export const countCorrectOp: OpDef<CountCorrectAttrs> = defineOp<CountCorrectAttrs>({
   name: 'count_correct',
@@ -30,7 +34,7 @@ export const countCorrectOp: OpDef<CountCorrectAttrs> = defineOp<CountCorrectAtt
     const ok = sparse ? sizeOf(t.shape) === rows && c > 1 : sizeOf(t.shape) === rows * c;
     if (!ok) {
       throw new ShapeError(
-        `count_correct: ${what}; expected int32 labels [${rows}] (with > 1 class) or float targets of pred's shape`,
+        `count_correct: ${what}; expected int32 labels of pred's shape without its class axis (with > 1 class) or float targets of pred's shape`,
       );
     }
     return { shape: [], dtype: 'float32' };
@@ -88,6 +92,14 @@ export const countCorrectOp: OpDef<CountCorrectAttrs> = defineOp<CountCorrectAtt
         { shape: [9, 4], values: [1, 1, 0, 2, 2, 0] },
         { shape: [9], dtype: 'int32', range: [0, 4] },
       ],
+    };
+    yield {
+      name: '[3,7,11] a sequence: each position over the last axis',
+      inputs: [{ shape: [3, 7, 11] }, { shape: [3, 7], dtype: 'int32', range: [0, 11] }],
+    };
+    yield {
+      name: '[2,5,3] sequence with float targets',
+      inputs: [{ shape: [2, 5, 3] }, { shape: [2, 5, 3], range: [0, 1] }],
     };
     yield { name: '[0,10] empty batch', inputs: [{ shape: [0, 10] }, { shape: [0], dtype: 'int32', range: [0, 10] }] };
     yield {
