@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a bare Debian 12 machine lacks for wgnn: Mesa 25 lavapipe (WebGPU without a GPU, through Dawn),
-# Debian's chromium (browser tests), and Fashion-MNIST. Idempotent: quick when everything is already there.
+# Debian's chromium (browser tests), Fashion-MNIST, the fortunes text corpus, and PyTorch with NumPy (the oracle the
+# GPT is checked against, run as /usr/bin/python3). Idempotent: quick when everything is already there.
 set -euo pipefail
 
 SUDO=""
@@ -16,9 +17,15 @@ esac
 dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q 'install ok installed' || need+=(chromium)
 dpkg-query -W -f='${Status}' dataset-fashion-mnist 2>/dev/null | grep -q 'install ok installed' || need+=(fashion)
 dpkg-query -W -f='${Status}' libvulkan1 2>/dev/null | grep -q 'install ok installed' || need+=(loader)
+# Debian packages installed from bookworm itself, checked by name.
+plain=()
+for pkg in fortunes python3-torch python3-numpy; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || plain+=("$pkg")
+done
+need+=("${plain[@]}")
 
 if [ ${#need[@]} -eq 0 ]; then
-  echo "setup-machine: mesa-vulkan-drivers $mesa_ver, chromium, dataset-fashion-mnist: all present"
+  echo "setup-machine: mesa-vulkan-drivers $mesa_ver, chromium, dataset-fashion-mnist, fortunes, python3-torch, python3-numpy: all present"
   exit 0
 fi
 echo "setup-machine: installing: ${need[*]}"
@@ -42,5 +49,5 @@ export DEBIAN_FRONTEND=noninteractive
 # A third-party source that cannot be reached must not stop the install: update what can be updated.
 $SUDO apt-get update -qq || true
 $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports mesa-vulkan-drivers libvulkan1
-$SUDO apt-get install -y -qq --no-install-recommends chromium dataset-fashion-mnist
+$SUDO apt-get install -y -qq --no-install-recommends chromium dataset-fashion-mnist fortunes python3-torch python3-numpy
 echo "setup-machine: mesa-vulkan-drivers $(dpkg-query -W -f='${Version}' mesa-vulkan-drivers) installed"

@@ -47,6 +47,11 @@ export class AnomalyError extends WgnnError {
 export class NonFiniteError extends WgnnError {}
 /** An argument or option with a value outside what it accepts (an epoch count of −1, a label past the last class). */
 export class ArgumentError extends WgnnError {}
+/**
+ * Text that does not fit a tokenizer's vocabulary: a character it lacks (named with its code point and position), an
+ * id outside 0..vocabSize−1, or a corpus with more distinct characters than the limit (the count and the limit).
+ */
+export class VocabularyError extends ArgumentError {}
 /** A second `fit`, `evaluate` or `predict` on a model while one is running: names the call that runs. */
 export class BusyError extends WgnnError {}
 /** The GPU device was lost; pending reads reject with this and `init()` gets a new one. */

@@ -243,7 +243,11 @@ const OPTIM: Record<string, { make: (o: unknown) => unknown; bad: Record<string,
   },
 };
 const optimCases = Object.entries(OPTIM).flatMap(([rule, { make: mk, bad }]) =>
-  Object.entries({ ...bad, lr: [-1, NaN, Infinity, '0.1', null, {}] }).flatMap(([option, values]) =>
+  Object.entries({
+    ...bad,
+    lr: [-1, NaN, Infinity, '0.1', null, {}],
+    globalClipnorm: [0, -1, NaN, Infinity, '1', null],
+  }).flatMap(([option, values]) =>
     values.map((v) => ({ title: `${rule}({ ${option}: ${label(v)} })`, rule, mk, opts: { [option]: v }, option })),
   ),
 );

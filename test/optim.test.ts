@@ -17,11 +17,13 @@ import {
   rmsprop,
   sgd,
   stepDecay,
+  warmupCosine,
   type Optimizer,
 } from '../src/optim/index.js';
+import { layers, sequential, setSeed, trainStep, type Sequential } from '../src/nn/index.js';
 import { Rng } from '../src/rng.js';
 import { noGrad } from '../src/autograd/tape.js';
-import { memory, tidy, type Tensor } from '../src/tensor.js';
+import { memory, setDefaultBackend, tidy, type Tensor } from '../src/tensor.js';
 import { cpu, expectClose, gpuBackend, upload } from './helpers.js';
 
 let gpu: WebGpuBackend;
@@ -307,6 +309,45 @@ describe('learning-rate schedules', () => {
     expect(() => stepDecay({ initial: 1, stepSize: 0 })).toThrow(/stepDecay: stepSize must be > 0, got 0/);
   });
 
+  it('warmupCosine: linear warmup peak·(step+1)/warmupSteps, then cosine from peak to min over decaySteps, then min', () => {
+    const s = warmupCosine({ peak: 1, warmupSteps: 4, decaySteps: 10, min: 0.1 });
+    expect([0, 1, 2, 3].map(s)).toEqual([0.25, 0.5, 0.75, 1]);
+    expect(s(4)).toBe(1); // t = 0
+    expect(s(6)).toBeCloseTo(0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI / 5)), 15); // t = 0.2
+    expect(s(6)).toBeCloseTo(0.914057647, 9); // cos 36° = 0.809017: 0.1 + 0.9 · 0.904508
+    expect(s(9)).toBeCloseTo(0.55, 15); // t = 0.5
+    expect(s(14)).toBeCloseTo(0.1, 15); // t = 1
+    expect([15, 100, 1e9].map(s)).toEqual([0.1, 0.1, 0.1]);
+    // no warmup, min 0 by default
+    const c = warmupCosine({ peak: 6e-4, warmupSteps: 0, decaySteps: 100 });
+    expect(c(0)).toBe(6e-4);
+    expect(c(50)).toBeCloseTo(3e-4, 18);
+    expect(c(100)).toBe(0);
+    // as an optimizer's lr: evaluated at stepCount
+    const opt = sgd(warmupCosine({ peak: 0.2, warmupSteps: 2, decaySteps: 2 }));
+    const lrs: number[] = [];
+    for (let i = 0; i < 5; i++, opt.stepCount++) lrs.push(opt.lr);
+    expect(lrs[0]).toBe(0.1);
+    expect(lrs[1]).toBe(0.2);
+    expect(lrs[2]).toBe(0.2);
+    expect(lrs[3]).toBeCloseTo(0.1, 15);
+    expect(lrs[4]).toBeCloseTo(0, 15);
+    const bad: [object, RegExp][] = [
+      [{ peak: -1, warmupSteps: 1, decaySteps: 1 }, /warmupCosine: peak must be >= 0, got -1/],
+      [{ peak: NaN, warmupSteps: 1, decaySteps: 1 }, /peak/],
+      [{ peak: 1, warmupSteps: 1.5, decaySteps: 1 }, /warmupCosine: warmupSteps must be an integer >= 0, got 1.5/],
+      [{ peak: 1, warmupSteps: -1, decaySteps: 1 }, /warmupSteps/],
+      [{ peak: 1, warmupSteps: 1, decaySteps: 0 }, /warmupCosine: decaySteps must be > 0, got 0/],
+      [{ peak: 1, warmupSteps: 1, decaySteps: 1, min: 2 }, /warmupCosine: min must be in \[0, 1\], got 2/],
+      [{ peak: 1, warmupSteps: 1, decaySteps: 1, min: -0.1 }, /min/],
+      [{ peak: 1, warmupSteps: 1 }, /decaySteps/],
+      [{ peak: 1, warmupSteps: 1, decaySteps: 1, warmup: 3 }, /unknown option "warmup"/],
+    ];
+    for (const [o, msg] of bad) expect(() => warmupCosine(o as never), JSON.stringify(o)).toThrow(msg);
+    expect(() => warmupCosine(null as never)).toThrow(/options must be an object/);
+    expect(() => warmupCosine({ peak: -1, warmupSteps: 1, decaySteps: 1 })).toThrow(WgnnError);
+  });
+
   it('an optimizer evaluates its schedule at stepCount, 0 first; lr is settable [webgpu]', async () => {
     const x = upload(gpu, Float32Array.from([0]), [1]);
     const opt = sgd(stepDecay({ initial: 1, stepSize: 1, gamma: 0.5 }));
@@ -408,6 +449,142 @@ describe.each(['cpu', 'webgpu'] as const)('clipGradNorm [%s]', (which) => {
     const n = clipGradNorm([p], 1);
     expect(Array.from(await n.data())).toEqual([0]);
     for (const t of [p, n]) t.dispose();
+  });
+});
+
+/** Bitwise equality of two lists of float32 arrays. */
+const same = (a: Float32Array[], e: Float32Array[]) =>
+  a.length === e.length && a.every((x, i) => Buffer.from(x.buffer).equals(Buffer.from(e[i]!.buffer)));
+
+describe.each(['cpu', 'webgpu'] as const)('globalClipnorm [%s]', (which) => {
+  const tag = which === 'webgpu' ? ' [webgpu]' : '';
+  const b = () => (which === 'cpu' ? cpu : gpu);
+  const RULES: [string, (clip?: number) => Optimizer][] = [
+    ['sgd momentum 0.9', (clip) => sgd({ lr: 0.5, momentum: 0.9, globalClipnorm: clip })],
+    ['adamw weightDecay 0.1', (clip) => adamw({ lr: 0.1, weightDecay: 0.1, globalClipnorm: clip })],
+    ['rmsprop', (clip) => rmsprop({ lr: 0.01, globalClipnorm: clip })],
+    ['adagrad', (clip) => adagrad({ lr: 0.1, globalClipnorm: clip })],
+  ];
+
+  /** 3 steps on [7] [33] [10,100] (the last without a gradient at step 2); `clip` 'option' or 'byHand' or none. */
+  async function threeSteps(make: (clip?: number) => Optimizer, clip: 'option' | 'byHand' | 'none', maxNorm: number) {
+    const rng = new Rng(21);
+    const shapes = [[7], [33], [10, 100]];
+    const ps = shapes.map((s) =>
+      upload(
+        b(),
+        uniform(
+          rng,
+          s.reduce((x, y) => x * y, 1),
+        ),
+        s,
+      ),
+    );
+    const opt = make(clip === 'option' ? maxNorm : undefined);
+    for (let step = 0; step < 3; step++) {
+      ps.forEach((p, i) => (p.grad = step === 1 && i === 2 ? undefined : upload(b(), uniform(rng, p.size), p.shape)));
+      if (clip === 'byHand') clipGradNorm(ps, maxNorm).dispose();
+      opt.step(ps);
+      opt.zeroGrad(ps);
+    }
+    const out = await Promise.all(ps.map(async (p) => (await p.data()) as Float32Array));
+    ps.forEach((p) => p.dispose());
+    opt.dispose();
+    return out;
+  }
+  it.each(RULES)(
+    `%s: 3 steps with globalClipnorm equal clipGradNorm then step, bitwise; a large one clips nothing${tag}`,
+    async (_, make) => {
+      // the gradients' global norm is about 10 (1130 values uniform in [-1, 1]): 0.5 clips, 1e6 does not
+      const clipped = await threeSteps(make, 'option', 0.5);
+      expect(same(clipped, await threeSteps(make, 'byHand', 0.5))).toBe(true);
+      expect(same(clipped, await threeSteps(make, 'none', 0.5))).toBe(false);
+      expect(same(await threeSteps(make, 'option', 1e6), await threeSteps(make, 'none', 1e6))).toBe(true);
+    },
+  );
+
+  it(`sgd with globalClipnorm: p − lr·g·max/(‖g‖ + 1e-6), the norm over the parameters given that have a gradient${tag}`, async () => {
+    const GA = [3, -4, 1, 0.5];
+    const GB = [2, -1, 0.25];
+    const ps = [
+      upload(b(), Float32Array.from([1, 2, 3, 4]), [2, 2]),
+      upload(b(), Float32Array.from([-1, 0, 1]), [3]),
+      upload(b(), Float32Array.from([5]), [1]), // no gradient: neither updated nor counted in the norm
+    ];
+    ps[0]!.grad = upload(b(), Float32Array.from(GA), [2, 2]);
+    ps[1]!.grad = upload(b(), Float32Array.from(GB), [3]);
+    const opt = sgd({ lr: 0.5, globalClipnorm: 2 });
+    expect(opt.globalClipnorm).toBe(2);
+    expect(opt.step(ps)).toEqual([ps[0], ps[1]]);
+    const n = Math.sqrt([...GA, ...GB].reduce((s, g) => s + g * g, 0));
+    const k = 0.5 * (2 / (n + 1e-6));
+    const tol = { atol: 1e-6, rtol: 1e-6 };
+    expectClose(
+      await ps[0]!.data(),
+      Float64Array.from([1, 2, 3, 4], (x, i) => x - k * GA[i]!),
+      tol,
+      'param 0',
+    );
+    expectClose(
+      await ps[1]!.data(),
+      Float64Array.from([-1, 0, 1], (x, i) => x - k * GB[i]!),
+      tol,
+      'param 1',
+    );
+    expect(Array.from(await ps[2]!.data())).toEqual([5]);
+    opt.zeroGrad(ps);
+    ps.forEach((p) => p.dispose());
+    opt.dispose();
+    expect(sgd(0.1).globalClipnorm).toBeUndefined();
+  });
+
+  it(`a bad globalClipnorm is a WgnnError naming the rule and the option${tag}`, () => {
+    for (const [name, make] of RULES) {
+      const rule = name.split(' ')[0];
+      for (const bad of [0, -1, NaN, Infinity, '1', true]) {
+        expect(() => make(bad as never), `${name} ${String(bad)}`).toThrow(WgnnError);
+        expect(() => make(bad as never), `${name} ${String(bad)}`).toThrow(
+          new RegExp(`${rule}: globalClipnorm must be > 0, got`),
+        );
+      }
+    }
+    expect(() => adam({ globalClipnorm: null as never })).toThrow(/adam: globalClipnorm is null/);
+    expect(() => adam({ globalClipNorm: 1 } as never)).toThrow(/unknown option "globalClipNorm"/);
+  });
+});
+
+describe('globalClipnorm in a captured training step [webgpu]', () => {
+  it('trainStep with adamw({ globalClipnorm }) replays bitwise equal to eager steps, and the clip changes the weights', async () => {
+    setDefaultBackend(gpu);
+    try {
+      const run = async (replay: boolean, globalClipnorm?: number) => {
+        setSeed(5);
+        const m: Sequential = sequential([
+          layers.dense({ units: 16, activation: 'relu', inputShape: [8] }),
+          layers.dense({ units: 3, activation: 'softmax' }),
+        ]);
+        const opt = adamw({ lr: 0.01, weightDecay: 0.1, globalClipnorm });
+        const step = trainStep(m, { optimizer: opt, loss: 'sparseCategoricalCrossentropy', replay });
+        const rng = new Rng(8);
+        for (let i = 0; i < 4; i++) {
+          const x = { data: uniform(rng, 6 * 8, -3, 3), shape: [6, 8] };
+          step.run(x, { data: Int32Array.from({ length: 6 }, (_, j) => (i + j) % 3), shape: [6] });
+        }
+        const counts = [step.captures, step.replays];
+        const w = await Promise.all(m.namedTensors().map(async ([, t]) => (await t.data()) as Float32Array));
+        step.dispose();
+        opt.dispose();
+        m.dispose();
+        return { w, counts };
+      };
+      const replayed = await run(true, 0.05);
+      const eager = await run(false, 0.05);
+      expect(replayed.counts).toEqual([1, 3]);
+      expect(same(replayed.w, eager.w)).toBe(true);
+      expect(same(replayed.w, (await run(true)).w)).toBe(false);
+    } finally {
+      setDefaultBackend(undefined);
+    }
   });
 });
 

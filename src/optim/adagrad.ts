@@ -5,7 +5,7 @@ import { applyInPlace } from '../ops/apply.js';
 import { defineInPlace } from '../ops/inplace.js';
 import type { Tensor } from '../tensor.js';
 import { checkCases, cpuCheck, cpuGrad, dispatchUpdate, updateSamples, type Live, type UpdateAttrs } from './kernel.js';
-import { Optimizer, checkRange, type Slot } from './optimizer.js';
+import { Optimizer, checkRange, type CommonOptions, type Slot } from './optimizer.js';
 import type { Schedule } from './schedules.js';
 
 export interface AdagradAttrs extends UpdateAttrs {
@@ -74,7 +74,7 @@ export const adagradKernel = defineInPlace<AdagradAttrs>({
   tol: { atol: 1e-6, rtol: 1e-5 },
 });
 
-export interface AdagradOptions {
+export interface AdagradOptions extends CommonOptions {
   /** Learning rate or schedule (default 1e-2, as PyTorch). */
   lr?: number | Schedule;
   /** Per-step decay of the rate: lr / (1 + (t − 1)·lrDecay) (default 0). */
@@ -98,6 +98,7 @@ export class Adagrad extends Optimizer {
     super(
       'adagrad',
       Optimizer.options('adagrad', opts, ['lr', 'lrDecay', 'weightDecay', 'initialAccumulatorValue', 'eps']).lr ?? 1e-2,
+      opts.globalClipnorm,
     );
     this.lrDecay = checkRange('adagrad', 'lrDecay', opts.lrDecay ?? 0, { min: 0 });
     this.weightDecay = checkRange('adagrad', 'weightDecay', opts.weightDecay ?? 0, { min: 0 });

@@ -5,7 +5,7 @@ import { applyInPlace } from '../ops/apply.js';
 import { defineInPlace } from '../ops/inplace.js';
 import type { Tensor } from '../tensor.js';
 import { checkCases, cpuCheck, cpuGrad, dispatchUpdate, updateSamples, type Live, type UpdateAttrs } from './kernel.js';
-import { Optimizer, checkRange, type Slot } from './optimizer.js';
+import { Optimizer, checkRange, type CommonOptions, type Slot } from './optimizer.js';
 import type { Schedule } from './schedules.js';
 
 export interface AdamAttrs extends UpdateAttrs {
@@ -90,7 +90,7 @@ export const adamKernel = defineInPlace<AdamAttrs>({
   tol: { atol: 1e-6, rtol: 1e-5 },
 });
 
-export interface AdamOptions {
+export interface AdamOptions extends CommonOptions {
   /** Learning rate or schedule (default 1e-3). */
   lr?: number | Schedule;
   /** Decay rates (β1, β2) of the first and second moment averages (default [0.9, 0.999]). */
@@ -120,6 +120,7 @@ export class Adam extends Optimizer {
     super(
       name,
       Optimizer.options(name, opts, ['lr', 'betas', 'eps', 'weightDecay', 'decoupledWeightDecay']).lr ?? 1e-3,
+      opts.globalClipnorm,
     );
     const [b1, b2] = Optimizer.tuple(name, 'betas', opts.betas ?? [0.9, 0.999], 2);
     this.beta1 = checkRange(name, 'betas[0]', b1, { min: 0, below: 1 });

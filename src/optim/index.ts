@@ -1,9 +1,16 @@
 // Optimizers (fused GPU update kernels, PyTorch's update rules), learning-rate schedules and gradient clipping.
-export { Optimizer, type FiniteCheck, type OptimizerState, type ParamState, type UpdateOptions } from './optimizer.js';
+export {
+  Optimizer,
+  type CommonOptions,
+  type FiniteCheck,
+  type OptimizerState,
+  type ParamState,
+  type UpdateOptions,
+} from './optimizer.js';
 export { SGD, sgd, sgdKernel, type SgdOptions } from './sgd.js';
 export { Adam, adam, adamw, adamKernel, type AdamOptions } from './adam.js';
 export { RMSprop, rmsprop, rmspropKernel, type RmspropOptions } from './rmsprop.js';
 export { Adagrad, adagrad, adagradKernel, type AdagradOptions } from './adagrad.js';
-export { stepDecay, exponentialDecay, cosineDecay, type Schedule } from './schedules.js';
+export { stepDecay, exponentialDecay, cosineDecay, warmupCosine, type Schedule } from './schedules.js';
 export { clipGradNorm } from './clip.js';
 export { OPTIMIZERS, optimizerPreset, type OptimizerName, type OptimizerPreset } from './presets.js';

@@ -8,7 +8,7 @@ import { BackendError, DTypeError, ShapeError, WgnnError, fmtShape } from '../er
 import { checkBoolean, checkNumber, knownKeys, optionsObject, show, type Bounds } from '../options.js';
 import { sameShape } from '../shape.js';
 import { full, keep, tensor, view, type Tensor } from '../tensor.js';
-import { dropGradScales, purgeGradScales, takeGradScale } from './clip.js';
+import { clipGradNorm, dropGradScales, purgeGradScales, takeGradScale } from './clip.js';
 import type { Schedule } from './schedules.js';
 import type { Live } from './kernel.js';
 import { isCapturing, onReplay } from '../autograd/step.js';
@@ -62,9 +62,24 @@ export interface OptimizerStateSpec {
   } | null)[];
 }
 
+/** The options every rule takes besides its own. */
+export interface CommonOptions {
+  /**
+   * Clip the gradients of the parameters each `step()` updates by their global L2 norm first, as Keras's
+   * `global_clipnorm` (torch.nn.utils.clip_grad_norm_ before `opt.step()`): each is scaled by
+   * min(1, globalClipnorm / (norm + 1e-6)). A number > 0; default: no clipping.
+   */
+  globalClipnorm?: number;
+}
+
+/** The option names of CommonOptions, which every rule accepts besides its own. */
+const COMMON: readonly (keyof CommonOptions)[] = ['globalClipnorm'];
+
 export abstract class Optimizer {
   /** Steps taken (calls to `step()`); a learning-rate schedule is evaluated at it. */
   stepCount = 0;
+  /** The global norm each step clips the gradients to (see `CommonOptions`), or undefined. */
+  readonly globalClipnorm: number | undefined;
   private rate: number | Schedule;
   private states = new Map<Tensor, LiveState>();
   // NOTE: a slot these options do not use (SGD without momentum), and the flag of an unchecked step, are bound to a
@@ -76,18 +91,21 @@ export abstract class Optimizer {
     /** The rule's name, as in error messages ('sgd', 'adam', ...). */
     readonly name: string,
     lr: number | Schedule,
+    globalClipnorm?: unknown,
   ) {
     this.rate = this.checkLr(lr);
+    if (globalClipnorm !== undefined)
+      this.globalClipnorm = checkNumber(name, 'globalClipnorm', globalClipnorm, { above: 0 });
   }
 
   /**
-   * The options object given to a rule's constructor: an object whose keys are all `known`, none of them null. A
-   * misspelt option (`learningRate` for `lr`) or a null one is a WgnnError naming it, not a default left in place
-   * without a word.
+   * The options object given to a rule's constructor: an object whose keys are all `known` (or common to every rule,
+   * see `CommonOptions`), none of them null. A misspelt option (`learningRate` for `lr`) or a null one is a WgnnError
+   * naming it, not a default left in place without a word.
    */
   protected static options<T extends object>(rule: string, opts: T, known: readonly (keyof T & string)[]): T {
     const o = optionsObject(rule, 'options', opts);
-    knownKeys(rule, o, known);
+    knownKeys(rule, o, [...known, ...COMMON]);
     for (const [k, v] of Object.entries(o))
       if (v === null) throw new WgnnError(`${rule}: ${k} is null; expected a value, or leave it out for the default`);
     return opts;
@@ -124,8 +142,10 @@ export abstract class Optimizer {
 
   /**
    * Updates every parameter that has a `.grad`, in place, with one fused kernel each (applying the factor of a
-   * pending `clipGradNorm`), and counts a step. State is created on first use, on the parameter's backend. With
-   * `check`, the same kernels flag a NaN or an Inf they write. Returns the parameters updated (and so checked).
+   * pending `clipGradNorm`), and counts a step. With `globalClipnorm`, the gradients of these parameters are clipped
+   * by their global norm first (`clipGradNorm`: on the device, also inside a captured step). State is created on
+   * first use, on the parameter's backend. With `check`, the same kernels flag a NaN or an Inf they write. Returns the
+   * parameters updated (and so checked).
    */
   step(params: Iterable<Tensor>, opts: UpdateOptions = {}): Tensor[] {
     const ps = [...new Set(params)].filter((p) => p.grad !== undefined);
@@ -140,7 +160,8 @@ export abstract class Optimizer {
         `${this.name}: the schedule gave learning rate ${show(lr)} at step ${this.stepCount}; expected a finite number >= 0`,
       );
     }
-    purgeGradScales();
+    if (this.globalClipnorm !== undefined && ps.length > 0) clipGradNorm(ps, this.globalClipnorm).dispose();
+    else purgeGradScales();
     for (const p of ps) {
       const st = this.stateOf(p);
       st.step++;

@@ -5,7 +5,7 @@ import { applyInPlace } from '../ops/apply.js';
 import { defineInPlace } from '../ops/inplace.js';
 import type { Tensor } from '../tensor.js';
 import { checkCases, cpuCheck, cpuGrad, dispatchUpdate, updateSamples, type Live, type UpdateAttrs } from './kernel.js';
-import { Optimizer, checkRange, type Slot } from './optimizer.js';
+import { Optimizer, checkRange, type CommonOptions, type Slot } from './optimizer.js';
 import type { Schedule } from './schedules.js';
 
 export interface RmspropAttrs extends UpdateAttrs {
@@ -97,7 +97,7 @@ export const rmspropKernel = defineInPlace<RmspropAttrs>({
   tol: { atol: 1e-6, rtol: 1e-5 },
 });
 
-export interface RmspropOptions {
+export interface RmspropOptions extends CommonOptions {
   /** Learning rate or schedule (default 1e-2, as PyTorch). */
   lr?: number | Schedule;
   /** Smoothing constant α of the squared-gradient average (default 0.99). */
@@ -125,6 +125,7 @@ export class RMSprop extends Optimizer {
     super(
       'rmsprop',
       Optimizer.options('rmsprop', opts, ['lr', 'alpha', 'eps', 'weightDecay', 'momentum', 'centered']).lr ?? 1e-2,
+      opts.globalClipnorm,
     );
     this.alpha = checkRange('rmsprop', 'alpha', opts.alpha ?? 0.99, { min: 0, max: 1 });
     this.eps = checkRange('rmsprop', 'eps', opts.eps ?? 1e-8, { above: 0 });

@@ -58,3 +58,24 @@ export function cosineDecay(opts: { initial: number; decaySteps: number; alpha?:
     return initial * ((1 - alpha) * 0.5 * (1 + Math.cos(Math.PI * t)) + alpha);
   };
 }
+
+/**
+ * Linear warmup then cosine decay, as nanoGPT's `get_lr`: `peak · (step + 1) / warmupSteps` for step < warmupSteps
+ * (so the first step already moves), then `min + (peak − min)·½(1 + cos πt)` with
+ * t = min(step − warmupSteps, decaySteps) / decaySteps, so `min` from step warmupSteps + decaySteps on.
+ * NOTE: decaySteps counts from the end of the warmup (nanoGPT's lr_decay_iters − warmup_iters).
+ */
+export function warmupCosine(opts: { peak: number; warmupSteps: number; decaySteps: number; min?: number }): Schedule {
+  const what = 'warmupCosine';
+  knownKeys(what, optionsObject(what, 'options', opts), ['peak', 'warmupSteps', 'decaySteps', 'min']);
+  const { peak, warmupSteps, decaySteps, min = 0 } = opts;
+  checkNumber(what, 'peak', peak, { min: 0 });
+  checkNumber(what, 'warmupSteps', warmupSteps, { min: 0, integer: true });
+  checkNumber(what, 'decaySteps', decaySteps, { above: 0 });
+  checkNumber(what, 'min', min, { min: 0, max: peak });
+  return (step) => {
+    if (step < warmupSteps) return (peak * (step + 1)) / warmupSteps;
+    const t = Math.min(step - warmupSteps, decaySteps) / decaySteps;
+    return min + (peak - min) * 0.5 * (1 + Math.cos(Math.PI * t));
+  };
+}

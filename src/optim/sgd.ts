@@ -5,7 +5,7 @@ import { applyInPlace } from '../ops/apply.js';
 import { defineInPlace } from '../ops/inplace.js';
 import type { Tensor } from '../tensor.js';
 import { checkCases, cpuCheck, cpuGrad, dispatchUpdate, updateSamples, type Live, type UpdateAttrs } from './kernel.js';
-import { Optimizer, checkRange, type Slot } from './optimizer.js';
+import { Optimizer, checkRange, type CommonOptions, type Slot } from './optimizer.js';
 import type { Schedule } from './schedules.js';
 import { WgnnError } from '../errors.js';
 
@@ -87,7 +87,7 @@ export const sgdKernel = defineInPlace<SgdAttrs>({
   tol: { atol: 1e-6, rtol: 1e-5 },
 });
 
-export interface SgdOptions {
+export interface SgdOptions extends CommonOptions {
   /** Learning rate or schedule (default 1e-3, as PyTorch). */
   lr?: number | Schedule;
   /** Momentum factor μ (default 0: no momentum buffer). */
@@ -109,7 +109,11 @@ export class SGD extends Optimizer {
   protected readonly slots: readonly Slot[];
 
   constructor(opts: SgdOptions = {}) {
-    super('sgd', Optimizer.options('sgd', opts, ['lr', 'momentum', 'dampening', 'nesterov', 'weightDecay']).lr ?? 1e-3);
+    super(
+      'sgd',
+      Optimizer.options('sgd', opts, ['lr', 'momentum', 'dampening', 'nesterov', 'weightDecay']).lr ?? 1e-3,
+      opts.globalClipnorm,
+    );
     this.momentum = checkRange('sgd', 'momentum', opts.momentum ?? 0, { min: 0 });
     this.dampening = checkRange('sgd', 'dampening', opts.dampening ?? 0, { min: 0, max: 1 });
     this.weightDecay = checkRange('sgd', 'weightDecay', opts.weightDecay ?? 0, { min: 0 });

@@ -27,9 +27,10 @@ function needNode(op: string, file: string): void {
 
 /**
  * The bytes of a regular file. A missing or unreadable file, or one that is not a regular file (a folder, a device
- * such as /dev/zero, a pipe: they would be read without end), is a FileError naming `op` and the path.
+ * such as /dev/zero, a pipe: they would be read without end), is a FileError naming `op` and the path; so is a file
+ * over `maxBytes` (code EFBIG), refused from its size before it is read.
  */
-export async function readFile(file: string, op = 'readFile'): Promise<Uint8Array> {
+export async function readFile(file: string, op = 'readFile', maxBytes = Infinity): Promise<Uint8Array> {
   needNode(op, file);
   let handle: fs.promises.FileHandle | undefined;
   try {
@@ -37,12 +38,32 @@ export async function readFile(file: string, op = 'readFile'): Promise<Uint8Arra
     handle = await fs.promises.open(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     const st = await handle.stat();
     if (!st.isFile()) throw new FileError(`${op}: cannot read ${file}: not a regular file`, file, undefined);
+    if (st.size > maxBytes)
+      throw new FileError(`${op}: ${file} is ${st.size} bytes, over the limit of ${maxBytes} bytes`, file, 'EFBIG');
     const b = await handle.readFile();
     return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
   } catch (e) {
     throw e instanceof FileError ? e : fileError(`${op}: cannot read`, file, e);
   } finally {
     await handle?.close();
+  }
+}
+
+/**
+ * The names of the regular files in the folder `dir` (not its links, subfolders or devices), sorted by UTF-16 code
+ * unit so the order is the same everywhere. A missing folder, or one that cannot be listed, is a FileError naming
+ * `op`, the path and the system's code (ENOENT, ENOTDIR, EACCES).
+ */
+export async function listFiles(dir: string, op = 'listFiles'): Promise<string[]> {
+  needNode(op, dir);
+  try {
+    const entries = await fs.promises.readdir(dir, { withFileTypes: true });
+    return entries
+      .filter((e) => e.isFile())
+      .map((e) => e.name)
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  } catch (e) {
+    throw fileError(`${op}: cannot list`, dir, e);
   }
 }
 
