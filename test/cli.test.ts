@@ -271,3 +271,89 @@ describe('wgnn CLI', () => {
     expect(r.out[0]).toMatch(/^backend: webgpu /);
   });
 });
+
+describe('wgnn CLI: the GPT (train --model gpt, sample)', () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'wgnn-cli-gpt-'));
+  const text = join(tmp, 'corpus.txt');
+  const model = join(tmp, 'gpt.safetensors');
+  const oracle = join(tmp, 'oracle');
+  // A tiny GPT, a few steps: what the options do, not how well it learns (the README's run shows that).
+  const tiny = '--backend cpu --steps 6 --warmup 2 --block-size 8 --layers 1 --heads 2 --dim 8 --batch-size 4'.split(
+    ' ',
+  );
+  const trainText = (...more: string[]) => ['train', '--model', 'gpt', '--text', text, ...tiny, ...more];
+  let trained: Run;
+
+  beforeAll(async () => {
+    writeFileSync(text, 'the quick brown fox jumps over the lazy dog.\n'.repeat(20));
+    mkdirSync(oracle);
+    trained = await cli(
+      ...trainText('--eval-interval', '3', '--eval-batches', '2', '--sample-tokens', '5', '--oracle-dir', oracle),
+      '--out',
+      model,
+    );
+  });
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+  it('trains on a text file: val loss and a sample at each evaluation, the model with its tokenizer, the oracle files', async () => {
+    expect(trained.code, trained.err.join('\n')).toBe(0);
+    const out = trained.out.join('\n');
+    expect(out).toMatch(/vocabulary 29, /);
+    expect(out).toMatch(/^step 3: train loss \d+\.\d+ val loss \d+\.\d+ \(\d+ tokens\/s\)$/m);
+    expect(out).toMatch(/^step 6: train loss/m);
+    expect(out).toContain('sample at step 6:');
+    const { tensors, metadata } = parseSafetensors(new Uint8Array(readFileSync(model)));
+    expect(JSON.parse(metadata.tokenizer!)).toEqual({
+      kind: 'char',
+      chars: ' .abcdefghijklmnopqrstuvwxyz\n'.split('').sort().join(''),
+    });
+    expect(JSON.parse(metadata.gpt!)).toMatchObject({ vocabSize: 29, blockSize: 8, layers: 1, heads: 2, dim: 8 });
+    expect(tensors.get('layers.0.tokens')!.shape).toEqual([29, 8]);
+    const batches = parseSafetensors(new Uint8Array(readFileSync(join(oracle, 'batches.safetensors'))));
+    expect(batches.tensors.get('x')!.shape).toEqual([6, 4, 8]);
+    expect(batches.tensors.get('val_x')!.shape).toEqual([2, 4, 8]);
+    expect(existsSync(join(oracle, 'init.safetensors'))).toBe(true);
+  });
+
+  it('samples from the saved model: the prompt, then the generated text; the same seed gives the same text', async () => {
+    const argv = ['sample', '--model-path', model, '--prompt', 'the ', '--tokens', '12', '--backend', 'cpu'];
+    const a = await cli(...argv);
+    expect(a.code, a.err.join('\n')).toBe(0);
+    expect(a.out.at(-1)!.startsWith('the ')).toBe(true);
+    expect([...a.out.at(-1)!].length).toBe(4 + 12);
+    expect((await cli(...argv)).out.at(-1)).toBe(a.out.at(-1));
+  });
+
+  it('refuses bad text, bad prompts, a model without a tokenizer, and options of the wrong model', async () => {
+    const bin = join(tmp, 'bin.txt');
+    writeFileSync(bin, new Uint8Array([104, 105, 0, 1, 2]));
+    const empty = join(tmp, 'empty.txt');
+    writeFileSync(empty, '');
+    const short = join(tmp, 'short.txt');
+    writeFileSync(short, 'hello');
+    const out = ['--out', join(tmp, 'unused.safetensors')];
+    await expectRefused(['train', '--model', 'gpt', '--text', bin, ...tiny, ...out], /^ParseError: .*bin\.txt/);
+    await expectRefused(['train', '--model', 'gpt', '--text', empty, ...tiny, ...out], /^ParseError: .*empty/);
+    await expectRefused(['train', '--model', 'gpt', '--text', short, ...tiny, ...out], /^ArgumentError: .*blockSize/);
+    await expectRefused(['train', '--model', 'gpt', '--text', join(tmp, 'none.txt'), ...tiny, ...out], /^FileError/);
+    await expectRefused(['train', '--model', 'gpt', '--data', 'mnist', ...tiny, ...out], /--model gpt trains on text/);
+    await expectRefused(['train', '--model', 'cnn', '--data', 'fortunes', ...out], /--data fortunes is text/);
+    await expectRefused(['train', '--model', 'mlp', '--steps', '5', ...out], /--steps is an option of --model gpt/);
+    await expectRefused(trainText('--heads', '3', ...out), /multiple of heads/);
+    await expectRefused(trainText('--warmup', '6', ...out), /--warmup 6: expected fewer than --steps 6/);
+    const sample = ['sample', '--model-path', model, '--backend', 'cpu', '--tokens', '3'];
+    await expectRefused([...sample, '--prompt', 'ZZ'], /^VocabularyError: .*'Z'/);
+    const noTok = join(tmp, 'no-tokenizer.safetensors');
+    const { tensors, metadata } = parseSafetensors(new Uint8Array(readFileSync(model)));
+    const { tokenizer: _drop, ...rest } = metadata;
+    writeFileSync(
+      noTok,
+      serializeSafetensors(
+        [...tensors].map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape, data: t.data })),
+        rest,
+      ),
+    );
+    await expectRefused(['sample', '--model-path', noTok, '--backend', 'cpu'], /^ParseError: .*no tokenizer/);
+    await expectRefused(['sample', '--model-path', join(tmp, 'missing.safetensors')], /^FileError/);
+  });
+});

@@ -1,10 +1,8 @@
 // The `wgnn` command line: `wgnn train` trains the seed MLP or CNN on MNIST-format data (with random shifts and a
-// cosine learning rate by default) and saves it; `wgnn eval` loads a saved model and reports its test loss and
-// accuracy. Arguments by commander, the progress bar by cli-progress (both well kept; nothing here worth writing again).
+// cosine learning rate by default), or a character-level GPT on text (cli/gpt.ts), and saves it; `wgnn eval` loads a
+// saved model and reports its test loss and accuracy; `wgnn sample` generates text with a saved GPT. Arguments by commander, the progress bar by cli-progress (both well kept; nothing here worth writing again).
 import { spawn } from 'node:child_process';
 import { existsSync, realpathSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Presets, SingleBar } from 'cli-progress';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -12,13 +10,15 @@ import { randomShift } from '../data/augment.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { FASHION_MNIST_DIR, loadIdxDataset } from '../data/fashion.js';
 import { loadMnist } from '../data/mnist.js';
-import { ArgumentError, FileError, WgnnError } from '../errors.js';
+import { ArgumentError, WgnnError } from '../errors.js';
 import { init, shutdown } from '../init.js';
 import { Sequential, setSeed } from '../nn/index.js';
 import { seedModel } from '../nn/models.js';
+import { sampleGpt, trainGpt, type GptSampleOptions, type GptTrainOptions } from './gpt.js';
 import * as optim from '../optim/index.js';
 import { OPTIMIZERS, optimizerPreset } from '../optim/presets.js';
-import { checkWritable, writeFileAtomic } from '../platform/fs.js';
+import { checkWritable } from '../platform/fs.js';
+import { saveOrRescue } from './save.js';
 import { cosineDecay, exponentialDecay, stepDecay, type Schedule } from '../optim/schedules.js';
 import { memory } from '../tensor.js';
 
@@ -106,7 +106,7 @@ interface CommonOptions {
   backend: 'webgpu' | 'cpu' | 'auto';
   seed: number;
 }
-interface TrainOptions extends CommonOptions {
+interface TrainOptions extends CommonOptions, Partial<Omit<GptTrainOptions, keyof CommonOptions | 'lr' | 'out'>> {
   model: string;
   epochs: number;
   optimizer: string;
@@ -116,7 +116,30 @@ interface TrainOptions extends CommonOptions {
   out?: string;
 }
 
+/** The GPT's options with their defaults (nanoGPT's character-level settings, scaled to a CPU-side run). */
+const GPT_DEFAULTS = {
+  blockSize: 128,
+  layers: 4,
+  heads: 4,
+  dim: 128,
+  dropout: 0,
+  steps: 2000,
+  warmup: 100,
+  weightDecay: 0.1,
+  clip: 1,
+  evalInterval: 250,
+  evalBatches: 20,
+  sampleTokens: 200,
+} as const;
+const GPT_ONLY = ['text', 'oracleDir', 'minLr', ...Object.keys(GPT_DEFAULTS)] as const;
+
 async function train(o: TrainOptions, io: CliIo): Promise<void> {
+  if (o.model === 'gpt') return trainGpt({ ...GPT_DEFAULTS, ...o, lr: o.lr ?? 1e-3 } as GptTrainOptions, io);
+  const gptOnly = GPT_ONLY.filter((k) => (o as unknown as Record<string, unknown>)[k] !== undefined);
+  if (gptOnly.length)
+    throw new ArgumentError(`--${kebab(gptOnly[0]!)} is an option of --model gpt; expected it with --model gpt`);
+  if (o.data === 'fortunes')
+    throw new ArgumentError('--data fortunes is text; train it with --model gpt (mlp and cnn take images)');
   // Checked before anything else: a run of many minutes must not end in a save that cannot happen.
   const out = o.out ?? `wgnn-${o.model}-${o.dataDir ? 'data' : o.data}.safetensors`;
   checkWritable(out);
@@ -204,42 +227,13 @@ async function train(o: TrainOptions, io: CliIo): Promise<void> {
   io.out(
     `test accuracy ${final.acc!.toFixed(4)} (loss ${final.loss!.toFixed(4)}) on ${test.length} images after ${o.epochs} epochs in ${seconds.toFixed(1)}s`,
   );
-  const bytes = await model.save();
-  try {
-    writeFileAtomic(out, bytes);
-  } catch (e) {
-    throw rescue(e as FileError, bytes, o.model);
-  }
+  saveOrRescue(out, await model.save(), o.model);
   const mem = memory();
   io.out(
     `weights written to ${out}; GPU memory: ${mem.liveBytes} B live, ${mem.pooledBytes} B pooled, ${mem.buffersCreated} buffers created`,
   );
   opt.dispose();
   model.dispose();
-}
-
-/**
- * After a save failed at the end of a run (the folder went away, the disk filled), the weights go to the current
- * folder or else the system's temporary folder, under a timestamped name; the error returned says where (or that
- * neither worked), so the command still exits non-zero.
- */
-function rescue(e: FileError, bytes: Uint8Array, model: string): FileError {
-  const name = `wgnn-${model}-rescued-${new Date().toISOString().replace(/[:.]/g, '-')}.safetensors`;
-  const tried: string[] = [];
-  for (const dir of [process.cwd(), tmpdir()]) {
-    const file = join(dir, name);
-    try {
-      writeFileAtomic(file, bytes);
-      return new FileError(`${e.message}; the trained weights were written to ${file} instead`, e.path, e.code);
-    } catch (r) {
-      tried.push((r as Error).message);
-    }
-  }
-  return new FileError(
-    `${e.message}; writing the trained weights elsewhere failed too (${tried.join('; ')})`,
-    e.path,
-    e.code,
-  );
 }
 
 async function evaluate(path: string, o: CommonOptions, io: CliIo): Promise<void> {
@@ -258,11 +252,16 @@ async function evaluate(path: string, o: CommonOptions, io: CliIo): Promise<void
   model.dispose();
 }
 
+const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
 const common = (c: Command, batchSize: number): Command =>
   c
     .addOption(
-      new Option('--data <name>', 'embedded MNIST or Fashion-MNIST (Debian dataset-fashion-mnist)')
-        .choices(['mnist', 'fashion-mnist'])
+      new Option(
+        '--data <name>',
+        'embedded MNIST, Fashion-MNIST (Debian dataset-fashion-mnist), or fortunes (Debian fortunes: text, for --model gpt)',
+      )
+        .choices(['mnist', 'fashion-mnist', 'fortunes'])
         .default('mnist'),
     )
     .option(
@@ -282,8 +281,14 @@ const common = (c: Command, batchSize: number): Command =>
 export interface CliIo {
   out: (line: string) => void;
   err: (line: string) => void;
+  /** Text as it comes (generated tokens); without it, `sample` prints its text as one line at the end. */
+  write?: (text: string) => void;
 }
-const CONSOLE: CliIo = { out: (l) => console.log(l), err: (l) => console.error(l) };
+const CONSOLE: CliIo = {
+  out: (l) => console.log(l),
+  err: (l) => console.error(l),
+  write: (t) => void process.stdout.write(t),
+};
 
 /** The commands, writing through `io`; `exit` receives the exit code of a command that sets one (bench). */
 function program(io: CliIo, exit: (code: number) => void): Command {
@@ -298,7 +303,11 @@ function program(io: CliIo, exit: (code: number) => void): Command {
     cli
       .command('train')
       .description('train the seed MLP or CNN and save its weights (safetensors)')
-      .addOption(new Option('--model <kind>', 'seed model').choices(['mlp', 'cnn']).default('cnn'))
+      .addOption(
+        new Option('--model <kind>', 'seed model, or a character-level GPT on text')
+          .choices(['mlp', 'cnn', 'gpt'])
+          .default('cnn'),
+      )
       .option('--epochs <n>', 'epochs', int('epochs'), 12)
       .addOption(new Option('--optimizer <name>', 'update rule').choices(Object.keys(OPTIMIZERS)).default('adam'))
       .option('--lr <x>', 'initial learning rate (default: per optimizer, 1e-3 for adam)', num('lr'))
@@ -315,9 +324,63 @@ function program(io: CliIo, exit: (code: number) => void): Command {
         'augmentation: shift each training image by up to this many pixels each way, new shifts every epoch; 0 = off (default: 2 on the embedded MNIST, 0 on other data)',
         count('shift'),
       )
-      .option('--out <file>', 'weights file (default wgnn-<model>-<data>.safetensors)', pathArg('out')),
+      .option('--out <file>', 'weights file (default wgnn-<model>-<data>.safetensors)', pathArg('out'))
+      .option('--text <file>', 'gpt: train on this UTF-8 text file', pathArg('text'))
+      .option(`--steps <n>`, `gpt: training steps (default ${GPT_DEFAULTS.steps})`, int('steps'))
+      .option('--block-size <n>', `gpt: context length T (default ${GPT_DEFAULTS.blockSize})`, int('block-size'))
+      .option('--layers <n>', `gpt: transformer blocks (default ${GPT_DEFAULTS.layers})`, int('layers'))
+      .option('--heads <n>', `gpt: attention heads (default ${GPT_DEFAULTS.heads})`, int('heads'))
+      .option('--dim <n>', `gpt: model width (default ${GPT_DEFAULTS.dim})`, int('dim'))
+      .option('--dropout <p>', 'gpt: dropout rate (default 0)', num('dropout'))
+      .option('--warmup <n>', `gpt: linear warmup steps (default ${GPT_DEFAULTS.warmup})`, count('warmup'))
+      .option('--min-lr <x>', 'gpt: learning rate at the end of the cosine (default lr/10)', num('min-lr'))
+      .option(
+        '--weight-decay <x>',
+        `gpt: AdamW weight decay (default ${GPT_DEFAULTS.weightDecay})`,
+        num('weight-decay'),
+      )
+      .option(
+        '--clip <x>',
+        `gpt: gradient clipping by global norm, 0 = off (default ${GPT_DEFAULTS.clip})`,
+        num('clip'),
+      )
+      .option(
+        '--eval-interval <n>',
+        `gpt: steps between evaluations (default ${GPT_DEFAULTS.evalInterval})`,
+        int('eval-interval'),
+      )
+      .option(
+        '--eval-batches <n>',
+        `gpt: validation batches per evaluation (default ${GPT_DEFAULTS.evalBatches})`,
+        int('eval-batches'),
+      )
+      .option(
+        '--sample-tokens <n>',
+        `gpt: tokens generated at each evaluation (default ${GPT_DEFAULTS.sampleTokens})`,
+        count('sample-tokens'),
+      )
+      .option(
+        '--oracle-dir <dir>',
+        'gpt: write the initial weights and every batch there, for scripts/gpt_torch.py',
+        pathArg('oracle-dir'),
+      ),
     32,
   ).action(async (o: TrainOptions) => train(o, io));
+  cli
+    .command('sample')
+    .description('generate text with a GPT saved by train --model gpt')
+    .requiredOption('--model-path <file>', 'a GPT written by train --model gpt', pathArg('model-path'))
+    .option('--prompt <text>', 'text to continue', '\n')
+    .option('--tokens <n>', 'tokens to generate', int('tokens'), 200)
+    .option('--temperature <x>', 'sampling temperature (0 = greedy)', num('temperature'), 0.8)
+    .option('--top-k <n>', 'sample among the k most likely tokens', int('top-k'))
+    .option('--seed <n>', 'sampling seed', count('seed'), 0)
+    .addOption(
+      new Option('--backend <name>', 'WebGPU or the CPU reference (default: WebGPU if there is an adapter)')
+        .choices(['webgpu', 'cpu', 'auto'])
+        .default('auto'),
+    )
+    .action(async (o: GptSampleOptions) => sampleGpt(o, io));
   common(
     cli
       .command('eval')

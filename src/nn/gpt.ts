@@ -2,7 +2,8 @@
 // layer norm, a language-model head tied to the token table), trained with fit or trainStep like any model, and
 // text generation with a key/value cache beside it.
 import { noGrad } from '../autograd/tape.js';
-import { ArgumentError, WgnnError } from '../errors.js';
+import { ArgumentError, ParseError, WgnnError } from '../errors.js';
+import { CharTokenizer } from '../data/text.js';
 import { slice } from '../ops/layout.js';
 import { checkBoolean, checkNumber, checkOneOf, knownKeys, optionsObject, show } from '../options.js';
 import { Rng } from '../rng.js';
@@ -138,8 +139,7 @@ const ACTS = ['gelu', 'gelu_tanh'] as const;
 
 export class GPT extends Sequential {
   readonly config: GPTConfig;
-  /** Encodes prompts and decodes generated tokens; saved with the model. */
-  tokenizer: Tokenizer | undefined;
+  private tok: Tokenizer | undefined;
 
   /**
    * A GPT over `layers`: [TokenAndPositionEmbedding, TransformerBlock × L (L >= 1, all alike), LayerNormalization,
@@ -202,6 +202,18 @@ export class GPT extends Sequential {
     return this.layers[this.layers.length - 1] as LMHead;
   }
 
+  /** Encodes prompts and decodes generated tokens; saved with the model. Its vocabulary must fit the model's. */
+  get tokenizer(): Tokenizer | undefined {
+    return this.tok;
+  }
+  set tokenizer(t: Tokenizer | undefined) {
+    if (t !== undefined && !(t.vocabSize <= this.config.vocabSize))
+      throw new ArgumentError(
+        `GPT: a tokenizer of ${t.vocabSize} tokens for a model whose vocabulary is ${this.config.vocabSize}`,
+      );
+    this.tok = t;
+  }
+
   /** A GPT's layers are fixed by its config. */
   override add(): this {
     throw new WgnnError('GPT: add() on a GPT; its layers are fixed (build another with gpt())');
@@ -211,6 +223,18 @@ export class GPT extends Sequential {
   logits(x: Tensor): Tensor {
     const ls = this.layers;
     return ls[ls.length - 1]!.forwardLogits(ls.slice(0, -1).reduce((h, l) => l.forward(h), x));
+  }
+
+  /** A saved tokenizer comes back with the model (a ParseError when it is not a valid one). */
+  protected override restore(metadata: Readonly<Record<string, string>>): void {
+    if (metadata.tokenizer === undefined) return;
+    let json: unknown;
+    try {
+      json = JSON.parse(metadata.tokenizer);
+    } catch (e) {
+      throw new ParseError(`GPT.load: metadata "tokenizer" is not JSON (${(e as Error).message})`);
+    }
+    this.tokenizer = CharTokenizer.fromJSON(json); // an ArgumentError past the vocabulary: load makes it a ParseError
   }
 
   protected override metadata(): Record<string, string> {
