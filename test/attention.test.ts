@@ -7,7 +7,10 @@ import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
 import { backward, noGrad } from '../src/autograd/tape.js';
 import { ArgumentError, ShapeError } from '../src/errors.js';
 import { attention, type AttentionOptions } from '../src/ops/attention.js';
-import { maskedFill, where } from '../src/ops/binary.js';
+import { add, maskedFill, mul, where } from '../src/ops/binary.js';
+import { matmul } from '../src/ops/matmul.js';
+import { dropout } from '../src/ops/random.js';
+import { softmax } from '../src/ops/softmax.js';
 import { gelu } from '../src/ops/unary.js';
 import { Rng } from '../src/rng.js';
 import { sizeOf } from '../src/shape.js';
@@ -49,6 +52,7 @@ const CASES: Case[] = [
   { B: 2, H: 2, Tq: 7, Tk: 7, Dh: 32, Dv: 16, causal: true, mask: [2, 1, 7, 7] },
   // B·H = 65664 products: matmul's batch grid dimension past the 65535 workgroups of one dispatch, split in two.
   { B: 128, H: 513, Tq: 2, Tk: 2, Dh: 16, Dv: 16, causal: true },
+  { B: 1, H: 2, Tq: 9, Tk: 9, Dh: 64, Dv: 64, causal: true },
 ];
 
 function caseData(c: Case, seed: number) {
@@ -192,6 +196,24 @@ describe('attention', () => {
       }
     },
   );
+
+  it('dropout on the probabilities: softmax, then the dropout op with the same seed, then v; off at rate 0', async () => {
+    const c: Case = { B: 2, H: 2, Tq: 6, Tk: 6, Dh: 16, Dv: 16, causal: true };
+    const d = caseData(c, 11);
+    for (const b of [cpu, gpu]) {
+      const [qs, ks, vs] = shapesOf(c);
+      const [q, k, v] = [up(b, d.q, qs!), up(b, d.k, ks!), up(b, d.v, vs!)];
+      const y = attention(q, k, v, { causal: true, dropout: { rate: 0.3, seed: 5 } });
+      const mask = new Float32Array(36);
+      for (let i = 0; i < 6; i++) mask.fill(-Infinity, i * 6 + i + 1, (i + 1) * 6);
+      const p = softmax(add(mul(matmul(q, k, { transB: true }), 0.25), tensor(mask, [6, 6], { backend: b })), -1);
+      const want = matmul(dropout(p, 0.3, 5), v);
+      expectClose(await y.data(), await want.data(), { atol: 1e-6, rtol: 1e-5 }, `${b.name} dropout`);
+      const off = attention(q, k, v, { causal: true, dropout: { rate: 0, seed: 5 } });
+      expectClose(await off.data(), await attention(q, k, v, { causal: true }).data(), { atol: 0, rtol: 0 }, 'rate 0');
+      for (const t of [q, k, v, y, p, want, off]) t.dispose();
+    }
+  });
 
   it('causal: the output at position t and its gradients do not depend on positions after t', async () => {
     const c: Case = { B: 2, H: 2, Tq: 9, Tk: 9, Dh: 16, Dv: 16, causal: true };
