@@ -17,7 +17,7 @@ status 2 and a message on stderr naming what is wrong. Tested by scripts/gpt_tor
 
 Files (safetensors; wgnn's layout is GPT_SPEC's, kernels stored Keras-style [in, out]):
 - model: the tensors below and metadata `gpt` = JSON {"vocabSize","blockSize","layers","heads","dim","dropout",
-  "tieWeights","activation" ("geluTanh" | "gelu"),"epsilon"}; F32 or F64 weights.
+  "tieWeights","activation" ("gelu_tanh" | "gelu"),"epsilon"}; F32 or F64 weights.
 - x (logits): `x` int32 [B, T] token ids. Output `logits` [B, T, V] in the run's dtype.
 - batches (train): `x`, `y` int32 [S, B, T] (step s trains on x[s] -> y[s]), `lr` float32 [S] (step s's learning
   rate, with --lr-from-file), optional `val_x`, `val_y` int32 [E, B, T] (evaluation batches).
@@ -206,7 +206,7 @@ def _compact(v: object) -> str:
 
 # ---- the GPT config and the name table
 
-ACTIVATIONS = {"geluTanh": "tanh", "gelu": "none"}  # wgnn's activation -> nn.GELU(approximate=...)
+ACTIVATIONS = {"gelu_tanh": "tanh", "gelu": "none"}  # wgnn's activation -> nn.GELU(approximate=...)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import gpt_torch as gt  # noqa: E402
 V, BLOCK, L, H, D = 11, 9, 2, 2, 16  # vocab not a multiple of 4, head dim 8
 
 
-def gpt_meta(tie: bool, activation: str = "geluTanh", epsilon: float = 1e-5) -> Dict[str, str]:
+def gpt_meta(tie: bool, activation: str = "gelu_tanh", epsilon: float = 1e-5) -> Dict[str, str]:
     cfg = dict(vocabSize=V, blockSize=BLOCK, layers=L, heads=H, dim=D, dropout=0, tieWeights=tie)
     cfg.update(activation=activation, epsilon=epsilon)
     chars = "abcdefghijk"
@@ -81,7 +81,7 @@ def numpy_logits(t: Dict[str, np.ndarray], x: np.ndarray, tie: bool, activation:
         return (h - mu) / np.sqrt(var + eps) * f[p + "gamma"] + f[p + "beta"]
 
     def gelu(u: np.ndarray) -> np.ndarray:
-        if activation == "geluTanh":
+        if activation == "gelu_tanh":
             return 0.5 * u * (1 + np.tanh(math.sqrt(2 / math.pi) * (u + 0.044715 * u**3)))
         return 0.5 * u * (1 + np.vectorize(math.erf)(u / math.sqrt(2)))
 
@@ -204,7 +204,7 @@ class GptTorchTest(unittest.TestCase):
         x = np.random.default_rng(2).integers(0, V, (3, 7))
         x[0, 0], x[0, 1] = 0, V - 1
         for tie in (True, False):
-            for activation in ("geluTanh", "gelu"):
+            for activation in ("gelu_tanh", "gelu"):
                 with self.subTest(tie=tie, activation=activation):
                     path, t = self.write_model(tie, activation=activation, epsilon=1e-3)
                     model, meta = gt.load_gpt(path, torch.float64)
@@ -253,7 +253,7 @@ class GptTorchTest(unittest.TestCase):
             (t, {}, "no `gpt` entry"),
             (t, {"gpt": json.dumps({"vocabSize": V})}, "expected exactly"),
             (t, {"gpt": gpt_meta(False)["gpt"].replace('"heads": 2', '"heads": 3')}, "dim a multiple of heads"),
-            (t, {"gpt": gpt_meta(False)["gpt"].replace("geluTanh", "relu")}, "activation one of"),
+            (t, {"gpt": gpt_meta(False)["gpt"].replace("gelu_tanh", "relu")}, "activation one of"),
             (t, {"gpt": gpt_meta(False)["gpt"].replace('"dropout": 0', '"dropout": true')}, "dropout must be"),
         ]
         for i, (tensors, meta, message) in enumerate(cases):
