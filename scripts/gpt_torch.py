@@ -12,8 +12,8 @@ Run with the system Python (Debian's python3-torch 1.13 and numpy; safetensors i
     /usr/bin/python3 scripts/gpt_torch.py [--threads N] export --model M.safetensors --out model.pt
         [--dtype float32|float64] [--check]
 
-Each prints one JSON object on stdout when it is done (progress goes to stderr); a file it cannot use exits with
-status 2 and a message on stderr naming what is wrong. Tested by scripts/gpt_torch_selftest.py; users' guide:
+Each prints one JSON object on stdout when it is done (progress goes to stderr); a file it cannot use, or a training
+loss that turns NaN or infinite, exits with status 2 and a message on stderr naming what is wrong. Tested by scripts/gpt_torch_selftest.py; users' guide:
 docs/gpt-pytorch.md. Speed: Debian's torch calls the system libblas.so.3, and the reference BLAS (libblas3) makes a
 step of the 4-layer d=128 T=128 batch-32 GPT take ~8 s; with libopenblas0-pthread installed, ~0.5 s (float32).
 
@@ -61,9 +61,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-class GptFileError(Exception):
-    """A model, token or batches file this script cannot use; the message names the file, what is wrong and what was
-    expected."""
+class OracleError(Exception):
+    """A model, token or batches file this script cannot use (the message names the file, what is wrong and what was
+    expected), or a training run that cannot go on."""
 
 
 # ---- safetensors: an 8-byte little-endian header length N, N bytes of JSON, then the raw little-endian data.
@@ -96,7 +96,7 @@ def _no_duplicate_keys(pairs: List[Tuple[str, object]]) -> Dict[str, object]:
     out: Dict[str, object] = {}
     for k, v in pairs:
         if k in out:
-            raise GptFileError(f"duplicate key {k!r} in the header")
+            raise OracleError(f"duplicate key {k!r} in the header")
         out[k] = v
     return out
 
@@ -104,50 +104,50 @@ def _no_duplicate_keys(pairs: List[Tuple[str, object]]) -> Dict[str, object]:
 def read_safetensors(path: str) -> Tuple[Tensors, Metadata]:
     """Reads a safetensors file into native-endian numpy arrays (F32, F64, I32, I64) and its `__metadata__` map,
     checking the header length, JSON, each entry's dtype, shape and data_offsets, and that the tensors tile the data
-    exactly (no overlap, gap or trailing bytes). Raises GptFileError naming the file and the problem."""
+    exactly (no overlap, gap or trailing bytes). Raises OracleError naming the file and the problem."""
     try:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as e:
-        raise GptFileError(f"{path}: cannot read it ({e.strerror})") from None
+        raise OracleError(f"{path}: cannot read it ({e.strerror})") from None
     if len(data) < 8:
-        raise GptFileError(f"{path}: {len(data)} bytes; a safetensors file has at least 8 (the header length)")
+        raise OracleError(f"{path}: {len(data)} bytes; a safetensors file has at least 8 (the header length)")
     (n,) = struct.unpack_from("<Q", data, 0)
     if n > MAX_HEADER_BYTES or 8 + n > len(data):
-        raise GptFileError(
+        raise OracleError(
             f"{path}: header length {n} is over the {MAX_HEADER_BYTES}-byte cap or runs past the end of the "
             f"{len(data)}-byte file"
         )
     try:
         header = json.loads(data[8 : 8 + n].decode("utf-8"), object_pairs_hook=_no_duplicate_keys)
     except UnicodeDecodeError:
-        raise GptFileError(f"{path}: the {n}-byte header is not UTF-8") from None
-    except GptFileError as e:
-        raise GptFileError(f"{path}: {e}") from None
+        raise OracleError(f"{path}: the {n}-byte header is not UTF-8") from None
+    except OracleError as e:
+        raise OracleError(f"{path}: {e}") from None
     except ValueError as e:
-        raise GptFileError(f"{path}: the {n}-byte header is not JSON ({e})") from None
+        raise OracleError(f"{path}: the {n}-byte header is not JSON ({e})") from None
     if not isinstance(header, dict):
-        raise GptFileError(f"{path}: the header is a JSON {type(header).__name__}; expected an object")
+        raise OracleError(f"{path}: the header is a JSON {type(header).__name__}; expected an object")
     metadata = header.pop("__metadata__", {})
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-        raise GptFileError(f"{path}: __metadata__ must be an object of strings")
+        raise OracleError(f"{path}: __metadata__ must be an object of strings")
     buffer_len = len(data) - 8 - n
     index: List[Tuple[int, int, str, str, List[int]]] = []  # (begin, end, name, dtype, shape)
     for name, info in header.items():
         where = f"{path}: tensor {name!r}"
         if not isinstance(info, dict):
-            raise GptFileError(f"{where} is {info!r}; expected an object {{dtype, shape, data_offsets}}")
+            raise OracleError(f"{where} is {info!r}; expected an object {{dtype, shape, data_offsets}}")
         dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
         if dtype not in READ_DTYPES:
-            raise GptFileError(f"{where}: dtype {dtype!r} is not one this script reads ({', '.join(READ_DTYPES)})")
+            raise OracleError(f"{where}: dtype {dtype!r} is not one this script reads ({', '.join(READ_DTYPES)})")
         if not isinstance(shape, list) or not all(_is_count(d) for d in shape):
-            raise GptFileError(f"{where}: shape {shape!r} must be a list of non-negative integers")
+            raise OracleError(f"{where}: shape {shape!r} must be a list of non-negative integers")
         if not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_count(o) for o in offsets):
-            raise GptFileError(f"{where}: data_offsets {offsets!r} must be two non-negative integers [begin, end]")
+            raise OracleError(f"{where}: data_offsets {offsets!r} must be two non-negative integers [begin, end]")
         begin, end = offsets
         need = math.prod(shape) * READ_DTYPES[dtype].itemsize
         if not begin <= end <= buffer_len or end - begin != need:
-            raise GptFileError(
+            raise OracleError(
                 f"{where}: data_offsets [{begin}, {end}] must lie in the {buffer_len}-byte buffer and span the "
                 f"{need} bytes of shape {shape} in {dtype}"
             )
@@ -156,13 +156,13 @@ def read_safetensors(path: str) -> Tuple[Tensors, Metadata]:
     cursor = 0
     for begin, end, name, _, _ in index:
         if begin != cursor:
-            raise GptFileError(
+            raise OracleError(
                 f"{path}: tensor {name!r} begins at byte {begin} of the buffer; expected {cursor}, where the previous "
                 f"tensor ends (an overlap or a gap)"
             )
         cursor = end
     if cursor != buffer_len:
-        raise GptFileError(f"{path}: bytes [{cursor}, {buffer_len}) at the end of the buffer belong to no tensor")
+        raise OracleError(f"{path}: bytes [{cursor}, {buffer_len}) at the end of the buffer belong to no tensor")
     tensors: Tensors = {}
     for begin, end, name, dtype, shape in index:
         stored = READ_DTYPES[dtype]
@@ -228,24 +228,24 @@ class GptConfig:
     @staticmethod
     def from_metadata(metadata: Metadata, path: str) -> "GptConfig":
         if "gpt" not in metadata:
-            raise GptFileError(f"{path}: no `gpt` entry in the metadata; expected a model saved from wgnn's nn.gpt()")
+            raise OracleError(f"{path}: no `gpt` entry in the metadata; expected a model saved from wgnn's nn.gpt()")
         try:
             g = json.loads(metadata["gpt"])
         except ValueError as e:
-            raise GptFileError(f"{path}: metadata `gpt` is not JSON ({e})") from None
+            raise OracleError(f"{path}: metadata `gpt` is not JSON ({e})") from None
         keys = ["vocabSize", "blockSize", "layers", "heads", "dim", "dropout", "tieWeights", "activation", "epsilon"]
         if not isinstance(g, dict) or set(g) != set(keys):
             got = sorted(g) if isinstance(g, dict) else type(g).__name__
-            raise GptFileError(f"{path}: metadata `gpt` has keys {got}; expected exactly {keys}")
+            raise OracleError(f"{path}: metadata `gpt` has keys {got}; expected exactly {keys}")
         bad = f"{path}: metadata `gpt` {g}:"
         if not all(_is_number(g[k], int) and g[k] > 0 for k in keys[:5]) or g["dim"] % g["heads"] != 0:
-            raise GptFileError(f"{bad} {keys[:5]} must be positive integers, dim a multiple of heads")
+            raise OracleError(f"{bad} {keys[:5]} must be positive integers, dim a multiple of heads")
         if not (_is_number(g["dropout"], float) and 0 <= g["dropout"] < 1):
-            raise GptFileError(f"{bad} dropout must be a number in [0, 1)")
+            raise OracleError(f"{bad} dropout must be a number in [0, 1)")
         if not (_is_number(g["epsilon"], float) and g["epsilon"] > 0):
-            raise GptFileError(f"{bad} epsilon must be a number > 0")
+            raise OracleError(f"{bad} epsilon must be a number > 0")
         if not isinstance(g["tieWeights"], bool) or g["activation"] not in ACTIVATIONS:
-            raise GptFileError(f"{bad} tieWeights must be a boolean, activation one of {list(ACTIVATIONS)}")
+            raise OracleError(f"{bad} tieWeights must be a boolean, activation one of {list(ACTIVATIONS)}")
         return GptConfig(
             vocab_size=g["vocabSize"],
             block_size=g["blockSize"],
@@ -324,7 +324,7 @@ def check_tensors(tensors: Tensors, rows: List[Row], path: str) -> None:
             problems.append(f"{n} is {a.dtype}, expected F32 or F64")
     if problems:
         shown = "; ".join(problems[:12]) + (f"; and {len(problems) - 12} more" if len(problems) > 12 else "")
-        raise GptFileError(f"{path}: the tensors do not match the `gpt` config: {shown}")
+        raise OracleError(f"{path}: the tensors do not match the `gpt` config: {shown}")
 
 
 # ---- the model: nanoGPT's GPT (bias=True), with the GELU form and LN epsilon from the config
@@ -432,16 +432,16 @@ def wgnn_tensors(model: GPT) -> Tensors:
 def read_tokens(tensors: Tensors, name: str, path: str, ndim: int, c: GptConfig) -> torch.Tensor:
     """An int32/int64 token tensor of rank `ndim` whose ids lie in [0, vocabSize) and last dim fits the block."""
     if name not in tensors:
-        raise GptFileError(f"{path}: no tensor {name!r}; expected int32 token ids")
+        raise OracleError(f"{path}: no tensor {name!r}; expected int32 token ids")
     a = tensors[name]
     if a.dtype.kind != "i" or a.ndim != ndim or a.size == 0:
-        raise GptFileError(f"{path}: {name!r} is {a.dtype} {list(a.shape)}; expected non-empty int32 of rank {ndim}")
+        raise OracleError(f"{path}: {name!r} is {a.dtype} {list(a.shape)}; expected non-empty int32 of rank {ndim}")
     if a.shape[-1] > c.block_size:
-        raise GptFileError(f"{path}: {name!r} has T = {a.shape[-1]}, over the model's blockSize {c.block_size}")
+        raise OracleError(f"{path}: {name!r} has T = {a.shape[-1]}, over the model's blockSize {c.block_size}")
     bad = np.flatnonzero((a < 0) | (a >= c.vocab_size))
     if bad.size:
         i = np.unravel_index(bad[0], a.shape)
-        raise GptFileError(f"{path}: {name!r}{list(i)} = {a[i]} is outside the vocabulary [0, {c.vocab_size})")
+        raise OracleError(f"{path}: {name!r}{list(i)} = {a[i]} is outside the vocabulary [0, {c.vocab_size})")
     return torch.from_numpy(a.astype(np.int64))
 
 
@@ -487,13 +487,13 @@ def cmd_train(a: argparse.Namespace) -> Dict[str, object]:
     x = read_tokens(batches, "x", a.batches, 3, c)
     y = read_tokens(batches, "y", a.batches, 3, c)
     if x.shape != y.shape:
-        raise GptFileError(f"{a.batches}: x is {list(x.shape)} and y {list(y.shape)}; expected the same [S, B, T]")
+        raise OracleError(f"{a.batches}: x is {list(x.shape)} and y {list(y.shape)}; expected the same [S, B, T]")
     S = x.shape[0]
     if a.lr_from_file:
         lr = batches.get("lr")
         if lr is None or lr.dtype.kind != "f" or lr.shape != (S,):
             got = "absent" if lr is None else f"{lr.dtype} {list(lr.shape)}"
-            raise GptFileError(f"{a.batches}: `lr` is {got}; expected float [{S}] (one learning rate per step)")
+            raise OracleError(f"{a.batches}: `lr` is {got}; expected float [{S}] (one learning rate per step)")
         lrs = [float(v) for v in lr]
     else:
         lrs = [a.lr] * S
@@ -502,9 +502,9 @@ def cmd_train(a: argparse.Namespace) -> Dict[str, object]:
         vx = read_tokens(batches, "val_x", a.batches, 3, c)
         vy = read_tokens(batches, "val_y", a.batches, 3, c)
         if vx.shape != vy.shape:
-            raise GptFileError(f"{a.batches}: val_x is {list(vx.shape)} and val_y {list(vy.shape)}; expected the same")
+            raise OracleError(f"{a.batches}: val_x is {list(vx.shape)} and val_y {list(vy.shape)}; expected the same")
     elif a.eval_every:
-        raise GptFileError(f"{a.batches}: --eval-every needs `val_x` and `val_y` int32 [E, B, T]; the file has neither")
+        raise OracleError(f"{a.batches}: --eval-every needs `val_x` and `val_y` int32 [E, B, T]; the file has neither")
 
     params = list(model.parameters())  # a tied weight once
     opt = torch.optim.AdamW(params, lr=lrs[0], betas=(a.beta1, a.beta2), eps=a.eps, weight_decay=a.weight_decay)
@@ -525,6 +525,8 @@ def cmd_train(a: argparse.Namespace) -> Dict[str, object]:
         opt.step()
         opt.zero_grad(set_to_none=True)
         losses.append(loss.item())
+        if not math.isfinite(losses[-1]):
+            raise OracleError(f"step {s + 1}/{S}: the loss is {losses[-1]}; the last losses were {losses[-5:]}")
         train_seconds += time.perf_counter() - t0
         done = s + 1
         if has_val and ((a.eval_every and done % a.eval_every == 0) or done == S):
@@ -615,7 +617,7 @@ def main(argv: List[str]) -> int:
         torch.set_num_threads(a.threads)
     try:
         result = {"logits": cmd_logits, "train": cmd_train, "export": cmd_export}[a.cmd](a)
-    except GptFileError as e:
+    except OracleError as e:
         print(f"gpt_torch.py {a.cmd}: {e}", file=sys.stderr)
         return 2
     print(json.dumps(result))
