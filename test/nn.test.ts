@@ -313,7 +313,7 @@ describe('training [webgpu]', () => {
 
   it('save and load do not depend on class names (a minifier renames every layer class to "a")', async () => {
     const classes = [...new Set<{ name: string }>(Object.values(LAYERS))];
-    expect(classes.length).toBe(11);
+    expect(classes.length).toBe(15);
     const names = classes.map((c) => c.name);
     const m = everyLayer();
     try {
@@ -363,6 +363,31 @@ describe('training [webgpu]', () => {
       for (const t of [ids, c, d]) t.dispose();
       tok.dispose();
       tokBack.dispose();
+      // The transformer layers, composite ones included, as a GPT stacks them (its head untied: a plain stack).
+      const gptLike = sequential([
+        layers.tokenAndPositionEmbedding({ vocabSize: 7, maxLength: 6, outputDim: 8, inputShape: [6] }),
+        layers.transformerBlock({ heads: 2 }),
+        layers.multiHeadAttention({ heads: 4, causal: true }),
+        layers.layerNormalization(),
+        layers.lmHead({ units: 7 }),
+      ]);
+      const gBytes = await gptLike.save();
+      const gSaved = JSON.parse(parseSafetensors(gBytes).metadata.layers!) as { class: string }[];
+      expect(gSaved.map((l) => l.class)).toEqual([
+        'TokenAndPositionEmbedding',
+        'TransformerBlock',
+        'MultiHeadAttention',
+        'LayerNormalization',
+        'LMHead',
+      ]);
+      const gBack = await Sequential.load(gBytes);
+      expect(gBack.layers.map((l) => l.constructor)).toEqual(gptLike.layers.map((l) => l.constructor));
+      const seq = tensor(Int32Array.from([0, 6, 2, 2, 1, 3, 4, 0, 5, 5, 1, 2]), [2, 6], { dtype: 'int32' });
+      const [e, f] = tidy(() => [gptLike.forward(seq), gBack.forward(seq)]);
+      expectClose(await f.data(), await e.data(), { atol: 0, rtol: 0 }, 'loaded transformer stack output');
+      for (const t of [seq, e, f]) t.dispose();
+      gptLike.dispose();
+      gBack.dispose();
     } finally {
       classes.forEach((c, i) => Object.defineProperty(c, 'name', { value: names[i] }));
       m.dispose();
@@ -397,6 +422,10 @@ describe('training [webgpu]', () => {
           dropout: { rate: 0.1 },
           activation: { activation: 'relu' },
           embedding: { inputDim: 5, outputDim: 3 },
+          tokenAndPositionEmbedding: { vocabSize: 5, maxLength: 4, outputDim: 3 },
+          multiHeadAttention: { heads: 2 },
+          transformerBlock: { heads: 2 },
+          lmHead: { units: 5 },
         }[name as string] ?? {};
       const l: Layer = (layers as Record<string, (o: object) => Layer>)[name]!(opts);
       expect(l, name).toBeInstanceOf(cls);
