@@ -10,7 +10,7 @@ import { backward } from '../src/autograd/tape.js';
 import type { Backend } from '../src/backend/backend.js';
 import { CpuBackend } from '../src/backend/cpu/cpu.js';
 import { ArgumentError, DTypeError, ParseError, ShapeError, WgnnError } from '../src/errors.js';
-import { GPT, MultiHeadAttention, gpt, type GPTOptions } from '../src/nn/index.js';
+import { GPT, MultiHeadAttention, Sequential, gpt, layers, sequential, type GPTOptions } from '../src/nn/index.js';
 import { StepMeter, trainStep } from '../src/nn/train.js';
 import { softmaxCrossEntropy } from '../src/ops/loss.js';
 import { adamw } from '../src/optim/index.js';
@@ -388,6 +388,30 @@ describe('memory [webgpu]', () => {
     );
     expect(after.liveTensors).toBe(base.liveTensors);
     expect(after.liveBytes).toBe(base.liveBytes);
+    setDefaultBackend(undefined);
+  });
+});
+
+describe('a tied head in a plain Sequential', () => {
+  it('ties to the token embedding before it: Sequential.load of a GPT file gives the GPT logits', async () => {
+    setDefaultBackend(cpu);
+    const m = gpt(SMALL);
+    const bytes = await m.save();
+    const plain = await Sequential.load(bytes);
+    expect(plain).not.toBeInstanceOf(GPT);
+    const x = int(ids(new Rng(3), 2, 8), [2, 8]);
+    const [a, b] = [
+      await m.logits(x).data(),
+      await plain.layers
+        .at(-1)!
+        .forwardLogits(plain.layers.slice(0, -1).reduce((h, l) => l.forward(h), x))
+        .data(),
+    ];
+    expect(Array.from(b)).toEqual(Array.from(a));
+    const orphan = sequential([layers.lmHead({ units: 11, tieWeights: true, inputShape: [4, 16] })]);
+    expect(() => orphan.forward(tensor(new Float32Array(64), [1, 4, 16]))).toThrow(/none comes before it/);
+    for (const t of [m, plain, orphan]) t.dispose();
+    x.dispose();
     setDefaultBackend(undefined);
   });
 });

@@ -174,7 +174,6 @@ export class GPT extends Sequential {
     }
     if (head.units !== emb.vocabSize)
       throw new ArgumentError(`GPT: the head has ${head.units} units for a vocabulary of ${emb.vocabSize}`);
-    if (head.tieWeights) head.tie(emb);
     this.config = {
       vocabSize: emb.vocabSize,
       blockSize: emb.maxLength,

@@ -279,6 +279,12 @@ export abstract class Layer extends Module {
   /** Per-sample output shape for a per-sample input shape (summary, and checks before any data flows). */
   abstract outputShape(inputShape: number[]): number[];
 
+  /**
+   * Called by a Sequential with its whole stack when this layer joins it: a layer that shares a weight with another
+   * (a head tied to the token embedding) finds it here. Nothing by default.
+   */
+  link(_stack: readonly Layer[]): void {}
+
   /** For a layer that takes int32 ids (an embedding): how many there are, ids run 0..n-1; else undefined. */
   get idCount(): number | undefined {
     return undefined;

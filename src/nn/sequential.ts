@@ -231,10 +231,12 @@ export class Sequential extends Module {
   constructor(layers: Layer[] = []) {
     super();
     this.layers = [...layers];
+    for (const l of this.layers) l.link(this.layers);
   }
 
   add(layer: Layer): this {
     this.layers.push(layer);
+    layer.link(this.layers);
     return this;
   }
 

@@ -432,6 +432,15 @@ export class LMHead extends Layer {
     this.initStd = checkStd(this.name, 'initStd', opts.initStd, STD);
   }
 
+  /** A tied head ties itself to the last TokenAndPositionEmbedding before it in the stack. */
+  override link(stack: readonly Layer[]): void {
+    if (!this.tieWeights) return;
+    const at = stack.indexOf(this);
+    const before = stack.slice(0, at < 0 ? stack.length : at).reverse();
+    const emb = before.find((l): l is TokenAndPositionEmbedding => l instanceof TokenAndPositionEmbedding);
+    if (emb) this.tie(emb);
+  }
+
   /** Ties the head to `embedding`'s token table (which must have V rows). */
   tie(embedding: TokenAndPositionEmbedding): void {
     if (!this.tieWeights) throw new WgnnError(`${this.name}: tie() on a head made with tieWeights false`);
@@ -465,7 +474,7 @@ export class LMHead extends Layer {
     else if (this.table) logits = matmul(x, this.table(), { transB: true });
     else
       throw new WgnnError(
-        `${this.name}: tied to a token embedding that was never given (build the model with gpt() or GPT.load, or call tie())`,
+        `${this.name}: tied to a token embedding, and none comes before it in the model (put a TokenAndPositionEmbedding first, or call tie())`,
       );
     return final ? softmax(logits) : logits;
   }
