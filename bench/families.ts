@@ -7,6 +7,7 @@ import { activationCases, binaryCases } from './elementwise.js';
 import { reduceCases, softmaxCases } from './reduce.js';
 import { optimCases } from './optim.js';
 import { printTrain, runTrain, trainCases } from './train.js';
+import { generateCases, printGenerate, runGenerate } from './generate.js';
 
 export interface Family {
   name: string;
@@ -90,5 +91,14 @@ export const FAMILIES: Family[] = [
     cases: trainCases,
     run: runTrain,
     print: printTrain,
+  },
+  {
+    name: 'generate',
+    about:
+      "ms per generated token of a GPT at several prefix lengths, with the key/value cache and with full recomputation (greedy: both must give the same tokens); GFLOP/s = a cached token's least flops at the longest prefix / its time",
+    unit: 'GFLOP/s',
+    cases: generateCases,
+    run: runGenerate,
+    print: printGenerate,
   },
 ];
