@@ -3,7 +3,7 @@
 // tokens (checked on every run). The cached time should not grow with the prefix; the full one does.
 import * as wg from '../src/index.js';
 import { setDefaultBackend } from '../src/internal.js';
-import type { Case, Engine, EngineResult, Env, FamilyOpts, Row } from './harness.js';
+import { emptyRow, type Case, type Engine, type EngineResult, type Env, type FamilyOpts, type Row } from './harness.js';
 import { msg } from './peers/peer.js';
 import { PassTimer, stats, type Stats } from './timer.js';
 
@@ -164,16 +164,7 @@ const withN = (xs: number[]): TokenStats => ({ ...stats(xs), n: xs.length });
 /** Runs the generate case: both modes at every prefix, interleaved. Never throws: failures are in the row. */
 export async function runGenerate(c: Case, env: Env): Promise<Row> {
   const { model: m, plan: p } = c.meta as { model: Model; plan: Plan };
-  const row: Row = {
-    family: c.family,
-    id: c.id,
-    label: c.label,
-    bound: c.bound,
-    flops: c.flops!,
-    bytes: 0,
-    engines: {},
-  };
-  if (c.meta) row.meta = c.meta;
+  const row = emptyRow(c);
   for (const e of ['tfjs', 'jax'] as const)
     if (env[e] !== undefined) row.engines[e] = { status: 'n/a', why: c[e] as string };
   const t0 = performance.now();

@@ -218,18 +218,21 @@ export function opRunner(gpu: WebGpuBackend, op: AnyOp, sets: HostTensor[][], at
 
 // ---------------------------------------------------------------------------------------------------------------
 
+/** A case's row before any engine ran: what it is, its flops, bytes and meta. */
+export const emptyRow = (c: Case): Row => ({
+  family: c.family,
+  id: c.id,
+  label: c.label,
+  bound: c.bound,
+  ...(c.flops !== undefined ? { flops: c.flops } : {}),
+  bytes: c.bytes,
+  ...(c.meta ? { meta: c.meta } : {}),
+  engines: {},
+});
+
 /** Validates and times one case on every engine. Never throws: failures are in the row. */
 export async function runCase(c: Case, env: Env): Promise<Row> {
-  const row: Row = {
-    family: c.family,
-    id: c.id,
-    label: c.label,
-    bound: c.bound,
-    ...(c.flops !== undefined ? { flops: c.flops } : {}),
-    bytes: c.bytes,
-    ...(c.meta ? { meta: c.meta } : {}),
-    engines: {},
-  };
+  const row = emptyRow(c);
   let skip: string | undefined;
   try {
     skip = await c.prepare?.(env.gpu);

@@ -5,6 +5,7 @@ import * as wg from '../src/index.js';
 import { setDefaultBackend } from '../src/internal.js';
 import {
   ENGINE_NAMES,
+  emptyRow,
   type Case,
   type Engine,
   type EngineResult,
@@ -480,15 +481,8 @@ const timingOf = (s: ModeStats) => ({ reps: 1, trials: s.ms.n, wall: s.ms });
 /** Runs one train case on every engine. Never throws: failures are in the row. */
 export async function runTrain(c: Case, env: Env): Promise<Row> {
   const meta = c.meta as { model: 'mlp' | 'cnn'; batch: number; plan: Plan };
-  const row: Row = {
-    family: c.family,
-    id: c.id,
-    label: c.label,
-    bound: c.bound,
-    flops: c.flops!,
-    bytes: 0,
-    engines: {},
-  };
+  const row = emptyRow(c);
+  delete row.meta; // set below, with the data it trained on
   const p = meta.plan;
   const gpu = env.gpu;
   const t0 = performance.now();
