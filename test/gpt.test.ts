@@ -296,6 +296,11 @@ describe.each(['cpu', 'webgpu'] as const)('GPT [%s]', (name) => {
       /label y\[0\] is 11; the model has 11 classes/,
     );
     await expect(m.predict({ data: new Float32Array(16), shape: [2, 8] })).rejects.toThrow(DTypeError);
+    const dense = sequential([layers.dense({ units: 2, inputShape: [3] })]);
+    await expect(dense.predict({ data: new Int32Array(6), shape: [2, 3] })).rejects.toThrow(
+      /is int32; the model's first layer takes float32 inputs \(int32 token ids need an embedding first\)/,
+    );
+    dense.dispose();
     const outside = { data: Int32Array.from({ length: 16 }, (_, i) => (i === 5 ? 11 : 1)), shape: [2, 8] };
     await expect(m.fit(outside, good, { verbose: 0 })).rejects.toThrow(/x\[5\] is 11; .* takes token ids 0..10/);
     await expect(m.predict(outside)).rejects.toThrow(ArgumentError);

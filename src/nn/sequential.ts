@@ -4,6 +4,7 @@ import type { TypedArray } from '../backend/backend.js';
 import {
   ArgumentError,
   BusyError,
+  DTypeError,
   DeviceLostError,
   NonFiniteError,
   ParseError,
@@ -169,7 +170,7 @@ async function toDataset(
     what?: string;
     checkFinite?: boolean;
     classes?: (xShape: readonly number[]) => number | undefined;
-    /** The first layer's id count: int32 x must hold ids 0..ids-1. */
+    /** The first layer's id count: int32 x must hold ids 0..ids-1 (without it, int32 x is refused). */
     ids?: { layer: string; count: number };
   },
 ): Promise<Dataset<Float32Array | Int32Array>> {
@@ -194,6 +195,10 @@ async function toDataset(
     );
   }
   const ids = checks.ids;
+  if (!ids && data.x instanceof Int32Array)
+    throw new DTypeError(
+      `${op}: ${of}x ${fmtShape(xs.shape)} is int32; the model's first layer takes float32 inputs (int32 token ids need an embedding first)`,
+    );
   if (ids && data.x instanceof Int32Array) {
     const at = data.x.findIndex((v) => v < 0 || v >= ids.count);
     if (at >= 0)
