@@ -4,6 +4,8 @@ override WG: u32 = 64;
 struct Params {
   n: u32,
   momentum: f32,
+  // 1 − m, computed in float64 on the host (1 − f32(m) in float32 loses digits when m is near 1)
+  one_minus_momentum: f32,
 }
 
 @group(0) @binding(0) var<storage, read_write> avg: array<f32>;
@@ -15,6 +17,6 @@ struct Params {
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
   if (i < p.n) {
-    avg[i] = p.momentum * avg[i] + (1.0 - p.momentum) * xs[i];
+    avg[i] = p.momentum * avg[i] + p.one_minus_momentum * xs[i];
   }
 }

@@ -16,6 +16,7 @@ struct Params {
   lr: f32,
   weight_decay: f32,
   alpha: f32,
+  one_minus_alpha: f32,
   eps: f32,
   momentum: f32,
 }
@@ -40,12 +41,12 @@ fn update(i: u32) -> f32 {
   if (u.weight_decay != 0.0) {
     g = g + u.weight_decay * p;
   }
-  let v = u.alpha * square_avg[i] + (1.0 - u.alpha) * g * g;
+  let v = u.alpha * square_avg[i] + u.one_minus_alpha * g * g;
   square_avg[i] = v;
   var avg = v;
   if (CENTERED) {
     let a0 = grad_avg[i];
-    let a = a0 + (1.0 - u.alpha) * (g - a0);
+    let a = a0 + u.one_minus_alpha * (g - a0);
     grad_avg[i] = a;
     avg = v - a * a;
   }

@@ -86,7 +86,7 @@ export const emaUpdate = defineInPlace<{ momentum: number }>({
       workgroups: grid1d(n, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
       outputs: [avg!],
       inputs: [x!],
-      uniforms: [u32(n), f32(attrs.momentum)],
+      uniforms: [u32(n), f32(attrs.momentum), f32(1 - attrs.momentum)],
     });
   },
   samples: () => [

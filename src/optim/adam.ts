@@ -44,8 +44,9 @@ export const adamKernel = defineInPlace<AdamAttrs>({
     dispatchUpdate('optim_adam', args, {}, () => [
       f32(a.decoupled ? 0 : a.weightDecay),
       f32(a.decoupled ? 1 - a.live.lr * a.weightDecay : 1),
-      f32(a.beta1),
+      f32(1 - a.beta1),
       f32(a.beta2),
+      f32(1 - a.beta2),
       f32(a.live.lr / (1 - a.beta1 ** a.live.step)),
       f32(Math.sqrt(1 - a.beta2 ** a.live.step)),
       f32(a.eps),

@@ -54,6 +54,7 @@ export const rmspropKernel = defineInPlace<RmspropAttrs>({
       f32(a.live.lr),
       f32(a.weightDecay),
       f32(a.alpha),
+      f32(1 - a.alpha), // in float64, as PyTorch (1 − f32(α) in float32 is off by up to 1e-5 relative)
       f32(a.eps),
       f32(a.momentum),
     ]);
