@@ -36,13 +36,19 @@ EOF
 npm install --prefer-offline --no-audit --no-fund --loglevel=error "$tmp/$tgz"
 
 # check.ts: the README's two snippets as written (from "## The API at a glance"), with the data they assume made
-# from Fashion-MNIST around them, then the seed CNN's training step.
+# from Fashion-MNIST around them, the GPT snippet ("## A GPT", 3 steps), then the seed CNN's training step.
 README="$root/README.md" node --input-type=module <<'EOF'
 import { readFileSync, writeFileSync } from 'node:fs';
 const readme = readFileSync(process.env.README, 'utf8');
 const section = readme.split(/^## /m).find((s) => s.startsWith('The API at a glance'));
 const snippets = [...(section ?? '').matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1]);
 if (snippets.length !== 2) throw new Error(`README.md "The API at a glance": ${snippets.length} ts snippets, expected 2 (Keras and PyTorch style)`);
+const gptSection = readme.split(/^## /m).find((s) => s.startsWith('A GPT'));
+const gpt = [...(gptSection ?? '').matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1]);
+if (gpt.length !== 1) throw new Error(`README.md "A GPT": ${gpt.length} ts snippets, expected 1`);
+// Its training loop and generation as written, shortened to 3 steps and 20 tokens.
+const gptShort = gpt[0].replace('steps: 1000', 'steps: 3').replace('maxTokens: 200', 'maxTokens: 20');
+if (gptShort === gpt[0]) throw new Error('README.md "A GPT": no "steps: 1000" / "maxTokens: 200" to shorten');
 const imports = snippets.flatMap((s) => s.split('\n').filter((l) => l.startsWith('import ')));
 const body = (s) => s.split('\n').filter((l) => !l.startsWith('import ')).join('\n');
 writeFileSync('check.ts', `${imports.join('\n')}
@@ -64,6 +70,11 @@ const yb = wg.tensor(first.y, [64]);
 ${body(snippets[1])}
 const torchLoss = (await loss.data())[0]!;
 if (!Number.isFinite(torchLoss)) throw new Error(\`PyTorch-style step: loss \${torchLoss}\`);
+
+// ---- README: a GPT (its own block: it names model and optimizer again)
+{
+${gptShort}
+}
 
 // ---- one training step of the seed CNN on Fashion-MNIST
 const cnn = wg.nn.seedModel('cnn', [28, 28, 1], fashion.classes);
