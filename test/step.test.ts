@@ -95,7 +95,7 @@ describe('step replay [webgpu]', () => {
 
   it('a short last batch is captured apart; the steady state is one submit and no new buffer per step', async () => {
     const mlp = () => seedModel('mlp', [28, 28, 1], 10);
-    // 20 full batches and one short batch of 7 rows; readEvery 1 adds one readback submit per step.
+    // 20 full batches and one short batch of 7 rows, read every step (each read joins its step's submit).
     const r = await train(mlp, true, 20 * 32 + 7, 32, 1e-3);
     const e = await train(mlp, false, 20 * 32 + 7, 32, 1e-3);
     bitwise(r.w, e.w);
