@@ -1,6 +1,7 @@
 // The training-step benchmark (`npm run bench -- train`): ms per step of the seed CNN and MLP (sparse cross-entropy,
 // Adam 1e-3) on MNIST batches, for wgnn eager, wgnn replayed (compileStep) and the peers' own training steps, with
-// the JavaScript time, dispatches and submits of each step, and where the replayed step's GPU time goes.
+// the JavaScript time, dispatches and submits of each step, and where the replayed step's GPU time goes; for wgnn also
+// the loss read every step (a plain loop), every 16 steps and never, with submits and maps per step.
 import * as wg from '../src/index.js';
 import { setDefaultBackend } from '../src/internal.js';
 import {
@@ -48,8 +49,19 @@ export interface PeerTrainer {
 export interface ModeStats {
   /** Wall time per step with the loss read back every step (launch to loss on the host), over `ms.n` steps. */
   ms: Stats & { n: number };
-  /** Wall time per step with the loss read every 16 steps (wgnn only): median over blocks of 16. */
-  ms16?: { median: number; blocks: number };
+  /**
+   * Wall time per step with the loss read every 16 steps (wgnn only): median over blocks of 16; submits and buffer
+   * maps per step (the block's one read included).
+   */
+  ms16?: { median: number; blocks: number; submits?: number; maps?: number };
+  /**
+   * wgnn only, the per-step-read protocol: a plain loop that runs a step and awaits its loss, as a PyTorch loop that
+   * prints every loss (no flush of its own; eager and replay take turns step by step). Median wall ms per step, from
+   * the run to the loss on the host; submits and buffer maps per step, the read included.
+   */
+  perStepRead?: { median: number; steps: number; submits: number; maps: number };
+  /** wgnn only: blocks of 16 steps never read (a block ends when the GPU is done with it), as ms16. */
+  never?: { median: number; blocks: number; submits: number; maps: number };
   /**
    * Process CPU time (user + system) of the JavaScript part of a step, median: upload, encoding and submit, not the
    * wait. NOTE: on a CPU implementation of WebGPU (lavapipe) the threads running the submitted work count too.
@@ -98,12 +110,16 @@ interface Plan {
   check: number;
   /**
    * Timed rounds: each runs one step of every engine, read every step, in an order that rotates by round (so a
-   * noisy neighbour on a shared machine slows all engines alike); at least min, at most max, until budgetMs.
+   * noisy neighbour on a shared machine slows all engines alike); at least min, at most max, until budgetMs. The
+   * per-step-read loop of the two wgnn modes runs as many rounds, under the same budget.
    */
   min: number;
   max: number;
   budgetMs: number;
-  /** Rounds of one block of 16 steps read once per wgnn mode, between these counts, until blockBudgetMs. */
+  /**
+   * Rounds of one block of 16 steps read once, and one block of 16 never read, per wgnn mode, between these counts,
+   * until blockBudgetMs.
+   */
   blocks: [number, number];
   blockBudgetMs: number;
   /** Runs of the replayed dispatch list, one pass per dispatch, for the profile (CompiledStep.profile). */
@@ -113,7 +129,7 @@ interface Plan {
 function plan(quick: boolean, software: boolean): Plan {
   if (quick) return { check: 3, min: 3, max: 3, budgetMs: 0, blocks: [1, 1], blockBudgetMs: 0, profileRuns: 3 };
   return software
-    ? { check: 4, min: 6, max: 40, budgetMs: 12_000, blocks: [1, 3], blockBudgetMs: 6000, profileRuns: 5 }
+    ? { check: 4, min: 6, max: 40, budgetMs: 12_000, blocks: [1, 8], blockBudgetMs: 6000, profileRuns: 5 }
     : { check: 4, min: 30, max: 300, budgetMs: 5000, blocks: [3, 12], blockBudgetMs: 2000, profileRuns: 8 };
 }
 
@@ -333,7 +349,14 @@ function summarize(m: Measured): ModeStats {
   };
 }
 
-/** wgnn in one mode as a stepper; `run` runs a step without reading, for the blocks of 16. */
+/** A step or a block of steps of one wgnn mode: wall ms, submits and buffer maps, per step. */
+interface Looped {
+  ms: number;
+  submits: number;
+  maps: number;
+}
+
+/** wgnn in one mode as a stepper; `run` runs a step without reading, for the blocks of 16 and the per-step-read loop. */
 function wgnnStepper(gpu: wg.WebGpuBackend, spec: TrainSpec, replay: boolean) {
   const { model, opt, step } = wgnnModel(spec.model, replay);
   const meter = new wg.nn.StepMeter(step);
@@ -365,14 +388,25 @@ function wgnnStepper(gpu: wg.WebGpuBackend, spec: TrainSpec, replay: boolean) {
       model.dispose();
     },
   };
-  /** A block of 16 steps with one read, ms per step. */
-  const block = async (): Promise<number> => {
+  const counted = async (steps: number, fn: () => Promise<void>): Promise<Looped> => {
+    const [s0, m0] = [gpu.submits, gpu.maps];
     const w = performance.now();
-    for (let j = 0; j < 16; j++) run(next);
-    await meter.read();
-    return (performance.now() - w) / 16;
+    await fn();
+    return { ms: (performance.now() - w) / steps, submits: (gpu.submits - s0) / steps, maps: (gpu.maps - m0) / steps };
   };
-  return { stepper, step, state, block };
+  /** A block of 16 steps with one read (`read`), or none: the block ends when the GPU has finished it. */
+  const block = (read: boolean): Promise<Looped> =>
+    counted(16, async () => {
+      for (let j = 0; j < 16; j++) run(next);
+      await (read ? meter.read() : gpu.sync());
+    });
+  /** One step of the per-step-read loop: run, then await the loss (no flush between: wgnn decides when to submit). */
+  const loopStep = (): Promise<Looped> =>
+    counted(1, async () => {
+      run(next);
+      await meter.read();
+    });
+  return { stepper, step, state, block, loopStep };
 }
 
 /**
@@ -540,16 +574,34 @@ export async function runTrain(c: Case, env: Env): Promise<Row> {
           why: `${me.error ? `eager: ${me.error}` : ''}${me.error && mr.error ? '; ' : ''}${mr.error ? `replay: ${mr.error}` : ''}`,
         };
       else {
-        // Blocks of 16 steps with one read, the two modes taking turns.
-        const b16: [number[], number[]] = [[], []];
+        // Blocks of 16 steps with one read, and never read, the two modes taking turns (the first alternating by round).
+        const modes = [eager, replay] as const;
+        const order = (round: number) => (round % 2 ? ([1, 0] as const) : ([0, 1] as const));
+        const b16: [Looped[], Looped[]] = [[], []];
+        const b0: [Looped[], Looped[]] = [[], []];
         const tb = performance.now();
         for (let b = 0; b < p.blocks[1] && (b < p.blocks[0] || performance.now() - tb < p.blockBudgetMs); b++) {
-          b16[0].push(await eager.block());
-          b16[1].push(await replay.block());
+          for (const k of order(b)) b16[k].push(await modes[k].block(true));
+          for (const k of order(b)) b0[k].push(await modes[k].block(false));
+        }
+        // The per-step-read loop: one step of each mode a round.
+        const loop: [Looped[], Looped[]] = [[], []];
+        const tl = performance.now();
+        for (let r = 0; r < p.max && (r < p.min || performance.now() - tl < p.budgetMs); r++) {
+          for (const k of order(r)) loop[k].push(await modes[k].loopStep());
         }
         const [se, sr] = [summarize(me), summarize(mr)];
-        se.ms16 = { median: median(b16[0]), blocks: b16[0].length };
-        sr.ms16 = { median: median(b16[1]), blocks: b16[1].length };
+        const mean = (xs: Looped[], key: 'submits' | 'maps') => xs.reduce((a, x) => a + x[key], 0) / xs.length;
+        const sum = (xs: Looped[]) => ({
+          median: median(xs.map((x) => x.ms)),
+          submits: mean(xs, 'submits'),
+          maps: mean(xs, 'maps'),
+        });
+        ([se, sr] as const).forEach((st, k) => {
+          st.ms16 = { ...sum(b16[k]), blocks: b16[k].length };
+          st.never = { ...sum(b0[k]), blocks: b0[k].length };
+          st.perStepRead = { ...sum(loop[k]), steps: loop[k].length };
+        });
         const profile = await profileStep(replay.step, p.profileRuns).catch((e: unknown) => `not profiled: ${msg(e)}`);
         const r: TrainResult = {
           status: 'ok',
@@ -714,6 +766,18 @@ export function printTrain(rows: Row[], peers: Partial<Record<Engine, string>>, 
     for (const e of ['tfjs', 'jax'] as const) {
       const x = r.engines[e] as TrainResult | undefined;
       show(ENGINE_NAMES[e], x, x?.train, false);
+    }
+    const [se, sr] = [w?.train?.eager, w?.train];
+    if (se?.perStepRead && sr?.perStepRead) {
+      // Replay against eager in each protocol, the same run: the per-step read is the one a PyTorch-style loop makes.
+      type P = { median: number; submits?: number; maps?: number };
+      const cost = (x: P) => `${f(x.median)} ms (${f(x.submits, 2)} submits, ${f(x.maps, 2)} maps/step)`;
+      const vs = (what: string, e?: P, rp?: P) =>
+        e && rp
+          ? `${what}: replay ${cost(rp)} vs eager ${cost(e)}: ${rp.median <= e.median ? 'replay ≤ eager' : `replay ${(rp.median / e.median).toFixed(2)}× eager`}`
+          : '';
+      log(`    ${vs('loss read every step (run, await loss)', se.perStepRead, sr.perStepRead)}`);
+      log(`    ${vs('read every 16', se.ms16, sr.ms16)}; ${vs('never read', se.never, sr.never)}`);
     }
     for (const e of ['wgnn', 'tfjs', 'jax'] as const) {
       const x = r.engines[e];

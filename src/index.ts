@@ -21,5 +21,5 @@ export { Dataset, type Batch, type BatchOptions } from './data/dataset.js';
 export { randomShift, type Augment, type RandomShiftOptions } from './data/augment.js';
 export { Rng } from './rng.js';
 export { setAnomalyMode, checkAnomalies } from './debug/anomaly.js';
-export { compileStep, CompiledStep } from './autograd/step.js';
+export { compileStep, CompiledStep, type ReadAlong, type StepRead } from './autograd/step.js';
 export { saveCheckpoint, loadCheckpoint } from './io/checkpoint.js';

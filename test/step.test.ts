@@ -1,6 +1,7 @@
-// Step capture and replay: a captured training step replayed with one submit per step gives bitwise the same
-// weights and losses as eager steps (CNN with an lr schedule; an MLP with dropout and batch norm), re-captures on a
-// new shape, creates no GPU buffers in steady state, and falls back to eager steps when a step cannot be captured.
+// Step capture and replay: a captured training step replayed with one submit per step (a read adds one map, no
+// submit) gives bitwise the same weights and losses as eager steps (CNN with an lr schedule; an MLP with dropout and
+// batch norm; reads every step, every 16, never), re-captures on a new shape, creates no GPU buffers in steady state,
+// and falls back to eager steps when a step cannot be captured.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
 import { compileStep } from '../src/autograd/step.js';
@@ -13,7 +14,7 @@ import { mean } from '../src/ops/reduce.js';
 import { square } from '../src/ops/unary.js';
 import { sub } from '../src/ops/binary.js';
 import { linear } from '../src/ops/matmul.js';
-import { memory, setDefaultBackend, tensor, tidy } from '../src/tensor.js';
+import { memory, setDefaultBackend, tensor, tidy, type Tensor } from '../src/tensor.js';
 import { SHADERS } from '../src/shaders.gen.js';
 import { gpuBackend } from './helpers.js';
 import '../src/autograd/tape.js';
@@ -94,7 +95,7 @@ describe('step replay [webgpu]', () => {
 
   it('a short last batch is captured apart; the steady state is one submit and no new buffer per step', async () => {
     const mlp = () => seedModel('mlp', [28, 28, 1], 10);
-    // 20 full batches and one short batch of 7 rows; readEvery 1 adds one readback submit per step.
+    // 20 full batches and one short batch of 7 rows, read every step (each read joins its step's submit).
     const r = await train(mlp, true, 20 * 32 + 7, 32, 1e-3);
     const e = await train(mlp, false, 20 * 32 + 7, 32, 1e-3);
     bitwise(r.w, e.w);
@@ -158,28 +159,44 @@ describe('step replay [webgpu]', () => {
     for (const t of [w, b]) t.dispose();
   });
 
-  it("replaying with the capture's own input tensor again leaves it in place (no copy of a buffer onto itself)", async () => {
-    const w = tensor([0.5, -0.25, 1], [3, 1]).variable();
-    const b = tensor([0], [1]).variable();
-    const opt = sgd({ lr: 0.1 });
-    const step = compileStep((xb) => {
-      const loss = tidy(() => mean(square(linear(xb!, w, b))));
-      loss.backward();
-      opt.step([w, b]);
-      opt.zeroGrad([w, b]);
-      return { loss };
-    });
-    const x = tensor([1, 2, 3, 4, 5, 6], [2, 3]);
-    for (let i = 0; i < 3; i++) step.run(x);
-    const r = await step.read();
-    expect(step.captures).toBe(1);
-    expect(step.replays).toBe(2);
-    expect(r.steps).toBe(3);
-    expect(Number.isFinite(r.sums.loss!)).toBe(true);
+  it("replaying with the capture's own input tensors again leaves them in place (no copy of a buffer onto itself), = eager", async () => {
+    // A linear model on device tensors x [2,3], y [2,1], three runs on the same two tensors: 1 capture, 2 replays.
+    const run = async (replay: boolean) => {
+      const w = tensor([0.5, -0.25, 1], [3, 1]).variable();
+      const b = tensor([0], [1]).variable();
+      const opt = sgd({ lr: 0.1 });
+      const step = compileStep(
+        (xb, yb) => {
+          const loss = tidy(() => mean(square(sub(linear(xb!, w, b), yb!))));
+          loss.backward();
+          opt.step([w, b]);
+          opt.zeroGrad([w, b]);
+          return { loss };
+        },
+        { replay },
+      );
+      const x = tensor([1, 2, 3, 4, 5, 6], [2, 3]);
+      const y = tensor([1, -2], [2, 1]);
+      const losses: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        step.run(x, y);
+        losses.push((await step.read()).sums.loss!);
+      }
+      const counts = [step.captures, step.replays, step.eagerSteps];
+      const ws = [(await w.data()) as Float32Array, (await b.data()) as Float32Array];
+      step.dispose();
+      opt.dispose();
+      for (const t of [w, b, x, y]) t.dispose();
+      return { losses, counts, ws };
+    };
+    const r = await run(true);
+    const e = await run(false);
+    expect(r.counts).toEqual([1, 2, 1]); // the capture runs its step eagerly once
+    expect(e.counts).toEqual([0, 0, 3]);
+    expect(r.losses).toEqual(e.losses);
+    expect(new Set(r.losses).size).toBe(3); // the weights moved between the runs: each replay saw the updated ones
+    bitwise(r.ws, e.ws);
     expect(gpu.errors).toEqual([]);
-    step.dispose();
-    opt.dispose();
-    for (const t of [w, b, x]) t.dispose();
   });
 
   it("trainStep: the weight check adds an anomaly_check only for the tensors the update does not write (batch norm's moving statistics)", async () => {
@@ -261,5 +278,108 @@ describe('step replay [webgpu]', () => {
     eager.dispose();
     opt.dispose();
     m.dispose();
+  });
+
+  it('a replayed step is one submit, read or not; a read of the sums and the weight check is one map', async () => {
+    setSeed(11);
+    // Batch norm: the weight check adds anomaly_check dispatches on its moving statistics (its flag is read too).
+    const m = sequential([
+      layers.flatten({ inputShape: [28, 28, 1] }),
+      layers.dense({ units: 32, activation: 'relu' }),
+      layers.batchNormalization(),
+      layers.dense({ units: 10, activation: 'softmax' }),
+    ]);
+    const opt = adam(1e-3);
+    const step = trainStep(m, { optimizer: opt, loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+    const meter = new StepMeter(step);
+    const p = loadMnist().train.slice(0, 64);
+    const host = (i: number) => {
+      const b = p.slice(16 * (i % 4), 16 * ((i % 4) + 1));
+      return [
+        { data: b.x, shape: b.xShape },
+        { data: b.y, shape: b.yShape },
+      ] as const;
+    };
+    step.run(...host(0));
+    meter.ran(16);
+    await meter.read();
+    const counted = async (steps: number, each: (i: number) => Promise<void>) => {
+      const [s0, m0] = [gpu.submits, gpu.maps];
+      for (let i = 0; i < steps; i++) await each(i);
+      await gpu.sync();
+      return { submits: (gpu.submits - s0) / steps, maps: (gpu.maps - m0) / steps };
+    };
+    // Host batches, read after every step: the read's copy joins the replay's submit.
+    const readEach = await counted(6, async (i) => {
+      step.run(...host(i));
+      meter.ran(16);
+      await meter.read();
+    });
+    // Host batches, no read: each step's input writes submit the step before; a microtask submits the last.
+    const noRead = await counted(6, async (i) => {
+      step.run(...host(i));
+      meter.ran(16);
+    });
+    await meter.read();
+    // Device tensors (not the captured ones): the input copies go in the replay's command buffer.
+    const dev: Tensor[][] = [0, 1].map((i) => {
+      const [x, y] = host(i);
+      return [tensor(x.data, x.shape), tensor(y.data, y.shape, { dtype: 'int32' })];
+    });
+    const devRead = await counted(4, async (i) => {
+      step.run(...dev[i % 2]!);
+      meter.ran(16);
+      await meter.read();
+    });
+    console.log(
+      `per replayed step: ${readEach.submits} submits and ${readEach.maps} maps read every step; ${noRead.submits} submits unread; device inputs ${devRead.submits}/${devRead.maps}`,
+    );
+    expect(step.captures).toBe(1);
+    expect(readEach).toEqual({ submits: 1, maps: 1 });
+    expect(noRead).toEqual({ submits: 1, maps: 0 });
+    expect(devRead).toEqual({ submits: 1, maps: 1 });
+    expect(step.dispatches().filter((d) => d.op === 'anomaly_check').length).toBeGreaterThan(0);
+    expect(gpu.errors).toEqual([]);
+    for (const t of dev.flat()) t.dispose();
+    step.dispose();
+    opt.dispose();
+    m.dispose();
+  });
+
+  it('replay = eager, bitwise, with the loss read every step, every 16 steps and never (seed MLP, 20 steps)', async () => {
+    const run = async (replay: boolean, every: number) => {
+      setSeed(11);
+      const m = seedModel('mlp', [28, 28, 1], 10);
+      const opt = adam(1e-3);
+      const step = trainStep(m, {
+        optimizer: opt,
+        loss: 'sparseCategoricalCrossentropy',
+        metrics: ['accuracy'],
+        replay,
+      });
+      const meter = new StepMeter(step);
+      const p = loadMnist().train.slice(0, 16 * 5);
+      const logs: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const b = p.slice(16 * (i % 5), 16 * ((i % 5) + 1));
+        step.run({ data: b.x, shape: b.xShape }, { data: b.y, shape: b.yShape });
+        meter.ran(16);
+        if ((i + 1) % every === 0) logs.push(...Object.values(await meter.read()));
+      }
+      const w = await weights(m);
+      logs.push(...Object.values(await meter.read())); // the steps since the last read (every 16: 4; never: all 20)
+      const counts = [step.captures, step.replays];
+      step.dispose();
+      opt.dispose();
+      m.dispose();
+      return { logs, w, counts };
+    };
+    for (const every of [1, 16, Infinity]) {
+      const e = await run(false, every);
+      const r = await run(true, every);
+      expect(r.counts, `read every ${every}`).toEqual([1, 19]);
+      expect(r.logs, `read every ${every}`).toEqual(e.logs);
+      bitwise(r.w, e.w);
+    }
   });
 });

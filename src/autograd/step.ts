@@ -1,8 +1,8 @@
 // Step capture and replay: the first run of a training step (forward, loss, backward, optimizer update) records
 // every dispatch with its pipeline, bind group and uniforms; later runs write only the new batch and the per-step
-// scalars, then replay the recording as one command buffer and one submit. Losses and metrics accumulate on the GPU
-// and are read every few steps. A change of input shapes or of the `key` re-captures; eager and replay run the same
-// kernels with the same uniforms, so their results are bitwise identical.
+// scalars, then replay the recording: one submit per step, with a read's copy in it. Losses and metrics accumulate on
+// the GPU and are read whenever wanted. A change of input shapes or of the `key` re-captures; eager and replay run the
+// same kernels with the same uniforms, so their results are bitwise identical.
 import type { Backend, DispatchInfo, TypedArray } from '../backend/backend.js';
 import { CaptureError, ShapeError, WgnnError, fmtShape } from '../errors.js';
 import { applyInPlace } from '../ops/apply.js';
@@ -28,6 +28,20 @@ export interface HostInput {
   shape: readonly number[];
 }
 export type StepInput = Tensor | HostInput;
+
+/** A tensor the step writes, read back with its sums (same copy, same map) and reset behind the read. */
+export interface ReadAlong {
+  tensor: Tensor;
+  /** Its data after the read. */
+  reset: TypedArray;
+}
+
+/** What `read` returns: the steps since the last read, the sums of each output, the data of each `along` tensor. */
+export interface StepRead {
+  steps: number;
+  sums: Record<string, number>;
+  along: TypedArray[];
+}
 
 export interface StepOptions {
   /** Capture and replay (default true where the backend can); false runs every step eagerly. */
@@ -161,16 +175,34 @@ export class CompiledStep {
     }
   }
 
-  /** The sums of each output since the last read and the number of steps; resets them. Waits for the GPU. */
-  async read(): Promise<{ steps: number; sums: Record<string, number> }> {
-    const sums: Record<string, number> = {};
-    for (const [name, acc] of this.sums) {
-      sums[name] = (await acc.data())[0]!;
-      acc.backend.write(acc.live('step').handle, new Float32Array(1));
-    }
+  /**
+   * The sums of each output since the last read and the number of steps; resets them. Waits for the GPU. The sums and
+   * the `along` tensors come back in one readback (one copy each into one staging buffer, one map), in the submit of
+   * the step just replayed when it has not gone yet; the resets are queued behind it before `read` returns.
+   */
+  read(along: readonly ReadAlong[] = []): Promise<StepRead> {
+    const sums = [...this.sums];
+    const tensors = [...sums.map(([, acc]) => acc), ...along.map((a) => a.tensor)];
     const steps = this.steps;
+    if (tensors.length === 0) {
+      this.steps = 0;
+      return Promise.resolve({ steps, sums: {}, along: [] });
+    }
+    const backend = tensors[0]!.backend;
+    let values: Promise<TypedArray[]>;
+    try {
+      values = backend.readMany(tensors.map((t) => ({ handle: t.live('step.read').handle, spec: t })));
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
     this.steps = 0;
-    return { steps, sums };
+    for (const [, acc] of sums) backend.write(acc.live('step.read').handle, new Float32Array(1));
+    for (const a of along) backend.write(a.tensor.live('step.read').handle, a.reset);
+    return values.then((v) => ({
+      steps,
+      sums: Object.fromEntries(sums.map(([name], i) => [name, v[i]![0]!])),
+      along: v.slice(sums.length),
+    }));
   }
 
   /**

@@ -81,6 +81,11 @@ export interface Backend {
   /** Reads a tensor's data; resolves after the work that produces it has finished. */
   read(handle: Handle, spec: TensorSpec): Promise<TypedArray>;
   /**
+   * Reads several tensors in one readback (on the GPU: one copy each into one staging buffer, one submit, one map).
+   * The copies are queued before it returns: a `write` after the call lands after them.
+   */
+  readMany(items: readonly StorageInput[]): Promise<TypedArray[]>;
+  /**
    * Runs one op and returns the output's storage (and the auxiliary output's, when `aux` is given). Shapes were
    * checked by the op's `infer` before this.
    */

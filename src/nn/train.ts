@@ -2,8 +2,9 @@
 // for NaN/Inf), the metric sums, compiled as a CompiledStep (captured once per batch shape, then replayed).
 // Sequential.fit trains through it, and so does anything else that trains a model step by step (the benchmarks);
 // StepMeter reads it back.
-import { CompiledStep, onReplay, type StepOptions } from '../autograd/step.js';
+import { CompiledStep, onReplay, type ReadAlong, type StepOptions } from '../autograd/step.js';
 import { noGrad } from '../autograd/tape.js';
+import type { TypedArray } from '../backend/backend.js';
 import { NonFiniteError, WgnnError } from '../errors.js';
 import { mul } from '../ops/binary.js';
 import { anomalyCheck } from '../ops/inplace.js';
@@ -59,8 +60,8 @@ const CLEAN = 0x7fffffff;
  * min(step in the read window · tensors + tensor index) over the tensors that went NaN or Inf, so it names the first
  * step and the first tensor. The optimizer's update kernels check the parameters they write (no extra dispatch); an
  * anomaly_check dispatch (src/ops/inplace.ts) checks each tensor they did not write (buffers such as batch norm's
- * running statistics, parameters without a gradient). It is read with the step's sums (the two reads wait for the
- * GPU together) and reset behind the read, in queue order.
+ * running statistics, parameters without a gradient). It is read with the step's sums (one copy into the same
+ * staging buffer, one map) and reset behind the read, in queue order.
  */
 export class WeightCheck {
   private flag: Tensor | undefined;
@@ -123,22 +124,22 @@ export class WeightCheck {
   }
 
   /**
-   * Reads the flag (queued now: call it just before reading the step's sums, so both wait for the same GPU work) and
-   * resets it; resolves to where the weights first went non-finite since the last read, or undefined.
+   * Starts a read of the flag: `along` goes to the step's `read` (which copies the flag with the sums and resets it
+   * behind the copy); `decode` turns the value read into where the weights first went non-finite since the last read,
+   * or undefined. Undefined when nothing was checked yet.
    */
-  read(): Promise<NonFiniteWeights | undefined> {
+  beginRead(): { along: ReadAlong; decode: (value: TypedArray) => NonFiniteWeights | undefined } | undefined {
     const flag = this.flag;
-    if (!flag) return Promise.resolve(undefined);
+    if (!flag) return undefined;
     const [base, names] = [this.base, this.names];
     this.base = this.steps;
-    const s = flag.live('trainStep: weight check');
-    const value = s.backend.read(s.handle, flag);
-    s.backend.write(s.handle, new Int32Array([CLEAN]));
-    return value.then(([seq]) =>
-      seq === CLEAN
-        ? undefined
-        : { step: base + Math.floor(seq! / names.length) + 1, tensor: names[seq! % names.length]! },
-    );
+    return {
+      along: { tensor: flag, reset: new Int32Array([CLEAN]) },
+      decode: ([seq]) =>
+        seq === CLEAN
+          ? undefined
+          : { step: base + Math.floor(seq! / names.length) + 1, tensor: names[seq! % names.length]! },
+    };
   }
 
   dispose(): void {
@@ -269,14 +270,14 @@ export class StepMeter {
    * NonFiniteError naming the step when the loss or a weight (and which) went NaN or Inf.
    */
   async read(): Promise<Logs> {
-    const weights = this.step instanceof TrainStep ? this.step.weights.read() : undefined;
-    const { sums } = await this.step.read();
+    const check = this.step instanceof TrainStep ? this.step.weights.beginRead() : undefined;
+    const { sums, along } = await this.step.read(check ? [check.along] : []);
     const rows = this.pending;
     this.seen += rows;
     this.pending = 0;
     this.loss += sums.loss ?? 0;
     if (sums.correct !== undefined) this.correct = (this.correct ?? 0) + sums.correct;
-    const bad = await weights;
+    const bad = check?.decode(along[0]!);
     const loss = this.seen > 0 ? this.loss / this.seen : 0;
     if (bad || !Number.isFinite(loss)) {
       const lossText = Number.isFinite(loss) ? '' : `the loss is ${loss} at ${this.where(this.steps)}; `;

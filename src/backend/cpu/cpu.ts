@@ -38,6 +38,10 @@ export class CpuBackend implements Backend {
     return (handle as TypedArray).slice();
   }
 
+  async readMany(items: readonly StorageInput[]): Promise<TypedArray[]> {
+    return items.map((i) => (i.handle as TypedArray).slice());
+  }
+
   run<A>(op: Kernel<A>, inputs: StorageInput[], out: TensorSpec, attrs: A, aux?: TensorSpec): RunResult {
     const r = op.cpu({
       inputs: inputs.map((i) => ({ data: i.handle as TypedArray, shape: i.spec.shape, dtype: i.spec.dtype })),

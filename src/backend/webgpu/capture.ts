@@ -1,6 +1,6 @@
 // A captured step as the WebGPU backend records it: each dispatch with its pipeline, bind group and uniform slot
 // (and, for profiling, the op, kernel, grid and bytes it binds), the uniform buffers, and every storage buffer the
-// step touches. Replayed as one command buffer; profiled dispatch by dispatch with timestamp queries.
+// step touches. Replayed as one compute pass in the backend's encoder; profiled per dispatch with timestamps.
 import type { DispatchInfo } from '../backend.js';
 import type { Dispatch, UniformWord } from '../kernel.js';
 import type { ShaderName } from '../../shaders.gen.js';
@@ -110,10 +110,11 @@ export class Recording {
     this.writeUniforms(queue);
   }
 
-  /** Refreshes the live uniforms, then encodes every dispatch into one compute pass and submits it. */
-  replay(device: GPUDevice): void {
-    this.refreshUniforms(device.queue);
-    const enc = device.createCommandEncoder();
+  /**
+   * Encodes every dispatch into one compute pass of `enc` (after refreshUniforms): the backend's encoder, so the
+   * step's input copies before it and a read's copy after it go in the same submit.
+   */
+  encode(enc: GPUCommandEncoder): void {
     const pass = enc.beginComputePass();
     for (const r of this.dispatches) {
       pass.setPipeline(r.pipeline);
@@ -121,7 +122,6 @@ export class Recording {
       pass.dispatchWorkgroups(r.x, r.y, r.z);
     }
     pass.end();
-    device.queue.submit([enc.finish()]);
   }
 
   /** The dispatches, in order, as the Backend contract names them. */

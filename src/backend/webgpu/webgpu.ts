@@ -1,6 +1,6 @@
 // The WebGPU backend: tensors live in pooled GPU buffers; ops encode dispatches, checked against the device's limits,
 // into one command encoder submitted at a readback, an upload that reuses a buffer, or every MAX_BATCH dispatches.
-// Uniforms go to one arena per submit. A step capture records into a Recording (capture.ts).
+// Uniforms go to one arena per submit. A step capture records into a Recording (capture.ts), replayed into the encoder.
 import type {
   Backend,
   CaptureSupport,
@@ -53,8 +53,13 @@ export class WebGpuBackend implements Backend {
   private encoder: GPUCommandEncoder | undefined;
   private pass: GPUComputePassEncoder | undefined;
   private batched = 0;
+  /** Queue submits, buffer maps (readbacks) and dispatches so far: what a step costs beyond its kernels. */
   submits = 0;
+  maps = 0;
   dispatches = 0;
+  /** A replay is encoded and not yet submitted; a microtask submits it if nothing else does first. */
+  private replayPending = false;
+  private flushQueued = false;
   // Uniform arena: host bytes filled per dispatch, written to the GPU once per submit.
   private arena: GPUBuffer;
   private arenaHost = new ArrayBuffer(ARENA_BYTES);
@@ -356,14 +361,25 @@ export class WebGpuBackend implements Backend {
 
   /**
    * Replays a recorded step (its inputs written before with `write`/`copy`): refreshes the uniforms given as
-   * functions, then encodes every recorded dispatch into one command buffer and submits once.
+   * functions, then encodes every recorded dispatch into the encoder, after the input copies. The submit waits for the
+   * rest of this JavaScript task, so a read right after the step (its copy to a staging buffer) goes in the same
+   * submit: one submit per step, read or not. A microtask submits it when nothing else has by the task's end.
    */
   replay(rec: Recording): void {
     this.checkLost('replay');
-    this.flush();
-    rec.replay(this.device);
-    this.submits++;
+    // A replay still in the encoder binds the uniforms this one rewrites (queue.writeBuffer runs before the encoder).
+    if (this.replayPending) this.flush();
+    rec.refreshUniforms(this.device.queue);
+    rec.encode(this.closePass());
+    this.replayPending = true;
     this.dispatches += rec.dispatches.length;
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(() => {
+        this.flushQueued = false;
+        if (this.replayPending) this.flush();
+      });
+    }
   }
 
   /**
@@ -380,6 +396,7 @@ export class WebGpuBackend implements Backend {
     const ms = await rec.profile(this.device, runs);
     if (ms) {
       this.submits += runs;
+      this.maps += runs;
       this.dispatches += runs * rec.dispatches.length;
     }
     return ms;
@@ -416,6 +433,7 @@ export class WebGpuBackend implements Backend {
       this.pass = undefined;
       this.batched = 0;
       this.arenaUsed = 0;
+      this.replayPending = false;
       return;
     }
     const enc = this.closePass();
@@ -426,32 +444,50 @@ export class WebGpuBackend implements Backend {
     this.encoder = undefined;
     this.batched = 0;
     this.arenaUsed = 0;
+    this.replayPending = false;
     this.pool.submitted();
   }
 
   /** Throws at once (not in the promise) when the read cannot happen, so a capture sees it synchronously. */
   read(handle: Handle, spec: TensorSpec): Promise<TypedArray> {
+    return this.readMany([{ handle, spec }]).then((r) => r[0]!);
+  }
+
+  /**
+   * Reads the tensors through one staging buffer: one copy each, encoded after the work waiting in the encoder (a
+   * replayed step's, so step and read share one submit), one submit and one map. Queued before it returns.
+   */
+  readMany(items: readonly StorageInput[]): Promise<TypedArray[]> {
     this.checkLost('data');
     if (this.recording)
       throw new CaptureError('data: a captured step cannot read tensors back (read them after the step)');
-    return this.readAsync(handle, spec);
+    return this.readAsync(items);
   }
 
-  private async readAsync(handle: Handle, spec: TensorSpec): Promise<TypedArray> {
-    const bytes = sizeOf(spec.shape) * 4;
-    const Ctor = spec.dtype === 'int32' ? Int32Array : Float32Array;
-    if (bytes === 0) return new Ctor(0);
-    const staging = this.pool.acquire(bytes, STAGING_USAGE, undefined, `data: staging for ${fmtShape(spec.shape)}`);
+  private async readAsync(items: readonly StorageInput[]): Promise<TypedArray[]> {
+    // Each tensor at its byte offset in the staging buffer: whole 4-byte words, as copyBufferToBuffer needs.
+    const sizes = items.map((i) => sizeOf(i.spec.shape) * 4);
+    const offsets = sizes.map((_, k) => sizes.slice(0, k).reduce((a, b) => a + b, 0));
+    const bytes = sizes.reduce((a, b) => a + b, 0);
+    const Ctor = (i: StorageInput) => (i.spec.dtype === 'int32' ? Int32Array : Float32Array);
+    if (bytes === 0) return items.map((i) => new (Ctor(i))(0));
+    const what = items.map((i) => fmtShape(i.spec.shape)).join(', ');
+    const staging = this.pool.acquire(bytes, STAGING_USAGE, undefined, `data: staging for ${what}`);
     if (staging.mapState !== 'unmapped')
       throw new Error(`data: staging buffer is ${staging.mapState}; expected unmapped`);
-    this.closePass().copyBufferToBuffer((handle as GpuHandle).buffer, 0, staging, 0, bytes);
+    const enc = this.closePass();
+    items.forEach((i, k) => {
+      if (sizes[k]! > 0) enc.copyBufferToBuffer((i.handle as GpuHandle).buffer, 0, staging, offsets[k]!, sizes[k]!);
+    });
     this.flush();
+    this.maps++;
     let reject!: (e: Error) => void;
     const lost = new Promise<never>((_, r) => (reject = r));
     this.pendingReads.add(reject);
     try {
       await Promise.race([staging.mapAsync(MapMode.READ, 0, bytes), lost]);
-      const out = new Ctor(staging.getMappedRange(0, bytes).slice(0));
+      const mapped = staging.getMappedRange(0, bytes);
+      const out = items.map((i, k) => new (Ctor(i))(mapped.slice(offsets[k]!, offsets[k]! + sizes[k]!)));
       staging.unmap();
       this.pool.release(staging);
       const oom = this.pool.lateFailures.splice(0);
