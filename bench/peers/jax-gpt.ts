@@ -1,5 +1,5 @@
 // The char GPT's training step in jax-js (bench/transformer.ts): nanoGPT's model written with jax.numpy and jax.nn
-// (take for the embedding, standardize for layer norm, dotProductAttention with its causal mask, gelu's tanh form,
+// (take for the embedding, standardize for layer norm, attention by matmul around a masked softmax, gelu's tanh form,
 // the head tied to the token table) and AdamW in jax.numpy, one jit of valueAndGrad(loss) and the update.
 import type { PeerTrainer } from '../train.js';
 import type { GptSpec } from '../transformer.js';
@@ -33,11 +33,15 @@ export function jaxGptTrainer(p: JaxPeer, s: GptSpec): PeerTrainer {
     for (let i = 1; i <= L; i++) {
       const l = `layers.${i}`;
       const a = norm(h.ref, ps[`${l}.ln1.gamma`]!, ps[`${l}.ln1.beta`]!);
-      // [B,T,3D] -> q, k, v [B,T,H,D/H] (columns [q | k | v], each head's D/H contiguous)
+      // [B,T,3D] -> [B,T,3,H,D/H] -> q, k, v [B,H,T,D/H] (columns [q | k | v], each head's D/H contiguous)
       const [q, k, v] = np
         .split(dense(a, ps, `${l}.attn.qkv`).reshape([B, T, 3, H, D / H]), 3, 2)
-        .map((t) => t.reshape([B, T, H, D / H])) as [JaxArray, JaxArray, JaxArray];
-      const o = nn.dotProductAttention(q, k, v, { isCausal: true }).reshape([B, T, D]);
+        .map((t) => t.reshape([B, T, H, D / H]).transpose([0, 2, 1, 3])) as [JaxArray, JaxArray, JaxArray];
+      // NOTE: nn.dotProductAttention would do, but it parses an einsum string with Iterator.prototype.map (Node 22+);
+      // the same computation by matmul: softmax(q·kᵀ/√(D/H), masked above the diagonal)·v
+      const scores = np.matmul(q, k.transpose([0, 1, 3, 2])).mul(1 / Math.sqrt(D / H)); // [B,H,T,T]
+      const probs = nn.softmax(np.where(np.tri(T, T, 0, { dtype: np.bool }), scores, -Infinity), -1);
+      const o = np.matmul(probs, v).transpose([0, 2, 1, 3]).reshape([B, T, D]); // [B,T,D]
       h = h.add(dense(o, ps, `${l}.attn.out`));
       const m = norm(h.ref, ps[`${l}.ln2.gamma`]!, ps[`${l}.ln2.beta`]!);
       h = h.add(dense(nn.gelu(dense(m, ps, `${l}.fc`), { approximate: true }), ps, `${l}.proj`));
@@ -86,7 +90,7 @@ export function jaxGptTrainer(p: JaxPeer, s: GptSpec): PeerTrainer {
   let pending: JaxArray | undefined;
   return {
     kernel: 'jit(valueAndGrad(loss) + AdamW in jax.numpy)',
-    note: 'np.take embedding, nn.standardize layer norm, nn.dotProductAttention(isCausal), nn.gelu(approximate)',
+    note: 'np.take embedding, nn.standardize layer norm, causal attention by np.matmul + nn.softmax, nn.gelu(approximate)',
     launch: (i) => {
       const b = s.batches[i % s.batches.length]!;
       t++;
