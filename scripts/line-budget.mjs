@@ -21,7 +21,7 @@ const BUDGET = {
   src: 750,
   shaders: 2800,
   test: 13500, // + the GPT's tests (gpt.test.ts, the CLI's GPT path, the PyTorch parity)
-  bench: 4150,
+  bench: 5400, // + the transformer family (bench/transformer.ts, its GPT written for TF.js and jax-js in bench/peers/)
   demo: 2150,
   examples: 200, // + examples/gpt.ts
   scripts: 520,

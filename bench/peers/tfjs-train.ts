@@ -20,7 +20,7 @@ let gradients: Promise<unknown> | undefined;
  * so unbundled runs get a resolve hook that adds `.js` inside tfjs-core's dist/ (a bundle resolves them itself).
  * Gradients go into TF.js's global registry, shared by every copy of tfjs-core loaded in the process.
  */
-function registerGradients(): Promise<unknown> {
+export function registerGradients(): Promise<unknown> {
   gradients ??= (async () => {
     const { register } = await import('node:module');
     const hook = `export async function resolve(spec, ctx, next) {
