@@ -1,8 +1,8 @@
 // Fused attention backward for q (src/ops/attention.ts). dy [bh, tq, DV], q [bh, tq, DK], k [bh, tk, DK],
 // v [bh, tk, DV], lse and delta [bh, tq] (the forward's log Σ exp and rowsum(dy ∘ o)) -> dq [bh, tq, DK]. One
-// workgroup per (batch·head, tile of BR queries) loops over tiles of WG keys (causal ones past the tile's last visible
-// key skipped): thread t recomputes p = exp(scale·q k[j]ᵀ − lse) for key j = j0 + t, ds = p ∘ (dy v[j]ᵀ − delta),
-// then owns column t of dq += scale · ds k. Each dq element is one thread's sum in a fixed order: no atomics.
+// workgroup per (batch·head, tile of BR queries), looping over tiles of BC keys (causal ones past the tile's last
+// visible key skipped): with p = exp(s − lse) recomputed from s = scale·q kᵀ, ds = p ∘ (dy vᵀ − delta) and
+// dq = scale · ds k. Each dq element is one thread's sum in a fixed order: deterministic, no atomics.
 // @include _attention
 
 @group(0) @binding(0) var<storage, read_write> dq: array<f32>;
@@ -14,96 +14,139 @@
 @group(0) @binding(6) var<storage, read> delta: array<f32>;
 @group(0) @binding(7) var<uniform> p: Params;
 
-var<workgroup> q_tile: array<f32, BR * DK>;
-var<workgroup> dy_tile: array<f32, BR * DV>;
-var<workgroup> ds_tile: array<f32, BR * WG>;
-// lse and delta of the tile's rows.
-var<workgroup> row_tile: array<vec2f, BR>;
+var<workgroup> q_tile: array<vec4f, BR * KROW>;
+var<workgroup> dy_tile: array<vec4f, BR * VROW>;
+var<workgroup> k_tile: array<vec4f, BC * KROW>;
+var<workgroup> v_tile: array<vec4f, BC * VROW>;
+var<workgroup> ds_tile: array<f32, BR * (BC + 1u)>;
 
-@compute @workgroup_size(WG)
+fn load_dy(bh: u32, row: u32, e4: u32) -> vec4f {
+  var r = vec4f(0.0);
+  if (row < p.tq) {
+    let at = (bh * p.tq + row) * DV + e4 * 4u;
+    if (e4 * 4u + 4u <= DV) {
+      return vec4f(dy[at], dy[at + 1u], dy[at + 2u], dy[at + 3u]);
+    }
+    for (var c = 0u; e4 * 4u + c < DV; c++) {
+      r[c] = dy[at + c];
+    }
+  }
+  return r;
+}
+
+@compute @workgroup_size(TX, TY)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) t: u32) {
+        @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
   let flat = wid.x + wid.y * nwg.x;
   if (flat >= p.tiles * p.bh) {
     return;
   }
   let bh = flat / p.tiles;
   let i0 = (flat % p.tiles) * BR;
-  for (var x = t; x < BR * DK; x += WG) {
-    var val = 0.0;
-    if (i0 + x / DK < p.tq) {
-      val = q[(bh * p.tq + i0) * DK + x];
-    }
-    q_tile[x] = val;
+  let tx = lid.x;
+  let ty = lid.y;
+  for (var x = li; x < BR * DK4; x += TX * TY) {
+    q_tile[(x / DK4) * KROW + x % DK4] = load_q(bh, i0 + x / DK4, x % DK4);
   }
-  for (var x = t; x < BR * DV; x += WG) {
-    var val = 0.0;
-    if (i0 + x / DV < p.tq) {
-      val = dy[(bh * p.tq + i0) * DV + x];
-    }
-    dy_tile[x] = val;
+  for (var x = li; x < BR * DV4; x += TX * TY) {
+    dy_tile[(x / DV4) * VROW + x % DV4] = load_dy(bh, i0 + x / DV4, x % DV4);
   }
-  if (t < BR && i0 + t < p.tq) {
-    row_tile[t] = vec2f(lse[bh * p.tq + i0 + t], delta[bh * p.tq + i0 + t]);
+  var row_lse: array<f32, R_MAX>;
+  var row_delta: array<f32, R_MAX>;
+  for (var r = 0u; r < RQ; r++) {
+    let i = i0 + ty + r * TY;
+    if (i < p.tq) {
+      row_lse[r] = lse[bh * p.tq + i];
+      row_delta[r] = delta[bh * p.tq + i];
+    }
   }
   var kend = p.tk;
   if (p.causal != 0u) {
     kend = min(p.tk, i0 + BR + p.tk - p.tq);
   }
-  var acc: array<f32, R_MAX>; // dq[i0 + r, t] / scale
-  var kr: array<f32, D_MAX>;  // k[j0 + t, :]
-  var vr: array<f32, D_MAX>;  // v[j0 + t, :]
-  var kc: array<f32, D_MAX>;  // k[j0 .. j0 + WG, t]
-  for (var j0 = 0u; j0 < kend; j0 += WG) {
-    let j = j0 + t;
-    for (var e = 0u; e < DK; e++) {
-      kr[e] = 0.0;
-      if (j < p.tk) {
-        kr[e] = k[(bh * p.tk + j) * DK + e];
-      }
-    }
-    for (var e = 0u; e < DV; e++) {
-      vr[e] = 0.0;
-      if (j < p.tk) {
-        vr[e] = v[(bh * p.tk + j) * DV + e];
-      }
-    }
-    // The tiles are written (first tile); the previous tile's reads of ds_tile are done.
+  var acc: array<array<vec4f, Q_MAX>, R_MAX>;
+  for (var j0 = 0u; j0 < kend; j0 += BC) {
     workgroupBarrier();
-    for (var r = 0u; r < BR; r++) {
-      var s = 0.0;
-      for (var e = 0u; e < DK; e++) {
-        s = fma(q_tile[r * DK + e], kr[e], s);
-      }
-      var dp = 0.0;
-      for (var e = 0u; e < DV; e++) {
-        dp = fma(dy_tile[r * DV + e], vr[e], dp);
-      }
-      var ds = 0.0;
-      if (visible(i0 + r, j)) {
-        let st = row_tile[r];
-        ds = exp(s * p.scale - st.x) * (dp - st.y);
-      }
-      ds_tile[r * WG + t] = ds;
+    for (var x = li; x < BC * DK4; x += TX * TY) {
+      k_tile[(x / DK4) * KROW + x % DK4] = load_k(bh, j0 + x / DK4, x % DK4);
+    }
+    for (var x = li; x < BC * DV4; x += TX * TY) {
+      v_tile[(x / DV4) * VROW + x % DV4] = load_v(bh, j0 + x / DV4, x % DV4);
     }
     workgroupBarrier();
-    if (t < DK) {
-      let jn = min(WG, kend - j0);
-      for (var c = 0u; c < jn; c++) {
-        kc[c] = k[(bh * p.tk + j0 + c) * DK + t];
+    // s = q kᵀ and dp = dy vᵀ for the thread's RQ x CK block.
+    // NOTE: zeroed by hand: a declaration in a loop is not re-zeroed each iteration on every driver (lavapipe).
+    var s: array<array<f32, C_MAX>, R_MAX>;
+    var dp: array<array<f32, C_MAX>, R_MAX>;
+    for (var r = 0u; r < RQ; r++) {
+      for (var c = 0u; c < CK; c++) {
+        s[r][c] = 0.0;
+        dp[r][c] = 0.0;
       }
-      for (var r = 0u; r < BR; r++) {
-        var d = acc[r];
-        for (var c = 0u; c < jn; c++) {
-          d = fma(ds_tile[r * WG + c], kc[c], d);
+    }
+    for (var e = 0u; e < DK4; e++) {
+      var a: array<vec4f, R_MAX>;
+      for (var r = 0u; r < RQ; r++) {
+        a[r] = q_tile[(ty + r * TY) * KROW + e];
+      }
+      for (var c = 0u; c < CK; c++) {
+        let b = k_tile[(tx + c * TX) * KROW + e];
+        for (var r = 0u; r < RQ; r++) {
+          s[r][c] += dot(a[r], b);
         }
-        acc[r] = d;
+      }
+    }
+    for (var e = 0u; e < DV4; e++) {
+      var a: array<vec4f, R_MAX>;
+      for (var r = 0u; r < RQ; r++) {
+        a[r] = dy_tile[(ty + r * TY) * VROW + e];
+      }
+      for (var c = 0u; c < CK; c++) {
+        let b = v_tile[(tx + c * TX) * VROW + e];
+        for (var r = 0u; r < RQ; r++) {
+          dp[r][c] += dot(a[r], b);
+        }
+      }
+    }
+    for (var r = 0u; r < RQ; r++) {
+      let row = ty + r * TY;
+      for (var c = 0u; c < CK; c++) {
+        let col = tx + c * TX;
+        var ds = 0.0;
+        if (visible(i0 + row, j0 + col)) {
+          ds = exp(s[r][c] * p.scale - row_lse[r]) * (dp[r][c] - row_delta[r]);
+        }
+        ds_tile[row * (BC + 1u) + col] = ds;
+      }
+    }
+    workgroupBarrier();
+    // dq += ds k (scaled at the end).
+    let jn = min(BC, kend - j0);
+    for (var j = 0u; j < jn; j++) {
+      var b: array<vec4f, Q_MAX>;
+      for (var d = 0u; d < QK; d++) {
+        if (tx + d * TX < DK4) {
+          b[d] = k_tile[j * KROW + tx + d * TX];
+        }
+      }
+      for (var r = 0u; r < RQ; r++) {
+        let a = vec4f(ds_tile[(ty + r * TY) * (BC + 1u) + j]);
+        for (var d = 0u; d < QK; d++) {
+          acc[r][d] = fma(a, b[d], acc[r][d]);
+        }
       }
     }
   }
-  if (t < DK) {
-    for (var r = 0u; r < BR && i0 + r < p.tq; r++) {
-      dq[(bh * p.tq + i0 + r) * DK + t] = acc[r] * p.scale;
+  for (var r = 0u; r < RQ; r++) {
+    let i = i0 + ty + r * TY;
+    if (i >= p.tq) {
+      continue;
+    }
+    for (var d = 0u; d < QK; d++) {
+      let e4 = tx + d * TX;
+      for (var c = 0u; c < 4u && e4 * 4u + c < DK; c++) {
+        dq[(bh * p.tq + i) * DK + e4 * 4u + c] = acc[r][d][c] * p.scale;
+      }
     }
   }
 }

@@ -48,7 +48,7 @@ export interface AttentionAttrs {
   scale: number | null;
 }
 
-/** The largest head dim (of q/k and of v) the fused kernels take (a thread holds a row of it: the shaders' D_MAX). */
+/** The largest head dim (of q/k and of v) the fused kernels take: one thread per column, at most 128 threads. */
 export const FUSED_MAX_HEAD_DIM = 128;
 
 // Checks q [B, H, Tq, Dh], k [B, H, Tk, Dh], v [B, H, Tk, Dv] and the options; throws ShapeError naming the three
@@ -204,25 +204,24 @@ function attentionBwdRef(d: Dims, [dy, q, k, v, lse, delta]: CpuInput[], which: 
 }
 
 type AttentionShader = 'attention_fwd' | 'attention_bwd_q' | 'attention_bwd_kv';
-/** Rows per tile, largest first (each thread holds one column of them: the shaders' R_MAX is 32). */
-const ROW_CHOICES = [32, 16, 8] as const;
-const tileCache = new Map<string, AttentionTile>();
-interface AttentionTile {
-  /** Threads: the score tile's width, a multiple of 32 covering both head dims (one column each). */
-  WG: number;
-  /** Rows per tile. */
-  BR: number;
-}
+/** Rows x columns per thread, largest first: the tile is (8·rows) x (8·columns), 64 threads. */
+const TILE_CHOICES: readonly (readonly [number, number])[] = [
+  [4, 4],
+  [4, 2],
+  [2, 2],
+  [2, 1],
+  [1, 1],
+];
+const tileCache = new Map<string, { RQ: number; CK: number }>();
 
-/** The widest tile whose workgroup memory fits the adapter (WGSL overrides); LimitError if none does. */
-function pickTile(shader: AttentionShader, Dh: number, Dv: number, limit: number): AttentionTile {
+/** The largest tile of TILE_CHOICES whose workgroup memory fits the adapter; LimitError if none does. */
+function pickTile(shader: AttentionShader, Dh: number, Dv: number, limit: number): { RQ: number; CK: number } {
   const key = `${shader}|${Dh}|${Dv}|${limit}`;
   let t = tileCache.get(key);
   if (t) return t;
-  const WG = 32 * Math.ceil(Math.max(Dh, Dv) / 32);
-  for (const BR of ROW_CHOICES) {
-    if (workgroupNeeds(SHADERS[shader], { WG, BR, DK: Dh, DV: Dv }).storage <= limit) {
-      tileCache.set(key, (t = { WG, BR }));
+  for (const [RQ, CK] of TILE_CHOICES) {
+    if (workgroupNeeds(SHADERS[shader], { RQ, CK, DK: Dh, DV: Dv }).storage <= limit) {
+      tileCache.set(key, (t = { RQ, CK }));
       return t;
     }
   }
@@ -240,11 +239,11 @@ function dispatchAttention(
   outputs: GpuTensor[],
   inputs: GpuTensor[],
 ): void {
-  const t = pickTile(shader, d.Dh, d.Dv, ctx.limits.maxComputeWorkgroupStorageSize);
-  const tiles = Math.ceil(rows / t.BR);
+  const { RQ, CK } = pickTile(shader, d.Dh, d.Dv, ctx.limits.maxComputeWorkgroupStorageSize);
+  const tiles = Math.ceil(rows / (8 * RQ));
   ctx.dispatch({
     shader,
-    overrides: { WG: t.WG, BR: t.BR, DK: d.Dh, DV: d.Dv },
+    overrides: { RQ, CK, DK: d.Dh, DV: d.Dv },
     workgroups: grid1d(tiles * d.BH, 1, ctx.limits.maxComputeWorkgroupsPerDimension),
     outputs,
     inputs,
