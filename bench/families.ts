@@ -9,6 +9,7 @@ import { optimCases } from './optim.js';
 import { printTrain, runTrain, trainCases } from './train.js';
 import { generateCases, printGenerate, runGenerate } from './generate.js';
 import { printTransformer, runTransformer, transformerCases } from './transformer.js';
+import { attentionCases, printAttention } from './attention.js';
 
 export interface Family {
   name: string;
@@ -110,5 +111,13 @@ export const FAMILIES: Family[] = [
     cases: transformerCases,
     run: runTransformer,
     print: printTransformer,
+  },
+  {
+    name: 'attention',
+    about:
+      'causal attention forward + backward (dq, dk, dv), fused flash-style kernels vs the composed path (matmul, softmax, matmul; the tape backward); GFLOP/s = 6 products of T·T·D, halved by the mask',
+    unit: 'GFLOP/s',
+    cases: attentionCases,
+    print: printAttention,
   },
 ];

@@ -19,9 +19,9 @@ const BUDGET = {
   'src/optim': 1400,
   'src/platform': 300,
   src: 750,
-  shaders: 2800,
+  shaders: 3400, // + the fused attention kernels (attention_fwd, attention_bwd_q, attention_bwd_kv and their include)
   test: 13500, // + the GPT's tests (gpt.test.ts, the CLI's GPT path, the PyTorch parity)
-  bench: 5400, // + the transformer family (bench/transformer.ts, its GPT written for TF.js and jax-js in bench/peers/)
+  bench: 5600, // + the transformer family (bench/transformer.ts, its GPT for TF.js and jax-js) and the attention family
   demo: 2150,
   examples: 200, // + examples/gpt.ts
   scripts: 520,

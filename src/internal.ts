@@ -11,6 +11,7 @@ export { UNARY, unaryOps, type UnaryName } from './ops/unary.js';
 export { binaryOps } from './ops/binary.js';
 export { reduceOps } from './ops/reduce.js';
 export { softmaxOps } from './ops/softmax.js';
+export { attentionComposed, attentionOps } from './ops/attention.js';
 export { lossOps } from './ops/loss.js';
 export { adamKernel, type AdamAttrs } from './optim/adam.js';
 export { sgdKernel, type SgdAttrs } from './optim/sgd.js';

@@ -6,7 +6,9 @@ import { CpuBackend } from '../src/backend/cpu/cpu.js';
 import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
 import { backward, noGrad } from '../src/autograd/tape.js';
 import { ArgumentError, ShapeError } from '../src/errors.js';
-import { attention, type AttentionOptions } from '../src/ops/attention.js';
+import { attention, attentionComposed, attentionOp, type AttentionOptions } from '../src/ops/attention.js';
+import { apply } from '../src/ops/apply.js';
+import { createWebGpuBackend } from '../src/init.js';
 import { add, maskedFill, mul, where } from '../src/ops/binary.js';
 import { matmul } from '../src/ops/matmul.js';
 import { dropout } from '../src/ops/random.js';
@@ -14,7 +16,7 @@ import { softmax } from '../src/ops/softmax.js';
 import { gelu } from '../src/ops/unary.js';
 import { Rng } from '../src/rng.js';
 import { sizeOf } from '../src/shape.js';
-import { tensor, tidy, type Tensor } from '../src/tensor.js';
+import { memory, tensor, tidy, type Tensor } from '../src/tensor.js';
 import { cpu, expectClose, gpuBackend } from './helpers.js';
 
 let gpu: WebGpuBackend;
@@ -115,12 +117,17 @@ const optsOf = (c: Case, mask: Tensor | undefined): AttentionOptions => ({
   ...(mask ? { mask } : {}),
 });
 
-/** y and the gradients of q, k, v (and the mask) for upstream r, on backend b. */
-async function run(b: Backend, c: Case, d: ReturnType<typeof caseData>, r: TypedArray) {
+type AttentionFn = (q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions) => Tensor;
+/** The fused op itself, whatever attention() would pick. */
+const fused: AttentionFn = (q, k, v, o) =>
+  apply(attentionOp, [q, k, v], { causal: !!o.causal, scale: o.scale ?? null });
+
+/** y and the gradients of q, k, v (and the mask) for upstream r, on backend b, through f (default attention()). */
+async function run(b: Backend, c: Case, d: ReturnType<typeof caseData>, r: TypedArray, f: AttentionFn = attention) {
   const [qs, ks, vs] = shapesOf(c);
   const xs = [up(b, d.q, qs!), up(b, d.k, ks!), up(b, d.v, vs!)].map((t) => t.variable());
   const mask = d.mask ? up(b, d.mask, c.mask!).variable() : undefined;
-  const y = attention(xs[0]!, xs[1]!, xs[2]!, optsOf(c, mask));
+  const y = f(xs[0]!, xs[1]!, xs[2]!, optsOf(c, mask));
   const dy = up(b, r, [...y.shape]);
   backward(y, dy);
   const all = mask ? [...xs, mask] : xs;
@@ -196,6 +203,66 @@ describe('attention', () => {
       }
     },
   );
+
+  // The fused kernels against the composed reference on the same shapes (masks dropped: the fused op takes none).
+  it.each(CASES.map((c, i) => ({ c: { ...c, mask: undefined }, i, name: label({ ...c, mask: undefined }) })))(
+    '$name: [webgpu] fused = composed, forward and the gradients of q, k, v',
+    async ({ c, i }) => {
+      const d = caseData(c, 500 + i);
+      const rng = new Rng(600 + i);
+      const r = Float32Array.from({ length: c.B * c.H * c.Tq * c.Dv }, () => rng.uniform(-1, 1));
+      const [want, got] = [await run(gpu, c, d, r, attentionComposed), await run(gpu, c, d, r, fused)];
+      expectClose(got.y, want.y, TOL, `${label(c)} fused forward`);
+      want.grads.forEach((g, k) =>
+        expectClose(got.grads[k]!, g, { atol: 1e-4, rtol: 1e-3 }, `${label(c)} fused d${'qkv'[k]}`),
+      );
+    },
+  );
+
+  it('[webgpu] attention() takes the fused op without mask or dropout, the composed path with either', async () => {
+    const c: Case = { B: 1, H: 2, Tq: 9, Tk: 9, Dh: 16, Dv: 16, causal: true };
+    const d = caseData(c, 12);
+    const [qs, ks, vs] = shapesOf(c);
+    const [q, k, v] = [up(gpu, d.q, qs!), up(gpu, d.k, ks!), up(gpu, d.v, vs!)];
+    const zero = up(gpu, new Float32Array(81), [9, 9]);
+    const same = async (a: Tensor, b: Tensor, what: string) =>
+      expect([...(await a.data())], what).toEqual([...(await b.data())]);
+    const ys = [
+      attention(q, k, v, { causal: true }),
+      fused(q, k, v, { causal: true }),
+      attention(q, k, v, { causal: true, mask: zero }),
+      attentionComposed(q, k, v, { causal: true, mask: zero }),
+    ];
+    await same(ys[0]!, ys[1]!, 'no mask: the fused kernel');
+    await same(ys[2]!, ys[3]!, 'a mask: the composed path');
+    expect([...(await ys[0]!.data())]).not.toEqual([...(await ys[2]!.data())]); // the two paths round differently
+    for (const t of [q, k, v, zero, ...ys]) t.dispose();
+  });
+
+  // Peak bytes of forward + backward at T = 2048, Dh = 64, each path on a fresh device (the pool's peak counts from
+  // its creation): the composed path holds [B, H, T, T] scores and their gradients, the fused one never does.
+  it('[webgpu] T = 2048, Dh = 64: the fused path peaks far below the composed one', async () => {
+    const c: Case = { B: 1, H: 2, Tq: 2048, Tk: 2048, Dh: 64, Dv: 64, causal: true };
+    const d = caseData(c, 13);
+    const r = new Float32Array(c.B * c.H * c.Tq * c.Dv).fill(1e-3);
+    const peak = async (f: AttentionFn) => {
+      const g = (await createWebGpuBackend())!;
+      try {
+        const out = await run(g, c, d, r, f);
+        return { peak: memory(g).peakBytes, y: out.y };
+      } finally {
+        g.destroy();
+      }
+    };
+    const [f, comp] = [await peak(fused), await peak(attentionComposed)];
+    console.log(
+      `attention B1 H2 T2048 Dh64 causal forward+backward peak bytes: fused ${f.peak}, composed ${comp.peak} (${(comp.peak / f.peak).toFixed(1)}x)`,
+    );
+    expectClose(f.y, comp.y, TOL, 'T = 2048 fused vs composed forward');
+    const scores = c.B * c.H * c.Tq * c.Tk * 4;
+    expect(f.peak, 'fused peak under one [B, H, T, T] matrix').toBeLessThan(scores);
+    expect(f.peak * 8, 'fused peak an eighth of the composed one or less').toBeLessThan(comp.peak);
+  });
 
   it('dropout on the probabilities: softmax, then the dropout op with the same seed, then v; off at rate 0', async () => {
     const c: Case = { B: 2, H: 2, Tq: 6, Tk: 6, Dh: 16, Dv: 16, causal: true };

@@ -12,4 +12,4 @@ export * from './pool.js';
 export * from './random.js';
 export * from './metrics.js';
 export * from './gather.js';
-export * from './attention.js';
+export { attention, type AttentionOptions } from './attention.js';

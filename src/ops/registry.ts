@@ -1,4 +1,5 @@
 // The op table: every op wgnn has, by name. Tests walk it; the functional API is built from it.
+import { attentionOps } from './attention.js';
 import { binaryOps } from './binary.js';
 import { convOps } from './conv.js';
 import { gatherOps } from './gather.js';
@@ -28,6 +29,7 @@ export const OPS = {
   ...randomOps,
   ...metricOps,
   ...gatherOps,
+  ...attentionOps,
 } satisfies Record<string, AnyOp>;
 
 export type OpName = keyof typeof OPS;

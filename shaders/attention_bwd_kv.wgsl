@@ -1,0 +1,185 @@
+// Fused attention backward for k and v (src/ops/attention.ts). dy [bh, tq, DV], q [bh, tq, DK], k [bh, tk, DK],
+// v [bh, tk, DV], lse and delta [bh, tq] -> dkv [bh, tk, DK + DV] (dk, then dv, in each row). One workgroup per
+// (batch·head, tile of BR keys), looping over tiles of BC queries (causal: from the first query that sees the tile's
+// first key): with pᵀ = exp(scale·k qᵀ − lse) recomputed, dv = pᵀ dy and, with dsᵀ = pᵀ ∘ (v dyᵀ − delta),
+// dk = scale · dsᵀ q. Each element is one thread's sum in a fixed order: deterministic, no atomics.
+// @include _attention
+
+@group(0) @binding(0) var<storage, read_write> dkv: array<f32>;
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+@group(0) @binding(2) var<storage, read> q: array<f32>;
+@group(0) @binding(3) var<storage, read> k: array<f32>;
+@group(0) @binding(4) var<storage, read> v: array<f32>;
+@group(0) @binding(5) var<storage, read> lse: array<f32>;
+@group(0) @binding(6) var<storage, read> delta: array<f32>;
+@group(0) @binding(7) var<uniform> p: Params;
+
+var<workgroup> k_tile: array<vec4f, BR * KROW>;
+var<workgroup> v_tile: array<vec4f, BR * VROW>;
+var<workgroup> q_tile: array<vec4f, BC * KROW>;
+var<workgroup> dy_tile: array<vec4f, BC * VROW>;
+var<workgroup> lse_tile: array<f32, BC>;
+var<workgroup> delta_tile: array<f32, BC>;
+// pᵀ, then dsᵀ, of the tile [BR][BC + 1].
+var<workgroup> p_tile: array<f32, BR * (BC + 1u)>;
+
+fn load_dy(bh: u32, row: u32, e4: u32) -> vec4f {
+  var r = vec4f(0.0);
+  if (row < p.tq) {
+    let at = (bh * p.tq + row) * DV + e4 * 4u;
+    if (e4 * 4u + 4u <= DV) {
+      return vec4f(dy[at], dy[at + 1u], dy[at + 2u], dy[at + 3u]);
+    }
+    for (var c = 0u; e4 * 4u + c < DV; c++) {
+      r[c] = dy[at + c];
+    }
+  }
+  return r;
+}
+
+@compute @workgroup_size(TX, TY)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_id) lid: vec3u, @builtin(local_invocation_index) li: u32) {
+  let flat = wid.x + wid.y * nwg.x;
+  if (flat >= p.tiles * p.bh) {
+    return;
+  }
+  let bh = flat / p.tiles;
+  let j0 = (flat % p.tiles) * BR;
+  let tx = lid.x;
+  let ty = lid.y;
+  for (var x = li; x < BR * DK4; x += TX * TY) {
+    k_tile[(x / DK4) * KROW + x % DK4] = load_k(bh, j0 + x / DK4, x % DK4);
+  }
+  for (var x = li; x < BR * DV4; x += TX * TY) {
+    v_tile[(x / DV4) * VROW + x % DV4] = load_v(bh, j0 + x / DV4, x % DV4);
+  }
+  // The first query that sees key j0 is j0 + tq − tk (causal); start at its tile.
+  var istart = 0u;
+  if (p.causal != 0u && j0 + p.tq > p.tk) {
+    istart = (j0 + p.tq - p.tk) / BC * BC;
+  }
+  var acc_k: array<array<vec4f, Q_MAX>, R_MAX>;
+  var acc_v: array<array<vec4f, Q_MAX>, R_MAX>;
+  for (var i0 = istart; i0 < p.tq; i0 += BC) {
+    workgroupBarrier();
+    for (var x = li; x < BC * DK4; x += TX * TY) {
+      q_tile[(x / DK4) * KROW + x % DK4] = load_q(bh, i0 + x / DK4, x % DK4);
+    }
+    for (var x = li; x < BC * DV4; x += TX * TY) {
+      dy_tile[(x / DV4) * VROW + x % DV4] = load_dy(bh, i0 + x / DV4, x % DV4);
+    }
+    for (var x = li; x < BC; x += TX * TY) {
+      if (i0 + x < p.tq) {
+        lse_tile[x] = lse[bh * p.tq + i0 + x];
+        delta_tile[x] = delta[bh * p.tq + i0 + x];
+      }
+    }
+    workgroupBarrier();
+    // sᵀ = k qᵀ and dpᵀ = v dyᵀ for the thread's RQ x CK block (rows: keys, columns: queries).
+    // NOTE: zeroed by hand: a declaration in a loop is not re-zeroed each iteration on every driver (lavapipe).
+    var s: array<array<f32, C_MAX>, R_MAX>;
+    var dp: array<array<f32, C_MAX>, R_MAX>;
+    for (var r = 0u; r < RQ; r++) {
+      for (var c = 0u; c < CK; c++) {
+        s[r][c] = 0.0;
+        dp[r][c] = 0.0;
+      }
+    }
+    for (var e = 0u; e < DK4; e++) {
+      var a: array<vec4f, R_MAX>;
+      for (var r = 0u; r < RQ; r++) {
+        a[r] = k_tile[(ty + r * TY) * KROW + e];
+      }
+      for (var c = 0u; c < CK; c++) {
+        let b = q_tile[(tx + c * TX) * KROW + e];
+        for (var r = 0u; r < RQ; r++) {
+          s[r][c] += dot(a[r], b);
+        }
+      }
+    }
+    for (var e = 0u; e < DV4; e++) {
+      var a: array<vec4f, R_MAX>;
+      for (var r = 0u; r < RQ; r++) {
+        a[r] = v_tile[(ty + r * TY) * VROW + e];
+      }
+      for (var c = 0u; c < CK; c++) {
+        let b = dy_tile[(tx + c * TX) * VROW + e];
+        for (var r = 0u; r < RQ; r++) {
+          dp[r][c] += dot(a[r], b);
+        }
+      }
+    }
+    var ds: array<array<f32, C_MAX>, R_MAX>;
+    for (var r = 0u; r < RQ; r++) {
+      let row = ty + r * TY;
+      for (var c = 0u; c < CK; c++) {
+        let col = tx + c * TX;
+        var pr = 0.0;
+        if (visible(i0 + col, j0 + row)) {
+          pr = exp(s[r][c] * p.scale - lse_tile[col]);
+        }
+        ds[r][c] = pr * (dp[r][c] - delta_tile[col]);
+        p_tile[row * (BC + 1u) + col] = pr;
+      }
+    }
+    workgroupBarrier();
+    // dv += pᵀ dy.
+    let n = min(BC, p.tq - i0);
+    for (var i = 0u; i < n; i++) {
+      var b: array<vec4f, Q_MAX>;
+      for (var d = 0u; d < QV; d++) {
+        if (tx + d * TX < DV4) {
+          b[d] = dy_tile[i * VROW + tx + d * TX];
+        }
+      }
+      for (var r = 0u; r < RQ; r++) {
+        let a = vec4f(p_tile[(ty + r * TY) * (BC + 1u) + i]);
+        for (var d = 0u; d < QV; d++) {
+          acc_v[r][d] = fma(a, b[d], acc_v[r][d]);
+        }
+      }
+    }
+    workgroupBarrier();
+    for (var r = 0u; r < RQ; r++) {
+      for (var c = 0u; c < CK; c++) {
+        p_tile[(ty + r * TY) * (BC + 1u) + tx + c * TX] = ds[r][c];
+      }
+    }
+    workgroupBarrier();
+    // dk += dsᵀ q (scaled at the end).
+    for (var i = 0u; i < n; i++) {
+      var b: array<vec4f, Q_MAX>;
+      for (var d = 0u; d < QK; d++) {
+        if (tx + d * TX < DK4) {
+          b[d] = q_tile[i * KROW + tx + d * TX];
+        }
+      }
+      for (var r = 0u; r < RQ; r++) {
+        let a = vec4f(p_tile[(ty + r * TY) * (BC + 1u) + i]);
+        for (var d = 0u; d < QK; d++) {
+          acc_k[r][d] = fma(a, b[d], acc_k[r][d]);
+        }
+      }
+    }
+  }
+  for (var r = 0u; r < RQ; r++) {
+    let j = j0 + ty + r * TY;
+    if (j >= p.tk) {
+      continue;
+    }
+    let base = (bh * p.tk + j) * (DK + DV);
+    for (var d = 0u; d < QK; d++) {
+      let e4 = tx + d * TX;
+      for (var c = 0u; c < 4u && e4 * 4u + c < DK; c++) {
+        dkv[base + e4 * 4u + c] = acc_k[r][d][c] * p.scale;
+      }
+    }
+    for (var d = 0u; d < QV; d++) {
+      let e4 = tx + d * TX;
+      for (var c = 0u; c < 4u && e4 * 4u + c < DV; c++) {
+        dkv[base + DK + e4 * 4u + c] = acc_v[r][d][c];
+      }
+    }
+  }
+}
