@@ -9,7 +9,8 @@ import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
 import { workgroupNeeds } from '../src/backend/webgpu/wgsl-reflect.js';
 import { LimitError, OutOfMemoryError } from '../src/errors.js';
 import { createWebGpuBackend } from '../src/init.js';
-import { add, conv2d, matmul, neg, relu } from '../src/ops/index.js';
+import { add, attention, conv2d, matmul, neg, relu, square, sum } from '../src/ops/index.js';
+import { backward } from '../src/autograd/tape.js';
 import { SHADERS } from '../src/shaders.gen.js';
 import { memory, tensor, tidy } from '../src/tensor.js';
 import { cpu, expectClose } from './helpers.js';
@@ -189,6 +190,32 @@ describe('device limits [webgpu, default limits]', () => {
     await dev.sync();
     expect(dev.errors, 'no validation error reached the device').toEqual([]);
     a.dispose();
+    await stillWorks(live);
+  });
+
+  it('attention at head dim 128, whose fused backward needs more than 16 KiB, takes the composed path and trains', async () => {
+    const live = dev.pool.liveBytes;
+    const [B, H, T, D] = [1, 2, 5, 128];
+    const mk = (seed: number, b: typeof cpu | WebGpuBackend) =>
+      tensor(vals(B * H * T * D, seed), [B, H, T, D], { backend: b }).variable();
+    const run = async (b: typeof cpu | WebGpuBackend) => {
+      const [q, k, v] = [mk(1, b), mk(2, b), mk(3, b)];
+      const loss = tidy(() => sum(square(attention(q, k, v, { causal: true }))));
+      backward(loss);
+      const out = { loss: await loss.data(), dq: await q.grad!.data(), dv: await v.grad!.data() };
+      for (const t of [q, k, v]) {
+        t.grad!.dispose();
+        t.dispose();
+      }
+      loss.dispose();
+      return out;
+    };
+    const [want, got] = [await run(cpu), await run(dev)];
+    const tol = { atol: 1e-3, rtol: 1e-4 };
+    expectClose(got.loss, want.loss, tol, 'loss');
+    expectClose(got.dq, want.dq, tol, 'dq');
+    expectClose(got.dv, want.dv, tol, 'dv');
+    expect(dev.errors, 'no validation error reached the device').toEqual([]);
     await stillWorks(live);
   });
 

@@ -92,7 +92,11 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   checkAttention([q, k, v], !!opts.causal, opts.scale);
   const [Dh, Dv, Tk] = [q.shape[3]!, v.shape[3]!, k.shape[2]!];
   const fused =
-    !opts.mask && !(opts.dropout && opts.dropout.rate > 0) && Tk > 0 && Math.max(Dh, Dv) <= FUSED_MAX_HEAD_DIM;
+    !opts.mask &&
+    !(opts.dropout && opts.dropout.rate > 0) &&
+    Tk > 0 &&
+    Math.max(Dh, Dv) <= FUSED_MAX_HEAD_DIM &&
+    fusedFits(q.backend, Dh, Dv);
   if (fused) return apply(attentionOp, [q, k, v], { causal: !!opts.causal, scale: opts.scale ?? null });
   return attentionComposed(q, k, v, opts);
 }
@@ -212,22 +216,43 @@ const TILE_CHOICES: readonly (readonly [number, number])[] = [
   [2, 1],
   [1, 1],
 ];
-const tileCache = new Map<string, { RQ: number; CK: number }>();
+const tileCache = new Map<string, { RQ: number; CK: number } | undefined>();
 
-/** The largest tile of TILE_CHOICES whose workgroup memory fits the adapter; LimitError if none does. */
-function pickTile(shader: AttentionShader, Dh: number, Dv: number, limit: number): { RQ: number; CK: number } {
+/** The largest tile of TILE_CHOICES whose workgroup memory fits `limit` bytes, or undefined if none does. */
+function tileFor(
+  shader: AttentionShader,
+  Dh: number,
+  Dv: number,
+  limit: number,
+): { RQ: number; CK: number } | undefined {
   const key = `${shader}|${Dh}|${Dv}|${limit}`;
-  let t = tileCache.get(key);
+  if (tileCache.has(key)) return tileCache.get(key);
+  const [RQ, CK] =
+    TILE_CHOICES.find(
+      ([rq, ck]) => workgroupNeeds(SHADERS[shader], { RQ: rq, CK: ck, DK: Dh, DV: Dv }).storage <= limit,
+    ) ?? [];
+  const t = RQ === undefined ? undefined : { RQ, CK: CK! };
+  tileCache.set(key, t);
+  return t;
+}
+
+/** {@link tileFor}, or a LimitError. */
+function pickTile(shader: AttentionShader, Dh: number, Dv: number, limit: number): { RQ: number; CK: number } {
+  const t = tileFor(shader, Dh, Dv, limit);
   if (t) return t;
-  for (const [RQ, CK] of TILE_CHOICES) {
-    if (workgroupNeeds(SHADERS[shader], { RQ, CK, DK: Dh, DV: Dv }).storage <= limit) {
-      tileCache.set(key, (t = { RQ, CK }));
-      return t;
-    }
-  }
   throw new LimitError(
     `attention: ${shader} with head dims ${Dh} and ${Dv} needs more than this adapter's ${limit} B of workgroup memory`,
   );
+}
+
+/**
+ * Whether the fused forward and both backward kernels fit the backend's workgroup memory (a device with WebGPU's
+ * default 16 KiB does not take head dim 128 backward): otherwise attention takes the composed path. Always on the CPU.
+ */
+function fusedFits(backend: unknown, Dh: number, Dv: number): boolean {
+  const limit = (backend as { limits?: GPUSupportedLimits }).limits?.maxComputeWorkgroupStorageSize;
+  if (limit === undefined) return true;
+  return (['attention_fwd', 'attention_bwd_q', 'attention_bwd_kv'] as const).every((s) => tileFor(s, Dh, Dv, limit));
 }
 
 /** Encodes one fused kernel: `rows` (queries, or keys for attention_bwd_kv) in tiles, one workgroup per tile and head. */
