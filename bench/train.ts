@@ -304,6 +304,17 @@ async function timedStep(s: Stepper, m: Measured): Promise<void> {
 }
 
 /** Check steps for each stepper, then timed rounds over all of them; a stepper that throws leaves with its error. */
+/** Disposes every stepper of a case, even after a failure (one that failed half-way may not dispose cleanly). */
+export function disposeSteppers(steppers: readonly Stepper[]): void {
+  for (const s of steppers) {
+    try {
+      s.dispose();
+    } catch {
+      // the row already says why the case failed
+    }
+  }
+}
+
 export async function rotate(steppers: Stepper[], p: Plan): Promise<Measured[]> {
   const ms = steppers.map(newMeasured);
   const guard = async (i: number, fn: () => Promise<void>): Promise<void> => {
@@ -670,13 +681,7 @@ export async function runTrain(c: Case, env: Env): Promise<Row> {
   } catch (e) {
     row.engines.wgnn ??= { status: 'error', why: msg(e) };
   } finally {
-    for (const s of steppers) {
-      try {
-        s.dispose();
-      } catch {
-        // a stepper that failed half-way may not dispose cleanly; the row already says why
-      }
-    }
+    disposeSteppers(steppers);
     setDefaultBackend(undefined);
   }
   // The engines took turns: the whole case's time goes on wgnn's result.

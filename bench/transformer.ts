@@ -23,6 +23,7 @@ import {
   learns,
   peerStepper,
   profileStep,
+  disposeSteppers,
   rotate,
   summarize,
   timingOf,
@@ -358,13 +359,7 @@ export async function runTransformer(c: Case, env: Env): Promise<Row> {
   } catch (e) {
     row.engines.wgnn ??= { status: 'error', why: msg(e) };
   } finally {
-    for (const s of steppers) {
-      try {
-        s.dispose();
-      } catch {
-        // a stepper that failed half-way may not dispose cleanly; the row already says why
-      }
-    }
+    disposeSteppers(steppers);
     setDefaultBackend(undefined);
   }
   if (row.engines.wgnn) row.engines.wgnn.spentMs = Math.round(performance.now() - t0);

@@ -16,6 +16,8 @@ import { softmaxCrossEntropy } from '../src/ops/loss.js';
 import { adamw } from '../src/optim/index.js';
 import { Rng } from '../src/rng.js';
 import { memory, setDefaultBackend, tensor, tidy } from '../src/tensor.js';
+import { CharTokenizer } from '../src/data/text.js';
+import { parseSafetensors, serializeSafetensors } from '../src/io/safetensors.js';
 import { cpu, expectClose, gpuBackend } from './helpers.js';
 
 const SMALL: GPTOptions = { vocabSize: 11, blockSize: 8, layers: 2, heads: 2, dim: 16, seed: 5 };
@@ -417,6 +419,41 @@ describe('a tied head in a plain Sequential', () => {
     expect(() => orphan.forward(tensor(new Float32Array(64), [1, 4, 16]))).toThrow(/none comes before it/);
     for (const t of [m, plain, orphan]) t.dispose();
     x.dispose();
+    setDefaultBackend(undefined);
+  });
+});
+
+describe('hostile GPT files', () => {
+  it('a bad tokenizer or a layer stack that is not a GPT is a ParseError; nothing is built from it', async () => {
+    setDefaultBackend(cpu);
+    const m = gpt(SMALL);
+    m.tokenizer = CharTokenizer.fromText('abcdefghij ');
+    const file = parseSafetensors(await m.save());
+    const entries = [...file.tensors].map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape, data: t.data }));
+    const withMeta = (meta: Record<string, string>) => serializeSafetensors(entries, { ...file.metadata, ...meta });
+    const before = memory(cpu).liveTensors;
+    for (const [tokenizer, why] of [
+      ['{not json', /"tokenizer" is not JSON/],
+      ['{"kind":"bpe","chars":"ab"}', /metadata "tokenizer": .*kind/],
+      ['{"kind":"char","chars":"aab"}', /metadata "tokenizer": .*'a' \(U\+0061\) twice/],
+      [
+        JSON.stringify({ kind: 'char', chars: 'abcdefghijklmnopqrstuvwxyz' }),
+        /metadata "tokenizer": .*26 tokens for a model whose vocabulary is 11/,
+      ],
+    ] as const) {
+      await expect(GPT.load(withMeta({ tokenizer })), tokenizer).rejects.toThrow(ParseError);
+      await expect(GPT.load(withMeta({ tokenizer })), tokenizer).rejects.toThrow(why);
+    }
+    const dense = sequential([layers.dense({ units: 2, inputShape: [3] })]);
+    const plain = await dense.save();
+    dense.dispose();
+    await expect(GPT.load(plain)).rejects.toThrow(
+      /GPT\.load: GPT: layers \[Dense\]; expected \[TokenAndPositionEmbedding/,
+    );
+    expect(memory(cpu).liveTensors, 'no tensor left from a refused file').toBe(before);
+    const back = await GPT.load(withMeta({}));
+    expect(back.tokenizer!.decode([0, 1])).toBe(' a');
+    for (const t of [m, back]) t.dispose();
     setDefaultBackend(undefined);
   });
 });

@@ -233,7 +233,13 @@ export class GPT extends Sequential {
     } catch (e) {
       throw new ParseError(`GPT.load: metadata "tokenizer" is not JSON (${(e as Error).message})`);
     }
-    this.tokenizer = CharTokenizer.fromJSON(json); // an ArgumentError past the vocabulary: load makes it a ParseError
+    try {
+      this.tokenizer = CharTokenizer.fromJSON(json);
+    } catch (e) {
+      // fromJSON's ParseError, or the setter's ArgumentError (more tokens than the model's vocabulary): the file's fault
+      if (!(e instanceof WgnnError)) throw e;
+      throw new ParseError(`GPT.load: metadata "tokenizer": ${e.message}`);
+    }
   }
 
   protected override metadata(): Record<string, string> {
