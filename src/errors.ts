@@ -75,6 +75,28 @@ export class FileError extends WgnnError {
   }
 }
 
+/**
+ * A state dict (a PyTorch checkpoint) that does not fit the model: every missing, unexpected and mis-shaped key, so
+ * one error says all that is wrong.
+ */
+export class StateDictError extends ParseError {
+  constructor(
+    who: string,
+    readonly missing: readonly string[],
+    readonly unexpected: readonly string[],
+    readonly mismatched: readonly string[],
+  ) {
+    const part = (what: string, keys: readonly string[]) => (keys.length ? [`${what}: ${keys.join('; ')}`] : []);
+    super(
+      `${who}: the state dict does not fit the model (${[
+        ...part('missing', missing),
+        ...part('unexpected', unexpected),
+        ...part('mismatched', mismatched),
+      ].join('. ')})`,
+    );
+  }
+}
+
 export const fmtShape = (s: readonly number[]): string => `[${s.join(',')}]`;
 
 /** Work that a captured (replayed) training step cannot contain, such as a read-back; the step runs eagerly instead. */

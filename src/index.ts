@@ -23,3 +23,4 @@ export { Rng } from './rng.js';
 export { setAnomalyMode, checkAnomalies } from './debug/anomaly.js';
 export { compileStep, CompiledStep, type ReadAlong, type StepRead } from './autograd/step.js';
 export { saveCheckpoint, loadCheckpoint } from './io/checkpoint.js';
+export * as interop from './interop/index.js';

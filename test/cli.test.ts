@@ -124,6 +124,21 @@ describe('wgnn CLI', () => {
     expect(r.out.at(-1)).toMatch(new RegExp(`^${model}: test loss \\d+\\.\\d+, accuracy \\d\\.\\d+ on 16 images$`));
   });
 
+  it('exports the trained model for PyTorch: model.safetensors with torch names, model.py; refuses a bad target or file', async () => {
+    const out = join(tmp, 'torch');
+    const r = await cli('export', model, out, '--to', 'pytorch');
+    expect(r.code, r.err.join('\n')).toBe(0);
+    expect(r.out.at(-1)).toBe(
+      `${model} -> ${out}/model.safetensors, ${out}/model.py (from model import load; m = load('${out}'))`,
+    );
+    const names = [...parseSafetensors(readFileSync(join(out, 'model.safetensors'))).tensors.keys()];
+    expect(names.sort()).toEqual(['layers.1.bias', 'layers.1.weight', 'layers.3.bias', 'layers.3.weight']);
+    expect(readFileSync(join(out, 'model.py'), 'utf8')).toMatch(/^class Model\(nn\.Module\):/m);
+    await expectRefused(['export', model, out, '--to', 'onnx'], /--to/);
+    await expectRefused(['export', model, out], /--to/);
+    await expectRefused(['export', join(tmp, 'nope.safetensors'), out, '--to', 'pytorch'], 'nope.safetensors');
+  });
+
   it('refuses bad options with a usage error naming the option', async () => {
     const out = ['--out', join(tmp, 'unused.safetensors')];
     const cases: [string[], string][] = [

@@ -12,6 +12,7 @@ import { FASHION_MNIST_DIR, loadIdxDataset } from '../data/fashion.js';
 import { loadMnist } from '../data/mnist.js';
 import { ArgumentError, WgnnError } from '../errors.js';
 import { init, shutdown } from '../init.js';
+import { savePyTorch } from '../interop/pytorch.js';
 import { Sequential, setSeed } from '../nn/index.js';
 import { seedModel } from '../nn/models.js';
 import { sampleGpt, trainGpt, type GptSampleOptions, type GptTrainOptions } from './gpt.js';
@@ -252,6 +253,18 @@ async function evaluate(path: string, o: CommonOptions, io: CliIo): Promise<void
   model.dispose();
 }
 
+/** `wgnn export --to pytorch`: the model's weights under PyTorch's names and a model.py defining it. */
+async function exportModel(path: string, outdir: string, io: CliIo): Promise<void> {
+  await init({ backend: 'cpu' }); // only reads the weights
+  const model = await Sequential.load(path);
+  try {
+    await savePyTorch(model, outdir);
+  } finally {
+    model.dispose();
+  }
+  io.out(`${path} -> ${outdir}/model.safetensors, ${outdir}/model.py (from model import load; m = load('${outdir}'))`);
+}
+
 const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
 const common = (c: Command, batchSize: number): Command =>
@@ -388,6 +401,14 @@ function program(io: CliIo, exit: (code: number) => void): Command {
       .requiredOption('--model-path <file>', 'weights written by train', pathArg('model-path')),
     64,
   ).action(async (o: CommonOptions & { modelPath: string }) => evaluate(o.modelPath, o, io));
+
+  cli
+    .command('export')
+    .description('write a saved model for another framework: PyTorch (model.safetensors with its names, model.py)')
+    .argument('<model>', 'weights written by train (or any Sequential.save / GPT file)')
+    .argument('<outdir>', 'folder to write into (made if missing)')
+    .addOption(new Option('--to <format>', 'the target framework').choices(['pytorch']).makeOptionMandatory())
+    .action(async (model: string, outdir: string) => exportModel(model, outdir, io));
 
   // The kernel benchmark suite (bench/main.ts, compiled beside the CLI) in a child process of its own: a long run of
   // Dawn work stays out of this process, and the suite's arguments pass through untouched.
