@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a bare Debian 12 machine lacks for wgnn: Mesa 25 lavapipe (WebGPU without a GPU, through Dawn),
-# Debian's chromium (browser tests), Fashion-MNIST, the fortunes text corpus, and PyTorch with NumPy (the oracle the
-# GPT is checked against, run as /usr/bin/python3). Idempotent: quick when everything is already there.
+# Debian's chromium (browser tests), Fashion-MNIST, the fortunes text corpus, and PyTorch with NumPy and ONNX (the
+# oracles the GPT and the interop are checked against, run as /usr/bin/python3). Idempotent: quick when everything is
+# already there.
 set -euo pipefail
 
 SUDO=""
@@ -20,13 +21,13 @@ dpkg-query -W -f='${Status}' libvulkan1 2>/dev/null | grep -q 'install ok instal
 # Debian packages installed from bookworm itself, checked by name. OpenBLAS: Debian's torch calls the system BLAS,
 # and the reference one makes a d=128 T=128 batch-32 GPT step ~8 s instead of ~0.5 s (scripts/gpt_torch.py).
 plain=()
-for pkg in fortunes python3-torch python3-numpy libopenblas0-pthread; do
+for pkg in fortunes python3-torch python3-numpy python3-onnx libopenblas0-pthread; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || plain+=("$pkg")
 done
 need+=("${plain[@]}")
 
 if [ ${#need[@]} -eq 0 ]; then
-  echo "setup-machine: mesa-vulkan-drivers $mesa_ver, chromium, dataset-fashion-mnist, fortunes, python3-torch, python3-numpy, libopenblas0-pthread: all present"
+  echo "setup-machine: mesa-vulkan-drivers $mesa_ver, chromium, dataset-fashion-mnist, fortunes, python3-torch, python3-numpy, python3-onnx, libopenblas0-pthread: all present"
   exit 0
 fi
 echo "setup-machine: installing: ${need[*]}"
@@ -50,5 +51,5 @@ export DEBIAN_FRONTEND=noninteractive
 # A third-party source that cannot be reached must not stop the install: update what can be updated.
 $SUDO apt-get update -qq || true
 $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports mesa-vulkan-drivers libvulkan1
-$SUDO apt-get install -y -qq --no-install-recommends chromium dataset-fashion-mnist fortunes python3-torch python3-numpy libopenblas0-pthread
+$SUDO apt-get install -y -qq --no-install-recommends chromium dataset-fashion-mnist fortunes python3-torch python3-numpy python3-onnx libopenblas0-pthread
 echo "setup-machine: mesa-vulkan-drivers $(dpkg-query -W -f='${Version}' mesa-vulkan-drivers) installed"
