@@ -6,7 +6,7 @@ import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
 import { backward } from '../src/autograd/tape.js';
 import { ArgumentError } from '../src/errors.js';
 import { apply } from '../src/ops/apply.js';
-import { gather, gatherBwdOp } from '../src/ops/index.js';
+import { gather, gatherBwdOp } from '../src/ops/gather.js';
 import { tensor } from '../src/tensor.js';
 import { cpu, gpuBackend } from './helpers.js';
 
