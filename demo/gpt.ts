@@ -165,7 +165,7 @@ function showSamples(): void {
       const el = document.createElement('pre');
       el.className = 'text';
       el.dataset.step = String(s.step);
-      el.textContent = `step ${s.step}:${s.text}`;
+      el.textContent = `step ${s.step}\n${s.text}`;
       return el;
     }),
   );
