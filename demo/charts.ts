@@ -9,6 +9,10 @@ export interface Line {
   scale?: 'y' | 'y2';
   width?: number;
   dash?: number[];
+  /** Show this line's points (default: the chart's `points`), as for values at a few x only. */
+  points?: boolean;
+  /** Draw the line across nulls (a value every few x, as the validation loss). */
+  spanGaps?: boolean;
 }
 
 export interface ChartOptions {
@@ -64,7 +68,8 @@ export class Chart {
           scale: l.scale ?? 'y',
           width: l.width ?? 1.5,
           ...(l.dash ? { dash: l.dash } : {}),
-          points: { show: o.points ?? false },
+          points: { show: l.points ?? o.points ?? false },
+          ...(l.spanGaps ? { spanGaps: true } : {}),
         })),
       ],
       cursor: { drag: { x: false, y: false } },

@@ -1,6 +1,7 @@
 // What the demo pages expose on `window` for the browser tests (test/e2e/): their state as plain data, and the
 // few actions a test cannot do through the page's controls deterministically.
 import type { MemoryInfo } from '../src/index.js';
+import type { GptSettings, LiveSettings } from './gpt-run.js';
 
 export interface DemoState {
   /** Data loaded and a model built: the controls work. */
@@ -31,6 +32,45 @@ export interface DemoHook {
   predicted(): Promise<number[]>;
 }
 
+/** The GPT page's state (gpt.html). */
+export interface GptState {
+  /** The corpus loaded and a model built: the controls work. */
+  ready: boolean;
+  backend: 'cpu' | 'webgpu';
+  adapter: string;
+  status: 'loading' | 'ready' | 'running' | 'paused' | 'done';
+  /** The run's model and schedule, and its read/evaluation intervals (null while loading). */
+  settings: (GptSettings & LiveSettings) | null;
+  /** The page's clock (performance.now(), ms) when this state was taken. */
+  time: number;
+  /** Training steps queued on the device. */
+  step: number;
+  /** Steps whose loss has been read back (so completed), and their tokens (batch × block size each). */
+  stepsRead: number;
+  tokensRead: number;
+  /** The tokens/s the page shows: completed tokens over wall time in its window (0 before two reads). */
+  tokensPerSecond: number;
+  /** At each read: the step, and the mean training loss of the steps since the previous read. */
+  curve: { step: number[]; loss: number[] };
+  /** At each evaluation: the step and the validation loss. */
+  val: { step: number[]; loss: number[] };
+  /** The sample generated at each evaluation. */
+  samples: { step: number; text: string }[];
+  /** The tokenizer's vocabulary, one character per token. */
+  vocab: string;
+  memory: MemoryInfo;
+  /** The prompt box's latest continuation: its text so far, onToken calls seen, and whether it is still going. */
+  generation: { text: string; tokens: number; running: boolean };
+  /** Models read from a file by "Load weights". */
+  loads: number;
+}
+
+export interface GptHook {
+  state(): GptState;
+  /** Resolves when the prompt box's generation in progress (if any) has finished, with its text. */
+  generated(): Promise<string>;
+}
+
 export interface BenchRow {
   engine: string;
   n: number;
@@ -50,5 +90,6 @@ declare global {
   interface Window {
     wgnnDemo?: DemoHook;
     wgnnBench?: BenchHook;
+    wgnnGpt?: GptHook;
   }
 }

@@ -23,7 +23,7 @@ const BUDGET = {
   shaders: 3400, // + the fused attention kernels (attention_fwd, attention_bwd_q, attention_bwd_kv and their include)
   test: 14000, // + the GPT's tests (gpt.test.ts, the CLI's GPT path, the PyTorch parity), interop-pytorch.test.ts
   bench: 5600, // + the transformer family (bench/transformer.ts, its GPT for TF.js and jax-js) and the attention family
-  demo: 2150,
+  demo: 2950, // + the GPT page (gpt.html, gpt.ts, gpt-run.ts)
   examples: 200, // + examples/gpt.ts
   scripts: 700, // + bench-device.sh runs the transformer family and its PyTorch reference
 };
