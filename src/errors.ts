@@ -1,5 +1,6 @@
 // Typed errors. Each names the op, the shapes or sizes involved, and what was expected; the engine stays usable.
 
+/** The base class of wgnn's errors: every failure the engine reports is one of its subclasses. */
 export class WgnnError extends Error {
   constructor(message: string) {
     super(message);
@@ -97,6 +98,7 @@ export class StateDictError extends ParseError {
   }
 }
 
+/** A shape as error messages print it: `[2,3]`. */
 export const fmtShape = (s: readonly number[]): string => `[${s.join(',')}]`;
 
 /** Work that a captured (replayed) training step cannot contain, such as a read-back; the step runs eagerly instead. */

@@ -12,10 +12,13 @@ export * from './errors.js';
 export type { Backend, DispatchInfo, MemoryInfo, DType, TypedArray } from './backend/backend.js';
 export { CpuBackend } from './backend/cpu/cpu.js';
 export { WebGpuBackend } from './backend/webgpu/webgpu.js';
+/** Optimizers (SGD, Adam/AdamW, RMSprop, Adagrad), learning-rate schedules, gradient clipping. */
 export * as optim from './optim/index.js';
+/** Layers, models (Sequential, GPT, Module), losses, initializers and the training step. */
 export * as nn from './nn/index.js';
 export { layers, sequential, Sequential, Module, setSeed, gpt, GPT } from './nn/index.js';
 export { serializeSafetensors, parseSafetensors, saveTensors, loadTensors } from './io/safetensors.js';
+/** Datasets: IDX files, the embedded MNIST, Fashion-MNIST, batching and augmentation, text and tokenizers. */
 export * as data from './data/index.js';
 export { Dataset, type Batch, type BatchOptions } from './data/dataset.js';
 export { randomShift, type Augment, type RandomShiftOptions } from './data/augment.js';
@@ -23,4 +26,5 @@ export { Rng } from './rng.js';
 export { setAnomalyMode, checkAnomalies } from './debug/anomaly.js';
 export { compileStep, CompiledStep, type ReadAlong, type StepRead } from './autograd/step.js';
 export { saveCheckpoint, loadCheckpoint } from './io/checkpoint.js';
+/** Models in and out: PyTorch state dicts and module source. */
 export * as interop from './interop/index.js';

@@ -1,4 +1,5 @@
 // Seeded random numbers (mulberry32): reproducible samples, initialisers and shuffles.
+/** A seeded random number generator (mulberry32): the same numbers for the same seed on every machine. */
 export class Rng {
   private s: number;
   constructor(seed = 1) {
@@ -19,6 +20,7 @@ export class Rng {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   }
+  /** A number drawn uniformly in [lo, hi). */
   uniform(lo = -1, hi = 1): number {
     return lo + (hi - lo) * this.next();
   }
@@ -27,6 +29,7 @@ export class Rng {
     const u = 1 - this.next();
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.next());
   }
+  /** An integer drawn uniformly in [lo, hiExclusive). */
   int(lo: number, hiExclusive: number): number {
     return lo + Math.floor(this.next() * (hiExclusive - lo));
   }

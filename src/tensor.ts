@@ -43,6 +43,7 @@ export function defaultBackend(): Backend {
   return b;
 }
 
+/** An n-dimensional array on a backend (GPU buffer or host array): shape, dtype, `data()` to read it, `backward()` for gradients, `dispose()` to free it. */
 export class Tensor implements TensorSpec {
   readonly id = registry.nextId++;
   readonly size: number;
@@ -127,6 +128,7 @@ export function view(src: Tensor, shape: Shape, op: string): Tensor {
   return new Tensor(shape, src.dtype, s);
 }
 
+/** Options of the tensor factories: the dtype (default float32) and the backend (default `init()`'s). */
 export interface CreateOptions {
   dtype?: DType;
   backend?: Backend;
@@ -149,10 +151,14 @@ export function tensor(values: ArrayLike<number>, shape?: readonly number[], opt
   return wrap(b, b.upload(data, { shape: s, dtype }), { shape: s, dtype });
 }
 
+/** A tensor of `shape` filled with `value`. */
 export const full = (shape: readonly number[], value: number, opts: CreateOptions = {}): Tensor =>
   tensor(new (opts.dtype === 'int32' ? Int32Array : Float32Array)(sizeOf(shape)).fill(value), shape, opts);
+/** A tensor of zeros. */
 export const zeros = (shape: readonly number[], opts: CreateOptions = {}): Tensor => full(shape, 0, opts);
+/** A tensor of ones. */
 export const ones = (shape: readonly number[], opts: CreateOptions = {}): Tensor => full(shape, 1, opts);
+/** A tensor of one value, shape []. */
 export const scalar = (v: number, opts: CreateOptions = {}): Tensor => tensor([v], [], opts);
 
 /**

@@ -35,6 +35,7 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
+/** Whether ops are recorded for backward (false inside `noGrad`). */
 export const isGradEnabled = (): boolean => enabled;
 
 let backwardDepth = 0;

@@ -3,9 +3,11 @@
 import type { ShaderName } from '../shaders.gen.js';
 import type { Shape } from '../shape.js';
 
+/** A tensor's element type: float32 (data, weights) or int32 (labels, token ids, indices). */
 export type DType = 'float32' | 'int32';
 /** Float data: f32 on the GPU; the CPU backend may hold f64 (for finite-difference gradient checks). */
 export type FloatArray = Float32Array | Float64Array;
+/** A tensor's host data. */
 export type TypedArray = FloatArray | Int32Array;
 export interface TensorSpec {
   readonly shape: Shape;

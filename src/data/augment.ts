@@ -7,6 +7,7 @@ import type { Rng } from '../rng.js';
 /** Transforms one batch's inputs x [B,H,W,C] (NHWC, float32) in place, drawing its randomness from `rng` only. */
 export type Augment = (x: Float32Array, shape: readonly number[], rng: Rng) => void;
 
+/** Options of `randomShift`. */
 export interface RandomShiftOptions {
   /** Largest vertical shift in pixels: each image moves by an integer drawn uniformly in [-height, height]. */
   height: number;

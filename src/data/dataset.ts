@@ -14,6 +14,7 @@ export interface Batch<X extends Float32Array | Int32Array = Float32Array> {
   indices: Int32Array;
 }
 
+/** Options of a Dataset's `batches`. */
 export interface BatchOptions {
   /** Visit the rows in a seeded random order (default true). */
   shuffle?: boolean;

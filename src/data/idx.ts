@@ -5,6 +5,7 @@ import { ArgumentError, ParseError, ShapeError, fmtShape } from '../errors.js';
 
 /** Item types of the IDX spec, by their type byte. */
 export type IdxType = 'uint8' | 'int8' | 'int16' | 'int32' | 'float32' | 'float64';
+/** An IDX file's values, in the typed array of its element type. */
 export type IdxData = Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
 
 /** A parsed IDX array: its item type, its dims and the items in row-major order. */
@@ -36,6 +37,7 @@ export const IDX_MAX_RANK = 4;
 /** Default cap on an IDX payload (1 GiB): the largest array a file may make us allocate, or a gzip inflate to. */
 export const IDX_MAX_BYTES = 2 ** 30;
 
+/** Limits of `parseIdx` on a file of unknown origin. */
 export interface IdxParseOptions {
   /**
    * Refuse payloads (product of dims · item size) above this many bytes (default `IDX_MAX_BYTES`, 1 GiB), checked

@@ -11,6 +11,7 @@ const PIXELS = MNIST_SIDE * MNIST_SIDE;
 /** Bytes in one row: the label, then the 28·28 pixels. */
 export const MNIST_ROW = 1 + PIXELS;
 
+/** How the embedded digits split into training and test rows. */
 export interface MnistSplitOptions {
   /** Seed of the train/test shuffle (default 0). */
   seed?: number;

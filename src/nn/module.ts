@@ -3,10 +3,12 @@
 import { WgnnError } from '../errors.js';
 import { Tensor } from '../tensor.js';
 
+/** PyTorch's nn.Module for wgnn: subclass it, hold layers and tensors in fields and write `forward`; `parameters()`, `train()`/`eval()`, `dispose()` walk the fields. */
 export abstract class Module {
   /** Training mode (dropout active, batch statistics in batch norm); `eval()` turns it off. */
   training = true;
 
+  /** The module applied to a batch `x`. */
   abstract forward(x: Tensor): Tensor;
 
   /** Runs `forward`. */
@@ -19,6 +21,7 @@ export abstract class Module {
     return this.walk(prefix).filter(([, t]) => t.requiresGrad);
   }
 
+  /** The trainable tensors (what an optimizer updates). */
   parameters(): Tensor[] {
     return this.namedParameters().map(([, t]) => t);
   }
@@ -50,6 +53,7 @@ export abstract class Module {
     return this;
   }
 
+  /** Inference mode (`train(false)`): dropout off, batch norm on its running statistics. */
   eval(): this {
     return this.train(false);
   }

@@ -54,21 +54,27 @@ export interface HostTensor {
   data: TypedArray;
   shape: readonly number[];
 }
+/** What `fit`, `evaluate` and `predict` take: a tensor, or host data with its shape. */
 export type Data = Tensor | HostTensor;
 
+/** Options of `compile`. */
 export interface CompileOptions {
   optimizer: Optimizer;
   loss: LossName | Loss;
   metrics?: 'accuracy'[];
 }
 
+/** Hooks `fit` calls as it trains (awaited when they return a promise). */
 export interface Callbacks {
+  /** Before each epoch (from 0). */
   onEpochBegin?(epoch: number): void | Promise<void>;
+  /** After each epoch, with its loss, metrics and validation figures. */
   onEpochEnd?(epoch: number, logs: Logs): void | Promise<void>;
   /** After each batch with its loss (read without stalling the GPU: the previous batches' losses). */
   onBatchEnd?(batch: number, logs: Logs): void | Promise<void>;
 }
 
+/** Options of `fit`. */
 export interface FitOptions {
   epochs?: number;
   batchSize?: number;
@@ -140,6 +146,7 @@ const FIT_RULES: Rules<FitOptions> = {
 };
 const EVALUATE_RULES: Rules<EvaluateOptions> = { batchSize: integer(1), checkFinite: boolean };
 
+/** What `fit` returns: each epoch's logs, as Keras's History. */
 export interface History {
   epoch: number[];
   history: Record<string, number[]>;
@@ -219,6 +226,7 @@ async function toDataset(
 const upload = (data: Float32Array | Int32Array, shape: readonly number[]): Tensor =>
   tensor(data, shape, { dtype: data instanceof Int32Array ? 'int32' : 'float32' });
 
+/** A stack of layers run in order, with Keras's training API: `compile`, `fit`, `evaluate`, `predict`, `save`/`load`, checkpoints, `summary`. */
 export class Sequential extends Module {
   layers: Layer[];
   private compiled: { optimizer: Optimizer; loss: Loss; metrics: 'accuracy'[] } | undefined;
@@ -239,12 +247,14 @@ export class Sequential extends Module {
     for (const l of this.layers) l.link(this.layers);
   }
 
+  /** Appends a layer (Keras's `model.add`). */
   add(layer: Layer): this {
     this.layers.push(layer);
     layer.link(this.layers);
     return this;
   }
 
+  /** The layers applied in order (a final softmax included). */
   forward(x: Tensor): Tensor {
     return this.layers.reduce((h, l) => l.forward(h), x);
   }
@@ -259,6 +269,7 @@ export class Sequential extends Module {
     }
   }
 
+  /** Sets the optimizer, the loss and the metrics `fit` and `evaluate` use. */
   compile(opts: CompileOptions): void {
     this.compiled = { optimizer: opts.optimizer, loss: getLoss(opts.loss), metrics: opts.metrics ?? [] };
   }

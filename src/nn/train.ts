@@ -25,6 +25,7 @@ export interface Logs {
 /** A model that is a stack of layers (a Sequential): its last layer's softmax or sigmoid can fuse into the loss. */
 export type LayerStack = Module & { readonly layers: readonly Layer[] };
 
+/** Options of `trainStep`. */
 export interface TrainStepOptions {
   optimizer: Optimizer;
   loss: LossName | Loss;
@@ -128,7 +129,13 @@ export class WeightCheck {
    * behind the copy); `decode` turns the value read into where the weights first went non-finite since the last read,
    * or undefined. Undefined when nothing was checked yet.
    */
-  beginRead(): { along: ReadAlong; decode: (value: TypedArray) => NonFiniteWeights | undefined } | undefined {
+  beginRead():
+    | {
+        along: ReadAlong;
+        /** Where the weights first went non-finite, from the flag's value read, or undefined. */
+        decode: (value: TypedArray) => NonFiniteWeights | undefined;
+      }
+    | undefined {
     const flag = this.flag;
     if (!flag) return undefined;
     const [base, names] = [this.base, this.names];
@@ -142,6 +149,7 @@ export class WeightCheck {
     };
   }
 
+  /** Frees the flag tensor. */
   dispose(): void {
     this.flag?.dispose();
     this.flag = undefined;

@@ -17,6 +17,7 @@ import { foldIntoZ, rank4, slideWindow, type Pair, type Padding, type Window2d }
 
 export type { Pair, Padding } from './window.js';
 
+/** Options of `conv2d` and `conv2dBias` over NHWC images with [R,S,C,K] filters. */
 export interface ConvAttrs {
   /** Step between output pixels: one number or [sh, sw]. */
   stride: Pair;

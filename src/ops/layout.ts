@@ -13,16 +13,19 @@ export interface ReshapeAttrs {
   /** Target shape; one entry may be -1 (inferred from the others). */
   shape: readonly number[];
 }
+/** Options of `transpose`. */
 export interface TransposeAttrs {
   /** Output axis k is input axis perm[k]; null reverses the axes. */
   perm: readonly number[] | null;
 }
+/** Options of `slice`. */
 export interface SliceAttrs {
   /** Start per dim; negative counts from the end. Missing trailing entries are 0. */
   begin: readonly number[];
   /** Length per dim; -1 runs to the end. Missing trailing entries are -1. */
   size: readonly number[];
 }
+/** Options of `concat`. */
 export interface ConcatAttrs {
   /** Axis to join along; negative counts from the end. */
   axis: number;

@@ -15,11 +15,13 @@ import { mean, rowTile, sum } from './reduce.js';
 import { neg, square } from './unary.js';
 import { requireFloat } from './util.js';
 
+/** Options of `softmaxCrossEntropy`. */
 export interface CrossEntropyAttrs {
   /** Labels are int32 class indices [...] (true) or float32 probability rows [..., C] (false). */
   sparse: boolean;
 }
 
+/** How a loss reduces its per-sample values: kept ('none'), averaged or summed. */
 export type LossReduction = 'none' | 'mean' | 'sum';
 
 type CeName = 'softmax_cross_entropy' | 'softmax_cross_entropy_bwd_x';

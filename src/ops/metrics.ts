@@ -6,6 +6,7 @@ import type { Tensor } from '../tensor.js';
 import { apply } from './apply.js';
 import { defineOp, type OpDef } from './op.js';
 
+/** Options of `countCorrect`. */
 export interface CountCorrectAttrs {
   /** With one output unit: predictions above it count as class 1 (0.5 for probabilities, 0 for logits). */
   threshold: number;

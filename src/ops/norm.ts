@@ -12,6 +12,7 @@ import { defineOp, type BadCase, type OpDef, type Sample, type SampleInput } fro
 import { rowTile } from './reduce.js';
 import { requireFloat } from './util.js';
 
+/** Options of `layerNorm`. */
 export interface LayerNormAttrs {
   /** Added to the variance inside the square root (PyTorch's default 1e-5). */
   eps: number;

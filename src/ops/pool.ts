@@ -14,6 +14,7 @@ import { mean } from './reduce.js';
 import { requireFloat } from './util.js';
 import { positivePair, rank4, rowThreadGrid, slideWindow, type Padding, type Pair, type Window2d } from './window.js';
 
+/** Options of `maxPool2d` and `avgPool2d` over NHWC images. */
 export interface Pool2dAttrs {
   /** Window size [ph, pw], or one number for both. */
   poolSize: Pair;
@@ -26,6 +27,7 @@ export interface Pool2dAttrs {
   padding: Padding;
 }
 
+/** Options of `avgPool2d`. */
 export interface AvgPool2dAttrs extends Pool2dAttrs {
   /**
    * Divide by the whole window (padding counted as zeros) instead of by the input elements it covers.

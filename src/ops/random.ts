@@ -8,6 +8,7 @@ import { apply } from './apply.js';
 import { defineOp, type OpDef } from './op.js';
 import { requireFloat } from './util.js';
 
+/** Options of `dropout`. */
 export interface DropoutAttrs {
   /** Fraction of elements zeroed, in [0, 1). */
   rate: number;

@@ -11,6 +11,7 @@ import { broadcastTo, reshape } from './layout.js';
 import { defineOp, type BadCase, type OpDef, type Sample } from './op.js';
 import { requireFloat } from './util.js';
 
+/** Options of `sum`, `mean` and `max`. */
 export interface ReduceAttrs {
   /** Axes to reduce (negative counts from the end); undefined reduces over all of them. */
   axes?: number | readonly number[] | undefined;
@@ -18,6 +19,7 @@ export interface ReduceAttrs {
   keepdims: boolean;
 }
 
+/** Options of `argmax`. */
 export interface ArgmaxAttrs {
   /** The axis to search; undefined searches the flattened tensor (as torch.argmax). */
   axis?: number | undefined;

@@ -15,6 +15,7 @@ import { reduceOps } from './reduce.js';
 import { softmaxOps } from './softmax.js';
 import { unaryOps } from './unary.js';
 
+/** The op table: every op definition (shape rule, CPU reference, kernels, backward rule, test samples), by name. */
 export const OPS = {
   ...unaryOps,
   ...binaryOps,
@@ -32,4 +33,5 @@ export const OPS = {
   ...attentionOps,
 } satisfies Record<string, AnyOp>;
 
+/** The name of an op of {@link OPS}. */
 export type OpName = keyof typeof OPS;

@@ -12,6 +12,7 @@ import { rowTile, sum, wideRows } from './reduce.js';
 import { exp } from './unary.js';
 import { requireFloat } from './util.js';
 
+/** Options of `softmax` and `logSoftmax`. */
 export interface SoftmaxAttrs {
   /** The axis to normalise over; only the last axis (-1 or rank - 1) is supported. */
   axis: number;

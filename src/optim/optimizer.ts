@@ -75,6 +75,7 @@ export interface CommonOptions {
 /** The option names of CommonOptions, which every rule accepts besides its own. */
 const COMMON: readonly (keyof CommonOptions)[] = ['globalClipnorm'];
 
+/** The base of the optimizers: per-parameter state slots, one fused update kernel per parameter, learning-rate schedules, gradient clipping, state for checkpoints. */
 export abstract class Optimizer {
   /** Steps taken (calls to `step()`); a learning-rate schedule is evaluated at it. */
   stepCount = 0;

@@ -8,13 +8,16 @@ import { sgd } from './sgd.js';
 import { WgnnError } from '../errors.js';
 import { show } from '../options.js';
 
+/** An optimizer the CLI and the demo offer by name, with its default learning rate. */
 export interface OptimizerPreset {
   /** The default learning rate (the start of a schedule). */
   lr: number;
+  /** The optimizer at this learning rate (or schedule). */
   make(lr: number | Schedule): Optimizer;
 }
 
 // No prototype: a name from a user (`--optimizer constructor`) must not find Object.prototype's members.
+/** The optimizers by name (`--optimizer` in the CLI). */
 export const OPTIMIZERS: Readonly<
   Record<'adam' | 'adamw' | 'sgd' | 'momentum' | 'rmsprop' | 'adagrad', OptimizerPreset>
 > = Object.freeze(
@@ -27,6 +30,7 @@ export const OPTIMIZERS: Readonly<
     adagrad: { lr: 0.05, make: (lr) => adagrad({ lr }) },
   } satisfies Record<string, OptimizerPreset>),
 );
+/** A name of {@link OPTIMIZERS}. */
 export type OptimizerName = keyof typeof OPTIMIZERS;
 
 /** The preset named `name`, or a WgnnError listing the names. */

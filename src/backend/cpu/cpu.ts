@@ -17,6 +17,7 @@ export interface CpuOptions {
   float64?: boolean;
 }
 
+/** The CPU reference backend: plain loops with float64 sums; the oracle the GPU kernels are tested against. */
 export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
   readonly description: string;

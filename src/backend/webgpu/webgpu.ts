@@ -39,6 +39,7 @@ export interface WebGpuOptions {
   poolCapBytes?: number;
 }
 
+/** The WebGPU backend (Dawn in Node, navigator.gpu in a browser): buffer pool, pipeline cache, batched dispatch, step capture and replay. */
 export class WebGpuBackend implements Backend {
   readonly name = 'webgpu' as const;
   readonly description: string;
