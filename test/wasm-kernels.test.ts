@@ -2,12 +2,13 @@
 // minimal single-threaded context: every sample of their ops against the CPU reference within the op's tolerance,
 // large shapes too, and the same bits whatever order the tasks run in (they are independent: threads may interleave).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CpuInput, TensorSpec, TypedArray } from '../src/backend/kernel.js';
 import type { WasmCtx, WasmKernel, WasmTensor } from '../src/backend/wasm/kernel.js';
+import { convKernels } from '../src/backend/wasm/ops/conv.js';
 import { matmulKernels } from '../src/backend/wasm/ops/matmul.js';
 import type { AnyOp, Sample } from '../src/ops/op.js';
 import { OPS } from '../src/ops/registry.js';
@@ -15,8 +16,8 @@ import { Rng } from '../src/rng.js';
 import { sizeOf } from '../src/shape.js';
 import { expectClose, sampleData } from './helpers.js';
 
-const KERNELS: Record<string, WasmKernel<object>> = { ...matmulKernels } as Record<string, WasmKernel<object>>;
-const SOURCES = ['matmul.ts'];
+const KERNELS: Record<string, WasmKernel<object>> = { ...matmulKernels, ...convKernels } as Record<string, WasmKernel<object>>;
+const SOURCES = ['matmul.ts', 'conv.ts'];
 
 let exports: Record<string, (...args: number[]) => void>;
 let memory: WebAssembly.Memory;

@@ -11,14 +11,14 @@ import type { WasmCtx, WasmKernel } from '../kernel.js';
 export const MR = 6;
 export const NR = 8;
 /** Depth of a packed A block: MC_MAX x KC floats (96 KiB) stay in L2, a KC x NR sliver of B (8 KiB) in L1. */
-const KC = 256;
+export const KC = 256;
 const MC_MAX = 96;
 const NC_MAX = 256;
 /** Tasks at most: each holds a packed A block in scratch; a task runs a contiguous run of tiles. */
 export const MAX_TASKS = 64;
 /** Products of at least this many flops are cut into at least MIN_TILES tiles (work for every thread). */
-const PARALLEL_FLOPS = 1 << 20;
-const MIN_TILES = 8;
+export const PARALLEL_FLOPS = 1 << 20;
+export const MIN_TILES = 8;
 
 /** Codes of the epilogue's activations (assembly/gemm.ts `activate`); a new unary op must get one here. */
 export const ACTIVATION_CODES: Record<Activation, number> = {
