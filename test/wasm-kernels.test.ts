@@ -10,14 +10,15 @@ import type { CpuInput, TensorSpec, TypedArray } from '../src/backend/kernel.js'
 import type { WasmCtx, WasmKernel, WasmTensor } from '../src/backend/wasm/kernel.js';
 import { convKernels } from '../src/backend/wasm/ops/conv.js';
 import { matmulKernels } from '../src/backend/wasm/ops/matmul.js';
+import { poolKernels } from '../src/backend/wasm/ops/pool.js';
 import type { AnyOp, Sample } from '../src/ops/op.js';
 import { OPS } from '../src/ops/registry.js';
 import { Rng } from '../src/rng.js';
 import { sizeOf } from '../src/shape.js';
 import { expectClose, sampleData } from './helpers.js';
 
-const KERNELS: Record<string, WasmKernel<object>> = { ...matmulKernels, ...convKernels } as Record<string, WasmKernel<object>>;
-const SOURCES = ['matmul.ts', 'conv.ts'];
+const KERNELS: Record<string, WasmKernel<object>> = { ...matmulKernels, ...convKernels, ...poolKernels } as Record<string, WasmKernel<object>>;
+const SOURCES = ['matmul.ts', 'conv.ts', 'pool.ts'];
 
 let exports: Record<string, (...args: number[]) => void>;
 let memory: WebAssembly.Memory;
@@ -134,6 +135,23 @@ describe.each(Object.keys(KERNELS))('%s', (name) => {
   });
 });
 
+function seedCnn(): [string, AnyOp, Sample<object>][] {
+  const op = (name: keyof typeof OPS) => OPS[name] as unknown as AnyOp;
+  const layers = [
+    { x: [8, 28, 28, 1], w: [3, 3, 1, 32], y: [8, 26, 26, 32], attrs: {} },
+    { x: [8, 14, 14, 32], w: [3, 3, 32, 64], y: [8, 14, 14, 64], attrs: { padding: 'same' } },
+    { x: [8, 14, 14, 32], w: [3, 3, 32, 64], y: [8, 7, 7, 64], attrs: { padding: 'same', stride: 2 } },
+  ];
+  return layers.flatMap(({ x, w, y, attrs }) => {
+    const tag = `x[${x}] w[${w}] ${JSON.stringify(attrs)}`;
+    return [
+      ['conv2d_bias', op('conv2d_bias'), { name: `${tag} relu`, inputs: [f32(x), f32(w), f32([w[3]!])], attrs: { ...attrs, activation: 'relu' } }],
+      ['conv2d_bwd_x', op('conv2d_bwd_x'), { name: tag, inputs: [f32(y), f32(w)], attrs: { ...attrs, xShape: x } }],
+      ['conv2d_bwd_w', op('conv2d_bwd_w'), { name: tag, inputs: [f32(x), f32(y)], attrs: { ...attrs, wShape: w } }],
+    ] as [string, AnyOp, Sample<object>][];
+  });
+}
+
 const f32 = (shape: number[]) => ({ shape, range: [-1, 1] as [number, number] });
 
 describe('large shapes', () => {
@@ -148,6 +166,13 @@ describe('large shapes', () => {
       'matmul_bias',
       OPS.matmul_bias as unknown as AnyOp,
       { name: '[3,70,300] @ [300,130] + bias gelu', inputs: [f32([3, 70, 300]), f32([300, 130]), f32([130])], attrs: { activation: 'gelu' } },
+    ],
+    // The seed CNN's layers at batch 8: 28x28x1 -> 32 3x3 (+ relu), 14x14x32 -> 64 3x3 'same'; a strided input gradient.
+    ...seedCnn(),
+    [
+      'max_pool2d',
+      OPS.max_pool2d as unknown as AnyOp,
+      { name: '[8,26,26,32] pool 2', inputs: [f32([8, 26, 26, 32])], attrs: { poolSize: 2 } },
     ],
   ];
   it.each(cases.map(([n, op, s]) => ({ op, s, label: `${n} ${s.name}` })))('$label [wasm] ≈ cpu', ({ op, s }) => {

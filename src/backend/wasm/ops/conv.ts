@@ -14,7 +14,6 @@ import {
   PARALLEL_FLOPS,
   gemmPlan,
   packTasks,
-  roundUp,
 } from './matmul.js';
 
 /** x [N,H,W,C], w [R,S,C,K] and the window, as the op's shape rule resolved them (it has already checked them). */
