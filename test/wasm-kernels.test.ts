@@ -17,7 +17,10 @@ import { Rng } from '../src/rng.js';
 import { sizeOf } from '../src/shape.js';
 import { expectClose, sampleData } from './helpers.js';
 
-const KERNELS: Record<string, WasmKernel<object>> = { ...matmulKernels, ...convKernels, ...poolKernels } as Record<string, WasmKernel<object>>;
+const KERNELS: Record<string, WasmKernel<object>> = { ...matmulKernels, ...convKernels, ...poolKernels } as Record<
+  string,
+  WasmKernel<object>
+>;
 const SOURCES = ['matmul.ts', 'conv.ts', 'pool.ts'];
 
 let exports: Record<string, (...args: number[]) => void>;
@@ -31,9 +34,18 @@ beforeAll(() => {
   const src = SOURCES.map((f) => resolve('src/backend/wasm/assembly', f));
   execFileSync(
     resolve('node_modules/.bin/asc'),
-    [...src, '-o', out, '-O3', '--runtime', 'stub', '--importMemory', '--sharedMemory', '--maximumMemory', '65536'].concat(
-      ['--enable', 'simd', '--enable', 'threads', '--noAssert'],
-    ),
+    [
+      ...src,
+      '-o',
+      out,
+      '-O3',
+      '--runtime',
+      'stub',
+      '--importMemory',
+      '--sharedMemory',
+      '--maximumMemory',
+      '65536',
+    ].concat(['--enable', 'simd', '--enable', 'threads', '--noAssert']),
     { stdio: 'pipe' },
   );
   memory = new WebAssembly.Memory({ initial: 512, maximum: 65536, shared: true });
@@ -68,7 +80,10 @@ function runWasm(
   };
   const put = (t: CpuInput): WasmTensor => {
     const ptr = alloc(4 * t.data.length);
-    const view = t.dtype === 'int32' ? new Int32Array(memory.buffer, ptr, t.data.length) : new Float32Array(memory.buffer, ptr, t.data.length);
+    const view =
+      t.dtype === 'int32'
+        ? new Int32Array(memory.buffer, ptr, t.data.length)
+        : new Float32Array(memory.buffer, ptr, t.data.length);
     view.set(t.data);
     return { ptr, shape: t.shape, dtype: t.dtype };
   };
@@ -123,7 +138,10 @@ function check(op: AnyOp, s: Sample<object>, seed: number, orders: Order[] = ['f
   if (want.aux) expect([...first.aux!], `${what}: argmax`).toEqual([...want.aux]);
   for (const order of orders.slice(1)) {
     const again = runWasm(KERNELS[op.name]!, inputs, out, aux, attrs, order);
-    expect(Buffer.from(again.out.buffer).equals(Buffer.from(first.out.buffer)), `${what}: tasks ${order} give other bits`).toBe(true);
+    expect(
+      Buffer.from(again.out.buffer).equals(Buffer.from(first.out.buffer)),
+      `${what}: tasks ${order} give other bits`,
+    ).toBe(true);
   }
 }
 
@@ -145,7 +163,11 @@ function seedCnn(): [string, AnyOp, Sample<object>][] {
   return layers.flatMap(({ x, w, y, attrs }) => {
     const tag = `x[${x}] w[${w}] ${JSON.stringify(attrs)}`;
     return [
-      ['conv2d_bias', op('conv2d_bias'), { name: `${tag} relu`, inputs: [f32(x), f32(w), f32([w[3]!])], attrs: { ...attrs, activation: 'relu' } }],
+      [
+        'conv2d_bias',
+        op('conv2d_bias'),
+        { name: `${tag} relu`, inputs: [f32(x), f32(w), f32([w[3]!])], attrs: { ...attrs, activation: 'relu' } },
+      ],
       ['conv2d_bwd_x', op('conv2d_bwd_x'), { name: tag, inputs: [f32(y), f32(w)], attrs: { ...attrs, xShape: x } }],
       ['conv2d_bwd_w', op('conv2d_bwd_w'), { name: tag, inputs: [f32(x), f32(y)], attrs: { ...attrs, wShape: w } }],
     ] as [string, AnyOp, Sample<object>][];
@@ -156,16 +178,28 @@ const f32 = (shape: number[]) => ({ shape, range: [-1, 1] as [number, number] })
 
 describe('large shapes', () => {
   const cases: [string, AnyOp, Sample<object>][] = [
-    ['matmul', OPS.matmul as unknown as AnyOp, { name: '256x512 @ 512x384', inputs: [f32([256, 512]), f32([512, 384])] }],
     [
       'matmul',
       OPS.matmul as unknown as AnyOp,
-      { name: '(512x256)ᵀ @ (384x512)ᵀ', inputs: [f32([512, 256]), f32([384, 512])], attrs: { transA: true, transB: true } },
+      { name: '256x512 @ 512x384', inputs: [f32([256, 512]), f32([512, 384])] },
+    ],
+    [
+      'matmul',
+      OPS.matmul as unknown as AnyOp,
+      {
+        name: '(512x256)ᵀ @ (384x512)ᵀ',
+        inputs: [f32([512, 256]), f32([384, 512])],
+        attrs: { transA: true, transB: true },
+      },
     ],
     [
       'matmul_bias',
       OPS.matmul_bias as unknown as AnyOp,
-      { name: '[3,70,300] @ [300,130] + bias gelu', inputs: [f32([3, 70, 300]), f32([300, 130]), f32([130])], attrs: { activation: 'gelu' } },
+      {
+        name: '[3,70,300] @ [300,130] + bias gelu',
+        inputs: [f32([3, 70, 300]), f32([300, 130]), f32([130])],
+        attrs: { activation: 'gelu' },
+      },
     ],
     // The seed CNN's layers at batch 8: 28x28x1 -> 32 3x3 (+ relu), 14x14x32 -> 64 3x3 'same'; a strided input gradient.
     ...seedCnn(),

@@ -5,16 +5,7 @@ import type { OpName } from '../../../ops/registry.js';
 import { slideWindow } from '../../../ops/window.js';
 import type { Shape } from '../../../shape.js';
 import type { WasmCtx, WasmKernel } from '../kernel.js';
-import {
-  ACTIVATION_CODES,
-  KC,
-  MAX_TASKS,
-  MIN_TILES,
-  NR,
-  PARALLEL_FLOPS,
-  gemmPlan,
-  packTasks,
-} from './matmul.js';
+import { ACTIVATION_CODES, KC, MAX_TASKS, MIN_TILES, NR, PARALLEL_FLOPS, gemmPlan, packTasks } from './matmul.js';
 
 /** x [N,H,W,C], w [R,S,C,K] and the window, as the op's shape rule resolved them (it has already checked them). */
 function geometry(op: string, xs: Shape, ws: Shape, a: ConvAttrs) {

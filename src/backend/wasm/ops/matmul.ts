@@ -128,11 +128,7 @@ function matmulKernel(withBias: boolean): WasmKernel<MatmulAttrs> {
     const panels = Math.ceil(N / NR);
     const pb = ctx.scratch(Math.max(16, 4 * Z * panels * NR * K));
     if (K > 0) {
-      ctx.parallel(
-        'matmul_pack_b',
-        [b!.ptr, pb, K, N, +transB, Z, d1!, d2!, d3!, ...lay.bS],
-        packTasks(Z * panels, K),
-      );
+      ctx.parallel('matmul_pack_b', [b!.ptr, pb, K, N, +transB, Z, d1!, d2!, d3!, ...lay.bS], packTasks(Z * panels, K));
     }
     const plan = gemmPlan(M, N, K, Z);
     const scratch = ctx.scratch(plan.tasks * plan.taskBytes);
