@@ -1,16 +1,18 @@
-// The f32 GEMM core the matmul and convolution kernels share: packing into panels, the 6x8 SIMD micro-kernel, the
+// The f32 GEMM core the matmul and convolution kernels share: packing into panels, the 4x8 SIMD micro-kernel, the
 // bias + activation epilogue. C [M,N] = A [M,Kr] @ B [Kr,N]; A is packed per block by each caller (strided for
 // matmul, gathered im2col-style for the convolutions), B once per op into NR-column panels.
 
 /** Rows of the register tile (and of a packed A panel). */
-export const MR: i32 = 6;
+export const MR: i32 = 4;
 /** Columns of the register tile (and of a packed B panel): two f32x4. */
 export const NR: i32 = 8;
 
-// NOTE: the 6x8 tile keeps 12 f32x4 accumulators, two B vectors and one broadcast A value live: 15 of the 16 vector
-// registers V8 has on x64 (8x8 spills). There is no fused multiply-add without relaxed SIMD (not enabled in Node 20),
-// so each term is a mul then an add, and C's k-sum runs in order k = 0..Kr-1 from 0 (or from C's partial when a
-// block continues a sum): every element's operations are the same whatever the tiling, blocking or thread.
+// NOTE: the 4x8 tile keeps 8 f32x4 accumulators, two B vectors, one broadcast A value and a product live. Measured in
+// L1 (V8 11.3, x64, CPU time): 4x8 and 2x16 run 41-42 GFLOP/s, 3x8 39, 6x8 and 4x12 24-29, 5x8 24, 3x12 22: past about
+// 12 live vectors V8 spills (it keeps some of the 16 xmm registers for itself). There is no fused multiply-add
+// without relaxed SIMD (not enabled in Node 20), so each term is a mul then an add, and C's k-sum runs in order
+// k = 0..Kr-1 from 0 (or from C's partial when a block continues a sum): every element's operations are the same
+// whatever the tiling, blocking or thread.
 
 /**
  * One MR x NR register tile over kc terms: pa [kc, MR] (a packed A panel), pb [kc, NR] (a packed B sliver).
@@ -20,14 +22,11 @@ export const NR: i32 = 8;
 @inline function micro(pa: usize, pb: usize, kc: i32, c: usize, ldc: usize, acc: bool): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  let c40 = f32x4.splat(0), c41 = f32x4.splat(0), c50 = f32x4.splat(0), c51 = f32x4.splat(0);
   if (acc) {
     c00 = v128.load(c); c01 = v128.load(c, 16);
     c10 = v128.load(c + ldc); c11 = v128.load(c + ldc, 16);
     c20 = v128.load(c + 2 * ldc); c21 = v128.load(c + 2 * ldc, 16);
     c30 = v128.load(c + 3 * ldc); c31 = v128.load(c + 3 * ldc, 16);
-    c40 = v128.load(c + 4 * ldc); c41 = v128.load(c + 4 * ldc, 16);
-    c50 = v128.load(c + 5 * ldc); c51 = v128.load(c + 5 * ldc, 16);
   }
   for (let k = 0; k < kc; k++) {
     const b0 = v128.load(pb);
@@ -40,19 +39,13 @@ export const NR: i32 = 8;
     c20 = f32x4.add(c20, f32x4.mul(a, b0)); c21 = f32x4.add(c21, f32x4.mul(a, b1));
     a = v128.load32_splat(pa, 12);
     c30 = f32x4.add(c30, f32x4.mul(a, b0)); c31 = f32x4.add(c31, f32x4.mul(a, b1));
-    a = v128.load32_splat(pa, 16);
-    c40 = f32x4.add(c40, f32x4.mul(a, b0)); c41 = f32x4.add(c41, f32x4.mul(a, b1));
-    a = v128.load32_splat(pa, 20);
-    c50 = f32x4.add(c50, f32x4.mul(a, b0)); c51 = f32x4.add(c51, f32x4.mul(a, b1));
-    pa += 24;
+    pa += 16;
     pb += 32;
   }
   v128.store(c, c00); v128.store(c, c01, 16);
   v128.store(c + ldc, c10); v128.store(c + ldc, c11, 16);
   v128.store(c + 2 * ldc, c20); v128.store(c + 2 * ldc, c21, 16);
   v128.store(c + 3 * ldc, c30); v128.store(c + 3 * ldc, c31, 16);
-  v128.store(c + 4 * ldc, c40); v128.store(c + 4 * ldc, c41, 16);
-  v128.store(c + 5 * ldc, c50); v128.store(c + 5 * ldc, c51, 16);
 }
 
 /**

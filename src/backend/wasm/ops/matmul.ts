@@ -1,6 +1,6 @@
 // matmul / matmul_bias on the wasm backend (assembly/matmul.ts), and the GEMM tiling plan the convolutions share:
 // b packed into 8-column panels once, then tasks over output tiles, each packing its block of a and running the
-// 6x8 SIMD micro-kernel over it. Every element sums k = 0..K-1 in order from 0, so the plan (tile sizes, task count,
+// 4x8 SIMD micro-kernel over it. Every element sums k = 0..K-1 in order from 0, so the plan (tile sizes, task count,
 // K blocking) changes only speed, never a bit of the result.
 import type { Activation, MatmulAttrs } from '../../../ops/matmul.js';
 import type { OpName } from '../../../ops/registry.js';
@@ -8,7 +8,7 @@ import { broadcastStrides } from '../../../shape.js';
 import type { WasmCtx, WasmKernel } from '../kernel.js';
 
 /** The micro-kernel's register tile (assembly/gemm.ts MR, NR): rows of a packed A panel, columns of a B panel. */
-export const MR = 6;
+export const MR = 4;
 export const NR = 8;
 /** Depth of a packed A block: MC_MAX x KC floats (96 KiB) stay in L2, a KC x NR sliver of B (8 KiB) in L1. */
 export const KC = 256;
