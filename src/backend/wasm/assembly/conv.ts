@@ -227,11 +227,22 @@ function packIm2colT(
       let p = (k0 / Q) % P;
       let n = k0 / (P * Q);
       let o = d + (<usize>r << 2);
-      for (let k = 0; k < kc; k++, o += step) {
+      // In runs along an output row (n, p): one input row h each.
+      for (let k = 0; k < kc; ) {
+        const run = min(Q - q, kc - k);
         const h = p * sh + hoff;
-        const w = q * sw + woff;
-        store<f32>(o, h >= 0 && h < H && w >= 0 && w < W ? load<f32>(x + (<usize>(((n * H + h) * W + w) * C + c) << 2)) : 0);
-        if (++q == Q) {
+        if (h >= 0 && h < H) {
+          const line = x + (<usize>((n * H + h) * W * C + c) << 2);
+          let w = q * sw + woff;
+          for (let t = 0; t < run; t++, o += step, w += sw) {
+            store<f32>(o, w >= 0 && w < W ? load<f32>(line + (<usize>(w * C) << 2)) : 0);
+          }
+        } else {
+          for (let t = 0; t < run; t++, o += step) store<f32>(o, 0);
+        }
+        k += run;
+        q += run;
+        if (q == Q) {
           q = 0;
           if (++p == P) {
             p = 0;

@@ -122,6 +122,13 @@ export function packB(src: usize, rs: i32, cs: i32, Kr: i32, N: i32, dst: usize,
 export function packA(src: usize, rs: i32, cs: i32, M: i32, m0: i32, mc: i32, k0: i32, kc: i32, dst: usize): void {
   for (let i = 0; i < mc; i += MR) {
     const d = dst + (<usize>(i * kc) << 2);
+    if (rs == 1 && m0 + i + MR <= M) {
+      // A stored transposed ([Kr, M]): a panel's MR rows at one k are one f32x4.
+      let s = src + (<usize>(m0 + i + k0 * cs) << 2);
+      const step = <usize>cs << 2;
+      for (let k = 0; k < kc; k++, s += step) v128.store(d + (<usize>k << 4), v128.load(s));
+      continue;
+    }
     for (let r = 0; r < MR; r++) {
       const m = m0 + i + r;
       if (m >= M) {
@@ -188,9 +195,21 @@ export function epilogue(
   if (!hasBias && act == 0) return;
   const m1 = min(rows, m0 + mc);
   const n1 = min(cols, n0 + nc);
+  // none, relu and leaky_relu in f32x4s (the same adds, compares and products as `activate`, lane by lane).
+  const n4 = act <= LEAKY_RELU ? n0 + ((n1 - n0) & ~3) : n0;
+  const zero = f32x4.splat(0);
+  const slope = f32x4.splat(alpha);
   for (let m = m0; m < m1; m++) {
     const row = c + (<usize>m * <usize>ldc << 2);
-    for (let n = n0; n < n1; n++) {
+    for (let n = n0; n < n4; n += 4) {
+      const p = row + (<usize>n << 2);
+      let v = v128.load(p);
+      if (hasBias) v = f32x4.add(v, v128.load(bias + (<usize>n << 2)));
+      if (act == RELU) v = v128.bitselect(v, zero, v128.or(f32x4.gt(v, zero), f32x4.ne(v, v)));
+      else if (act == LEAKY_RELU) v = v128.bitselect(v, f32x4.mul(slope, v), f32x4.gt(v, zero));
+      v128.store(p, v);
+    }
+    for (let n = n4; n < n1; n++) {
       const p = row + (<usize>n << 2);
       let v = load<f32>(p);
       if (hasBias) v += load<f32>(bias + (<usize>n << 2));
