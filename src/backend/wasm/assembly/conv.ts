@@ -22,6 +22,7 @@ function packIm2col(
   const step = <usize>MR << 2;
   for (let i = 0; i < mc; i += MR) {
     const d = dst + (<usize>(i * kc) << 2);
+    if (C == 1 && sw == 1 && packPanelC1(x, H, W, S, P, Q, sh, dh, dw, pt, pl, M, m0 + i, k0, kc, d)) continue;
     for (let r = 0; r < MR; r++) {
       const m = m0 + i + r;
       if (m >= M) {
@@ -56,6 +57,35 @@ function packIm2col(
       }
     }
   }
+}
+
+/**
+ * packIm2col's panel of MR (= 4) output pixels m.. for one channel and stride 1 across, where they lie on one output
+ * row and all their taps inside the image: a tap's 4 values are neighbours in x, one f32x4. False where it does not
+ * apply (the caller packs the panel element by element).
+ */
+function packPanelC1(
+  x: usize, H: i32, W: i32, S: i32, P: i32, Q: i32, sh: i32, dh: i32, dw: i32, pt: i32, pl: i32,
+  M: i32, m: i32, k0: i32, kc: i32, d: usize,
+): bool {
+  const q = m % Q;
+  if (m + MR > M || q + MR > Q) return false;
+  const p = (m / Q) % P;
+  const n = m / (P * Q);
+  const hb = p * sh - pt;
+  const wb = q - pl;
+  const R = (k0 + kc + S - 1) / S; // taps k0..k0+kc-1 use rows < R
+  if (hb < 0 || hb + (R - 1) * dh >= H || wb < 0 || wb + MR - 1 + (S - 1) * dw >= W) return false;
+  let rr = k0 / S;
+  let ss = k0 - rr * S;
+  for (let k = 0; k < kc; k++) {
+    v128.store(d + (<usize>k << 4), v128.load(x + (<usize>((n * H + hb + rr * dh) * W + wb + ss * dw) << 2)));
+    if (++ss == S) {
+      ss = 0;
+      rr++;
+    }
+  }
+  return true;
 }
 
 /**
