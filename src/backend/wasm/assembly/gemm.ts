@@ -106,7 +106,31 @@ export function packB(src: usize, rs: i32, cs: i32, Kr: i32, N: i32, dst: usize,
       }
       continue;
     }
-    for (let k = 0; k < Kr; k++) {
+    let k = 0;
+    if (rs == 1 && nn == NR) {
+      // B stored transposed ([N, Kr]): 4 k of 4 columns are 4 f32x4 rows of b, transposed in registers.
+      for (; k + 4 <= Kr; k += 4) {
+        for (let half = 0; half < 2; half++) {
+          const s = src + (<usize>((n0 + half * 4) * cs + k) << 2);
+          const step = <usize>cs << 2;
+          const r0 = v128.load(s);
+          const r1 = v128.load(s + step);
+          const r2 = v128.load(s + 2 * step);
+          const r3 = v128.load(s + 3 * step);
+          const lo01 = i32x4.shuffle(r0, r1, 0, 4, 1, 5);
+          const lo23 = i32x4.shuffle(r2, r3, 0, 4, 1, 5);
+          const hi01 = i32x4.shuffle(r0, r1, 2, 6, 3, 7);
+          const hi23 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
+          const o = d + (<usize>half << 4);
+          v128.store(o, i32x4.shuffle(lo01, lo23, 0, 1, 4, 5));
+          v128.store(o, i32x4.shuffle(lo01, lo23, 2, 3, 6, 7), 32);
+          v128.store(o, i32x4.shuffle(hi01, hi23, 0, 1, 4, 5), 64);
+          v128.store(o, i32x4.shuffle(hi01, hi23, 2, 3, 6, 7), 96);
+        }
+        d += 128;
+      }
+    }
+    for (; k < Kr; k++) {
       for (let q = 0; q < NR; q++) {
         store<f32>(d + (<usize>q << 2), q < nn ? load<f32>(src + (<usize>(k * rs + (n0 + q) * cs) << 2)) : 0);
       }
