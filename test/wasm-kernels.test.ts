@@ -1,6 +1,7 @@
 // The wasm backend's GEMM, convolution and pooling kernels (src/backend/wasm/assembly, compiled here with asc) on a
 // minimal single-threaded context: every sample of their ops against the CPU reference within the op's tolerance,
-// large shapes too, and the same bits whatever order the tasks run in (they are independent: threads may interleave).
+// large shapes too, and the same bits whatever order the tasks run in (no task reads another's output; that tasks'
+// scratch and outputs are disjoint under real threads is for the backend's 1/2/4-thread tests).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
