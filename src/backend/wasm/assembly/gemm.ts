@@ -153,6 +153,31 @@ export function packA(src: usize, rs: i32, cs: i32, M: i32, m0: i32, mc: i32, k0
       for (let k = 0; k < kc; k++, s += step) v128.store(d + (<usize>k << 4), v128.load(s));
       continue;
     }
+    if (cs == 1 && m0 + i + MR <= M) {
+      // A row-major: 4 k of the panel's 4 rows are 4 f32x4, transposed in registers; the last kc % 4 one by one.
+      const step = <usize>rs << 2;
+      let s = src + (<usize>((m0 + i) * rs + k0) << 2);
+      let k = 0;
+      for (; k + 4 <= kc; k += 4, s += 16) {
+        const r0 = v128.load(s);
+        const r1 = v128.load(s + step);
+        const r2 = v128.load(s + 2 * step);
+        const r3 = v128.load(s + 3 * step);
+        const lo01 = i32x4.shuffle(r0, r1, 0, 4, 1, 5);
+        const lo23 = i32x4.shuffle(r2, r3, 0, 4, 1, 5);
+        const hi01 = i32x4.shuffle(r0, r1, 2, 6, 3, 7);
+        const hi23 = i32x4.shuffle(r2, r3, 2, 6, 3, 7);
+        const o = d + (<usize>k << 4);
+        v128.store(o, i32x4.shuffle(lo01, lo23, 0, 1, 4, 5));
+        v128.store(o, i32x4.shuffle(lo01, lo23, 2, 3, 6, 7), 16);
+        v128.store(o, i32x4.shuffle(hi01, hi23, 0, 1, 4, 5), 32);
+        v128.store(o, i32x4.shuffle(hi01, hi23, 2, 3, 6, 7), 48);
+      }
+      for (; k < kc; k++, s += 4) {
+        for (let r = 0; r < MR; r++) store<f32>(d + (<usize>(k * MR + r) << 2), load<f32>(s + <usize>r * step));
+      }
+      continue;
+    }
     for (let r = 0; r < MR; r++) {
       const m = m0 + i + r;
       if (m >= M) {
