@@ -232,53 +232,70 @@ export function conv2d_bwd_x_tiles(
 
 /**
  * Filter-gradient A block: rows m0.. (taps m = (r·S + s)·C + c), columns k0..k0+kc-1 (output pixels (n·P + p)·Q + q)
- * of im2col(x)ᵀ [R·S·C, N·P·Q]; padding 0.
+ * of im2col(x)ᵀ [R·S·C, N·P·Q]; padding 0. Where C % 4 = 0 a panel's 4 rows are 4 neighbouring channels of one
+ * tap: one f32x4 of x per output pixel.
  */
 function packIm2colT(
   x: usize, H: i32, W: i32, C: i32, S: i32, P: i32, Q: i32,
   sh: i32, sw: i32, dh: i32, dw: i32, pt: i32, pl: i32,
   M: i32, m0: i32, mc: i32, k0: i32, kc: i32, dst: usize,
 ): void {
-  const step = <usize>MR << 2;
   for (let i = 0; i < mc; i += MR) {
     const d = dst + (<usize>(i * kc) << 2);
+    if (C % MR == 0 && m0 + i + MR <= M) {
+      const m = m0 + i;
+      tapRow(x, H, W, C, P, Q, sh, sw, (m / (S * C)) * dh - pt, ((m / C) % S) * dw - pl, m % C, k0, kc, d, true);
+      continue;
+    }
     for (let r = 0; r < MR; r++) {
       const m = m0 + i + r;
       if (m >= M) {
         zeroRow(d, r, kc);
         continue;
       }
-      const c = m % C;
-      const ss = (m / C) % S;
-      const rr = m / (S * C);
-      const hoff = rr * dh - pt;
-      const woff = ss * dw - pl;
-      let q = k0 % Q;
-      let p = (k0 / Q) % P;
-      let n = k0 / (P * Q);
-      let o = d + (<usize>r << 2);
-      // In runs along an output row (n, p): one input row h each.
-      for (let k = 0; k < kc; ) {
-        const run = min(Q - q, kc - k);
-        const h = p * sh + hoff;
-        if (h >= 0 && h < H) {
-          const line = x + (<usize>((n * H + h) * W * C + c) << 2);
-          let w = q * sw + woff;
-          for (let t = 0; t < run; t++, o += step, w += sw) {
-            store<f32>(o, w >= 0 && w < W ? load<f32>(line + (<usize>(w * C) << 2)) : 0);
-          }
-        } else {
-          for (let t = 0; t < run; t++, o += step) store<f32>(o, 0);
-        }
-        k += run;
-        q += run;
-        if (q == Q) {
-          q = 0;
-          if (++p == P) {
-            p = 0;
-            n++;
-          }
-        }
+      const o = d + (<usize>r << 2);
+      tapRow(x, H, W, C, P, Q, sh, sw, (m / (S * C)) * dh - pt, ((m / C) % S) * dw - pl, m % C, k0, kc, o, false);
+    }
+  }
+}
+
+/**
+ * One row of packIm2colT (channel c of the tap at offset hoff, woff; or 4 channels from c when `wide`) over output
+ * pixels k0..k0+kc-1, written every MR floats from o, in runs along an output row (n, p): one input row h each.
+ */
+// prettier-ignore
+@inline function tapRow(
+  x: usize, H: i32, W: i32, C: i32, P: i32, Q: i32, sh: i32, sw: i32,
+  hoff: i32, woff: i32, c: i32, k0: i32, kc: i32, o: usize, wide: bool,
+): void {
+  const step = <usize>MR << 2;
+  let q = k0 % Q;
+  let p = (k0 / Q) % P;
+  let n = k0 / (P * Q);
+  for (let k = 0; k < kc; ) {
+    const run = min(Q - q, kc - k);
+    const h = p * sh + hoff;
+    if (h >= 0 && h < H) {
+      const line = x + (<usize>((n * H + h) * W * C + c) << 2);
+      let w = q * sw + woff;
+      for (let t = 0; t < run; t++, o += step, w += sw) {
+        const inside = w >= 0 && w < W;
+        if (wide) v128.store(o, inside ? v128.load(line + (<usize>(w * C) << 2)) : f32x4.splat(0));
+        else store<f32>(o, inside ? load<f32>(line + (<usize>(w * C) << 2)) : 0);
+      }
+    } else {
+      for (let t = 0; t < run; t++, o += step) {
+        if (wide) v128.store(o, f32x4.splat(0));
+        else store<f32>(o, 0);
+      }
+    }
+    k += run;
+    q += run;
+    if (q == Q) {
+      q = 0;
+      if (++p == P) {
+        p = 0;
+        n++;
       }
     }
   }
