@@ -230,6 +230,168 @@ export function conv2d_bwd_x_tiles(
   }
 }
 
+// ---- conv2d_bwd_x with stride > 1 (dilation 1), by phases: dx pixels whose (h + pt) % sh = ph and
+// (w + pl) % sw = pw are reached only by the taps r ≡ ph (mod sh), s ≡ pw (mod sw), so each phase is its own GEMM
+// over its Rp·Sp·K terms (the plain gather would multiply sh·sw times as many zeros). Phases run ph-major, pw-minor.
+
+/** Taps of phase `ph` along an axis of R taps and stride sh: r = ph, ph + sh, ... < R. */
+@inline function phaseTaps(R: i32, sh: i32, ph: i32): i32 {
+  return ph < R ? (R - ph + sh - 1) / sh : 0;
+}
+
+/** First pixel of phase `ph` along an axis (the least h >= 0 with (h + pt) % sh = ph) and the count below H. */
+@inline function phaseStart(pt: i32, sh: i32, ph: i32): i32 {
+  return (((ph - pt) % sh) + sh) % sh;
+}
+
+@inline function phasePixels(H: i32, pt: i32, sh: i32, ph: i32): i32 {
+  const h0 = phaseStart(pt, sh, ph);
+  return h0 < H ? (H - h0 + sh - 1) / sh : 0;
+}
+
+/**
+ * Packs the phases' B operands: phase (ph, pw)'s B [(ri·Sp + si)·K + k, c] = w[ph + ri·sh, pw + si·sw, c, k] in
+ * NR-column panels, phase after phase. Units: (phase, panel).
+ */
+export function conv2d_bwd_x_pack_w_phases(
+  w: usize, pb: usize, R: i32, S: i32, C: i32, K: i32, sh: i32, sw: i32, task: i32, tasks: i32,
+): void {
+  const panels = (C + NR - 1) / NR;
+  const units = sh * sw * panels;
+  const u1 = <i32>(<i64>units * (task + 1) / tasks);
+  let base: usize = pb;
+  let u = 0;
+  for (let ph = 0; ph < sh; ph++) {
+    const Rp = phaseTaps(R, sh, ph);
+    for (let pw = 0; pw < sw; pw++) {
+      const Sp = phaseTaps(S, sw, pw);
+      const Kr = Rp * Sp * K;
+      for (let j = 0; j < panels; j++, u++) {
+        if (u >= u1) return;
+        if (u < <i32>(<i64>units * task / tasks)) continue;
+        let d = base + (<usize>(j * Kr * NR) << 2);
+        const c0 = j * NR;
+        const cn = min(NR, C - c0);
+        for (let ri = 0; ri < Rp; ri++) {
+          for (let si = 0; si < Sp; si++) {
+            const tap = (ph + ri * sh) * S + pw + si * sw;
+            for (let k = 0; k < K; k++, d += NR * 4) {
+              for (let q = 0; q < NR; q++) {
+                store<f32>(d + (<usize>q << 2), q < cn ? load<f32>(w + (<usize>((tap * C + c0 + q) * K + k) << 2)) : 0);
+              }
+            }
+          }
+        }
+      }
+      base += <usize>(panels * Kr * NR) << 2;
+    }
+  }
+}
+
+/**
+ * A block of one phase's GEMM for the dx pixels wi = m0.. of line (n, hi): columns k0.. of (ri, si, k), the entry
+ * dy[n, p, q, k] with p = pb_h + hi − ri, q = pb_w + wi − si (pb_h = (h0 + pt − ph) / sh for the phase's first row
+ * h0), 0 outside dy.
+ */
+function packPhase(
+  dy: usize, K: i32, P: i32, Q: i32, Sp: i32, n: i32, ph0: i32, pw0: i32,
+  M: i32, m0: i32, mc: i32, k0: i32, kc: i32, dst: usize,
+): void {
+  if (kc == 0) return; // a phase no tap reaches (stride > kernel): gemmBlock writes its zeros
+  const SK = Sp * K;
+  const step = <usize>MR << 2;
+  for (let i = 0; i < mc; i += MR) {
+    const d = dst + (<usize>(i * kc) << 2);
+    for (let r = 0; r < MR; r++) {
+      const m = m0 + i + r;
+      if (m >= M) {
+        zeroRow(d, r, kc);
+        continue;
+      }
+      let ri = k0 / SK;
+      let si = (k0 - ri * SK) / K;
+      let kk = k0 - ri * SK - si * K;
+      let o = d + (<usize>r << 2);
+      for (let k = 0; k < kc; ) {
+        const run = min(K - kk, kc - k);
+        const p = ph0 - ri;
+        const q = pw0 + m - si;
+        if (p >= 0 && p < P && q >= 0 && q < Q) {
+          let s = dy + (<usize>(((n * P + p) * Q + q) * K + kk) << 2);
+          for (let t = 0; t < run; t++, s += 4, o += step) store<f32>(o, load<f32>(s));
+        } else {
+          for (let t = 0; t < run; t++, o += step) store<f32>(o, 0);
+        }
+        k += run;
+        kk = 0;
+        if (++si == Sp) {
+          si = 0;
+          ri++;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * conv2d_bwd_x by phases (stride > 1, dilation 1): units (phase, n, line hi, row tile of mc pixels, column tile of nc
+ * channels); a line's pixels are dx rows sw·C floats apart, which gemmBlock takes as its row stride.
+ */
+export function conv2d_bwd_x_phases(
+  dy: usize, pb: usize, dx: usize,
+  N: i32, H: i32, W: i32, C: i32, R: i32, S: i32, K: i32, P: i32, Q: i32,
+  sh: i32, sw: i32, pt: i32, pl: i32,
+  mc: i32, nc: i32, kcb: i32, scratch: usize, taskBytes: i32,
+  task: i32, tasks: i32,
+): void {
+  const nt = (C + nc - 1) / nc;
+  const panels = (C + NR - 1) / NR;
+  let units = 0;
+  for (let ph = 0; ph < sh; ph++) {
+    for (let pw = 0; pw < sw; pw++) {
+      units += N * phasePixels(H, pt, sh, ph) * ((phasePixels(W, pl, sw, pw) + mc - 1) / mc) * nt;
+    }
+  }
+  const u0 = <i32>(<i64>units * task / tasks);
+  const u1 = <i32>(<i64>units * (task + 1) / tasks);
+  const pa = scratch + <usize>task * <usize>taskBytes;
+  const tmp = pa + (<usize>(mc * kcb) << 2);
+  let base: usize = pb;
+  let u = 0;
+  for (let ph = 0; ph < sh; ph++) {
+    const Rp = phaseTaps(R, sh, ph);
+    const h0 = phaseStart(pt, sh, ph);
+    const Hp = phasePixels(H, pt, sh, ph);
+    for (let pw = 0; pw < sw; pw++) {
+      const Sp = phaseTaps(S, sw, pw);
+      const w0 = phaseStart(pl, sw, pw);
+      const Wp = phasePixels(W, pl, sw, pw);
+      const Kr = Rp * Sp * K;
+      const mt = (Wp + mc - 1) / mc;
+      const count = N * Hp * mt * nt;
+      for (let v = max(u0 - u, 0); v < min(u1 - u, count); v++) {
+        const line = v / (mt * nt);
+        const n = line / Hp;
+        const hi = line % Hp;
+        const m0 = (v / nt) % mt * mc;
+        const n0 = v % nt * nc;
+        const mcc = min(mc, Wp - m0);
+        const ncc = min(nc, C - n0);
+        const c = dx + (<usize>(((n * H + h0 + hi * sh) * W + w0) * C) << 2);
+        let k0 = 0;
+        do {
+          const kc = min(kcb, Kr - k0);
+          packPhase(dy, K, P, Q, Sp, n, (h0 + pt - ph) / sh + hi, (w0 + pl - pw) / sw, Wp, m0, mcc, k0, kc, pa);
+          gemmBlock(pa, base, Kr, k0, kc, m0, mcc, n0, ncc, c, sw * C, Wp, C, tmp, k0 > 0);
+          k0 += kc;
+        } while (k0 < Kr);
+      }
+      u += count;
+      base += <usize>(panels * Kr * NR) << 2;
+    }
+  }
+}
+
 /**
  * Filter-gradient A block: rows m0.. (taps m = (r·S + s)·C + c), columns k0..k0+kc-1 (output pixels (n·P + p)·Q + q)
  * of im2col(x)ᵀ [R·S·C, N·P·Q]; padding 0. Where C % 4 = 0 a panel's 4 rows are 4 neighbouring channels of one

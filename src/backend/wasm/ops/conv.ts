@@ -60,9 +60,17 @@ function convKernel(withBias: boolean): WasmKernel<Conv2dAttrs> {
   };
 }
 
+/** Pixels of phase ph along an axis of H pixels (those with (h + pt) % sh = ph), as assembly/conv.ts counts them. */
+function phasePixels(H: number, pt: number, sh: number, ph: number): number {
+  const h0 = (((ph - pt) % sh) + sh) % sh;
+  return h0 < H ? Math.ceil((H - h0) / sh) : 0;
+}
+
 // In the forward pass x[n,h,w,c] fed y[n,p,q,k] through w[r,s,c,k]; so now dx [N·H·W, C] gathers, for each of its
 // elements, dy[n,p,q,k]·w[r,s,c,k] over the (r, s, k) whose tap read it: A [N·H·W, R·S·K] @ B [R·S·K, C].
-// NOTE: at stride > 1 most (r, s) taps miss a given pixel and their A entries are 0 (computed, not skipped).
+// At stride > 1 (dilation 1) by phases (assembly/conv.ts conv2d_bwd_x_phases): a pixel is reached by only the taps
+// of its phase, and the plain gather would multiply the other taps' zeros.
+// NOTE: strided and dilated at once still takes the plain gather, zeros included.
 const bwdX: WasmKernel<Conv2dBwdXAttrs> = (ctx) => {
   const [dy, w] = ctx.inputs;
   const g = geometry('conv2d_bwd_x', ctx.attrs.xShape, w!.shape, ctx.attrs);
@@ -71,6 +79,25 @@ const bwdX: WasmKernel<Conv2dBwdXAttrs> = (ctx) => {
   const Kr = g.R * g.S * g.K;
   const panels = Math.ceil(g.C / NR);
   const pb = ctx.scratch(Math.max(16, 4 * panels * NR * Kr));
+  if ((g.sh > 1 || g.sw > 1) && g.dh === 1 && g.dw === 1) {
+    const packArgs = [w!.ptr, pb, g.R, g.S, g.C, g.K, g.sh, g.sw];
+    ctx.parallel('conv2d_bwd_x_pack_w_phases', packArgs, packTasks(g.sh * g.sw * panels, Kr / (g.sh * g.sw)));
+    const KrMax = Math.ceil(g.R / g.sh) * Math.ceil(g.S / g.sw) * g.K;
+    const plan = gemmPlan(Math.ceil(g.W / g.sw), g.C, KrMax);
+    let units = 0;
+    for (let ph = 0; ph < g.sh; ph++) {
+      for (let pw = 0; pw < g.sw; pw++) {
+        const lines = g.N * phasePixels(g.H, g.pt, g.sh, ph);
+        units += lines * Math.ceil(phasePixels(g.W, g.pl, g.sw, pw) / plan.mc) * Math.ceil(g.C / plan.nc);
+      }
+    }
+    const tasks = Math.max(1, Math.min(units, MAX_TASKS));
+    const scratch = ctx.scratch(tasks * plan.taskBytes);
+    const dims = [g.N, g.H, g.W, g.C, g.R, g.S, g.K, g.P, g.Q, g.sh, g.sw, g.pt, g.pl];
+    const args = [dy!.ptr, pb, ctx.out.ptr, ...dims, plan.mc, plan.nc, plan.kcb, scratch, plan.taskBytes];
+    ctx.parallel('conv2d_bwd_x_phases', args, tasks);
+    return;
+  }
   if (Kr > 0) ctx.parallel('conv2d_bwd_x_pack_w', [w!.ptr, pb, g.R * g.S, g.C, g.K], packTasks(panels, Kr));
   const plan = gemmPlan(M, g.C, Kr);
   const scratch = ctx.scratch(plan.tasks * plan.taskBytes);
