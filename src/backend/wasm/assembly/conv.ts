@@ -1,7 +1,7 @@
 // Convolution kernels, NHWC, as implicit GEMMs over gemm.ts's micro-kernel: each task packs its block of the
 // virtual im2col matrix straight from the image (no im2col buffer), the other operand packed once by the wrapper
-// (matmul_pack_b, or conv2d_bwd_x_pack_w). x [N,H,W,C], w [R,S,C,K], y [N,P,Q,K]; window: strides sh, sw,
-// dilations dh, dw, top/left padding pt, pl.
+// (matmul_pack_b, conv2d_bwd_x_pack_w or _pack_w_phases). x [N,H,W,C], w [R,S,C,K], y [N,P,Q,K]; window: strides
+// sh, sw, dilations dh, dw, top/left padding pt, pl.
 import { MR, NR, epilogue, gemmBlock } from './gemm';
 
 /** Zeroes column r of a packed A panel [kc, MR] at d. */
