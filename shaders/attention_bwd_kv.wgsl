@@ -1,5 +1,6 @@
 // Fused attention backward for k and v (src/ops/attention.ts). dy [bh, tq, DV], q [bh, tq, DK], k [bh, tk, DK],
-// v [bh, tk, DV], lse and delta [bh, tq] -> dkv [bh, tk, DK + DV] (dk, then dv, in each row). One workgroup per
+// v [bh, tk, DV], lse and delta [bh, tq] -> dk, dv in `dkv` (one [bh, tk, DK + DV] for the op on split heads, their
+// columns of dqkv [B, T, 3·H·DK] for attention_qkv: the uniforms' layouts say where). One workgroup per
 // (batch·head, tile of BR keys), looping over tiles of BC queries (causal: from the first query that sees the tile's
 // first key): with pᵀ = exp(scale·k qᵀ − lse) recomputed, dv = pᵀ dy and, with dsᵀ = pᵀ ∘ (v dyᵀ − delta),
 // dk = scale · dsᵀ q. Each element is one thread's sum in a fixed order: deterministic, no atomics.

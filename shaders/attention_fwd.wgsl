@@ -1,5 +1,6 @@
 // Fused attention forward, flash-attention style (src/ops/attention.ts). q [bh, tq, DK], k [bh, tk, DK],
-// v [bh, tk, DV] -> o [bh, tq, DV] and lse [bh, tq], each row's log Σ exp(scores) for the backward. One workgroup per
+// v [bh, tk, DV] -> o [bh, tq, DV] and lse [bh, tq] (rows where the uniforms' layouts say: split heads, or the packed
+// projection of attention_qkv), each row's log Σ exp(scores) for the backward. One workgroup per
 // (batch·head, tile of BR queries); tiles of BC keys and values pass through workgroup memory, and an online softmax
 // (running max m and sum l per row, the output rescaled when m grows) means no row of scores is ever whole. Causal
 // key tiles past the query tile's last visible key are never loaded.

@@ -1,6 +1,6 @@
-// Scaled dot-product attention, softmax(q kᵀ · scale + mask) v, picked by shape: one fused op (flash-style kernels,
-// shaders/attention_*.wgsl: memory grows with T, not T²) where there is no mask and no dropout, else composed from
-// table ops (matmul, add, softmax, dropout), whose backward is the tape's. The composed path is the reference.
+// Scaled dot-product attention, softmax(q kᵀ · scale + mask) v: one fused op (flash-style kernels, memory growing with
+// T, not T²) without mask or dropout, else composed from table ops (the reference, its backward the tape's);
+// attentionQkv runs the fused kernels on a transformer's packed QKV projection [B, T, 3·H·Dh], with no head transposes.
 import type { CpuInput, FloatArray, TensorSpec } from '../backend/backend.js';
 import type { GpuContext, GpuTensor } from '../backend/kernel.js';
 import { f32, grid1d, u32 } from '../backend/kernel.js';
