@@ -145,7 +145,11 @@ function matmulCase(s: Shape, seed: number, family = 'matmul'): Case {
       const k = matmulKernel(
         { M: s.M, K: s.K, N: s.N, batch: 1 },
         { transA, transB, ...(attrs.kernel ? { kernel: attrs.kernel } : {}) },
-        gpu.limits,
+        {
+          maxComputeWorkgroupStorageSize: gpu.limits.maxComputeWorkgroupStorageSize,
+          maxComputeInvocationsPerWorkgroup: gpu.limits.maxComputeInvocationsPerWorkgroup,
+          software: gpu.software,
+        },
       );
       return { ...opRunner(gpu, op, sets, attrs), kernel: `${op.name} (${k.shader} ${k.tileM}x${k.tileN}x${k.tileK})` };
     },

@@ -5,6 +5,10 @@
 // neighbouring vec4s. Head-dim tiles are [rows][D4 + 1] vec4s: the pad vec4 spreads rows over memory banks.
 // @include _math
 
+// Where each tensor's rows lie (a layout l): row t of head bh = b·heads + h starts at element
+// l.x + b·l.y + h·l.z + t·l.w, its head-dim elements contiguous. [B·H, T, D] tensors take heads 1, l = (0, T·D, 0, D);
+// the packed projection [B, T, 3, H, D] has q, k and v at l.x = 0, H·D, 2·H·D with l = (·, T·3HD, D, 3HD), so the
+// kernels read heads out of it, and write o [B, T, H·D] and dq, dk, dv into one [B, T, 3HD], with no transposes.
 struct Params {
   bh: u32,     // B·H
   tq: u32,
@@ -12,6 +16,15 @@ struct Params {
   scale: f32,
   causal: u32,
   tiles: u32,  // row tiles per (batch, head): the grid is tiles·bh workgroups, folded into 2-D past the limit
+  heads: u32,
+  pad: u32,
+  lq: vec4u,   // q and dq
+  lk: vec4u,
+  lv: vec4u,
+  lo: vec4u,   // o and dy
+  ls: vec4u,   // lse and delta (one element per row)
+  ldk: vec4u,
+  ldv: vec4u,
 }
 
 const TX: u32 = 8u;
@@ -44,12 +57,17 @@ fn visible(i: u32, j: u32) -> bool {
   return i < p.tq && j < p.tk && (p.causal == 0u || j + p.tq <= i + p.tk);
 }
 
-// Quad e4 of row `row` of q, k or v [bh, rows, d] (a head's rows of it), zeros past the rows and the head dim: any T
+// Where head bh's row 0 lies in a tensor of layout l.
+fn head_at(l: vec4u, bh: u32) -> u32 {
+  return l.x + (bh / p.heads) * l.y + (bh % p.heads) * l.z;
+}
+
+// Quad e4 of row `row` of q, k or v (from base, head_at of the head), zeros past the rows and the head dim: any T
 // and any d take the same tiles, with no read out of bounds.
-fn load_q(bh: u32, row: u32, e4: u32) -> vec4f {
+fn load_q(base: u32, row: u32, e4: u32) -> vec4f {
   var r = vec4f(0.0);
   if (row < p.tq) {
-    let at = (bh * p.tq + row) * DK + e4 * 4u;
+    let at = base + row * p.lq.w + e4 * 4u;
     if (e4 * 4u + 4u <= DK) {
       return vec4f(q[at], q[at + 1u], q[at + 2u], q[at + 3u]);
     }
@@ -60,10 +78,10 @@ fn load_q(bh: u32, row: u32, e4: u32) -> vec4f {
   return r;
 }
 
-fn load_k(bh: u32, row: u32, e4: u32) -> vec4f {
+fn load_k(base: u32, row: u32, e4: u32) -> vec4f {
   var r = vec4f(0.0);
   if (row < p.tk) {
-    let at = (bh * p.tk + row) * DK + e4 * 4u;
+    let at = base + row * p.lk.w + e4 * 4u;
     if (e4 * 4u + 4u <= DK) {
       return vec4f(k[at], k[at + 1u], k[at + 2u], k[at + 3u]);
     }
@@ -74,10 +92,10 @@ fn load_k(bh: u32, row: u32, e4: u32) -> vec4f {
   return r;
 }
 
-fn load_v(bh: u32, row: u32, e4: u32) -> vec4f {
+fn load_v(base: u32, row: u32, e4: u32) -> vec4f {
   var r = vec4f(0.0);
   if (row < p.tk) {
-    let at = (bh * p.tk + row) * DV + e4 * 4u;
+    let at = base + row * p.lv.w + e4 * 4u;
     if (e4 * 4u + 4u <= DV) {
       return vec4f(v[at], v[at + 1u], v[at + 2u], v[at + 3u]);
     }

@@ -1,5 +1,6 @@
 // Fused attention backward for k and v (src/ops/attention.ts). dy [bh, tq, DV], q [bh, tq, DK], k [bh, tk, DK],
-// v [bh, tk, DV], lse and delta [bh, tq] -> dkv [bh, tk, DK + DV] (dk, then dv, in each row). One workgroup per
+// v [bh, tk, DV], lse and delta [bh, tq] -> dk, dv in `dkv` (one [bh, tk, DK + DV] for the op on split heads, their
+// columns of dqkv [B, T, 3·H·DK] for attention_qkv: the uniforms' layouts say where). One workgroup per
 // (batch·head, tile of BR keys), looping over tiles of BC queries (causal: from the first query that sees the tile's
 // first key): with pᵀ = exp(scale·k qᵀ − lse) recomputed, dv = pᵀ dy and, with dsᵀ = pᵀ ∘ (v dyᵀ − delta),
 // dk = scale · dsᵀ q. Each element is one thread's sum in a fixed order: deterministic, no atomics.
@@ -23,10 +24,10 @@ var<workgroup> delta_tile: array<f32, BC>;
 // pᵀ, then dsᵀ, of the tile [BR][BC + 1].
 var<workgroup> p_tile: array<f32, BR * (BC + 1u)>;
 
-fn load_dy(bh: u32, row: u32, e4: u32) -> vec4f {
+fn load_dy(base: u32, row: u32, e4: u32) -> vec4f {
   var r = vec4f(0.0);
   if (row < p.tq) {
-    let at = (bh * p.tq + row) * DV + e4 * 4u;
+    let at = base + row * p.lo.w + e4 * 4u;
     if (e4 * 4u + 4u <= DV) {
       return vec4f(dy[at], dy[at + 1u], dy[at + 2u], dy[at + 3u]);
     }
@@ -46,13 +47,18 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   }
   let bh = flat / p.tiles;
   let j0 = (flat % p.tiles) * BR;
+  let qb = head_at(p.lq, bh);
+  let kb = head_at(p.lk, bh);
+  let vb = head_at(p.lv, bh);
+  let ob = head_at(p.lo, bh);
+  let sb = head_at(p.ls, bh);
   let tx = lid.x;
   let ty = lid.y;
   for (var x = li; x < BR * DK4; x += TX * TY) {
-    k_tile[(x / DK4) * KROW + x % DK4] = load_k(bh, j0 + x / DK4, x % DK4);
+    k_tile[(x / DK4) * KROW + x % DK4] = load_k(kb, j0 + x / DK4, x % DK4);
   }
   for (var x = li; x < BR * DV4; x += TX * TY) {
-    v_tile[(x / DV4) * VROW + x % DV4] = load_v(bh, j0 + x / DV4, x % DV4);
+    v_tile[(x / DV4) * VROW + x % DV4] = load_v(vb, j0 + x / DV4, x % DV4);
   }
   // The first query that sees key j0 is j0 + tq − tk (causal); start at its tile.
   var istart = 0u;
@@ -64,15 +70,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   for (var i0 = istart; i0 < p.tq; i0 += BC) {
     workgroupBarrier();
     for (var x = li; x < BC * DK4; x += TX * TY) {
-      q_tile[(x / DK4) * KROW + x % DK4] = load_q(bh, i0 + x / DK4, x % DK4);
+      q_tile[(x / DK4) * KROW + x % DK4] = load_q(qb, i0 + x / DK4, x % DK4);
     }
     for (var x = li; x < BC * DV4; x += TX * TY) {
-      dy_tile[(x / DV4) * VROW + x % DV4] = load_dy(bh, i0 + x / DV4, x % DV4);
+      dy_tile[(x / DV4) * VROW + x % DV4] = load_dy(ob, i0 + x / DV4, x % DV4);
     }
     for (var x = li; x < BC; x += TX * TY) {
       if (i0 + x < p.tq) {
-        lse_tile[x] = lse[bh * p.tq + i0 + x];
-        delta_tile[x] = delta[bh * p.tq + i0 + x];
+        lse_tile[x] = lse[sb + (i0 + x) * p.ls.w];
+        delta_tile[x] = delta[sb + (i0 + x) * p.ls.w];
       }
     }
     workgroupBarrier();
@@ -168,17 +174,18 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     if (j >= p.tk) {
       continue;
     }
-    let base = (bh * p.tk + j) * (DK + DV);
+    let dkb = head_at(p.ldk, bh) + j * p.ldk.w;
+    let dvb = head_at(p.ldv, bh) + j * p.ldv.w;
     for (var d = 0u; d < QK; d++) {
       let e4 = tx + d * TX;
       for (var c = 0u; c < 4u && e4 * 4u + c < DK; c++) {
-        dkv[base + e4 * 4u + c] = acc_k[r][d][c] * p.scale;
+        dkv[dkb + e4 * 4u + c] = acc_k[r][d][c] * p.scale;
       }
     }
     for (var d = 0u; d < QV; d++) {
       let e4 = tx + d * TX;
       for (var c = 0u; c < 4u && e4 * 4u + c < DV; c++) {
-        dkv[base + DK + e4 * 4u + c] = acc_v[r][d][c];
+        dkv[dvb + e4 * 4u + c] = acc_v[r][d][c];
       }
     }
   }

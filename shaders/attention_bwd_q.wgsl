@@ -20,10 +20,10 @@ var<workgroup> k_tile: array<vec4f, BC * KROW>;
 var<workgroup> v_tile: array<vec4f, BC * VROW>;
 var<workgroup> ds_tile: array<f32, BR * (BC + 1u)>;
 
-fn load_dy(bh: u32, row: u32, e4: u32) -> vec4f {
+fn load_dy(base: u32, row: u32, e4: u32) -> vec4f {
   var r = vec4f(0.0);
   if (row < p.tq) {
-    let at = (bh * p.tq + row) * DV + e4 * 4u;
+    let at = base + row * p.lo.w + e4 * 4u;
     if (e4 * 4u + 4u <= DV) {
       return vec4f(dy[at], dy[at + 1u], dy[at + 2u], dy[at + 3u]);
     }
@@ -43,21 +43,26 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   }
   let bh = flat / p.tiles;
   let i0 = (flat % p.tiles) * BR;
+  let qb = head_at(p.lq, bh);
+  let kb = head_at(p.lk, bh);
+  let vb = head_at(p.lv, bh);
+  let ob = head_at(p.lo, bh);
+  let sb = head_at(p.ls, bh);
   let tx = lid.x;
   let ty = lid.y;
   for (var x = li; x < BR * DK4; x += TX * TY) {
-    q_tile[(x / DK4) * KROW + x % DK4] = load_q(bh, i0 + x / DK4, x % DK4);
+    q_tile[(x / DK4) * KROW + x % DK4] = load_q(qb, i0 + x / DK4, x % DK4);
   }
   for (var x = li; x < BR * DV4; x += TX * TY) {
-    dy_tile[(x / DV4) * VROW + x % DV4] = load_dy(bh, i0 + x / DV4, x % DV4);
+    dy_tile[(x / DV4) * VROW + x % DV4] = load_dy(ob, i0 + x / DV4, x % DV4);
   }
   var row_lse: array<f32, R_MAX>;
   var row_delta: array<f32, R_MAX>;
   for (var r = 0u; r < RQ; r++) {
     let i = i0 + ty + r * TY;
     if (i < p.tq) {
-      row_lse[r] = lse[bh * p.tq + i];
-      row_delta[r] = delta[bh * p.tq + i];
+      row_lse[r] = lse[sb + i * p.ls.w];
+      row_delta[r] = delta[sb + i * p.ls.w];
     }
   }
   var kend = p.tk;
@@ -68,10 +73,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   for (var j0 = 0u; j0 < kend; j0 += BC) {
     workgroupBarrier();
     for (var x = li; x < BC * DK4; x += TX * TY) {
-      k_tile[(x / DK4) * KROW + x % DK4] = load_k(bh, j0 + x / DK4, x % DK4);
+      k_tile[(x / DK4) * KROW + x % DK4] = load_k(kb, j0 + x / DK4, x % DK4);
     }
     for (var x = li; x < BC * DV4; x += TX * TY) {
-      v_tile[(x / DV4) * VROW + x % DV4] = load_v(bh, j0 + x / DV4, x % DV4);
+      v_tile[(x / DV4) * VROW + x % DV4] = load_v(vb, j0 + x / DV4, x % DV4);
     }
     workgroupBarrier();
     // s = q kᵀ and dp = dy vᵀ for the thread's RQ x CK block.
@@ -145,7 +150,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     for (var d = 0u; d < QK; d++) {
       let e4 = tx + d * TX;
       for (var c = 0u; c < 4u && e4 * 4u + c < DK; c++) {
-        dq[(bh * p.tq + i) * DK + e4 * 4u + c] = acc[r][d][c] * p.scale;
+        dq[qb + i * p.lq.w + e4 * 4u + c] = acc[r][d][c] * p.scale;
       }
     }
   }

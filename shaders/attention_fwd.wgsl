@@ -1,5 +1,6 @@
 // Fused attention forward, flash-attention style (src/ops/attention.ts). q [bh, tq, DK], k [bh, tk, DK],
-// v [bh, tk, DV] -> o [bh, tq, DV] and lse [bh, tq], each row's log Σ exp(scores) for the backward. One workgroup per
+// v [bh, tk, DV] -> o [bh, tq, DV] and lse [bh, tq] (rows where the uniforms' layouts say: split heads, or the packed
+// projection of attention_qkv), each row's log Σ exp(scores) for the backward. One workgroup per
 // (batch·head, tile of BR queries); tiles of BC keys and values pass through workgroup memory, and an online softmax
 // (running max m and sum l per row, the output rescaled when m grows) means no row of scores is ever whole. Causal
 // key tiles past the query tile's last visible key are never loaded.
@@ -28,10 +29,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   }
   let bh = flat / p.tiles;
   let i0 = (flat % p.tiles) * BR;
+  let qb = head_at(p.lq, bh);
+  let kb = head_at(p.lk, bh);
+  let vb = head_at(p.lv, bh);
+  let ob = head_at(p.lo, bh);
+  let sb = head_at(p.ls, bh);
   let tx = lid.x;
   let ty = lid.y;
   for (var x = li; x < BR * DK4; x += TX * TY) {
-    q_tile[(x / DK4) * KROW + x % DK4] = load_q(bh, i0 + x / DK4, x % DK4);
+    q_tile[(x / DK4) * KROW + x % DK4] = load_q(qb, i0 + x / DK4, x % DK4);
   }
   // Keys past the tile's last row's last visible one are masked for every row: stop before them.
   var kend = p.tk;
@@ -48,10 +54,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     // The previous tile's reads are done (and, the first time, q_tile is written).
     workgroupBarrier();
     for (var x = li; x < BC * DK4; x += TX * TY) {
-      k_tile[(x / DK4) * KROW + x % DK4] = load_k(bh, j0 + x / DK4, x % DK4);
+      k_tile[(x / DK4) * KROW + x % DK4] = load_k(kb, j0 + x / DK4, x % DK4);
     }
     for (var x = li; x < BC * DV4; x += TX * TY) {
-      v_tile[(x / DV4) * VROW + x % DV4] = load_v(bh, j0 + x / DV4, x % DV4);
+      v_tile[(x / DV4) * VROW + x % DV4] = load_v(vb, j0 + x / DV4, x % DV4);
     }
     workgroupBarrier();
     // s = q kᵀ for the thread's RQ x CK block.
@@ -141,11 +147,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     for (var d = 0u; d < QV; d++) {
       let e4 = tx + d * TX;
       for (var c = 0u; c < 4u && e4 * 4u + c < DV; c++) {
-        o[(bh * p.tq + i) * DV + e4 * 4u + c] = acc[r][d][c] * inv;
+        o[ob + i * p.lo.w + e4 * 4u + c] = acc[r][d][c] * inv;
       }
     }
     if (tx == 0u) {
-      lse[bh * p.tq + i] = m[r] + log(sum);
+      lse[sb + i * p.ls.w] = m[r] + log(sum);
     }
   }
 }

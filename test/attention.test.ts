@@ -6,10 +6,17 @@ import { CpuBackend } from '../src/backend/cpu/cpu.js';
 import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
 import { backward, noGrad } from '../src/autograd/tape.js';
 import { ArgumentError, ShapeError } from '../src/errors.js';
-import { attention, attentionComposed, attentionOp, type AttentionOptions } from '../src/ops/attention.js';
+import {
+  attention,
+  attentionComposed,
+  attentionOp,
+  attentionQkv,
+  type AttentionOptions,
+} from '../src/ops/attention.js';
 import { apply } from '../src/ops/apply.js';
 import { createWebGpuBackend } from '../src/init.js';
 import { add, maskedFill, mul, where } from '../src/ops/binary.js';
+import { reshape, slice, transpose } from '../src/ops/layout.js';
 import { matmul } from '../src/ops/matmul.js';
 import { dropout } from '../src/ops/random.js';
 import { softmax } from '../src/ops/softmax.js';
@@ -218,6 +225,40 @@ describe('attention', () => {
       );
     },
   );
+
+  // The packed op reads the heads out of qkv [B, T, 3·H·Dh] and writes o [B, T, H·Dh] and dqkv in place: the same
+  // kernels as the op on split heads, so its forward is that path's bit for bit, and its gradient that of the
+  // transposes and slices around it.
+  it.each([
+    [1, 1, 1, 16, true],
+    [2, 7, 3, 16, true],
+    [2, 33, 2, 32, false],
+    [1, 70, 2, 64, true],
+    [2, 9, 1, 80, true],
+  ] as const)('attentionQkv B%i T%i H%i Dh%i causal %s: [webgpu] = heads split, attention, merged', async (...c) => {
+    const [B, T, H, Dh, causal] = c;
+    const rng = new Rng(B * 1000 + T * 10 + H);
+    const n = B * T * 3 * H * Dh;
+    const data = Float32Array.from({ length: n }, () => rng.uniform(-2, 2));
+    const r = Float32Array.from({ length: n / 3 }, () => rng.uniform(-1, 1));
+    const split = (qkv: Tensor) => {
+      const x = transpose(reshape(qkv, [B, T, 3, H, Dh]), [2, 0, 3, 1, 4]);
+      const part = (i: number) => reshape(slice(x, [i, 0, 0, 0, 0], [1, B, H, T, Dh]), [B, H, T, Dh]);
+      return reshape(transpose(attention(part(0), part(1), part(2), { causal }), [0, 2, 1, 3]), [B, T, H * Dh]);
+    };
+    const go = async (f: (qkv: Tensor) => Tensor) => {
+      const qkv = up(gpu, data, [B, T, 3 * H * Dh]).variable();
+      const y = f(qkv);
+      const dy = up(gpu, r, [...y.shape]);
+      backward(y, dy);
+      const out = { y: await y.data(), g: await qkv.grad!.data() };
+      for (const t of [qkv, qkv.grad!, y, dy]) t.dispose();
+      return out;
+    };
+    const [want, got] = [await go(split), await go((qkv) => attentionQkv(qkv, H, { causal }))];
+    expect([...got.y], 'forward bit for bit').toEqual([...want.y]);
+    expectClose(got.g, want.g, { atol: 1e-6, rtol: 1e-5 }, 'dqkv');
+  });
 
   it('[webgpu] attention() takes the fused op without mask or dropout, the composed path with either', async () => {
     const c: Case = { B: 1, H: 2, Tq: 9, Tk: 9, Dh: 16, Dv: 16, causal: true };

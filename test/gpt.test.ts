@@ -162,6 +162,10 @@ describe.each(['cpu', 'webgpu'] as const)('GPT [%s]', (name) => {
       ob: (await mha.out.bias!.data()) as Float32Array,
     };
     expectClose(await y.data(), attentionRef(xs, [B, T, D], H, causal, w), { atol: 1e-5, rtol: 1e-4 }, 'y');
+    // The forward (heads read out of the packed projection) and attend (split heads, the cache's path): the same bits.
+    const a = mha.attend(tensor(xs, [B, T, D]));
+    expect([...(await a.y.data())], 'forward = attend(x).y').toEqual([...(await y.data())]);
+    for (const t of [a.y, a.cache.k, a.cache.v]) t.dispose();
     mha.dispose();
   });
 

@@ -99,6 +99,11 @@ describe('matmul kernel table', () => {
     expect(pick(4096, 4096, 4096)).toBe('matmul_vec4 128x128x16');
     expect(pick(1024, 1024, 1024)).toBe('matmul_vec4 64x64x16');
     expect(pick(130, 12, 132, undefined, limits, 128)).toBe('matmul_vec4 128x128x16');
+    // A CPU adapter takes the 128x128 tiles at any size (the char GPT's products: 1.15-1.4x on lavapipe).
+    const software = { ...limits, software: true };
+    expect(pick(2048, 128, 384, undefined, software)).toBe('matmul_vec4 128x128x16');
+    expect(pick(128, 2048, 384, { transA: true, transB: false }, software)).toBe('matmul_vec4 128x128x16');
+    expect(pick(2048, 128, 384)).toBe('matmul_vec4 64x64x16');
     expect(pick(4096, 4096, 4095)).toBe('matmul 64x64x16'); // y rows not whole vec4s
     expect(pick(4096, 4094, 4096)).toBe('matmul 64x64x16'); // a's rows (K) not whole vec4s
     expect(pick(4094, 4096, 4096, { transA: true, transB: false })).toBe('matmul 64x64x16'); // aᵀ's rows are M

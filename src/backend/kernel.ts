@@ -88,6 +88,8 @@ export interface GpuContext {
   scratch(bytes: number): GPUBuffer;
   readonly limits: GPUSupportedLimits;
   readonly features: ReadonlySet<string>;
+  /** A CPU implementation of WebGPU (lavapipe, SwiftShader): few cores, so kernels may pick fewer, larger tiles. */
+  readonly software?: boolean;
 }
 
 export interface GpuArgs<A> {

@@ -3,7 +3,7 @@
 // kernel, or tied to the token embedding). Each is a Layer (Keras-style, in a Sequential) and a Module (PyTorch-style).
 import { DTypeError, ShapeError, WgnnError, fmtShape } from '../errors.js';
 import { checkBoolean, checkNumber, checkOneOf } from '../options.js';
-import { attention } from '../ops/attention.js';
+import { attention, attentionQkv } from '../ops/attention.js';
 import { add } from '../ops/binary.js';
 import { gather } from '../ops/gather.js';
 import { concat, reshape, slice, transpose } from '../ops/layout.js';
@@ -220,7 +220,17 @@ export class MultiHeadAttention extends Layer {
   }
 
   protected run(x: Tensor): Tensor {
-    return this.attend(x).y;
+    return this.selfAttend(x);
+  }
+
+  /**
+   * The layer's forward on x [B, T, D], each position over its own sequence: the heads are read out of the fused
+   * projection by one op (attentionQkv), with no transposes. y is what `attend(x).y` gives, bit for bit.
+   */
+  selfAttend(x: Tensor): Tensor {
+    if (x.rank !== 3) throw new ShapeError(`${this.name}: input ${fmtShape(x.shape)}; expected [B, T, D]`);
+    const drop = this.training && this.rate > 0 ? { rate: this.rate, seed: this.dropoutSeed() } : undefined;
+    return this.out.forward(attentionQkv(this.qkv.forward(x), this.heads, { causal: this.causal, dropout: drop }));
   }
 
   /**
@@ -371,15 +381,19 @@ export class TransformerBlock extends Layer {
   }
 
   protected run(x: Tensor): Tensor {
-    return this.step(x).y;
+    return this.mlp(x, this.attn.selfAttend(this.ln1.forward(x)));
   }
 
   /** The block on x [B, T, D] after the positions in `cache` (generation); returns y and the extended cache. */
   step(x: Tensor, cache?: KVCache): { y: Tensor; cache: KVCache } {
     const a = this.attn.attend(this.ln1.forward(x), cache);
-    const h = add(x, this.residual(a.y));
-    const y = add(h, this.residual(this.proj.forward(this.fc.forward(this.ln2.forward(h)))));
-    return { y, cache: a.cache };
+    return { y: this.mlp(x, a.y), cache: a.cache };
+  }
+
+  // x + the attention's output a, then the MLP's residual.
+  private mlp(x: Tensor, a: Tensor): Tensor {
+    const h = add(x, this.residual(a));
+    return add(h, this.residual(this.proj.forward(this.fc.forward(this.ln2.forward(h)))));
   }
 
   private residual(x: Tensor): Tensor {

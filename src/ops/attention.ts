@@ -1,6 +1,6 @@
-// Scaled dot-product attention, softmax(q kᵀ · scale + mask) v, picked by shape: one fused op (flash-style kernels,
-// shaders/attention_*.wgsl: memory grows with T, not T²) where there is no mask and no dropout, else composed from
-// table ops (matmul, add, softmax, dropout), whose backward is the tape's. The composed path is the reference.
+// Scaled dot-product attention, softmax(q kᵀ · scale + mask) v: one fused op (flash-style kernels, memory growing with
+// T, not T²) without mask or dropout, else composed from table ops (the reference, its backward the tape's);
+// attentionQkv runs the fused kernels on a transformer's packed QKV projection [B, T, 3·H·Dh], with no head transposes.
 import type { CpuInput, FloatArray, TensorSpec } from '../backend/backend.js';
 import type { GpuContext, GpuTensor } from '../backend/kernel.js';
 import { f32, grid1d, u32 } from '../backend/kernel.js';
@@ -11,7 +11,7 @@ import { broadcastShapes, sizeOf, type Shape } from '../shape.js';
 import { tensor, tidy, type Tensor } from '../tensor.js';
 import { apply } from './apply.js';
 import { add, mul } from './binary.js';
-import { slice } from './layout.js';
+import { reshape, slice, transpose } from './layout.js';
 import { matmul } from './matmul.js';
 import { defineOp, type OpDef, type Sample } from './op.js';
 import { dropout, type DropoutAttrs } from './random.js';
@@ -126,6 +126,51 @@ function causalBias(Tq: number, Tk: number, like: Tensor): Tensor {
   for (let i = 0; i < Tq; i++) data.fill(-Infinity, i * Tk + i + Tk - Tq + 1, (i + 1) * Tk);
   return tensor(data, [Tq, Tk], { backend: like.backend });
 }
+
+/**
+ * Self-attention over a fused projection (nanoGPT's c_attn output): qkv [B, T, 3·H·Dh], columns [q | k | v] with each
+ * head's Dh contiguous -> o [B, T, H·Dh], the heads side by side (ready for the output projection). Where the fused
+ * kernels fit and there is no dropout it is one op that reads the heads out of qkv and writes o and the gradient
+ * [B, T, 3·H·Dh] in place, with no transposes; else the heads are split and merged around {@link attention}.
+ * Throws ShapeError when qkv's last dim is not a multiple of 3·heads.
+ */
+export function attentionQkv(qkv: Tensor, heads: number, opts: Omit<AttentionOptions, 'mask'> = {}): Tensor {
+  const [B, T, Dh] = checkQkv(qkv, heads);
+  const drop = opts.dropout && opts.dropout.rate > 0;
+  const attrs = { heads, causal: !!opts.causal, scale: opts.scale ?? null };
+  if (!drop && T > 0 && Dh <= FUSED_MAX_HEAD_DIM && fusedFits(qkv.backend, Dh, Dh))
+    return apply(attentionQkvOp, [qkv], attrs);
+  return tidy(() => {
+    // [B, T, 3·H·Dh] -> [3, B, H, T, Dh]: q, k, v per head; the output [B, H, T, Dh] back to [B, T, H·Dh].
+    const split = transpose(reshape(qkv, [B, T, 3, heads, Dh]), [2, 0, 3, 1, 4]);
+    const part = (i: number) => reshape(slice(split, [i, 0, 0, 0, 0], [1, B, heads, T, Dh]), [B, heads, T, Dh]);
+    const o = attention(part(0), part(1), part(2), opts);
+    return reshape(transpose(o, [0, 2, 1, 3]), [B, T, heads * Dh]);
+  });
+}
+
+/** Attributes of the fused op on a packed projection and of its backward. */
+export interface AttentionQkvAttrs extends AttentionAttrs {
+  heads: number;
+}
+
+// qkv [B, T, 3·H·Dh] float32 with H = heads: [B, T, Dh], or ShapeError/DTypeError/ArgumentError naming qkv.
+function checkQkv(qkv: TensorSpec, heads: number, op = 'attention_qkv'): [number, number, number] {
+  if (!Number.isInteger(heads) || heads < 1)
+    throw new ArgumentError(`${op}: heads is ${String(heads)}; expected a positive integer`);
+  if (qkv.dtype !== 'float32')
+    throw new DTypeError(`${op}: qkv ${fmtShape(qkv.shape)} is ${qkv.dtype}; expected float32`);
+  const [B, T, W] = qkv.shape as [number, number, number];
+  if (qkv.shape.length !== 3 || W % (3 * heads) !== 0 || W === 0)
+    throw new ShapeError(
+      `${op}: qkv ${fmtShape(qkv.shape)} with ${heads} heads; expected [B, T, 3·heads·Dh] (q, k and v side by side)`,
+    );
+  return [B, T, W / (3 * heads)];
+}
+// A head's [B, H, T, Dh] spec, for checkAttention's checks of the options.
+const headSpec =
+  (Dh: number) =>
+  (t: TensorSpec): TensorSpec => ({ shape: [t.shape[0]!, 1, t.shape[1]!, Dh], dtype: t.dtype });
 
 // ---- The fused op: CPU references (float64 loops, from the definition), kernels, backward ----
 
@@ -255,6 +300,50 @@ function fusedFits(backend: unknown, Dh: number, Dv: number): boolean {
   return (['attention_fwd', 'attention_bwd_q', 'attention_bwd_kv'] as const).every((s) => tileFor(s, Dh, Dv, limit));
 }
 
+/** Where a tensor's rows lie (_attention.wgsl's layouts): row t of head b·heads + h starts at x + b·y + h·z + t·w. */
+type Layout = readonly [number, number, number, number];
+interface Layouts {
+  heads: number;
+  q: Layout;
+  k: Layout;
+  v: Layout;
+  /** o and dy */
+  o: Layout;
+  /** lse and delta */
+  s: Layout;
+  dk: Layout;
+  dv: Layout;
+}
+/** [B·H, T, D] tensors (the op on q, k, v), dk and dv in one [B·H, Tk, Dh + Dv]. */
+const flatLayouts = (d: Dims): Layouts => {
+  const W = d.Dh + d.Dv;
+  return {
+    heads: 1,
+    q: [0, d.Tq * d.Dh, 0, d.Dh],
+    k: [0, d.Tk * d.Dh, 0, d.Dh],
+    v: [0, d.Tk * d.Dv, 0, d.Dv],
+    o: [0, d.Tq * d.Dv, 0, d.Dv],
+    s: [0, d.Tq, 0, 1],
+    dk: [0, d.Tk * W, 0, W],
+    dv: [d.Dh, d.Tk * W, 0, W],
+  };
+};
+/** The packed projection qkv [B, T, 3, H, Dh] (and its gradient), o and dy [B, T, H, Dh], lse and delta [B, T, H]. */
+const packedLayouts = (d: Dims, H: number): Layouts => {
+  const [T, D] = [d.Tq, H * d.Dh];
+  const part = (i: number): Layout => [i * D, T * 3 * D, d.Dh, 3 * D];
+  return {
+    heads: H,
+    q: part(0),
+    k: part(1),
+    v: part(2),
+    o: [0, T * D, d.Dh, D],
+    s: [0, T * H, 1, H],
+    dk: part(1),
+    dv: part(2),
+  };
+};
+
 /** Encodes one fused kernel: `rows` (queries, or keys for attention_bwd_kv) in tiles, one workgroup per tile and head. */
 function dispatchAttention(
   ctx: GpuContext,
@@ -263,6 +352,7 @@ function dispatchAttention(
   rows: number,
   outputs: GpuTensor[],
   inputs: GpuTensor[],
+  lay: Layouts = flatLayouts(d),
 ): void {
   const { RQ, CK } = pickTile(shader, d.Dh, d.Dv, ctx.limits.maxComputeWorkgroupStorageSize);
   const tiles = Math.ceil(rows / (8 * RQ));
@@ -272,7 +362,10 @@ function dispatchAttention(
     workgroups: grid1d(tiles * d.BH, 1, ctx.limits.maxComputeWorkgroupsPerDimension),
     outputs,
     inputs,
-    uniforms: [u32(d.BH), u32(d.Tq), u32(d.Tk), f32(d.scale), u32(d.causal ? 1 : 0), u32(tiles)],
+    uniforms: [
+      ...[u32(d.BH), u32(d.Tq), u32(d.Tk), f32(d.scale), u32(d.causal ? 1 : 0), u32(tiles), u32(lay.heads), u32(0)],
+      ...[lay.q, lay.k, lay.v, lay.o, lay.s, lay.dk, lay.dv].flat().map(u32),
+    ],
   });
 }
 
@@ -485,8 +578,233 @@ export const attentionOp: OpDef<AttentionAttrs> = defineOp<AttentionAttrs>({
   },
 });
 
+// ---- The fused op on a packed projection: the same kernels and CPU references, other layouts ----
+
+const qkvDims = (qkv: Shape, a: AttentionQkvAttrs): Dims => {
+  const [B, T, W] = qkv as [number, number, number];
+  const Dh = W / (3 * a.heads);
+  return { BH: B * a.heads, Tq: T, Tk: T, Dh, Dv: Dh, scale: a.scale ?? 1 / Math.sqrt(Dh), causal: a.causal };
+};
+
+// Part `part` of `parts` of x [B, T, parts, H, n] as [B, H, T, n] (a CpuInput), or, with `into`, written back there.
+function splitHeads(x: ArrayLike<number>, d: Dims, H: number, n: number, parts: number, part: number): CpuInput {
+  const B = d.BH / H;
+  const data = new Float64Array(d.BH * d.Tq * n);
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++)
+      for (let t = 0; t < d.Tq; t++)
+        for (let e = 0; e < n; e++)
+          data[((b * H + h) * d.Tq + t) * n + e] = x[((b * d.Tq + t) * parts + part) * H * n + h * n + e]!;
+  return { data, shape: [B, H, d.Tq, n], dtype: 'float32' };
+}
+function mergeHeads(
+  into: FloatArray,
+  y: ArrayLike<number>,
+  d: Dims,
+  H: number,
+  n: number,
+  parts: number,
+  part: number,
+) {
+  const B = d.BH / H;
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++)
+      for (let t = 0; t < d.Tq; t++)
+        for (let e = 0; e < n; e++)
+          into[((b * d.Tq + t) * parts + part) * H * n + h * n + e] = y[((b * H + h) * d.Tq + t) * n + e]!;
+}
+
+// Samples: [B, T, H, Dh, causal, scale?]: T = 1, T off every tile (7, 33, 37, 70: several key tiles), head dims
+// 8/16/32/64/80/128, and B·H = 65664 (the grid folds).
+type QkvCase = [number, number, number, number, boolean, number?];
+const QKV_CASES: readonly QkvCase[] = [
+  [1, 1, 1, 16, true],
+  [2, 7, 3, 16, true],
+  [1, 33, 2, 32, true],
+  [2, 7, 2, 80, false],
+  [1, 5, 3, 8, true, 0.3],
+  [1, 65, 1, 64, true],
+  [1, 40, 1, 128, false],
+  [1, 37, 1, 80, true],
+  [1, 70, 2, 32, true],
+  [128, 2, 513, 16, true],
+];
+const qkvName = ([B, T, H, Dh, causal, scale]: QkvCase) =>
+  `B${B} T${T} H${H} Dh${Dh}${causal ? ' causal' : ''}${scale !== undefined ? ` scale ${scale}` : ''}`;
+const qkvAttrs = (c: QkvCase): Partial<AttentionQkvAttrs> => ({
+  heads: c[2],
+  causal: c[4],
+  ...(c[5] !== undefined ? { scale: c[5] } : {}),
+});
+
+/** The fused op's backward on the packed layout: dy [B, T, D], qkv, lse and delta [B, T, H] -> dqkv [B, T, 3D]. */
+export const attentionQkvBwdOp: OpDef<AttentionQkvAttrs> = defineOp<AttentionQkvAttrs>({
+  name: 'attention_qkv_bwd',
+  arity: 4,
+  attrs: { heads: 1, causal: false, scale: null },
+  infer: ([dy, qkv, lse, delta], a) => {
+    const [B, T, Dh] = checkQkv(qkv!, a.heads, 'attention_qkv_bwd');
+    for (const [what, t, want] of [
+      ['dy', dy!, [B, T, a.heads * Dh]],
+      ['lse', lse!, [B, T, a.heads]],
+      ['delta', delta!, [B, T, a.heads]],
+    ] as const) {
+      if (t.dtype !== 'float32') throw new DTypeError(`attention_qkv_bwd: ${what} is ${t.dtype}; expected float32`);
+      if (fmtShape(t.shape) !== fmtShape(want))
+        throw new ShapeError(
+          `attention_qkv_bwd: ${what} ${fmtShape(t.shape)} does not fit qkv ${fmtShape(qkv!.shape)}; expected ${fmtShape(want)}`,
+        );
+    }
+    return { shape: qkv!.shape, dtype: 'float32' };
+  },
+  cpu: ({ inputs: [dy, qkv, lse, delta], out, attrs, alloc }) => {
+    const d = qkvDims(qkv!.shape, attrs);
+    const H = attrs.heads;
+    const ins = [
+      splitHeads(dy!.data, d, H, d.Dh, 1, 0),
+      ...[0, 1, 2].map((i) => splitHeads(qkv!.data, d, H, d.Dh, 3, i)),
+      splitHeads(lse!.data, d, H, 1, 1, 0),
+      splitHeads(delta!.data, d, H, 1, 1, 0),
+    ];
+    const dqkv = alloc(sizeOf(out.shape));
+    const dq = attentionBwdRef(d, ins, 'q', new Float64Array(d.BH * d.Tq * d.Dh));
+    const dkv = attentionBwdRef(d, ins, 'kv', new Float64Array(d.BH * d.Tk * 2 * d.Dh));
+    mergeHeads(dqkv, dq, d, H, d.Dh, 3, 0);
+    for (const [i, off] of [
+      [1, 0],
+      [2, d.Dh],
+    ] as const) {
+      const part = new Float64Array(d.BH * d.Tk * d.Dh);
+      for (let r = 0; r < d.BH * d.Tk; r++)
+        part.set(dkv.subarray(r * 2 * d.Dh + off, r * 2 * d.Dh + off + d.Dh), r * d.Dh);
+      mergeHeads(dqkv, part, d, H, d.Dh, 3, i);
+    }
+    return dqkv;
+  },
+  gpu: ({ inputs: [dy, qkv, lse, delta], out, attrs, ctx }) => {
+    const d = qkvDims(qkv!.shape, attrs);
+    if (sizeOf(out.shape) === 0) return;
+    const lay = packedLayouts(d, attrs.heads);
+    const ins = [dy!, qkv!, qkv!, qkv!, lse!, delta!];
+    // Two kernels, one output: dq into its columns of [B, T, 3D], dk and dv into theirs.
+    dispatchAttention(ctx, 'attention_bwd_q', d, d.Tq, [out], ins, lay);
+    dispatchAttention(ctx, 'attention_bwd_kv', d, d.Tk, [out], ins, lay);
+  },
+  samples: function* () {
+    for (const c of QKV_CASES) {
+      const [B, T, H, Dh] = c;
+      yield {
+        name: qkvName(c),
+        inputs: [
+          { shape: [B, T, H * Dh] },
+          { shape: [B, T, 3 * H * Dh] },
+          { shape: [B, T, H], range: [1, 4] },
+          { shape: [B, T, H], range: [-1, 1] },
+        ],
+        attrs: qkvAttrs(c),
+      } satisfies Sample<AttentionQkvAttrs>;
+    }
+  },
+  bad: [
+    {
+      name: 'delta shape',
+      inputs: [{ shape: [1, 3, 8] }, { shape: [1, 3, 24] }, { shape: [1, 3, 2] }, { shape: [1, 2, 3] }],
+      attrs: { heads: 2 },
+      error: ShapeError,
+      message: /attention_qkv_bwd: delta \[1,2,3\] does not fit qkv \[1,3,24\]; expected \[1,3,2\]/,
+    },
+  ],
+  tol: { atol: 1e-4, rtol: 1e-4 },
+  grad: { none: 'second-order gradients are not supported' },
+});
+
+/** The fused op on a packed projection: qkv [B, T, 3·H·Dh] -> o [B, T, H·Dh], with lse [B, T, H] for backward. */
+export const attentionQkvOp: OpDef<AttentionQkvAttrs> = defineOp<AttentionQkvAttrs>({
+  name: 'attention_qkv',
+  arity: 1,
+  attrs: { heads: 1, causal: false, scale: null },
+  infer: ([qkv], a) => {
+    const [B, T, Dh] = checkQkv(qkv!, a.heads);
+    checkAttention([qkv!, qkv!, qkv!].map(headSpec(Dh)), a.causal, a.scale, 'attention_qkv');
+    if (T === 0) throw new ShapeError(`attention_qkv: qkv ${fmtShape(qkv!.shape)} has no positions; expected T >= 1`);
+    if (Dh > FUSED_MAX_HEAD_DIM)
+      throw new LimitError(`attention_qkv: head dim ${Dh}: the fused kernels take up to ${FUSED_MAX_HEAD_DIM}`);
+    return { shape: [B, T, a.heads * Dh], dtype: 'float32' };
+  },
+  aux: ([qkv], a) => ({ shape: [qkv!.shape[0]!, qkv!.shape[1]!, a.heads], dtype: 'float32' }),
+  cpu: ({ inputs: [qkv], out, attrs, alloc }) => {
+    const d = qkvDims(qkv!.shape, attrs);
+    const H = attrs.heads;
+    const [q, k, v] = [0, 1, 2].map((i) => splitHeads(qkv!.data, d, H, d.Dh, 3, i));
+    const [o, lse] = [new Float64Array(d.BH * d.Tq * d.Dh), new Float64Array(d.BH * d.Tq)];
+    attentionRef(d, q!, k!, v!, o, lse);
+    const [oo, ll] = [alloc(sizeOf(out.shape)), alloc(d.BH * d.Tq)];
+    mergeHeads(oo, o, d, H, d.Dh, 1, 0);
+    mergeHeads(ll, lse, d, H, 1, 1, 0);
+    return { out: oo, aux: ll };
+  },
+  gpu: ({ inputs: [qkv], out, aux, attrs, ctx }) => {
+    const d = qkvDims(qkv!.shape, attrs);
+    if (sizeOf(out.shape) === 0) return;
+    dispatchAttention(ctx, 'attention_fwd', d, d.Tq, [out, aux!], [qkv!, qkv!, qkv!], packedLayouts(d, attrs.heads));
+  },
+  samples: function* () {
+    for (const c of QKV_CASES) {
+      const [B, T, H, Dh] = c;
+      yield {
+        name: qkvName(c),
+        inputs: [{ shape: [B, T, 3 * H * Dh] }],
+        attrs: qkvAttrs(c),
+      } satisfies Sample<AttentionQkvAttrs>;
+    }
+  },
+  bad: [
+    {
+      name: 'width not 3·heads·Dh',
+      inputs: [{ shape: [2, 4, 20] }],
+      attrs: { heads: 2 },
+      error: ShapeError,
+      message: /attention_qkv: qkv \[2,4,20\] with 2 heads; expected \[B, T, 3·heads·Dh\]/,
+    },
+    {
+      name: 'rank 4',
+      inputs: [{ shape: [2, 4, 3, 24] }],
+      attrs: { heads: 2 },
+      error: ShapeError,
+      message: /attention_qkv: qkv \[2,4,3,24\] with 2 heads; expected \[B, T, 3·heads·Dh\]/,
+    },
+    {
+      name: 'heads 0',
+      inputs: [{ shape: [1, 2, 12] }],
+      attrs: { heads: 0 },
+      error: ArgumentError,
+      message: /attention_qkv: heads is 0; expected a positive integer/,
+    },
+    {
+      name: 'int32 qkv',
+      inputs: [{ shape: [1, 2, 12], dtype: 'int32' }],
+      attrs: { heads: 1 },
+      error: DTypeError,
+      message: /attention_qkv: qkv \[1,2,12\] is int32; expected float32/,
+    },
+  ],
+  tol: { atol: 2e-5, rtol: 1e-4 },
+  gradTol: { atol: 1e-4, rtol: 1e-3 },
+  grad: {
+    saves: { inputs: [0], output: true },
+    // delta = rowsum(dy ∘ o) per head, as the op on q, k, v; one kernel pair writes all of dqkv.
+    rule: ({ inputs: [qkv], output: o, aux: lse, attrs }, dy) => {
+      const [B, T] = qkv!.shape as [number, number];
+      const delta = sum(reshape(mul(dy, o!), [B, T, attrs.heads, o!.shape[2]! / attrs.heads]), -1); // [B, T, H]
+      return [apply(attentionQkvBwdOp, [dy, qkv!, lse!, delta], attrs)];
+    },
+  },
+});
+
 export const attentionOps = {
   attention: attentionOp,
   attention_bwd_q: attentionBwdQOp,
   attention_bwd_kv: attentionBwdKvOp,
+  attention_qkv: attentionQkvOp,
+  attention_qkv_bwd: attentionQkvBwdOp,
 };

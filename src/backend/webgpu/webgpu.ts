@@ -45,6 +45,8 @@ export class WebGpuBackend implements Backend {
   readonly description: string;
   readonly limits: GPUSupportedLimits;
   readonly features: ReadonlySet<string>;
+  /** A CPU implementation of WebGPU (Mesa's lavapipe, SwiftShader), told by the adapter's info. */
+  readonly software: boolean;
   readonly pool: BufferPool;
   readonly pipelines: PipelineCache;
   /** Validation and other errors the device reported outside any error scope; the next read rejects with them. */
@@ -77,6 +79,9 @@ export class WebGpuBackend implements Backend {
   ) {
     this.limits = device.limits;
     this.features = new Set(device.features as unknown as Iterable<string>);
+    this.software = /software|llvmpipe|lavapipe|swiftshader|cpu/i.test(
+      `${info.architecture} ${info.device} ${info.description}`,
+    );
     this.description =
       [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' / ') || 'unknown adapter';
     const cap = opts.poolCapBytes ?? Math.max(1 << 30, this.limits.maxBufferSize / 4);
@@ -173,6 +178,7 @@ export class WebGpuBackend implements Backend {
       },
       limits: this.limits,
       features: this.features,
+      software: this.software,
     };
     const tensorOf = (b: GPUBuffer, s: TensorSpec): GpuTensor => ({ buffer: b, shape: s.shape, dtype: s.dtype });
     try {
@@ -213,6 +219,7 @@ export class WebGpuBackend implements Backend {
         },
         limits: this.limits,
         features: this.features,
+        software: this.software,
       },
     });
   }
