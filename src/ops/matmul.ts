@@ -15,8 +15,10 @@ import { sum } from './reduce.js';
 import { UNARY, unaryOps, type UnaryName } from './unary.js';
 import { requireFloat } from './util.js';
 
+/** An activation fused into a matmul or conv epilogue: 'none' or an elementwise op of the unary table. */
 export type Activation = 'none' | UnaryName;
 
+/** Options of `matmul` and `linear`. */
 export interface MatmulAttrs {
   /** a is stored [..., K, M]. */
   transA: boolean;
