@@ -8,3 +8,4 @@ export {
   type TorchPlan,
   type TorchEntry,
 } from './pytorch.js';
+export { loadOnnx, OnnxGraph } from './onnx.js';
