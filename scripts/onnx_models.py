@@ -2,7 +2,10 @@
 """Test models for wgnn's ONNX import, built with PyTorch and written by torch.onnx.export (opset 17).
 
 Run with Debian's /usr/bin/python3 (python3-torch 1.13, python3-onnx):  onnx_models.py OUTDIR
-Writes OUTDIR/{mlp,cnn,resnet,gpt}.onnx, each with a batch axis that may vary, and prints the opset used. Weights are
+Writes OUTDIR/{mlp,cnn,resnet,gpt}.onnx, each with a batch axis that may vary, and prints the opset used; and files an
+importer must refuse (OUTDIR/bad_*.onnx, made with onnx.helper, unchecked): an unsupported operator, an unsupported
+attribute, a cycle, an input nothing produces, an initializer claiming 2^40 elements, dims that overflow int64
+products, external data, raw data shorter than the dims say. Weights are
 drawn from a fixed seed; batch-norm statistics and norm parameters are drawn too, so inference-mode BN is exercised.
 """
 import os
@@ -148,7 +151,44 @@ def main(out):
     print(OPSET)
 
 
+def hostile(out):
+    from onnx import TensorProto, helper
+
+    def model(nodes, inits=(), name="bad"):
+        graph = helper.make_graph(
+            nodes,
+            name,
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])],
+            initializer=list(inits),
+        )
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+
+    def raw(name, dims, data=b""):
+        t = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=dims)
+        t.raw_data = data
+        return t
+
+    ext = raw("w", [4])
+    ext.data_location = TensorProto.EXTERNAL
+    ext.external_data.add(key="location", value="weights.bin")
+    files = {
+        "op": model([helper.make_node("Relu", ["x"], ["h"], name="act"), helper.make_node("Hardmax", ["h"], ["y"], name="hard")]),
+        "attr": model([helper.make_node("LeakyRelu", ["x"], ["h"], name="leaky"), helper.make_node("Softmax", ["h"], ["y"], name="sm", axis=1, foo=3)]),
+        "cycle": model([helper.make_node("Relu", ["x", "b"], ["a"], name="n1"), helper.make_node("Relu", ["a"], ["b"], name="n2"), helper.make_node("Relu", ["b"], ["y"], name="n3")]),
+        "unknown": model([helper.make_node("Add", ["x", "nowhere"], ["y"], name="add")]),
+        "huge": model([helper.make_node("Add", ["x", "w"], ["y"], name="add")], [raw("w", [1 << 20, 1 << 20])]),
+        "overflow": model([helper.make_node("Add", ["x", "w"], ["y"], name="add")], [raw("w", [1 << 62, 1 << 62, 4])]),
+        "external": model([helper.make_node("Add", ["x", "w"], ["y"], name="add")], [ext]),
+        "short": model([helper.make_node("Add", ["x", "w"], ["y"], name="add")], [raw("w", [4], b"\0" * 12)]),
+    }
+    for name, m in files.items():
+        with open(os.path.join(out, f"bad_{name}.onnx"), "wb") as f:
+            f.write(m.SerializeToString())
+
+
 if __name__ == "__main__":
     warnings.filterwarnings("ignore", category=UserWarning)  # torch.onnx advice on constant folding, tracer notes
     with torch.no_grad():
         main(sys.argv[1])
+    hostile(sys.argv[1])

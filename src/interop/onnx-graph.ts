@@ -162,6 +162,8 @@ export function planOnnx(bytes: Uint8Array): OnnxPlan {
   nodes = sortNodes(nodes, new Set([inp.name, ...initializers.keys()]));
   nodes = foldGelu(nodes, initializers);
   nodes = live(nodes, out.name);
+  if (!nodes.some((n) => n.outputs.includes(out.name)))
+    throw new ParseError(`onnx: the graph's output ${JSON.stringify(out.name)} is computed by no node`);
   for (const n of nodes)
     if (n.op === 'Erf')
       throw new OnnxError('Erf is supported only inside the GELU pattern x·0.5·(1 + erf(x/√2))', n.name, n.op, opset);

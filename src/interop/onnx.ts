@@ -88,6 +88,8 @@ function convWeights(plan: OnnxPlan): Set<string> {
 }
 
 const sizeOf = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+/** The most elements a value the graph makes on its own (padding, constants, host arrays) may hold. */
+const MAX_ELEMENTS = 2 ** 26;
 const logicalShape = (v: Value): number[] => {
   if (v.kind === 'host') return v.shape;
   const s = v.t.shape;
@@ -128,6 +130,7 @@ function hostBroadcast(
     return ds.some((x) => x === 0) ? 0 : d;
   });
   const n = sizeOf(shape);
+  if (n > MAX_ELEMENTS) who();
   const st = pad.map((p) => strides(p).map((s, i) => (p[i] === 1 ? 0 : s)));
   const out = new Float64Array(n);
   const idx = new Array<number>(rank).fill(0);
@@ -154,6 +157,8 @@ function blockIndices(shape: readonly number[], begin: number[], size: number[],
 export class OnnxGraph extends Layer {
   static readonly kind = 'OnnxGraph';
   private readonly plan: OnnxPlan;
+  /** What the graph's input holds: int32 token ids (int64 in the file) or float32 values. */
+  readonly inputDType: 'int32' | 'float32';
   /** Initializer name -> the field holding its tensor, and whether the host also reads it. */
   private readonly fields = new Map<string, string>();
   private readonly convW: Set<string>;
@@ -168,18 +173,17 @@ export class OnnxGraph extends Layer {
       sample && sample.every((d) => typeof d === 'number' && d > 0) ? { inputShape: sample as number[] } : {},
     );
     this.plan = plan;
+    this.inputDType = plan.input.int ? 'int32' : 'float32';
+    for (const n of plan.nodes)
+      if (!Object.hasOwn(HANDLERS, n.op))
+        throw new OnnxError(`operator ${n.op} is not supported`, n.name, n.op, plan.opset);
     const trainable = trainableInitializers(plan);
     this.convW = convWeights(plan);
-    const taken = new Set<string>();
-    for (const [name, v] of plan.initializers) {
-      if (v.dtype !== 'float') continue;
-      let field = name.replace(/[^A-Za-z0-9_]/g, '_').replace(/^(?=[0-9])/, '_') || '_';
-      while (taken.has(field) || field in this) field += '_';
-      taken.add(field);
-      let t = tensor(v.data instanceof Float32Array ? v.data : Float32Array.from(v.data), v.shape);
-      if (this.convW.has(name)) t = keep(tidy(() => ops.transpose(t, [2, 3, 1, 0])));
-      (this as unknown as Record<string, Tensor>)[field] = keep(trainable.has(name) ? t.variable() : t);
-      this.fields.set(name, field);
+    try {
+      this.makeWeights(trainable);
+    } catch (e) {
+      this.dispose();
+      throw e;
     }
     const last = plan.nodes[plan.nodes.length - 1]!;
     const axis = last.attrs.get('axis');
@@ -189,6 +193,36 @@ export class OnnxGraph extends Layer {
       (!axis || num(axis.i) === -1 || num(axis.i) === (plan.output.dims?.length ?? 0) - 1)
         ? last
         : undefined;
+  }
+
+  /** The weights exist from the start: listing them never builds (a dry run could fail inside `dispose`). */
+  protected override prepare(): void {}
+
+  /** Each float initializer in a field of its own (a name fit for a field, made unique): Module lists them. */
+  private makeWeights(trainable: Set<string>): void {
+    const taken = new Set<string>();
+    for (const [name, v] of this.plan.initializers) {
+      if (v.dtype !== 'float') continue;
+      let field = name.replace(/[^A-Za-z0-9_]/g, '_').replace(/^(?=[0-9])/, '_') || '_';
+      while (taken.has(field) || field in this) field += '_';
+      taken.add(field);
+      const host = tensor(v.data instanceof Float32Array ? v.data : Float32Array.from(v.data), v.shape);
+      const t = this.convW.has(name) ? tidy(() => ops.transpose(host, [2, 3, 1, 0])) : host;
+      if (t !== host) host.dispose();
+      (this as unknown as Record<string, Tensor>)[field] = keep(trainable.has(name) ? t.variable() : t);
+      this.fields.set(name, field);
+    }
+  }
+
+  /** For a graph taking token ids: the rows of the smallest table they index (fit checks ids against it). */
+  override get idCount(): number | undefined {
+    if (!this.plan.input.int) return undefined;
+    const rows = this.plan.nodes
+      .filter(
+        (n) => n.op === 'Gather' && n.inputs[1] === this.plan.input.name && this.plan.initializers.has(n.inputs[0]!),
+      )
+      .map((n) => this.plan.initializers.get(n.inputs[0]!)!.shape[0]!);
+    return rows.length ? Math.min(...rows) : undefined;
   }
 
   override get activation() {
@@ -221,11 +255,14 @@ export class OnnxGraph extends Layer {
     if (named && !named.includes(-1)) return named;
     const key = inputShape.join();
     if (!this.shapes.has(key)) {
-      const x = zeros([1, ...inputShape], { dtype: this.plan.input.int ? 'int32' : 'float32' });
-      const y = noGrad(() => this.run(x, true));
-      this.shapes.set(key, y.shape.slice(1));
-      x.dispose();
-      y.dispose();
+      const x = zeros([1, ...inputShape], { dtype: this.inputDType });
+      try {
+        const y = noGrad(() => this.run(x, true));
+        this.shapes.set(key, y.shape.slice(1));
+        y.dispose();
+      } finally {
+        x.dispose();
+      }
     }
     return [...this.shapes.get(key)!];
   }
@@ -235,35 +272,44 @@ export class OnnxGraph extends Layer {
   }
 
   protected run(x: Tensor, final: boolean): Tensor {
-    return tidy(() => {
-      const values = new Map<string, Value>();
-      for (const [name, v] of this.plan.initializers) {
-        const field = this.fields.get(name);
-        const t = field && (this as unknown as Record<string, Tensor>)[field];
-        // Buffers (not trainable) stay readable on the host too: a mask sliced by shape, statistics.
-        values.set(
-          name,
-          !t
-            ? v
-            : t.requiresGrad || this.convW.has(name)
-              ? dev(t, this.convW.has(name) ? 'rsck' : 'plain')
-              : { ...v, t },
-        );
+    // NOTE: tidy frees its scope only when the block returns, so an op's error is caught inside and rethrown after.
+    let failed: { error: unknown } | undefined;
+    const y = tidy(() => {
+      try {
+        return this.interpret(x, final);
+      } catch (error) {
+        failed = { error };
+        return undefined;
       }
-      values.set(this.plan.input.name, dev(x));
-      const skip = final ? undefined : this.softmaxOut;
-      for (const n of this.plan.nodes) {
-        if (n === skip) {
-          values.set(n.outputs[0]!, values.get(n.inputs[0]!)!);
-          continue;
-        }
-        const ins = n.inputs.map((i) => (i === '' ? undefined : values.get(i)));
-        const outs = new Interp(this, n, this.plan.opset).eval(ins);
-        outs.forEach((o, i) => n.outputs[i] && values.set(n.outputs[i]!, o));
-      }
-      const y = values.get(this.plan.output.name)!;
-      return y.kind === 'host' ? tensor(Float32Array.from(y.data), y.shape) : plain(y);
     });
+    if (failed) throw failed.error;
+    return y!;
+  }
+
+  private interpret(x: Tensor, final: boolean): Tensor {
+    const values = new Map<string, Value>();
+    for (const [name, v] of this.plan.initializers) {
+      const field = this.fields.get(name);
+      const t = field && (this as unknown as Record<string, Tensor>)[field];
+      // Buffers (not trainable) stay readable on the host too: a mask sliced by shape, statistics.
+      values.set(
+        name,
+        !t ? v : t.requiresGrad || this.convW.has(name) ? dev(t, this.convW.has(name) ? 'rsck' : 'plain') : { ...v, t },
+      );
+    }
+    values.set(this.plan.input.name, dev(x));
+    const skip = final ? undefined : this.softmaxOut;
+    for (const n of this.plan.nodes) {
+      if (n === skip) {
+        values.set(n.outputs[0]!, values.get(n.inputs[0]!)!);
+        continue;
+      }
+      const ins = n.inputs.map((i) => (i === '' ? undefined : values.get(i)));
+      const outs = new Interp(this, n, this.plan.opset).eval(ins);
+      outs.forEach((o, i) => n.outputs[i] && values.set(n.outputs[i]!, o));
+    }
+    const y = values.get(this.plan.output.name)!;
+    return y.kind === 'host' ? tensor(Float32Array.from(y.data), y.shape) : plain(y);
   }
 }
 
@@ -345,9 +391,7 @@ class Interp {
       this.fail(`${n.outputs.length} outputs; wgnn computes the first only`);
     const extraOut = n.outputs.slice(1).some((o) => o !== '');
     if (extraOut && n.op !== 'Split') this.fail('only the first output is supported (training-mode outputs are not)');
-    const handler = HANDLERS[n.op];
-    if (!handler) this.fail(`operator ${n.op} is not supported`);
-    const r = handler(this, ins);
+    const r = HANDLERS[n.op]!(this, ins);
     return Array.isArray(r) ? r : [r];
   }
 
@@ -551,7 +595,7 @@ const HANDLERS: Record<string, Handler> = {
   ConstantOfShape: (c, ins) => {
     c.only('value');
     const shape = c.list(ins[0], 'the shape');
-    if (shape.some((d) => !Number.isInteger(d) || d < 0) || sizeOf(shape) > 2 ** 24)
+    if (shape.some((d) => !Number.isInteger(d) || d < 0) || sizeOf(shape) > MAX_ELEMENTS)
       c.fail(`shape ${fmtShape(shape)} is not a valid constant size`);
     const v = c.n.attrs.get('value')?.t;
     const fill = v ? tensorValue(v, 'value') : host('float', [1], [0]);
@@ -561,7 +605,7 @@ const HANDLERS: Record<string, Handler> = {
     c.only();
     const [start, limit, delta] = [0, 1, 2].map((i) => c.list(ins[i], 'start, limit and delta')[0]!);
     const n = Math.max(Math.ceil((limit! - start!) / delta!), 0);
-    if (!Number.isFinite(n) || n > 2 ** 24) c.fail(`range of ${n} elements`);
+    if (!Number.isFinite(n) || n > MAX_ELEMENTS) c.fail(`range of ${n} elements`);
     const x0 = c.hostOf(ins[0], 'start');
     return host(
       x0.dtype,
@@ -745,6 +789,7 @@ const HANDLERS: Record<string, Handler> = {
       const norm = Array.from(idx.data, (i) => (i < 0 ? i + d : i));
       if (norm.some((i) => !Number.isInteger(i) || i < 0 || i >= d)) c.fail(`an index is outside 0..${d - 1}`);
       if (data.kind === 'host') {
+        if ((sizeOf(s) / d) * norm.length > MAX_ELEMENTS) c.fail(`the gather makes more than ${MAX_ELEMENTS} elements`);
         const outer = sizeOf(s.slice(0, axis));
         const inner = sizeOf(s.slice(axis + 1));
         const out: number[] = [];
@@ -863,6 +908,11 @@ const HANDLERS: Record<string, Handler> = {
     let t = nhwc ? (x as DevValue).t : c.t(x);
     const phys = (a: number) => (nhwc ? [0, 3, 1, 2][a]! : a);
     axes = axes.map(phys);
+    const padded = s.map(
+      (d, i) => d + (axes.includes(i) ? pads[axes.indexOf(i)]! + pads[axes.indexOf(i) + axes.length]! : 0),
+    );
+    if (sizeOf(padded) > MAX_ELEMENTS)
+      c.fail(`padding ${fmtShape(s)} to ${fmtShape(padded)} exceeds ${MAX_ELEMENTS} elements`);
     axes.forEach((a, k) => {
       const [lo, hi] = [pads[k]!, pads[k + axes.length]!];
       const side = (n: number) =>
@@ -904,6 +954,17 @@ function softmaxLike(c: Interp, ins: (Value | undefined)[], f: (x: Tensor, axis:
  * attribute wgnn does not run.
  */
 export function loadOnnx(bytes: Uint8Array): Sequential {
-  const plan = planOnnx(bytes);
-  return new Sequential([new OnnxGraph(plan) as LayerType]);
+  const layer = new OnnxGraph(planOnnx(bytes));
+  // Where the input's shape is fixed, one batch-1 run on zeros finds an unsupported attribute now, not in fit.
+  const sample = layer.knownInputShape;
+  const x = sample && zeros([1, ...sample], { dtype: layer.inputDType });
+  try {
+    if (x) noGrad(() => layer.forward(x)).dispose();
+  } catch (e) {
+    layer.dispose();
+    throw e;
+  } finally {
+    x?.dispose();
+  }
+  return new Sequential([layer as LayerType]);
 }
