@@ -1,7 +1,8 @@
 // ONNX in, checked by onnxruntime-node: four models exported from PyTorch by the committed scripts/onnx_models.py (an
 // MLP, the seed CNN, a ResNet-style block with batch norm, a char GPT) give onnxruntime's logits within 1e-4 on the CPU
 // backend and on WebGPU; 20 fine-tuning steps in wgnn lower their loss; an unsupported operator or attribute is an
-// OnnxError naming node, operator and opset; hostile files (crafted and mutated) give a typed error or a model.
+// OnnxError naming node, operator and opset; hostile files (crafted and mutated) give a typed error or a model. ONNX
+// out: wgnn models written by toOnnx give wgnn's outputs in onnxruntime-node and again through loadOnnx.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,11 +13,13 @@ import type { Backend } from '../src/backend/backend.js';
 import { noGrad } from '../src/autograd/tape.js';
 import { OnnxError, ParseError, WgnnError } from '../src/errors.js';
 import { loadOnnx, OnnxGraph } from '../src/interop/onnx.js';
+import { toOnnx } from '../src/interop/onnx-export.js';
+import { layers as L, seedModel, Sequential, setSeed } from '../src/nn/index.js';
 import type { Loss } from '../src/nn/losses.js';
 import { adam } from '../src/optim/index.js';
 import { softmaxCrossEntropy } from '../src/ops/index.js';
 import { Rng } from '../src/rng.js';
-import { memory, setDefaultBackend, tensor, tidy } from '../src/tensor.js';
+import { keep, memory, setDefaultBackend, tensor, tidy, type Tensor } from '../src/tensor.js';
 import { cpu, expectClose, gpuBackend } from './helpers.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -134,6 +137,88 @@ describe('what loadOnnx makes', () => {
     gpt.dispose();
   });
 });
+
+describe('toOnnx: wgnn models out, run by onnxruntime-node', () => {
+  beforeAll(() => setDefaultBackend(cpu));
+
+  const cases: [string, () => Sequential, number[]][] = [
+    ['the seed CNN', () => seedModel('cnn', [28, 28, 1], 10), [28, 28, 1]],
+    [
+      'conv same/stride 2 + batch norm + avg pool + global pool + dense gelu + layer norm + softmax',
+      () =>
+        new Sequential([
+          L.conv2d({
+            filters: 8,
+            kernelSize: 3,
+            strides: 2,
+            padding: 'same',
+            activation: 'leaky_relu',
+            inputShape: [11, 9, 3],
+          }),
+          L.batchNormalization({}),
+          L.avgPool2d({ poolSize: 2, strides: 1, padding: 'same' }),
+          L.conv2d({ filters: 6, kernelSize: [2, 3], dilationRate: 2, activation: 'gelu_tanh' }),
+          L.globalAveragePooling2d({}),
+          L.dense({ units: 12, activation: 'gelu' }),
+          L.layerNormalization({}),
+          L.dropout({ rate: 0.5 }),
+          L.dense({ units: 5, activation: 'softmax' }),
+        ]),
+      [11, 9, 3],
+    ],
+    [
+      'MLP on a flattened image with batch norm and tanh',
+      () =>
+        new Sequential([
+          L.maxPool2d({ poolSize: 3, strides: 2, padding: 'same', inputShape: [7, 6, 2] }),
+          L.flatten({}),
+          L.dense({ units: 16, activation: 'tanh' }),
+          L.batchNormalization({}),
+          L.dense({ units: 4 }),
+        ]),
+      [7, 6, 2],
+    ],
+  ];
+  for (const [what, make, sample] of cases) {
+    it(`${what}: onnxruntime gives wgnn's outputs; loadOnnx of the file gives them too`, async () => {
+      setSeed(5);
+      const model = make();
+      // Non-trivial statistics and norm parameters, so that every tensor's layout matters.
+      const r = new Rng(9);
+      for (const [name, t] of model.namedTensors()) {
+        const v = Float32Array.from({ length: t.size }, () =>
+          /Variance/.test(name) ? r.uniform(0.5, 1.5) : r.uniform(-0.5, 0.5),
+        );
+        model.setTensor(name, keepLike(tensor(v, [...t.shape]), t));
+      }
+      model.eval();
+      const shape = [3, ...sample];
+      const x = Float32Array.from({ length: 3 * sample.reduce((a, b) => a * b, 1) }, () => r.uniform(-1, 1));
+      const want = await (await model.predict({ data: x, shape })).data();
+      const bytes = await toOnnx(model);
+      const got = await ortRun(bytes, x, shape);
+      expectClose(got, want, TOL, `${what}: onnxruntime vs wgnn`);
+      const back = loadOnnx(bytes);
+      const y = await back.predict({ data: x, shape });
+      expectClose(await y.data(), want, TOL, `${what}: loadOnnx(toOnnx(model)) vs wgnn`);
+      y.dispose();
+      back.dispose();
+      model.dispose();
+    }, 60_000);
+  }
+
+  it('a layer ONNX out does not cover is an ArgumentError naming it', async () => {
+    const model = new Sequential([L.embedding({ inputDim: 10, outputDim: 4, inputShape: [3] })]);
+    await expect(toOnnx(model)).rejects.toThrow(/embedding.*\(Embedding\) has no ONNX export here/);
+    model.dispose();
+  });
+});
+
+function keepLike(t: Tensor, old: Tensor): Tensor {
+  t.requiresGrad = old.requiresGrad;
+  old.dispose();
+  return keep(t);
+}
 
 describe('fine-tuning on WebGPU', () => {
   beforeAll(async () => setDefaultBackend(await gpuBackend()));

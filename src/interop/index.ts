@@ -1,4 +1,4 @@
-// Models in and out of wgnn: PyTorch state dicts and module source.
+// Models in and out of wgnn: PyTorch state dicts and module source; ONNX graphs (import as a trainable layer, export).
 export {
   toPyTorch,
   savePyTorch,
@@ -9,3 +9,4 @@ export {
   type TorchEntry,
 } from './pytorch.js';
 export { loadOnnx, OnnxGraph } from './onnx.js';
+export { toOnnx } from './onnx-export.js';

@@ -1,6 +1,6 @@
-// The part of ONNX's protobuf schema (onnx.proto, IR version 8) that the importer reads, described with protobufjs's
-// reflection API: message names, field names and field numbers as in the schema. Fields left out are skipped by the
-// decoder; sparse initializers, functions and training info are not read.
+// The part of ONNX's protobuf schema (onnx.proto, IR version 8) that the importer reads and the exporter writes,
+// described with protobufjs's reflection API: message names, field names and field numbers as in the schema. Fields
+// left out are skipped by the decoder; sparse initializers, functions and training info are not read.
 import protobuf from 'protobufjs/light.js';
 
 const f = (id: number, type: string, rule?: 'repeated') => ({ id, type, ...(rule ? { rule } : {}) });
@@ -130,10 +130,16 @@ export interface ModelMsg {
 }
 
 let model: protobuf.Type | undefined;
+const modelType = () => (model ??= protobuf.Root.fromJSON(SCHEMA).lookupType('onnx.ModelProto'));
 
 /** The decoded ModelProto, with defaults for missing fields; throws what protobufjs throws on malformed bytes. */
 export function decodeModel(bytes: Uint8Array): ModelMsg {
-  model ??= protobuf.Root.fromJSON(SCHEMA).lookupType('onnx.ModelProto');
-  const m = model.decode(bytes);
-  return model.toObject(m, { defaults: true, arrays: true }) as unknown as ModelMsg;
+  const m = modelType().decode(bytes);
+  return modelType().toObject(m, { defaults: true, arrays: true }) as unknown as ModelMsg;
+}
+
+/** A ModelProto's bytes from a plain object with the schema's field names (int64 fields as numbers). */
+export function encodeModel(obj: Record<string, unknown>): Uint8Array {
+  const t = modelType();
+  return t.encode(t.fromObject(obj)).finish();
 }
