@@ -224,7 +224,7 @@ describe('fine-tuning on WebGPU', () => {
   beforeAll(async () => setDefaultBackend(await gpuBackend()));
 
   for (const name of NAMES) {
-    it(`${name}: 20 Adam steps with fit lower the loss`, async () => {
+    it(`${name}: 20 Adam steps with fit lower the loss; toOnnx writes the tuned weights, onnxruntime gives wgnn's outputs`, async () => {
       const backend = await gpuBackend();
       setDefaultBackend(backend);
       const live = memory(backend).liveTensors;
@@ -243,6 +243,12 @@ describe('fine-tuning on WebGPU', () => {
       await model.fit(x, y, { epochs: 20, batchSize: n, verbose: 0 });
       const after = (await model.evaluate(x, y, { batchSize: n })).loss!;
       expect(after, `${name}: loss ${before.toFixed(4)} -> ${after.toFixed(4)}`).toBeLessThan(0.9 * before);
+      // Out again: the file with the fine-tuned weights gives wgnn's outputs in onnxruntime.
+      const p = await model.predict(x, { batchSize: n });
+      const tuned = await p.data();
+      p.dispose();
+      expectClose(await ortRun(await toOnnx(model), x.data, shape), tuned, TOL, `${name}: fine-tuned, exported`);
+      expect(maxDiff(await ortRun(file(name), x.data, shape), tuned)).toBeGreaterThan(1e-3);
       model.dispose();
       optimizer.dispose();
       expect(memory(backend).liveTensors).toBe(live);

@@ -5,6 +5,7 @@ import { ArgumentError } from '../errors.js';
 import type { Layer } from '../nn/layers.js';
 import { Sequential } from '../nn/sequential.js';
 import { slideWindow, type Padding, type Pair } from '../ops/window.js';
+import { OnnxGraph } from './onnx.js';
 import { encodeModel } from './onnx-proto.js';
 
 const OPSET = 17;
@@ -132,14 +133,33 @@ function activation(g: GraphBuilder, x: string, act: string | undefined, who: st
   }
 }
 
+/** The file an OnnxGraph came from, its float initializers replaced by the layer's weights now (fine-tuned). */
+async function rewrite(layer: OnnxGraph): Promise<Uint8Array> {
+  const { model, weights } = layer.weightsForExport();
+  const graph = model.graph!;
+  const initializer = await Promise.all(
+    graph.initializer.map(async (t) => {
+      const w = weights.get(t.name);
+      if (!w) return t;
+      const v = Float32Array.from(await w.t.data());
+      const data = w.rsck ? oihw(v, w.t.shape) : v;
+      const raw_data = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      return { ...t, data_type: FLOAT, raw_data, float_data: [], double_data: [] };
+    }),
+  );
+  return encodeModel({ ...model, graph: { ...graph, initializer } } as unknown as Record<string, unknown>);
+}
+
 /**
  * A Sequential of Dense, Conv2D, pooling, Flatten, Dropout, activation, BatchNormalization and LayerNormalization layers
  * as the bytes of an ONNX model (opset 17, IR 8), weights included: input `x` [batch, ...the model's input shape] as wgnn
  * takes it (images NHWC), output `y` as wgnn gives it (after the final activation). Dropout is left out (inference).
- * Another layer kind (embeddings, transformer blocks) is an ArgumentError naming it.
+ * Another layer kind (embeddings, transformer blocks) is an ArgumentError naming it. A model made by `loadOnnx` is
+ * written back as its file was, with the weights it has now (after fine-tuning).
  */
 export async function toOnnx(model: Sequential): Promise<Uint8Array> {
   if (!(model instanceof Sequential)) throw new ArgumentError('toOnnx: expected a Sequential');
+  if (model.layers.length === 1 && model.layers[0] instanceof OnnxGraph) return rewrite(model.layers[0]);
   const input = model.layers[0]?.knownInputShape;
   if (!input) throw new ArgumentError('toOnnx: the model has no input shape yet; build it (or run it once) first');
   const g = new GraphBuilder();

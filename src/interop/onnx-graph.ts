@@ -32,6 +32,8 @@ export interface OnnxPlan {
   initializers: Map<string, HostValue>;
   input: { name: string; dims: Dim[] | undefined; int: boolean };
   output: { name: string; dims: Dim[] | undefined };
+  /** The decoded file, for writing it back with new weights. */
+  model: ModelMsg;
 }
 
 /** The largest tensor an ONNX file may declare (elements); larger is a ParseError before any allocation. */
@@ -174,6 +176,7 @@ export function planOnnx(bytes: Uint8Array): OnnxPlan {
     initializers,
     input: { name: inp.name, dims: dimsOf(inp), int: isIntType(elem) },
     output: { name: out.name, dims: dimsOf(out) },
+    model: m,
   };
 }
 

@@ -229,6 +229,18 @@ export class OnnxGraph extends Layer {
     return this.softmaxOut ? ('softmax' as const) : undefined;
   }
 
+  /**
+   * The decoded file and, per float initializer, the tensor holding it now (`rsck`: stored [R,S,C,K], not OIHW): what
+   * `toOnnx` writes back.
+   * @internal
+   */
+  weightsForExport(): { model: OnnxPlan['model']; weights: Map<string, { t: Tensor; rsck: boolean }> } {
+    const weights = new Map<string, { t: Tensor; rsck: boolean }>();
+    for (const [name, field] of this.fields)
+      weights.set(name, { t: (this as unknown as Record<string, Tensor>)[field]!, rsck: this.convW.has(name) });
+    return { model: this.plan.model, weights };
+  }
+
   /** The opset the graph was exported with. */
   get opset(): number {
     return this.plan.opset;
