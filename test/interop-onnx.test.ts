@@ -194,7 +194,9 @@ describe('toOnnx: wgnn models out, run by onnxruntime-node', () => {
       model.eval();
       const shape = [3, ...sample];
       const x = Float32Array.from({ length: 3 * sample.reduce((a, b) => a * b, 1) }, () => r.uniform(-1, 1));
-      const want = await (await model.predict({ data: x, shape })).data();
+      const p = await model.predict({ data: x, shape });
+      const want = await p.data();
+      p.dispose();
       const bytes = await toOnnx(model);
       const got = await ortRun(bytes, x, shape);
       expectClose(got, want, TOL, `${what}: onnxruntime vs wgnn`);
@@ -204,6 +206,7 @@ describe('toOnnx: wgnn models out, run by onnxruntime-node', () => {
       y.dispose();
       back.dispose();
       model.dispose();
+      expect(memory(cpu).liveTensors).toBe(0);
     }, 60_000);
   }
 

@@ -3,7 +3,6 @@
 // user, as in the file; inside, a 4-D activation made by Conv/Pool/BatchNorm stays physically NHWC (the kernels'
 // layout) and is transposed to NCHW only where an op needs the logical order (Reshape, Flatten, Transpose...).
 import { OnnxError, fmtShape } from '../errors.js';
-import type { Layer as LayerType } from '../nn/layers.js';
 import { Layer } from '../nn/layers.js';
 import { Sequential } from '../nn/sequential.js';
 import * as ops from '../ops/index.js';
@@ -35,7 +34,6 @@ const NO_GRAD: Record<string, (i: number) => boolean> = {
   Unsqueeze: (i) => i === 1,
   Split: (i) => i === 1,
   Pad: (i) => i >= 1,
-  Expand: (i) => i === 1,
   Where: (i) => i === 0,
   Equal: () => true,
   BatchNormalization: (i) => i >= 3,
@@ -54,7 +52,6 @@ const PASS = new Set([
   'Cast',
   'Flatten',
   'Split',
-  'Expand',
 ]);
 
 /**
@@ -317,7 +314,7 @@ export class OnnxGraph extends Layer {
         continue;
       }
       const ins = n.inputs.map((i) => (i === '' ? undefined : values.get(i)));
-      const outs = new Interp(this, n, this.plan.opset).eval(ins);
+      const outs = new Interp(n, this.plan.opset).eval(ins);
       outs.forEach((o, i) => n.outputs[i] && values.set(n.outputs[i]!, o));
     }
     const y = values.get(this.plan.output.name)!;
@@ -337,7 +334,6 @@ function plain(v: DevValue): Tensor {
 /** One node's evaluation. */
 class Interp {
   constructor(
-    readonly g: OnnxGraph,
     readonly n: OnnxNode,
     readonly opset: number,
   ) {}
@@ -881,6 +877,7 @@ const HANDLERS: Record<string, Handler> = {
   BatchNormalization: (c, ins) => {
     c.only('epsilon', 'momentum', 'training_mode', 'spatial');
     if (c.int('training_mode', 0) !== 0) c.fail('training_mode=1 is not supported (inference statistics only)');
+    if (c.int('spatial', 1) !== 1) c.fail('spatial=0 (statistics per activation) is not supported');
     const x = c.need(ins[0], 0);
     const [scale, bias, mean, variance] = [1, 2, 3, 4].map((i) => c.t(c.need(ins[i], i)));
     const rank = logicalShape(x).length;
@@ -978,5 +975,5 @@ export function loadOnnx(bytes: Uint8Array): Sequential {
   } finally {
     x?.dispose();
   }
-  return new Sequential([layer as LayerType]);
+  return new Sequential([layer]);
 }
