@@ -14,7 +14,7 @@ import { noGrad } from '../src/autograd/tape.js';
 import { OnnxError, ParseError, WgnnError } from '../src/errors.js';
 import { loadOnnx, OnnxGraph } from '../src/interop/onnx.js';
 import { toOnnx } from '../src/interop/onnx-export.js';
-import { layers as L, seedModel, Sequential, setSeed } from '../src/nn/index.js';
+import { gpt, layers as L, seedModel, Sequential, setSeed } from '../src/nn/index.js';
 import type { Loss } from '../src/nn/losses.js';
 import { adam } from '../src/optim/index.js';
 import { softmaxCrossEntropy } from '../src/ops/index.js';
@@ -179,6 +179,13 @@ describe('toOnnx: wgnn models out, run by onnxruntime-node', () => {
       [7, 6, 2],
     ],
   ];
+  for (const tie of [false, true])
+    cases.push([
+      `a GPT (2 blocks, causal attention, GELU tanh MLP, head ${tie ? 'tied to the token table' : 'of its own'})`,
+      () =>
+        gpt({ vocabSize: 13, blockSize: 8, layers: 2, heads: 2, dim: 16, tieWeights: tie, activation: 'gelu_tanh' }),
+      [8],
+    ]);
   for (const [what, make, sample] of cases) {
     it(`${what}: onnxruntime gives wgnn's outputs; loadOnnx of the file gives them too`, async () => {
       setSeed(5);
@@ -193,7 +200,10 @@ describe('toOnnx: wgnn models out, run by onnxruntime-node', () => {
       }
       model.eval();
       const shape = [3, ...sample];
-      const x = Float32Array.from({ length: 3 * sample.reduce((a, b) => a * b, 1) }, () => r.uniform(-1, 1));
+      const n = 3 * sample.reduce((a, b) => a * b, 1);
+      const x = model.layers[0]!.idCount
+        ? Int32Array.from({ length: n }, () => r.int(0, 13))
+        : Float32Array.from({ length: n }, () => r.uniform(-1, 1));
       const p = await model.predict({ data: x, shape });
       const want = await p.data();
       p.dispose();

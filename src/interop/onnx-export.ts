@@ -1,5 +1,5 @@
-// ONNX out: a wgnn Sequential of standard layers as an ONNX model (opset 17) that takes and gives what the wgnn model
-// does (images NHWC). Convolutions and pooling run NCHW in the file: the image is transposed once before the first of
+// ONNX out: a wgnn Sequential of standard layers, or a GPT, as an ONNX model (opset 17) that takes and gives what the
+// wgnn model does (images NHWC, token ids). Convolutions and pooling run NCHW in the file: the image is transposed once before the first of
 // them and back where an op needs channels last (Flatten, Softmax, LayerNorm, the output), not around every layer.
 import { ArgumentError } from '../errors.js';
 import type { Layer } from '../nn/layers.js';
@@ -10,6 +10,8 @@ import { encodeModel } from './onnx-proto.js';
 
 const OPSET = 17;
 const FLOAT = 1;
+const INT64 = 7;
+const BOOL = 9;
 const ATTR = { f: 1, i: 2, s: 3, floats: 6, ints: 7 } as const;
 type Attr = number | string | readonly number[] | { float: number };
 
@@ -50,6 +52,21 @@ class GraphBuilder {
   scalar(v: number): string {
     return this.weight(this.fresh('const'), [], Float32Array.of(v));
   }
+
+  /** An int64 constant [values.length] (or a scalar with `dims` []). */
+  ints(values: readonly number[], dims: readonly number[] = [values.length]): string {
+    const raw = new Uint8Array(new BigInt64Array(values.map((v) => BigInt(v))).buffer);
+    const name = this.fresh('ints');
+    this.initializers.push({ name, dims: [...dims], data_type: INT64, raw_data: raw });
+    return name;
+  }
+
+  /** A bool constant [dims]. */
+  bools(values: readonly boolean[], dims: readonly number[]): string {
+    const name = this.fresh('mask');
+    this.initializers.push({ name, dims: [...dims], data_type: BOOL, raw_data: Uint8Array.from(values, Number) });
+    return name;
+  }
 }
 
 /** [R,S,C,K] -> [K,C,R,S]. */
@@ -84,6 +101,66 @@ function pads(
     },
   );
   return [w.pt, w.pl, w.pb, w.pr];
+}
+
+type Data = (l: Layer, field: string) => Promise<{ v: Float32Array; shape: number[] }>;
+const data: Data = async (l, field) => {
+  const t = (l as unknown as Record<string, { data(): Promise<ArrayLike<number>>; shape: number[] }>)[field]!;
+  return { v: Float32Array.from(await t.data()), shape: t.shape };
+};
+
+/** x·kernel + bias for a Dense `l` on [..., in] (Gemm on 2-D inputs), its activation after. */
+async function dense(g: GraphBuilder, l: Layer, x: string, rank: number, at: string, read: Data): Promise<string> {
+  const c = l.config() as { useBias: boolean; activation: string };
+  const k = await read(l, 'kernel');
+  const w = g.weight(`${at}.kernel`, k.shape, k.v);
+  const b = c.useBias ? await read(l, 'bias') : undefined;
+  const bias = b && g.weight(`${at}.bias`, b.shape, b.v);
+  let y: string;
+  if (rank === 1) y = g.node('Gemm', bias ? [x, w, bias] : [x, w]);
+  else {
+    y = g.node('MatMul', [x, w]);
+    if (bias) y = g.node('Add', [y, bias]);
+  }
+  return activation(g, y, c.activation, l.name);
+}
+
+async function layerNorm(g: GraphBuilder, l: Layer, x: string, at: string, read: Data): Promise<string> {
+  const [gm, bt] = await Promise.all([read(l, 'gamma'), read(l, 'beta')]);
+  const eps = (l.config() as { epsilon: number }).epsilon;
+  const inputs = [x, g.weight(`${at}.gamma`, gm.shape, gm.v), g.weight(`${at}.beta`, bt.shape, bt.v)];
+  return g.node('LayerNormalization', inputs, { axis: -1, epsilon: { float: eps } });
+}
+
+/** A pre-norm transformer block on x [B, T, D]: x + attn(ln1(x)), then h + proj(act(fc(ln2(h)))). */
+async function block(g: GraphBuilder, l: Layer, x: string, shape: number[], at: string, read: Data): Promise<string> {
+  const b = l as unknown as {
+    ln1: Layer;
+    attn: Layer & { qkv: Layer; out: Layer };
+    ln2: Layer;
+    fc: Layer;
+    proj: Layer;
+  };
+  const { heads, causal } = b.attn.config() as { heads: number; causal: boolean };
+  const [T, D] = shape as [number, number];
+  const hd = D / heads;
+  const qkv = await dense(g, b.attn.qkv, await layerNorm(g, b.ln1, x, `${at}.ln1`, read), 2, `${at}.attn.qkv`, read);
+  // [B, T, 3D] -> [3, B, H, T, D/H], as wgnn's attention splits it
+  const split = g.node('Transpose', [g.node('Reshape', [qkv, g.ints([0, T, 3, heads, hd])])], {
+    perm: [2, 0, 3, 1, 4],
+  });
+  const [q, k, v] = [0, 1, 2].map((i) => g.node('Gather', [split, g.ints([i], [])], { axis: 0 }));
+  const kT = g.node('Transpose', [k!], { perm: [0, 1, 3, 2] });
+  let scores = g.node('Mul', [g.node('MatMul', [q!, kT]), g.scalar(1 / Math.sqrt(hd))]);
+  if (causal) {
+    const keep = Array.from({ length: T * T }, (_, i) => i % T <= Math.floor(i / T));
+    scores = g.node('Where', [g.bools(keep, [T, T]), scores, g.scalar(-Infinity)]);
+  }
+  const o = g.node('MatMul', [g.node('Softmax', [scores], { axis: -1 }), v!]); // [B, H, T, D/H]
+  const merged = g.node('Reshape', [g.node('Transpose', [o], { perm: [0, 2, 1, 3] }), g.ints([0, T, D])]);
+  const h = g.node('Add', [x, await dense(g, b.attn.out, merged, 2, `${at}.attn.out`, read)]);
+  const fc = await dense(g, b.fc, await layerNorm(g, b.ln2, h, `${at}.ln2`, read), 2, `${at}.fc`, read);
+  return g.node('Add', [h, await dense(g, b.proj, fc, 2, `${at}.proj`, read)]);
 }
 
 /** An activation by wgnn's name applied to `x`. */
@@ -151,11 +228,12 @@ async function rewrite(layer: OnnxGraph): Promise<Uint8Array> {
 }
 
 /**
- * A Sequential of Dense, Conv2D, pooling, Flatten, Dropout, activation, BatchNormalization and LayerNormalization layers
- * as the bytes of an ONNX model (opset 17, IR 8), weights included: input `x` [batch, ...the model's input shape] as wgnn
- * takes it (images NHWC), output `y` as wgnn gives it (after the final activation). Dropout is left out (inference).
- * Another layer kind (embeddings, transformer blocks) is an ArgumentError naming it. A model made by `loadOnnx` is
- * written back as its file was, with the weights it has now (after fine-tuning).
+ * A Sequential of Dense, Conv2D, pooling, Flatten, Dropout, activation, BatchNormalization and LayerNormalization layers,
+ * or a GPT (TokenAndPositionEmbedding, TransformerBlocks, LayerNormalization, LMHead, tied or not), as the bytes of an
+ * ONNX model (opset 17, IR 8), weights included: input `x` [batch, ...the model's input shape] as wgnn takes it (images
+ * NHWC; token ids int64, the sequence length fixed to the model's), output `y` as wgnn gives it (after the final
+ * activation). Dropout is left out (inference). Another layer kind is an ArgumentError naming it. A model made by
+ * `loadOnnx` is written back as its file was, with the weights it has now (after fine-tuning).
  */
 export async function toOnnx(model: Sequential): Promise<Uint8Array> {
   if (!(model instanceof Sequential)) throw new ArgumentError('toOnnx: expected a Sequential');
@@ -172,29 +250,17 @@ export async function toOnnx(model: Sequential): Promise<Uint8Array> {
   const toNhwc = () => {
     if (nchw) [x, nchw] = [g.node('Transpose', [x], { perm: [0, 2, 3, 1] }), false];
   };
-  const data = async (l: Layer, field: string) => {
-    const t = (l as unknown as Record<string, { data(): Promise<ArrayLike<number>>; shape: number[] }>)[field]!;
-    return { v: Float32Array.from(await t.data()), shape: t.shape };
-  };
+  /** The token tables written, by embedding layer (a tied head reads its table). */
+  const tables = new Map<Layer, string>();
   for (const [i, l] of model.layers.entries()) {
     const c = l.config() as Record<string, never>;
     const at = `layers.${i}`;
     const out = l.outputShape(shape);
     switch (l.kind) {
-      case 'Dense': {
-        if (nchw) toNhwc();
-        const k = await data(l, 'kernel');
-        const w = g.weight(`${at}.kernel`, k.shape, k.v);
-        const b = c.useBias ? await data(l, 'bias') : undefined;
-        const bias = b && g.weight(`${at}.bias`, b.shape, b.v);
-        if (shape.length === 1) x = g.node('Gemm', bias ? [x, w, bias] : [x, w]);
-        else {
-          x = g.node('MatMul', [x, w]);
-          if (bias) x = g.node('Add', [x, bias]);
-        }
-        x = activation(g, x, c.activation, l.name);
+      case 'Dense':
+        toNhwc();
+        x = await dense(g, l, x, shape.length, at, data);
         break;
-      }
       case 'Conv2D': {
         toNchw();
         const k = await data(l, 'kernel');
@@ -251,17 +317,35 @@ export async function toOnnx(model: Sequential): Promise<Uint8Array> {
         x = g.node('BatchNormalization', [x, ...names], { epsilon: { float: c.epsilon } });
         break;
       }
-      case 'LayerNormalization': {
+      case 'LayerNormalization':
         toNhwc();
-        const [gm, bt] = await Promise.all([data(l, 'gamma'), data(l, 'beta')]);
-        x = g.node(
-          'LayerNormalization',
-          [x, g.weight(`${at}.gamma`, gm.shape, gm.v), g.weight(`${at}.beta`, bt.shape, bt.v)],
-          {
-            axis: -1,
-            epsilon: { float: c.epsilon },
-          },
-        );
+        x = await layerNorm(g, l, x, at, data);
+        break;
+      case 'TokenAndPositionEmbedding': {
+        const [tok, pos] = await Promise.all([data(l, 'tokens'), data(l, 'positions')]);
+        const T = shape[0]!;
+        const table = g.weight(`${at}.tokens`, tok.shape, tok.v);
+        tables.set(l, table);
+        const positions = g.node('Slice', [
+          g.weight(`${at}.positions`, pos.shape, pos.v),
+          g.ints([0]),
+          g.ints([T]),
+          g.ints([0]),
+        ]);
+        x = g.node('Add', [g.node('Gather', [table, x]), positions]);
+        break;
+      }
+      case 'TransformerBlock':
+        x = await block(g, l, x, shape, at, data);
+        break;
+      case 'LMHead': {
+        const k = (l as unknown as { kernel: unknown }).kernel ? await data(l, 'kernel') : undefined;
+        const emb = [...tables].filter(([e]) => model.layers.indexOf(e) < i).pop();
+        if (!k && !emb) throw new ArgumentError(`toOnnx: ${l.name} is tied and no token embedding comes before it`);
+        x = k
+          ? g.node('MatMul', [x, g.weight(`${at}.kernel`, k.shape, k.v)])
+          : g.node('MatMul', [x, g.node('Transpose', [emb![1]], { perm: [1, 0] })]);
+        x = activation(g, x, 'softmax', l.name);
         break;
       }
       default:
@@ -274,11 +358,12 @@ export async function toOnnx(model: Sequential): Promise<Uint8Array> {
   toNhwc();
   g.node('Identity', [x]);
   (g.nodes[g.nodes.length - 1]!.output as string[])[0] = 'y';
-  const info = (name: string, dims: readonly number[]) => ({
+  const ids = model.layers[0]!.idCount !== undefined;
+  const info = (name: string, dims: readonly number[], elem = FLOAT) => ({
     name,
     type: {
       tensor_type: {
-        elem_type: FLOAT,
+        elem_type: elem,
         shape: { dim: [{ dim_param: 'batch' }, ...dims.map((d) => ({ dim_value: d }))] },
       },
     },
@@ -291,7 +376,7 @@ export async function toOnnx(model: Sequential): Promise<Uint8Array> {
       name: 'wgnn',
       node: g.nodes,
       initializer: g.initializers,
-      input: [info('x', input)],
+      input: [info('x', input, ids ? INT64 : FLOAT)],
       output: [info('y', shape)],
     },
   });
