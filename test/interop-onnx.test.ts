@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../src/backend/backend.js';
-import { noGrad } from '../src/autograd/tape.js';
+import { backward, noGrad } from '../src/autograd/tape.js';
 import { OnnxError, ParseError, WgnnError } from '../src/errors.js';
 import { loadOnnx, OnnxGraph } from '../src/interop/onnx.js';
 import { toOnnx } from '../src/interop/onnx-export.js';
@@ -136,6 +136,35 @@ describe('what loadOnnx makes', () => {
     expect((gpt.layers[0] as OnnxGraph).idCount).toBe(29); // the rows of the token table the ids index
     gpt.dispose();
   });
+});
+
+describe('gradients, PyTorch-style', () => {
+  beforeAll(() => setDefaultBackend(cpu));
+
+  for (const name of ['resnet', 'gpt'] as const) {
+    it(`${name}: loss.backward() gives every trainable initializer a gradient, none to the buffers`, async () => {
+      const model = loadOnnx(file(name));
+      const shape = [2, ...MODELS[name].sample];
+      const labels = name === 'gpt' ? Int32Array.from({ length: 32 }, (_, i) => i % 29) : Int32Array.of(3, 7);
+      tidy(() => {
+        const z = model.forward(tensor(inputs(name, 2, 4), shape));
+        backward(softmaxCrossEntropy(z, tensor(labels, name === 'gpt' ? [2, 16] : [2])));
+      });
+      for (const [k, p] of model.namedParameters()) {
+        expect(p.grad, k).toBeDefined();
+        const g = await p.grad!.data();
+        expect(
+          g.some((v) => v !== 0),
+          `${k}: some gradient`,
+        ).toBe(true);
+        expect(g.every(Number.isFinite), `${k}: finite gradient`).toBe(true);
+      }
+      for (const [k, b] of model.namedBuffers()) expect(b.grad, k).toBeUndefined();
+      model.zeroGrad();
+      model.dispose();
+      expect(memory(cpu).liveTensors).toBe(0);
+    });
+  }
 });
 
 describe('toOnnx: wgnn models out, run by onnxruntime-node', () => {
