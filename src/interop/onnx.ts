@@ -318,7 +318,12 @@ export class OnnxGraph extends Layer {
       outs.forEach((o, i) => n.outputs[i] && values.set(n.outputs[i]!, o));
     }
     const y = values.get(this.plan.output.name)!;
-    return y.kind === 'host' ? tensor(Float32Array.from(y.data), y.shape) : plain(y);
+    if (y.kind === 'host') return tensor(Float32Array.from(y.data), y.shape);
+    const out = plain(y);
+    // A graph whose output is its input or a weight (Identity): a view, so that freeing the output frees neither.
+    return out === x || [...this.fields.values()].some((f) => (this as unknown as Record<string, Tensor>)[f] === out)
+      ? ops.reshape(out, out.shape)
+      : out;
   }
 }
 
