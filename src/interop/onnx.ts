@@ -133,7 +133,11 @@ function hostBroadcast(
   const idx = new Array<number>(rank).fill(0);
   for (let k = 0; k < n; k++) {
     out[k] = f(...vals.map((v, j) => v.data[idx.reduce((a, x, i) => a + x * st[j]![i]!, 0)]!));
-    for (let i = rank - 1; i >= 0; i--) if (++idx[i]! < shape[i]! || ((idx[i] = 0), false)) break;
+    for (let i = rank - 1; i >= 0; i--) {
+      // the next index, odometer-style
+      if (++idx[i]! < shape[i]!) break;
+      idx[i] = 0;
+    }
   }
   return { kind: 'host', dtype, shape, data: out };
 }
@@ -156,7 +160,7 @@ export class OnnxGraph extends Layer {
   private readonly plan: OnnxPlan;
   /** What the graph's input holds: int32 token ids (int64 in the file) or float32 values. */
   readonly inputDType: 'int32' | 'float32';
-  /** Initializer name -> the field holding its tensor, and whether the host also reads it. */
+  /** Float initializer name -> the field holding its tensor. */
   private readonly fields = new Map<string, string>();
   private readonly convW: Set<string>;
   /** The graph's output is a Softmax over its last axis: the loss may take the logits before it. */
