@@ -98,6 +98,21 @@ export class StateDictError extends ParseError {
   }
 }
 
+/**
+ * An ONNX graph wgnn cannot run: an operator it does not implement, or an attribute value it does not support. Names
+ * the node, its operator and the model's opset, and what is supported instead.
+ */
+export class OnnxError extends WgnnError {
+  constructor(
+    message: string,
+    readonly node: string,
+    readonly op: string,
+    readonly opset: number,
+  ) {
+    super(`onnx: node ${JSON.stringify(node)} (${op}, opset ${opset}): ${message}`);
+  }
+}
+
 /** A shape as error messages print it: `[2,3]`. */
 export const fmtShape = (s: readonly number[]): string => `[${s.join(',')}]`;
 

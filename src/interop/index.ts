@@ -1,4 +1,7 @@
-// Models in and out of wgnn: PyTorch state dicts and module source.
+// Models in and out of wgnn: PyTorch state dicts and module source; ONNX graphs (import as a trainable layer, export).
+import { loadOnnx } from './onnx.js';
+import { toOnnx } from './onnx-export.js';
+
 export {
   toPyTorch,
   savePyTorch,
@@ -8,3 +11,8 @@ export {
   type TorchPlan,
   type TorchEntry,
 } from './pytorch.js';
+export { loadOnnx, OnnxGraph } from './onnx.js';
+export { toOnnx } from './onnx-export.js';
+
+/** The ONNX functions under one name: `wg.interop.onnx.load(bytes)` (= loadOnnx), `wg.interop.onnx.write(model)` (= toOnnx). */
+export const onnx = { load: loadOnnx, write: toOnnx } as const;
