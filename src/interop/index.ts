@@ -15,4 +15,9 @@ export { loadOnnx, OnnxGraph } from './onnx.js';
 export { toOnnx } from './onnx-export.js';
 
 /** The ONNX functions under one name: `wg.interop.onnx.load(bytes)` (= loadOnnx), `wg.interop.onnx.write(model)` (= toOnnx). */
-export const onnx = { load: loadOnnx, write: toOnnx } as const;
+export const onnx = {
+  /** {@link loadOnnx}: an ONNX file as a trainable Sequential. */
+  load: loadOnnx,
+  /** {@link toOnnx}: a model as an ONNX file (opset 17). */
+  write: toOnnx,
+} as const;
