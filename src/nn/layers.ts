@@ -188,7 +188,7 @@ export abstract class Layer extends Module {
   }
 
   /**
-   * The class's kind, which `save` writes and `load` looks up in {@link LAYERS}: each layer class declares its own
+   * The class's kind, which `save` writes and `load` looks up in `LAYERS` (`wg.nn.LAYERS`): each layer class declares its own
    * `static readonly kind`, a string a minifier keeps (it renames classes). A subclass defined elsewhere that
    * declares none gets its class name, so `load` names it as unknown rather than rebuilding its parent.
    */
