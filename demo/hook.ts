@@ -1,11 +1,11 @@
 // What the demo pages expose on `window` for the browser tests (test/e2e/): their state as plain data, and the
 // few actions a test cannot do through the page's controls deterministically.
-import type { MemoryInfo } from '../src/index.js';
+import type { Backend, MemoryInfo } from '../src/index.js';
 
 export interface DemoState {
   /** Data loaded and a model built: the controls work. */
   ready: boolean;
-  backend: 'cpu' | 'webgpu';
+  backend: Backend['name'];
   adapter: string;
   status: string;
   step: number;
@@ -41,7 +41,7 @@ export interface BenchRow {
 
 export interface BenchHook {
   done: boolean;
-  backend: 'cpu' | 'webgpu';
+  backend: Backend['name'];
   rows: BenchRow[];
   error: string | null;
 }
