@@ -23,6 +23,8 @@ export interface WasmCtx<A> {
   parallel(fn: string, args: readonly number[], tasks: number): void;
   /** Scratch memory (16-byte aligned byte offset) valid until the op's kernel returns: packed panels, partials. */
   scratch(bytes: number): number;
+  /** Scratch holding these int32 values (shape descriptors for a kernel), valid until the op's kernel returns. */
+  ints(values: readonly number[]): number;
 }
 
 /** One op's implementation on the wasm backend. */
@@ -34,6 +36,7 @@ export interface WasmInPlaceCtx<A> {
   readonly attrs: A;
   parallel(fn: string, args: readonly number[], tasks: number): void;
   scratch(bytes: number): number;
+  ints(values: readonly number[]): number;
 }
 
 export type WasmInPlaceKernel<A> = (ctx: WasmInPlaceCtx<A>) => void;

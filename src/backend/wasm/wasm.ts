@@ -126,7 +126,7 @@ export class WasmBackend implements Backend {
     if (kernel === 'reference') return this.reference(op, inputs, out, attrs, aux);
     const o = this.allocate(out);
     const x = aux && this.allocate(aux);
-    this.withScratch((scratch) =>
+    this.withScratch((scratch, ints) =>
       kernel({
         inputs: inputs.map((i) => this.tensor(i)),
         out: { ptr: o.ptr, shape: out.shape, dtype: out.dtype },
@@ -134,6 +134,7 @@ export class WasmBackend implements Backend {
         attrs,
         parallel: (fn, args, tasks) => this.pool.parallel(fn, args, tasks),
         scratch,
+        ints,
       }),
     );
     return { out: o, aux: x };
@@ -146,13 +147,14 @@ export class WasmBackend implements Backend {
       op.cpu({ targets: targets.map((t) => this.cpuInput(t)), inputs: inputs.map((i) => this.cpuInput(i)), attrs });
       return;
     }
-    this.withScratch((scratch) =>
+    this.withScratch((scratch, ints) =>
       kernel({
         targets: targets.map((t) => this.tensor(t)),
         inputs: inputs.map((i) => this.tensor(i)),
         attrs,
         parallel: (fn, args, tasks) => this.pool.parallel(fn, args, tasks),
         scratch,
+        ints,
       }),
     );
   }
@@ -216,14 +218,21 @@ export class WasmBackend implements Backend {
     return { data: this.view(this.block(i.handle), i.spec.dtype), shape: i.spec.shape, dtype: i.spec.dtype };
   }
 
-  /** Runs `k` with a scratch allocator whose blocks go back to the pool when it returns. */
-  private withScratch(k: (scratch: (bytes: number) => number) => void): void {
+  /** Runs `k` with scratch allocators whose blocks go back to the pool when it returns. */
+  private withScratch(
+    k: (scratch: (bytes: number) => number, ints: (values: readonly number[]) => number) => void,
+  ): void {
     const taken: { ptr: number; size: number }[] = [];
+    const scratch = (bytes: number): number => {
+      const s = this.arena.alloc(bytes);
+      taken.push(s);
+      return s.ptr;
+    };
     try {
-      k((bytes) => {
-        const s = this.arena.alloc(bytes);
-        taken.push(s);
-        return s.ptr;
+      k(scratch, (values) => {
+        const ptr = scratch(4 * values.length);
+        new Int32Array(this.u8.buffer, ptr, values.length).set(values);
+        return ptr;
       });
     } finally {
       for (const s of taken) this.arena.release(s.ptr, s.size);

@@ -1,5 +1,7 @@
 // The WASM backend's kernels, one module (scripts/build-wasm.mjs): every file's exported functions are its exports.
 export * from './elementwise';
+export * from './rows';
+export * from './optim';
 
 /** Where the module's static data ends: tensor storage starts above it. */
 export function heap_base(): usize {
