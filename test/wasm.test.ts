@@ -15,6 +15,7 @@ import { seedModel } from '../src/nn/models.js';
 import { setSeed } from '../src/nn/index.js';
 import { adam } from '../src/optim/index.js';
 import { INPLACE } from '../src/optim/registry.js';
+import { isSoftwareAdapter } from '../src/platform/gpu.js';
 import { Rng } from '../src/rng.js';
 import { memory, setDefaultBackend } from '../src/tensor.js';
 import { cpu, expectClose, sampleData, upload } from './helpers.js';
@@ -175,6 +176,22 @@ describe('wasm backend', () => {
       `wasm: ${Object.keys(OPS).length - onRef.length} of ${Object.keys(OPS).length} ops and ` +
         `${Object.keys(INPLACE).length - inRef.length} of ${Object.keys(INPLACE).length} in-place kernels on wasm kernels; ` +
         `on the CPU reference: ${[...onRef, ...inRef].join(', ') || 'none'}`,
+    );
+  });
+
+  it('isSoftwareAdapter: fallback adapters, lavapipe and SwiftShader are software; a GPU is not', () => {
+    const adapter = (info: Partial<GPUAdapterInfo>, fallback?: boolean) =>
+      ({
+        info: { vendor: '', architecture: '', device: '', description: '', ...info },
+        isFallbackAdapter: fallback,
+      }) as unknown as GPUAdapter;
+    expect(isSoftwareAdapter(adapter({ vendor: 'mesa', architecture: 'software', device: 'llvmpipe-llvm-15' }))).toBe(
+      true,
+    );
+    expect(isSoftwareAdapter(adapter({ vendor: 'google', description: 'SwiftShader Device (Subzero)' }))).toBe(true);
+    expect(isSoftwareAdapter(adapter({ vendor: 'nvidia', architecture: 'hopper' }, true))).toBe(true);
+    expect(isSoftwareAdapter(adapter({ vendor: 'nvidia', architecture: 'hopper', description: 'NVIDIA H100' }))).toBe(
+      false,
     );
   });
 

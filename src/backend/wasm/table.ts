@@ -19,7 +19,7 @@ const INPLACE_KERNELS = optimKernels;
 
 /** Ops still on their CPU reference: each name leaves when its kernel lands. */
 const REFERENCE = [
-  ...['layer_norm', 'layer_norm_bwd_x', 'layer_norm_bwd_params', 'matmul', 'matmul_bias'],
+  ...['matmul', 'matmul_bias'],
   ...['conv2d', 'conv2d_bias', 'conv2d_bwd_x', 'conv2d_bwd_w'],
   ...['max_pool2d', 'max_pool2d_bwd_x', 'avg_pool2d', 'avg_pool2d_bwd_x'],
   ...['dropout', 'gather', 'gather_bwd_table', 'attention', 'attention_bwd_q', 'attention_bwd_kv'],

@@ -184,3 +184,96 @@ export function count_correct(
   }
   store<f32>(out, <f32>n);
 }
+
+/**
+ * y [rows, n] = (x − mean)·rstd·γ + β per row, stats [rows, 2] = (mean, rstd), rstd = 1/√(var + eps); float64
+ * within the row as the reference (the stats stored as f32, as the reference's are).
+ */
+export function layer_norm(
+  y: usize,
+  st: usize,
+  x: usize,
+  g: usize,
+  b: usize,
+  rows: i32,
+  n: i32,
+  eps: f64,
+  task: i32,
+  tasks: i32,
+): void {
+  const r1 = spanRows(rows, task + 1, tasks);
+  for (let r = spanRows(rows, task, tasks); r < r1; r++) {
+    const p = x + ((<usize>r * <usize>n) << 2);
+    let mean: f64 = 0;
+    for (let i = 0; i < n; i++) mean += f(p, i);
+    mean /= <f64>n;
+    let v: f64 = 0;
+    for (let i = 0; i < n; i++) {
+      const d = f(p, i) - mean;
+      v += d * d;
+    }
+    const rstd = 1 / Math.sqrt(v / <f64>n + eps);
+    const q = y + ((<usize>r * <usize>n) << 2);
+    for (let i = 0; i < n; i++) store<f32>(q + ((<usize>i) << 2), <f32>((f(p, i) - mean) * rstd * f(g, i) + f(b, i)));
+    store<f32>(st + ((<usize>r) << 3), <f32>mean);
+    store<f32>(st + ((<usize>r) << 3) + 4, <f32>rstd);
+  }
+}
+
+/** dx [rows, n] = rstd·(h − Σh/n − x̂·Σ(h·x̂)/n), h = dy·γ, x̂ = (x − mean)·rstd from the forward's stats. */
+export function layer_norm_bwd_x(
+  dx: usize,
+  dy: usize,
+  x: usize,
+  g: usize,
+  st: usize,
+  rows: i32,
+  n: i32,
+  task: i32,
+  tasks: i32,
+): void {
+  const r1 = spanRows(rows, task + 1, tasks);
+  for (let r = spanRows(rows, task, tasks); r < r1; r++) {
+    const off = (<usize>r * <usize>n) << 2;
+    const mean = f(st, 2 * r);
+    const rstd = f(st, 2 * r + 1);
+    let sg: f64 = 0;
+    let sgx: f64 = 0;
+    for (let i = 0; i < n; i++) {
+      const h = f(dy + off, i) * f(g, i);
+      sg += h;
+      sgx += h * (f(x + off, i) - mean) * rstd;
+    }
+    for (let i = 0; i < n; i++) {
+      const h = f(dy + off, i) * f(g, i);
+      const v = rstd * (h - sg / <f64>n - (f(x + off, i) - mean) * rstd * (sgx / <f64>n));
+      store<f32>(dx + off + ((<usize>i) << 2), <f32>v);
+    }
+  }
+}
+
+/** out [2, n] = (dγ, dβ): Σ over rows of dy·x̂ and of dy, rows in order; tasks take columns. */
+export function layer_norm_bwd_params(
+  out: usize,
+  dy: usize,
+  x: usize,
+  st: usize,
+  rows: i32,
+  n: i32,
+  task: i32,
+  tasks: i32,
+): void {
+  const c1 = spanRows(n, task + 1, tasks);
+  for (let i = spanRows(n, task, tasks); i < c1; i++) {
+    let dg: f64 = 0;
+    let db: f64 = 0;
+    for (let r = 0; r < rows; r++) {
+      const k = r * n + i;
+      const d = f(dy, k);
+      dg += d * (f(x, k) - f(st, 2 * r)) * f(st, 2 * r + 1);
+      db += d;
+    }
+    store<f32>(out + ((<usize>i) << 2), <f32>dg);
+    store<f32>(out + ((<usize>(n + i)) << 2), <f32>db);
+  }
+}

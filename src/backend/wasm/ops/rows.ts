@@ -1,12 +1,12 @@
 // Row ops on the WASM backend (assembly/rows.ts): softmax and log_softmax over the last axis, softmax
-// cross-entropy forward and backward, count_correct, and the reductions. Tasks take whole rows (outputs), by size alone.
+// cross-entropy forward and backward, count_correct, layer_norm forward and backward, and the reductions. Tasks take whole rows (outputs), by size alone.
 import type { CrossEntropyAttrs } from '../../../ops/loss.js';
 import type { CountCorrectAttrs } from '../../../ops/metrics.js';
 import type { ArgmaxAttrs, ReduceAttrs } from '../../../ops/reduce.js';
 import type { SoftmaxAttrs } from '../../../ops/softmax.js';
 import { normAxes, sizeOf, stridesOf, type Shape } from '../../../shape.js';
 import type { WasmCtx, WasmKernel } from '../kernel.js';
-import { rowTasks } from './common.js';
+import { CHUNK, rowTasks } from './common.js';
 
 /** Rows and row length of a tensor over its last axis. */
 const rowsOf = (shape: Shape): { rows: number; n: number } => {
@@ -41,6 +41,27 @@ const countCorrect: WasmKernel<CountCorrectAttrs> = ({ inputs: [pred, target], o
   const { rows, c } = s.length > 1 ? { rows: sizeOf(s.slice(0, -1)), c: s[s.length - 1]! } : { rows: s[0] ?? 1, c: 1 };
   const intTarget = target!.dtype === 'int32' ? 1 : 0;
   parallel('count_correct', [out.ptr, pred!.ptr, target!.ptr, rows, c, intTarget, attrs.threshold], 1);
+};
+
+// layer_norm: x [..., n], γ [n], β [n] -> y [..., n], stats [..., 2] (aux)
+const layerNorm: WasmKernel<{ eps: number }> = ({ inputs: [x, g, b], out, aux, attrs, parallel }) => {
+  const { rows, n } = rowsOf(x!.shape);
+  if (rows > 0) {
+    parallel('layer_norm', [out.ptr, aux!.ptr, x!.ptr, g!.ptr, b!.ptr, rows, n, attrs.eps], rowTasks(rows, n));
+  }
+};
+
+// dx [..., n] from dy, x, γ and the stats
+const layerNormBwdX: WasmKernel<object> = ({ inputs: [dy, x, g, st], out, parallel }) => {
+  const { rows, n } = rowsOf(x!.shape);
+  if (rows > 0) parallel('layer_norm_bwd_x', [out.ptr, dy!.ptr, x!.ptr, g!.ptr, st!.ptr, rows, n], rowTasks(rows, n));
+};
+
+// [2, n] = (dγ, dβ) from dy, x and the stats; tasks over columns, each summing its rows in order
+const layerNormBwdParams: WasmKernel<object> = ({ inputs: [dy, x, st], out, parallel }) => {
+  const { rows, n } = rowsOf(x!.shape);
+  const args = [out.ptr, dy!.ptr, x!.ptr, st!.ptr, rows, n];
+  parallel('layer_norm_bwd_params', args, Math.max(1, Math.min(n, Math.ceil((rows * n) / CHUNK))));
 };
 
 const REDUCE_CODE = { sum: 0, mean: 1, max: 2, argmax: 3 } as const;
@@ -93,6 +114,9 @@ export const rowKernels = {
   softmax_cross_entropy: ceFwd,
   softmax_cross_entropy_bwd_x: ceBwd,
   count_correct: countCorrect,
+  layer_norm: layerNorm,
+  layer_norm_bwd_x: layerNormBwdX,
+  layer_norm_bwd_params: layerNormBwdParams,
   sum: ((ctx) => reduce('sum')(ctx, ctx.attrs.axes)) as WasmKernel<ReduceAttrs>,
   mean: ((ctx) => reduce('mean')(ctx, ctx.attrs.axes)) as WasmKernel<ReduceAttrs>,
   max: ((ctx) => reduce('max')(ctx, ctx.attrs.axes)) as WasmKernel<ReduceAttrs>,
