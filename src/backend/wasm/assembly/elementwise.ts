@@ -313,3 +313,21 @@ export function copy_strided(
       for (let i = 0; i < inner; i++) store<u32>(out + ((<usize>i) << 2), load<u32>(from + ((<usize>(i * si)) << 2)));
   }
 }
+
+/** The PCG output permutation of src/ops/random.ts (and shaders/dropout_fwd.wgsl), in u32 arithmetic. */
+function pcg(v: u32): u32 {
+  const state = v * 747796405 + 2891336453;
+  const word = ((state >> ((state >> 28) + 4)) ^ state) * 277803737;
+  return (word >> 22) ^ word;
+}
+
+/** y [n] = x [n] · [u(seed, i) ≥ rate] · scale, u(seed, i) = (pcg(i ^ pcg(seed)) >> 8) / 2^24; x·scale in f64. */
+export function dropout(y: usize, x: usize, n: i32, seed: u32, rate: f64, scale: f64, task: i32, tasks: i32): void {
+  const end = spanEnd(n, task, tasks);
+  const ps = pcg(seed);
+  for (let i = spanStart(n, task, tasks); i < end; i++) {
+    const u = <f64>(pcg((<u32>i) ^ ps) >> 8) / 16777216;
+    const p = (<usize>i) << 2;
+    store<f32>(y + p, u >= rate ? <f32>(<f64>load<f32>(x + p) * scale) : 0);
+  }
+}

@@ -1,6 +1,7 @@
-// The unary and binary elementwise families on the WASM backend (assembly/elementwise.ts): one kernel each, the op
+// The unary and binary elementwise families and dropout on the WASM backend (assembly/elementwise.ts): one kernel each, the op
 // passed as a code in the order of the op table's rows, binary broadcasting as rows of an innermost dim.
 import { BINARY, type BinaryName } from '../../../ops/binary.js';
+import type { DropoutAttrs } from '../../../ops/random.js';
 import { UNARY, type UnaryName } from '../../../ops/unary.js';
 import type { UnaryAttrs } from '../../../ops/unary.js';
 import { broadcastStrides, sizeOf } from '../../../shape.js';
@@ -50,4 +51,11 @@ const binary =
 
 export const binaryKernels = Object.fromEntries((Object.keys(BINARY) as BinaryName[]).map((n) => [n, binary(n)])) as {
   [K in BinaryName]: WasmKernel<object>;
+};
+
+// y [n] = x [n] · mask(seed, i) / (1 − rate): the mask a pure function of (seed, index), as the reference's
+export const dropoutKernel: WasmKernel<DropoutAttrs> = ({ inputs: [x], out, attrs, parallel }) => {
+  const n = sizeOf(out.shape);
+  const seed = (typeof attrs.seed === 'number' ? attrs.seed : attrs.seed.value) >>> 0;
+  parallel('dropout', [out.ptr, x!.ptr, n, seed, attrs.rate, 1 / (1 - attrs.rate)], tasksFor(n));
 };
