@@ -5,7 +5,7 @@
 import type { InPlaceName } from '../../ops/inplace.js';
 import type { OpName } from '../../ops/registry.js';
 import type { WasmInPlaceKernel, WasmKernel } from './kernel.js';
-import { binaryKernels, dropoutKernel, unaryKernels } from './ops/elementwise.js';
+import { binaryKernels, dropoutKernel, gatherBwdKernel, gatherKernel, unaryKernels } from './ops/elementwise.js';
 import { layoutKernels } from './ops/layout.js';
 import { optimKernels } from './ops/optim.js';
 import { rowKernels } from './ops/rows.js';
@@ -14,7 +14,15 @@ import { rowKernels } from './ops/rows.js';
 export type WasmEntry = WasmKernel<any> | 'reference';
 export type WasmInPlaceEntry = WasmInPlaceKernel<any> | 'reference';
 
-const KERNELS = { ...unaryKernels, ...binaryKernels, ...layoutKernels, ...rowKernels, dropout: dropoutKernel };
+const KERNELS = {
+  ...unaryKernels,
+  ...binaryKernels,
+  ...layoutKernels,
+  ...rowKernels,
+  dropout: dropoutKernel,
+  gather: gatherKernel,
+  gather_bwd_table: gatherBwdKernel,
+};
 const INPLACE_KERNELS = optimKernels;
 
 /** Ops still on their CPU reference: each name leaves when its kernel lands. */
@@ -22,7 +30,7 @@ const REFERENCE = [
   ...['matmul', 'matmul_bias'],
   ...['conv2d', 'conv2d_bias', 'conv2d_bwd_x', 'conv2d_bwd_w'],
   ...['max_pool2d', 'max_pool2d_bwd_x', 'avg_pool2d', 'avg_pool2d_bwd_x'],
-  ...['gather', 'gather_bwd_table', 'attention', 'attention_bwd_q', 'attention_bwd_kv'],
+  ...['attention', 'attention_bwd_q', 'attention_bwd_kv'],
 ] as const satisfies readonly Exclude<OpName, keyof typeof KERNELS>[];
 
 const INPLACE_REFERENCE = [] as const satisfies readonly Exclude<InPlaceName, keyof typeof INPLACE_KERNELS>[];

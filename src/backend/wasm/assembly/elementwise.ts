@@ -331,3 +331,51 @@ export function dropout(y: usize, x: usize, n: i32, seed: u32, rate: f64, scale:
     store<f32>(y + p, u >= rate ? <f32>(<f64>load<f32>(x + p) * scale) : 0);
   }
 }
+
+/**
+ * y [N, D] = table [V, D] rows at idx [N] (int32). An index outside [0, V) gives a NaN row (a kernel cannot throw;
+ * the CPU reference raises an ArgumentError), as the WebGPU kernel. Tasks take whole rows of y.
+ */
+export function gather(y: usize, table: usize, idx: usize, n: i32, v: i32, d: i32, task: i32, tasks: i32): void {
+  const r1 = spanRows(n, task + 1, tasks);
+  const row = (<usize>d) << 2;
+  for (let r = spanRows(n, task, tasks); r < r1; r++) {
+    const k = load<i32>(idx + ((<usize>r) << 2));
+    const out = y + <usize>r * row;
+    if (k >= 0 && k < v) memory.copy(out, table + <usize>k * row, row);
+    else for (let j = 0; j < d; j++) store<f32>(out + ((<usize>j) << 2), NaN);
+  }
+}
+
+/**
+ * dtable [V, D] = Σ_n [idx[n] = v] dy [n, :], in index order and float64 (acc: f64 scratch [V, D]), as the
+ * reference; indices outside [0, V) add nothing. Tasks take table rows, each scanning every index: no two tasks
+ * write one row.
+ */
+export function gather_bwd(
+  dt: usize,
+  acc: usize,
+  idx: usize,
+  dy: usize,
+  n: i32,
+  v: i32,
+  d: i32,
+  task: i32,
+  tasks: i32,
+): void {
+  const v0 = spanRows(v, task, tasks);
+  const v1 = spanRows(v, task + 1, tasks);
+  const a0 = acc + ((<usize>v0 * <usize>d) << 3);
+  memory.fill(a0, 0, (<usize>(v1 - v0) * <usize>d) << 3);
+  for (let r = 0; r < n; r++) {
+    const k = load<i32>(idx + ((<usize>r) << 2));
+    if (k < v0 || k >= v1) continue;
+    const a = acc + ((<usize>k * <usize>d) << 3);
+    const g = dy + ((<usize>r * <usize>d) << 2);
+    for (let j = 0; j < d; j++) {
+      const p = a + ((<usize>j) << 3);
+      store<f64>(p, load<f64>(p) + <f64>load<f32>(g + ((<usize>j) << 2)));
+    }
+  }
+  for (let i = v0 * d; i < v1 * d; i++) store<f32>(dt + ((<usize>i) << 2), <f32>load<f64>(acc + ((<usize>i) << 3)));
+}

@@ -1,4 +1,4 @@
-// The unary and binary elementwise families and dropout on the WASM backend (assembly/elementwise.ts): one kernel each, the op
+// The unary and binary elementwise families, dropout and gather on the WASM backend (assembly/elementwise.ts): one kernel each, the op
 // passed as a code in the order of the op table's rows, binary broadcasting as rows of an innermost dim.
 import { BINARY, type BinaryName } from '../../../ops/binary.js';
 import type { DropoutAttrs } from '../../../ops/random.js';
@@ -58,4 +58,20 @@ export const dropoutKernel: WasmKernel<DropoutAttrs> = ({ inputs: [x], out, attr
   const n = sizeOf(out.shape);
   const seed = (typeof attrs.seed === 'number' ? attrs.seed : attrs.seed.value) >>> 0;
   parallel('dropout', [out.ptr, x!.ptr, n, seed, attrs.rate, 1 / (1 - attrs.rate)], tasksFor(n));
+};
+
+// y [..., D] = table [V, D] rows at idx [...] (int32): a NaN row for an index outside [0, V)
+export const gatherKernel: WasmKernel<object> = ({ inputs: [table, idx], out, parallel }) => {
+  const [v, d] = table!.shape as [number, number];
+  const n = sizeOf(idx!.shape);
+  if (n > 0 && d > 0) parallel('gather', [out.ptr, table!.ptr, idx!.ptr, n, v, d], rowTasks(n, d));
+};
+
+// dtable [V, D] = scatter-add of dy [..., D] rows at idx [...]: tasks over table rows, f64 partial sums in scratch
+export const gatherBwdKernel: WasmKernel<{ rows: number }> = ({ inputs: [idx, dy], out, parallel, scratch }) => {
+  const [v, d] = out.shape as [number, number];
+  const n = sizeOf(idx!.shape);
+  if (v * d === 0) return;
+  const acc = scratch(8 * v * d);
+  parallel('gather_bwd', [out.ptr, acc, idx!.ptr, dy!.ptr, n, v, d], rowTasks(v, d + n));
 };
