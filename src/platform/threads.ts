@@ -7,7 +7,7 @@ export interface ThreadWorker {
   /** Calls `f` with every message the worker posts. */
   onMessage(f: (message: unknown) => void): void;
   onError(f: (error: unknown) => void): void;
-  /** Stops the worker; it no longer keeps a Node process alive (it never did: workers are unref'd). */
+  /** Stops the worker. */
   terminate(): void;
 }
 
@@ -36,7 +36,7 @@ export function canBlock(): boolean {
 
 /**
  * Starts a worker running `body`, a classic script that sees `post(message)` and `listen(handler)` (handler gets
- * each message's data). Node: `new Worker(src, { eval: true })`, unref'd; browser: a Blob URL.
+ * each message's data). Node: `new Worker(src, { eval: true })`, unref'd after its first message; browser: a Blob URL.
  */
 export async function spawnWorker(body: string): Promise<ThreadWorker> {
   if (isNode()) {
@@ -48,10 +48,15 @@ export async function spawnWorker(body: string): Promise<ThreadWorker> {
       'const post = (m) => parentPort.postMessage(m);\n' +
       "const listen = (f) => parentPort.on('message', f);\n";
     const w = new Worker(prelude + body, { eval: true });
-    w.unref();
+    // NOTE: a worker keeps Node alive until its first message (the caller awaits it), then never again: a script
+    // that forgot to destroy its backend still exits. A listener added to a worker refs it, so unref after it.
     return {
       post: (m) => w.postMessage(m),
-      onMessage: (f) => void w.on('message', f),
+      onMessage: (f) =>
+        void w.on('message', (m) => {
+          f(m);
+          w.unref();
+        }),
       onError: (f) => void w.on('error', f),
       terminate: () => void w.terminate(),
     };
@@ -60,11 +65,13 @@ export async function spawnWorker(body: string): Promise<ThreadWorker> {
     'const post = (m) => self.postMessage(m);\nconst listen = (f) => { self.onmessage = (e) => f(e.data); };\n';
   const url = URL.createObjectURL(new Blob([prelude + body], { type: 'text/javascript' }));
   const w = new Worker(url);
-  URL.revokeObjectURL(url);
   return {
     post: (m) => w.postMessage(m),
     onMessage: (f) => w.addEventListener('message', (e) => f(e.data)),
     onError: (f) => w.addEventListener('error', (e) => f(e)),
-    terminate: () => w.terminate(),
+    terminate: () => {
+      w.terminate();
+      URL.revokeObjectURL(url); // not before: the worker may still be fetching its script
+    },
   };
 }
