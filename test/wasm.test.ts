@@ -11,6 +11,7 @@ import { apply, applyInPlace } from '../src/ops/apply.js';
 import type { InPlaceDef, InPlaceName, InPlaceSample } from '../src/ops/inplace.js';
 import type { AnyOp, Sample, SampleInput } from '../src/ops/op.js';
 import { OPS, type OpName } from '../src/ops/registry.js';
+import { ArgumentError } from '../src/errors.js';
 import { seedModel } from '../src/nn/models.js';
 import { setSeed } from '../src/nn/index.js';
 import { adam } from '../src/optim/index.js';
@@ -195,10 +196,39 @@ describe('wasm backend', () => {
     );
   });
 
-  it('describes itself: SIMD and its thread count', () => {
+  it('describes itself: SIMD and its thread count; a bad thread count is an ArgumentError', async () => {
     expect(wasm[1]!.description).toMatch(/SIMD128, 1 thread\b/);
     expect(wasm[4]!.description).toMatch(/SIMD128, 4 threads/);
     expect(wasm[4]!.threads).toBe(4);
+    for (const threads of [0, 1.5, NaN]) {
+      await expect(WasmBackend.create({ threads })).rejects.toThrow(ArgumentError);
+    }
+  });
+
+  it('training is bitwise the same on 1 and 4 threads (seed MLP, 6 steps of Adam)', async () => {
+    const { train } = loadMnist();
+    const part = train.slice(0, 6 * 64);
+    const weights = async (b: Backend) => {
+      setDefaultBackend(b);
+      setSeed(5);
+      const m = seedModel('mlp', [28, 28, 1], 10);
+      const opt = adam(1e-3);
+      m.compile({ optimizer: opt, loss: 'sparseCategoricalCrossentropy' });
+      await m.fit(
+        { data: part.x, shape: part.xShape },
+        { data: part.y, shape: part.yShape },
+        { batchSize: 64, seed: 2, verbose: 0 },
+      );
+      const w = await Promise.all(m.parameters().map((p) => p.data()));
+      opt.dispose();
+      m.dispose();
+      setDefaultBackend(undefined);
+      return w;
+    };
+    const one = await weights(wasm[1]!);
+    const four = await weights(wasm[4]!);
+    expect(four.length).toBe(one.length);
+    four.forEach((w, i) => expectSameBits(w, one[i]!, `parameter ${i}: 4 threads vs 1`));
   });
 
   it('pools storage: a released block serves the next tensor of its size class; stats add up', async () => {

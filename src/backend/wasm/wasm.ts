@@ -3,7 +3,7 @@
 // module on the same memory. AssemblyScript because kernels stay readable TypeScript-like code with SIMD intrinsics,
 // optimised by Binaryen, with shared memory and threads; emitting bytecode by hand would be far more code.
 // Ops without a wasm kernel yet run their CPU reference on views of the shared memory (table.ts lists them).
-import { BackendError, DTypeError } from '../../errors.js';
+import { ArgumentError, BackendError, DTypeError } from '../../errors.js';
 import { canShareMemory, hardwareThreads } from '../../platform/threads.js';
 import { sizeOf } from '../../shape.js';
 import type {
@@ -81,7 +81,7 @@ export class WasmBackend implements Backend {
   static async create(opts: WasmOptions = {}): Promise<WasmBackend> {
     const want = opts.threads ?? Math.min(hardwareThreads(), 4);
     if (!Number.isInteger(want) || want < 1) {
-      throw new BackendError(`wasm: threads is ${opts.threads}; expected a whole number >= 1`);
+      throw new ArgumentError(`wasm: threads is ${opts.threads}; expected a whole number >= 1`);
     }
     const shared = canShareMemory();
     const module = await kernelModule();
