@@ -277,3 +277,47 @@ export function layer_norm_bwd_params(
     store<f32>(out + ((<usize>(n + i)) << 2), <f32>db);
   }
 }
+
+/**
+ * y [c] = Σ_r x [r, c] (mean: / rows), the reduce kernel's sum over a leading axis (bias gradients), eight columns
+ * at a time in f64x2 lanes: each column still sums its rows in order, so the result is the reduce kernel's, bit for
+ * bit. Tasks take column ranges (multiples of 8).
+ */
+export function sum_rows(y: usize, x: usize, rows: i32, c: i32, mean: i32, task: i32, tasks: i32): void {
+  const per = (((c + tasks - 1) / tasks + 7) >> 3) << 3;
+  const c0 = min(c, task * per);
+  const c1 = min(c, c0 + per);
+  const stride = (<usize>c) << 2;
+  const div = <f64>rows;
+  let j = c0;
+  for (; j + 8 <= c1; j += 8) {
+    let a0 = f64x2.splat(0);
+    let a1 = f64x2.splat(0);
+    let a2 = f64x2.splat(0);
+    let a3 = f64x2.splat(0);
+    let p = x + ((<usize>j) << 2);
+    for (let r = 0; r < rows; r++, p += stride) {
+      const lo = v128.load(p);
+      const hi = v128.load(p, 16);
+      a0 = f64x2.add(a0, f64x2.promote_low_f32x4(lo));
+      a1 = f64x2.add(a1, f64x2.promote_low_f32x4(i32x4.shuffle(lo, lo, 2, 3, 0, 1)));
+      a2 = f64x2.add(a2, f64x2.promote_low_f32x4(hi));
+      a3 = f64x2.add(a3, f64x2.promote_low_f32x4(i32x4.shuffle(hi, hi, 2, 3, 0, 1)));
+    }
+    if (mean) {
+      const d = f64x2.splat(div);
+      a0 = f64x2.div(a0, d);
+      a1 = f64x2.div(a1, d);
+      a2 = f64x2.div(a2, d);
+      a3 = f64x2.div(a3, d);
+    }
+    const q = y + ((<usize>j) << 2);
+    v128.store(q, i32x4.shuffle(f32x4.demote_f64x2_zero(a0), f32x4.demote_f64x2_zero(a1), 0, 1, 4, 5));
+    v128.store(q, i32x4.shuffle(f32x4.demote_f64x2_zero(a2), f32x4.demote_f64x2_zero(a3), 0, 1, 4, 5), 16);
+  }
+  for (; j < c1; j++) {
+    let acc: f64 = 0;
+    for (let r = 0; r < rows; r++) acc += f(x, r * c + j);
+    store<f32>(y + ((<usize>j) << 2), <f32>(mean ? acc / div : acc));
+  }
+}

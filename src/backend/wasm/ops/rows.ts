@@ -97,6 +97,19 @@ const reduce =
     const { kept, red } = runs(x!.shape, axes);
     const nOut = sizeOf(out.shape);
     const nRed = sizeOf(axes.map((a) => x!.shape[a]!));
+    // x [R, C] summed over R (a bias gradient): eight columns at a time, the same sums bit for bit.
+    const [k0] = kept;
+    const [r0] = red;
+    if (
+      (name === 'sum' || name === 'mean') &&
+      kept.length === 1 &&
+      red.length === 1 &&
+      k0![1] === 1 &&
+      r0![1] === k0![0]
+    ) {
+      parallel('sum_rows', [out.ptr, x!.ptr, r0![0]!, k0![0]!, name === 'mean' ? 1 : 0], rowTasks(k0![0]!, r0![0]!));
+      return;
+    }
     const desc = ints([
       kept.length,
       ...kept.map((r) => r[0]!),
