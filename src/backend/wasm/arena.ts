@@ -14,6 +14,8 @@ export function sizeClass(bytes: number): number {
 
 export class Arena {
   private top: number;
+  /** The memory's size in bytes: kept here, as `memory.buffer` of a shared memory is slow to ask (only we grow it). */
+  private capacity: number;
   private readonly free = new Map<number, number[]>();
   liveBytes = 0;
   pooledBytes = 0;
@@ -29,6 +31,7 @@ export class Arena {
     private readonly grown: () => void,
   ) {
     this.top = Math.ceil(base / ALIGN) * ALIGN;
+    this.capacity = memory.buffer.byteLength;
   }
 
   /** A block of at least `bytes`; returns its offset and class size. */
@@ -43,7 +46,7 @@ export class Arena {
       return { ptr: reused, size };
     }
     const end = this.top + size;
-    const have = this.memory.buffer.byteLength;
+    const have = this.capacity;
     if (end > have) {
       // Grow by at least a quarter of what we have, so a growing model does not grow the memory at every tensor.
       const want = Math.min(this.maxPages, Math.max(Math.ceil(end / PAGE), Math.ceil((have * 1.25) / PAGE)));
@@ -59,6 +62,7 @@ export class Arena {
           this.pooledBytes,
         );
       }
+      this.capacity = this.memory.buffer.byteLength;
       this.grown();
     }
     const ptr = this.top;
