@@ -1,12 +1,12 @@
 // What the demo pages expose on `window` for the browser tests (test/e2e/): their state as plain data, and the
 // few actions a test cannot do through the page's controls deterministically.
-import type { MemoryInfo } from '../src/index.js';
+import type { Backend, MemoryInfo } from '../src/index.js';
 import type { GptSettings, LiveSettings } from './gpt-run.js';
 
 export interface DemoState {
   /** Data loaded and a model built: the controls work. */
   ready: boolean;
-  backend: 'cpu' | 'webgpu';
+  backend: Backend['name'];
   adapter: string;
   status: string;
   step: number;
@@ -36,7 +36,7 @@ export interface DemoHook {
 export interface GptState {
   /** The corpus loaded and a model built: the controls work. */
   ready: boolean;
-  backend: 'cpu' | 'webgpu';
+  backend: Backend['name'];
   adapter: string;
   status: 'loading' | 'ready' | 'running' | 'paused' | 'done';
   /** The run's model and schedule, and its read/evaluation intervals (null while loading). */
@@ -81,7 +81,7 @@ export interface BenchRow {
 
 export interface BenchHook {
   done: boolean;
-  backend: 'cpu' | 'webgpu';
+  backend: Backend['name'];
   rows: BenchRow[];
   error: string | null;
 }

@@ -1,14 +1,16 @@
 // `init()`: picks the backend. WebGPU when an adapter exists (Dawn in Node, navigator.gpu in a browser), else the
-// CPU reference backend, said loudly. `init({ backend: 'webgpu' })` insists and throws without an adapter.
+// CPU reference backend, said loudly. `init({ backend: 'webgpu' })` insists and throws without an adapter;
+// `init({ backend: 'wasm' })` opens the WebAssembly SIMD backend (worker threads where memory can be shared).
 import type { Backend } from './backend/backend.js';
 import { CpuBackend } from './backend/cpu/cpu.js';
+import { WasmBackend, type WasmOptions } from './backend/wasm/wasm.js';
 import { WebGpuBackend, type WebGpuOptions } from './backend/webgpu/webgpu.js';
 import { BackendError } from './errors.js';
 import { getGPU, openDevice, type DeviceRequest } from './platform/gpu.js';
 import { setDefaultBackend } from './tensor.js';
 
-export interface InitOptions extends DeviceRequest, WebGpuOptions {
-  backend?: 'auto' | 'webgpu' | 'cpu';
+export interface InitOptions extends DeviceRequest, WebGpuOptions, WasmOptions {
+  backend?: 'auto' | 'webgpu' | 'wasm' | 'cpu';
   /** Silence the fallback warning. */
   quiet?: boolean;
 }
@@ -31,7 +33,8 @@ export async function init(opts: InitOptions = {}): Promise<Backend> {
   current?.destroy();
   current = undefined;
   let b: Backend | undefined;
-  if (want !== 'cpu') {
+  if (want === 'wasm') b = await WasmBackend.create(opts);
+  else if (want !== 'cpu') {
     b = await createWebGpuBackend(opts);
     if (!b && want === 'webgpu') {
       throw new BackendError(

@@ -108,6 +108,11 @@ function runWasm(
       }
       for (const t of ids) f(...args, t, tasks);
     },
+    ints(values) {
+      const p = alloc(4 * values.length);
+      new Int32Array(memory.buffer, p, values.length).set(values);
+      return p;
+    },
     scratch: alloc,
   };
   kernel(ctx);

@@ -1,5 +1,6 @@
 // The Backend contract. A backend owns tensor storage and runs ops from the op table on it: `cpu` is the
-// reference (the oracle), `webgpu` the fast one. Tensors, scopes and autograd live above and never see GPU objects.
+// reference (the oracle), `webgpu` the fast one, `wasm` the fast one without a GPU. Tensors, scopes and autograd
+// live above and never see GPU objects.
 import type { InPlaceKernel, Kernel, TensorSpec, TypedArray } from './kernel.js';
 
 export type {
@@ -74,7 +75,7 @@ export interface RunResult {
 }
 
 export interface Backend {
-  readonly name: 'cpu' | 'webgpu';
+  readonly name: 'cpu' | 'webgpu' | 'wasm';
   /** Human-readable device description (adapter vendor/architecture/description). */
   readonly description: string;
   upload(data: TypedArray, spec: TensorSpec): Handle;

@@ -18,7 +18,7 @@ import { tensor } from '../tensor.js';
 export interface GptTrainOptions {
   data: string;
   text?: string;
-  backend: 'webgpu' | 'cpu' | 'auto';
+  backend: 'webgpu' | 'wasm' | 'cpu' | 'auto';
   seed: number;
   batchSize: number;
   blockSize: number;
@@ -46,7 +46,7 @@ export interface GptSampleOptions {
   temperature: number;
   topK?: number;
   seed: number;
-  backend: 'webgpu' | 'cpu' | 'auto';
+  backend: 'webgpu' | 'wasm' | 'cpu' | 'auto';
 }
 
 interface Io {

@@ -104,7 +104,7 @@ interface CommonOptions {
   data: string;
   dataDir?: string;
   batchSize: number;
-  backend: 'webgpu' | 'cpu' | 'auto';
+  backend: 'webgpu' | 'wasm' | 'cpu' | 'auto';
   seed: number;
 }
 interface TrainOptions extends CommonOptions, Partial<Omit<GptTrainOptions, keyof CommonOptions | 'lr' | 'out'>> {
@@ -284,8 +284,11 @@ const common = (c: Command, batchSize: number): Command =>
     )
     .option('--batch-size <n>', 'batch size', int('batch-size'), batchSize)
     .addOption(
-      new Option('--backend <name>', 'WebGPU or the CPU reference (default: WebGPU if there is an adapter)')
-        .choices(['webgpu', 'cpu', 'auto'])
+      new Option(
+        '--backend <name>',
+        'WebGPU, WebAssembly or the CPU reference (default: WebGPU if there is an adapter)',
+      )
+        .choices(['webgpu', 'wasm', 'cpu', 'auto'])
         .default('auto'),
     )
     .option('--seed <n>', 'seed for weights, shuffles and the MNIST split', int('seed'), 1);
@@ -389,8 +392,11 @@ function program(io: CliIo, exit: (code: number) => void): Command {
     .option('--top-k <n>', 'sample among the k most likely tokens', int('top-k'))
     .option('--seed <n>', 'sampling seed', count('seed'), 0)
     .addOption(
-      new Option('--backend <name>', 'WebGPU or the CPU reference (default: WebGPU if there is an adapter)')
-        .choices(['webgpu', 'cpu', 'auto'])
+      new Option(
+        '--backend <name>',
+        'WebGPU, WebAssembly or the CPU reference (default: WebGPU if there is an adapter)',
+      )
+        .choices(['webgpu', 'wasm', 'cpu', 'auto'])
         .default('auto'),
     )
     .action(async (o: GptSampleOptions) => sampleGpt(o, io));

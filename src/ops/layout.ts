@@ -67,7 +67,7 @@ function reshapeTarget(x: Shape, shape: readonly number[]): number[] {
 }
 
 /** The permutation with negative axes resolved (default: reversed axes); throws ShapeError if it is not one. */
-function permOf(x: Shape, perm: readonly number[] | null): number[] {
+export function permOf(x: Shape, perm: readonly number[] | null): number[] {
   const r = x.length;
   // NOTE: negative entries count from the end, as torch.permute.
   const p = perm ? perm.map((a) => (Number.isInteger(a) && a < 0 ? a + r : a)) : [...Array(r).keys()].reverse();
@@ -83,7 +83,7 @@ function permOf(x: Shape, perm: readonly number[] | null): number[] {
 }
 
 /** Begin and size per dim with negatives and -1 resolved; throws ShapeError when out of range. */
-function sliceRange(x: Shape, a: SliceAttrs): { begin: number[]; size: number[] } {
+export function sliceRange(x: Shape, a: SliceAttrs): { begin: number[]; size: number[] } {
   const r = x.length;
   const what = `begin [${a.begin}] size [${a.size}] for shape ${fmtShape(x)}`;
   if (a.begin.length > r || a.size.length > r) {
@@ -109,7 +109,7 @@ function sliceRange(x: Shape, a: SliceAttrs): { begin: number[]; size: number[] 
 }
 
 /** The concat axis (non-negative) and the output shape; throws ShapeError/DTypeError naming all the shapes. */
-function concatShape(xs: readonly TensorSpec[], axis: number): { axis: number; shape: number[] } {
+export function concatShape(xs: readonly TensorSpec[], axis: number): { axis: number; shape: number[] } {
   const shapes = xs.map((t) => fmtShape(t.shape)).join(', ');
   if (xs.length === 0) throw new ShapeError('concat: no input tensors; expected at least one');
   const x0 = xs[0]!;

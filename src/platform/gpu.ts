@@ -69,3 +69,18 @@ export async function openDevice(
   };
   return { adapter, device, info };
 }
+
+/**
+ * Whether an adapter is a software (CPU) implementation of WebGPU: it says it is a fallback adapter
+ * (`isFallbackAdapter`, in `adapter.info` or on the adapter in older implementations), or its info names Mesa's
+ * lavapipe (llvmpipe) or SwiftShader. There, the WASM backend is the faster engine.
+ */
+export function isSoftwareAdapter(adapter: GPUAdapter): boolean {
+  const a = adapter as GPUAdapter & {
+    isFallbackAdapter?: boolean;
+    info: GPUAdapterInfo & { isFallbackAdapter?: boolean };
+  };
+  if (a.isFallbackAdapter || a.info.isFallbackAdapter) return true;
+  const i = a.info;
+  return /llvmpipe|lavapipe|swiftshader/i.test(`${i.vendor} ${i.architecture} ${i.device} ${i.description}`);
+}
