@@ -98,9 +98,10 @@ describe.each(ops)('$name', (op) => {
     }
   });
 
-  it.runIf(differentiable(op)).each(samples.filter(({ s }) => s.inputs.some(isFloat)))(
-    `${op.name} $label [wasm] backward wasm≈cpu`,
-    async ({ s, i }) => {
+  // Backward only for ops with a gradient (the others say why not in the op table): no test is registered to skip.
+  const backwardSamples = differentiable(op) ? samples.filter(({ s }) => s.inputs.some(isFloat)) : [];
+  if (backwardSamples.length > 0)
+    it.each(backwardSamples)(`${op.name} $label [wasm] backward wasm≈cpu`, async ({ s, i }) => {
       const seed = seedOf(`${op.name}@${i}`);
       const want = await gradients(cpu, op, s, seed);
       const got = await gradients(wasm[4]!, op, s, seed);
@@ -108,8 +109,7 @@ describe.each(ops)('$name', (op) => {
       want.forEach((w, k) => {
         if (w) expectClose(got[k]!, w, tol, `${op.name} ${s.name} d/dx${k} (seed ${seed})`);
       });
-    },
-  );
+    });
 
   it.each(op.bad.map((c) => ({ c, label: c.name })))(`${op.name} rejects $label [wasm]`, async ({ c }) => {
     const b = wasm[2]!;
