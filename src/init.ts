@@ -9,6 +9,7 @@ import { BackendError } from './errors.js';
 import { getGPU, openDevice, type DeviceRequest } from './platform/gpu.js';
 import { setDefaultBackend } from './tensor.js';
 
+/** Options of `init()`: which backend, and the WebGPU device's or the WASM backend's settings. */
 export interface InitOptions extends DeviceRequest, WebGpuOptions, WasmOptions {
   backend?: 'auto' | 'webgpu' | 'wasm' | 'cpu';
   /** Silence the fallback warning. */
@@ -28,6 +29,11 @@ export async function createWebGpuBackend(
   return opened && new WebGpuBackend(opened.device, opened.info, opts);
 }
 
+/**
+ * Opens the backend all tensors default to: `backend: 'webgpu'` (an adapter or an error), `'wasm'` (WebAssembly
+ * SIMD on worker threads), `'cpu'` (the reference), or `'auto'` (default: WebGPU where there is an adapter, else
+ * the CPU reference, said loudly).
+ */
 export async function init(opts: InitOptions = {}): Promise<Backend> {
   const want = opts.backend ?? 'auto';
   current?.destroy();

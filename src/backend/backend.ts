@@ -18,6 +18,7 @@ export type {
 /** What a backend stores for one tensor's data. Opaque to everything above the backend. */
 export type Handle = unknown;
 
+/** A backend's memory figures, as `wg.memory()` gives them. */
 export interface MemoryInfo {
   backend: string;
   /** Tensors alive (not disposed), counted by the engine. */
@@ -74,10 +75,15 @@ export interface RunResult {
   aux?: Handle | undefined;
 }
 
+/**
+ * Where tensors live and ops run: WebGPU, the WASM CPU backend or the CPU reference. `init()` picks one; tensors
+ * and autograd above never see its storage.
+ */
 export interface Backend {
   readonly name: 'cpu' | 'webgpu' | 'wasm';
   /** Human-readable device description (adapter vendor/architecture/description). */
   readonly description: string;
+  /** Copies host data into new storage for a tensor of `spec`. */
   upload(data: TypedArray, spec: TensorSpec): Handle;
   /** Reads a tensor's data; resolves after the work that produces it has finished. */
   read(handle: Handle, spec: TensorSpec): Promise<TypedArray>;
@@ -99,7 +105,9 @@ export interface Backend {
   readonly capture?: CaptureSupport;
   /** Runs an in-place kernel: `targets` are updated where they are. */
   runInPlace<A>(op: InPlaceKernel<A>, targets: StorageInput[], inputs: StorageInput[], attrs: A): void;
+  /** Frees a tensor's storage (to the pool, where the backend has one). */
   release(handle: Handle): void;
+  /** Bytes held, pooled and at peak, and allocation counts (the engine adds the live tensor count). */
   memory(): Omit<MemoryInfo, 'liveTensors'>;
   /** Submits queued work; a no-op on the CPU. */
   flush(): void;
