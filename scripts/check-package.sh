@@ -60,7 +60,8 @@ const [xTest, yTest] = host(fashion.test.slice(0, 128));
 
 // ---- README: Keras style
 ${body(snippets[0])}
-if (wg.backend().name !== 'webgpu') throw new Error(\`expected the WebGPU backend, got \${wg.backend().name}\`);
+// init() picks WebGPU on a GPU, the WASM backend on a software adapter (this machine's lavapipe)
+if (!['webgpu', 'wasm'].includes(wg.backend().name)) throw new Error(\`expected WebGPU or WASM, got \${wg.backend().name}\`);
 
 const first = fashion.train.slice(0, 64);
 const xb = wg.tensor(first.x, [64, 784]);
@@ -76,14 +77,17 @@ if (!Number.isFinite(torchLoss)) throw new Error(\`PyTorch-style step: loss \${t
 ${gptShort}
 }
 
-// ---- one training step of the seed CNN on Fashion-MNIST
-const cnn = wg.nn.seedModel('cnn', [28, 28, 1], fashion.classes);
-cnn.compile({ optimizer: wg.optim.adam(1e-3), loss: 'sparseCategoricalCrossentropy' });
-const [bx, by] = host(fashion.train.slice(0, 32));
-const { history } = await cnn.fit(bx, by, { epochs: 1, batchSize: 32, verbose: 0 });
-const cnnLoss = history.loss?.[0];
-if (history.loss?.length !== 1 || !Number.isFinite(cnnLoss)) throw new Error(\`seed CNN step: losses \${JSON.stringify(history.loss)}\`);
-console.log(\`check-package: seed CNN, one step on Fashion-MNIST (batch 32, \${wg.backend().name}): loss \${cnnLoss!.toFixed(4)}\`);
+// ---- one training step of the seed CNN on Fashion-MNIST on each fast backend (the package's Dawn and its wasm module)
+for (const backend of ['webgpu', 'wasm'] as const) {
+  await wg.init({ backend });
+  const cnn = wg.nn.seedModel('cnn', [28, 28, 1], fashion.classes);
+  cnn.compile({ optimizer: wg.optim.adam(1e-3), loss: 'sparseCategoricalCrossentropy' });
+  const [bx, by] = host(fashion.train.slice(0, 32));
+  const { history } = await cnn.fit(bx, by, { epochs: 1, batchSize: 32, verbose: 0 });
+  const cnnLoss = history.loss?.[0];
+  if (history.loss?.length !== 1 || !Number.isFinite(cnnLoss)) throw new Error(\`seed CNN step: losses \${JSON.stringify(history.loss)}\`);
+  console.log(\`check-package: seed CNN, one step on Fashion-MNIST (batch 32, \${wg.backend().name}): loss \${cnnLoss!.toFixed(4)}\`);
+}
 wg.shutdown();
 `);
 EOF

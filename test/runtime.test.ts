@@ -181,7 +181,11 @@ describe('device loss [webgpu]', () => {
 describe('init', () => {
   it('falls back to the CPU loudly without an adapter, and refuses when WebGPU is required', async () => {
     vi.resetModules();
-    vi.doMock('../src/platform/gpu.js', () => ({ getGPU: async () => undefined, openDevice: async () => undefined }));
+    vi.doMock('../src/platform/gpu.js', () => ({
+      getGPU: async () => undefined,
+      openDevice: async () => undefined,
+      softwareAdapterInNode: async () => undefined,
+    }));
     const mod = await import('../src/init.js');
     const errors = await import('../src/errors.js');
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
@@ -196,11 +200,18 @@ describe('init', () => {
     vi.resetModules();
   });
 
-  it('picks WebGPU when an adapter exists and the CPU on request', async () => {
+  it('picks the WASM backend on a software adapter (this machine: lavapipe) and says why; WebGPU and the CPU on request', async () => {
     const { init, shutdown } = await import('../src/init.js');
     const { BackendError: NoBackend } = await import('../src/errors.js');
     const { tensor: tensorDefault } = await import('../src/tensor.js');
-    const g = await init();
+    const info = vi.spyOn(console, 'info').mockImplementation(() => {});
+    const w = await init();
+    expect(w.name).toBe('wasm');
+    expect(info).toHaveBeenCalledWith(
+      expect.stringMatching(/software one \(.*llvmpipe.*\): using the WebAssembly backend/),
+    );
+    info.mockRestore();
+    const g = await init({ backend: 'webgpu' });
     expect(g.name).toBe('webgpu');
     expect(g.description).toMatch(/\S/);
     const c = await init({ backend: 'cpu' });
@@ -209,10 +220,22 @@ describe('init', () => {
     expect(() => tensorDefault([1])).toThrow(NoBackend);
   });
 
+  it('picks WebGPU on a GPU adapter (the adapter is not a software one)', async () => {
+    vi.resetModules();
+    const real = await import('../src/platform/gpu.js');
+    vi.doMock('../src/platform/gpu.js', () => ({ ...real, softwareAdapterInNode: async () => undefined }));
+    const mod = await import('../src/init.js');
+    const g = await mod.init();
+    expect(g.name).toBe('webgpu');
+    mod.shutdown();
+    vi.doUnmock('../src/platform/gpu.js');
+    vi.resetModules();
+  });
+
   it('reinit after a lost device: a new backend of the kind and options init() used, made the default', async () => {
     const { init, reinit, backend, shutdown } = await import('../src/init.js');
     const { tensor: tensorDefault } = await import('../src/tensor.js');
-    const g = (await init({ poolCapBytes: 1 << 20 })) as WebGpuBackend;
+    const g = (await init({ backend: 'webgpu', poolCapBytes: 1 << 20 })) as WebGpuBackend;
     g.device.destroy();
     await vi.waitFor(() => expect(g.isLost).toBe(true));
     const n = (await reinit()) as WebGpuBackend;

@@ -84,3 +84,17 @@ export function isSoftwareAdapter(adapter: GPUAdapter): boolean {
   const i = a.info;
   return /llvmpipe|lavapipe|swiftshader/i.test(`${i.vendor} ${i.architecture} ${i.device} ${i.description}`);
 }
+
+/**
+ * In Node, the description of the adapter WebGPU would give when it is a software one ({@link isSoftwareAdapter}),
+ * else undefined (a GPU, no adapter, or a browser: there the WASM backend's threads need cross-origin isolation, and
+ * the page decides).
+ */
+export async function softwareAdapterInNode(req: DeviceRequest = {}): Promise<string | undefined> {
+  if (typeof process === 'undefined' || !process.versions?.node) return undefined;
+  const gpu = await getGPU();
+  const adapter = await gpu?.requestAdapter({ powerPreference: req.powerPreference ?? 'high-performance' });
+  if (!adapter || !isSoftwareAdapter(adapter)) return undefined;
+  const i = adapter.info;
+  return [i.vendor, i.architecture, i.description].filter(Boolean).join(' / ');
+}
