@@ -19,8 +19,8 @@ const BUDGET = {
   'src/nn': 3800, // + transformer layers (transformer.ts), the GPT and its generation (gpt.ts), the layer list (registry.ts)
   'src/ops': 7400, // + attention_qkv and its backward (the fused attention kernels on the packed QKV projection)
   'src/optim': 1400,
-  'src/platform': 400, // + threads.ts: worker threads for the WASM backend
-  src: 750,
+  'src/platform': 450, // + threads.ts: worker threads for the WASM backend
+  src: 800, // init's choice of the WASM backend on software adapters
   shaders: 3400, // + the fused attention kernels (attention_fwd, attention_bwd_q, attention_bwd_kv and their include)
   test: 14000, // + the GPT's tests (gpt.test.ts, the CLI's GPT path, the PyTorch parity), interop-pytorch.test.ts
   bench: 5600, // + the transformer family (bench/transformer.ts, its GPT for TF.js and jax-js) and the attention family
