@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend, TypedArray } from '../src/backend/backend.js';
-import { ArgumentError, ParseError, StateDictError } from '../src/errors.js';
+import { ArgumentError, NonFiniteError, ParseError, StateDictError } from '../src/errors.js';
 import { loadPyTorch, savePyTorch, toPyTorch } from '../src/interop/pytorch.js';
 import { parseSafetensors, serializeSafetensors } from '../src/io/safetensors.js';
 import { gpt, Layer, layers as L, Sequential, seedModel, setSeed } from '../src/nn/index.js';
@@ -250,6 +250,11 @@ describe('loadPyTorch: a state dict PyTorch wrote', () => {
         data: t.data as Float32Array,
       }));
     entries.push({ name: 'layers.9.weight', dtype: 'float32', shape: [1], data: new Float32Array(1) });
+    const poisoned = linear[0]!;
+    const at = entries.findIndex((e) => e.name === poisoned);
+    const nan = Float32Array.from(entries[at]!.data);
+    nan[5] = NaN;
+    entries[at] = { ...entries[at]!, data: nan };
     entries.push({ name: 'layers.1.num_batches_tracked', dtype: 'int32', shape: [], data: new Int32Array(1) } as never);
     const bad = serializeSafetensors(entries as never);
     const err = await loadPyTorch(model, bad).then(
@@ -261,6 +266,7 @@ describe('loadPyTorch: a state dict PyTorch wrote', () => {
     expect(e.missing).toEqual([`${dropped} [32]`]);
     expect(e.unexpected).toEqual(['layers.9.weight']);
     expect(e.mismatched).toEqual([
+      `${poisoned}: NaN at index 5, expected finite values`,
       `${flipped}: F32 [${[...file.tensors.get(flipped)!.shape].reverse()}], expected float [${file.tensors.get(flipped)!.shape}]`,
     ]);
     expect(e.message).toMatch(
@@ -305,6 +311,15 @@ describe('misuse', () => {
       expect(await fails(() => loadPyTorch(mlp, bytes))).toBeInstanceOf(ParseError);
     const after = await Promise.all(mlp.namedTensors().map(([, t]) => t.data()));
     after.forEach((a, i) => expect(a).toEqual(before[i]));
+    // A diverged model is not exported: NonFiniteError naming the tensor, nothing returned.
+    const [name, w] = mlp.namedTensors()[1]!;
+    const bad = Float32Array.from(await w.data());
+    bad[2] = Infinity;
+    mlp.setTensor(name, keep(tensor(bad, [...w.shape])));
+    w.dispose();
+    const err = await fails(() => toPyTorch(mlp));
+    expect(err).toBeInstanceOf(NonFiniteError);
+    expect(String(err)).toContain(`${name} [${w.shape}] holds Infinity at index 2`);
     for (const m of [lazy, custom, mlp]) m.dispose();
   });
 });

@@ -2,7 +2,7 @@
 // the source of a model.py defining the same nn.Module; and the way back, a state dict saved as safetensors loaded
 // into a wgnn model of the same architecture. Layouts: Linear [out, in], Conv2d [K, C, R, S], images NCHW (so the
 // first Linear after a Flatten of an image gets its input columns reordered), GPTs with nanoGPT's names.
-import { ArgumentError, StateDictError } from '../errors.js';
+import { ArgumentError, NonFiniteError, StateDictError } from '../errors.js';
 import { parseSafetensors, serializeSafetensors, type LoadedTensor } from '../io/safetensors.js';
 import type { Layer } from '../nn/layers.js';
 import { Sequential } from '../nn/sequential.js';
@@ -436,6 +436,12 @@ function placement(layout: Layout, shape: readonly number[]): { shape: number[];
   }
 }
 
+/** The index of the first NaN or ±Inf in `d`, or -1. */
+function firstNonFinite(d: ArrayLike<number>): number {
+  for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i]!)) return i;
+  return -1;
+}
+
 /** The files of the exported model: `model.safetensors` (PyTorch names and layouts) and `model.py`. */
 export interface PyTorchExport {
   readonly safetensors: Uint8Array;
@@ -455,6 +461,11 @@ export async function toPyTorch(model: Sequential): Promise<PyTorchExport> {
       const t = tensors.get(e.wgnn);
       if (!t) throw new ArgumentError(`toPyTorch: the model has no tensor ${e.wgnn} (is it built?)`);
       const data = (await t.data()) as Float32Array;
+      const bad = firstNonFinite(data);
+      if (bad >= 0)
+        throw new NonFiniteError(
+          `toPyTorch: ${e.wgnn} [${t.shape.join()}] holds ${data[bad]} at index ${bad}; a diverged model is not exported`,
+        );
       const { shape, from } = placement(e.layout, t.shape);
       return {
         name: e.torch,
@@ -511,7 +522,10 @@ export async function loadPyTorch(model: Sequential, bytes: Uint8Array): Promise
     if (!got) missing.push(`${e.torch} [${shape}]`);
     else if (got.dtype !== 'float32' || got.shape.join() !== shape.join())
       misshaped.push(`${e.torch}: ${got.stored} [${got.shape}], expected float [${shape}]`);
-    else {
+    else if (firstNonFinite(got.data) >= 0) {
+      const i = firstNonFinite(got.data);
+      misshaped.push(`${e.torch}: ${got.data[i]} at index ${i}, expected finite values`);
+    } else {
       const src = got.data as Float32Array;
       const data = from ? new Float32Array(src.length) : Float32Array.from(src);
       if (from) for (let i = 0; i < from.length; i++) data[from[i]!] = src[i]!;
