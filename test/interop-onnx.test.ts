@@ -11,7 +11,7 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../src/backend/backend.js';
 import { backward, noGrad } from '../src/autograd/tape.js';
-import { OnnxError, ParseError, WgnnError } from '../src/errors.js';
+import { NonFiniteError, OnnxError, ParseError, WgnnError } from '../src/errors.js';
 import { loadOnnx, OnnxGraph } from '../src/interop/onnx.js';
 import { toOnnx } from '../src/interop/onnx-export.js';
 import { gpt, layers as L, seedModel, Sequential, setSeed } from '../src/nn/index.js';
@@ -169,6 +169,26 @@ describe('gradients, PyTorch-style', () => {
 
 describe('toOnnx: wgnn models out, run by onnxruntime-node', () => {
   beforeAll(() => setDefaultBackend(cpu));
+
+  it('refuses a diverged model (a NaN weight, in a GPT block too): NonFiniteError naming the tensor', async () => {
+    for (const [model, at] of [
+      [seedModel('mlp', [4], 3), 1],
+      [gpt({ vocabSize: 7, blockSize: 4, layers: 1, heads: 1, dim: 4 }), 5],
+    ] as const) {
+      const [name, w] = model.namedTensors()[at]!;
+      const bad = Float32Array.from(await w.data());
+      bad[0] = NaN;
+      model.setTensor(name, keep(tensor(bad, [...w.shape])));
+      w.dispose();
+      const err = await toOnnx(model).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(NonFiniteError);
+      expect(String(err)).toMatch(/toOnnx: .* holds NaN at index 0; a diverged model is not exported/);
+      model.dispose();
+    }
+  });
 
   const cases: [string, () => Sequential, number[]][] = [
     ['the seed CNN', () => seedModel('cnn', [28, 28, 1], 10), [28, 28, 1]],

@@ -7,6 +7,7 @@ import { Sequential } from '../nn/sequential.js';
 import { slideWindow, type Padding, type Pair } from '../ops/window.js';
 import { OnnxGraph } from './onnx.js';
 import { encodeModel } from './onnx-proto.js';
+import { requireFinite } from './pytorch.js';
 
 const OPSET = 17;
 const FLOAT = 1;
@@ -106,7 +107,9 @@ function pads(
 type Data = (l: Layer, field: string) => Promise<{ v: Float32Array; shape: number[] }>;
 const data: Data = async (l, field) => {
   const t = (l as unknown as Record<string, { data(): Promise<ArrayLike<number>>; shape: number[] }>)[field]!;
-  return { v: Float32Array.from(await t.data()), shape: t.shape };
+  const v = Float32Array.from(await t.data());
+  requireFinite('toOnnx', `${l.name}.${field}`, t.shape, v);
+  return { v, shape: t.shape };
 };
 
 /** x·kernel + bias for a Dense `l` on [..., in] (Gemm on 2-D inputs), its activation after. */
@@ -219,6 +222,7 @@ async function rewrite(layer: OnnxGraph): Promise<Uint8Array> {
       const w = weights.get(t.name);
       if (!w) return t;
       const v = Float32Array.from(await w.t.data());
+      requireFinite('toOnnx', t.name, w.t.shape, v);
       const data = w.rsck ? oihw(v, w.t.shape) : v;
       const raw_data = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
       return { ...t, data_type: FLOAT, raw_data, float_data: [], double_data: [] };

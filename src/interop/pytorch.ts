@@ -442,6 +442,15 @@ function firstNonFinite(d: ArrayLike<number>): number {
   return -1;
 }
 
+/** An exporter's check that a weight is finite: a diverged model is not written (NonFiniteError naming it). */
+export function requireFinite(who: string, name: string, shape: readonly number[], d: ArrayLike<number>): void {
+  const bad = firstNonFinite(d);
+  if (bad >= 0)
+    throw new NonFiniteError(
+      `${who}: ${name} [${shape.join()}] holds ${d[bad]} at index ${bad}; a diverged model is not exported`,
+    );
+}
+
 /** The files of the exported model: `model.safetensors` (PyTorch names and layouts) and `model.py`. */
 export interface PyTorchExport {
   readonly safetensors: Uint8Array;
@@ -461,11 +470,7 @@ export async function toPyTorch(model: Sequential): Promise<PyTorchExport> {
       const t = tensors.get(e.wgnn);
       if (!t) throw new ArgumentError(`toPyTorch: the model has no tensor ${e.wgnn} (is it built?)`);
       const data = (await t.data()) as Float32Array;
-      const bad = firstNonFinite(data);
-      if (bad >= 0)
-        throw new NonFiniteError(
-          `toPyTorch: ${e.wgnn} [${t.shape.join()}] holds ${data[bad]} at index ${bad}; a diverged model is not exported`,
-        );
+      requireFinite('toPyTorch', e.wgnn, t.shape, data);
       const { shape, from } = placement(e.layout, t.shape);
       return {
         name: e.torch,
