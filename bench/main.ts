@@ -1,5 +1,6 @@
 // The kernel benchmark suite: `npm run bench -- [family ...] [--quick] [--sizes 256,512] [--batch n] [--no-peers]
-// [--json [path]] [--timer wall] [--only family/id,...] [--list] [--jsonl path] [--merge path] [--profile]`.
+// [--json [path]] [--suite name] [--timer wall] [--only family/id,...] [--list] [--jsonl path] [--merge path]
+// [--profile]`.
 // Validates every case against wgnn's CPU reference, then times wgnn and its peers (TF.js, jax-js) on the same
 // adapter, prints one table per family and writes the run as JSON. Exits non-zero on any wgnn validation failure.
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -11,17 +12,29 @@ import { loadJax } from './peers/jax.js';
 import { msg } from './peers/peer.js';
 import { loadTfjs } from './peers/tfjs.js';
 import { adapterSlug, installNavigator, isSoftwareAdapter } from './platform.js';
-import { buildReport, computeCeiling, failures, printFamily, printPreamble, type RunInfo } from './report.js';
+import {
+  buildReport,
+  computeCeiling,
+  failures,
+  printFamily,
+  printPreamble,
+  suiteName,
+  type RunInfo,
+} from './report.js';
 import { calibrationMatmul, measureCopy, type Roofline } from './roofline.js';
 import type { TimingOpts } from './timer.js';
 
 const USAGE = `usage: bench [${FAMILIES.map((f) => f.name).join('|')} ...] [--quick] [--sizes n,n,...] [--batch n]
-             [--no-peers | --peers tfjs,jax] [--timer auto|wall] [--json [path]] [--no-json]
+             [--no-peers | --peers tfjs,jax] [--timer auto|wall] [--json [path]] [--no-json] [--suite name]
              [--only family[/case],...] [--list] [--jsonl path] [--merge path] [--gpu-sizes] [--profile]
   --help        this text
   --quick       small sizes and few trials: validates every kernel in well under two minutes (CI)
-  --json [path] write the run as JSON (default bench/results/<adapter>.json; a path ending in / is a folder for that
-                name). Full runs write it by default, --quick and --only runs only when asked; --no-json never
+  --json [path] write the run as JSON (default bench/results/<adapter>.json for a run of every family, else
+                bench/results/<suite>-<adapter>.json; a path ending in / is a folder for that name). Full runs write
+                it by default, partial, --quick and --only runs only when asked; --no-json never
+  --suite name  the run's suite in the JSON and the default file name (default: 'kernel' for every family, else the
+                families run joined by '+'); the results page marks an older file superseded by a newer one of the
+                same adapter that ran every case of it
   --only        run only these families or family/case ids (see --list; 'roofline' is the copy-bandwidth case)
   --list        print every case id, one per line (for running each in its own process)
   --jsonl path  append each result as a JSON line as soon as it is measured
@@ -36,6 +49,7 @@ interface Args {
   timer: 'auto' | 'wall';
   json?: string | true;
   noJson: boolean;
+  suite?: string;
   only?: string[];
   list: boolean;
   /** Use a GPU's sizes even on a software adapter (to try the device run's cases here). */
@@ -77,6 +91,7 @@ function parseArgs(argv: string[]): Args {
     else if (arg === '--gpu-sizes') a.gpuSizes = true;
     else if (arg === '--jsonl') a.jsonl = value(++i, arg);
     else if (arg === '--merge') a.merge = value(++i, arg);
+    else if (arg === '--suite') a.suite = value(++i, arg);
     else if (arg === '--only') a.only = value(++i, arg).split(',').filter(Boolean);
     else if (arg === '--json') {
       const next = argv[i + 1];
@@ -114,7 +129,15 @@ async function openGpu(): Promise<WebGpuBackend> {
   return gpu;
 }
 
-function runInfo(gpu: WebGpuBackend, a: Args, software: boolean, peers: RunInfo['peers']): RunInfo {
+/** The suite of a run that ran `families`: --suite, or suiteName(). */
+const suiteOf = (a: Args, families: Iterable<string>): string =>
+  a.suite ??
+  suiteName(
+    families,
+    FAMILIES.map((f) => f.name),
+  );
+
+function runInfo(gpu: WebGpuBackend, a: Args, software: boolean, peers: RunInfo['peers'], families: string[]): RunInfo {
   const limits: Record<string, number> = {};
   for (const k of [
     'maxBufferSize',
@@ -125,6 +148,7 @@ function runInfo(gpu: WebGpuBackend, a: Args, software: boolean, peers: RunInfo[
     limits[k] = gpu.limits[k];
   }
   return {
+    suite: suiteOf(a, families),
     adapter: { ...gpu.info, slug: adapterSlug(gpu.info), software, features: [...gpu.features].sort(), limits },
     date: new Date().toISOString(),
     node: process.version,
@@ -152,10 +176,13 @@ function writeJson(path: string, data: unknown): void {
   log(`\nwrote ${path}`);
 }
 
-function jsonPath(a: Args, slug: string, byDefault: boolean): string | undefined {
+/** Where the run's JSON goes: `<adapter>.json` for a run of every family, `<suite>-<adapter>.json` for a partial one. */
+function jsonPath(a: Args, info: RunInfo, byDefault: boolean): string | undefined {
   if (a.noJson) return undefined;
-  if (typeof a.json === 'string') return a.json.endsWith('/') ? `${a.json}${slug}.json` : a.json;
-  return a.json || byDefault ? `bench/results/${slug}.json` : undefined;
+  const slug = info.adapter.slug;
+  const name = info.suite === 'kernel' ? `${slug}.json` : `${info.suite.replace(/[^a-z0-9-]+/gi, '-')}-${slug}.json`;
+  if (typeof a.json === 'string') return a.json.endsWith('/') ? `${a.json}${name}` : a.json;
+  return a.json || byDefault ? `bench/results/${name}` : undefined;
 }
 
 const printOne = (
@@ -194,7 +221,7 @@ function finish(
     `validation: ${rows.filter((r) => r.engines.wgnn?.status === 'ok').length} cases ok, ${rows.filter((r) => r.skipped).length} skipped, ${bad.length} failed`,
   );
   for (const r of bad) log(`  FAILED ${r.family}/${r.id}: ${r.engines.wgnn!.why}`);
-  const path = jsonPath(a, info.adapter.slug, byDefault);
+  const path = jsonPath(a, info, byDefault);
   if (path) writeJson(path, report);
   return bad.length;
 }
@@ -234,6 +261,11 @@ async function merge(a: Args): Promise<number> {
   }
   if (!info) throw new Error(`${a.merge}: no 'info' record`);
   info.options = { ...info.options, only: undefined, merged: a.merge };
+  // Each process's info names the suite of its own case; the merged run's is that of all its rows.
+  info.suite = suiteOf(
+    a,
+    rows.map((r) => r.family),
+  );
   return finish(a, info, roof, rows, FAMILIES, true, true);
 }
 
@@ -278,7 +310,13 @@ async function main(): Promise<void> {
       }
     }
   }
-  const info = runInfo(gpu, a, software, peers);
+  const info = runInfo(
+    gpu,
+    a,
+    software,
+    peers,
+    casesOf.map((x) => x.f.name),
+  );
   jsonl({ type: 'info', info });
 
   const roof: Roofline = {};

@@ -7,7 +7,14 @@ import type { Roofline } from './roofline.js';
 import type { Stats } from './timer.js';
 
 export interface RunInfo {
+  /**
+   * What the run covered, so the results page can label files and tell which newer file supersedes one: `--suite`
+   * if given, else {@link suiteName} of the families run ('kernel' for every family, else e.g. 'train' or
+   * 'matmul+conv').
+   */
+  suite: string;
   adapter: AdapterInfo & { slug: string; software: boolean; features: string[]; limits: Record<string, number> };
+  /** When the run started: ISO 8601 in UTC, as `new Date().toISOString()` gives ('2026-11-26T21:16:43.141Z'). */
   date: string;
   node: string;
   options: Record<string, unknown>;
@@ -18,6 +25,17 @@ export interface RunInfo {
 export interface Report extends RunInfo {
   roofline: Roofline & { computeGFLOPs?: number; computeFrom?: string };
   rows: (Row & { derived?: Derived })[];
+}
+
+/**
+ * A run's suite from the families it ran (`all`: every family there is, in order): 'kernel' when it ran all of them,
+ * else their names joined by '+' in `all`'s order ('roofline' when none: the copy bandwidth alone).
+ */
+export function suiteName(ran: Iterable<string>, all: string[]): string {
+  const set = new Set(ran);
+  const names = all.filter((f) => set.has(f));
+  if (names.length === all.length) return 'kernel';
+  return names.join('+') || 'roofline';
 }
 
 /** Numbers computed from a row for the table and the JSON. */
@@ -155,6 +173,7 @@ export function printFamily(
 
 /** The lines above every table: adapter, timer, ceilings and the peers' status. */
 export function printPreamble(info: RunInfo, roof: Roofline, log: (s: string) => void): void {
+  log(`suite: ${info.suite}, started ${info.date}`);
   log(
     `adapter: ${info.adapter.description || info.adapter.slug}${info.adapter.software ? ' (a CPU implementation of WebGPU: sizes reduced)' : ''}`,
   );

@@ -1,12 +1,17 @@
 // The bench page: matmul at n = 128, 256, 512 on this browser's backend (and, if ticked, TensorFlow.js's WebGPU
 // backend on the same inputs), each size validated against wgnn's CPU reference backend on a few rows first, then
-// timed with one readback per trial; plots GFLOP/s against n.
+// timed with one readback per trial; plots GFLOP/s against n. On a software adapter (a CPU emulating WebGPU) it says
+// the figures are not a GPU's. `?n=128` runs only the sizes listed; `?tfjs=0` starts with TF.js unticked.
 import * as wg from '../src/index.js';
 import { openBackend, showError } from './backend.js';
 import { Chart } from './charts.js';
+import { fmtRate, fmtTime } from './format.js';
 import type { BenchHook, BenchRow } from './hook.js';
 
-const SIZES = [128, 256, 512];
+const params = new URLSearchParams(location.search);
+const ALL_SIZES = [128, 256, 512];
+const asked = params.get('n')?.split(',').map(Number);
+const SIZES = asked ? ALL_SIZES.filter((n) => asked.includes(n)) : ALL_SIZES;
 /** Rows of the product recomputed on the CPU backend: first, middle, last. */
 const CHECK_ROWS = (n: number) => [0, n >> 1, n - 1];
 /** Aim for this much time per trial, so one readback's latency stays small next to it. */
@@ -75,6 +80,21 @@ async function validate(who: string, n: number, A: Float32Array, B: Float32Array
   return maxErr;
 }
 
+/**
+ * The adapter's name when it is a software one (a CPU emulating WebGPU: SwiftShader, Mesa's llvmpipe/lavapipe, or any
+ * the browser calls a fallback adapter), else undefined.
+ */
+async function softwareAdapter(b: wg.Backend): Promise<string | undefined> {
+  if (!(b instanceof wg.WebGpuBackend)) return undefined;
+  const i = b.info;
+  if (/swiftshader|llvmpipe|lavapipe/i.test(`${i.vendor} ${i.architecture} ${i.device} ${i.description}`))
+    return b.description;
+  // isFallbackAdapter is on the adapter's info in current browsers, on the adapter itself in older ones.
+  type Fallback = { isFallbackAdapter?: boolean };
+  const a = (await navigator.gpu?.requestAdapter()) as (GPUAdapter & Fallback) | null | undefined;
+  return a?.isFallbackAdapter || (a?.info as Fallback | undefined)?.isFallbackAdapter ? b.description : undefined;
+}
+
 async function benchOne<T>(e: Engine<T>, n: number): Promise<BenchRow> {
   const rng = new wg.Rng(n);
   const host = () => Float32Array.from({ length: n * n }, () => rng.uniform(-1, 1));
@@ -138,15 +158,8 @@ async function run(backend: wg.Backend): Promise<void> {
         const tr = document.createElement('tr');
         tr.dataset.engine = e.name;
         tr.dataset.n = String(n);
-        tr.innerHTML = [
-          e.name,
-          n,
-          CHECK_ROWS(n).length,
-          r.maxErr.toExponential(1),
-          r.ms.toFixed(3),
-          r.gflops.toFixed(2),
-        ]
-          .map((v, i) => `<td${i === 5 ? ' class="gflops"' : ''}>${v}</td>`)
+        tr.innerHTML = [e.name, n, CHECK_ROWS(n).length, r.maxErr.toExponential(1), fmtTime(r.ms), fmtRate(r.gflops)]
+          .map((v, i) => `<td${i === 4 ? ' class="time"' : i === 5 ? ' class="gflops"' : ''}>${v}</td>`)
           .join('');
         $('rows').append(tr);
         const of = (name: string) =>
@@ -157,8 +170,9 @@ async function run(backend: wg.Backend): Promise<void> {
         );
       }
     }
+    const emulated = $('software').hidden ? '' : ' (a CPU emulating WebGPU: not a GPU number)';
     $('bench-status').textContent =
-      `done on ${backend.name}${backend.name === 'cpu' ? ' (the CPU reference backend: not a GPU number)' : ''}.`;
+      `done on ${backend.name}${backend.name === 'cpu' ? ' (the CPU reference backend: not a GPU number)' : emulated}.`;
   } catch (err) {
     hook.error = err instanceof Error ? err.message : String(err);
     showError(err);
@@ -173,6 +187,12 @@ openBackend()
     // TF.js is only a WebGPU peer here: without an adapter there is nothing to compare.
     const withTfjs = $<HTMLInputElement>('with-tfjs');
     if (backend.name === 'cpu') [withTfjs.checked, withTfjs.disabled] = [false, true];
+    if (params.get('tfjs') === '0') withTfjs.checked = false;
+    const software = await softwareAdapter(backend);
+    if (software) {
+      $('software').hidden = false;
+      $('software-name').textContent = software;
+    }
     $('rerun').addEventListener('click', () => void run(backend));
     await run(backend);
   })

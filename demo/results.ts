@@ -1,5 +1,7 @@
 // The results page: shows a results file of `npm run bench` (one committed under bench/results/, or one opened from
-// disk): the adapter and its ceilings, then per family a grouped bar chart of each engine's rate and a table.
+// disk): the adapter and its ceilings, then per family a grouped bar chart of each engine's rate and a table. The
+// committed files are listed newest first by suite and date, an older one marked superseded where a newer file of the
+// same adapter ran every case of it.
 /// <reference types="vite/client" />
 // The numbers are bench/report.ts's own: derive() gives each engine's ms (GPU timestamps when every timed engine has
 // them, else wall clock), wgnn's % of the ceiling and the ratio; only the peers' rates are computed here, as derive
@@ -7,17 +9,21 @@
 import { ENGINES, ENGINE_NAMES, type Engine, type EngineResult } from '../bench/harness.js';
 import { derive, type Report } from '../bench/report.js';
 import { groupedBars, type Bar, type Series } from './bars.js';
+import { fmtTime } from './format.js';
+import { byDate, label, suiteOf, supersedes, type Listed } from './listing.js';
 
 type Row = Report['rows'][number];
 
-/** The committed results files by name, each loaded (its own chunk of the build) when chosen. */
+/** The committed results files by name, each its own chunk of the build: all are read to list them by date. */
 const COMMITTED: Record<string, () => Promise<unknown>> = Object.fromEntries(
-  Object.entries(import.meta.glob('../bench/results/*.json', { import: 'default' }))
-    .map(([path, load]) => [path.slice(path.lastIndexOf('/') + 1), load] as const)
-    .sort(([a], [b]) => a.localeCompare(b)),
+  Object.entries(import.meta.glob('../bench/results/*.json', { import: 'default' })).map(
+    ([path, load]) => [path.slice(path.lastIndexOf('/') + 1), load] as const,
+  ),
 );
 
-const COLORS: Record<Engine, string> = { wgnn: '#1d4ed8', tfjs: '#f59e0b', jax: '#059669' };
+// By engine, in ENGINES order: an engine bench/harness.ts adds later gets the next colour, not a type error here.
+const PALETTE = ['#1d4ed8', '#f59e0b', '#059669', '#db2777', '#7c3aed', '#0891b2', '#65a30d'];
+const color = (e: Engine): string => PALETTE[ENGINES.indexOf(e) % PALETTE.length]!;
 const STATUS_TEXT: Record<EngineResult['status'], string> = {
   ok: 'untimed',
   'n/a': 'n/a',
@@ -78,14 +84,16 @@ function asReport(x: unknown): Report {
 // ---------------------------------------------------------------------------------------------------------------
 // Rendering.
 
-function facts(r: Report): HTMLElement {
+function facts(r: Report, source: string): HTMLElement {
   const roof = r.roofline;
   const items: [string, string][] = [
+    ['file', source],
+    ['suite', suiteOf(r)],
     [
       'adapter',
       `${r.adapter.description || r.adapter.slug}${r.adapter.software ? ' (a CPU implementation of WebGPU: sizes reduced)' : ''}`,
     ],
-    ['date', `${r.date} · Node ${r.node}`],
+    ['date', `${r.date || 'undated'} · Node ${r.node}`],
     ['copy bandwidth', roof.copy ? `${fmt(roof.copy.gbs)} GB/s (the ceiling of memory-bound cases)` : '—'],
     [
       'compute ceiling',
@@ -128,18 +136,18 @@ function familySection(name: string, rows: Row[], ceil: { gflops?: number; gbs?:
         return [{ series: e, missing: STATUS_TEXT[x.status], title: x.why ?? STATUS_TEXT[x.status] }];
       const s = x.timing![d.timer]!;
       const title =
-        `${ENGINE_NAMES[e]}${x.kernel ? ` (${x.kernel})` : ''}: ${fmt(ms)} ms${d.timer === 'wall' ? ' wall clock' : ''} (${fmt(s.min)}–${fmt(s.max)})` +
+        `${ENGINE_NAMES[e]}${x.kernel ? ` (${x.kernel})` : ''}: ${fmtTime(ms)}${d.timer === 'wall' ? ' wall clock' : ''} (${fmtTime(s.min)} – ${fmtTime(s.max)})` +
         `${rated ? `, ${fmt(value(r, ms))} ${unit}` : ''}${x.note ? `\n${x.note}` : ''}`;
       return [{ series: e, value: value(r, ms), title }];
     });
     return [{ label: r.label, bars }];
   });
-  const series: Series[] = engines.map((e) => ({ key: e, label: ENGINE_NAMES[e], color: COLORS[e] }));
+  const series: Series[] = engines.map((e) => ({ key: e, label: ENGINE_NAMES[e], color: color(e) }));
 
   const head = [
     'case',
     'timer',
-    ...engines.map((e) => `${ENGINE_NAMES[e]} ms`),
+    ...engines.map((e) => `${ENGINE_NAMES[e]} time`),
     ...(rated ? engines.map((e) => `${ENGINE_NAMES[e]} ${unit}`) : []),
     ...(rated ? ['wgnn % of ceiling'] : []),
     ...(peers.length ? ['ratio'] : []),
@@ -155,7 +163,7 @@ function familySection(name: string, rows: Row[], ceil: { gflops?: number; gbs?:
     const msCell = (e: Engine) => {
       const x = r.engines[e];
       const ms = d.ms[e];
-      if (ms !== undefined) return h('td', {}, fmt(ms));
+      if (ms !== undefined) return h('td', { className: 'time' }, fmtTime(ms));
       return h('td', { title: x?.why ?? '', className: x ? 'missing' : '' }, x ? STATUS_TEXT[x.status] : '—');
     };
     const rateCell = (e: Engine) => {
@@ -176,7 +184,7 @@ function familySection(name: string, rows: Row[], ceil: { gflops?: number; gbs?:
     `${rows.length} cases${skipped ? ` (${skipped} skipped, in the table only)` : ''}; ` +
     (rated
       ? `${unit} = ${bound === 'compute' ? 'flops' : 'bytes read + written'} / time, higher is better`
-      : 'ms per run, lower is better') +
+      : 'time per run, lower is better') +
     (rated
       ? `; % of ${ceiling ? `${fmt(ceiling)} ${unit}, ${bound === 'compute' ? 'the best matmul of the run' : 'the copy bandwidth'}` : 'the ceiling: not measured in this run'}`
       : '') +
@@ -193,19 +201,41 @@ function familySection(name: string, rows: Row[], ceil: { gflops?: number; gbs?:
     h('h2', {}, name),
     h('p', { className: 'caption' }, about),
     legend,
-    groupedBars(groups, series, unit),
-    h('table', {}, h('thead', {}, h('tr', {}, ...head.map((c) => h('th', {}, c)))), h('tbody', {}, ...body)),
+    h('div', { className: 'chart-scroll' }, groupedBars(groups, series, unit)),
+    h(
+      'div',
+      { className: 'table-scroll' },
+      h('table', {}, h('thead', {}, h('tr', {}, ...head.map((c) => h('th', {}, c)))), h('tbody', {}, ...body)),
+    ),
   );
   section.dataset.family = name;
   return section;
 }
 
-/** Replaces the page's report with `r`; `source` names it (data-source, for the tests). */
-function show(r: Report, source: string): void {
+/** Replaces the page's report with `l`'s. */
+function show(l: Listed): void {
+  const r = l.report!;
   const ceil = { gflops: r.roofline.computeGFLOPs, gbs: r.roofline.copy?.gbs };
   const families = [...new Set(r.rows.map((row) => row.family))];
+  const head = h('section', {}, h('h2', {}, label(l)), facts(r, l.source));
+  const newer = l.supersededBy;
+  if (newer) {
+    const go = h('button', { type: 'button' }, 'show it');
+    go.addEventListener('click', () => {
+      fileSelect.value = newer.name;
+      choose();
+    });
+    head.append(
+      h(
+        'p',
+        { className: 'superseded' },
+        `Superseded: ${newer.name} (${label(newer)}) is a newer run on the same adapter of every case in this file. `,
+        go,
+      ),
+    );
+  }
   reportBox.replaceChildren(
-    h('section', {}, h('h2', {}, source), facts(r)),
+    head,
     ...families.map((f) =>
       familySection(
         f,
@@ -215,7 +245,7 @@ function show(r: Report, source: string): void {
     ),
   );
   if (families.length === 0) reportBox.append(h('p', {}, 'This file has no rows.'));
-  reportBox.dataset.source = source;
+  reportBox.dataset.source = l.source;
   banner.hidden = true;
 }
 
@@ -226,34 +256,33 @@ function problem(name: string, e: unknown): void {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// The two ways in: a committed file from the list, or any file from disk (listed as the last option once opened).
+// The two ways in: a committed file from the list, or any file from disk (listed first once opened).
 
-const opened = h('option', { value: 'opened', hidden: true });
-let openedReport: { report: Report; source: string } | undefined;
+const listed = new Map<string, Listed>();
 
-async function choose(): Promise<void> {
-  const name = fileSelect.value;
-  if (name === 'opened') {
-    if (openedReport) show(openedReport.report, openedReport.source);
-    return;
-  }
-  try {
-    const report = asReport(await COMMITTED[name]!());
-    if (fileSelect.value === name) show(report, name); // unless another file was chosen meanwhile
-  } catch (e) {
-    problem(name, e);
-  }
+function choose(): void {
+  const l = listed.get(fileSelect.value);
+  if (!l) return;
+  if (l.report) show(l);
+  else problem(l.name, l.error);
 }
 
 async function openFile(): Promise<void> {
   const file = openInput.files?.[0];
   if (!file) return;
   try {
-    openedReport = { report: asReport(JSON.parse(await file.text())), source: `${file.name} (opened)` };
-    opened.textContent = openedReport.source;
-    opened.hidden = false;
+    const l: Listed = {
+      name: 'opened',
+      source: `${file.name} (opened)`,
+      report: asReport(JSON.parse(await file.text())),
+    };
+    listed.set(l.name, l);
+    const option =
+      fileSelect.querySelector<HTMLOptionElement>('option[value="opened"]') ?? h('option', { value: 'opened' });
+    option.textContent = label(l);
+    fileSelect.prepend(option);
     fileSelect.value = 'opened';
-    show(openedReport.report, openedReport.source);
+    show(l);
   } catch (e) {
     problem(file.name, e);
   } finally {
@@ -261,11 +290,36 @@ async function openFile(): Promise<void> {
   }
 }
 
-fileSelect.append(
-  ...Object.keys(COMMITTED).map((name) => h('option', { value: name }, name.replace(/\.json$/, ''))),
-  opened,
-);
-fileSelect.addEventListener('change', () => void choose());
+/** Reads every committed file, marks the superseded ones, and lists them newest first; shows the newest current one. */
+async function list(): Promise<void> {
+  const files = await Promise.all(
+    Object.entries(COMMITTED).map(async ([name, load]): Promise<Listed> => {
+      try {
+        return { name, source: name, report: asReport(await load()) };
+      } catch (error) {
+        return { name, source: name, error };
+      }
+    }),
+  );
+  for (const older of files) {
+    const newer = files.filter((f) => f !== older && f.report && older.report && supersedes(f.report, older.report));
+    older.supersededBy = newer.sort(byDate)[0];
+  }
+  files.sort(byDate);
+  for (const l of files) {
+    listed.set(l.name, l);
+    fileSelect.append(h('option', { value: l.name, title: l.name }, label(l)));
+  }
+  fileSelect.disabled = false;
+  const first = files.find((l) => l.report && !l.supersededBy) ?? files[0];
+  if (!first) {
+    problem('bench/results/', new Error('no results files were committed: run `npm run bench` and open its JSON'));
+    return;
+  }
+  fileSelect.value = first.name;
+  choose();
+}
+
+fileSelect.addEventListener('change', choose);
 openInput.addEventListener('change', () => void openFile());
-if (fileSelect.options.length > 1) void choose();
-else problem('bench/results/', new Error('no results files were committed: run `npm run bench` and open its JSON'));
+void list();

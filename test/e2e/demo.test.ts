@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { DemoState } from '../../demo/hook.js';
+import { fmtRate } from '../../demo/format.js';
 import { SHOTS, startDemo, type Demo, type Watched } from './browser.js';
 
 /** MLP training steps (batch 32) before the loss and the test digits are checked: ~10 steps/s on SwiftShader. */
@@ -210,8 +211,8 @@ test('[webgpu] bench page checks matmul 128, 256, 512 against the CPU backend an
     expect(r.gflops).toBeGreaterThan(0);
   }
   console.log(`bench: ${hook.rows.map((r) => `${r.engine} n=${r.n} ${r.gflops.toFixed(2)} GFLOP/s`).join('; ')}`);
-  const shown = await page.$$eval('td.gflops', (tds) => tds.map((t) => Number(t.textContent)));
-  expect(shown).toEqual(hook.rows.map((r) => Number(r.gflops.toFixed(2))));
+  const shown = await page.$$eval('td.gflops', (tds) => tds.map((t) => t.textContent));
+  expect(shown).toEqual(hook.rows.map((r) => fmtRate(r.gflops)));
   const plot = await page.locator('#chart canvas').boundingBox();
   expect(plot?.width).toBeGreaterThan(100);
   expect(plot?.height).toBeGreaterThan(100);
