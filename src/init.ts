@@ -48,15 +48,13 @@ export async function init(opts: InitOptions = {}): Promise<Backend> {
   else if (why) {
     try {
       b = await WasmBackend.create(opts);
-      if (!opts.quiet)
-        console.info(
-          `wgnn: ${why}: using the WebAssembly backend (${b.description}), which is faster there; init({ backend: 'webgpu' }) uses an adapter anyway`,
-        );
+      const anyway = why.software ? ", which is faster there; init({ backend: 'webgpu' }) uses the adapter anyway" : '';
+      if (!opts.quiet) console.info(`wgnn: ${why.reason}: using the WebAssembly backend (${b.description})${anyway}`);
     } catch (e) {
       // A browser without WebAssembly SIMD or threads' building blocks: the reference backend still runs.
       if (!opts.quiet)
         console.warn(
-          `wgnn: ******** ${why}, and the WebAssembly backend did not start (${(e as Error).message}): falling back to the CPU reference backend (slow) ********`,
+          `wgnn: ******** ${why.reason}, and the WebAssembly backend did not start (${(e as Error).message}): falling back to the CPU reference backend (slow) ********`,
         );
     }
   } else if (want !== 'cpu') {
