@@ -1,5 +1,6 @@
 // Vite serves the demo (demo/: the MNIST training, GPT, bench and results pages, with the embedded MNIST as
-// /mnist.idx.gz and Debian's fortunes as /fortunes.txt.gz);
+// /mnist.idx.gz and Debian's fortunes as /fortunes.txt.gz), and `vite preview` its build, both with the cross-origin
+// isolation headers that give the WASM backend its worker threads;
 // Vitest runs the tests (test/, the browser tests in test/e2e/ included), one process per file since Dawn is native.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -60,11 +61,22 @@ const fortunesText = () =>
     true,
   );
 
+/**
+ * Cross-origin isolation: with these two headers a page gets SharedArrayBuffer, which the WASM backend's worker threads
+ * need (without them it runs on one thread and says so). Any static server of dist/demo must send them too.
+ */
+const ISOLATION = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+};
+
 const demo = (page: string) => fileURLToPath(new URL(`demo/${page}`, import.meta.url));
 
 export default defineConfig({
   root: 'demo',
   plugins: [mnistIdx(), fortunesText()],
+  server: { headers: ISOLATION },
+  preview: { headers: ISOLATION },
   build: {
     outDir: '../dist/demo',
     emptyOutDir: true,

@@ -22,7 +22,7 @@ const BUDGET = {
   'src/platform': 450, // + threads.ts: worker threads for the WASM backend
   src: 800, // init's choice of the WASM backend on software adapters
   shaders: 3400, // + the fused attention kernels (attention_fwd, attention_bwd_q, attention_bwd_kv and their include)
-  test: 14000, // + the GPT's tests (gpt.test.ts, the CLI's GPT path, the PyTorch parity), interop-pytorch.test.ts
+  test: 14150, // + the GPT's tests (gpt.test.ts, the CLI's GPT path, the PyTorch parity), interop-pytorch.test.ts; the WASM backend in the browser (e2e/wasm.test.ts)
   bench: 5600, // + the transformer family (bench/transformer.ts, its GPT for TF.js and jax-js) and the attention family
   demo: 2950, // + the GPT page (gpt.html, gpt.ts, gpt-run.ts)
   examples: 200, // + examples/gpt.ts

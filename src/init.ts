@@ -1,13 +1,13 @@
-// `init()`: picks the backend. WebGPU when a GPU adapter exists (Dawn in Node, navigator.gpu in a browser); in Node,
-// the WebAssembly SIMD backend where the adapter is a software one (lavapipe, SwiftShader: there wasm trains the seed
-// models 5-6x faster), said once; else the CPU reference backend, said loudly. `init({ backend: 'webgpu' })` insists
+// `init()`: picks the backend. WebGPU when a GPU adapter exists (Dawn in Node, navigator.gpu in a browser); the
+// WebAssembly SIMD backend where the adapter is a software one (lavapipe, SwiftShader: there wasm trains the seed
+// models 5-6x faster) and in a browser without WebGPU, said once; else the CPU reference backend, said loudly. `init({ backend: 'webgpu' })` insists
 // and throws without an adapter; `init({ backend: 'wasm' })` opens the WASM backend anywhere.
 import type { Backend } from './backend/backend.js';
 import { CpuBackend } from './backend/cpu/cpu.js';
 import { WasmBackend, type WasmOptions } from './backend/wasm/wasm.js';
 import { WebGpuBackend, type WebGpuOptions } from './backend/webgpu/webgpu.js';
 import { BackendError } from './errors.js';
-import { getGPU, openDevice, softwareAdapterInNode, type DeviceRequest } from './platform/gpu.js';
+import { getGPU, openDevice, wasmReason, type DeviceRequest } from './platform/gpu.js';
 import { setDefaultBackend } from './tensor.js';
 
 /** Options of `init()`: which backend, and the WebGPU device's or the WASM backend's settings. */
@@ -32,22 +32,31 @@ export async function createWebGpuBackend(
 
 /**
  * Opens the backend all tensors default to: `backend: 'webgpu'` (an adapter or an error), `'wasm'` (WebAssembly
- * SIMD on worker threads), `'cpu'` (the reference), or `'auto'` (default: WebGPU on a GPU adapter; in Node the WASM
- * backend where the adapter is a software one, lavapipe or SwiftShader, said on the console; else the CPU reference,
- * said loudly). It measures nothing: the choice comes from the adapter's info.
+ * SIMD on worker threads), `'cpu'` (the reference), or `'auto'` (default: WebGPU on a GPU adapter; the WASM backend
+ * where the adapter is a software one, lavapipe or SwiftShader, and in a browser without WebGPU, said on the console;
+ * else the CPU reference, said loudly). It measures nothing: the choice comes from the adapter's info. In a browser
+ * the WASM backend has worker threads only on a cross-origin isolated page (COOP/COEP headers); its description says
+ * when it runs on one thread for want of it.
  */
 export async function init(opts: InitOptions = {}): Promise<Backend> {
   const want = opts.backend ?? 'auto';
   current?.destroy();
   current = undefined;
   let b: Backend | undefined;
-  const software = want === 'auto' ? await softwareAdapterInNode(opts) : undefined;
-  if (want === 'wasm' || software) {
-    b = await WasmBackend.create(opts);
-    if (software && !opts.quiet)
-      console.info(
-        `wgnn: the WebGPU adapter is a software one (${software}): using the WebAssembly backend (${b.description}), which is faster there; init({ backend: 'webgpu' }) uses the adapter anyway`,
-      );
+  const why = want === 'auto' ? await wasmReason(opts) : undefined;
+  if (want === 'wasm') b = await WasmBackend.create(opts);
+  else if (why) {
+    try {
+      b = await WasmBackend.create(opts);
+      const anyway = why.software ? ", which is faster there; init({ backend: 'webgpu' }) uses the adapter anyway" : '';
+      if (!opts.quiet) console.info(`wgnn: ${why.reason}: using the WebAssembly backend (${b.description})${anyway}`);
+    } catch (e) {
+      // A browser without WebAssembly SIMD or threads' building blocks: the reference backend still runs.
+      if (!opts.quiet)
+        console.warn(
+          `wgnn: ******** ${why.reason}, and the WebAssembly backend did not start (${(e as Error).message}): falling back to the CPU reference backend (slow) ********`,
+        );
+    }
   } else if (want !== 'cpu') {
     b = await createWebGpuBackend(opts);
     if (!b && want === 'webgpu') {

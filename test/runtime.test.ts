@@ -184,7 +184,7 @@ describe('init', () => {
     vi.doMock('../src/platform/gpu.js', () => ({
       getGPU: async () => undefined,
       openDevice: async () => undefined,
-      softwareAdapterInNode: async () => undefined,
+      wasmReason: async () => undefined,
     }));
     const mod = await import('../src/init.js');
     const errors = await import('../src/errors.js');
@@ -223,7 +223,7 @@ describe('init', () => {
   it('picks WebGPU on a GPU adapter (the adapter is not a software one)', async () => {
     vi.resetModules();
     const real = await import('../src/platform/gpu.js');
-    vi.doMock('../src/platform/gpu.js', () => ({ ...real, softwareAdapterInNode: async () => undefined }));
+    vi.doMock('../src/platform/gpu.js', () => ({ ...real, wasmReason: async () => undefined }));
     const mod = await import('../src/init.js');
     const g = await mod.init();
     expect(g.name).toBe('webgpu');

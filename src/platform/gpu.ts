@@ -85,16 +85,26 @@ export function isSoftwareAdapter(adapter: GPUAdapter): boolean {
   return /llvmpipe|lavapipe|swiftshader/i.test(`${i.vendor} ${i.architecture} ${i.device} ${i.description}`);
 }
 
+/** Why `init()`'s auto choice takes the WASM backend; `software`: there is an adapter, a software one. */
+export interface WasmReason {
+  reason: string;
+  software: boolean;
+}
+
 /**
- * In Node, the description of the adapter WebGPU would give when it is a software one ({@link isSoftwareAdapter}),
- * else undefined (a GPU, no adapter, or a browser: there the WASM backend's threads need cross-origin isolation, and
- * the page decides).
+ * Why `init()`'s auto choice should take the WASM backend, or undefined where WebGPU (or, in Node without an adapter,
+ * the CPU reference) stays the choice. A software adapter ({@link isSoftwareAdapter}: lavapipe, SwiftShader, a
+ * fallback adapter), named by its info, anywhere; in a browser also no WebGPU at all (no `navigator.gpu`, or no
+ * adapter), since there the WASM backend runs wherever WebAssembly SIMD does.
  */
-export async function softwareAdapterInNode(req: DeviceRequest = {}): Promise<string | undefined> {
-  if (typeof process === 'undefined' || !process.versions?.node) return undefined;
+export async function wasmReason(req: DeviceRequest = {}): Promise<WasmReason | undefined> {
+  const browser = typeof process === 'undefined' || !process.versions?.node;
   const gpu = await getGPU();
-  const adapter = await gpu?.requestAdapter({ powerPreference: req.powerPreference ?? 'high-performance' });
-  if (!adapter || !isSoftwareAdapter(adapter)) return undefined;
+  if (!gpu) return browser ? { reason: 'this browser has no WebGPU', software: false } : undefined;
+  const adapter = await gpu.requestAdapter({ powerPreference: req.powerPreference ?? 'high-performance' });
+  if (!adapter) return browser ? { reason: 'this browser has no WebGPU adapter', software: false } : undefined;
+  if (!isSoftwareAdapter(adapter)) return undefined;
   const i = adapter.info;
-  return [i.vendor, i.architecture, i.description].filter(Boolean).join(' / ');
+  const name = [i.vendor, i.architecture, i.description].filter(Boolean).join(' / ');
+  return { reason: `the WebGPU adapter is a software one (${name})`, software: true };
 }

@@ -68,7 +68,8 @@ export async function spawnWorker(body: string): Promise<ThreadWorker> {
   return {
     post: (m) => w.postMessage(m),
     onMessage: (f) => w.addEventListener('message', (e) => f(e.data)),
-    onError: (f) => w.addEventListener('error', (e) => f(e)),
+    // An ErrorEvent prints as "[object ErrorEvent]": pass on its message (a CSP refusing blob: workers, a syntax error).
+    onError: (f) => w.addEventListener('error', (e) => f(new Error(e.message || 'the worker script did not load'))),
     terminate: () => {
       w.terminate();
       URL.revokeObjectURL(url); // not before: the worker may still be fetching its script

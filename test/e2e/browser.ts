@@ -29,9 +29,23 @@ export interface Watched {
   errors: string[];
 }
 
+/** How a page is opened. */
+export interface OpenOptions {
+  /**
+   * false: the server's COOP/COEP headers are taken off every response (as a plain static server would serve it), so
+   * the page is not cross-origin isolated and has no SharedArrayBuffer. Default true (vite.config.ts sends them).
+   */
+  isolated?: boolean;
+}
+
+/** An init script that hides WebGPU (`navigator.gpu` undefined), as in a browser without it. */
+export const NO_WEBGPU = (): void => {
+  Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined });
+};
+
 export interface Demo {
   /** Opens `path` of the demo in a fresh context; `init` runs before the page's scripts. */
-  open(path: string, init?: () => void): Promise<Watched>;
+  open(path: string, init?: () => void, opts?: OpenOptions): Promise<Watched>;
   close(): Promise<void>;
 }
 
@@ -61,9 +75,18 @@ export async function startDemo(name: string): Promise<Demo> {
     );
   }
   return {
-    async open(path, init) {
+    async open(path, init, opts = {}) {
       const context = await browser.newContext({ viewport: { width: 1280, height: 980 } });
       if (init) await context.addInitScript(init);
+      if (opts.isolated === false) {
+        await context.route('**/*', async (route) => {
+          const response = await route.fetch();
+          const headers = response.headers();
+          delete headers['cross-origin-opener-policy'];
+          delete headers['cross-origin-embedder-policy'];
+          await route.fulfill({ response, headers });
+        });
+      }
       const page = await context.newPage();
       const errors: string[] = [];
       page.on('console', (m) => m.type() === 'error' && errors.push(`console: ${m.text()}`));

@@ -49,7 +49,8 @@ afterAll(async () => app?.close());
 describe('demo page in Chromium', () => {
   let demo: Watched;
   beforeAll(async () => {
-    demo = await open('index.html');
+    // Asks for WebGPU: on SwiftShader, a software adapter, `auto` picks the WASM backend (test/e2e/wasm.test.ts).
+    demo = await open('index.html?backend=webgpu');
     await demo.page.waitForFunction(() => window.wgnnDemo?.state().ready, null, { timeout: 60_000 });
   });
   afterAll(async () => demo?.context.close());
@@ -199,7 +200,7 @@ describe('demo page in Chromium', () => {
 });
 
 test('[webgpu] bench page checks matmul 128, 256, 512 against the CPU backend and plots GFLOP/s', async () => {
-  const { context, page, errors } = await open('bench.html');
+  const { context, page, errors } = await open('bench.html?backend=webgpu');
   await page.waitForFunction(() => window.wgnnBench?.done, null, { timeout: 90_000 });
   const hook = await page.evaluate(() => window.wgnnBench!);
   expect(hook.backend).toBe('webgpu');
@@ -221,10 +222,12 @@ test('[webgpu] bench page checks matmul 128, 256, 512 against the CPU backend an
   await context.close();
 });
 
-test('without WebGPU the demo falls back to the CPU backend, says so, and still trains', async () => {
-  // NOTE: hides navigator.gpu before the page's scripts run, as a browser without WebGPU has none.
+test('without WebGPU or WebAssembly the demo falls back to the CPU backend, says so, and still trains', async () => {
+  // NOTE: hides navigator.gpu and WebAssembly before the page's scripts run, as a browser without either has none
+  // (without WebGPU alone, the demo trains on the WASM backend: test/e2e/wasm.test.ts).
   const { context, page, errors } = await open('index.html', () => {
     Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined });
+    delete (globalThis as { WebAssembly?: unknown }).WebAssembly;
   });
   await page.waitForFunction(() => window.wgnnDemo?.state().ready, null, { timeout: 60_000 });
   expect((await demoState(page)).backend).toBe('cpu');

@@ -1,7 +1,8 @@
 // The GPT page end to end (demo/gpt.html), in Debian's Chromium with WebGPU through SwiftShader: a tiny char GPT
 // trains on the fortunes the CLI reads, its loss falls, tokens/s is completed work over wall time, samples appear, the
 // prompt box streams, pause stops between steps, saved weights load back and generate the same text; and without
-// WebGPU it trains on the CPU backend and says so. Screenshots go to test-results/. Fails, never skips, without Chromium.
+// WebGPU or WebAssembly it trains on the CPU backend and says so. Screenshots go to test-results/. Fails, never skips,
+// without Chromium.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright';
@@ -78,7 +79,8 @@ afterAll(async () => app?.close());
 describe('GPT page in Chromium', () => {
   let gpt: Watched;
   beforeAll(async () => {
-    gpt = await app.open('gpt.html');
+    // Asks for WebGPU: on SwiftShader, a software adapter, `auto` picks the WASM backend.
+    gpt = await app.open('gpt.html?backend=webgpu');
     await gpt.page.waitForFunction(() => window.wgnnGpt?.state().ready, null, { timeout: 60_000 });
   });
   afterAll(async () => gpt?.context.close());
@@ -238,10 +240,12 @@ describe('GPT page in Chromium', () => {
   });
 });
 
-test('without WebGPU the GPT page trains on the CPU backend and says so', async () => {
-  // NOTE: hides navigator.gpu before the page's scripts run, as a browser without WebGPU has none.
+test('without WebGPU or WebAssembly the GPT page trains on the CPU backend and says so', async () => {
+  // NOTE: hides navigator.gpu and WebAssembly before the page's scripts run, as a browser without either has none
+  // (without WebGPU alone, the page trains on the WASM backend).
   const { context, page, errors } = await app.open('gpt.html', () => {
     Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined });
+    delete (globalThis as { WebAssembly?: unknown }).WebAssembly;
   });
   await page.waitForFunction(() => window.wgnnGpt?.state().ready, null, { timeout: 60_000 });
   expect((await gptState(page)).backend).toBe('cpu');

@@ -23,6 +23,7 @@ import type { WasmTensor } from './kernel.js';
 import { KERNELS_WASM_BASE64 } from './kernels.gen.js';
 import { WASM_INPLACE, WASM_KERNELS } from './table.js';
 import { CONTROL_BYTES, ThreadPool } from './threads.js';
+import { unsharedModule } from './unshared.js';
 
 export interface WasmOptions {
   /** Threads running kernels, the calling one included; default min(hardware threads, 4). 1 without shared memory. */
@@ -39,10 +40,16 @@ class Block {
   released = false;
 }
 
-let compiled: Promise<WebAssembly.Module> | undefined;
-function kernelModule(): Promise<WebAssembly.Module> {
-  compiled ??= WebAssembly.compile(Uint8Array.from(atob(KERNELS_WASM_BASE64), (c) => c.charCodeAt(0)));
-  return compiled;
+const compiled = new Map<boolean, Promise<WebAssembly.Module>>();
+/** The kernel module, importing a shared memory or (a page that is not cross-origin isolated) a plain one. */
+function kernelModule(shared: boolean): Promise<WebAssembly.Module> {
+  let m = compiled.get(shared);
+  if (!m) {
+    const bytes = Uint8Array.from(atob(KERNELS_WASM_BASE64), (c) => c.charCodeAt(0));
+    m = WebAssembly.compile(shared ? bytes : unsharedModule(bytes));
+    compiled.set(shared, m);
+  }
+  return m;
 }
 
 /** A shared memory as large as the platform allows (the module declares at most 4 GiB); a plain one without SAB. */
@@ -84,7 +91,7 @@ export class WasmBackend implements Backend {
       throw new ArgumentError(`wasm: threads is ${opts.threads}; expected a whole number >= 1`);
     }
     const shared = canShareMemory();
-    const module = await kernelModule();
+    const module = await kernelModule(shared);
     const { memory, maxPages } = newMemory(shared);
     const instance = await WebAssembly.instantiate(module, {
       env: {
