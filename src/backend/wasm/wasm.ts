@@ -24,8 +24,17 @@ import { KERNELS_WASM_BASE64 } from './kernels.gen.js';
 import { WASM_INPLACE, WASM_KERNELS } from './table.js';
 import { CONTROL_BYTES, ThreadPool } from './threads.js';
 
+/**
+ * Threads by default at most: every multi-task kernel call ends in a barrier that each worker checks in at, and
+ * products of training-sized shapes are cut into as few as 8 tiles (ops/matmul.ts MIN_TILES) for all threads to share.
+ */
+const MAX_DEFAULT_THREADS = 4;
+
 export interface WasmOptions {
-  /** Threads running kernels, the calling one included; default min(hardware threads, 4). 1 without shared memory. */
+  /**
+   * Threads running kernels, the calling one included; default min(hardware threads, 4): the logical cores
+   * (`os.availableParallelism()` in Node, `navigator.hardwareConcurrency` in a browser). 1 without shared memory.
+   */
   threads?: number;
 }
 
@@ -79,7 +88,7 @@ export class WasmBackend implements Backend {
 
   /** Compiles the kernel module, makes the shared memory and starts the worker threads. */
   static async create(opts: WasmOptions = {}): Promise<WasmBackend> {
-    const want = opts.threads ?? Math.min(hardwareThreads(), 4);
+    const want = opts.threads ?? Math.min(await hardwareThreads(), MAX_DEFAULT_THREADS);
     if (!Number.isInteger(want) || want < 1) {
       throw new ArgumentError(`wasm: threads is ${opts.threads}; expected a whole number >= 1`);
     }
