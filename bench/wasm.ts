@@ -22,8 +22,10 @@ import {
   rotate,
   summarize,
   timingOf,
+  profileStep,
   trainCases,
   type Plan,
+  type Profile,
   type Stepper,
   type TrainSpec,
 } from './train.js';
@@ -199,7 +201,7 @@ async function matmulRow(e: Engines, rounds: Plan): Promise<WasmRow> {
 }
 
 /** wgnn's replayed training step (trainStep, Adam 1e-3) of the seed model on `backend`. */
-function wgnnStepper(name: string, backend: wg.Backend, spec: TrainSpec, flush: () => void): Stepper {
+function wgnnStepper(name: string, backend: wg.Backend, spec: TrainSpec, flush: () => void) {
   setDefaultBackend(backend);
   wg.setSeed(1234);
   const model = wg.nn.seedModel(spec.model, [28, 28, 1], 10);
@@ -208,8 +210,9 @@ function wgnnStepper(name: string, backend: wg.Backend, spec: TrainSpec, flush: 
   const meter = new wg.nn.StepMeter(step);
   const B = spec.batch;
   // The model builds its weights at its first step, on the default backend: each engine's own, set at every call.
-  return {
+  const stepper: Stepper & { step: wg.CompiledStep } = {
     name,
+    step,
     launch: (i) => {
       setDefaultBackend(backend);
       const b = spec.batches[i % spec.batches.length]!;
@@ -227,6 +230,7 @@ function wgnnStepper(name: string, backend: wg.Backend, spec: TrainSpec, flush: 
       setDefaultBackend(undefined);
     },
   };
+  return stepper;
 }
 
 /** One training step of the seed model on every engine; a peer without a kernel it needs is 'n/a' (not supported). */
@@ -236,9 +240,13 @@ async function trainRow(e: Engines, model: 'mlp' | 'cnn', p: Plan): Promise<Wasm
   setDefaultBackend(e.wasm);
   const spec: TrainSpec = { model, batch: 64, weights: await initialWeights(model), batches: batchesOf(64).batches };
   setDefaultBackend(undefined);
+  const [wasm, wasm1] = [
+    wgnnStepper('wgnn wasm', e.wasm, spec, () => {}),
+    wgnnStepper('wgnn wasm 1t', e.wasm1, spec, () => {}),
+  ];
   const steppers: [Key, Stepper][] = [
-    ['wgnn', wgnnStepper('wgnn wasm', e.wasm, spec, () => {})],
-    ['wgnn1', wgnnStepper('wgnn wasm 1 thread', e.wasm1, spec, () => {})],
+    ['wgnn', wasm],
+    ['wgnn1', wasm1],
     ['webgpu', wgnnStepper('wgnn webgpu', e.gpu, spec, () => e.gpu.flush())],
   ];
   const peer = (k: 'tfjs' | 'jax', t: { launch(i: number): void; read(): Promise<number>; dispose(): void }) =>
@@ -277,6 +285,17 @@ async function trainRow(e: Engines, model: 'mlp' | 'cnn', p: Plan): Promise<Wasm
         timing: timingOf(st),
       };
     });
+    // Where a replayed step's time goes: each kernel call's least time over a few replays, by op (vs the wall ms).
+    row.meta!.kernels = Object.fromEntries(
+      await Promise.all(
+        (
+          [
+            ['wgnn', wasm],
+            ['wgnn1', wasm1],
+          ] as const
+        ).map(async ([k, s]) => [k, await profileStep(s.step, 5)]),
+      ),
+    );
   } finally {
     for (const [, s] of steppers) s.dispose();
   }
@@ -368,5 +387,15 @@ function printWasm(report: WasmReport, rows: WasmRow[]): void {
     const ratio = (other: number | undefined) => (w && other ? `${(other / w).toFixed(2)}×` : '—');
     log(line([r.label, ...keys.map(cell), ratio(peers.length ? Math.min(...peers) : undefined), ratio(gpu)]));
     for (const k of keys) if (r.engines[k]?.why) log(`    ${NAMES[k]}: ${r.engines[k]!.status}: ${r.engines[k]!.why}`);
+    const kernels = (r.meta?.kernels ?? {}) as Record<string, Profile | string>;
+    for (const [k, p] of Object.entries(kernels)) {
+      if (typeof p === 'string') log(`    ${NAMES[k as Key]}: ${p}`);
+      else {
+        const top = p.byOp.slice(0, 4).map((o) => `${o.op} ${o.pct.toFixed(0)}%`);
+        log(
+          `    ${NAMES[k as Key]} replayed: kernels ${p.gpuMs.toFixed(2)} ms in ${p.dispatches} calls (${top.join(', ')})`,
+        );
+      }
+    }
   }
 }
