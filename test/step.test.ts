@@ -459,9 +459,13 @@ describe('step replay [wasm]', () => {
     expect(ms).toHaveLength(ds.length);
     expect(ms!.every((t) => Number.isFinite(t) && t >= 0)).toBe(true);
     expect(Number.isFinite((await meter.read()).loss)).toBe(true);
+    // The arena never shrinks: every block is live or pooled, those kept for the capture counted as pooled.
+    const held = memory(wasm);
     step.dispose();
     opt.dispose();
     m.dispose();
+    const freed = memory(wasm);
+    expect(freed.liveBytes + freed.pooledBytes).toBe(held.liveBytes + held.pooledBytes);
 
     const w = tensor([0.5, -0.25, 1], [3, 1]).variable();
     const b = tensor([0], [1]).variable();

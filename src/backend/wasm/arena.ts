@@ -23,6 +23,8 @@ export class Arena {
   private readonly held = new Map<number, number>();
   liveBytes = 0;
   pooledBytes = 0;
+  /** Bytes of pinned blocks no tensor holds (kept for the recordings replaying into them). */
+  heldBytes = 0;
   peakBytes = 0;
   created = 0;
   poolHits = 0;
@@ -80,8 +82,10 @@ export class Arena {
   release(ptr: number, size: number): void {
     this.liveBytes -= size;
     // A captured step still replays into it: held apart until the last recording using it goes.
-    if (this.pins.has(ptr)) this.held.set(ptr, size);
-    else this.toFree(ptr, size);
+    if (this.pins.has(ptr)) {
+      this.held.set(ptr, size);
+      this.heldBytes += size;
+    } else this.toFree(ptr, size);
   }
 
   /** Pins blocks for a recording: those free now leave the free lists, those live stay out of them when released. */
@@ -95,6 +99,7 @@ export class Arena {
         list!.splice(at, 1);
         this.pooledBytes -= size;
         this.held.set(ptr, size);
+        this.heldBytes += size;
       }
     }
   }
@@ -111,6 +116,7 @@ export class Arena {
       const size = this.held.get(ptr);
       if (size === undefined) continue;
       this.held.delete(ptr);
+      this.heldBytes -= size;
       this.toFree(ptr, size);
     }
   }

@@ -372,7 +372,7 @@ export class WasmBackend implements Backend {
     return {
       backend: 'wasm',
       liveBytes: a.liveBytes,
-      pooledBytes: a.pooledBytes,
+      pooledBytes: a.pooledBytes + a.heldBytes, // as WebGPU's pool: blocks kept for captured steps count as pooled
       peakBytes: a.peakBytes,
       buffersCreated: a.created,
       poolHits: a.poolHits,
