@@ -22,12 +22,17 @@ import {
   type RunInfo,
 } from './report.js';
 import { calibrationMatmul, measureCopy, type Roofline } from './roofline.js';
+import { runWasmSuite } from './wasm.js';
 import type { TimingOpts } from './timer.js';
 
 const USAGE = `usage: bench [${FAMILIES.map((f) => f.name).join('|')} ...] [--quick] [--sizes n,n,...] [--batch n]
              [--no-peers | --peers tfjs,jax] [--timer auto|wall] [--json [path]] [--no-json] [--suite name]
              [--only family[/case],...] [--list] [--jsonl path] [--merge path] [--gpu-sizes] [--profile]
+       bench --backend wasm [--quick] [--json path]
   --help        this text
+  --backend wasm  the CPU suite instead of the kernel families: wgnn's WASM backend, jax-js's and TF.js's WASM
+                backends and wgnn on the WebGPU adapter: matmul 1024², seed MLP and CNN steps (b64); JSON to
+                bench/results/wasm-<adapter>.json
   --quick       small sizes and few trials: validates every kernel in well under two minutes (CI)
   --json [path] write the run as JSON (default bench/results/<adapter>.json for a run of every family, else
                 bench/results/<suite>-<adapter>.json; a path ending in / is a folder for that name). Full runs write
@@ -57,6 +62,8 @@ interface Args {
   jsonl?: string;
   merge?: string;
   help: boolean;
+  /** 'wasm': the CPU suite (bench/wasm.ts). */
+  backend: 'webgpu' | 'wasm';
 }
 
 /** A bad command line: printed with the usage, without a stack. */
@@ -72,6 +79,7 @@ function parseArgs(argv: string[]): Args {
     list: false,
     gpuSizes: false,
     help: false,
+    backend: 'webgpu',
   };
   const names = new Set(FAMILIES.map((f) => f.name));
   const value = (i: number, flag: string): string => {
@@ -93,7 +101,11 @@ function parseArgs(argv: string[]): Args {
     else if (arg === '--merge') a.merge = value(++i, arg);
     else if (arg === '--suite') a.suite = value(++i, arg);
     else if (arg === '--only') a.only = value(++i, arg).split(',').filter(Boolean);
-    else if (arg === '--json') {
+    else if (arg === '--backend') {
+      const b = value(++i, arg);
+      if (b !== 'webgpu' && b !== 'wasm') throw new UsageError(`--backend: '${b}' (webgpu, wasm)`);
+      a.backend = b;
+    } else if (arg === '--json') {
       const next = argv[i + 1];
       a.json = next !== undefined && !next.startsWith('--') && !names.has(next) ? argv[++i]! : true;
     } else if (arg === '--batch') {
@@ -281,6 +293,23 @@ async function main(): Promise<void> {
   }
   const gpu = await openGpu();
   const software = isSoftwareAdapter(gpu.info) && !a.gpuSizes;
+  if (a.backend === 'wasm') {
+    try {
+      const report = await runWasmSuite(gpu, runInfo(gpu, a, software, {}), a.fam.quick);
+      const path = jsonPath(a, `wasm-${report.adapter.slug}`, !a.fam.quick);
+      if (path) writeJson(path, report);
+      const bad = report.rows.flatMap((r) =>
+        Object.entries(r.engines)
+          .filter(([k, e]) => (k.startsWith('wgnn') || k === 'webgpu' ? e.status !== 'ok' : false))
+          .map(([k, e]) => `${r.label} ${k}: ${e.status} ${e.why ?? ''}`),
+      );
+      for (const b of bad) log(`  FAILED ${b}`);
+      process.exitCode = bad.length ? 1 : 0;
+    } finally {
+      gpu.destroy();
+    }
+    return;
+  }
   const fam: FamilyOpts = { ...a.fam, software };
   const families = selected(a);
   if (a.list) {

@@ -169,7 +169,7 @@ export function trainCases(o: FamilyOpts): Case[] {
 
 let data: { batches: Map<number, StepBatch[]>; source: string } | undefined;
 
-function batchesOf(B: number): { batches: StepBatch[]; source: string } {
+export function batchesOf(B: number): { batches: StepBatch[]; source: string } {
   data ??= { batches: new Map(), source: '' };
   const have = data.batches.get(B);
   if (have) return { batches: have, source: data.source };
@@ -221,7 +221,7 @@ function wgnnModel(kind: 'mlp' | 'cnn', replay: boolean) {
 }
 
 /** The weights of a freshly seeded model, in layer order (kernel, bias), for the peers. */
-async function initialWeights(kind: 'mlp' | 'cnn'): Promise<HostTensor[]> {
+export async function initialWeights(kind: 'mlp' | 'cnn'): Promise<HostTensor[]> {
   wg.setSeed(SEED);
   const model = wg.nn.seedModel(kind, [SIDE, SIDE, 1], CLASSES);
   // namedParameters builds the weights; its order is the layers' and, in a layer, its fields' (kernel, then bias).

@@ -17,3 +17,4 @@ export { adamKernel, type AdamAttrs } from './optim/adam.js';
 export { sgdKernel, type SgdAttrs } from './optim/sgd.js';
 export type { AdapterInfo } from './platform/gpu.js';
 export { setDefaultBackend } from './tensor.js';
+export { WasmBackend } from './backend/wasm/wasm.js';

@@ -4,6 +4,7 @@
 // and falls back to eager steps when a step cannot be captured.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
+import { WasmBackend } from '../src/backend/wasm/wasm.js';
 import { compileStep } from '../src/autograd/step.js';
 import { loadMnist } from '../src/data/mnist.js';
 import { CaptureError } from '../src/errors.js';
@@ -381,5 +382,115 @@ describe('step replay [webgpu]', () => {
       expect(r.logs, `read every ${every}`).toEqual(e.logs);
       bitwise(r.w, e.w);
     }
+  });
+});
+
+describe('step replay [wasm]', () => {
+  let wasm: WasmBackend;
+  beforeAll(async () => {
+    wasm = await WasmBackend.create({ threads: 2 });
+    setDefaultBackend(wasm);
+  });
+  afterAll(() => {
+    expect(memory(wasm).liveTensors, 'wasm: tensors left alive').toBe(0);
+    wasm.destroy();
+    setDefaultBackend(gpu);
+  });
+
+  it('replay = eager, bitwise: the seed CNN (Adam, decaying learning rate) and an MLP with dropout and batch norm', async () => {
+    const cnn = () => seedModel('cnn', [28, 28, 1], 10);
+    const mlp = () =>
+      sequential([
+        layers.flatten({ inputShape: [28, 28, 1] }),
+        layers.dense({ units: 64, activation: 'relu' }),
+        layers.batchNormalization(),
+        layers.dropout({ rate: 0.3, seed: 5 }),
+        layers.dense({ units: 10, activation: 'softmax' }),
+      ]);
+    for (const [make, steps, batch] of [
+      [cnn, 12, 8],
+      [mlp, 20, 32],
+    ] as const) {
+      const eager = await train(make, false, steps * batch, batch);
+      const replay = await train(make, true, steps * batch, batch);
+      expect(replay.losses).toEqual(eager.losses);
+      bitwise(replay.w, eager.w);
+    }
+  });
+
+  it("a replay runs the capture's kernel calls (no op dispatch in JavaScript); profile times each; reads cannot be captured", async () => {
+    setSeed(11);
+    const m = seedModel('mlp', [28, 28, 1], 10);
+    const opt = adam(1e-3);
+    const step = trainStep(m, { optimizer: opt, loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+    const meter = new StepMeter(step);
+    const p = loadMnist().train.slice(0, 48);
+    const batch = (i: number) => p.slice(16 * (i % 3), 16 * ((i % 3) + 1));
+    step.run({ data: batch(0).x, shape: batch(0).xShape }, { data: batch(0).y, shape: batch(0).yShape });
+    // Tensors made and freed between replays: the blocks the recording writes are never handed to them.
+    const bystanders = [16 * 784, 16 * 128, 128, 16 * 10, 784 * 128, 7].map((n, i) =>
+      tensor(
+        Float32Array.from({ length: n }, (_, j) => i + j / n),
+        [n],
+      ),
+    );
+    const before = await Promise.all(bystanders.map((t) => t.data()));
+    const live0 = memory(wasm).liveTensors;
+    for (let i = 1; i < 6; i++) {
+      const b = batch(i);
+      step.run({ data: b.x, shape: b.xShape }, { data: b.y, shape: b.yShape });
+      meter.ran(16);
+    }
+    expect([step.captures, step.replays]).toEqual([1, 5]);
+    expect(memory(wasm).liveTensors, 'a replay makes no tensor').toBe(live0);
+    const after = await Promise.all(bystanders.map((t) => t.data()));
+    after.forEach((d, i) =>
+      expect(Buffer.from(d.buffer).equals(Buffer.from(before[i]!.buffer)), `bystander ${i}`).toBe(true),
+    );
+    bystanders.forEach((t) => t.dispose());
+    const ds = step.dispatches();
+    const ops = ds.map((d) => d.op);
+    expect(ops[0]).toBe('matmul_bias');
+    for (const op of ['softmax_cross_entropy', 'softmax_cross_entropy_bwd_x', 'count_correct', 'adam'])
+      expect(ops).toContain(op);
+    expect(ops.slice(-2)).toEqual(['accumulate', 'accumulate']);
+    expect(ds.every((d) => d.bytes > 0 && d.workgroups[0] >= 1)).toBe(true);
+    const ms = await step.profile(2);
+    expect(ms).toHaveLength(ds.length);
+    expect(ms!.every((t) => Number.isFinite(t) && t >= 0)).toBe(true);
+    expect(Number.isFinite((await meter.read()).loss)).toBe(true);
+    // The arena never shrinks: every block is live or pooled, those kept for the capture counted as pooled.
+    const held = memory(wasm);
+    step.dispose();
+    opt.dispose();
+    m.dispose();
+    const freed = memory(wasm);
+    expect(freed.liveBytes + freed.pooledBytes).toBe(held.liveBytes + held.pooledBytes);
+
+    const w = tensor([0.5, -0.25, 1], [3, 1]).variable();
+    const b = tensor([0], [1]).variable();
+    const o = sgd({ lr: 0.1 });
+    let partial: Tensor | undefined; // the loss of the step that ran only partly
+    const reading = compileStep((x, y) => {
+      const loss = tidy(() => mean(square(sub(linear(x, w, b), y))));
+      partial = loss;
+      loss.backward();
+      void loss.data();
+      o.step([w, b]);
+      o.zeroGrad([w, b]);
+      return { loss };
+    });
+    expect(() =>
+      reading.run(
+        { data: Float32Array.from([1, 2, 3]), shape: [1, 3] },
+        { data: Float32Array.from([1]), shape: [1, 1] },
+      ),
+    ).toThrow(/a captured step cannot read tensors back/);
+    partial!.dispose();
+    o.zeroGrad([w, b]);
+    reading.dispose();
+    o.dispose();
+    w.dispose();
+    b.dispose();
   });
 });

@@ -1,6 +1,7 @@
 // The WASM backend against the CPU reference: the op table forward and backward (same samples and tolerances as
 // WebGPU's walk), bad inputs with the same typed errors, the in-place kernels, results independent of the thread
 // count (bitwise), memory and pool stats without leaks, and the seed MLP learning MNIST on it.
+import { availableParallelism } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend, TypedArray } from '../src/backend/backend.js';
 import { WASM_INPLACE, WASM_KERNELS } from '../src/backend/wasm/table.js';
@@ -202,6 +203,15 @@ describe('wasm backend', () => {
     expect(wasm[4]!.threads).toBe(4);
     for (const threads of [0, 1.5, NaN]) {
       await expect(WasmBackend.create({ threads })).rejects.toThrow(ArgumentError);
+    }
+  });
+
+  it("runs on the machine's logical cores by default (os.availableParallelism() in Node, at most 4)", async () => {
+    const b = await WasmBackend.create();
+    try {
+      expect(b.threads).toBe(Math.min(availableParallelism(), 4));
+    } finally {
+      b.destroy();
     }
   });
 

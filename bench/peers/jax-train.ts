@@ -39,10 +39,15 @@ function toJaxLayout(s: TrainSpec): { data: Float32Array; shape: number[] }[] {
 
 /**
  * One training step per launch: the batch and Adam's two bias-correction scalars are uploaded and the jit-compiled
- * step (loss, gradients and the Adam update of every parameter) is dispatched; `read` waits for the loss.
+ * step (loss, gradients and the Adam update of every parameter) is dispatched; `read` waits for the loss. `realize`
+ * runs the step's program now (default: the WebGPU device's dispatch, gpuBufferSync; on the wasm device, dataSync).
  * NOTE: jax-js arrays are consumed by each use, inside traced functions too: every use but the last takes `.ref`.
  */
-export function jaxTrainer(p: JaxPeer, s: TrainSpec): PeerTrainer {
+export function jaxTrainer(
+  p: Pick<JaxPeer, 'jax'>,
+  s: TrainSpec,
+  realize: (loss: JaxArray) => void = (l) => void l.gpuBufferSync(),
+): PeerTrainer {
   const { numpy: np, nn, lax, jit, valueAndGrad } = p.jax;
   const B = s.batch;
   const [beta1, beta2, lr, eps] = [0.9, 0.999, 1e-3, 1e-8];
@@ -123,7 +128,7 @@ export function jaxTrainer(p: JaxPeer, s: TrainSpec): PeerTrainer {
       ];
       [ps, ms, vs] = [ps2, ms2, vs2];
       // jax-js dispatches lazily: realizing the loss runs the whole jit program now, in the step's JavaScript part.
-      l.ref.gpuBufferSync();
+      realize(l.ref);
       pending = l;
     },
     read: async () => {

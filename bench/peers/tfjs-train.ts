@@ -4,9 +4,10 @@ import type * as TfCore from '@tensorflow/tfjs-core';
 import type { PeerTrainer, TrainSpec } from '../train.js';
 import type { TfjsPeer } from './tfjs.js';
 
-// The part of tfjs-backend-webgpu's WebGPUBackend used to submit a step's commands (as TfjsPeer.sync does).
+// The part of tfjs-backend-webgpu's WebGPUBackend used to submit a step's commands (as TfjsPeer.sync does); absent
+// on the wasm backend, which computes each op when it is called.
 interface TfWebGpuBackend {
-  endComputePassEncoder(): void;
+  endComputePassEncoder?(): void;
   submitQueue(): void;
   commandEncoder: GPUCommandEncoder | null;
 }
@@ -39,7 +40,7 @@ export function registerGradients(): Promise<unknown> {
  * One training step per launch: the batch is uploaded, `minimize` records the forward on TF.js's tape, runs the
  * backward and Adam, and the commands are submitted; `read` waits for the loss.
  */
-export async function tfjsTrainer(p: TfjsPeer, s: TrainSpec): Promise<PeerTrainer> {
+export async function tfjsTrainer(p: Pick<TfjsPeer, 'tf'>, s: TrainSpec): Promise<PeerTrainer> {
   await registerGradients();
   const tf = p.tf;
   const backend = tf.backend() as unknown as TfWebGpuBackend;
@@ -74,7 +75,7 @@ export async function tfjsTrainer(p: TfjsPeer, s: TrainSpec): Promise<PeerTraine
       const x = tf.tensor4d(b.x, [B, 28, 28, 1]);
       const y = tf.tensor2d(b.onehot, [B, 10]);
       const loss = opt.minimize(() => tf.losses.softmaxCrossEntropy(y, logits(x)) as TfCore.Scalar, true, vars)!;
-      backend.endComputePassEncoder();
+      backend.endComputePassEncoder?.();
       if (backend.commandEncoder) backend.submitQueue();
       pending = { loss, x, y };
     },

@@ -44,8 +44,9 @@ export interface StorageInput {
 export interface DispatchInfo {
   /** The op (or in-place kernel) that encoded it, e.g. `conv2d_bwd_w`. */
   readonly op: string;
-  /** The WGSL kernel (file name without `.wgsl`). */
+  /** The WGSL kernel (file name without `.wgsl`); on the WASM backend, the exported kernel function. */
   readonly shader: string;
+  /** Workgroups dispatched; on the WASM backend, [tasks, 1, 1]. */
   readonly workgroups: readonly [number, number, number];
   /** Bytes of the storage buffers it binds (outputs and inputs). */
   readonly bytes: number;
@@ -101,7 +102,10 @@ export interface Backend {
   write(handle: Handle, data: TypedArray): void;
   /** Copies `src`'s data into `dst` (same size), in queue order. */
   copy(dst: Handle, src: Handle): void;
-  /** Step capture and replay, where the backend has it (WebGPU); the CPU runs every step eagerly. */
+  /**
+   * Step capture and replay, where the backend has it (WebGPU; WASM, whose replay runs the recorded kernel calls and
+   * whose profile times each call on the wall clock); the CPU reference runs every step eagerly.
+   */
   readonly capture?: CaptureSupport;
   /** Runs an in-place kernel: `targets` are updated where they are. */
   runInPlace<A>(op: InPlaceKernel<A>, targets: StorageInput[], inputs: StorageInput[], attrs: A): void;

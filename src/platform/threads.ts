@@ -13,8 +13,16 @@ export interface ThreadWorker {
 
 const isNode = (): boolean => typeof process !== 'undefined' && !!process.versions?.node;
 
-/** Logical cores the platform reports (1 when it does not say). */
-export function hardwareThreads(): number {
+/**
+ * Logical cores the platform reports (1 when it does not say): in Node `os.availableParallelism()` (Node 20 has no
+ * `navigator`), in a browser `navigator.hardwareConcurrency`.
+ */
+export async function hardwareThreads(): Promise<number> {
+  if (isNode()) {
+    const mod = 'node:os'; // a variable specifier keeps browser bundlers from resolving the Node module
+    const os = (await import(/* @vite-ignore */ mod)) as typeof import('node:os');
+    return Math.max(1, os.availableParallelism());
+  }
   const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
   return Math.max(1, nav?.hardwareConcurrency ?? 1);
 }

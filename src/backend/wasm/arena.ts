@@ -17,8 +17,14 @@ export class Arena {
   /** The memory's size in bytes: kept here, as `memory.buffer` of a shared memory is slow to ask (only we grow it). */
   private capacity: number;
   private readonly free = new Map<number, number[]>();
+  /** Blocks a captured step uses, with the number of recordings using each: never handed out while pinned. */
+  private readonly pins = new Map<number, number>();
+  /** Pinned blocks no tensor holds any more (offset → size): back to the free lists when the last pin goes. */
+  private readonly held = new Map<number, number>();
   liveBytes = 0;
   pooledBytes = 0;
+  /** Bytes of pinned blocks no tensor holds (kept for the recordings replaying into them). */
+  heldBytes = 0;
   peakBytes = 0;
   created = 0;
   poolHits = 0;
@@ -34,11 +40,11 @@ export class Arena {
     this.capacity = memory.buffer.byteLength;
   }
 
-  /** A block of at least `bytes`; returns its offset and class size. */
-  alloc(bytes: number): { ptr: number; size: number } {
+  /** A block of at least `bytes`; returns its offset and class size. `fresh`: never a block used before. */
+  alloc(bytes: number, fresh = false): { ptr: number; size: number } {
     const size = sizeClass(bytes);
     const list = this.free.get(size);
-    const reused = list?.pop();
+    const reused = fresh ? undefined : list?.pop();
     if (reused !== undefined) {
       this.poolHits++;
       this.pooledBytes -= size;
@@ -74,10 +80,51 @@ export class Arena {
   }
 
   release(ptr: number, size: number): void {
+    this.liveBytes -= size;
+    // A captured step still replays into it: held apart until the last recording using it goes.
+    if (this.pins.has(ptr)) {
+      this.held.set(ptr, size);
+      this.heldBytes += size;
+    } else this.toFree(ptr, size);
+  }
+
+  /** Pins blocks for a recording: those free now leave the free lists, those live stay out of them when released. */
+  pin(blocks: ReadonlyMap<number, number>): void {
+    for (const [ptr, size] of blocks) {
+      const n = this.pins.get(ptr) ?? 0;
+      this.pins.set(ptr, n + 1);
+      const list = this.free.get(size);
+      const at = n === 0 && list ? list.indexOf(ptr) : -1;
+      if (at >= 0) {
+        list!.splice(at, 1);
+        this.pooledBytes -= size;
+        this.held.set(ptr, size);
+        this.heldBytes += size;
+      }
+    }
+  }
+
+  /** Drops a recording's pins: blocks no tensor holds and no other recording pins go back to the free lists. */
+  unpin(blocks: ReadonlyMap<number, number>): void {
+    for (const [ptr] of blocks) {
+      const n = (this.pins.get(ptr) ?? 1) - 1;
+      if (n > 0) {
+        this.pins.set(ptr, n);
+        continue;
+      }
+      this.pins.delete(ptr);
+      const size = this.held.get(ptr);
+      if (size === undefined) continue;
+      this.held.delete(ptr);
+      this.heldBytes -= size;
+      this.toFree(ptr, size);
+    }
+  }
+
+  private toFree(ptr: number, size: number): void {
     let list = this.free.get(size);
     if (!list) this.free.set(size, (list = []));
     list.push(ptr);
-    this.liveBytes -= size;
     this.pooledBytes += size;
   }
 }

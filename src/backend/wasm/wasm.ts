@@ -3,11 +3,12 @@
 // module on the same memory. AssemblyScript because kernels stay readable TypeScript-like code with SIMD intrinsics,
 // optimised by Binaryen, with shared memory and threads; emitting bytecode by hand would be far more code.
 // Ops without a wasm kernel yet run their CPU reference on views of the shared memory (table.ts lists them).
-import { ArgumentError, BackendError, DTypeError } from '../../errors.js';
+import { ArgumentError, BackendError, CaptureError, DTypeError, WgnnError } from '../../errors.js';
 import { canShareMemory, hardwareThreads } from '../../platform/threads.js';
 import { sizeOf } from '../../shape.js';
 import type {
   Backend,
+  CaptureSupport,
   CpuInput,
   Handle,
   InPlaceKernel,
@@ -19,16 +20,29 @@ import type {
   TypedArray,
 } from '../backend.js';
 import { Arena } from './arena.js';
-import type { WasmTensor } from './kernel.js';
+import { Recording, fixedAttrs, type Entry } from './capture.js';
+import type { WasmCtx, WasmTensor } from './kernel.js';
 import { KERNELS_WASM_BASE64 } from './kernels.gen.js';
 import { WASM_INPLACE, WASM_KERNELS } from './table.js';
 import { CONTROL_BYTES, ThreadPool } from './threads.js';
 import { unsharedModule } from './unshared.js';
 
+/**
+ * Threads by default at most: every multi-task kernel call ends in a barrier that each worker checks in at, and
+ * products of training-sized shapes are cut into as few as 8 tiles (ops/matmul.ts MIN_TILES) for all threads to share.
+ */
+const MAX_DEFAULT_THREADS = 4;
+
 export interface WasmOptions {
-  /** Threads running kernels, the calling one included; default min(hardware threads, 4). 1 without shared memory. */
+  /**
+   * Threads running kernels, the calling one included; default min(hardware threads, 4): the logical cores
+   * (`os.availableParallelism()` in Node, `navigator.hardwareConcurrency` in a browser). 1 without shared memory.
+   */
   threads?: number;
 }
+
+/** What an op's wrapper gets from the backend besides its tensors and attributes. */
+type HostCtx = Pick<WasmCtx<unknown>, 'parallel' | 'scratch' | 'ints'>;
 
 /** One tensor's block in the shared memory. */
 class Block {
@@ -69,6 +83,10 @@ export class WasmBackend implements Backend {
   readonly description: string;
   private u8: Uint8Array;
   private readonly arena: Arena;
+  /** The step being captured. */
+  private recording: Recording | undefined;
+  /** Milliseconds of each kernel call while a recording is profiled. */
+  private times: number[] | undefined;
 
   private constructor(
     private readonly mem: WebAssembly.Memory,
@@ -86,7 +104,7 @@ export class WasmBackend implements Backend {
 
   /** Compiles the kernel module, makes the shared memory and starts the worker threads. */
   static async create(opts: WasmOptions = {}): Promise<WasmBackend> {
-    const want = opts.threads ?? Math.min(hardwareThreads(), 4);
+    const want = opts.threads ?? Math.min(await hardwareThreads(), MAX_DEFAULT_THREADS);
     if (!Number.isInteger(want) || want < 1) {
       throw new ArgumentError(`wasm: threads is ${opts.threads}; expected a whole number >= 1`);
     }
@@ -114,66 +132,240 @@ export class WasmBackend implements Backend {
   }
 
   upload(data: TypedArray, spec: TensorSpec): Handle {
-    const b = this.allocate(spec);
+    // Inside a captured step an upload is a constant the replays read again: a block no recorded kernel has
+    // written, pinned at once so that nothing written later in the step reuses it.
+    const rec = this.recording;
+    const b = this.allocate(spec, !!rec);
+    if (rec) {
+      rec.constants.set(b.ptr, b.size);
+      this.arena.pin(new Map([[b.ptr, b.size]]));
+    }
     this.view(b, spec.dtype).set(data);
     return b;
   }
 
-  async read(handle: Handle, spec: TensorSpec): Promise<TypedArray> {
-    return this.view(this.block(handle), spec.dtype).slice();
+  /** Throws at once (not in the promise) when the read cannot happen, so a capture sees it synchronously. */
+  read(handle: Handle, spec: TensorSpec): Promise<TypedArray> {
+    return this.readMany([{ handle, spec }]).then((r) => r[0]!);
   }
 
-  async readMany(items: readonly StorageInput[]): Promise<TypedArray[]> {
-    return items.map((i) => this.view(this.block(i.handle), i.spec.dtype).slice());
+  readMany(items: readonly StorageInput[]): Promise<TypedArray[]> {
+    if (this.recording)
+      throw new CaptureError('data: a captured step cannot read tensors back (read them after the step)');
+    return Promise.resolve(items.map((i) => this.view(this.block(i.handle), i.spec.dtype).slice()));
   }
 
   run<A>(op: Kernel<A>, inputs: StorageInput[], out: TensorSpec, attrs: A, aux?: TensorSpec): RunResult {
     const kernel = WASM_KERNELS[op.name as keyof typeof WASM_KERNELS];
     if (kernel === undefined) throw new BackendError(`wasm: no kernel for op '${op.name}'`);
-    if (kernel === 'reference') return this.reference(op, inputs, out, attrs, aux);
     const o = this.allocate(out);
     const x = aux && this.allocate(aux);
-    this.withScratch((scratch, ints) =>
-      kernel({
+    const blocks = [...inputs.map((i) => this.block(i.handle)), o, ...(x ? [x] : [])];
+    try {
+      if (kernel === 'reference') {
+        const ref = () => this.reference(op, inputs, out, attrs, o, aux && x && { spec: aux, block: x });
+        ref();
+        this.recordRerun(op.name, blocks, ref);
+        return { out: o, aux: x };
+      }
+      const ctx = {
         inputs: inputs.map((i) => this.tensor(i)),
         out: { ptr: o.ptr, shape: out.shape, dtype: out.dtype },
         aux: x && aux && { ptr: x.ptr, shape: aux.shape, dtype: aux.dtype },
         attrs,
-        parallel: (fn, args, tasks) => this.pool.parallel(fn, args, tasks),
-        scratch,
-        ints,
-      }),
-    );
+      };
+      this.launch(op.name, blocks, fixedAttrs(attrs), (host) => kernel({ ...ctx, ...host }));
+    } catch (e) {
+      this.release(o);
+      if (x) this.release(x);
+      throw e;
+    }
     return { out: o, aux: x };
   }
 
   runInPlace<A>(op: InPlaceKernel<A>, targets: StorageInput[], inputs: StorageInput[], attrs: A): void {
     const kernel = WASM_INPLACE[op.name as keyof typeof WASM_INPLACE];
     if (kernel === undefined) throw new BackendError(`wasm: no in-place kernel '${op.name}'`);
+    const blocks = [...targets, ...inputs].map((i) => this.block(i.handle));
     if (kernel === 'reference') {
-      op.cpu({ targets: targets.map((t) => this.cpuInput(t)), inputs: inputs.map((i) => this.cpuInput(i)), attrs });
+      const ref = () =>
+        op.cpu({ targets: targets.map((t) => this.cpuInput(t)), inputs: inputs.map((i) => this.cpuInput(i)), attrs });
+      ref();
+      this.recordRerun(op.name, blocks, ref);
       return;
     }
-    this.withScratch((scratch, ints) =>
-      kernel({
-        targets: targets.map((t) => this.tensor(t)),
-        inputs: inputs.map((i) => this.tensor(i)),
-        attrs,
-        parallel: (fn, args, tasks) => this.pool.parallel(fn, args, tasks),
-        scratch,
-        ints,
-      }),
+    const ctx = { targets: targets.map((t) => this.tensor(t)), inputs: inputs.map((i) => this.tensor(i)), attrs };
+    this.launch(op.name, blocks, fixedAttrs(attrs), (host) => kernel({ ...ctx, ...host }));
+  }
+
+  /**
+   * Runs one op's kernel wrapper with scratch memory freed when it returns. While a step is captured its kernel
+   * calls are recorded (with the shape descriptors they read); an op whose attributes may change between steps is
+   * recorded as a re-run of its wrapper on the same scratch offsets instead.
+   */
+  private launch(op: string, blocks: readonly Block[], fixed: boolean, k: (host: HostCtx) => void): void {
+    const rec = this.recording;
+    const parallel = (fn: string, args: readonly number[], tasks: number) => this.call(fn, args, tasks);
+    if (!rec) {
+      this.withScratch((scratch, ints) => k({ parallel, scratch, ints }));
+      return;
+    }
+    const bytes = blocks.reduce((n, b) => n + b.bytes, 0);
+    for (const b of blocks) rec.use(b.ptr, b.size);
+    const own: Entry[] = [];
+    const offsets: number[] = [];
+    this.withScratch(
+      (scratch, ints) =>
+        k({
+          parallel: (fn, args, tasks) => {
+            own.push({ kind: 'call', fn, args: [...args], tasks });
+            rec.infos.push({ op, shader: fn, workgroups: [tasks, 1, 1], bytes });
+            parallel(fn, args, tasks);
+          },
+          scratch: (n) => {
+            offsets.push(scratch(n));
+            return offsets[offsets.length - 1]!;
+          },
+          ints: (values) => {
+            const ptr = ints(values);
+            offsets.push(ptr);
+            own.push({ kind: 'ints', ptr, values: Int32Array.from(values) });
+            return ptr;
+          },
+        }),
+      (ptr, size) => rec.use(ptr, size),
     );
+    if (fixed) {
+      rec.entries.push(...own);
+      return;
+    }
+    const run = (): void => {
+      let i = 0;
+      const next = () => offsets[i++]!;
+      k({
+        parallel,
+        scratch: next,
+        ints: (values) => {
+          const ptr = next();
+          new Int32Array(this.u8.buffer, ptr, values.length).set(values);
+          return ptr;
+        },
+      });
+    };
+    rec.entries.push({ kind: 'rerun', run, timed: false });
+  }
+
+  /** One exported kernel over its tasks (timed, one figure per call, while a recording is profiled). */
+  private call(fn: string, args: readonly number[], tasks: number): void {
+    if (!this.times) return this.pool.parallel(fn, args, tasks);
+    const t = performance.now();
+    this.pool.parallel(fn, args, tasks);
+    this.times.push(performance.now() - t);
+  }
+
+  /** Records a CPU reference a replay runs again, as one dispatch for `describe`. */
+  private recordRerun(op: string, blocks: readonly Block[], run: () => void): void {
+    const rec = this.recording;
+    if (!rec) return;
+    for (const b of blocks) rec.use(b.ptr, b.size);
+    rec.entries.push({ kind: 'rerun', run, timed: true });
+    rec.infos.push({ op, shader: 'reference', workgroups: [1, 1, 1], bytes: blocks.reduce((n, b) => n + b.bytes, 0) });
+  }
+
+  /** Records a write or copy of the step (not a dispatch). */
+  private recordHost(blocks: readonly Block[], run: () => void): void {
+    const rec = this.recording!;
+    for (const b of blocks) rec.use(b.ptr, b.size);
+    rec.entries.push({ kind: 'rerun', run, timed: false });
   }
 
   write(handle: Handle, data: TypedArray): void {
     const b = this.block(handle);
-    this.view(b, data instanceof Int32Array ? 'int32' : 'float32').set(data);
+    const kept = this.recording ? data.slice() : data; // a replay writes the data as it was at the capture
+    const put = () => this.view(b, data instanceof Int32Array ? 'int32' : 'float32').set(kept);
+    put();
+    if (this.recording) this.recordHost([b], put);
   }
 
   copy(dst: Handle, src: Handle): void {
-    const s = this.block(src);
-    this.u8.copyWithin(this.block(dst).ptr, s.ptr, s.ptr + s.bytes);
+    const [s, d] = [this.block(src), this.block(dst)];
+    const put = () => this.u8.copyWithin(d.ptr, s.ptr, s.ptr + Math.min(s.bytes, d.bytes));
+    put();
+    if (this.recording) this.recordHost([s, d], put);
+  }
+
+  readonly capture: CaptureSupport = {
+    begin: () => {
+      if (this.recording)
+        throw new CaptureError(
+          'beginCapture: a capture is already in progress (a compiled step run inside the capture of another step?)',
+        );
+      this.recording = new Recording();
+    },
+    end: () => {
+      const rec = this.recording;
+      if (!rec) throw new CaptureError('endCapture: no capture in progress');
+      this.recording = undefined;
+      // The constants were pinned at their upload.
+      this.arena.pin(new Map([...rec.used].filter(([ptr]) => !rec.constants.has(ptr))));
+      return rec;
+    },
+    abort: () => {
+      const rec = this.recording;
+      this.recording = undefined;
+      if (rec) this.arena.unpin(rec.constants);
+    },
+    replay: (r) => this.replay(r as Recording),
+    release: (r) => this.arena.unpin((r as Recording).pinned()),
+    describe: (r) => [...(r as Recording).infos],
+    profile: (r, runs) => Promise.resolve(this.profile(r as Recording, runs)),
+  };
+
+  /**
+   * Runs a recorded step (its inputs written before with `write`/`copy`): each kernel call straight into the thread
+   * pool with its recorded arguments, the shape descriptors rewritten first, the per-step ops' wrappers re-run.
+   */
+  private replay(rec: Recording): void {
+    if (this.recording) throw new CaptureError('replay: a capture is in progress');
+    const i32 = new Int32Array(this.u8.buffer);
+    for (const e of rec.entries) {
+      if (e.kind === 'call') this.call(e.fn, e.args, e.tasks);
+      else if (e.kind === 'ints') i32.set(e.values, e.ptr >> 2);
+      else e.run();
+    }
+  }
+
+  /**
+   * Milliseconds of each recorded kernel call (a CPU reference as one), the least over `runs` replays: the runs
+   * execute the step as a replay does (an optimizer update included).
+   */
+  private profile(rec: Recording, runs: number): number[] {
+    if (!Number.isInteger(runs) || runs < 1)
+      throw new WgnnError(`profile: runs is ${runs}; expected a whole number >= 1`);
+    if (this.recording)
+      throw new CaptureError('profile: a capture is in progress; expected a recording that has ended');
+    const best = rec.infos.map(() => Infinity);
+    for (let run = 0; run < runs; run++) {
+      const times: number[] = [];
+      this.times = times;
+      try {
+        const i32 = new Int32Array(this.u8.buffer);
+        for (const e of rec.entries) {
+          if (e.kind === 'call') this.call(e.fn, e.args, e.tasks);
+          else if (e.kind === 'ints') i32.set(e.values, e.ptr >> 2);
+          else if (!e.timed) e.run();
+          else {
+            const t = performance.now();
+            e.run();
+            times.push(performance.now() - t);
+          }
+        }
+      } finally {
+        this.times = undefined;
+      }
+      times.forEach((ms, i) => (best[i] = Math.min(best[i]!, ms)));
+    }
+    return best;
   }
 
   release(handle: Handle): void {
@@ -187,7 +379,7 @@ export class WasmBackend implements Backend {
     return {
       backend: 'wasm',
       liveBytes: a.liveBytes,
-      pooledBytes: a.pooledBytes,
+      pooledBytes: a.pooledBytes + a.heldBytes, // as WebGPU's pool: blocks kept for captured steps count as pooled
       peakBytes: a.peakBytes,
       buffersCreated: a.created,
       poolHits: a.poolHits,
@@ -200,9 +392,9 @@ export class WasmBackend implements Backend {
     this.pool.destroy();
   }
 
-  private allocate(spec: TensorSpec): Block {
+  private allocate(spec: TensorSpec, fresh = false): Block {
     const bytes = 4 * sizeOf(spec.shape);
-    const { ptr, size } = this.arena.alloc(bytes);
+    const { ptr, size } = this.arena.alloc(bytes, fresh);
     return new Block(ptr, size, bytes);
   }
 
@@ -228,11 +420,13 @@ export class WasmBackend implements Backend {
   /** Runs `k` with scratch allocators whose blocks go back to the pool when it returns. */
   private withScratch(
     k: (scratch: (bytes: number) => number, ints: (values: readonly number[]) => number) => void,
+    onBlock?: (ptr: number, size: number) => void,
   ): void {
     const taken: { ptr: number; size: number }[] = [];
     const scratch = (bytes: number): number => {
       const s = this.arena.alloc(bytes);
       taken.push(s);
+      onBlock?.(s.ptr, s.size);
       return s.ptr;
     };
     try {
@@ -246,16 +440,23 @@ export class WasmBackend implements Backend {
     }
   }
 
-  /** The op's CPU reference on views of the shared memory, its result copied into a new block. */
-  private reference<A>(op: Kernel<A>, inputs: StorageInput[], out: TensorSpec, attrs: A, aux?: TensorSpec): RunResult {
+  /** The op's CPU reference on views of the shared memory, its result written into the op's blocks. */
+  private reference<A>(
+    op: Kernel<A>,
+    inputs: StorageInput[],
+    out: TensorSpec,
+    attrs: A,
+    o: Block,
+    aux?: { spec: TensorSpec; block: Block },
+  ): void {
     const r = op.cpu({
       inputs: inputs.map((i) => this.cpuInput(i)),
       out,
       attrs,
       alloc: (n) => new Float32Array(n),
-      aux,
+      aux: aux?.spec,
     });
-    const put = (data: TypedArray, spec: TensorSpec): Block => {
+    const put = (data: TypedArray, spec: TensorSpec, b: Block): void => {
       if (data.length !== sizeOf(spec.shape)) {
         throw new BackendError(
           `${op.name}: the CPU reference wrote ${data.length} values; expected ${sizeOf(spec.shape)}`,
@@ -264,10 +465,11 @@ export class WasmBackend implements Backend {
       if (data instanceof Int32Array !== (spec.dtype === 'int32')) {
         throw new DTypeError(`${op.name}: the CPU reference's output type does not match ${spec.dtype}`);
       }
-      return this.upload(data, spec) as Block;
+      this.view(b, spec.dtype).set(data);
     };
-    if (ArrayBuffer.isView(r)) return { out: put(r, out) };
-    return { out: put(r.out, out), aux: aux ? put(r.aux, aux) : undefined };
+    if (ArrayBuffer.isView(r)) return put(r, out, o);
+    put(r.out, out, o);
+    if (aux) put(r.aux, aux.spec, aux.block);
   }
 }
 
