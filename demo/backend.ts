@@ -42,3 +42,13 @@ export function showError(e: unknown): void {
   banner.textContent = `Error: ${e instanceof Error ? e.message : String(e)}`;
   console.error(e);
 }
+
+/**
+ * The adapter's description when WebGPU runs on a software (CPU) implementation of it, SwiftShader, llvmpipe or
+ * lavapipe (the backend's own test of the adapter's info, and its name here); else undefined.
+ */
+export function softwareAdapter(b: wg.Backend): string | undefined {
+  if (b.name !== 'webgpu') return undefined;
+  const soft = (b instanceof wg.WebGpuBackend && b.software) || /swiftshader|llvmpipe|lavapipe/i.test(b.description);
+  return soft ? b.description : undefined;
+}

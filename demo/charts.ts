@@ -1,4 +1,5 @@
-// Line charts for the demo pages (uPlot, canvas-based): x against one or two y scales, resized with their box.
+// Line charts for the demo pages (uPlot, canvas-based): x against one or two y scales, resized with their box; an
+// empty chart says "no data yet" over its axes rather than looking like a result.
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 
@@ -34,6 +35,7 @@ export interface ChartOptions {
 
 export class Chart {
   private readonly plot: uPlot;
+  private readonly empty: HTMLElement;
 
   constructor(el: HTMLElement, o: ChartOptions) {
     const axis = (label: string, scale: string, side: 1 | 3): uPlot.Axis => ({
@@ -76,6 +78,11 @@ export class Chart {
       legend: { live: false },
     };
     this.plot = new uPlot(opts, [[], ...o.lines.map(() => [])], el);
+    el.classList.add('chart-box');
+    this.empty = document.createElement('div');
+    this.empty.className = 'chart-empty';
+    this.empty.textContent = 'no data yet';
+    el.append(this.empty);
     new ResizeObserver(() => {
       const width = Math.max(el.clientWidth, 240);
       if (width !== this.plot.width) this.plot.setSize({ width, height: opts.height });
@@ -85,5 +92,6 @@ export class Chart {
   /** x values and one array per line (same length; null leaves a gap). */
   setData(x: number[], ys: (number | null)[][]): void {
     this.plot.setData([x, ...ys]);
+    this.empty.hidden = x.length > 0;
   }
 }

@@ -8,8 +8,16 @@ export interface DemoState {
   ready: boolean;
   backend: Backend['name'];
   adapter: string;
+  /** The WebGPU adapter is a software one (SwiftShader, llvmpipe, lavapipe): the page says so in a banner. */
+  software: boolean;
+  /** The model chosen: 'mlp' or 'cnn'. */
+  model: string;
   status: string;
+  /** Steps queued, and steps known to have finished (read back): the speed counts only the latter. */
   step: number;
+  stepsDone: number;
+  /** Epochs finished over the model's life (runs continued after 'done' add to it). */
+  epochsDone: number;
   /** At each of fit's reads: the step, and the mean loss and accuracy of the batches since the previous read. */
   curve: { step: number[]; loss: number[]; acc: number[] };
   /** Each finished epoch's logs (loss, acc, val_loss, val_acc, seconds). */
@@ -21,6 +29,9 @@ export interface DemoState {
   /** The class probabilities for the current digit, and how many predictions have been shown. */
   probs: number[];
   predictions: number;
+  /** Evaluations of this model on the test digits shown so far, and the latest one's counts (undefined before the first). */
+  evaluations: number;
+  evaluation: { total: number; correct: number; step: number } | undefined;
 }
 
 export interface DemoHook {
@@ -30,6 +41,10 @@ export interface DemoHook {
   loadTestDigit(i: number): Promise<{ label: number; probs: number[] }>;
   /** Resolves once the latest drawing's prediction is shown. */
   predicted(): Promise<number[]>;
+  /** Resolves once the evaluations asked for so far are shown. */
+  evaluated(): Promise<void>;
+  /** Resolves once the changes of the controls so far are done (a new model built, an optimizer swapped) and the pad's digit is predicted. */
+  settled(): Promise<void>;
 }
 
 /** The GPT page's state (gpt.html). */

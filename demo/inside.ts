@@ -1,5 +1,6 @@
 // "See inside": the first layer's weights as small images (the CNN's 32 3×3 filters, or the MLP's first 32 hidden
-// units' 28×28 input weights) and, for the CNN, its 32 feature maps for the current digit (the conv layer run alone).
+// units' 28×28 input weights) and, for the CNN, its 32 feature maps for the current digit (the conv layer run alone):
+// two labelled grids of the same columns, the maps left empty (with a word why) while there is no digit.
 import * as wg from '../src/index.js';
 
 const SHOWN = 32;
@@ -36,29 +37,39 @@ export class Inside {
   constructor(
     private readonly weightsEl: HTMLElement,
     private readonly mapsEl: HTMLElement,
+    private readonly weightsLabel: HTMLElement,
+    private readonly mapsLabel: HTMLElement,
     private readonly captionEl: HTMLElement,
   ) {}
 
-  /** Redraws from the model's current weights; `x` is the current digit [1,28,28,1]. */
-  async update(model: wg.Sequential, x: wg.Tensor): Promise<void> {
+  /** Redraws from the model's current weights; `x` is the current digit [1,28,28,1], undefined while the pad is blank. */
+  async update(model: wg.Sequential, x: wg.Tensor | undefined): Promise<void> {
     const first = model.layers[0];
     if (first instanceof wg.nn.Conv2D) {
       // w [R,S,C,K] = [3,3,1,32]; the feature maps y [1,P,Q,K] = [1,26,26,32] (relu applied by the layer).
-      const y = wg.noGrad(() => wg.tidy(() => first.forward(x)));
-      const [w, maps] = await Promise.all([first.kernel.data(), y.data()]);
+      const y = x && wg.noGrad(() => wg.tidy(() => first.forward(x)));
+      const [w, maps] = await Promise.all([first.kernel.data(), y?.data()]);
       const [R, S, C, K] = first.kernel.shape as [number, number, number, number];
-      const [, P, Q] = y.shape as [number, number, number, number];
-      y.dispose();
-      const wm = maxAbs(w);
-      const am = maxAbs(maps);
       const n = Math.min(K, SHOWN);
+      const wm = maxAbs(w);
+      this.weightsLabel.textContent = `${n < K ? `${n} of the ${K}` : `the ${K}`} filters, ${R}×${S} (red > 0 > blue)`;
       this.weightsEl.replaceChildren(
         ...Array.from({ length: n }, (_, k) => image(S, R, (i) => w[i * C * K + k]! / wm, diverging)),
       );
-      this.mapsEl.replaceChildren(
-        ...Array.from({ length: n }, (_, k) => image(Q, P, (i) => maps[i * K + k]! / am, heat)),
-      );
-      this.captionEl.textContent = `The conv layer's ${K} filters ${R}×${S} (red > 0 > blue), and their ${P}×${Q} feature maps for this digit (after relu)`;
+      this.mapsLabel.hidden = false;
+      if (y && maps) {
+        const [, P, Q] = y.shape as [number, number, number, number];
+        y.dispose();
+        const am = maxAbs(maps);
+        this.mapsLabel.textContent = `their ${n} feature maps for this digit, ${P}×${Q} (after relu; black 0, yellow the largest)`;
+        this.mapsEl.replaceChildren(
+          ...Array.from({ length: n }, (_, k) => image(Q, P, (i) => maps[i * K + k]! / am, heat)),
+        );
+      } else {
+        this.mapsLabel.textContent = 'their feature maps';
+        this.mapsEl.replaceChildren(empty('Draw a digit (or pick a test digit) to see what each filter finds in it.'));
+      }
+      this.captionEl.textContent = `The conv layer's filters are in the same order as their maps: filter k makes map k.`;
       return;
     }
     const dense = model.layers.find((l): l is wg.nn.Dense => l instanceof wg.nn.Dense);
@@ -69,13 +80,23 @@ export class Inside {
     const side = Math.round(Math.sqrt(inDim));
     const n = Math.min(units, SHOWN);
     const col = (u: number) => (i: number) => w[i * units + u]!;
+    this.weightsLabel.textContent = `input weights of hidden units 0–${n - 1} of ${units}, as ${side}×${side} images (red > 0 > blue)`;
     this.weightsEl.replaceChildren(
       ...Array.from({ length: n }, (_, u) => {
         const m = maxAbs(Array.from({ length: inDim }, (_, i) => col(u)(i)));
         return image(side, side, (i) => col(u)(i) / m, diverging);
       }),
     );
+    this.mapsLabel.hidden = true;
     this.mapsEl.replaceChildren();
-    this.captionEl.textContent = `The input weights of hidden units 0–${n - 1} of ${units}, as ${side}×${side} images (red > 0 > blue); the CNN shows its filters and feature maps`;
+    this.captionEl.textContent = 'The MLP has no feature maps: pick the CNN to see its filters and their maps.';
   }
+}
+
+/** The text an empty grid shows in its place. */
+function empty(text: string): HTMLElement {
+  const p = document.createElement('p');
+  p.className = 'empty';
+  p.textContent = text;
+  return p;
 }

@@ -1,9 +1,11 @@
 // The demo page: trains the seed MLP or CNN on the embedded MNIST in this tab (WebGPU, or the CPU with a banner),
-// with live charts and stats, a drawing pad the model being trained classifies, and its first layer drawn.
+// with live charts and honest stats (finished steps only), a drawing pad the model being trained classifies, an
+// evaluation on the test digits (confusion matrix, per-class accuracy, its mistakes) and its first layer drawn.
 import * as wg from '../src/index.js';
-import { openBackend, showError } from './backend.js';
+import { openBackend, showError, softwareAdapter } from './backend.js';
 import { Chart } from './charts.js';
 import { DrawPad } from './draw.js';
+import { evaluate, EvaluationView, type Evaluation } from './evaluation.js';
 import type { DemoState } from './hook.js';
 import { Inside } from './inside.js';
 import { loadMnist, SIDE, type Split } from './mnist.js';
@@ -13,11 +15,25 @@ import { Trainer, type Status } from './trainer.js';
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const num = (id: string) => Number($<HTMLInputElement>(id).value);
 const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MB`;
+const fmtRate = (r: number) => (r >= 100 ? r.toFixed(0) : r >= 1 ? r.toFixed(1) : r.toFixed(2));
+const fmtTime = (s: number) =>
+  s < 90
+    ? `${s.toFixed(s < 10 ? 1 : 0)} s`
+    : `${Math.floor(s / 60)} min ${String(Math.round(s % 60)).padStart(2, '0')} s`;
+
+// NOTE: ?train=N&test=M train on N digits and evaluate on M (8,000 and the other 2,000 by default): a quicker run
+// on a slow adapter, and short epochs for the browser tests.
+const params = new URLSearchParams(location.search);
+const TRAIN_SIZE = Number(params.get('train') ?? 8000);
+const TEST_SIZE = Number(params.get('test') ?? Infinity);
 
 /** Exponential moving average weight of the smoothed curves. */
 const EMA = 0.8;
 /** While training, the drawing is re-predicted (and the first layer redrawn) at most this often. */
 const PREDICT_EVERY_MS = 250;
+/** The note under the controls when nothing has just changed. */
+const CONTROLS_NOTE =
+  'Optimizer and learning rate apply to the model you have (pause to change the optimizer); model, batch size and seed start a new one.';
 
 const stepChart = new Chart($('chart-steps'), {
   x: 'step',
@@ -59,8 +75,8 @@ let curve = {
   accEma: [] as number[],
 };
 let epochs: wg.nn.Logs[] = [];
-let stepTimes: number[] = [];
 let dirty = true;
+/** The class probabilities for the pad's digit; empty while the pad is blank or before the first prediction. */
 let probs: number[] = [];
 let predictions = 0;
 let lastPredict = 0;
@@ -68,9 +84,20 @@ let lastPredict = 0;
 let wanted = false;
 let predicting: Promise<void> = Promise.resolve();
 let busy = false;
+/** The test digit on the pad, if the pad shows one (undefined once the user draws). */
+let shownDigit: { index: number; label: number } | undefined;
+let evaluation: Evaluation | undefined;
+let evaluations = 0;
+let evaluating: Promise<void> = Promise.resolve();
 
-const inside = new Inside($('weights'), $('maps'), $('inside-caption'));
+const inside = new Inside($('weights'), $('maps'), $('weights-label'), $('maps-label'), $('inside-caption'));
 const pad = new DrawPad($<HTMLCanvasElement>('pad'), $<HTMLCanvasElement>('seen'), () => requestPrediction());
+const evalView = new EvaluationView(
+  $('eval-summary'),
+  $<HTMLTableElement>('confusion'),
+  $('mistakes'),
+  (i) => void loadTestDigit(i).catch(showError),
+);
 
 // Probability bars, one row per class.
 const bars = Array.from({ length: 10 }, (_, c) => {
@@ -82,13 +109,43 @@ const bars = Array.from({ length: 10 }, (_, c) => {
   return row;
 });
 
+const blank = () => !pad.input.some((v) => v > 0);
+
+/** The bars of `p`; with no probabilities, empty bars, no class marked, and a word why. */
 function showProbs(p: number[]): void {
-  const top = p.indexOf(Math.max(...p));
+  const top = p.length ? p.indexOf(Math.max(...p)) : -1;
   bars.forEach((row, c) => {
     row.classList.toggle('top', c === top);
-    (row.querySelector('.bar') as HTMLElement).style.width = `${(100 * p[c]!).toFixed(1)}%`;
-    row.lastElementChild!.textContent = `${(100 * p[c]!).toFixed(1)}%`;
+    const v = p.length ? `${(100 * p[c]!).toFixed(1)}%` : '';
+    (row.querySelector('.bar') as HTMLElement).style.width = v || '0';
+    row.lastElementChild!.textContent = v;
   });
+  $('probs').classList.toggle('empty', !p.length);
+  $('probs-note').textContent = p.length
+    ? ''
+    : trainer?.step
+      ? 'Draw a digit on the pad, or pick a test digit: the model’s probabilities show here.'
+      : 'No prediction yet: start training, then draw a digit (an untrained model only guesses).';
+  markDigit();
+}
+
+/** The test digit's label, and whether the model's top class is right. */
+function markDigit(): void {
+  const el = $('digit-label');
+  if (!shownDigit) {
+    el.textContent = '';
+    delete el.dataset.correct;
+    return;
+  }
+  const { index, label } = shownDigit;
+  if (!probs.length) {
+    el.textContent = `test digit #${index}: label ${label}`;
+    return;
+  }
+  const said = probs.indexOf(Math.max(...probs));
+  const right = said === label;
+  el.textContent = `test digit #${index}: label ${label} · said ${said} ${right ? '✓ right' : '✗ wrong'}`;
+  el.dataset.correct = String(right);
 }
 
 function requestPrediction(): void {
@@ -103,6 +160,13 @@ async function predictLoop(): Promise<void> {
       wanted = false;
       lastPredict = performance.now();
       const model = trainer.model;
+      if (blank()) {
+        // Nothing to classify: no bars, no feature maps (the weights still show).
+        probs = [];
+        await inside.update(model, undefined);
+        showProbs(probs);
+        continue;
+      }
       const x = wg.tensor(pad.input, [1, SIDE, SIDE, 1]);
       try {
         // NOTE: forward under noGrad rather than predict(): predict() puts the model in eval mode, which would
@@ -125,24 +189,37 @@ async function predictLoop(): Promise<void> {
   }
 }
 
-/** A new model and optimizer from the controls (the old ones freed), and empty curves. */
-async function newRun(): Promise<void> {
+/** Evaluates the model as it is now on the test digits and shows it (one evaluation at a time). */
+function requestEvaluation(epochEnd = false): Promise<void> {
+  evaluating = evaluating.then(async () => {
+    const t = trainer;
+    if (!t || !data) return;
+    const ev = await evaluate(t.model, data.test, { step: t.step, ...(epochEnd ? { epoch: t.epochsDone } : {}) });
+    if (trainer !== t) return; // the model was replaced meanwhile
+    evaluation = ev;
+    evaluations++;
+    evalView.show(ev, data.test);
+  });
+  return evaluating;
+}
+
+/** A new model and optimizer from the controls (the old ones freed), empty curves, and why, if one was dropped. */
+async function newRun(why?: string): Promise<void> {
   const old = trainer;
   trainer = undefined;
   await predicting;
+  await evaluating.catch(() => undefined);
   await old?.dispose();
   const seed = num('seed');
-  data = await loadMnist(seed);
+  data = await loadMnist(seed, TRAIN_SIZE, TEST_SIZE);
   wg.setSeed(seed);
-  const model = seedModel($<HTMLSelectElement>('model').value as ModelKind);
+  const kind = $<HTMLSelectElement>('model').value as ModelKind;
+  const model = seedModel(kind);
   const opt = OPTIMIZERS[$<HTMLSelectElement>('optimizer').value]!.make(num('lr'));
   trainer = new Trainer(model, opt, {
     step: () => {
-      const now = performance.now();
-      stepTimes.push(now);
-      while (stepTimes.length > 2 && now - stepTimes[0]! > 2000) stepTimes.shift();
       dirty = true;
-      if (now - lastPredict > PREDICT_EVERY_MS) requestPrediction();
+      if (performance.now() - lastPredict > PREDICT_EVERY_MS) requestPrediction();
     },
     read: (step, loss, acc) => {
       const n = curve.step.length;
@@ -152,40 +229,96 @@ async function newRun(): Promise<void> {
       curve.lossEma.push(n ? EMA * curve.lossEma[n - 1]! + (1 - EMA) * loss : loss);
       curve.accEma.push(n ? EMA * curve.accEma[n - 1]! + (1 - EMA) * acc : acc);
     },
-    epoch: (_, logs) => {
+    epoch: async (_, logs) => {
       epochs.push(logs);
       dirty = true;
+      await requestEvaluation(true);
     },
     status: (s) => showStatus(s),
   });
   curve = { step: [], loss: [], acc: [], lossEma: [], accEma: [] };
   epochs = [];
-  stepTimes = [];
+  evaluation = undefined;
+  evaluations = 0;
+  evalView.clear();
   dirty = true;
+  showSummary(model, $<HTMLSelectElement>('model').selectedOptions[0]!.text);
+  const step = old?.step ?? 0;
+  $('controls-note').textContent =
+    why && step > 0
+      ? `${why}: a new ${kind.toUpperCase()}; the trained one (${step} steps) was dropped.`
+      : CONTROLS_NOTE;
   showStatus('ready');
   requestPrediction();
 }
 
-function showStatus(s: Status): void {
-  $('status').textContent = s;
-  const idle = s === 'ready';
-  $<HTMLButtonElement>('start').disabled = s === 'running' || s === 'done';
-  $('start').textContent = s === 'paused' ? 'Resume' : 'Start';
-  $<HTMLButtonElement>('pause').disabled = s !== 'running';
-  $<HTMLButtonElement>('reset').disabled = false;
-  for (const id of ['model', 'optimizer', 'batch', 'epochs', 'seed', 'read-every'])
-    $<HTMLInputElement>(id).disabled = !idle;
-  if (s === 'done') stepTimes = [];
-  dirty = true;
+/** The model's layers, shapes and parameter count (Sequential.summary). */
+function showSummary(model: wg.Sequential, label: string): void {
+  const table = model.summary(() => undefined);
+  const params = model.layers.reduce((a, l) => a + l.countParams(), 0);
+  $('summary-line').textContent = `${label} · ${params.toLocaleString('en-US')} parameters`;
+  $('summary-line').dataset.params = String(params);
+  $('summary-table').textContent = table;
 }
 
-function stepsPerSecond(): number {
-  const n = stepTimes.length;
-  return n >= 2 ? (n - 1) / ((stepTimes[n - 1]! - stepTimes[0]!) / 1000) : 0;
+/** Which controls work in which state: model, batch and seed start over; the optimizer swaps while paused. */
+function showStatus(s: Status): void {
+  const running = s === 'running';
+  $<HTMLButtonElement>('start').disabled = running;
+  $('start').textContent =
+    s === 'paused'
+      ? 'Resume'
+      : s === 'done'
+        ? `Train ${num('epochs')} more epoch${num('epochs') === 1 ? '' : 's'}`
+        : 'Start';
+  $<HTMLButtonElement>('pause').disabled = !running;
+  $<HTMLButtonElement>('reset').disabled = false;
+  for (const id of ['model', 'optimizer', 'batch', 'seed']) $<HTMLInputElement>(id).disabled = running;
+  for (const id of ['epochs', 'read-every']) $<HTMLInputElement>(id).disabled = running || s === 'paused';
+  dirty = true;
+  renderStats();
+}
+
+/** The status line: while the first step has not finished, that the kernels compile (and for how long). */
+function statusText(): string {
+  const t = trainer;
+  if (!t) return 'loading…';
+  if (t.status === 'running' && t.firstStepAt === undefined && t.startedAt !== undefined) {
+    const s = Math.floor((performance.now() - t.startedAt) / 1000);
+    return `${backend.name === 'webgpu' ? 'compiling GPU kernels' : 'starting'}… ${s} s`;
+  }
+  if (t.status === 'done') return `done: ${t.epochsDone} epochs`;
+  return t.status;
+}
+
+// The stats change every frame (the start-up clock); the charts only when there is something new.
+function renderStats(): void {
+  const t = trainer;
+  const status = $('status');
+  status.textContent = statusText();
+  status.dataset.startup = String(t?.status === 'running' && t.firstStepAt === undefined);
+  $('step').textContent = String(t?.step ?? 0);
+  const target = t?.epochsTarget || num('epochs');
+  const e = !t
+    ? 0
+    : t.status === 'running' || t.status === 'paused'
+      ? Math.min(t.epochsDone + 1, target)
+      : t.epochsDone;
+  $('epoch').textContent = `${e} / ${target}`;
+  const rate = t?.stepsPerSecond ?? 0;
+  const r = $('rate');
+  r.textContent = rate > 0 ? fmtRate(rate) : '–';
+  // For the tests: finished steps and when the last finished, on the page's clock (performance.now(), ms).
+  r.dataset.rate = String(rate);
+  r.dataset.stepsDone = String(t?.stepsDone ?? 0);
+  r.dataset.doneAt = String(t?.completions.at(-1)?.t ?? 0);
+  $('epoch-time').textContent = rate > 0 && t ? fmtTime(t.batchesPerEpoch / rate) : '–';
+  $('eta').textContent = rate > 0 && t?.status === 'running' ? fmtTime(t.stepsLeft / rate) : '–';
 }
 
 // Charts and stats are redrawn at most once a frame, whatever the step rate.
 function render(): void {
+  renderStats();
   if (dirty) {
     dirty = false;
     stepChart.setData(curve.step, [curve.loss, curve.lossEma, curve.acc, curve.accEma]);
@@ -195,13 +328,10 @@ function render(): void {
       [col('loss'), col('val_loss'), col('acc'), col('val_acc')],
     );
     const last = epochs[epochs.length - 1];
-    $('step').textContent = String(trainer?.step ?? 0);
-    $('epoch').textContent = `${epochs.length} / ${num('epochs')}`;
     const n = curve.step.length;
     $('loss').textContent = n ? curve.loss[n - 1]!.toFixed(4) : '–';
     $('acc').textContent = n ? `${(100 * curve.acc[n - 1]!).toFixed(1)}%` : '–';
     $('valacc').textContent = last?.val_acc !== undefined ? `${(100 * last.val_acc).toFixed(1)}%` : '–';
-    $('rate').textContent = stepTimes.length >= 2 ? stepsPerSecond().toFixed(1) : '–';
     const m = wg.memory();
     $('memory').textContent = `${mb(m.liveBytes)} live · ${mb(m.pooledBytes)} pool`;
     $('memory').title =
@@ -215,49 +345,73 @@ function state(): DemoState {
     ready: trainer !== undefined,
     backend: backend.name,
     adapter: backend.description,
+    software: softwareAdapter(backend) !== undefined,
+    model: $<HTMLSelectElement>('model').value,
     status: trainer?.status ?? 'loading',
     step: trainer?.step ?? 0,
+    stepsDone: trainer?.stepsDone ?? 0,
+    epochsDone: trainer?.epochsDone ?? 0,
     curve: { step: curve.step, loss: curve.loss, acc: curve.acc },
     epochs,
-    stepsPerSecond: stepsPerSecond(),
+    stepsPerSecond: trainer?.stepsPerSecond ?? 0,
     memory: wg.memory(),
     inputInk: pad.input.reduce((a, v) => a + v, 0),
     probs,
     predictions,
+    evaluations,
+    evaluation: evaluation && { total: evaluation.total, correct: evaluation.correct, step: evaluation.step },
   };
 }
 
 async function loadTestDigit(i: number): Promise<{ label: number; probs: number[] }> {
   const { x, y } = data!.test;
   const px = SIDE * SIDE;
+  shownDigit = { index: i, label: y.data[i]! };
   pad.showDigit(x.data.subarray(i * px, (i + 1) * px));
-  $('digit-label').textContent = `test digit #${i}: label ${y.data[i]}`;
+  markDigit();
   await predicting;
   return { label: y.data[i]!, probs };
 }
 
 let rebuilding: Promise<void> = Promise.resolve();
 /** newRun after any in progress, so that quick changes to the controls build one model each, in turn. */
-function rebuild(): void {
-  rebuilding = rebuilding.then(newRun).catch(showError);
+function rebuild(why?: string): void {
+  rebuilding = rebuilding.then(() => newRun(why)).catch(showError);
+}
+
+/** The chosen optimizer at the learning rate in the box, for the model as it is (its weights kept). */
+async function swapOptimizer(): Promise<void> {
+  const t = trainer;
+  if (!t) return;
+  const name = $<HTMLSelectElement>('optimizer').value;
+  const paused = t.status === 'paused';
+  await t.setOptimizer(OPTIMIZERS[name]!.make(num('lr')));
+  $('controls-note').textContent =
+    `Optimizer now ${name} (learning rate ${num('lr')}), the weights kept` +
+    (paused ? '; Resume trains on (the epoch in progress starts over).' : '.');
 }
 
 function wire(): void {
   const opt = $<HTMLSelectElement>('optimizer');
-  opt.addEventListener('change', () => ($<HTMLInputElement>('lr').value = String(OPTIMIZERS[opt.value]!.lr)));
-  for (const id of ['model', 'optimizer', 'batch', 'epochs', 'seed']) $(id).addEventListener('change', rebuild);
-  // The learning rate also changes mid-run: the optimizer reads it at each step.
+  opt.addEventListener('change', () => {
+    $<HTMLInputElement>('lr').value = String(OPTIMIZERS[opt.value]!.lr);
+    rebuilding = rebuilding.then(swapOptimizer).catch(showError);
+  });
+  $('model').addEventListener('change', () => rebuild('Model changed'));
+  $('batch').addEventListener('change', () => rebuild('Batch size changed'));
+  $('seed').addEventListener('change', () => rebuild('Seed changed'));
+  $('epochs').addEventListener('change', () => trainer && showStatus(trainer.status));
+  // The learning rate changes at once, even mid-run: the optimizer reads it at each step.
   $('lr').addEventListener('change', () => {
-    if (!trainer || trainer.status === 'ready') return rebuild();
     try {
-      trainer.optimizer.lr = num('lr');
+      if (trainer) trainer.optimizer.lr = num('lr');
     } catch (e) {
       showError(e);
     }
   });
   $('start').addEventListener('click', () => {
     if (!trainer || !data) return;
-    if (trainer.status === 'paused') return trainer.resumeRun();
+    if (trainer.status === 'paused') return void trainer.resumeRun()?.catch(showError);
     const o = { epochs: num('epochs'), batchSize: num('batch'), seed: num('seed'), readEvery: num('read-every') };
     trainer.start(data.train, data.test, o).catch(showError);
   });
@@ -265,13 +419,20 @@ function wire(): void {
     $<HTMLButtonElement>('pause').disabled = true;
     trainer?.pause();
   });
-  $('reset').addEventListener('click', rebuild);
+  $('reset').addEventListener('click', () => rebuild('Reset'));
+  $('evaluate').addEventListener('click', () => void requestEvaluation(false).catch(showError));
   $('clear').addEventListener('click', () => {
-    $('digit-label').textContent = '';
+    shownDigit = undefined;
     pad.clear();
   });
-  $('random').addEventListener('click', () => void loadTestDigit(Math.floor(Math.random() * data!.test.y.data.length)));
-  $('pad').addEventListener('pointerdown', () => ($('digit-label').textContent = ''));
+  $('random').addEventListener(
+    'click',
+    () => void loadTestDigit(Math.floor(Math.random() * data!.test.y.data.length)).catch(showError),
+  );
+  $('pad').addEventListener('pointerdown', () => {
+    shownDigit = undefined;
+    markDigit();
+  });
 }
 
 async function main(): Promise<void> {
@@ -280,7 +441,21 @@ async function main(): Promise<void> {
   $<HTMLInputElement>('lr').value = String(OPTIMIZERS[opt.value]!.lr);
   backend = await openBackend();
   $('memory-label').textContent = backend.name === 'webgpu' ? 'GPU memory' : 'memory (CPU)';
+  // The CNN where there is a GPU; on a CPU (an emulated adapter, or no WebGPU) the MLP, many times faster there.
+  const soft = softwareAdapter(backend);
+  $<HTMLSelectElement>('model').value = backend.name === 'webgpu' && !soft ? 'cnn' : 'mlp';
+  if (soft) {
+    const banner = $('software-banner');
+    banner.hidden = false;
+    banner.textContent =
+      `This WebGPU adapter is a CPU emulator (${soft}), not a GPU: every kernel runs on the processor, so training ` +
+      'is far slower than on a graphics card, and the CNN takes seconds a step. The MLP is selected for that ' +
+      'reason; on a GPU the CNN trains quickly too.';
+  }
   await newRun();
+  const count = (n: number) => n.toLocaleString('en-US');
+  $('train-size').textContent = count(data!.train.y.data.length);
+  $('test-size').textContent = count(data!.test.y.data.length);
   wire();
   window.wgnnDemo = {
     state,
@@ -290,8 +465,14 @@ async function main(): Promise<void> {
       await predicting;
       return probs;
     },
+    evaluated: () => evaluating,
+    settled: async () => {
+      await rebuilding;
+      await predicting;
+    },
   };
   $<HTMLButtonElement>('random').disabled = false;
+  $<HTMLButtonElement>('evaluate').disabled = false;
   requestAnimationFrame(render);
 }
 

@@ -37,8 +37,25 @@ const toSplit = (d: wg.Dataset): Split => ({
   y: { data: d.y as Int32Array, shape: [...d.yShape] },
 });
 
-/** The same train/test split as `loadMnist({ seed, trainSize })` in Node. */
-export async function loadMnist(seed: number, trainSize = 8000): Promise<{ train: Split; test: Split }> {
+/** The first `n` rows of a split. */
+function head(s: Split, n: number): Split {
+  if (n >= s.y.data.length) return s;
+  const px = s.x.data.length / s.y.data.length;
+  return {
+    x: { data: s.x.data.subarray(0, n * px), shape: [n, ...s.x.shape.slice(1)] },
+    y: { data: s.y.data.subarray(0, n), shape: [n] },
+  };
+}
+
+/**
+ * The same train/test split as `loadMnist({ seed, trainSize })` in Node; `testSize` keeps the first that many of
+ * the test digits (all of them by default).
+ */
+export async function loadMnist(
+  seed: number,
+  trainSize = 8000,
+  testSize = Infinity,
+): Promise<{ train: Split; test: Split }> {
   const { train, test } = wg.data.splitMnist(await rows(), { seed, trainSize });
-  return { train: toSplit(train), test: toSplit(test) };
+  return { train: toSplit(train), test: head(toSplit(test), testSize) };
 }
