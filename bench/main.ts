@@ -295,8 +295,8 @@ async function main(): Promise<void> {
   const software = isSoftwareAdapter(gpu.info) && !a.gpuSizes;
   if (a.backend === 'wasm') {
     try {
-      const report = await runWasmSuite(gpu, runInfo(gpu, a, software, {}), a.fam.quick);
-      const path = jsonPath(a, `wasm-${report.adapter.slug}`, !a.fam.quick);
+      const report = await runWasmSuite(gpu, runInfo(gpu, { ...a, suite: 'wasm' }, software, {}, []), a.fam.quick);
+      const path = jsonPath(a, report, !a.fam.quick);
       if (path) writeJson(path, report);
       const bad = report.rows.flatMap((r) =>
         Object.entries(r.engines)
