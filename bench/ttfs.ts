@@ -53,7 +53,7 @@ async function child(model: 'mlp' | 'cnn'): Promise<TtfsRun> {
   }
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
-  const backend = await wg.init({ backend: 'webgpu', quiet: true });
+  await wg.init({ backend: 'webgpu', quiet: true });
   const t1 = performance.now();
   wg.setSeed(1234);
   const net = wg.nn.seedModel(model, [SIDE, SIDE, 1], 10);
@@ -66,7 +66,7 @@ async function child(model: 'mlp' | 'cnn'): Promise<TtfsRun> {
   const t2 = performance.now();
   const cpu = process.cpuUsage(cpu0);
   const loss = h.history.loss?.[0] ?? NaN;
-  const pipelines = { compiled: (backend as wg.WebGpuBackend).pipelines.compiled, pending: 0 };
+  const pipelines = wg.pipelineStats();
   wg.shutdown();
   return {
     model,
