@@ -370,6 +370,7 @@ export class WebGpuBackend implements Backend {
   /** Resolves when every pipeline of a dry capture is created; rejects with the first that failed. */
   private async ready(rec: Recording): Promise<void> {
     await Promise.all(rec.waiting);
+    rec.waiting.length = 0; // all there: fit asks before every step
   }
 
   /** Drops a recording that failed halfway (its work ran eagerly; nothing is kept). */
