@@ -10,6 +10,7 @@ import { printTrain, runTrain, trainCases } from './train.js';
 import { generateCases, printGenerate, runGenerate } from './generate.js';
 import { printTransformer, runTransformer, transformerCases } from './transformer.js';
 import { attentionCases, printAttention } from './attention.js';
+import { printTtfs, runTtfs, ttfsCases } from './ttfs.js';
 
 export interface Family {
   name: string;
@@ -119,5 +120,14 @@ export const FAMILIES: Family[] = [
     unit: 'GFLOP/s',
     cases: attentionCases,
     print: printAttention,
+  },
+  {
+    name: 'ttfs',
+    about:
+      'time to first training step: a fresh Node process, init() to the first loss (fit, one batch of 64) of the seed MLP and CNN, cold (no shader cache) and warm; ms, no rate',
+    unit: 'GB/s',
+    cases: ttfsCases,
+    run: runTtfs,
+    print: printTtfs,
   },
 ];

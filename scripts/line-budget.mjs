@@ -8,8 +8,8 @@ import { readFileSync } from 'node:fs';
  * above the counts of 2026-12-02 (after Prettier at 120 columns).
  */
 const BUDGET = {
-  'src/autograd': 500,
-  'src/backend': 1600,
+  'src/autograd': 560, // + CompiledStep.prepare (dry capture: all of a step's pipelines compile at once, issue 19)
+  'src/backend': 1700, // + asynchronous pipeline requests, pipelineStats, dry captures (issue 19)
   'src/backend/wasm': 4000, // the WASM backend (issue 16): host side, thread pool, kernel table, AssemblyScript kernels
   'src/cli': 800, // + the GPT's train and sample commands (cli/gpt.ts)
   'src/data': 1800,

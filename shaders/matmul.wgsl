@@ -6,14 +6,11 @@
 override TILE_M: u32 = 64;
 override TILE_N: u32 = 64;
 override TILE_K: u32 = 16;
-override TRANS_A: bool = false;
-override TRANS_B: bool = false;
-override HAS_BIAS: bool = false;
 
 @group(0) @binding(0) var<storage, read_write> y: array<f32>; // [batch, M, N]
-@group(0) @binding(1) var<storage, read> a: array<f32>;       // [.., M, K], or [.., K, M] when TRANS_A
-@group(0) @binding(2) var<storage, read> b: array<f32>;       // [.., K, N], or [.., N, K] when TRANS_B
-@group(0) @binding(3) var<storage, read> bias: array<f32>;    // [N]; a 1-word placeholder when !HAS_BIAS
+@group(0) @binding(1) var<storage, read> a: array<f32>;       // [.., M, K], or [.., K, M] when trans_a
+@group(0) @binding(2) var<storage, read> b: array<f32>;       // [.., K, N], or [.., N, K] when trans_b
+@group(0) @binding(3) var<storage, read> bias: array<f32>;    // [N]; a 1-word placeholder without a bias
 @group(0) @binding(4) var<uniform> p: Params;
 
 // Tiles stored k-major as vec4s: a_tile[k][m / 4] holds rows m..m+3 (b_tile[k][n / 4] columns n..n+3).
@@ -30,6 +27,11 @@ fn main(@builtin(workgroup_id) local_wid: vec3u, @builtin(local_invocation_id) l
   let M = p.M;
   let N = p.N;
   let K = p.K;
+  // Uniforms, not overrides: one pipeline serves a layer's forward and both its gradients. A software adapter takes
+  // seconds to compile each variant (lavapipe: ~2 s of CPU); the price is a uniform branch in the tile loads.
+  let trans_a = (p.base.w & 1u) != 0u;
+  let trans_b = (p.base.w & 2u) != 0u;
+  let has_bias = (p.base.w & 4u) != 0u;
   let threads = (TILE_N / TN) * (TILE_M / TM);
   let a_row = TILE_M / 4 + PAD; // vec4s per k-row of a_tile
   let b_row = TILE_N / 4 + PAD;
@@ -47,7 +49,7 @@ fn main(@builtin(workgroup_id) local_wid: vec3u, @builtin(local_invocation_id) l
     for (var i = li; i < TILE_M * TILE_K; i += threads) {
       var m: u32;
       var k: u32;
-      if (TRANS_A) {
+      if (trans_a) {
         k = i / TILE_M;
         m = i % TILE_M;
       } else {
@@ -58,14 +60,14 @@ fn main(@builtin(workgroup_id) local_wid: vec3u, @builtin(local_invocation_id) l
       let gk = k0 + k;
       var v = 0.0;
       if (gm < M && gk < K) {
-        v = a[a_off + select(gm * K + gk, gk * M + gm, TRANS_A)];
+        v = a[a_off + select(gm * K + gk, gk * M + gm, trans_a)];
       }
       a_tile[k * a_row + m / 4][m % 4] = v;
     }
     for (var i = li; i < TILE_K * TILE_N; i += threads) {
       var n: u32;
       var k: u32;
-      if (TRANS_B) {
+      if (trans_b) {
         n = i / TILE_K;
         k = i % TILE_K;
       } else {
@@ -76,7 +78,7 @@ fn main(@builtin(workgroup_id) local_wid: vec3u, @builtin(local_invocation_id) l
       let gk = k0 + k;
       var v = 0.0;
       if (gn < N && gk < K) {
-        v = b[b_off + select(gk * N + gn, gn * K + gk, TRANS_B)];
+        v = b[b_off + select(gk * N + gn, gn * K + gk, trans_b)];
       }
       b_tile[k * b_row + n / 4][n % 4] = v;
     }
@@ -85,17 +87,27 @@ fn main(@builtin(workgroup_id) local_wid: vec3u, @builtin(local_invocation_id) l
     workgroupBarrier();
   }
 
+  // By column quad: its bias read once, not once per row (a read per element made lavapipe's compile 2x slower).
   let y_off = wid.z * M * N;
-  for (var i = 0u; i < TM; i++) {
-    let row = acc_row(row0, i, lid);
-    for (var j = 0u; j < TN; j++) {
-      let col = col0 + (lid.x + (j / 4) * (TILE_N / TN)) * 4 + j % 4;
-      if (row < M && col < N) {
-        var v = acc[i][j / 4][j % 4];
-        if (HAS_BIAS) {
-          v += bias[col];
+  for (var q = 0u; q < TN / 4; q++) {
+    let c4 = col0 + (lid.x + q * (TILE_N / TN)) * 4;
+    var bq = vec4f(0.0);
+    if (has_bias) {
+      for (var e = 0u; e < 4u; e++) {
+        if (c4 + e < N) {
+          bq[e] = bias[c4 + e];
         }
-        y[y_off + row * N + col] = act(v);
+      }
+    }
+    for (var i = 0u; i < TM; i++) {
+      let row = acc_row(row0, i, lid);
+      if (row < M) {
+        let v = acc[i][q] + bq;
+        for (var e = 0u; e < 4u; e++) {
+          if (c4 + e < N) {
+            y[y_off + row * N + c4 + e] = act(v[e]);
+          }
+        }
       }
     }
   }

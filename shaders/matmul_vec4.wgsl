@@ -149,7 +149,18 @@ fn main(@builtin(workgroup_id) local_wid: vec3u, @builtin(local_invocation_id) l
     buf = 1u - buf;
   }
 
+  // The bias of this thread's column quads, read once rather than once per row (which made lavapipe's compile 2x
+  // slower).
   let y_off = wid.z * M * N;
+  var bq: array<vec4f, TN / 4>;
+  if (HAS_BIAS) {
+    for (var q = 0u; q < TN / 4; q++) {
+      let col = col0 + (lid.x + q * (TILE_N / TN)) * 4;
+      if (col < N) {
+        bq[q] = vec4f(bias[col], bias[col + 1], bias[col + 2], bias[col + 3]);
+      }
+    }
+  }
   for (var i = 0u; i < TM; i++) {
     let row = acc_row(row0, i, lid);
     if (row >= M) {
@@ -158,10 +169,7 @@ fn main(@builtin(workgroup_id) local_wid: vec3u, @builtin(local_invocation_id) l
     for (var q = 0u; q < TN / 4; q++) {
       let col = col0 + (lid.x + q * (TILE_N / TN)) * 4;
       if (col < N) {
-        var v = acc[i][q];
-        if (HAS_BIAS) {
-          v += vec4f(bias[col], bias[col + 1], bias[col + 2], bias[col + 3]);
-        }
+        let v = acc[i][q] + bq[q];
         y[(y_off + row * N + col) / 4] = vec4f(act(v.x), act(v.y), act(v.z), act(v.w));
       }
     }

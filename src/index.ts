@@ -12,6 +12,7 @@ export * from './errors.js';
 export type { Backend, DispatchInfo, MemoryInfo, DType, TypedArray } from './backend/backend.js';
 export { CpuBackend } from './backend/cpu/cpu.js';
 export { WebGpuBackend } from './backend/webgpu/webgpu.js';
+export { pipelineStats, type PipelineStats } from './backend/webgpu/pipelines.js';
 /** Optimizers (SGD, Adam/AdamW, RMSprop, Adagrad), learning-rate schedules, gradient clipping. */
 export * as optim from './optim/index.js';
 /** Layers, models (Sequential, GPT, Module), losses, initializers and the training step. */

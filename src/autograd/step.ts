@@ -2,7 +2,8 @@
 // every dispatch with its pipeline, bind group and uniforms; later runs write only the new batch and the per-step
 // scalars, then replay the recording: one submit per step, with a read's copy in it. Losses and metrics accumulate on
 // the GPU and are read whenever wanted. A change of input shapes or of the `key` re-captures; eager and replay run the
-// same kernels with the same uniforms, so their results are bitwise identical.
+// same kernels with the same uniforms, so their results are bitwise identical. `prepare` captures without running, so
+// every pipeline of the step compiles at once, asynchronously, before the first `run`.
 import type { Backend, DispatchInfo, TypedArray } from '../backend/backend.js';
 import { CaptureError, ShapeError, WgnnError, fmtShape } from '../errors.js';
 import { applyInPlace } from '../ops/apply.js';
@@ -55,6 +56,8 @@ interface Captured {
   backend: Backend;
   inputs: Tensor[];
   hooks: (() => void)[];
+  /** Captured dry by `prepare`: its first run is the step it recorded (no hooks: its JavaScript ran at the capture). */
+  owed: boolean;
 }
 
 const MAX_CAPTURES = 4;
@@ -83,7 +86,7 @@ export class CompiledStep {
   /** Runs one step on these inputs (same shapes as the capture: replay; otherwise eager, capturing). */
   run(...inputs: StepInput[]): void {
     const backend = inputs.find(isTensor)?.backend ?? defaultBackend();
-    const key = `${backend.name}|${inputs.map((x) => `${dtypeOf(x)}${fmtShape(x.shape)}`).join(',')}|${this.opts.key?.() ?? ''}`;
+    const key = this.keyOf(backend, inputs);
     const hit = this.cache.get(key);
     if (hit) {
       hit.inputs.forEach((dst, i) => {
@@ -94,23 +97,62 @@ export class CompiledStep {
           if (d !== s) backend.copy(d, s);
         } else backend.write(dst.live('step').handle, src.data);
       });
-      for (const h of hit.hooks) h();
-      backend.capture!.replay(hit.recording);
-      this.replays++;
+      if (hit.owed) {
+        // The capture's run, which prepare() recorded without running: counted as the eager step it was then.
+        hit.owed = false;
+        backend.capture!.replay(hit.recording, { asRecorded: true });
+      } else {
+        for (const h of hit.hooks) h();
+        backend.capture!.replay(hit.recording);
+        this.replays++;
+      }
       this.steps++;
       return;
     }
-    const tensors = inputs.map((x) =>
-      isTensor(x) ? x : tensor(x.data, x.shape, { backend, dtype: x.data instanceof Int32Array ? 'int32' : 'float32' }),
-    );
-    const canCapture = this.opts.replay !== false && !!backend.capture && !this.uncapturable;
+    const tensors = this.tensorsOf(backend, inputs);
     try {
-      if (canCapture) this.capture(key, backend, tensors);
+      if (this.canCapture(backend)) this.capture(key, backend, tensors, false);
       else this.eager(tensors);
     } finally {
       tensors.forEach((t, i) => t !== inputs[i] && t.dispose());
     }
     this.steps++;
+  }
+
+  /**
+   * Gets `run` ready for inputs of these shapes (the data is not used: the step's first `run` computes on its own
+   * inputs): captures the step without running it (its JavaScript runs once; nothing reaches the GPU) while every
+   * pipeline it uses is created at once, asynchronously, and resolves when they all exist. `run` then gives the same
+   * results as without `prepare`. A no-op where these shapes are captured already, or the backend cannot capture
+   * (CPU, WASM: nothing to compile) or replay is off. Rejects with a BackendError naming a pipeline the device refused.
+   */
+  async prepare(...inputs: StepInput[]): Promise<void> {
+    const backend = inputs.find(isTensor)?.backend ?? defaultBackend();
+    const key = this.keyOf(backend, inputs);
+    const hit = this.cache.get(key);
+    if (hit) return backend.capture!.ready(hit.recording);
+    if (!this.canCapture(backend)) return;
+    const tensors = this.tensorsOf(backend, inputs);
+    try {
+      this.capture(key, backend, tensors, true);
+    } finally {
+      tensors.forEach((t, i) => t !== inputs[i] && t.dispose());
+    }
+    await backend.capture!.ready(this.cache.get(key)!.recording);
+  }
+
+  private keyOf(backend: Backend, inputs: readonly StepInput[]): string {
+    return `${backend.name}|${inputs.map((x) => `${dtypeOf(x)}${fmtShape(x.shape)}`).join(',')}|${this.opts.key?.() ?? ''}`;
+  }
+
+  private canCapture(backend: Backend): boolean {
+    return this.opts.replay !== false && !!backend.capture && !this.uncapturable;
+  }
+
+  private tensorsOf(backend: Backend, inputs: readonly StepInput[]): Tensor[] {
+    return inputs.map((x) =>
+      isTensor(x) ? x : tensor(x.data, x.shape, { backend, dtype: x.data instanceof Int32Array ? 'int32' : 'float32' }),
+    );
   }
 
   private eager(inputs: Tensor[]): void {
@@ -119,10 +161,10 @@ export class CompiledStep {
     this.eagerSteps++;
   }
 
-  private capture(key: string, backend: Backend, inputs: Tensor[]): void {
+  private capture(key: string, backend: Backend, inputs: Tensor[], dry: boolean): void {
     const cap = backend.capture!;
     const registered: (() => void)[] = [];
-    cap.begin();
+    cap.begin({ dry });
     hooks = registered;
     try {
       this.eager(inputs);
@@ -150,6 +192,7 @@ export class CompiledStep {
       backend,
       inputs: inputs.map((t) => keep(view(t, t.shape, 'step'))),
       hooks: registered,
+      owed: dry,
     };
     this.cache.set(key, this.latest);
     this.captures++;

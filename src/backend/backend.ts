@@ -62,12 +62,19 @@ export interface CaptureSupport {
    * Undefined where the device has no timestamp queries.
    */
   profile(recording: unknown, runs: number): Promise<number[] | undefined>;
-  begin(): void;
+  /**
+   * Starts recording. `dry`: record without running (nothing reaches the GPU), asking for every pipeline the step
+   * uses at once; `ready` waits for them, and the first replay `asRecorded` runs the step that was recorded.
+   */
+  begin(opts?: { dry?: boolean }): void;
   /** Ends the recording and returns it (opaque). */
   end(): unknown;
   /** Drops a recording that failed halfway. */
   abort(): void;
-  replay(recording: unknown): void;
+  /** Resolves when the recording's pipelines exist (at once unless it was dry). */
+  ready(recording: unknown): Promise<void>;
+  /** Runs the recording again; `asRecorded` keeps the uniforms the capture wrote instead of recomputing them. */
+  replay(recording: unknown, opts?: { asRecorded?: boolean }): void;
   release(recording: unknown): void;
 }
 

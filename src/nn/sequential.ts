@@ -336,6 +336,8 @@ export class Sequential extends Module {
             batch++; // already trained before the checkpoint this run resumed from
             continue;
           }
+          // A new batch shape: its pipelines compile at once, asynchronously, before the step runs.
+          await step.prepare({ data: b.x, shape: b.xShape }, { data: b.y, shape: b.yShape });
           step.run({ data: b.x, shape: b.xShape }, { data: b.y, shape: b.yShape });
           meter.ran(b.xShape[0]!);
           batch++;

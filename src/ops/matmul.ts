@@ -320,17 +320,23 @@ function matmulOp(name: 'matmul' | 'matmul_bias'): OpDef<MatmulAttrs> {
       // The kernel always declares a bias binding; plain matmul binds a placeholder it never reads.
       const inputs = [a!, b!, bias ?? ctx.scratch(4)];
       const defines: Record<string, string> = { ACT: activationRow(name, attrs.activation)?.wgsl ?? 'x' };
+      // matmul.wgsl takes the transposes and the bias as uniform flags (one pipeline for a layer's forward and both
+      // gradients: fewer compiles at start-up); matmul_vec4.wgsl as overrides, since there the branches in its
+      // unrolled loads doubled lavapipe's compile time, more than the variants they would save.
+      let overrides: Record<string, number | boolean> = tileOverrides(k);
+      let flags = 0;
       if (k.shader === 'matmul_vec4') {
         defines.A_LOADS = `${(k.tileM * k.tileK) / 4 / threadsOf(k)}u`;
         defines.B_LOADS = `${(k.tileN * k.tileK) / 4 / threadsOf(k)}u`;
-      }
+        overrides = { ...overrides, TRANS_A: attrs.transA, TRANS_B: attrs.transB, HAS_BIAS: withBias };
+      } else flags = (attrs.transA ? 1 : 0) | (attrs.transB ? 2 : 0) | (withBias ? 4 : 0);
       for (let z = 0; z < grid[2]; z += max) {
         for (let y = 0; y < grid[1]; y += max) {
           for (let x = 0; x < grid[0]; x += max) {
             ctx.dispatch({
               shader: k.shader,
               defines,
-              overrides: { ...tileOverrides(k), TRANS_A: attrs.transA, TRANS_B: attrs.transB, HAS_BIAS: withBias },
+              overrides,
               workgroups: [Math.min(max, grid[0] - x), Math.min(max, grid[1] - y), Math.min(max, grid[2] - z)],
               outputs: [out],
               inputs,
@@ -342,7 +348,7 @@ function matmulOp(name: 'matmul' | 'matmul_bias'): OpDef<MatmulAttrs> {
                 ...lay.dims.map(u32),
                 ...lay.aStrides.map(u32),
                 ...lay.bStrides.map(u32),
-                ...[x, y, z, 0].map(u32),
+                ...[x, y, z, flags].map(u32),
               ],
             });
           }

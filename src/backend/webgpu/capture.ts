@@ -6,6 +6,7 @@ import type { Dispatch, UniformWord } from '../kernel.js';
 import type { ShaderName } from '../../shaders.gen.js';
 import { sizeOf } from '../../shape.js';
 import { BufferUsage, MapMode } from './flags.js';
+import type { PipelineKey } from './pipelines.js';
 
 /** Bytes of one uniform buffer of a recording: a uniform struct must fit one (dispatch checks it). */
 export const CHUNK_BYTES = 1 << 16;
@@ -21,7 +22,9 @@ export interface UniformSlot {
 
 /** One recorded dispatch: what a replay encodes, and what `describe` tells about it. */
 export interface Recorded {
-  pipeline: GPUComputePipeline;
+  /** Undefined while a dry capture's pipeline is being created (see `waiting`). */
+  pipeline: GPUComputePipeline | undefined;
+  key: PipelineKey;
   bindGroup: GPUBindGroup;
   x: number;
   y: number;
@@ -57,14 +60,21 @@ export function writeWords(view: DataView, offset: number, words: readonly Unifo
   });
 }
 
-/** A captured step: its dispatches, the uniform buffers they bind, and every storage buffer they touch. */
+/**
+ * A captured step: its dispatches, the uniform buffers they bind, and every storage buffer they touch. A dry one was
+ * recorded without running: its pipelines are asked for asynchronously, and its first replay is the step it recorded.
+ */
 export class Recording {
+  constructor(readonly dry = false) {}
+
   readonly dispatches: Recorded[] = [];
   readonly buffers = new Set<GPUBuffer>();
   /** Buffers uploaded during the capture (constants such as a scalar operand or backward's seed of ones). */
   readonly constants = new Set<GPUBuffer>();
   /** Constants released during the capture, pinned then so nothing reuses them. */
   readonly extraPins: GPUBuffer[] = [];
+  /** A dry capture's pipelines on their way (each sets its dispatches' `pipeline` when created). */
+  readonly waiting: Promise<void>[] = [];
   private chunks: { buffer: GPUBuffer; host: ArrayBuffer; view: DataView; used: number; dirty: boolean }[] = [];
 
   add(r: Recorded, buffers: readonly GPUBuffer[]): void {
@@ -89,6 +99,11 @@ export class Recording {
     c.used = Math.ceil((offset + bytes) / align) * align;
     c.dirty = true;
     return { buffer: c.buffer, view: c.view, offset };
+  }
+
+  /** Gives each dispatch still without a pipeline the one `get` makes now (a dry capture replayed before it is ready). */
+  fillPipelines(get: (k: PipelineKey) => GPUComputePipeline): void {
+    for (const r of this.dispatches) r.pipeline ??= get(r.key);
   }
 
   /** Writes uniforms filled since the last write (before the submit that reads them). */
@@ -117,7 +132,7 @@ export class Recording {
   encode(enc: GPUCommandEncoder): void {
     const pass = enc.beginComputePass();
     for (const r of this.dispatches) {
-      pass.setPipeline(r.pipeline);
+      pass.setPipeline(r.pipeline!); // fillPipelines ran first
       pass.setBindGroup(0, r.bindGroup);
       pass.dispatchWorkgroups(r.x, r.y, r.z);
     }
@@ -157,7 +172,7 @@ export class Recording {
           const pass = enc.beginComputePass({
             timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * j, endOfPassWriteIndex: 2 * j + 1 },
           });
-          pass.setPipeline(r.pipeline);
+          pass.setPipeline(r.pipeline!); // fillPipelines ran first
           pass.setBindGroup(0, r.bindGroup);
           pass.dispatchWorkgroups(r.x, r.y, r.z);
           pass.end();

@@ -1,7 +1,10 @@
 // Pipeline cache: one compute pipeline per (shader, substituted expressions, override constants, binding layout),
-// with explicit bind group layouts. Compiled once, reused for the life of the device.
+// with explicit bind group layouts. Compiled once, reused for the life of the device: made at once by `get`, or
+// asked for ahead with `request` (createComputePipelineAsync, all of a step's at once, so a driver that compiles at
+// creation compiles them in parallel on its worker threads); `pipelineStats` counts them for a progress display.
 import { ShaderStage } from './flags.js';
 import { SHADERS, type ShaderName } from '../../shaders.gen.js';
+import { BackendError } from '../../errors.js';
 
 export interface PipelineKey {
   shader: ShaderName;
@@ -17,6 +20,26 @@ export interface CachedPipeline {
   layout: GPUBindGroupLayout;
 }
 
+/** Pipelines compiled and still compiling, over every WebGPU device of this process. */
+export interface PipelineStats {
+  /** Pipelines created so far (each once per device). */
+  compiled: number;
+  /** Asked for ahead (a step being prepared) and not created yet. */
+  pending: number;
+}
+
+const totals: PipelineStats = { compiled: 0, pending: 0 };
+
+/**
+ * How many GPU pipelines (compiled kernels) exist and how many are still compiling, over every WebGPU device this
+ * process opened: a start-up screen shows "compiling GPU kernels (compiled of compiled + pending)" while a model's
+ * first step is prepared (`fit` prepares each new batch shape; `CompiledStep.prepare` does it by hand). NOTE: some
+ * drivers finish a kernel's compilation only at its first dispatch (Mesa's lavapipe), after it counts as compiled.
+ */
+export function pipelineStats(): PipelineStats {
+  return { ...totals };
+}
+
 /** Replaces each `/*@NAME*\/` marker in a shader with its define; a marker left over is an error. */
 export function shaderSource(shader: ShaderName, defines: Record<string, string> = {}): string {
   const src = SHADERS[shader].replace(/\/\*@([A-Z_0-9]+)\*\//g, (_, name: string) => {
@@ -27,54 +50,114 @@ export function shaderSource(shader: ShaderName, defines: Record<string, string>
   return src;
 }
 
+interface Entry {
+  ready?: CachedPipeline;
+  /** An asynchronous creation in flight. */
+  pending?: Promise<CachedPipeline>;
+}
+
 export class PipelineCache {
   private modules = new Map<string, GPUShaderModule>();
   private layouts = new Map<string, GPUBindGroupLayout>();
-  private pipelines = new Map<string, CachedPipeline>();
+  private entries = new Map<string, Entry>();
+  /** Pipelines created by this cache. */
   compiled = 0;
+  /** Asked for with `request` and not created yet. */
+  pending = 0;
 
   constructor(private device: GPUDevice) {}
 
+  /** The pipeline, created now if no creation has finished (one still in flight is then not waited for). */
   get(k: PipelineKey): CachedPipeline {
-    const modKey = `${k.shader}|${k.defines ? JSON.stringify(k.defines) : ''}`;
-    const full = `${modKey}|${k.overrides ? JSON.stringify(k.overrides) : ''}|${k.outputs},${k.inputs},${k.uniform}`;
-    let p = this.pipelines.get(full);
-    if (p) return p;
+    const key = keyOf(k);
+    const e = this.entries.get(key) ?? {};
+    if (e.ready) return e.ready;
+    e.ready = { pipeline: this.device.createComputePipeline(this.descriptor(k)), layout: this.layoutOf(k) };
+    this.entries.set(key, e);
+    this.count(1);
+    return e.ready;
+  }
+
+  /**
+   * Starts creating the pipeline asynchronously (unless it exists or is on its way) and resolves to it. Rejects with a
+   * BackendError naming the shader when the device refuses it (a later `get` then tries again, synchronously).
+   */
+  request(k: PipelineKey): Promise<CachedPipeline> {
+    const key = keyOf(k);
+    const e = this.entries.get(key) ?? {};
+    if (e.ready) return Promise.resolve(e.ready);
+    if (e.pending) return e.pending;
+    this.entries.set(key, e);
+    this.pending++;
+    totals.pending++;
+    const settle = () => {
+      this.pending--;
+      totals.pending--;
+      e.pending = undefined;
+    };
+    e.pending = this.device.createComputePipelineAsync(this.descriptor(k)).then(
+      (pipeline) => {
+        settle();
+        // A `get` that could not wait made one meanwhile: keep that one (dispatches may already use it).
+        if (!e.ready) {
+          e.ready = { pipeline, layout: this.layoutOf(k) };
+          this.count(1);
+        }
+        return e.ready;
+      },
+      (err: unknown) => {
+        settle();
+        const why = err instanceof Error ? err.message : String(err);
+        throw new BackendError(`webgpu: pipeline ${k.shader} ${JSON.stringify(k.overrides ?? {})} failed: ${why}`);
+      },
+    );
+    // Whoever asked awaits it; this keeps a failure nobody awaits (an abandoned capture) from being unhandled.
+    e.pending.catch(() => undefined);
+    return e.pending;
+  }
+
+  /** The bind group layout of a pipeline: known without the pipeline (layouts are explicit). */
+  layoutOf(k: PipelineKey): GPUBindGroupLayout {
+    const key = `${k.outputs},${k.inputs},${k.uniform}`;
+    let l = this.layouts.get(key);
+    if (l) return l;
+    const entries: GPUBindGroupLayoutEntry[] = [];
+    for (let i = 0; i < k.outputs + k.inputs; i++) {
+      entries.push({
+        binding: i,
+        visibility: ShaderStage.COMPUTE,
+        buffer: { type: i < k.outputs ? 'storage' : 'read-only-storage' },
+      });
+    }
+    if (k.uniform)
+      entries.push({ binding: k.outputs + k.inputs, visibility: ShaderStage.COMPUTE, buffer: { type: 'uniform' } });
+    l = this.device.createBindGroupLayout({ entries });
+    this.layouts.set(key, l);
+    return l;
+  }
+
+  private count(n: number): void {
+    this.compiled += n;
+    totals.compiled += n;
+  }
+
+  private descriptor(k: PipelineKey): GPUComputePipelineDescriptor {
+    const modKey = moduleKey(k);
     let module = this.modules.get(modKey);
     if (!module) {
       module = this.device.createShaderModule({ label: k.shader, code: shaderSource(k.shader, k.defines) });
       this.modules.set(modKey, module);
     }
-    const layout = this.layout(k.outputs, k.inputs, k.uniform);
     const constants: Record<string, number> = {};
     for (const [name, v] of Object.entries(k.overrides ?? {})) constants[name] = typeof v === 'boolean' ? Number(v) : v;
-    const pipeline = this.device.createComputePipeline({
+    return {
       label: k.shader,
-      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [this.layoutOf(k)] }),
       compute: { module, entryPoint: 'main', constants },
-    });
-    this.compiled++;
-    p = { pipeline, layout };
-    this.pipelines.set(full, p);
-    return p;
-  }
-
-  private layout(outputs: number, inputs: number, uniform: boolean): GPUBindGroupLayout {
-    const key = `${outputs},${inputs},${uniform}`;
-    let l = this.layouts.get(key);
-    if (l) return l;
-    const entries: GPUBindGroupLayoutEntry[] = [];
-    for (let i = 0; i < outputs + inputs; i++) {
-      entries.push({
-        binding: i,
-        visibility: ShaderStage.COMPUTE,
-        buffer: { type: i < outputs ? 'storage' : 'read-only-storage' },
-      });
-    }
-    if (uniform)
-      entries.push({ binding: outputs + inputs, visibility: ShaderStage.COMPUTE, buffer: { type: 'uniform' } });
-    l = this.device.createBindGroupLayout({ entries });
-    this.layouts.set(key, l);
-    return l;
+    };
   }
 }
+
+const moduleKey = (k: PipelineKey): string => `${k.shader}|${k.defines ? JSON.stringify(k.defines) : ''}`;
+const keyOf = (k: PipelineKey): string =>
+  `${moduleKey(k)}|${k.overrides ? JSON.stringify(k.overrides) : ''}|${k.outputs},${k.inputs},${k.uniform}`;

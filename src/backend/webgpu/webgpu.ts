@@ -1,6 +1,7 @@
 // The WebGPU backend: tensors live in pooled GPU buffers; ops encode dispatches, checked against the device's limits,
 // into one command encoder submitted at a readback, an upload that reuses a buffer, or every MAX_BATCH dispatches.
-// Uniforms go to one arena per submit. A step capture records into a Recording (capture.ts), replayed into the encoder.
+// Uniforms go to one arena per submit. A step capture records into a Recording (capture.ts), replayed into the encoder;
+// a dry capture records without running and asks for all of the step's pipelines at once (createComputePipelineAsync).
 import type {
   Backend,
   CaptureSupport,
@@ -20,7 +21,7 @@ import type { Dispatch, GpuContext, GpuTensor } from '../kernel.js';
 import { BufferPool } from './pool.js';
 import { BufferUsage, MapMode } from './flags.js';
 import { PipelineCache } from './pipelines.js';
-import { CHUNK_BYTES, Recording, boundBytes, writeWords, type UniformSlot } from './capture.js';
+import { CHUNK_BYTES, Recording, boundBytes, writeWords, type Recorded, type UniformSlot } from './capture.js';
 import { workgroupNeeds } from './wgsl-reflect.js';
 import { SHADERS } from '../../shaders.gen.js';
 
@@ -153,10 +154,11 @@ export class WebGpuBackend implements Backend {
   }
 
   readonly capture: CaptureSupport = {
-    begin: () => this.beginCapture(),
+    begin: (opts) => this.beginCapture(opts?.dry),
     end: () => this.endCapture(),
     abort: () => this.abortCapture(),
-    replay: (r) => this.replay(r as Recording),
+    ready: (r) => this.ready(r as Recording),
+    replay: (r, opts) => this.replay(r as Recording, opts?.asRecorded),
     release: (r) => this.releaseCapture(r as Recording),
     describe: (r) => (r as Recording).describe(),
     profile: (r, runs) => this.profile(r as Recording, runs),
@@ -255,14 +257,17 @@ export class WebGpuBackend implements Backend {
     }
     this.checkPipeline(d, where);
     if (words && !this.recording && this.arenaUsed + uniformBytes > ARENA_BYTES) this.flush();
-    const { pipeline, layout } = this.pipelines.get({
+    const key = {
       shader: d.shader,
       defines: d.defines,
       overrides: d.overrides,
       outputs: d.outputs.length,
       inputs: d.inputs.length,
       uniform: !!words,
-    });
+    };
+    const dry = this.recording?.dry === true;
+    const layout = this.pipelines.layoutOf(key);
+    const pipeline = dry ? undefined : this.pipelines.get(key).pipeline;
     const buffers = [...d.outputs, ...d.inputs].map((t) => ('buffer' in t ? t.buffer : t));
     const entries: GPUBindGroupEntry[] = buffers.map((buffer, i) => ({ binding: i, resource: { buffer } }));
     let slot: UniformSlot | undefined;
@@ -281,13 +286,16 @@ export class WebGpuBackend implements Backend {
     if (this.recording) {
       const dynamic = typeof d.uniforms === 'function' ? d.uniforms : undefined;
       const uniforms = dynamic && slot ? { fn: dynamic, slot } : undefined;
-      this.recording.add(
-        { pipeline, bindGroup, x, y, z, uniforms, op, shader: d.shader, bytes: boundBytes(d) },
-        buffers,
-      );
+      const r: Recorded = { pipeline, key, bindGroup, x, y, z, uniforms, op, shader: d.shader, bytes: boundBytes(d) };
+      this.recording.add(r, buffers);
+      if (dry) {
+        // Recorded, not run: the pipeline is asked for now, with every other one of the step, and compiled meanwhile.
+        this.recording.waiting.push(this.pipelines.request(key).then((c) => void (r.pipeline ??= c.pipeline)));
+        return;
+      }
     }
     const pass = this.openPass();
-    pass.setPipeline(pipeline);
+    pass.setPipeline(pipeline!);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     this.dispatches++;
@@ -334,16 +342,18 @@ export class WebGpuBackend implements Backend {
 
   /**
    * Starts recording: every dispatch from now until `endCapture` runs as usual and is also kept, with its pipeline,
-   * bind group and uniform values, so the whole step can be replayed without running any JavaScript op code.
+   * bind group and uniform values, so the whole step can be replayed without running any JavaScript op code. `dry`:
+   * kept only, not run (the GPU does nothing), each pipeline asked for asynchronously (`ready` waits for them); the
+   * first replay with `asRecorded` then runs the step as recorded, uniforms included.
    */
-  beginCapture(): void {
+  beginCapture(dry = false): void {
     if (this.recording)
       throw new CaptureError(
         'beginCapture: a capture is already in progress (a compiled step run inside the capture of another step?)',
       );
     this.checkLost('capture');
     this.flush();
-    this.recording = new Recording();
+    this.recording = new Recording(dry);
   }
 
   /** Ends the recording; the buffers it used are pinned (never handed to anything else) until `releaseCapture`. */
@@ -352,8 +362,15 @@ export class WebGpuBackend implements Backend {
     if (!rec) throw new CaptureError('endCapture: no capture in progress');
     this.flush();
     this.recording = undefined;
+    rec.writeUniforms(this.device.queue); // a dry capture encoded nothing, so the flush wrote none of them
     this.pool.pin(rec.buffers);
     return rec;
+  }
+
+  /** Resolves when every pipeline of a dry capture is created; rejects with the first that failed. */
+  private async ready(rec: Recording): Promise<void> {
+    await Promise.all(rec.waiting);
+    rec.waiting.length = 0; // all there: fit asks before every step
   }
 
   /** Drops a recording that failed halfway (its work ran eagerly; nothing is kept). */
@@ -372,12 +389,15 @@ export class WebGpuBackend implements Backend {
    * functions, then encodes every recorded dispatch into the encoder, after the input copies. The submit waits for the
    * rest of this JavaScript task, so a read right after the step (its copy to a staging buffer) goes in the same
    * submit: one submit per step, read or not. A microtask submits it when nothing else has by the task's end.
+   * `asRecorded`: the uniforms as the capture left them (a dry capture's first run: the step it recorded). A pipeline
+   * still being created is made at once.
    */
-  replay(rec: Recording): void {
+  replay(rec: Recording, asRecorded = false): void {
     this.checkLost('replay');
     // A replay still in the encoder binds the uniforms this one rewrites (queue.writeBuffer runs before the encoder).
     if (this.replayPending) this.flush();
-    rec.refreshUniforms(this.device.queue);
+    rec.fillPipelines((k) => this.pipelines.get(k).pipeline);
+    if (!asRecorded) rec.refreshUniforms(this.device.queue);
     rec.encode(this.closePass());
     this.replayPending = true;
     this.dispatches += rec.dispatches.length;
@@ -401,6 +421,7 @@ export class WebGpuBackend implements Backend {
     if (this.recording)
       throw new CaptureError('profile: a capture is in progress; expected a recording that has ended');
     await this.sync();
+    rec.fillPipelines((k) => this.pipelines.get(k).pipeline);
     const ms = await rec.profile(this.device, runs);
     if (ms) {
       this.submits += runs;
