@@ -215,10 +215,10 @@ describe('wasm backend', () => {
     }
   });
 
-  it('training is bitwise the same on 1 and 4 threads (seed MLP, 6 steps of Adam)', async () => {
+  it('training is bitwise the same on 1 and 4 threads, replayed or eager (seed MLP, 6 steps of Adam)', async () => {
     const { train } = loadMnist();
     const part = train.slice(0, 6 * 64);
-    const weights = async (b: Backend) => {
+    const weights = async (b: Backend, replay = true) => {
       setDefaultBackend(b);
       setSeed(5);
       const m = seedModel('mlp', [28, 28, 1], 10);
@@ -227,7 +227,7 @@ describe('wasm backend', () => {
       await m.fit(
         { data: part.x, shape: part.xShape },
         { data: part.y, shape: part.yShape },
-        { batchSize: 64, seed: 2, verbose: 0 },
+        { batchSize: 64, seed: 2, verbose: 0, replay },
       );
       const w = await Promise.all(m.parameters().map((p) => p.data()));
       opt.dispose();
@@ -239,6 +239,9 @@ describe('wasm backend', () => {
     const four = await weights(wasm[4]!);
     expect(four.length).toBe(one.length);
     four.forEach((w, i) => expectSameBits(w, one[i]!, `parameter ${i}: 4 threads vs 1`));
+    // fit replays its captured step on wasm (after an eager first step): the same bits as every step eager.
+    const eager = await weights(wasm[1]!, false);
+    eager.forEach((w, i) => expectSameBits(one[i]!, w, `parameter ${i}: fit replayed vs eager`));
   });
 
   it('pools storage: a released block serves the next tensor of its size class; stats add up', async () => {

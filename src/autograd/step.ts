@@ -131,7 +131,7 @@ export class CompiledStep {
     const key = this.keyOf(backend, inputs);
     const hit = this.cache.get(key);
     if (hit) return backend.capture!.ready(hit.recording);
-    if (!this.canCapture(backend)) return;
+    if (!this.canCapture(backend) || !backend.capture!.dry) return;
     const tensors = this.tensorsOf(backend, inputs);
     try {
       this.capture(key, backend, tensors, true);

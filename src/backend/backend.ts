@@ -63,6 +63,11 @@ export interface CaptureSupport {
    */
   profile(recording: unknown, runs: number): Promise<number[] | undefined>;
   /**
+   * Whether `begin({ dry: true })` records without running (a backend with pipelines to create ahead). Where it is
+   * false, `prepare` has nothing to do: a dry capture would run the step.
+   */
+  readonly dry: boolean;
+  /**
    * Starts recording. `dry`: record without running (nothing reaches the GPU), asking for every pipeline the step
    * uses at once; `ready` waits for them, and the first replay `asRecorded` runs the step that was recorded.
    */

@@ -295,7 +295,10 @@ export class WasmBackend implements Backend {
   }
 
   readonly capture: CaptureSupport = {
-    begin: () => {
+    dry: false, // nothing to compile: prepare() is a no-op here
+    ready: () => Promise.resolve(),
+    begin: (opts) => {
+      if (opts?.dry) throw new CaptureError('beginCapture: the wasm backend has no dry capture (capture.dry is false)');
       if (this.recording)
         throw new CaptureError(
           'beginCapture: a capture is already in progress (a compiled step run inside the capture of another step?)',

@@ -154,6 +154,7 @@ export class WebGpuBackend implements Backend {
   }
 
   readonly capture: CaptureSupport = {
+    dry: true,
     begin: (opts) => this.beginCapture(opts?.dry),
     end: () => this.endCapture(),
     abort: () => this.abortCapture(),
