@@ -279,13 +279,18 @@ function showStatus(s: Status): void {
   renderStats();
 }
 
-/** The status line: while the first step has not finished, that the kernels compile (and for how long). */
+/**
+ * The status line: while the first step has not finished, that the kernels compile (how many of the step's pipelines
+ * exist, while some are still being created, and for how long).
+ */
 function statusText(): string {
   const t = trainer;
   if (!t) return 'loading…';
   if (t.status === 'running' && t.firstStepAt === undefined && t.startedAt !== undefined) {
     const s = Math.floor((performance.now() - t.startedAt) / 1000);
-    return `${backend.name === 'webgpu' ? 'compiling GPU kernels' : 'starting'}… ${s} s`;
+    if (backend.name !== 'webgpu') return `starting… ${s} s`;
+    const { compiled, pending } = wg.pipelineStats();
+    return `compiling GPU kernels${pending > 0 ? ` (${compiled} of ${compiled + pending})` : ''}… ${s} s`;
   }
   if (t.status === 'done') return `done: ${t.epochsDone} epochs`;
   return t.status;
