@@ -10,6 +10,7 @@ import { printTrain, runTrain, trainCases } from './train.js';
 import { generateCases, printGenerate, runGenerate } from './generate.js';
 import { printTransformer, runTransformer, transformerCases } from './transformer.js';
 import { attentionCases, printAttention } from './attention.js';
+import { onnxCases, printOnnx, runOnnx } from './onnx.js';
 
 export interface Family {
   name: string;
@@ -119,5 +120,14 @@ export const FAMILIES: Family[] = [
     unit: 'GFLOP/s',
     cases: attentionCases,
     print: printAttention,
+  },
+  {
+    name: 'onnx',
+    about:
+      'inference of the seed CNN and the char GPT exported from PyTorch to ONNX: wgnn (loadOnnx) on WebGPU vs onnxruntime-web webgpu, wgnn WASM vs onnxruntime-node; ms per batch',
+    unit: 'GFLOP/s',
+    cases: onnxCases,
+    run: runOnnx,
+    print: printOnnx,
   },
 ];
