@@ -15,6 +15,7 @@ import { NonFiniteError, OnnxError, ParseError } from '../src/errors.js';
 import { loadOnnx, OnnxGraph } from '../src/interop/onnx.js';
 import { toOnnx } from '../src/interop/onnx-export.js';
 import { savePyTorch } from '../src/interop/pytorch.js';
+import { main } from '../src/cli/main.js';
 import { gpt, layers as L, seedModel, Sequential, setSeed } from '../src/nn/index.js';
 import type { Loss } from '../src/nn/losses.js';
 import { adam } from '../src/optim/index.js';
@@ -409,4 +410,18 @@ describe('fuzz: hostile bytes give a typed error or a model, never a crash, a ha
     expect(memory(cpu).liveTensors).toBe(0);
     expect(performance.now() - start).toBeLessThan(60_000);
   }, 120_000);
+});
+
+describe('wgnn export --to pytorch of an ONNX file', () => {
+  it("writes model.safetensors and a model.py running the graph in PyTorch: onnxruntime's outputs within 1e-4", async () => {
+    const [out, err] = [join(dir, 'cli-cnn'), [] as string[]];
+    const code = await main(['export', join(dir, 'cnn.onnx'), out, '--to', 'pytorch'], {
+      out: () => {},
+      err: (l) => err.push(l),
+    });
+    expect(code, err.join('\n')).toBe(0);
+    const x = inputs('cnn', 2, 5);
+    const want = await ortRun(file('cnn'), x, [2, 1, 28, 28]);
+    expectClose(torchForward(out, x, [2, 1, 28, 28]), want, TOL, 'the CLI export in PyTorch vs onnxruntime');
+  });
 });
