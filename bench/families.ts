@@ -11,6 +11,7 @@ import { generateCases, printGenerate, runGenerate } from './generate.js';
 import { printTransformer, runTransformer, transformerCases } from './transformer.js';
 import { attentionCases, printAttention } from './attention.js';
 import { printTtfs, runTtfs, ttfsCases } from './ttfs.js';
+import { onnxCases, printOnnx, runOnnx } from './onnx.js';
 
 export interface Family {
   name: string;
@@ -129,5 +130,14 @@ export const FAMILIES: Family[] = [
     cases: ttfsCases,
     run: runTtfs,
     print: printTtfs,
+  },
+  {
+    name: 'onnx',
+    about:
+      'inference of the seed CNN and the char GPT exported from PyTorch to ONNX: wgnn (loadOnnx) on WebGPU vs onnxruntime-web webgpu, wgnn WASM vs onnxruntime-node; ms per batch',
+    unit: 'GFLOP/s',
+    cases: onnxCases,
+    run: runOnnx,
+    print: printOnnx,
   },
 ];

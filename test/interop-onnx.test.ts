@@ -2,18 +2,20 @@
 // MLP, the seed CNN, a ResNet-style block with batch norm, a char GPT) give onnxruntime's logits within 1e-4 on the CPU
 // backend and on WebGPU; 20 fine-tuning steps in wgnn lower their loss; an unsupported operator or attribute is an
 // OnnxError naming node, operator and opset; hostile files (crafted and mutated) give a typed error or a model. ONNX
-// out: wgnn models written by toOnnx give wgnn's outputs in onnxruntime-node and again through loadOnnx.
+// out: wgnn models written by toOnnx give wgnn's outputs in onnxruntime-node and again through loadOnnx; a fine-tuned
+// ONNX model exported by toPyTorch (a model.py running the same graph) gives them in PyTorch.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../src/backend/backend.js';
 import { backward, noGrad } from '../src/autograd/tape.js';
-import { NonFiniteError, OnnxError, ParseError, WgnnError } from '../src/errors.js';
+import { NonFiniteError, OnnxError, ParseError } from '../src/errors.js';
 import { loadOnnx, OnnxGraph } from '../src/interop/onnx.js';
 import { toOnnx } from '../src/interop/onnx-export.js';
+import { savePyTorch } from '../src/interop/pytorch.js';
+import { main } from '../src/cli/main.js';
 import { gpt, layers as L, seedModel, Sequential, setSeed } from '../src/nn/index.js';
 import type { Loss } from '../src/nn/losses.js';
 import { adam } from '../src/optim/index.js';
@@ -21,19 +23,20 @@ import { softmaxCrossEntropy } from '../src/ops/index.js';
 import { Rng } from '../src/rng.js';
 import { keep, memory, setDefaultBackend, tensor, tidy, type Tensor } from '../src/tensor.js';
 import { cpu, expectClose, gpuBackend } from './helpers.js';
+import { fuzzOnnx, makeOnnxModels, onnxFile, removeOnnxModels } from './onnx-fuzz.js';
 
-const PYTHON = '/usr/bin/python3';
-const SCRIPT = join(import.meta.dirname, '..', 'scripts', 'onnx_models.py');
 const TOL = { atol: 1e-4, rtol: 0 };
+const PYTHON = '/usr/bin/python3';
+const TORCH_SCRIPT = join(import.meta.dirname, '..', 'scripts', 'torch_interop.py');
 let dir: string;
-const file = (name: string) => new Uint8Array(readFileSync(join(dir, `${name}.onnx`)));
+const file = (name: string) => onnxFile(dir, name);
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'wgnn-onnx-'));
-  const opset = execFileSync(PYTHON, [SCRIPT, dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  expect(opset.trim()).toBe('17');
+  const made = makeOnnxModels();
+  dir = made.dir;
+  expect(made.opset).toBe('17');
 }, 120_000);
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => removeOnnxModels(dir));
 
 /** Per-sample input shape, and the vocabulary for token ids. */
 const MODELS = {
@@ -69,6 +72,29 @@ async function ortRun(bytes: Uint8Array, x: Float32Array | Int32Array, shape: nu
   const y = out[session.outputNames[0]!]!.data as Float32Array;
   await session.release();
   return y;
+}
+
+const TORCH_TOL = { atol: 1e-5, rtol: 1e-4 };
+/** PyTorch's output of the model.py in `folder` (scripts/torch_interop.py forward; it takes images NHWC). */
+function torchForward(folder: string, x: Float32Array | Int32Array, shape: number[]): Float32Array {
+  const [n, c, h, w] = shape as [number, number, number, number];
+  const nhwc =
+    shape.length === 4
+      ? Float32Array.from(
+          x,
+          (_, i) =>
+            x[
+              ((Math.floor(i / (h * w * c)) * c + (i % c)) * h + (Math.floor(i / (w * c)) % h)) * w +
+                (Math.floor(i / c) % w)
+            ]!,
+        )
+      : x;
+  writeFileSync(join(folder, 'x.bin'), new Uint8Array(nhwc.buffer, nhwc.byteOffset, nhwc.byteLength));
+  const args = ['forward', '--folder', folder, '--x', join(folder, 'x.bin'), '--out', join(folder, 'y.bin')];
+  const s = shape.length === 4 ? [n, h, w, c] : shape;
+  execFileSync(PYTHON, [TORCH_SCRIPT, ...args, '--shape', s.join(), ...(x instanceof Int32Array ? ['--int'] : [])]);
+  const b = readFileSync(join(folder, 'y.bin'));
+  return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4).slice();
 }
 
 /** Cross-entropy on the graph's logits [..., classes] against int32 labels [...]. */
@@ -286,7 +312,7 @@ describe('fine-tuning on WebGPU', () => {
   beforeAll(async () => setDefaultBackend(await gpuBackend()));
 
   for (const name of NAMES) {
-    it(`${name}: 20 Adam steps with fit lower the loss; toOnnx writes the tuned weights, onnxruntime gives wgnn's outputs`, async () => {
+    it(`${name}: 20 Adam steps with fit lower the loss; toOnnx writes the tuned weights, onnxruntime gives wgnn's outputs; toPyTorch's model.py gives them too`, async () => {
       const backend = await gpuBackend();
       setDefaultBackend(backend);
       const live = memory(backend).liveTensors;
@@ -311,6 +337,10 @@ describe('fine-tuning on WebGPU', () => {
       p.dispose();
       expectClose(await ortRun(await toOnnx(model), x.data, shape), tuned, TOL, `${name}: fine-tuned, exported`);
       expect(maxDiff(await ortRun(file(name), x.data, shape), tuned)).toBeGreaterThan(1e-3);
+      // And to PyTorch: model.py runs the same graph with the tuned weights and gives wgnn's logits.
+      const out = join(dir, `torch-${name}`);
+      await savePyTorch(model, out);
+      expectClose(torchForward(out, x.data, shape), tuned, TORCH_TOL, `${name}: fine-tuned, exported to PyTorch`);
       model.dispose();
       optimizer.dispose();
       expect(memory(backend).liveTensors).toBe(live);
@@ -368,43 +398,11 @@ function catchError(fn: () => unknown): unknown {
 describe('fuzz: hostile bytes give a typed error or a model, never a crash, a hang or a huge allocation', () => {
   beforeAll(() => setDefaultBackend(cpu));
 
-  /** Loads (which runs the graph once on zeros where its input shape is fixed); anything but a WgnnError fails. */
-  function tryLoad(bytes: Uint8Array, what: string): 'ok' | 'error' {
-    try {
-      loadOnnx(bytes).dispose();
-      return 'ok';
-    } catch (e) {
-      if (!(e instanceof WgnnError)) throw new Error(`${what}: ${String(e)}`, { cause: e });
-      return 'error';
-    }
-  }
-
   it('truncations, wrong wire types and 4000 seeded byte mutations of the four models', () => {
     const start = performance.now();
-    const counts = { ok: 0, error: 0 };
-    const rng = new Rng(17);
-    for (const name of ['mlp', 'resnet', 'gpt', 'cnn'] as const) {
-      const good = file(name);
-      // Truncated at 40 offsets, and every byte of the header region set to a tag of wire type 7 (none such exists).
-      for (let k = 0; k < 40; k++) counts[tryLoad(good.slice(0, Math.floor((good.length * k) / 40)), `${name} cut`)]++;
-      for (let i = 0; i < 16; i++) {
-        const b = good.slice();
-        b[i] = (b[i]! & 0xf8) | 7;
-        counts[tryLoad(b, `${name} wire type at ${i}`)]++;
-      }
-      // The CNN's weights are most of its bytes: fewer mutations of it keep the test short.
-      const rounds = name === 'cnn' ? 250 : 1250;
-      for (let k = 0; k < rounds; k++) {
-        const b = good.slice();
-        const edits = 1 + rng.int(0, 4);
-        for (let e = 0; e < edits; e++) {
-          // Mostly near the structure (node lists, attributes, dims): the front and the tail of the file.
-          const at = rng.uniform() < 0.5 ? rng.int(0, Math.min(b.length, 4096)) : rng.int(0, b.length);
-          b[at] = rng.uniform() < 0.5 ? rng.int(0, 256) : b[at]! ^ (1 << rng.int(0, 8));
-        }
-        counts[tryLoad(b, `${name} mutation ${k}`)]++;
-      }
-    }
+    const models = Object.fromEntries((['mlp', 'resnet', 'gpt', 'cnn'] as const).map((n) => [n, file(n)]));
+    // The CNN's weights are most of its bytes: fewer mutations of it keep the test short.
+    const counts = fuzzOnnx(models, { mlp: 1250, resnet: 1250, gpt: 1250, cnn: 250 }, 17, true);
     expect(counts.ok + counts.error).toBe(4 * 56 + 3 * 1250 + 250);
     // Both outcomes occur: a flipped weight byte still loads, a broken structure does not.
     expect(counts.error, JSON.stringify(counts)).toBeGreaterThan(100);
@@ -412,4 +410,18 @@ describe('fuzz: hostile bytes give a typed error or a model, never a crash, a ha
     expect(memory(cpu).liveTensors).toBe(0);
     expect(performance.now() - start).toBeLessThan(60_000);
   }, 120_000);
+});
+
+describe('wgnn export --to pytorch of an ONNX file', () => {
+  it("writes model.safetensors and a model.py running the graph in PyTorch: onnxruntime's outputs within 1e-4", async () => {
+    const [out, err] = [join(dir, 'cli-cnn'), [] as string[]];
+    const code = await main(['export', join(dir, 'cnn.onnx'), out, '--to', 'pytorch'], {
+      out: () => {},
+      err: (l) => err.push(l),
+    });
+    expect(code, err.join('\n')).toBe(0);
+    const x = inputs('cnn', 2, 5);
+    const want = await ortRun(file('cnn'), x, [2, 1, 28, 28]);
+    expectClose(torchForward(out, x, [2, 1, 28, 28]), want, TOL, 'the CLI export in PyTorch vs onnxruntime');
+  });
 });

@@ -12,13 +12,14 @@ import { FASHION_MNIST_DIR, loadIdxDataset } from '../data/fashion.js';
 import { loadMnist } from '../data/mnist.js';
 import { ArgumentError, WgnnError } from '../errors.js';
 import { init, shutdown } from '../init.js';
+import { loadOnnx } from '../interop/onnx.js';
 import { savePyTorch } from '../interop/pytorch.js';
 import { Sequential, setSeed } from '../nn/index.js';
 import { seedModel } from '../nn/models.js';
 import { sampleGpt, trainGpt, type GptSampleOptions, type GptTrainOptions } from './gpt.js';
 import * as optim from '../optim/index.js';
 import { OPTIMIZERS, optimizerPreset } from '../optim/presets.js';
-import { checkWritable } from '../platform/fs.js';
+import { checkWritable, readFile } from '../platform/fs.js';
 import { saveOrRescue } from './save.js';
 import { cosineDecay, exponentialDecay, stepDecay, type Schedule } from '../optim/schedules.js';
 import { memory } from '../tensor.js';
@@ -256,7 +257,7 @@ async function evaluate(path: string, o: CommonOptions, io: CliIo): Promise<void
 /** `wgnn export --to pytorch`: the model's weights under PyTorch's names and a model.py defining it. */
 async function exportModel(path: string, outdir: string, io: CliIo): Promise<void> {
   await init({ backend: 'cpu' }); // only reads the weights
-  const model = await Sequential.load(path);
+  const model = path.endsWith('.onnx') ? loadOnnx(await readFile(path)) : await Sequential.load(path);
   try {
     await savePyTorch(model, outdir);
   } finally {
@@ -411,7 +412,7 @@ function program(io: CliIo, exit: (code: number) => void): Command {
   cli
     .command('export')
     .description('write a saved model for another framework: PyTorch (model.safetensors with its names, model.py)')
-    .argument('<model>', 'weights written by train (or any Sequential.save / GPT file)')
+    .argument('<model>', 'weights written by train (or any Sequential.save / GPT file), or an ONNX file (.onnx)')
     .argument('<outdir>', 'folder to write into (made if missing)')
     .addOption(new Option('--to <format>', 'the target framework').choices(['pytorch']).makeOptionMandatory())
     .action(async (model: string, outdir: string) => exportModel(model, outdir, io));

@@ -242,6 +242,20 @@ export class OnnxGraph extends Layer {
     return { model: this.plan.model, weights };
   }
 
+  /**
+   * The checked plan, each float initializer's field, the conv kernels stored [R,S,C,K], and whether a final softmax
+   * may be skipped for logits: what `toPyTorch` writes as a torch module running the same graph.
+   * @internal
+   */
+  planForExport(): {
+    plan: OnnxPlan;
+    fields: ReadonlyMap<string, string>;
+    convW: ReadonlySet<string>;
+    softmaxOut: boolean;
+  } {
+    return { plan: this.plan, fields: this.fields, convW: this.convW, softmaxOut: this.softmaxOut !== undefined };
+  }
+
   /** The opset the graph was exported with. */
   get opset(): number {
     return this.plan.opset;

@@ -9,6 +9,8 @@ import { Sequential } from '../nn/sequential.js';
 import { slideWindow, type Padding, type Pair } from '../ops/window.js';
 import { writeFileAtomic } from '../platform/fs.js';
 import { keep, tensor } from '../tensor.js';
+import { OnnxGraph } from './onnx.js';
+import { onnxTorchPlan } from './onnx-torch.js';
 import { LOADER, PRELUDE } from './torch-source.js';
 
 /**
@@ -43,6 +45,7 @@ export interface TorchPlan {
 
 const SAME: Layout = { kind: 'same' };
 const LINEAR: Layout = { kind: 'linear' };
+const CONV: Layout = { kind: 'conv' };
 const py = (v: unknown): string => (typeof v === 'boolean' ? (v ? 'True' : 'False') : JSON.stringify(v));
 const tuple = (p: readonly number[]): string => `(${p.join(', ')})`;
 const pairOf = (v: Pair): [number, number] => (typeof v === 'number' ? [v, v] : [v[0], v[1]]);
@@ -399,6 +402,12 @@ export function torchPlan(model: Sequential): TorchPlan {
       `toPyTorch: expected a wgnn Sequential (or GPT) model, got ${Object.prototype.toString.call(model)}`,
     );
   if (model.layers.length === 0) throw new ArgumentError('toPyTorch: the model has no layers');
+  const only = model.layers[0];
+  if (model.layers.length === 1 && only instanceof OnnxGraph) {
+    const p = onnxTorchPlan(only);
+    const entries = p.entries.map((e) => ({ wgnn: e.wgnn, torch: e.torch, layout: e.conv ? CONV : SAME }));
+    return { entries, tied: {}, modelSource: p.modelSource, input: p.input };
+  }
   inputShapeOf(model);
   return isGptStack(model.layers) ? gptPlan(model) : sequentialPlan(model);
 }
