@@ -22,9 +22,9 @@ const BUDGET = {
   'src/platform': 450, // + threads.ts: worker threads for the WASM backend
   src: 800, // init's choice of the WASM backend on software adapters
   shaders: 3400, // + the fused attention kernels (attention_fwd, attention_bwd_q, attention_bwd_kv and their include)
-  test: 14150, // + the GPT's tests (gpt.test.ts, the CLI's GPT path, the PyTorch parity), interop-pytorch.test.ts; the WASM backend in the browser (e2e/wasm.test.ts)
-  bench: 5600, // + the transformer family (bench/transformer.ts, its GPT for TF.js and jax-js) and the attention family
-  demo: 2950, // + the GPT page (gpt.html, gpt.ts, gpt-run.ts)
+  test: 16300, // + the browser tests of the MNIST page's evaluation/controls/layout, the results pages, the demo on wasm; wasm replay; the ONNX fuzz's second tier
+  bench: 6900, // + the CPU suite (bench/wasm.ts: wgnn wasm vs jax-js and TF.js WASM), time to first step (ttfs.ts), ONNX inference vs onnxruntime (onnx.ts)
+  demo: 4100, // + the evaluation view (evaluation.ts), the results listing and number formats, the wasm banner
   examples: 200, // + examples/gpt.ts
   scripts: 700, // + bench-device.sh runs the transformer family and its PyTorch reference
 };
