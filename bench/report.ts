@@ -20,7 +20,24 @@ export interface RunInfo {
   options: Record<string, unknown>;
   /** Each peer asked for: its description, or 'unavailable: why'. */
   peers: Partial<Record<Engine, string>>;
+  /** Display names of the run's engine keys where they are not ENGINE_NAMES' (a CPU suite's 'tfjs' is TF.js WASM). */
+  names?: Record<string, string>;
 }
+
+/** Keys of wgnn's own engines in a row: wgnn, wgnn1 (the wasm backend on one thread), webgpu (beside a CPU suite). */
+const OWN = /^(wgnn|webgpu)/;
+/** Peers that are not in ENGINES (a family's own): their names. */
+const OTHER_NAMES: Record<string, string> = { ort: 'onnxruntime' };
+
+/** The name the page and the tables give an engine key of `run`. */
+export const engineName = (run: Pick<RunInfo, 'names'>, key: string): string =>
+  run.names?.[key] ?? ENGINE_NAMES[key as Engine] ?? OTHER_NAMES[key] ?? key;
+
+/** A row's engine keys: ENGINES' first, in their order, then any other a family wrote, in the row's order. */
+export const engineKeys = (row: Pick<Row, 'engines'>): string[] => {
+  const keys = Object.keys(row.engines);
+  return [...ENGINES.filter((e) => keys.includes(e)), ...keys.filter((k) => !ENGINES.includes(k as Engine))];
+};
 
 export interface Report extends RunInfo {
   roofline: Roofline & { computeGFLOPs?: number; computeFrom?: string };
@@ -42,7 +59,8 @@ export function suiteName(ran: Iterable<string>, all: string[]): string {
 export interface Derived {
   /** Which timer the row's ms come from: GPU timestamps when every timed engine has them, else wall clock. */
   timer: 'gpu' | 'wall';
-  ms: Partial<Record<Engine, number>>;
+  /** Median ms of each timed engine key (ENGINES', and a family's own, such as wgnn1 or ort). */
+  ms: Partial<Record<string, number>>;
   /** wgnn's GFLOP/s (compute-bound) or GB/s (memory-bound). */
   rate?: number;
   /** wgnn's rate as a % of the ceiling that applies. */
@@ -56,17 +74,18 @@ const statsOf = (e: EngineResult | undefined, timer: 'gpu' | 'wall'): Stats | un
 
 export function derive(row: Row, ceil: { gflops?: number; gbs?: number }): Derived | undefined {
   if (row.skipped) return undefined;
-  const timed = ENGINES.filter((e) => row.engines[e]?.status === 'ok' && row.engines[e]?.timing);
-  const timer = timed.length > 0 && timed.every((e) => row.engines[e]!.timing!.gpu) ? 'gpu' : 'wall';
-  const ms: Partial<Record<Engine, number>> = {};
-  for (const e of timed) ms[e] = row.engines[e]!.timing![timer]!.median;
+  const engines = row.engines as Record<string, EngineResult | undefined>;
+  const timed = engineKeys(row).filter((e) => engines[e]?.status === 'ok' && engines[e]?.timing);
+  const timer = timed.length > 0 && timed.every((e) => engines[e]!.timing!.gpu) ? 'gpu' : 'wall';
+  const ms: Partial<Record<string, number>> = {};
+  for (const e of timed) ms[e] = engines[e]!.timing![timer]!.median;
   const d: Derived = { timer, ms };
   const w = ms.wgnn;
   if (w !== undefined) {
     d.rate = row.bound === 'compute' ? row.flops! / (w * 1e6) : row.bytes / (w * 1e6);
     const c = row.bound === 'compute' ? ceil.gflops : ceil.gbs;
     if (c) d.pctOfCeiling = (100 * d.rate) / c;
-    const peers = (['tfjs', 'jax'] as const).map((e) => ms[e]).filter((x): x is number => x !== undefined);
+    const peers = timed.filter((e) => !OWN.test(e)).map((e) => ms[e]!);
     if (peers.length) d.ratio = Math.min(...peers) / w;
   }
   return d;

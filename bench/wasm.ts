@@ -348,6 +348,7 @@ export async function runWasmSuite(gpu: wg.WebGpuBackend, info: RunInfo, quick: 
   const report: WasmReport = {
     ...info,
     suite: 'wasm',
+    names: NAMES,
     wgnn: { wgnn: engines.wasm.description, wgnn1: engines.wasm1.description, webgpu: gpu.description },
     cpu: { model: cpus()[0]?.model.trim() ?? 'unknown', logicalCores: availableParallelism() },
     roofline: {},

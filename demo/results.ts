@@ -6,8 +6,8 @@
 // The numbers are bench/report.ts's own: derive() gives each engine's ms (GPU timestamps when every timed engine has
 // them, else wall clock), wgnn's % of the ceiling and the ratio; only the peers' rates are computed here, as derive
 // computes wgnn's (work / time). Of bench/, the build keeps only derive() and the engine names (tree-shaken).
-import { ENGINES, ENGINE_NAMES, type Engine, type EngineResult } from '../bench/harness.js';
-import { derive, type Report } from '../bench/report.js';
+import { ENGINES, ENGINE_NAMES, type EngineResult } from '../bench/harness.js';
+import { derive, engineKeys, engineName, type Report } from '../bench/report.js';
 import { groupedBars, type Bar, type Series } from './bars.js';
 import { fmtTime } from './format.js';
 import { byDate, label, suiteOf, supersedes, type Listed } from './listing.js';
@@ -21,9 +21,9 @@ const COMMITTED: Record<string, () => Promise<unknown>> = Object.fromEntries(
   ),
 );
 
-// By engine, in ENGINES order: an engine bench/harness.ts adds later gets the next colour, not a type error here.
+// By engine: ENGINES' in their order, then a family's own engines (wgnn1, webgpu, ort) in a family's order.
 const PALETTE = ['#1d4ed8', '#f59e0b', '#059669', '#db2777', '#7c3aed', '#0891b2', '#65a30d'];
-const color = (e: Engine): string => PALETTE[ENGINES.indexOf(e) % PALETTE.length]!;
+const color = (i: number): string => PALETTE[i % PALETTE.length]!;
 const STATUS_TEXT: Record<EngineResult['status'], string> = {
   ok: 'untimed',
   'n/a': 'n/a',
@@ -113,9 +113,16 @@ function facts(r: Report, source: string): HTMLElement {
 }
 
 /** One family: a chart of every engine's rate (ms when the family's rows do not all have flops or bytes) and a table. */
-function familySection(name: string, rows: Row[], ceil: { gflops?: number; gbs?: number }): HTMLElement {
+function familySection(
+  name: string,
+  rows: Row[],
+  ceil: { gflops?: number; gbs?: number },
+  run: Pick<Report, 'names'>,
+): HTMLElement {
   const derived = rows.map((r) => derive(r, ceil));
-  const engines = ENGINES.filter((e) => rows.some((r) => r.engines[e]));
+  const engines = [...new Set(rows.flatMap(engineKeys))];
+  const cell = (r: Row, e: string) => (r.engines as Record<string, EngineResult | undefined>)[e];
+  const NAME = (e: string) => engineName(run, e);
   const peers = engines.filter((e) => e !== 'wgnn');
   const bound = rows[0]!.bound;
   const work = (r: Row) => (r.bound === 'compute' ? r.flops : r.bytes) ?? 0;
@@ -129,26 +136,26 @@ function familySection(name: string, rows: Row[], ceil: { gflops?: number; gbs?:
     const d = derived[i];
     if (!d) return [];
     const bars = engines.flatMap((e): Bar[] => {
-      const x = r.engines[e];
+      const x = cell(r, e);
       if (!x) return [];
       const ms = d.ms[e];
       if (ms === undefined)
         return [{ series: e, missing: STATUS_TEXT[x.status], title: x.why ?? STATUS_TEXT[x.status] }];
       const s = x.timing![d.timer]!;
       const title =
-        `${ENGINE_NAMES[e]}${x.kernel ? ` (${x.kernel})` : ''}: ${fmtTime(ms)}${d.timer === 'wall' ? ' wall clock' : ''} (${fmtTime(s.min)} – ${fmtTime(s.max)})` +
+        `${NAME(e)}${x.kernel ? ` (${x.kernel})` : ''}: ${fmtTime(ms)}${d.timer === 'wall' ? ' wall clock' : ''} (${fmtTime(s.min)} – ${fmtTime(s.max)})` +
         `${rated ? `, ${fmt(value(r, ms))} ${unit}` : ''}${x.note ? `\n${x.note}` : ''}`;
       return [{ series: e, value: value(r, ms), title }];
     });
     return [{ label: r.label, bars }];
   });
-  const series: Series[] = engines.map((e) => ({ key: e, label: ENGINE_NAMES[e], color: color(e) }));
+  const series: Series[] = engines.map((e, i) => ({ key: e, label: NAME(e), color: color(i) }));
 
   const head = [
     'case',
     'timer',
-    ...engines.map((e) => `${ENGINE_NAMES[e]} time`),
-    ...(rated ? engines.map((e) => `${ENGINE_NAMES[e]} ${unit}`) : []),
+    ...engines.map((e) => `${NAME(e)} time`),
+    ...(rated ? engines.map((e) => `${NAME(e)} ${unit}`) : []),
     ...(rated ? ['wgnn % of ceiling'] : []),
     ...(peers.length ? ['ratio'] : []),
   ];
@@ -160,13 +167,13 @@ function familySection(name: string, rows: Row[], ceil: { gflops?: number; gbs?:
       tr.append(h('td', {}, r.label), h('td', { colSpan: head.length - 1, className: 'skipped' }, r.skipped ?? ''));
       return tr;
     }
-    const msCell = (e: Engine) => {
-      const x = r.engines[e];
+    const msCell = (e: string) => {
+      const x = cell(r, e);
       const ms = d.ms[e];
       if (ms !== undefined) return h('td', { className: 'time' }, fmtTime(ms));
       return h('td', { title: x?.why ?? '', className: x ? 'missing' : '' }, x ? STATUS_TEXT[x.status] : '—');
     };
-    const rateCell = (e: Engine) => {
+    const rateCell = (e: string) => {
       const ms = d.ms[e];
       return h('td', {}, ms === undefined ? '—' : fmt(value(r, ms)));
     };
@@ -241,6 +248,7 @@ function show(l: Listed): void {
         f,
         r.rows.filter((row) => row.family === f),
         ceil,
+        r,
       ),
     ),
   );
