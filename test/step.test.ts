@@ -9,8 +9,10 @@ import { compileStep } from '../src/autograd/step.js';
 import { loadMnist } from '../src/data/mnist.js';
 import { CaptureError } from '../src/errors.js';
 import { StepMeter, layers, sequential, setSeed, trainStep, type Sequential } from '../src/nn/index.js';
+import { gpt } from '../src/nn/gpt.js';
+import { Rng } from '../src/rng.js';
 import { seedModel } from '../src/nn/models.js';
-import { adam, exponentialDecay, sgd, type Schedule } from '../src/optim/index.js';
+import { adam, adamw, exponentialDecay, sgd, type Schedule } from '../src/optim/index.js';
 import { mean } from '../src/ops/reduce.js';
 import { square } from '../src/ops/unary.js';
 import { sub } from '../src/ops/binary.js';
@@ -416,6 +418,32 @@ describe('step replay [wasm]', () => {
       expect(replay.losses).toEqual(eager.losses);
       bitwise(replay.w, eager.w);
     }
+  });
+
+  it('replay = eager, bitwise: a tiny GPT (attention runs its CPU reference on wasm, replayed on the pinned blocks)', async () => {
+    const run = async (replay: boolean) => {
+      const m = gpt({ vocabSize: 11, blockSize: 8, layers: 1, heads: 2, dim: 16, dropout: 0, seed: 3 });
+      const opt = adamw({ lr: 1e-2, weightDecay: 0.1 });
+      const step = trainStep(m, { optimizer: opt, loss: 'sparseCategoricalCrossentropy', replay });
+      const meter = new StepMeter(step);
+      const rng = new Rng(4);
+      const losses: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const ids = () => ({ data: Int32Array.from({ length: 2 * 8 }, () => rng.int(0, 11)), shape: [2, 8] });
+        step.run(ids(), ids());
+        meter.ran(2);
+        losses.push((await meter.read()).loss!);
+      }
+      const w = await Promise.all(m.parameters().map((p) => p.data() as Promise<Float32Array>));
+      step.dispose();
+      opt.dispose();
+      m.dispose();
+      return { losses, w };
+    };
+    const eager = await run(false);
+    const replay = await run(true);
+    expect(replay.losses).toEqual(eager.losses);
+    bitwise(replay.w, eager.w);
   });
 
   it("a replay runs the capture's kernel calls (no op dispatch in JavaScript); profile times each; reads cannot be captured", async () => {

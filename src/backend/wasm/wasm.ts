@@ -163,7 +163,9 @@ export class WasmBackend implements Backend {
     const blocks = [...inputs.map((i) => this.block(i.handle)), o, ...(x ? [x] : [])];
     try {
       if (kernel === 'reference') {
-        const ref = () => this.reference(op, inputs, out, attrs, o, aux && x && { spec: aux, block: x });
+        // The blocks, not the handles: a replay runs after the capture's tensors were disposed (their blocks pinned).
+        const ins = inputs.map((i, k) => ({ block: blocks[k]!, spec: i.spec }));
+        const ref = () => this.reference(op, ins, out, attrs, o, aux && x && { spec: aux, block: x });
         ref();
         this.recordRerun(op.name, blocks, ref);
         return { out: o, aux: x };
@@ -188,8 +190,11 @@ export class WasmBackend implements Backend {
     if (kernel === undefined) throw new BackendError(`wasm: no in-place kernel '${op.name}'`);
     const blocks = [...targets, ...inputs].map((i) => this.block(i.handle));
     if (kernel === 'reference') {
+      const on = (list: StorageInput[], from: number) =>
+        list.map((i, k) => ({ block: blocks[from + k]!, spec: i.spec }));
+      const [ts, ins] = [on(targets, 0), on(inputs, targets.length)];
       const ref = () =>
-        op.cpu({ targets: targets.map((t) => this.cpuInput(t)), inputs: inputs.map((i) => this.cpuInput(i)), attrs });
+        op.cpu({ targets: ts.map((t) => this.cpuInput(t)), inputs: ins.map((i) => this.cpuInput(i)), attrs });
       ref();
       this.recordRerun(op.name, blocks, ref);
       return;
@@ -416,8 +421,9 @@ export class WasmBackend implements Backend {
     return { ptr: this.block(i.handle).ptr, shape: i.spec.shape, dtype: i.spec.dtype };
   }
 
-  private cpuInput(i: StorageInput): CpuInput {
-    return { data: this.view(this.block(i.handle), i.spec.dtype), shape: i.spec.shape, dtype: i.spec.dtype };
+  /** A view of a block for a CPU reference, made when it runs (the memory may have grown since the block was made). */
+  private cpuInput({ block, spec }: { block: Block; spec: TensorSpec }): CpuInput {
+    return { data: this.view(block, spec.dtype), shape: spec.shape, dtype: spec.dtype };
   }
 
   /** Runs `k` with scratch allocators whose blocks go back to the pool when it returns. */
@@ -446,7 +452,7 @@ export class WasmBackend implements Backend {
   /** The op's CPU reference on views of the shared memory, its result written into the op's blocks. */
   private reference<A>(
     op: Kernel<A>,
-    inputs: StorageInput[],
+    inputs: { block: Block; spec: TensorSpec }[],
     out: TensorSpec,
     attrs: A,
     o: Block,
