@@ -21,18 +21,20 @@ const MAX_TASKS = (1 << TASK_BITS) - 1;
 /** A CLAIM value no round has: written first when a round starts, so no claim of the last round can succeed. */
 const CLOSED = -1;
 /**
- * Checks of the round number a worker makes before sleeping (a few microseconds): enough to catch the next kernel
- * of the same op; short, because on a machine busy with other processes a spinning worker takes the core the caller
- * needs (seed MLP step at load ~16 on 2 cores, 2 threads, median: 2.49 ms spinning 20000, 1.92 ms at 2000, 1.89 at 0).
+ * Checks of the round number a worker makes before sleeping (a fraction of a millisecond): long enough to carry it
+ * from one kernel of a step to the next, and across the step's read, without a wake-up, whose latency dominates a
+ * small step. Seed MLP step b64, 2 threads on 2 cores, medians (1 thread: 0.90-0.96 ms quiet): 0.90 ms at 2000 checks,
+ * 0.80 at 20000, 0.57 at 200000 on a quiet machine; 1.89 vs 0.95 ms at 2000 vs 200000 beside two busy processes, and
+ * 1.40-1.73 vs 0.99-1.06 beside six. (An earlier measurement at load ~16 favoured 2000 over 20000: 1.92 vs 2.49 ms.)
  */
-const SPIN = 2000;
+const SPIN = 200_000;
 /** Bytes the control block needs in the shared memory. */
 export const CONTROL_BYTES = ARGS_AT + 8 * MAX_ARGS;
 
 // The worker's loop. It reads the round's kernel and arguments, then claims tasks while CLAIM still holds this
 // round's tag: a claim can succeed only before the caller closes the round (after every task is done), so the
-// arguments it read were this round's, never half of the next one's. A short spin before sleeping saves the wake-up
-// latency between the consecutive kernels of one op.
+// arguments it read were this round's, never half of the next one's. A spin before sleeping saves the wake-up
+// latency between the consecutive kernels of a step.
 const WORKER = `
 listen((m) => {
   const inst = new WebAssembly.Instance(m.module, { env: { memory: m.memory, abort() { throw new Error('abort'); } } });
