@@ -65,6 +65,16 @@ async function train(
   return { losses, w };
 }
 
+/** An MLP whose step has per-step state: dropout's seed and batch norm's running statistics. */
+const dropoutMlp = () =>
+  sequential([
+    layers.flatten({ inputShape: [28, 28, 1] }),
+    layers.dense({ units: 64, activation: 'relu' }),
+    layers.batchNormalization(),
+    layers.dropout({ rate: 0.3, seed: 5 }),
+    layers.dense({ units: 10, activation: 'softmax' }),
+  ]);
+
 const bitwise = (a: Float32Array[], b: Float32Array[]) => {
   expect(a.length).toBe(b.length);
   a.forEach((x, i) =>
@@ -82,16 +92,8 @@ describe('step replay [webgpu]', () => {
   });
 
   it('replay = eager with dropout and batch norm (seeds and running statistics advance per replay)', async () => {
-    const mlp = () =>
-      sequential([
-        layers.flatten({ inputShape: [28, 28, 1] }),
-        layers.dense({ units: 64, activation: 'relu' }),
-        layers.batchNormalization(),
-        layers.dropout({ rate: 0.3, seed: 5 }),
-        layers.dense({ units: 10, activation: 'softmax' }),
-      ]);
-    const eager = await train(mlp, false, 20 * 32, 32);
-    const replay = await train(mlp, true, 20 * 32, 32);
+    const eager = await train(dropoutMlp, false, 20 * 32, 32);
+    const replay = await train(dropoutMlp, true, 20 * 32, 32);
     expect(replay.losses).toEqual(eager.losses);
     bitwise(replay.w, eager.w);
   });
@@ -401,17 +403,9 @@ describe('step replay [wasm]', () => {
 
   it('replay = eager, bitwise: the seed CNN (Adam, decaying learning rate) and an MLP with dropout and batch norm', async () => {
     const cnn = () => seedModel('cnn', [28, 28, 1], 10);
-    const mlp = () =>
-      sequential([
-        layers.flatten({ inputShape: [28, 28, 1] }),
-        layers.dense({ units: 64, activation: 'relu' }),
-        layers.batchNormalization(),
-        layers.dropout({ rate: 0.3, seed: 5 }),
-        layers.dense({ units: 10, activation: 'softmax' }),
-      ]);
     for (const [make, steps, batch] of [
       [cnn, 12, 8],
-      [mlp, 20, 32],
+      [dropoutMlp, 20, 32],
     ] as const) {
       const eager = await train(make, false, steps * batch, batch);
       const replay = await train(make, true, steps * batch, batch);
