@@ -27,13 +27,13 @@ struct Params {
   ldv: vec4u,
 }
 
-const TX: u32 = 8u;
-const TY: u32 = 8u;
+override TX: u32 = 8u;
+override TY: u32 = 8u;
 // Register arrays are sized by consts: at most 4 rows and 4 columns of a score tile per thread, and 4 quads of a
 // head dim (4 quads x 4 lanes x TX = 128, the largest head dim the fused kernels take).
-const R_MAX: u32 = 4u;
-const C_MAX: u32 = 4u;
-const Q_MAX: u32 = 4u;
+const R_MAX: u32 = 8u;
+const C_MAX: u32 = 8u;
+const Q_MAX: u32 = 8u;
 // Rows and columns per thread (tile sizes BR = RQ·TY, BC = CK·TX; the op picks them to fit workgroup memory).
 override RQ: u32 = 4u;
 override CK: u32 = 4u;

@@ -3,7 +3,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Backend, TypedArray } from '../src/backend/backend.js';
 import { CpuBackend } from '../src/backend/cpu/cpu.js';
-import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
+import { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
 import { backward, noGrad } from '../src/autograd/tape.js';
 import { ArgumentError, ShapeError } from '../src/errors.js';
 import {
@@ -27,8 +27,16 @@ import { memory, tensor, tidy, type Tensor } from '../src/tensor.js';
 import { cpu, expectClose, gpuBackend } from './helpers.js';
 
 let gpu: WebGpuBackend;
+/** The same device driven as a GPU adapter is: lavapipe is a software one, whose fused kernels take other tiles. */
+let gpuTiles: WebGpuBackend;
 beforeAll(async () => {
   gpu = await gpuBackend();
+  gpuTiles = new WebGpuBackend(gpu.device, {
+    vendor: 'test',
+    architecture: 'gpu',
+    device: 'test',
+    description: 'test',
+  });
 });
 const cpu64 = new CpuBackend({ float64: true });
 const TOL = { atol: 2e-5, rtol: 1e-4 };
@@ -44,6 +52,8 @@ interface Case {
   /** Shape of an additive mask, random with about a quarter -Infinity (never a whole row). */
   mask?: number[];
   scale?: number;
+  /** Also through the fused kernels as a GPU adapter tiles them (a few cases: each tile compiles apart, slowly here). */
+  gpuTiles?: true;
 }
 const label = (c: Case) =>
   `B${c.B} H${c.H} Tq${c.Tq} Tk${c.Tk} Dh${c.Dh} Dv${c.Dv}${c.causal ? ' causal' : ''}` +
@@ -52,16 +62,16 @@ const label = (c: Case) =>
 const CASES: Case[] = [
   { B: 1, H: 1, Tq: 1, Tk: 1, Dh: 16, Dv: 16, causal: true },
   { B: 2, H: 3, Tq: 7, Tk: 7, Dh: 16, Dv: 16, causal: true },
-  { B: 1, H: 2, Tq: 33, Tk: 33, Dh: 32, Dv: 32, causal: true },
-  { B: 2, H: 2, Tq: 7, Tk: 7, Dh: 80, Dv: 80 },
+  { B: 1, H: 2, Tq: 33, Tk: 33, Dh: 32, Dv: 32, causal: true, gpuTiles: true },
+  { B: 2, H: 2, Tq: 7, Tk: 7, Dh: 80, Dv: 80, gpuTiles: true },
   { B: 1, H: 2, Tq: 7, Tk: 7, Dh: 80, Dv: 80, causal: true },
-  { B: 2, H: 1, Tq: 1, Tk: 33, Dh: 32, Dv: 16, causal: true },
+  { B: 2, H: 1, Tq: 1, Tk: 33, Dh: 32, Dv: 16, causal: true, gpuTiles: true },
   { B: 1, H: 3, Tq: 5, Tk: 9, Dh: 16, Dv: 8, causal: true },
   { B: 2, H: 2, Tq: 7, Tk: 9, Dh: 16, Dv: 8, mask: [7, 9], scale: 0.3 },
   { B: 2, H: 2, Tq: 7, Tk: 7, Dh: 32, Dv: 16, causal: true, mask: [2, 1, 7, 7] },
   // B·H = 65664 products: matmul's batch grid dimension past the 65535 workgroups of one dispatch, split in two.
   { B: 128, H: 513, Tq: 2, Tk: 2, Dh: 16, Dv: 16, causal: true },
-  { B: 1, H: 2, Tq: 9, Tk: 9, Dh: 64, Dv: 64, causal: true },
+  { B: 1, H: 2, Tq: 9, Tk: 9, Dh: 64, Dv: 64, causal: true, gpuTiles: true },
 ];
 
 function caseData(c: Case, seed: number) {
@@ -212,17 +222,22 @@ describe('attention', () => {
   );
 
   // The fused kernels against the composed reference on the same shapes (masks dropped: the fused op takes none).
+  // This adapter's tiles (lavapipe: 4 x 4 threads, 8 x 8 each) and, for some cases, a GPU's (8 x 8 threads, 4 x 4).
   it.each(CASES.map((c, i) => ({ c: { ...c, mask: undefined }, i, name: label({ ...c, mask: undefined }) })))(
     '$name: [webgpu] fused = composed, forward and the gradients of q, k, v',
     async ({ c, i }) => {
       const d = caseData(c, 500 + i);
       const rng = new Rng(600 + i);
       const r = Float32Array.from({ length: c.B * c.H * c.Tq * c.Dv }, () => rng.uniform(-1, 1));
-      const [want, got] = [await run(gpu, c, d, r, attentionComposed), await run(gpu, c, d, r, fused)];
-      expectClose(got.y, want.y, TOL, `${label(c)} fused forward`);
-      want.grads.forEach((g, k) =>
-        expectClose(got.grads[k]!, g, { atol: 1e-4, rtol: 1e-3 }, `${label(c)} fused d${'qkv'[k]}`),
-      );
+      const want = await run(gpu, c, d, r, attentionComposed);
+      expect(gpuTiles.software, 'the GPU-tiled backend is not a software one').toBe(false);
+      for (const [tiles, b] of [['this adapter', gpu], ...(c.gpuTiles ? [['GPU', gpuTiles] as const] : [])] as const) {
+        const got = await run(b, c, d, r, fused);
+        expectClose(got.y, want.y, TOL, `${label(c)} fused forward, ${tiles} tiles`);
+        want.grads.forEach((g, k) =>
+          expectClose(got.grads[k]!, g, { atol: 1e-4, rtol: 1e-3 }, `${label(c)} fused d${'qkv'[k]}, ${tiles} tiles`),
+        );
+      }
     },
   );
 
