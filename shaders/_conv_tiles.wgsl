@@ -7,6 +7,8 @@
 // kernel's, .w left at 0 and unread where three components suffice (gathers read only the components they use).
 // @include _tile_mma
 
+const TN: u32 = 8u;
+
 override TILE_M: u32 = 64;
 override TILE_N: u32 = 64;
 override TILE_K: u32 = 16;

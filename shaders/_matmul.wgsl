@@ -4,6 +4,9 @@
 // @include _math
 // @include _tile_mma
 
+// Columns of y per thread: 8 on a GPU, 16 on a CPU implementation of WebGPU (ops/matmul.ts says why).
+const TN: u32 = /*@TN*/;
+
 struct Params {
   M: u32,
   N: u32,

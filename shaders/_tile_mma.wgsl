@@ -4,10 +4,10 @@
 
 // Per-thread block of y: TM rows x TN columns (multiples of 4: they are held and read as vec4s). Consts, not
 // overrides, because WGSL sizes function-scope (register) arrays with const-expressions only. 8x8 does 64 FMAs
-// per 4 vec4 reads of workgroup memory, twice 4x4's ratio (on lavapipe 1.7x the speed of 4x4).
+// per 4 vec4 reads of workgroup memory, twice 4x4's ratio (on lavapipe 1.7x the speed of 4x4). TN is the including
+// kernel's: 8 in the conv kernels, the op's choice per adapter in matmul's (_matmul.wgsl).
 // The workgroup is (TILE_N / TN) x (TILE_M / TM) threads.
 const TM: u32 = 8u;
-const TN: u32 = 8u;
 
 // acc += one K slice of the tiles: `depth` k-rows from vec4 offsets a_base / b_base, rows a_row / b_row vec4s apart.
 // A thread owns row quads lid.y + q * (TILE_M / TM) and column quads lid.x + q * (TILE_N / TN): interleaved

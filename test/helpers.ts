@@ -2,7 +2,7 @@
 import { afterAll, expect } from 'vitest';
 import type { Backend, TypedArray } from '../src/backend/backend.js';
 import { CpuBackend } from '../src/backend/cpu/cpu.js';
-import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
+import { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
 import { createWebGpuBackend } from '../src/init.js';
 import type { SampleInput, Tol } from '../src/ops/op.js';
 import { Rng } from '../src/rng.js';
@@ -24,6 +24,16 @@ export function gpuBackend(): Promise<WebGpuBackend> {
     return g;
   });
   return gpuPromise;
+}
+
+/**
+ * `gpu`'s device driven as a GPU adapter is: kernels that pick other tiles on a software adapter (lavapipe here:
+ * matmul's 8x16 blocks, attention's 16-thread tiles) take a GPU's, so both stay checked on this machine.
+ */
+export function asGpuAdapter(gpu: WebGpuBackend): WebGpuBackend {
+  const g = new WebGpuBackend(gpu.device, { vendor: 'test', architecture: 'gpu', device: 'test', description: 'test' });
+  expect(g.software, 'a backend on a GPU adapter is not a software one').toBe(false);
+  return g;
 }
 
 /** Host data for a sample input: explicit values cycled, or seeded uniform values in its range. */

@@ -165,7 +165,7 @@ describe('device limits [webgpu, default limits]', () => {
       gpu: ({ inputs: [a], out, ctx }) =>
         ctx.dispatch({
           shader: 'matmul',
-          defines: { ACT: 'x' },
+          defines: { ACT: 'x', TN: '8u' },
           overrides: { TILE_M: 128, TILE_N: 128 },
           workgroups: [1],
           outputs: [out],
@@ -222,13 +222,17 @@ describe('device limits [webgpu, default limits]', () => {
   it('every shader is sized from its WGSL, and every tile configuration matmul and conv use fits the default limits', () => {
     const L = dev.limits;
     const rows: string[] = [];
+    // TN: the columns per thread matmul's kernels take from the op (a define, 8 on a GPU).
     for (const [name, src] of Object.entries(SHADERS)) {
-      const { size, storage } = workgroupNeeds(src);
+      const { size, storage } = workgroupNeeds(src, { TN: 8 });
       rows.push(`${name} ${size.join('x')} ${storage} B`);
     }
     console.log(`workgroup size and memory with default overrides: ${rows.join('; ')}`);
     // conv's tilesFor: TILE_N 8..64, TILE_M up to min(128, 4096 / TILE_N).
-    const configs: [string, Record<string, number>][] = [['matmul', { TILE_M: 64, TILE_N: 64, TILE_K: 16 }]];
+    const configs: [string, Record<string, number>][] = [
+      ['matmul', { TILE_M: 64, TILE_N: 64, TILE_K: 16, TN: 8 }],
+      ['matmul', { TILE_M: 64, TILE_N: 64, TILE_K: 16, TN: 16 }],
+    ];
     for (const shader of ['conv2d_fwd', 'conv2d_bwd_x', 'conv2d_bwd_w']) {
       for (const TILE_N of [8, 16, 32, 64])
         configs.push([shader, { TILE_M: Math.min(128, 4096 / TILE_N), TILE_N, TILE_K: 16 }]);

@@ -13,7 +13,7 @@ import { Rng } from '../src/rng.js';
 import { sizeOf } from '../src/shape.js';
 import { wrap } from '../src/tensor.js';
 import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
-import { cpu, expectClose, gpuBackend, sampleData, upload } from './helpers.js';
+import { asGpuAdapter, cpu, expectClose, gpuBackend, sampleData, upload } from './helpers.js';
 
 let gpu: WebGpuBackend;
 beforeAll(async () => {
@@ -136,6 +136,20 @@ describe('matmul kernel table', () => {
       /matmul: kernel 'vec4-128x128x16' cannot run \[4096,4096\] @ \[4096,4096\] \(transA=false, transB=false\): its 32768 B of workgroup memory exceed the adapter's 16384/,
     );
   });
+
+  // This adapter is a software one (8x16 blocks per thread); the samples also run as a GPU runs them (8x8).
+  it.each([matmulOps.matmul, matmulOps.matmul_bias].map((op) => ({ op: op as AnyOp, name: op.name })))(
+    "$name samples [webgpu] with a GPU adapter's blocks ≈ cpu",
+    async ({ op }) => {
+      const asGpu = asGpuAdapter(gpu);
+      for (const [i, s] of [...op.samples(new Rng(seedOf(op.name)))].entries()) {
+        const seed = seedOf(`${op.name}#${i} gpu blocks`);
+        const want = await runOn(cpu, op, s as Sample<object>, seed);
+        const got = await runOn(asGpu, op, s as Sample<object>, seed);
+        expectClose(got.data, want.data, op.tol, `${op.name} ${s.name}, a GPU adapter's blocks`);
+      }
+    },
+  );
 
   it("the op table's samples run every kernel", () => {
     const seen = new Set<string>();

@@ -66,8 +66,15 @@ export type MatmulKernelName = keyof typeof MATMUL_KERNELS;
 //   there are 4 vec4 reads of workgroup memory per 64 FMAs, so the loop is bound by FMAs, not by workgroup memory;
 //   shuffling fragments between lanes would replace cheap broadcasts with shuffles of the same count.
 const LARGE_MIN_TILES = 128;
-/** Threads of a workgroup: 8x8 outputs each. */
-const threadsOf = (k: MatmulKernel): number => (k.tileM / 8) * (k.tileN / 8);
+// Columns per thread (the WGSL's TN; rows TM are 8). NOTE: a CPU implementation takes 16: lavapipe runs a workgroup
+// as one core's SIMD loop, 8 threads to a vector, and with 128x128 tiles 8x16 blocks (half the threads, 6 vec4 reads
+// of workgroup memory per 128 FMAs) ran the char GPT's products 1.1-1.24x faster than 8x8, timed in turn in one
+// process (2 cores: [16,128,128]@[128,384] 47.4 -> 39.2 ms, [16,128,128]@[128,512] 59.0 -> 47.6, Xᵀ·dY with
+// K = 2048 41.0 -> 34.8; 512³ and 64x64 tiles even). 16x16 and 8x32 were slower. A GPU keeps 8x8 (its registers).
+const colsOf = (software: boolean | undefined): number => (software ? 16 : 8);
+/** Threads of a workgroup: 8 x colsOf outputs each. */
+const threadsOf = (k: MatmulKernel, software: boolean | undefined): number =>
+  (k.tileM / 8) * (k.tileN / colsOf(software));
 /** The WGSL overrides that size kernel `k`'s tiles (matmul.wgsl has no PAD: it always pads by one). */
 const tileOverrides = (k: MatmulKernel): Record<string, number> => ({
   TILE_M: k.tileM,
@@ -79,7 +86,9 @@ const tileBytesOf = new Map<MatmulKernel, number>();
 /** Bytes of workgroup memory kernel `k` declares, read from its WGSL as the backend's limit check reads it. */
 function tileBytes(k: MatmulKernel): number {
   let bytes = tileBytesOf.get(k);
-  if (bytes === undefined) tileBytesOf.set(k, (bytes = workgroupNeeds(SHADERS[k.shader], tileOverrides(k)).storage));
+  // TN only sizes the workgroup, not its memory: any value reads the bytes.
+  if (bytes === undefined)
+    tileBytesOf.set(k, (bytes = workgroupNeeds(SHADERS[k.shader], { ...tileOverrides(k), TN: 8 }).storage));
   return bytes;
 }
 
@@ -102,8 +111,8 @@ function unfit(
   if (tileBytes(k) > limits.maxComputeWorkgroupStorageSize) {
     return `its ${tileBytes(k)} B of workgroup memory exceed the adapter's ${limits.maxComputeWorkgroupStorageSize}`;
   }
-  if (threadsOf(k) > limits.maxComputeInvocationsPerWorkgroup)
-    return `its ${threadsOf(k)} threads exceed the adapter's limit`;
+  const threads = threadsOf(k, limits.software);
+  if (threads > limits.maxComputeInvocationsPerWorkgroup) return `its ${threads} threads exceed the adapter's limit`;
   return undefined;
 }
 
@@ -319,15 +328,19 @@ function matmulOp(name: 'matmul' | 'matmul_bias'): OpDef<MatmulAttrs> {
       const max = ctx.limits.maxComputeWorkgroupsPerDimension;
       // The kernel always declares a bias binding; plain matmul binds a placeholder it never reads.
       const inputs = [a!, b!, bias ?? ctx.scratch(4)];
-      const defines: Record<string, string> = { ACT: activationRow(name, attrs.activation)?.wgsl ?? 'x' };
+      const defines: Record<string, string> = {
+        ACT: activationRow(name, attrs.activation)?.wgsl ?? 'x',
+        TN: `${colsOf(ctx.software)}u`,
+      };
+      const threads = threadsOf(k, ctx.software);
       // matmul.wgsl takes the transposes and the bias as uniform flags (one pipeline for a layer's forward and both
       // gradients: fewer compiles at start-up); matmul_vec4.wgsl as overrides, since there the branches in its
       // unrolled loads doubled lavapipe's compile time, more than the variants they would save.
       let overrides: Record<string, number | boolean> = tileOverrides(k);
       let flags = 0;
       if (k.shader === 'matmul_vec4') {
-        defines.A_LOADS = `${(k.tileM * k.tileK) / 4 / threadsOf(k)}u`;
-        defines.B_LOADS = `${(k.tileN * k.tileK) / 4 / threadsOf(k)}u`;
+        defines.A_LOADS = `${(k.tileM * k.tileK) / 4 / threads}u`;
+        defines.B_LOADS = `${(k.tileN * k.tileK) / 4 / threads}u`;
         overrides = { ...overrides, TRANS_A: attrs.transA, TRANS_B: attrs.transB, HAS_BIAS: withBias };
       } else flags = (attrs.transA ? 1 : 0) | (attrs.transB ? 2 : 0) | (withBias ? 4 : 0);
       for (let z = 0; z < grid[2]; z += max) {

@@ -20,10 +20,9 @@ import type { AdapterInfo } from '../../platform/gpu.js';
 import type { Dispatch, GpuContext, GpuTensor } from '../kernel.js';
 import { BufferPool } from './pool.js';
 import { BufferUsage, MapMode } from './flags.js';
-import { PipelineCache } from './pipelines.js';
+import { PipelineCache, shaderSource } from './pipelines.js';
 import { CHUNK_BYTES, Recording, boundBytes, writeWords, type Recorded, type UniformSlot } from './capture.js';
 import { workgroupNeeds } from './wgsl-reflect.js';
-import { SHADERS } from '../../shaders.gen.js';
 
 const TENSOR_USAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
 const STAGING_USAGE = BufferUsage.MAP_READ | BufferUsage.COPY_DST;
@@ -305,10 +304,10 @@ export class WebGpuBackend implements Backend {
 
   /** The shader's workgroup size and memory with these overrides, checked once per (shader, overrides). */
   private checkPipeline(d: Dispatch, where: () => string): void {
-    const key = d.overrides ? `${d.shader}|${JSON.stringify(d.overrides)}` : d.shader;
+    const key = `${d.shader}|${JSON.stringify(d.overrides ?? {})}|${JSON.stringify(d.defines ?? {})}`;
     if (this.checkedPipelines.has(key)) return;
     const L = this.limits;
-    const { size, storage } = workgroupNeeds(SHADERS[d.shader], d.overrides);
+    const { size, storage } = workgroupNeeds(shaderSource(d.shader, d.defines), d.overrides);
     const over: string[] = [];
     if (storage > L.maxComputeWorkgroupStorageSize) {
       over.push(
