@@ -7,6 +7,7 @@
 // kernel's, .w left at 0 and unread where three components suffice (gathers read only the components they use).
 // @include _tile_mma
 
+// NOTE: 8 on every adapter: 16 on a CPU one, as matmul's (ops/matmul.ts), left the seed CNN's step even on lavapipe.
 const TN: u32 = 8u;
 
 override TILE_M: u32 = 64;

@@ -222,7 +222,7 @@ describe('device limits [webgpu, default limits]', () => {
   it('every shader is sized from its WGSL, and every tile configuration matmul and conv use fits the default limits', () => {
     const L = dev.limits;
     const rows: string[] = [];
-    // TN: the columns per thread matmul's kernels take from the op (a define, 8 on a GPU).
+    // TN: the columns per thread matmul's kernels take from the op (a define: 8 on a GPU, 16 on a CPU one).
     for (const [name, src] of Object.entries(SHADERS)) {
       const { size, storage } = workgroupNeeds(src, { TN: 8 });
       rows.push(`${name} ${size.join('x')} ${storage} B`);

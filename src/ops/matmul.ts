@@ -57,9 +57,10 @@ export type MatmulKernelName = keyof typeof MATMUL_KERNELS;
 // kernels run 512² and 1024² 1.1-1.3x faster than the 64x64 ones, and vec4 and scalar 64x64 tie.
 // - 128x128 tiles (256 threads) halve the global-memory reads per FMA of 64x64 tiles but give a quarter of the
 //   workgroups: taken only where there are plenty for a many-core GPU (>= 128 tiles of 128², a 1536² product and
-//   up), 16 deep. A CPU adapter (lavapipe, SwiftShader: a few cores) takes them at any size: on lavapipe every
-//   matmul of the char GPT's step (M = 2048, K and N of 113-512, plain, transA and transB) ran 1.15-1.4x faster
-//   with them than with 64x64 tiles.
+//   up), 16 deep. A CPU adapter (lavapipe, SwiftShader: a few cores) takes them wherever M and N fill one (>= 128):
+//   on lavapipe every matmul of the char GPT's step (M = 2048, K and N of 113-512, plain, transA and transB) ran
+//   1.15-1.4x faster with them than with 64x64 tiles; the seed CNN's products (M or N = 64) ran slower, mostly
+//   padding.
 // - vec4 loads and stores need each operand's contiguous dim to be a multiple of 4 (so no vec4 straddles a row);
 //   other shapes, and adapters under 17 KiB of workgroup memory (WebGPU's default limit is 16), run matmul.wgsl.
 // - No subgroup operations: in the 8x8-per-thread loop the a reads are broadcasts (one address per 16 threads) and
@@ -141,7 +142,7 @@ export function matmulKernel(
   }
   const tiles = Math.ceil(d.M / 128) * Math.ceil(d.N / 128) * d.batch;
   const order: MatmulKernelName[] =
-    tiles >= LARGE_MIN_TILES || limits.software
+    tiles >= LARGE_MIN_TILES || (limits.software && d.M >= 128 && d.N >= 128)
       ? ['vec4-128x128x16', 'vec4-128x128x8', 'vec4-64x64x16']
       : ['vec4-64x64x16'];
   const name = order.find((n) => !unfit(MATMUL_KERNELS[n], d, t, limits)) ?? 'scalar-64x64x16';
