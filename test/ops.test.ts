@@ -99,10 +99,15 @@ describe('matmul kernel table', () => {
     expect(pick(4096, 4096, 4096)).toBe('matmul_vec4 128x128x16');
     expect(pick(1024, 1024, 1024)).toBe('matmul_vec4 64x64x16');
     expect(pick(130, 12, 132, undefined, limits, 128)).toBe('matmul_vec4 128x128x16');
-    // A CPU adapter takes the 128x128 tiles at any size (the char GPT's products: 1.15-1.4x on lavapipe).
+    // A CPU adapter takes the 128x128 tiles wherever M and N fill one (the char GPT's products: 1.15-1.4x on
+    // lavapipe), and below that matmul.wgsl, one pipeline for every flag (the seed CNN's products: 1.2-2x).
     const software = { ...limits, software: true };
     expect(pick(2048, 128, 384, undefined, software)).toBe('matmul_vec4 128x128x16');
     expect(pick(128, 2048, 384, { transA: true, transB: false }, software)).toBe('matmul_vec4 128x128x16');
+    expect(pick(64, 5408, 64, undefined, software)).toBe('matmul 64x64x16');
+    expect(pick(64, 64, 5408, { transA: false, transB: true }, software)).toBe('matmul 64x64x16');
+    expect(pick(5408, 64, 64, { transA: true, transB: false }, software)).toBe('matmul 64x64x16');
+    expect(pick(64, 5408, 64)).toBe('matmul_vec4 64x64x16');
     expect(pick(2048, 128, 384)).toBe('matmul_vec4 64x64x16');
     expect(pick(4096, 4096, 4095)).toBe('matmul 64x64x16'); // y rows not whole vec4s
     expect(pick(4096, 4094, 4096)).toBe('matmul 64x64x16'); // a's rows (K) not whole vec4s
