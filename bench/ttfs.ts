@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as wg from '../src/index.js';
-import { launchProfile, servePage, type ServedPage } from './browser.js';
+import type { BrowserContext } from 'playwright';
+import type { ServedPage } from './browser.js';
 import { emptyRow, type Case, type Engine, type FamilyOpts, type Row } from './harness.js';
 import { msg } from './peers/peer.js';
 import { stats } from './timer.js';
@@ -100,9 +101,15 @@ export function ttfsCases(o: FamilyOpts): Case[] {
 }
 
 /** One fresh Chromium process on the profile in `dir`, opening the page for `model`; closed after. */
-async function runBrowser(url: string, model: TtfsModel, dir: string, args: string[]): Promise<TtfsRun> {
+async function runBrowser(
+  launch: (dir: string, args: string[]) => Promise<BrowserContext>,
+  url: string,
+  model: TtfsModel,
+  dir: string,
+  args: string[],
+): Promise<TtfsRun> {
   const t0 = performance.now();
-  const ctx = await launchProfile(dir, args);
+  const ctx = await launch(dir, args);
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     const tab = ctx.pages()[0] ?? (await ctx.newPage());
@@ -152,13 +159,15 @@ export async function runTtfs(c: Case): Promise<Row> {
           : { MESA_SHADER_CACHE_DISABLE: 'true' };
       once = () => runChild(model, env);
     } else {
+      // Loaded here, not at the top: the Node child imports this file, and Vite and Playwright are not its start-up.
+      const { launchProfile, servePage } = await import('./browser.js');
       served = await servePage('ttfs');
       const url = served.url;
       const profile = cache === 'warm' ? tmp() : undefined;
       once = () =>
         profile
-          ? runBrowser(url, model, profile, [])
-          : runBrowser(url, model, tmp(), ['--disable-gpu-shader-disk-cache']);
+          ? runBrowser(launchProfile, url, model, profile, [])
+          : runBrowser(launchProfile, url, model, tmp(), ['--disable-gpu-shader-disk-cache']);
     }
     if (cache === 'warm') await once(); // fills the cache
     const done: TtfsRun[] = [];
