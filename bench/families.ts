@@ -125,7 +125,7 @@ export const FAMILIES: Family[] = [
   {
     name: 'ttfs',
     about:
-      'time to first training step: a fresh Node process, init() to the first loss (fit, one batch of 64) of the seed MLP and CNN, cold (no shader cache) and warm; ms, no rate',
+      'time to first training step: a fresh Node process or Chromium (SwiftShader), init() to the first loss (fit, one batch of 64) of the seed MLP and CNN, cold (no shader cache) and warm; ms, no rate',
     unit: 'GB/s',
     cases: ttfsCases,
     run: runTtfs,

@@ -18,7 +18,7 @@ struct Params {
   a_strides: vec4u,
   b_strides: vec4u,
   // The first workgroup of this dispatch in the whole grid (x, y, z): a grid past the per-dimension workgroup limit
-  // runs as several dispatches. w: matmul.wgsl's flags (1: a transposed, 2: b transposed, 4: a bias), 0 for vec4.
+  // runs as several dispatches. w: matmul.wgsl's flags (1: a transposed, 2: b transposed, 4: a bias, 8: relu), 0 for vec4.
   base: vec4u,
 }
 

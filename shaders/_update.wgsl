@@ -17,16 +17,11 @@ fn non_finite(x: f32) -> bool {
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i0 = (gid.x + gid.y * nwg.x * WG) * 4u;
   var bad = false;
-  if (i0 + 4u <= u.n) {
-    for (var k = 0u; k < 4u; k++) {
-      let x = update(i0 + k);
-      bad = bad || non_finite(x);
-    }
-  } else {
-    for (var i = i0; i < u.n; i++) {
-      let x = update(i);
-      bad = bad || non_finite(x);
-    }
+  // One loop, not a full block of 4 then a tail: update() inlined once, not 5 times (unrolled), compiles in a tenth
+  // of the time on lavapipe (adam: ~0.04 s against ~0.4 s at the first step).
+  for (var i = i0; i < min(i0 + 4u, u.n); i++) {
+    let x = update(i);
+    bad = bad || non_finite(x);
   }
   if (CHECK && bad) {
     atomicMin(&flag[0], u.seq);

@@ -1,6 +1,6 @@
 // Batched matmul with a fused epilogue: y = act(a @ b + bias), one batch entry per workgroup z.
 // Tiled and register-blocked: each workgroup computes a TILE_M x TILE_N block of y from TILE_K-deep slices of a and b
-// staged through workgroup memory; each thread keeps a TM x TN (8x8) block of y in registers.
+// staged through workgroup memory; each thread keeps a TM x TN block of y in registers (8x8; 8x16 on a CPU adapter).
 // @include _matmul
 
 override TILE_M: u32 = 64;
@@ -32,6 +32,8 @@ fn main(@builtin(workgroup_id) local_wid: vec3u, @builtin(local_invocation_id) l
   let trans_a = (p.base.w & 1u) != 0u;
   let trans_b = (p.base.w & 2u) != 0u;
   let has_bias = (p.base.w & 4u) != 0u;
+  // relu, the hidden layers' usual activation, likewise: the host then splices no activation (ACT is x).
+  let relu = (p.base.w & 8u) != 0u;
   let threads = (TILE_N / TN) * (TILE_M / TM);
   let a_row = TILE_M / 4 + PAD; // vec4s per k-row of a_tile
   let b_row = TILE_N / 4 + PAD;
@@ -102,7 +104,11 @@ fn main(@builtin(workgroup_id) local_wid: vec3u, @builtin(local_invocation_id) l
     for (var i = 0u; i < TM; i++) {
       let row = acc_row(row0, i, lid);
       if (row < M) {
-        let v = acc[i][q] + bq;
+        var v = acc[i][q] + bq;
+        if (relu) {
+          // NOTE: NaN passes through, as relu's row of the unary table.
+          v = select(max(v, vec4f(0.0)), v, (bitcast<vec4u>(v) & vec4u(0x7fffffffu)) > vec4u(0x7f800000u));
+        }
         for (var e = 0u; e < 4u; e++) {
           if (c4 + e < N) {
             y[y_off + row * N + c4 + e] = act(v[e]);

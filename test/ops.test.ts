@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../src/backend/backend.js';
 import { DisposedError } from '../src/errors.js';
 import { apply } from '../src/ops/apply.js';
-import { conv2dBwdXKernel, conv2dFwdKernel, convOps } from '../src/ops/conv.js';
+import { conv2dBwdWKernel, conv2dBwdXKernel, conv2dFwdKernel, convOps } from '../src/ops/conv.js';
 import { MATMUL_KERNELS, matmulKernel, matmulOps, type MatmulKernelName } from '../src/ops/matmul.js';
 import type { AnyOp, Sample } from '../src/ops/op.js';
 import { avgPoolBwdKernel, maxPoolBwdKernel, poolFwdKernel, poolOps, type Pool2dAttrs } from '../src/ops/pool.js';
@@ -100,12 +100,14 @@ describe('matmul kernel table', () => {
     expect(pick(1024, 1024, 1024)).toBe('matmul_vec4 64x64x16');
     expect(pick(130, 12, 132, undefined, limits, 128)).toBe('matmul_vec4 128x128x16');
     // A CPU adapter takes the 128x128 tiles wherever M and N fill one (the char GPT's products: 1.15-1.4x on
-    // lavapipe), not for the seed CNN's (M or N = 64).
+    // lavapipe), and below that matmul.wgsl, one pipeline for every flag (the seed CNN's products: 1.2-2x).
     const software = { ...limits, software: true };
     expect(pick(2048, 128, 384, undefined, software)).toBe('matmul_vec4 128x128x16');
     expect(pick(128, 2048, 384, { transA: true, transB: false }, software)).toBe('matmul_vec4 128x128x16');
-    expect(pick(64, 5408, 64, undefined, software)).toBe('matmul_vec4 64x64x16');
-    expect(pick(5408, 64, 64, { transA: true, transB: false }, software)).toBe('matmul_vec4 64x64x16');
+    expect(pick(64, 5408, 64, undefined, software)).toBe('matmul 64x64x16');
+    expect(pick(64, 64, 5408, { transA: false, transB: true }, software)).toBe('matmul 64x64x16');
+    expect(pick(5408, 64, 64, { transA: true, transB: false }, software)).toBe('matmul 64x64x16');
+    expect(pick(64, 5408, 64)).toBe('matmul_vec4 64x64x16');
     expect(pick(2048, 128, 384)).toBe('matmul_vec4 64x64x16');
     expect(pick(4096, 4096, 4095)).toBe('matmul 64x64x16'); // y rows not whole vec4s
     expect(pick(4096, 4094, 4096)).toBe('matmul 64x64x16'); // a's rows (K) not whole vec4s
@@ -255,6 +257,37 @@ describe('conv2d_bwd_x kernels', () => {
       'matmul',
     ]);
     expect([...direct].sort()).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+});
+
+// The conv2d filter gradient picks a kernel by shape (conv2dBwdWKernel): the samples must run each of them.
+describe('conv2d_bwd_w kernels', () => {
+  const geo = { stride: 1, padding: 'valid', dilation: 1 } as const;
+
+  it('picks the direct kernel for C <= 4 with K in vec4s, the GEMM otherwise', () => {
+    expect(conv2dBwdWKernel([64, 28, 28, 1], [3, 3, 1, 32], geo)).toBe('conv2d_bwd_w_direct');
+    expect(conv2dBwdWKernel([8, 9, 9, 4], [1, 1, 4, 16], geo)).toBe('conv2d_bwd_w_direct');
+    expect(conv2dBwdWKernel([8, 9, 9, 5], [3, 3, 5, 16], geo)).toBe('conv2d_bwd_w');
+    expect(conv2dBwdWKernel([8, 9, 9, 1], [3, 3, 1, 10], geo)).toBe('conv2d_bwd_w');
+  });
+
+  it("the op table's samples run both kernels, the direct one at C = 1 to 4 and with several splits", () => {
+    const op = convOps.conv2d_bwd_w;
+    const seen = new Set<string>();
+    const direct = new Set<number>();
+    let splitPixels = 0;
+    for (const s of op.samples(new Rng(1))) {
+      const [x, dy] = s.inputs.map((i) => i.shape);
+      const kernel = conv2dBwdWKernel(x!, s.attrs!.wShape!, { ...op.attrs, ...s.attrs });
+      seen.add(kernel);
+      if (kernel === 'conv2d_bwd_w_direct') {
+        direct.add(x![3]!);
+        splitPixels = Math.max(splitPixels, dy![0]! * dy![1]! * dy![2]!);
+      }
+    }
+    expect([...seen].sort()).toEqual(['conv2d_bwd_w', 'conv2d_bwd_w_direct']);
+    expect([...direct].sort()).toEqual([1, 2, 3, 4]);
+    expect(splitPixels).toBeGreaterThan(256); // more than one split of the direct kernel's 256 pixels
   });
 });
 

@@ -93,11 +93,13 @@ describe('pipelines [webgpu]', () => {
       expect(after.pending).toBe(0);
       expect(after.compiled - before.compiled).toBe(during.pending);
       expect(own.pipelines.compiled).toBe(during.pending);
-      // Fewer variants: the scalar matmul serves the output layer's forward, dx and dw with one pipeline (uniform
-      // flags), so the seed MLP's step needs 14 pipelines, not 16 (each costs lavapipe ~0.2-2.5 s of compilation).
-      expect(during.pending).toBeLessThanOrEqual(14);
+      // Fewer variants: on a CPU adapter the scalar matmul serves both layers' forwards (relu or none) and the
+      // output layer's dx and dw with one pipeline (uniform flags), and both bias gradients (small column sums) share
+      // one reduce tile, so the seed MLP's step needs 12 pipelines, not 16 (each costs lavapipe ~0.05-2.5 s of
+      // compilation).
+      expect(during.pending).toBeLessThanOrEqual(own.software ? 12 : 13);
       const scalarMatmuls = step.dispatches().filter((d) => d.shader === 'matmul').length;
-      expect(scalarMatmuls).toBeGreaterThanOrEqual(3);
+      expect(scalarMatmuls).toBeGreaterThanOrEqual(own.software ? 4 : 3);
       step.dispose();
       opt.dispose();
       t0.dispose();

@@ -517,6 +517,27 @@ const conv2dBwdX: OpDef<Conv2dBwdXAttrs> = defineOp<Conv2dBwdXAttrs>({
 
 // ---- conv2d_bwd_w: x [N,H,W,C], dy [N,P,Q,K] -> dw [R,S,C,K]
 
+/** Pixels per split, at least, of the direct filter gradient (each of its threads sums that many). */
+const BWD_W_DIRECT_SPAN = 256;
+/** Threads the direct filter gradient aims for over all its splits. */
+const DIRECT_THREADS = 1 << 15;
+
+/**
+ * The filter-gradient kernel for a convolution: conv2d_bwd_w_direct where C <= 4 and K % 4 == 0 (a thread per tap and
+ * vec4 of K, per split of the pixels), else the implicit GEMM conv2d_bwd_w. The GEMM's rows are the R·S·C taps, 9 at
+ * the seed CNN's first layer, so its 8x8 blocks are mostly padding; its tiles also took lavapipe ~0.6 s to compile,
+ * at the first step, against ~0.1 s for the direct kernel.
+ */
+export function conv2dBwdWKernel(xShape: Shape, wShape: Shape, a: ConvAttrs): 'conv2d_bwd_w_direct' | 'conv2d_bwd_w' {
+  return bwdWKernel(convGeom('conv2d_bwd_w', xShape, wShape, a));
+}
+
+function bwdWKernel(g: Geom): 'conv2d_bwd_w_direct' | 'conv2d_bwd_w' {
+  // NOTE: 65,535 workgroups per dimension is WebGPU's least limit: every device takes the direct grid.
+  const fits = g.R * g.S * g.C * (g.K / 4) <= DIRECT_WG * 65535;
+  return g.C <= FWD_DIRECT_MAX_C && g.K % 4 === 0 && fits ? 'conv2d_bwd_w_direct' : 'conv2d_bwd_w';
+}
+
 const conv2dBwdW: OpDef<Conv2dBwdWAttrs> = defineOp<Conv2dBwdWAttrs>({
   name: 'conv2d_bwd_w',
   arity: 2,
@@ -564,6 +585,54 @@ const conv2dBwdW: OpDef<Conv2dBwdWAttrs> = defineOp<Conv2dBwdWAttrs>({
     const g = convGeom('conv2d_bwd_w', x!.shape, attrs.wShape, attrs);
     const M = g.R * g.S * g.C;
     const red = g.N * g.P * g.Q;
+    const maxDim = ctx.limits.maxComputeWorkgroupsPerDimension;
+    const reduce = (part: GpuTensor | GPUBuffer, splits: number): void => {
+      if (splits === 1) return;
+      ctx.dispatch({
+        shader: 'conv2d_bwd_w_reduce',
+        overrides: { WG: REDUCE_WG },
+        workgroups: grid1d(M * g.K, REDUCE_WG, maxDim),
+        outputs: [out],
+        inputs: [part],
+        uniforms: [u32(M * g.K), u32(splits)],
+      });
+    };
+    if (bwdWKernel(g) === 'conv2d_bwd_w_direct') {
+      // A thread per (tap, vec4 of K) and split; splits of at least BWD_W_DIRECT_SPAN pixels, enough of them to give
+      // DIRECT_THREADS threads in all (and partial sums within MAX_PARTIAL).
+      const nOut = M * (g.K / 4);
+      const want = Math.min(
+        ceilDiv(red, BWD_W_DIRECT_SPAN),
+        ceilDiv(DIRECT_THREADS, nOut),
+        Math.floor(MAX_PARTIAL / Math.max(M * g.K, 1)),
+        maxDim,
+      );
+      const span = Math.max(1, ceilDiv(red, Math.max(1, want)));
+      const splits = Math.max(1, ceilDiv(red, span));
+      const part = splits > 1 ? ctx.scratch(splits * M * g.K * 4) : out;
+      ctx.dispatch({
+        shader: 'conv2d_bwd_w_direct',
+        overrides: { WG: DIRECT_WG },
+        workgroups: [ceilDiv(nOut, DIRECT_WG), 1, splits],
+        outputs: [part],
+        inputs: [x!, dy!],
+        uniforms: [
+          u32(nOut),
+          u32(g.K / 4),
+          u32(red),
+          u32(span),
+          u32(g.H),
+          u32(g.W),
+          u32(g.C),
+          u32(g.S),
+          u32(g.P),
+          u32(g.Q),
+          ...windowWords(g),
+        ],
+      });
+      reduce(part, splits);
+      return;
+    }
     const t = tilesFor(M, g.K);
     const tiles = ceilDiv(M, t.TILE_M) * ceilDiv(g.K, t.TILE_N);
     // Split N·P·Q into `splits` spans of whole TILE_K slices, one per workgroup z, each summed in the kernel;
@@ -598,15 +667,7 @@ const conv2dBwdW: OpDef<Conv2dBwdWAttrs> = defineOp<Conv2dBwdWAttrs>({
         ...windowWords(g),
       ],
     });
-    if (splits === 1) return;
-    ctx.dispatch({
-      shader: 'conv2d_bwd_w_reduce',
-      overrides: { WG: REDUCE_WG },
-      workgroups: grid1d(M * g.K, REDUCE_WG, ctx.limits.maxComputeWorkgroupsPerDimension),
-      outputs: [out],
-      inputs: [part],
-      uniforms: [u32(M * g.K), u32(splits)],
-    });
+    reduce(part, splits);
   },
   samples: () => CASES.map(bwdWSample),
   bad: [

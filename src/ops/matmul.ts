@@ -57,10 +57,13 @@ export type MatmulKernelName = keyof typeof MATMUL_KERNELS;
 // kernels run 512² and 1024² 1.1-1.3x faster than the 64x64 ones, and vec4 and scalar 64x64 tie.
 // - 128x128 tiles (256 threads) halve the global-memory reads per FMA of 64x64 tiles but give a quarter of the
 //   workgroups: taken only where there are plenty for a many-core GPU (>= 128 tiles of 128², a 1536² product and
-//   up), 16 deep. A CPU adapter (lavapipe, SwiftShader: a few cores) takes them wherever M and N fill one (>= 128):
-//   on lavapipe every matmul of the char GPT's step (M = 2048, K and N of 113-512, plain, transA and transB) ran
-//   1.15-1.4x faster with them than with 64x64 tiles; the seed CNN's products (M or N = 64) ran slower, mostly
-//   padding.
+//   up), 16 deep. A CPU adapter (lavapipe, SwiftShader: a few cores) takes them wherever M and N both fill a tile
+//   (>= 128): on lavapipe every matmul of the char GPT's step (M = 2048, K and N of 113-512, plain, transA and
+//   transB) ran 1.15-1.4x faster with them than with 64x64 tiles.
+// - Smaller products on a CPU adapter run matmul.wgsl: there its one pipeline serves a layer's forward (relu or
+//   none) and both gradients, where matmul_vec4.wgsl compiles a variant per transpose (lavapipe compiles each at its
+//   first dispatch, 0.5-0.8 s). Half-empty 128-row tiles were slower too: the seed CNN's products (64 x 5408 x 64,
+//   its two gradients) took 11.9 / 7.2 / 9.4 ms on lavapipe with matmul.wgsl vs 23.1 / 11.9 / 11.1 ms.
 // - vec4 loads and stores need each operand's contiguous dim to be a multiple of 4 (so no vec4 straddles a row);
 //   other shapes, and adapters under 17 KiB of workgroup memory (WebGPU's default limit is 16), run matmul.wgsl.
 // - No subgroup operations: in the 8x8-per-thread loop the a reads are broadcasts (one address per 16 threads) and
@@ -141,10 +144,9 @@ export function matmulKernel(
     return k;
   }
   const tiles = Math.ceil(d.M / 128) * Math.ceil(d.N / 128) * d.batch;
-  const order: MatmulKernelName[] =
-    tiles >= LARGE_MIN_TILES || (limits.software && d.M >= 128 && d.N >= 128)
-      ? ['vec4-128x128x16', 'vec4-128x128x8', 'vec4-64x64x16']
-      : ['vec4-64x64x16'];
+  let order: MatmulKernelName[] = ['vec4-64x64x16'];
+  if (limits.software) order = d.M >= 128 && d.N >= 128 ? ['vec4-128x128x16', 'vec4-128x128x8'] : [];
+  else if (tiles >= LARGE_MIN_TILES) order = ['vec4-128x128x16', 'vec4-128x128x8', 'vec4-64x64x16'];
   const name = order.find((n) => !unfit(MATMUL_KERNELS[n], d, t, limits)) ?? 'scalar-64x64x16';
   return MATMUL_KERNELS[name];
 }
@@ -334,8 +336,8 @@ function matmulOp(name: 'matmul' | 'matmul_bias'): OpDef<MatmulAttrs> {
         TN: `${colsOf(ctx.software)}u`,
       };
       const threads = threadsOf(k, ctx.software);
-      // matmul.wgsl takes the transposes and the bias as uniform flags (one pipeline for a layer's forward and both
-      // gradients: fewer compiles at start-up); matmul_vec4.wgsl as overrides, since there the branches in its
+      // matmul.wgsl takes the transposes, the bias and relu as uniform flags (one pipeline for a layer's forward and
+      // both gradients: fewer compiles at start-up); matmul_vec4.wgsl as overrides, since there the branches in its
       // unrolled loads doubled lavapipe's compile time, more than the variants they would save.
       let overrides: Record<string, number | boolean> = tileOverrides(k);
       let flags = 0;
@@ -343,7 +345,11 @@ function matmulOp(name: 'matmul' | 'matmul_bias'): OpDef<MatmulAttrs> {
         defines.A_LOADS = `${(k.tileM * k.tileK) / 4 / threads}u`;
         defines.B_LOADS = `${(k.tileN * k.tileK) / 4 / threads}u`;
         overrides = { ...overrides, TRANS_A: attrs.transA, TRANS_B: attrs.transB, HAS_BIAS: withBias };
-      } else flags = (attrs.transA ? 1 : 0) | (attrs.transB ? 2 : 0) | (withBias ? 4 : 0);
+      } else {
+        const relu = attrs.activation === 'relu';
+        if (relu) defines.ACT = 'x';
+        flags = (attrs.transA ? 1 : 0) | (attrs.transB ? 2 : 0) | (withBias ? 4 : 0) | (relu ? 8 : 0);
+      }
       for (let z = 0; z < grid[2]; z += max) {
         for (let y = 0; y < grid[1]; y += max) {
           for (let x = 0; x < grid[0]; x += max) {

@@ -36,6 +36,12 @@ const WG = 256;
 const FILL = 1 << 12;
 /** Threads per workgroup of a row tile with up to 64 threads per row. */
 const ROW_WG = 64;
+/**
+ * Column sums of at most this many elements (a dense layer's bias gradient at batch 64) take the tile that large
+ * ones take (32 outputs by 8 threads): at that size the tile hardly changes the run time, while each other tile is
+ * one more pipeline to compile at start-up (lavapipe: ~0.1 s each; the seed CNN's step had three column tiles).
+ */
+const SMALL = 1 << 16;
 
 function reducedAxes(name: string, axes: ReduceAttrs['axes'], shape: Shape): number[] {
   const norm = normAxes(name, axes, shape);
@@ -171,6 +177,7 @@ function reduceGpu(name: ReduceName, { inputs: [x], out, ctx }: GpuArgs<unknown>
   let X: number;
   let Y: number;
   if (innerReduced) ({ X, Y } = rowTile(nOut, nRed));
+  else if (nOut * nRed <= SMALL) [X, Y] = [32, 8];
   else {
     X = Math.min(32, pow2Ceil(kept[0]!.size));
     Y = 1;

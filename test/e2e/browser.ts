@@ -6,21 +6,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright';
 import { build, preview, type PreviewServer } from 'vite';
+import { CHROMIUM, CHROMIUM_ARGS as ARGS } from '../../bench/browser.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** Screenshots. */
 export const SHOTS = join(ROOT, 'test-results');
 const DEMO = join(ROOT, 'demo');
-const CHROMIUM = process.env.WGNN_CHROMIUM ?? '/usr/bin/chromium';
-// WebGPU on http://localhost through SwiftShader; no calls home (this machine's network is closed).
-const ARGS = [
-  '--enable-unsafe-webgpu',
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run',
-  '--disable-sync',
-];
 
 /** A page that records console errors, page errors and failed requests: each test ends by expecting none. */
 export interface Watched {
