@@ -2,8 +2,11 @@
 // (bench/ttfs.html): from `init()` to the first loss on the host, `fit` on one batch of 64, as a user's script does it.
 import * as wg from '../src/index.js';
 
+/** Rows of the one batch `fit` trains on. */
 export const BATCH = 64;
+/** Side of the 28 x 28 x 1 images the seed models take. */
 export const SIDE = 28;
+/** The seed model a run builds. */
 export type TtfsModel = 'mlp' | 'cnn';
 
 /** What one fresh process (Node) or browser measured, ms from its time origin on. */

@@ -191,6 +191,7 @@ export async function runTtfs(c: Case): Promise<Row> {
   return row;
 }
 
+/** The family's table: per row the medians of its runs' total, CPU, init, step and launch times. */
 export function printTtfs(rows: Row[], _peers: Partial<Record<Engine, string>>, log: (s: string) => void): void {
   log('');
   log('== ttfs == time to first training step: init() to the first loss on the host (fit, one batch of 64), each run');
