@@ -597,6 +597,9 @@ const conv2dBwdW: OpDef<Conv2dBwdWAttrs> = defineOp<Conv2dBwdWAttrs>({
         uniforms: [u32(M * g.K), u32(splits)],
       });
     };
+    // Both kernels' uniforms: their output grid (rows, columns), the reduction and its span per split, the geometry.
+    const uniforms = (rows: number, cols: number, span: number) =>
+      [rows, cols, red, span, g.H, g.W, g.C, g.S, g.P, g.Q].map(u32).concat(windowWords(g));
     if (bwdWKernel(g) === 'conv2d_bwd_w_direct') {
       // A thread per (tap, vec4 of K) and split; splits of at least BWD_W_DIRECT_SPAN pixels, enough of them to give
       // DIRECT_THREADS threads in all (and partial sums within MAX_PARTIAL).
@@ -616,19 +619,7 @@ const conv2dBwdW: OpDef<Conv2dBwdWAttrs> = defineOp<Conv2dBwdWAttrs>({
         workgroups: [ceilDiv(nOut, DIRECT_WG), 1, splits],
         outputs: [part],
         inputs: [x!, dy!],
-        uniforms: [
-          u32(nOut),
-          u32(g.K / 4),
-          u32(red),
-          u32(span),
-          u32(g.H),
-          u32(g.W),
-          u32(g.C),
-          u32(g.S),
-          u32(g.P),
-          u32(g.Q),
-          ...windowWords(g),
-        ],
+        uniforms: uniforms(nOut, g.K / 4, span),
       });
       reduce(part, splits);
       return;
@@ -653,19 +644,7 @@ const conv2dBwdW: OpDef<Conv2dBwdWAttrs> = defineOp<Conv2dBwdWAttrs>({
       workgroups: [ceilDiv(g.K, t.TILE_N), ceilDiv(M, t.TILE_M), splits],
       outputs: [part],
       inputs: [x!, dy!],
-      uniforms: [
-        u32(M),
-        u32(g.K),
-        u32(red),
-        u32(span),
-        u32(g.H),
-        u32(g.W),
-        u32(g.C),
-        u32(g.S),
-        u32(g.P),
-        u32(g.Q),
-        ...windowWords(g),
-      ],
+      uniforms: uniforms(M, g.K, span),
     });
     reduce(part, splits);
   },
