@@ -5,7 +5,7 @@ import type { Backend } from '../src/backend/backend.js';
 import { DisposedError } from '../src/errors.js';
 import { apply } from '../src/ops/apply.js';
 import { conv2dBwdWKernel, conv2dBwdXKernel, conv2dFwdKernel, convOps } from '../src/ops/conv.js';
-import { MATMUL_KERNELS, matmulKernel, matmulOps, type MatmulKernelName } from '../src/ops/matmul.js';
+import { MATMUL_KERNELS, colsOf, matmulKernel, matmulOps, type MatmulKernelName } from '../src/ops/matmul.js';
 import type { AnyOp, Sample } from '../src/ops/op.js';
 import { avgPoolBwdKernel, maxPoolBwdKernel, poolFwdKernel, poolOps, type Pool2dAttrs } from '../src/ops/pool.js';
 import { OPS } from '../src/ops/registry.js';
@@ -141,6 +141,33 @@ describe('matmul kernel table', () => {
       /matmul: kernel 'vec4-128x128x16' cannot run \[4096,4096\] @ \[4096,4096\] \(transA=false, transB=false\): its 32768 B of workgroup memory exceed the adapter's 16384/,
     );
   });
+
+  // The samples are too small for the wide blocks a software adapter gives large products (8x16 per thread).
+  it.each([
+    [false, false],
+    [true, false],
+    [false, true],
+  ])(
+    'a 2^24 multiply-add product (transA %s, transB %s) [webgpu] takes the wide blocks here, ≈ cpu',
+    async (transA, transB) => {
+      const [M, K, N] = [256, 256, 256];
+      const k = matmulKernel({ M, K, N, batch: 1 }, { transA, transB }, { ...gpu.limits, software: gpu.software });
+      expect(colsOf(k, { M, K, N, batch: 1 }, gpu.software), `${k.shader} ${k.tileM}: columns per thread`).toBe(
+        gpu.software ? 16 : 8,
+      );
+      const s: Sample<object> = {
+        name: `[${M},${K}]@[${K},${N}]`,
+        inputs: [
+          { shape: transA ? [K, M] : [M, K], dtype: 'float32', range: [-1, 1] },
+          { shape: transB ? [N, K] : [K, N], dtype: 'float32', range: [-1, 1] },
+        ],
+        attrs: { transA, transB },
+      };
+      const seed = seedOf(`wide ${transA} ${transB}`);
+      const [want, got] = [await runOn(cpu, matmulOps.matmul, s, seed), await runOn(gpu, matmulOps.matmul, s, seed)];
+      expectClose(got.data, want.data, { atol: 1e-4, rtol: 1e-4 }, `${s.name} transA ${transA} transB ${transB}`);
+    },
+  );
 
   it("the op table's samples run every kernel", () => {
     const seen = new Set<string>();

@@ -70,15 +70,23 @@ export type MatmulKernelName = keyof typeof MATMUL_KERNELS;
 //   there are 4 vec4 reads of workgroup memory per 64 FMAs, so the loop is bound by FMAs, not by workgroup memory;
 //   shuffling fragments between lanes would replace cheap broadcasts with shuffles of the same count.
 const LARGE_MIN_TILES = 128;
-// Columns per thread (the WGSL's TN; rows TM are 8). NOTE: a CPU implementation takes 16: lavapipe runs a workgroup
-// as one core's SIMD loop, 8 threads to a vector, and with 128x128 tiles 8x16 blocks (half the threads, 6 vec4 reads
-// of workgroup memory per 128 FMAs) ran the char GPT's products 1.1-1.24x faster than 8x8, timed in turn in one
-// process (2 cores: [16,128,128]@[128,384] 47.4 -> 39.2 ms, [16,128,128]@[128,512] 59.0 -> 47.6, Xᵀ·dY with
-// K = 2048 41.0 -> 34.8; 512³ and 64x64 tiles even). 16x16 and 8x32 were slower. A GPU keeps 8x8 (its registers).
-const colsOf = (software: boolean | undefined): number => (software ? 16 : 8);
+// Columns per thread (the WGSL's TN; rows TM are 8). NOTE: on a CPU implementation, the 128x128 tiles of a large
+// product take 16: lavapipe runs a workgroup as one core's SIMD loop, 8 threads to a vector, and 8x16 blocks (half
+// the threads, 6 vec4 reads of workgroup memory per 128 FMAs) ran the char GPT's products 1.1-1.24x faster than 8x8,
+// timed in turn in one process (2 cores: [16,128,128]@[128,384] 47.4 -> 39.2 ms, [16,128,128]@[128,512] 59.0 ->
+// 47.6, Xᵀ·dY with K = 2048 41.0 -> 34.8), and its replayed step 1.1x (1664-1796 vs 1805-2121 ms). 16x16 and 8x32
+// were slower. But lavapipe compiles the 8x16 kernel ~2 s longer (the seed MLP's cold start 2.0-3.1 -> 3.9-5.0 s for
+// its one 784x64x128 product): only products of 2^24 multiply-adds and more (the GPT's smallest, 2048x128x128, is
+// 2^25) take it, where the step gains back the compile in tens of steps. A GPU keeps 8x8 (its registers).
+const WIDE_MIN_MACS = 1 << 24;
+/** Columns per thread of kernel `k` on a `batch` of M x K @ K x N products: 8, or 16 (see above). */
+export const colsOf = (
+  k: MatmulKernel,
+  d: { M: number; K: number; N: number; batch: number },
+  software?: boolean,
+): number => (software && k.tileM === 128 && d.M * d.K * d.N * d.batch >= WIDE_MIN_MACS ? 16 : 8);
 /** Threads of a workgroup: 8 x colsOf outputs each. */
-const threadsOf = (k: MatmulKernel, software: boolean | undefined): number =>
-  (k.tileM / 8) * (k.tileN / colsOf(software));
+const threadsOf = (k: MatmulKernel, cols: number): number => (k.tileM / 8) * (k.tileN / cols);
 /** The WGSL overrides that size kernel `k`'s tiles (matmul.wgsl has no PAD: it always pads by one). */
 const tileOverrides = (k: MatmulKernel): Record<string, number> => ({
   TILE_M: k.tileM,
@@ -104,7 +112,7 @@ type KernelLimits = Pick<GPUSupportedLimits, 'maxComputeWorkgroupStorageSize' | 
 /** Why kernel `k` cannot run an M x K @ K x N product under these flags and limits, or undefined if it can. */
 function unfit(
   k: MatmulKernel,
-  d: { M: number; K: number; N: number },
+  d: { M: number; K: number; N: number; batch: number },
   t: Pick<MatmulAttrs, 'transA' | 'transB'>,
   limits: KernelLimits,
 ): string | undefined {
@@ -115,7 +123,7 @@ function unfit(
   if (tileBytes(k) > limits.maxComputeWorkgroupStorageSize) {
     return `its ${tileBytes(k)} B of workgroup memory exceed the adapter's ${limits.maxComputeWorkgroupStorageSize}`;
   }
-  const threads = threadsOf(k, limits.software);
+  const threads = threadsOf(k, colsOf(k, d, limits.software));
   if (threads > limits.maxComputeInvocationsPerWorkgroup) return `its ${threads} threads exceed the adapter's limit`;
   return undefined;
 }
@@ -331,11 +339,12 @@ function matmulOp(name: 'matmul' | 'matmul_bias'): OpDef<MatmulAttrs> {
       const max = ctx.limits.maxComputeWorkgroupsPerDimension;
       // The kernel always declares a bias binding; plain matmul binds a placeholder it never reads.
       const inputs = [a!, b!, bias ?? ctx.scratch(4)];
+      const cols = colsOf(k, { ...d, batch: sizeOf(d.batch) }, ctx.software);
       const defines: Record<string, string> = {
         ACT: activationRow(name, attrs.activation)?.wgsl ?? 'x',
-        TN: `${colsOf(ctx.software)}u`,
+        TN: `${cols}u`,
       };
-      const threads = threadsOf(k, ctx.software);
+      const threads = threadsOf(k, cols);
       // matmul.wgsl takes the transposes, the bias and relu as uniform flags (one pipeline for a layer's forward and
       // both gradients: fewer compiles at start-up); matmul_vec4.wgsl as overrides, since there the branches in its
       // unrolled loads doubled lavapipe's compile time, more than the variants they would save.
