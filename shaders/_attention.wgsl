@@ -27,10 +27,11 @@ struct Params {
   ldv: vec4u,
 }
 
+// Threads per workgroup, TX x TY: 8 x 8 on a GPU, 4 x 4 on a CPU implementation (the op picks; see its tiles).
 override TX: u32 = 8u;
 override TY: u32 = 8u;
-// Register arrays are sized by consts: at most 4 rows and 4 columns of a score tile per thread, and 4 quads of a
-// head dim (4 quads x 4 lanes x TX = 128, the largest head dim the fused kernels take).
+// Register arrays are sized by consts: at most 8 rows and 8 columns of a score tile per thread, and 8 quads of a
+// head dim (8 quads x 4 lanes x TX = 128, the largest head dim the fused kernels take, at TX = 4).
 const R_MAX: u32 = 8u;
 const C_MAX: u32 = 8u;
 const Q_MAX: u32 = 8u;

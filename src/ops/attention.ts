@@ -264,7 +264,7 @@ const tile = (TX: number, TY: number, RQ: number, CK: number): AttentionTile => 
 // Largest first, per kind of adapter; the first whose workgroup memory fits is taken.
 // NOTE: a CPU implementation (lavapipe) runs a workgroup as one core's SIMD loop and reads workgroup memory by
 // gathers: 16 threads of 8 x 8 take half the reads per multiply-add of 64 threads of 4 x 4, and the fused forward and
-// backward run 1.4-1.7x faster (lavapipe, 2 cores: B16 H4 T128 Dh32 117 -> 83 ms, B2 H4 T512 Dh32 212 -> 127 ms,
+// backward run 1.4-1.7x faster (lavapipe, 2 cores, beside another busy process: B16 H4 T128 Dh32 117 -> 83 ms, B2 H4 T512 Dh32 212 -> 127 ms,
 // Dh64 328 -> 210 ms). A GPU keeps 64 threads per workgroup.
 const GPU_TILES: readonly AttentionTile[] = [
   tile(8, 8, 4, 4),

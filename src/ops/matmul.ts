@@ -66,7 +66,7 @@ export type MatmulKernelName = keyof typeof MATMUL_KERNELS;
 //   its two gradients) took 11.9 / 7.2 / 9.4 ms on lavapipe with matmul.wgsl vs 23.1 / 11.9 / 11.1 ms.
 // - vec4 loads and stores need each operand's contiguous dim to be a multiple of 4 (so no vec4 straddles a row);
 //   other shapes, and adapters under 17 KiB of workgroup memory (WebGPU's default limit is 16), run matmul.wgsl.
-// - No subgroup operations: in the 8x8-per-thread loop the a reads are broadcasts (one address per 16 threads) and
+// - No subgroup operations (on a GPU): in the 8x8-per-thread loop the a reads are broadcasts (one address per 16 threads) and
 //   there are 4 vec4 reads of workgroup memory per 64 FMAs, so the loop is bound by FMAs, not by workgroup memory;
 //   shuffling fragments between lanes would replace cheap broadcasts with shuffles of the same count.
 const LARGE_MIN_TILES = 128;
