@@ -1,6 +1,6 @@
 // gather: embedding lookup, rows of a table [V, D] picked by int32 indices of any shape, as
 // torch.nn.functional.embedding and tf.gather on axis 0. Its backward w.r.t. the table is its own op, a
-// deterministic scatter-add (shaders/gather_bwd.wgsl: one thread per table element, no float atomics).
+// deterministic scatter-add (shaders/gather_bwd.wgsl: one workgroup per table row, no float atomics).
 import type { FloatArray, TensorSpec } from '../backend/backend.js';
 import { grid1d, u32 } from '../backend/kernel.js';
 import { ArgumentError, DTypeError, ShapeError, fmtShape } from '../errors.js';
@@ -106,6 +106,7 @@ const CASES: readonly GatherCase[] = [
   { v: 33, d: 16, idx: [2, 0, 3] },
   { v: 33, d: 33, idx: [3, 40] },
   { v: 65, d: 80, idx: [65537] },
+  { v: 5, d: 300, idx: [9], values: [4, 1, 4, 0, 4, 2, 3, 1, 4] },
   { v: 65537, d: 65, idx: [3], values: [65536, 0, 65536] },
 ];
 
@@ -185,6 +186,11 @@ const GATHER_BWD_BAD: BadCase<GatherBwdAttrs>[] = [
 // the error is up to ~1000 roundings of partial sums of ~30 and cancellation leaves small results: absolute 1e-4.
 const BWD_TOL = { atol: 1e-4, rtol: 1e-5 };
 
+// The kernel's columns per thread (CPT): each of its workgroup's threads (WG) scans every index once per WG·CPT
+// columns. NOTE: every thread takes part in the scan (on lavapipe a masked-off add still costs its loads), so the
+// workgroup is no wider than the row needs: D = 128 takes 32 threads.
+const GATHER_BWD_COLS = 4;
+
 export const gatherBwdOp: OpDef<GatherBwdAttrs> = defineOp<GatherBwdAttrs>({
   name: 'gather_bwd_table',
   arity: 2,
@@ -193,14 +199,16 @@ export const gatherBwdOp: OpDef<GatherBwdAttrs> = defineOp<GatherBwdAttrs>({
   cpu: ({ inputs: [idx, dy], out, alloc }) =>
     gatherBwdRef(idx!.data, idx!.shape, dy!.data, out.shape[0]!, out.shape[1]!, alloc(sizeOf(out.shape))),
   gpu: ({ inputs: [idx, dy], out, ctx }) => {
-    const total = sizeOf(out.shape);
-    if (total === 0) return;
+    if (sizeOf(out.shape) === 0) return;
+    const [rows, d] = [out.shape[0]!, out.shape[1]!];
     ctx.dispatch({
       shader: 'gather_bwd',
-      workgroups: grid1d(total, 64, ctx.limits.maxComputeWorkgroupsPerDimension),
+      // One workgroup per table row, of threads enough for a pass over its columns (up to 64).
+      workgroups: grid1d(rows, 1, ctx.limits.maxComputeWorkgroupsPerDimension),
+      overrides: { WG: Math.min(64, 8 * Math.ceil(d / GATHER_BWD_COLS / 8)) },
       outputs: [out],
       inputs: [idx!, dy!],
-      uniforms: [u32(total), u32(out.shape[1]!), u32(sizeOf(idx!.shape))],
+      uniforms: [u32(rows), u32(d), u32(sizeOf(idx!.shape))],
     });
   },
   samples: gatherBwdSamples,
