@@ -14,7 +14,9 @@ import {
   sequential,
   Sequential,
   setSeed,
+  trainStep,
 } from '../src/nn/index.js';
+import { noGrad } from '../src/autograd/tape.js';
 import { Layer } from '../src/nn/layers.js';
 import { LAYERS, layerFromConfig } from '../src/nn/registry.js';
 import { parseSafetensors, serializeSafetensors } from '../src/io/safetensors.js';
@@ -118,6 +120,33 @@ describe('layers [webgpu]', () => {
     const want = Array.from(labels, (l, r) => -Math.log(p[r * 10 + l]!)).reduce((a, b) => a + b) / 4;
     expect(logs.loss).toBeCloseTo(want, 4);
     probs.dispose();
+    m.dispose();
+  });
+});
+
+describe('dense activations [webgpu]', () => {
+  it('a training step keeps the input of gelu (its derivative needs it): one product per layer, none recomputed', async () => {
+    const m = sequential([
+      layers.dense({ units: 16, activation: 'gelu', inputShape: [8] }),
+      layers.dense({ units: 4, activation: 'relu' }),
+    ]);
+    const step = trainStep(m, { optimizer: sgd(0.1), loss: 'mse' });
+    const x = { data: Float32Array.from({ length: 40 }, (_, i) => Math.sin(i)), shape: [5, 8] };
+    const y = { data: Float32Array.from({ length: 20 }, (_, i) => Math.cos(i)), shape: [5, 4] };
+    for (let i = 0; i < 2; i++) step.run(x, y);
+    const ops = step.dispatches().map((d) => d.op);
+    // gelu applied apart (its own op, saving its input); relu stays in the epilogue (its derivative reads y).
+    expect(ops.filter((o) => o === 'matmul_bias')).toHaveLength(2);
+    expect(ops.filter((o) => o === 'gelu')).toHaveLength(1);
+    expect(ops).not.toContain('relu');
+    // Inference keeps gelu in the product's epilogue: one dispatch per layer.
+    const xt = tensor(x.data, x.shape);
+    const d0 = gpu.dispatches;
+    const out = noGrad(() => m.forward(xt));
+    expect(gpu.dispatches - d0).toBe(2);
+    out.dispose();
+    xt.dispose();
+    step.dispose();
     m.dispose();
   });
 });
