@@ -10,6 +10,7 @@ import { broadcastStrides, sizeOf, stridesOf, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { apply } from './apply.js';
 import { sumTo } from './binary.js';
+import { reshape } from './layout.js';
 import { defineOp, type BadCase, type Grad, type OpDef, type Sample } from './op.js';
 import { sum } from './reduce.js';
 import { UNARY, unaryOps, type UnaryName } from './unary.js';
@@ -422,12 +423,43 @@ function matmulGrad(withBias: boolean): Grad<MatmulAttrs> {
       const mm = (x: Tensor, w: Tensor, transA: boolean, transB: boolean) =>
         apply(matmulOps.matmul, [x, w], { transA, transB });
       const da = needs[0] ? sumTo(tA ? mm(b!, dz, tB, true) : mm(dz, b!, false, !tB), shapes[0]!) : null;
-      const db = needs[1] ? sumTo(tB ? mm(dz, a!, true, tA) : mm(a!, dz, !tA, false), shapes[1]!) : null;
+      const shared = !tA && a!.rank > 2 && b!.rank === 2; // a dense layer on a sequence: x [B, T, K] @ w [K, N]
+      const db = !needs[1]
+        ? null
+        : shared
+          ? sharedWeightGrad(a!, dz, tB)
+          : sumTo(tB ? mm(dz, a!, true, tA) : mm(a!, dz, !tA, false), shapes[1]!);
       const dbias = withBias && needs[2] ? sum(dz, [...Array(dz.rank - 1).keys()]) : null;
       return withBias ? [da, db, dbias] : [da, db];
     },
   };
 }
+
+/**
+ * The gradient of a matrix b shared by a whole batch, a [..., M, K] @ b (not transposed a): the batch and M fold
+ * into the product's K, db = a'ᵀ·dz over all batch·M rows, one product rather than a [batch, K, N] stack of partial
+ * products and their sum (for GPT-2 at B = 8 that stack is 8 copies of every weight). The rows split into G groups
+ * (partial products summed over G) only where the single product would leave a CPU implementation of WebGPU with
+ * fewer tiles than it has cores to run them (a [128, 128] gradient is one tile).
+ */
+function sharedWeightGrad(a: Tensor, dz: Tensor, tB: boolean): Tensor {
+  const K = a.shape[a.rank - 1]!;
+  const N = dz.shape[dz.rank - 1]!;
+  const rows = sizeOf(a.shape) / Math.max(1, K);
+  const tiles = Math.ceil(K / 128) * Math.ceil(N / 128);
+  let G = 1;
+  if ((a.backend as { software?: boolean }).software)
+    while (tiles * G < SPLIT_TILES && rows % (2 * G) === 0 && rows / (2 * G) >= SPLIT_MIN_ROWS) G *= 2;
+  const a3 = reshape(a, [G, rows / G, K]);
+  const dz3 = reshape(dz, [G, rows / G, N]);
+  const mm = (x: Tensor, w: Tensor) => apply(matmulOps.matmul, [x, w], { transA: true });
+  const g = tB ? mm(dz3, a3) : mm(a3, dz3); // [G, N, K] or [G, K, N]
+  return G > 1 ? sum(g, [0]) : reshape(g, g.shape.slice(1));
+}
+// Tiles a software adapter's gradient product should offer (its cores, with room for uneven ones), and the fewest
+// rows a group keeps (below that the partial products cost more to sum than they save).
+const SPLIT_TILES = 8;
+const SPLIT_MIN_ROWS = 128;
 
 const RANGE: [number, number] = [-1, 1];
 
@@ -505,6 +537,23 @@ function* plainSamples(): Iterable<Sample<MatmulAttrs>> {
     ],
     {},
     ' (batch dims merge)',
+  );
+  // A matrix shared by the batch: its gradient folds the batch into K (split in two groups on a software adapter).
+  yield sample(
+    [
+      [4, 64, 20],
+      [20, 24],
+    ],
+    {},
+    ' (shared b)',
+  );
+  yield sample(
+    [
+      [3, 50, 9],
+      [7, 9],
+    ],
+    { transB: true },
+    ' (shared b)',
   );
   yield sample(
     [
