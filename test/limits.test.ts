@@ -165,7 +165,7 @@ describe('device limits [webgpu, default limits]', () => {
       gpu: ({ inputs: [a], out, ctx }) =>
         ctx.dispatch({
           shader: 'matmul',
-          defines: { ACT: 'x', TN: '8u' },
+          defines: { ACT: 'x', TN: '8u', SUBGROUP_ROWS: 'false' },
           overrides: { TILE_M: 128, TILE_N: 128 },
           workgroups: [1],
           outputs: [out],

@@ -90,6 +90,21 @@ export interface GpuContext {
   readonly features: ReadonlySet<string>;
   /** A CPU implementation of WebGPU (lavapipe, SwiftShader): few cores, so kernels may pick fewer, larger tiles. */
   readonly software?: boolean;
+  /**
+   * A software adapter with subgroups of 8 (lavapipe: one SIMD vector of 8 consecutive invocations): where a tile's
+   * threads share rows 8 abreast, one read per lane and subgroup broadcasts replace 8 reads of the same address
+   * (the register-blocked multiply of _tile_mma.wgsl: {@link subgroupRowDefines}).
+   */
+  readonly subgroupRows?: boolean;
+}
+
+/**
+ * The defines of _tile_mma.wgsl's SUBGROUP_ROWS for a workgroup `wx` threads wide: on where the context has
+ * subgroupRows and each row of threads is whole subgroups (wx a multiple of 8), with the extension it needs.
+ */
+export function subgroupRowDefines(ctx: GpuContext, wx: number): Record<string, string> {
+  const on = !!ctx.subgroupRows && wx % 8 === 0;
+  return on ? { SUBGROUP_ROWS: 'true', ENABLE: 'subgroups' } : { SUBGROUP_ROWS: 'false' };
 }
 
 export interface GpuArgs<A> {

@@ -3,7 +3,7 @@
 // buffer), except the forward and input gradient of inputs with few channels (direct kernels); 1×1 stride-1 unpadded
 // convolutions are plain matmuls and run matmul's kernel.
 import type { CpuArgs, FloatArray, TensorSpec } from '../backend/backend.js';
-import { f32, grid1d, i32, u32, type GpuTensor, type UniformWord } from '../backend/kernel.js';
+import { f32, grid1d, i32, subgroupRowDefines, u32, type GpuTensor, type UniformWord } from '../backend/kernel.js';
 import { DTypeError, ShapeError, WgnnError, fmtShape } from '../errors.js';
 import type { Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
@@ -236,7 +236,7 @@ function convOp(name: 'conv2d' | 'conv2d_bias'): OpDef<Conv2dAttrs> {
       const [gy, gz] = foldIntoZ(ceilDiv(M, t.TILE_M), ctx.limits.maxComputeWorkgroupsPerDimension);
       ctx.dispatch({
         shader: 'conv2d_fwd',
-        defines: { ACT: act?.wgsl ?? 'x' },
+        defines: { ACT: act?.wgsl ?? 'x', ...subgroupRowDefines(ctx, t.TILE_N / TN) },
         overrides: { ...t, HAS_BIAS: withBias },
         workgroups: [ceilDiv(g.K, t.TILE_N), gy, gz],
         outputs: [out],
@@ -450,6 +450,7 @@ const conv2dBwdX: OpDef<Conv2dBwdXAttrs> = defineOp<Conv2dBwdXAttrs>({
     const [gy, gz] = foldIntoZ(ceilDiv(M, t.TILE_M), ctx.limits.maxComputeWorkgroupsPerDimension);
     ctx.dispatch({
       shader: 'conv2d_bwd_x',
+      defines: subgroupRowDefines(ctx, t.TILE_N / TN),
       overrides: { ...t, STRIDE_H: g.sh, STRIDE_W: g.sw },
       workgroups: [ceilDiv(g.C, t.TILE_N), gy, gz],
       outputs: [out],
@@ -640,6 +641,7 @@ const conv2dBwdW: OpDef<Conv2dBwdWAttrs> = defineOp<Conv2dBwdWAttrs>({
     const part = splits > 1 ? ctx.scratch(splits * M * g.K * 4) : out;
     ctx.dispatch({
       shader: 'conv2d_bwd_w',
+      defines: subgroupRowDefines(ctx, t.TILE_N / TN),
       overrides: t,
       workgroups: [ceilDiv(g.K, t.TILE_N), ceilDiv(M, t.TILE_M), splits],
       outputs: [part],

@@ -1,7 +1,7 @@
 // Matmul ops: batched a [..., M, K] @ b [..., K, N] -> [..., M, N] with NumPy-broadcast batch dims and transpose
 // flags (so backward never materialises a transpose), and matmul_bias, the dense layer's fused bias + activation.
 // Both run shaders/matmul.wgsl.
-import { f32, u32 } from '../backend/kernel.js';
+import { f32, subgroupRowDefines, u32 } from '../backend/kernel.js';
 import type { TensorSpec } from '../backend/backend.js';
 import { workgroupNeeds } from '../backend/webgpu/wgsl-reflect.js';
 import { DTypeError, ShapeError, WgnnError, fmtShape } from '../errors.js';
@@ -69,7 +69,9 @@ export type MatmulKernelName = keyof typeof MATMUL_KERNELS;
 //   other shapes, and adapters under 17 KiB of workgroup memory (WebGPU's default limit is 16), run matmul.wgsl.
 // - No subgroup operations (on a GPU): in the 8x8-per-thread loop the a reads are broadcasts (one address per 16 threads) and
 //   there are 4 vec4 reads of workgroup memory per 64 FMAs, so the loop is bound by FMAs, not by workgroup memory;
-//   shuffling fragments between lanes would replace cheap broadcasts with shuffles of the same count.
+//   shuffling fragments between lanes would replace cheap broadcasts with shuffles of the same count. A CPU
+//   implementation with subgroups of 8 is the other way round (its reads cost per lane): there the a reads go
+//   through subgroup broadcasts (_tile_mma.wgsl's SUBGROUP_ROWS).
 const LARGE_MIN_TILES = 128;
 // Columns per thread (the WGSL's TN; rows TM are 8). NOTE: on a CPU implementation, the 128x128 tiles of a large
 // product take 16: lavapipe runs a workgroup as one core's SIMD loop, 8 threads to a vector, and 8x16 blocks (half
@@ -344,6 +346,7 @@ function matmulOp(name: 'matmul' | 'matmul_bias'): OpDef<MatmulAttrs> {
       const defines: Record<string, string> = {
         ACT: activationRow(name, attrs.activation)?.wgsl ?? 'x',
         TN: `${cols}u`,
+        ...subgroupRowDefines(ctx, k.tileN / cols),
       };
       const threads = threadsOf(k, cols);
       // matmul.wgsl takes the transposes, the bias and relu as uniform flags (one pipeline for a layer's forward and

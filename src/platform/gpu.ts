@@ -42,6 +42,9 @@ export interface AdapterInfo {
   architecture: string;
   device: string;
   description: string;
+  /** The sizes a subgroup can take (with the 'subgroups' feature); absent where the implementation does not say. */
+  subgroupMinSize?: number;
+  subgroupMaxSize?: number;
 }
 
 export interface DeviceRequest {
@@ -67,6 +70,9 @@ export async function openDevice(
     device: i.device,
     description: i.description,
   };
+  const sg = i as { subgroupMinSize?: number; subgroupMaxSize?: number };
+  if (sg.subgroupMinSize !== undefined) info.subgroupMinSize = sg.subgroupMinSize;
+  if (sg.subgroupMaxSize !== undefined) info.subgroupMaxSize = sg.subgroupMaxSize;
   return { adapter, device, info };
 }
 

@@ -40,14 +40,26 @@ export function pipelineStats(): PipelineStats {
   return { ...totals };
 }
 
-/** Replaces each `/*@NAME*\/` marker in a shader with its define; a marker left over is an error. */
+/**
+ * A shader's source for its defines: each `/*@NAME*\/` marker replaced by its define; the lines of each
+ * `// @if NAME` ... [`// @else` ...] `// @endif` block kept by NAME's define ('true' or 'false'; blocks do not nest),
+ * for code only some devices compile (subgroup operations); and the define ENABLE, comma-separated extensions, as
+ * `enable` directives at the top. A marker or block left without its define is an error.
+ */
 export function shaderSource(shader: ShaderName, defines: Record<string, string> = {}): string {
-  const src = SHADERS[shader].replace(/\/\*@([A-Z_0-9]+)\*\//g, (_, name: string) => {
+  const need = (name: string): string => {
     const v = defines[name];
     if (v === undefined) throw new Error(`shader ${shader}: no definition for marker @${name}`);
     return v;
-  });
-  return src;
+  };
+  const src = SHADERS[shader]
+    .replace(
+      /^\/\/ @if ([A-Z_0-9]+)\n([\s\S]*?)(?:^\/\/ @else\n([\s\S]*?))?^\/\/ @endif\n/gm,
+      (_, name: string, yes: string, no = '') => (need(name) === 'true' ? yes : no),
+    )
+    .replace(/\/\*@([A-Z_0-9]+)\*\//g, (_, name: string) => need(name));
+  const enable = defines.ENABLE ? `enable ${defines.ENABLE};\n` : '';
+  return enable + src;
 }
 
 interface Entry {

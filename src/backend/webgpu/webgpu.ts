@@ -47,6 +47,8 @@ export class WebGpuBackend implements Backend {
   readonly features: ReadonlySet<string>;
   /** A CPU implementation of WebGPU (Mesa's lavapipe, SwiftShader), told by the adapter's info. */
   readonly software: boolean;
+  /** GpuContext.subgroupRows: a software adapter whose subgroups are always 8 invocations. */
+  readonly subgroupRows: boolean;
   readonly pool: BufferPool;
   readonly pipelines: PipelineCache;
   /** Validation and other errors the device reported outside any error scope; the next read rejects with them. */
@@ -82,6 +84,8 @@ export class WebGpuBackend implements Backend {
     this.software = /software|llvmpipe|lavapipe|swiftshader|cpu/i.test(
       `${info.architecture} ${info.device} ${info.description}`,
     );
+    this.subgroupRows =
+      this.software && this.features.has('subgroups') && info.subgroupMinSize === 8 && info.subgroupMaxSize === 8;
     this.description =
       [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' / ') || 'unknown adapter';
     const cap = opts.poolCapBytes ?? Math.max(1 << 30, this.limits.maxBufferSize / 4);
@@ -181,6 +185,7 @@ export class WebGpuBackend implements Backend {
       limits: this.limits,
       features: this.features,
       software: this.software,
+      subgroupRows: this.subgroupRows,
     };
     const tensorOf = (b: GPUBuffer, s: TensorSpec): GpuTensor => ({ buffer: b, shape: s.shape, dtype: s.dtype });
     try {
@@ -222,6 +227,7 @@ export class WebGpuBackend implements Backend {
         limits: this.limits,
         features: this.features,
         software: this.software,
+        subgroupRows: this.subgroupRows,
       },
     });
   }
