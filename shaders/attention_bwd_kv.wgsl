@@ -94,9 +94,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     }
     for (var e = 0u; e < DK4; e++) {
       var a: array<vec4f, R_MAX>;
+// @if SUBGROUP_ROWS
+      a = rows4(k_tile[lane_row(tx, ty) * KROW + e]);
+// @else
       for (var r = 0u; r < RQ; r++) {
         a[r] = k_tile[(ty + r * TY) * KROW + e];
       }
+// @endif
       for (var c = 0u; c < CK; c++) {
         let b = q_tile[(tx + c * TX) * KROW + e];
         for (var r = 0u; r < RQ; r++) {
@@ -106,9 +110,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     }
     for (var e = 0u; e < DV4; e++) {
       var a: array<vec4f, R_MAX>;
+// @if SUBGROUP_ROWS
+      a = rows4(v_tile[lane_row(tx, ty) * VROW + e]);
+// @else
       for (var r = 0u; r < RQ; r++) {
         a[r] = v_tile[(ty + r * TY) * VROW + e];
       }
+// @endif
       for (var c = 0u; c < CK; c++) {
         let b = dy_tile[(tx + c * TX) * VROW + e];
         for (var r = 0u; r < RQ; r++) {
@@ -139,8 +147,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
           b[d] = dy_tile[i * VROW + tx + d * TX];
         }
       }
+      var pr: array<f32, R_MAX>;
+// @if SUBGROUP_ROWS
+      pr = rows1(p_tile[lane_row(tx, ty) * (BC + 1u) + i]);
+// @else
       for (var r = 0u; r < RQ; r++) {
-        let a = vec4f(p_tile[(ty + r * TY) * (BC + 1u) + i]);
+        pr[r] = p_tile[(ty + r * TY) * (BC + 1u) + i];
+      }
+// @endif
+      for (var r = 0u; r < RQ; r++) {
+        let a = vec4f(pr[r]);
         for (var d = 0u; d < QV; d++) {
           acc_v[r][d] = fma(a, b[d], acc_v[r][d]);
         }
@@ -161,8 +177,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
           b[d] = q_tile[i * KROW + tx + d * TX];
         }
       }
+      var pr: array<f32, R_MAX>;
+// @if SUBGROUP_ROWS
+      pr = rows1(p_tile[lane_row(tx, ty) * (BC + 1u) + i]);
+// @else
       for (var r = 0u; r < RQ; r++) {
-        let a = vec4f(p_tile[(ty + r * TY) * (BC + 1u) + i]);
+        pr[r] = p_tile[(ty + r * TY) * (BC + 1u) + i];
+      }
+// @endif
+      for (var r = 0u; r < RQ; r++) {
+        let a = vec4f(pr[r]);
         for (var d = 0u; d < QK; d++) {
           acc_k[r][d] = fma(a, b[d], acc_k[r][d]);
         }

@@ -91,9 +91,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     }
     for (var e = 0u; e < DK4; e++) {
       var a: array<vec4f, R_MAX>;
+// @if SUBGROUP_ROWS
+      a = rows4(q_tile[lane_row(tx, ty) * KROW + e]);
+// @else
       for (var r = 0u; r < RQ; r++) {
         a[r] = q_tile[(ty + r * TY) * KROW + e];
       }
+// @endif
       for (var c = 0u; c < CK; c++) {
         let b = k_tile[(tx + c * TX) * KROW + e];
         for (var r = 0u; r < RQ; r++) {
@@ -103,9 +107,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     }
     for (var e = 0u; e < DV4; e++) {
       var a: array<vec4f, R_MAX>;
+// @if SUBGROUP_ROWS
+      a = rows4(dy_tile[lane_row(tx, ty) * VROW + e]);
+// @else
       for (var r = 0u; r < RQ; r++) {
         a[r] = dy_tile[(ty + r * TY) * VROW + e];
       }
+// @endif
       for (var c = 0u; c < CK; c++) {
         let b = v_tile[(tx + c * TX) * VROW + e];
         for (var r = 0u; r < RQ; r++) {
@@ -134,8 +142,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
           b[d] = k_tile[j * KROW + tx + d * TX];
         }
       }
+      var dsr: array<f32, R_MAX>;
+// @if SUBGROUP_ROWS
+      dsr = rows1(ds_tile[lane_row(tx, ty) * (BC + 1u) + j]);
+// @else
       for (var r = 0u; r < RQ; r++) {
-        let a = vec4f(ds_tile[(ty + r * TY) * (BC + 1u) + j]);
+        dsr[r] = ds_tile[(ty + r * TY) * (BC + 1u) + j];
+      }
+// @endif
+      for (var r = 0u; r < RQ; r++) {
+        let a = vec4f(dsr[r]);
         for (var d = 0u; d < QK; d++) {
           acc[r][d] = fma(a, b[d], acc[r][d]);
         }

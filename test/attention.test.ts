@@ -24,13 +24,15 @@ import { gelu } from '../src/ops/unary.js';
 import { Rng } from '../src/rng.js';
 import { sizeOf } from '../src/shape.js';
 import { memory, tensor, tidy, type Tensor } from '../src/tensor.js';
-import { asGpuAdapter, cpu, expectClose, gpuBackend } from './helpers.js';
+import { asGpuAdapter, asSoftwareAdapter, cpu, expectClose, gpuBackend } from './helpers.js';
 
 let gpu: WebGpuBackend;
 let gpuTiles: WebGpuBackend;
+let softwareTiles: WebGpuBackend;
 beforeAll(async () => {
   gpu = await gpuBackend();
   gpuTiles = asGpuAdapter(gpu);
+  softwareTiles = asSoftwareAdapter(gpu);
 });
 const cpu64 = new CpuBackend({ float64: true });
 const TOL = { atol: 2e-5, rtol: 1e-4 };
@@ -46,7 +48,10 @@ interface Case {
   /** Shape of an additive mask, random with about a quarter -Infinity (never a whole row). */
   mask?: number[];
   scale?: number;
-  /** Also through the fused kernels as a GPU adapter tiles them (a few cases: each tile compiles apart, slowly here). */
+  /**
+   * Also through the fused kernels as a GPU adapter and a software one without subgroups tile them (a few cases: each
+   * tile compiles apart, slowly here).
+   */
   gpuTiles?: true;
 }
 const label = (c: Case) =>
@@ -216,7 +221,8 @@ describe('attention', () => {
   );
 
   // The fused kernels against the composed reference on the same shapes (masks dropped: the fused op takes none).
-  // This adapter's tiles (lavapipe: 4 x 4 threads, 8 x 8 each) and, for some cases, a GPU's (8 x 8 threads, 4 x 4).
+  // This adapter's tiles (lavapipe: 8 x 4 threads, 8 x 4 each, rows read through subgroups) and, for some cases, a
+  // GPU's (8 x 8 threads, 4 x 4) and a software adapter's without subgroups (4 x 4 threads, 8 x 8).
   it.each(CASES.map((c, i) => ({ c: { ...c, mask: undefined }, i, name: label({ ...c, mask: undefined }) })))(
     '$name: [webgpu] fused = composed, forward and the gradients of q, k, v',
     async ({ c, i }) => {
@@ -224,7 +230,8 @@ describe('attention', () => {
       const rng = new Rng(600 + i);
       const r = Float32Array.from({ length: c.B * c.H * c.Tq * c.Dv }, () => rng.uniform(-1, 1));
       const want = await run(gpu, c, d, r, attentionComposed);
-      for (const [tiles, b] of [['this adapter', gpu], ...(c.gpuTiles ? [['GPU', gpuTiles] as const] : [])] as const) {
+      const others = [['GPU', gpuTiles] as const, ['software', softwareTiles] as const];
+      for (const [tiles, b] of [['this adapter', gpu] as const, ...(c.gpuTiles ? others : [])]) {
         const got = await run(b, c, d, r, fused);
         expectClose(got.y, want.y, TOL, `${label(c)} fused forward, ${tiles} tiles`);
         want.grads.forEach((g, k) =>

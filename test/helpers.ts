@@ -30,6 +30,16 @@ export function gpuBackend(): Promise<WebGpuBackend> {
  * `gpu`'s device driven as a GPU adapter is: kernels that pick other tiles on a software adapter (lavapipe here:
  * matmul's 8x16 blocks, attention's 16-thread tiles) take a GPU's, so both stay checked on this machine.
  */
+/**
+ * A backend on the same device that takes it for a software adapter that says nothing of its subgroup sizes
+ * (SwiftShader-like): the software tiles without subgroup reads, which lavapipe's own backend no longer runs.
+ */
+export function asSoftwareAdapter(gpu: WebGpuBackend): WebGpuBackend {
+  const g = new WebGpuBackend(gpu.device, { vendor: 'test', architecture: '', device: '', description: 'llvmpipe' });
+  expect([g.software, g.subgroupRows], 'software, without subgroup reads').toEqual([true, false]);
+  return g;
+}
+
 export function asGpuAdapter(gpu: WebGpuBackend): WebGpuBackend {
   const g = new WebGpuBackend(gpu.device, { vendor: 'test', architecture: 'gpu', device: 'test', description: 'test' });
   expect(g.software, 'a backend on a GPU adapter is not a software one').toBe(false);

@@ -13,7 +13,7 @@ import { Rng } from '../src/rng.js';
 import { sizeOf } from '../src/shape.js';
 import { wrap } from '../src/tensor.js';
 import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
-import { asGpuAdapter, cpu, expectClose, gpuBackend, sampleData, upload } from './helpers.js';
+import { asGpuAdapter, asSoftwareAdapter, cpu, expectClose, gpuBackend, sampleData, upload } from './helpers.js';
 
 let gpu: WebGpuBackend;
 beforeAll(async () => {
@@ -197,13 +197,17 @@ describe.each(
     name: op.name,
   })),
 )('$name', ({ op }) => {
-  it("samples [webgpu] with a GPU adapter's blocks ≈ cpu", async () => {
-    const asGpu = asGpuAdapter(gpu);
-    for (const [i, s] of [...op.samples(new Rng(seedOf(op.name)))].entries()) {
-      const seed = seedOf(`${op.name}#${i} gpu blocks`);
-      const want = await runOn(cpu, op, s as Sample<object>, seed);
-      const got = await runOn(asGpu, op, s as Sample<object>, seed);
-      expectClose(got.data, want.data, op.tol, `${op.name} ${s.name}, a GPU adapter's blocks`);
+  it("samples [webgpu] with a GPU adapter's blocks, and a software one's without subgroups, ≈ cpu", async () => {
+    for (const [kind, b] of [
+      ['a GPU', asGpuAdapter(gpu)],
+      ['a software adapter without subgroups', asSoftwareAdapter(gpu)],
+    ] as const) {
+      for (const [i, s] of [...op.samples(new Rng(seedOf(op.name)))].entries()) {
+        const seed = seedOf(`${op.name}#${i} gpu blocks`);
+        const want = await runOn(cpu, op, s as Sample<object>, seed);
+        const got = await runOn(b, op, s as Sample<object>, seed);
+        expectClose(got.data, want.data, op.tol, `${op.name} ${s.name}, ${kind}'s blocks`);
+      }
     }
   });
 });

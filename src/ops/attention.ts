@@ -3,7 +3,7 @@
 // attentionQkv runs the fused kernels on a transformer's packed QKV projection [B, T, 3·H·Dh], with no head transposes.
 import type { CpuInput, FloatArray, TensorSpec } from '../backend/backend.js';
 import type { GpuContext, GpuTensor } from '../backend/kernel.js';
-import { f32, grid1d, u32 } from '../backend/kernel.js';
+import { f32, grid1d, subgroupRowDefines, u32 } from '../backend/kernel.js';
 import { workgroupNeeds } from '../backend/webgpu/wgsl-reflect.js';
 import { ArgumentError, DTypeError, LimitError, ShapeError, fmtShape } from '../errors.js';
 import { SHADERS } from '../shaders.gen.js';
@@ -274,6 +274,17 @@ const GPU_TILES: readonly AttentionTile[] = [
   tile(8, 8, 1, 1),
 ];
 const SOFTWARE_TILES: readonly AttentionTile[] = [tile(4, 4, 8, 8), tile(4, 4, 8, 4), tile(4, 4, 4, 4), ...GPU_TILES];
+// A software adapter with subgroups of 8 (GpuContext.subgroupRows): rows of 8 threads, each thread 8 rows, so a
+// subgroup shares its rows and reads each once (_attention.wgsl's SUBGROUP_ROWS); the others as above.
+const SUBGROUP_TILES: readonly AttentionTile[] = [tile(8, 4, 8, 4), tile(8, 2, 8, 4), ...SOFTWARE_TILES];
+type TileKind = 'gpu' | 'software' | 'subgroups';
+const TILES: Record<TileKind, readonly AttentionTile[]> = {
+  gpu: GPU_TILES,
+  software: SOFTWARE_TILES,
+  subgroups: SUBGROUP_TILES,
+};
+const kindOf = (b: { software?: boolean; subgroupRows?: boolean }): TileKind =>
+  b.subgroupRows ? 'subgroups' : b.software ? 'software' : 'gpu';
 const tileCache = new Map<string, AttentionTile | undefined>();
 
 /** The first tile of the adapter's list whose workgroup memory fits `limit` bytes, or undefined if none does. */
@@ -282,20 +293,18 @@ function tileFor(
   Dh: number,
   Dv: number,
   limit: number,
-  software: boolean,
+  kind: TileKind,
 ): AttentionTile | undefined {
-  const key = `${shader}|${Dh}|${Dv}|${limit}|${software}`;
+  const key = `${shader}|${Dh}|${Dv}|${limit}|${kind}`;
   if (tileCache.has(key)) return tileCache.get(key);
-  const t = (software ? SOFTWARE_TILES : GPU_TILES).find(
-    (c) => workgroupNeeds(SHADERS[shader], { ...c, DK: Dh, DV: Dv }).storage <= limit,
-  );
+  const t = TILES[kind].find((c) => workgroupNeeds(SHADERS[shader], { ...c, DK: Dh, DV: Dv }).storage <= limit);
   tileCache.set(key, t);
   return t;
 }
 
 /** {@link tileFor}, or a LimitError. */
-function pickTile(shader: AttentionShader, Dh: number, Dv: number, limit: number, software: boolean): AttentionTile {
-  const t = tileFor(shader, Dh, Dv, limit, software);
+function pickTile(shader: AttentionShader, Dh: number, Dv: number, limit: number, kind: TileKind): AttentionTile {
+  const t = tileFor(shader, Dh, Dv, limit, kind);
   if (t) return t;
   throw new LimitError(
     `attention: ${shader} with head dims ${Dh} and ${Dv} needs more than this adapter's ${limit} B of workgroup memory`,
@@ -309,9 +318,9 @@ function pickTile(shader: AttentionShader, Dh: number, Dv: number, limit: number
 function fusedFits(backend: unknown, Dh: number, Dv: number): boolean {
   const limit = (backend as { limits?: GPUSupportedLimits }).limits?.maxComputeWorkgroupStorageSize;
   if (limit === undefined) return true;
-  const software = (backend as { software?: boolean }).software ?? false;
+  const kind = kindOf(backend as { software?: boolean; subgroupRows?: boolean });
   return (['attention_fwd', 'attention_bwd_q', 'attention_bwd_kv'] as const).every((s) =>
-    tileFor(s, Dh, Dv, limit, software),
+    tileFor(s, Dh, Dv, limit, kind),
   );
 }
 
@@ -369,10 +378,12 @@ function dispatchAttention(
   inputs: GpuTensor[],
   lay: Layouts = flatLayouts(d),
 ): void {
-  const t = pickTile(shader, d.Dh, d.Dv, ctx.limits.maxComputeWorkgroupStorageSize, ctx.software ?? false);
+  const t = pickTile(shader, d.Dh, d.Dv, ctx.limits.maxComputeWorkgroupStorageSize, kindOf(ctx));
   const tiles = Math.ceil(rows / (t.TY * t.RQ));
   ctx.dispatch({
     shader,
+    // The subgroup reads need a thread's rows to be a subgroup's 8 lanes: RQ = 8.
+    defines: t.RQ === 8 ? subgroupRowDefines(ctx, t.TX) : { SUBGROUP_ROWS: 'false' },
     overrides: { ...t, DK: d.Dh, DV: d.Dv },
     workgroups: grid1d(tiles * d.BH, 1, ctx.limits.maxComputeWorkgroupsPerDimension),
     outputs,
