@@ -3,7 +3,7 @@
 // and the runs after it give bitwise the results of runs without it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WebGpuBackend } from '../src/backend/webgpu/webgpu.js';
-import { pipelineStats } from '../src/backend/webgpu/pipelines.js';
+import { expandSource, pipelineStats } from '../src/backend/webgpu/pipelines.js';
 import { loadMnist } from '../src/data/mnist.js';
 import { setSeed, trainStep } from '../src/nn/index.js';
 import { seedModel } from '../src/nn/models.js';
@@ -19,6 +19,27 @@ beforeAll(async () => {
   setDefaultBackend(gpu);
 });
 afterAll(() => setDefaultBackend(undefined));
+
+describe('shader defines', () => {
+  const src = 'fn f() -> u32 {\n// @if SG\n  return 1u;\n// @else\n  return /*@N*/;\n// @endif\n}\n';
+  it('an @if block keeps one branch by its define; ENABLE becomes enable directives at the top', () => {
+    expect(expandSource(src, { SG: 'true', ENABLE: 'subgroups' }, 't')).toBe(
+      'enable subgroups;\nfn f() -> u32 {\n  return 1u;\n}\n',
+    );
+    expect(expandSource(src, { SG: 'false', N: '2u' }, 't')).toBe('fn f() -> u32 {\n  return 2u;\n}\n');
+  });
+  it('a missing define, a value other than true/false, or a directive outside a whole block is an error', () => {
+    expect(() => expandSource(src, {}, 't')).toThrow(/^t: no definition for marker @SG$/);
+    expect(() => expandSource(src, { SG: 'false' }, 't')).toThrow(/^t: no definition for marker @N$/);
+    expect(() => expandSource(src, { SG: '1', N: '2u' }, 't')).toThrow(
+      /^t: @if SG is '1'; expected 'true' or 'false'$/,
+    );
+    const open = 'fn f() {\n// @if SG\n  g();\n}\n';
+    expect(() => expandSource(open, { SG: 'true' }, 't')).toThrow(/^t: '\/\/ @if SG' outside a whole/);
+    const nested = '// @if A\n// @if B\nx\n// @endif\n// @endif\n';
+    expect(() => expandSource(nested, { A: 'true', B: 'true' }, 't')).toThrow(/^t: '\/\/ @if B' outside a whole/);
+  });
+});
 
 const B = 16;
 const { train: mnist } = loadMnist();

@@ -40,24 +40,36 @@ export function pipelineStats(): PipelineStats {
   return { ...totals };
 }
 
-/**
- * A shader's source for its defines: each `/*@NAME*\/` marker replaced by its define; the lines of each
- * `// @if NAME` ... [`// @else` ...] `// @endif` block kept by NAME's define ('true' or 'false'; blocks do not nest),
- * for code only some devices compile (subgroup operations); and the define ENABLE, comma-separated extensions, as
- * `enable` directives at the top. A marker or block left without its define is an error.
- */
+/** A shader's source for its defines (see {@link expandSource}). */
 export function shaderSource(shader: ShaderName, defines: Record<string, string> = {}): string {
+  return expandSource(SHADERS[shader], defines, `shader ${shader}`);
+}
+
+/**
+ * WGSL for its defines: each `/*@NAME*\/` marker replaced by its define; the lines of each `// @if NAME` ...
+ * [`// @else` ...] `// @endif` block kept by NAME's define, 'true' or 'false' (blocks do not nest), for code only
+ * some devices compile (subgroup operations); and the define ENABLE, comma-separated extensions, as `enable`
+ * directives at the top. A marker or block without its define, another value for a block, or a directive outside a
+ * whole block is an error (`who` names the shader).
+ */
+export function expandSource(wgsl: string, defines: Record<string, string>, who: string): string {
   const need = (name: string): string => {
     const v = defines[name];
-    if (v === undefined) throw new Error(`shader ${shader}: no definition for marker @${name}`);
+    if (v === undefined) throw new Error(`${who}: no definition for marker @${name}`);
     return v;
   };
-  const src = SHADERS[shader]
+  const src = wgsl
     .replace(
       /^\/\/ @if ([A-Z_0-9]+)\n([\s\S]*?)(?:^\/\/ @else\n([\s\S]*?))?^\/\/ @endif\n/gm,
-      (_, name: string, yes: string, no = '') => (need(name) === 'true' ? yes : no),
+      (_, name: string, yes: string, no = '') => {
+        const v = need(name);
+        if (v !== 'true' && v !== 'false') throw new Error(`${who}: @if ${name} is '${v}'; expected 'true' or 'false'`);
+        return v === 'true' ? yes : no;
+      },
     )
     .replace(/\/\*@([A-Z_0-9]+)\*\//g, (_, name: string) => need(name));
+  const stray = /^\/\/ @(if|else|endif)\b.*$/m.exec(src);
+  if (stray) throw new Error(`${who}: '${stray[0]}' outside a whole // @if ... // @endif block (they do not nest)`);
   const enable = defines.ENABLE ? `enable ${defines.ENABLE};\n` : '';
   return enable + src;
 }
