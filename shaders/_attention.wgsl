@@ -53,29 +53,6 @@ override QV: u32 = (DV4 + TX - 1u) / TX;
 
 const NEG_BIG: f32 = -3.0e38;
 
-// @if SUBGROUP_ROWS
-// A thread's RQ = 8 rows of a tile, one read per lane: with TX a multiple of 8 and subgroups of 8 consecutive
-// invocations (the host's subgroupRowDefines), a subgroup's lanes (tx % 8) share ty and so the rows ty + r·TY;
-// lane s reads row s and broadcasts hand the 8 round (lavapipe reads workgroup memory lane by lane, ~7
-// instructions each, however many lanes read one address).
-fn rows4(x: vec4f) -> array<vec4f, R_MAX> {
-  return array<vec4f, R_MAX>(subgroupBroadcast(x, 0u), subgroupBroadcast(x, 1u), subgroupBroadcast(x, 2u),
-                             subgroupBroadcast(x, 3u), subgroupBroadcast(x, 4u), subgroupBroadcast(x, 5u),
-                             subgroupBroadcast(x, 6u), subgroupBroadcast(x, 7u));
-}
-
-fn rows1(x: f32) -> array<f32, R_MAX> {
-  return array<f32, R_MAX>(subgroupBroadcast(x, 0u), subgroupBroadcast(x, 1u), subgroupBroadcast(x, 2u),
-                           subgroupBroadcast(x, 3u), subgroupBroadcast(x, 4u), subgroupBroadcast(x, 5u),
-                           subgroupBroadcast(x, 6u), subgroupBroadcast(x, 7u));
-}
-
-// The row a lane reads for rows4 / rows1.
-fn lane_row(tx: u32, ty: u32) -> u32 {
-  return ty + (tx % 8u) * TY;
-}
-// @endif
-
 // NOTE: bottom-right causal alignment: query i sees keys j <= i + tk − tq (written so that nothing goes negative).
 fn visible(i: u32, j: u32) -> bool {
   return i < p.tq && j < p.tk && (p.causal == 0u || j + p.tq <= i + p.tk);

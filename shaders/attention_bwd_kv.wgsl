@@ -5,6 +5,7 @@
 // first key): with pᵀ = exp(scale·k qᵀ − lse) recomputed, dv = pᵀ dy and, with dsᵀ = pᵀ ∘ (v dyᵀ − delta),
 // dk = scale · dsᵀ q. Each element is one thread's sum in a fixed order: deterministic, no atomics.
 // @include _attention
+// @include _attention_dy
 
 @group(0) @binding(0) var<storage, read_write> dkv: array<f32>;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
@@ -23,20 +24,6 @@ var<workgroup> lse_tile: array<f32, BC>;
 var<workgroup> delta_tile: array<f32, BC>;
 // pᵀ, then dsᵀ, of the tile [BR][BC + 1].
 var<workgroup> p_tile: array<f32, BR * (BC + 1u)>;
-
-fn load_dy(base: u32, row: u32, e4: u32) -> vec4f {
-  var r = vec4f(0.0);
-  if (row < p.tq) {
-    let at = base + row * p.lo.w + e4 * 4u;
-    if (e4 * 4u + 4u <= DV) {
-      return vec4f(dy[at], dy[at + 1u], dy[at + 2u], dy[at + 3u]);
-    }
-    for (var c = 0u; e4 * 4u + c < DV; c++) {
-      r[c] = dy[at + c];
-    }
-  }
-  return r;
-}
 
 @compute @workgroup_size(TX, TY)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -94,13 +81,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     }
     for (var e = 0u; e < DK4; e++) {
       var a: array<vec4f, R_MAX>;
-// @if SUBGROUP_ROWS
-      a = rows4(k_tile[lane_row(tx, ty) * KROW + e]);
-// @else
       for (var r = 0u; r < RQ; r++) {
         a[r] = k_tile[(ty + r * TY) * KROW + e];
       }
-// @endif
       for (var c = 0u; c < CK; c++) {
         let b = q_tile[(tx + c * TX) * KROW + e];
         for (var r = 0u; r < RQ; r++) {
@@ -110,13 +93,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     }
     for (var e = 0u; e < DV4; e++) {
       var a: array<vec4f, R_MAX>;
-// @if SUBGROUP_ROWS
-      a = rows4(v_tile[lane_row(tx, ty) * VROW + e]);
-// @else
       for (var r = 0u; r < RQ; r++) {
         a[r] = v_tile[(ty + r * TY) * VROW + e];
       }
-// @endif
       for (var c = 0u; c < CK; c++) {
         let b = dy_tile[(tx + c * TX) * VROW + e];
         for (var r = 0u; r < RQ; r++) {
@@ -148,13 +127,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         }
       }
       var pr: array<f32, R_MAX>;
-// @if SUBGROUP_ROWS
-      pr = rows1(p_tile[lane_row(tx, ty) * (BC + 1u) + i]);
-// @else
       for (var r = 0u; r < RQ; r++) {
         pr[r] = p_tile[(ty + r * TY) * (BC + 1u) + i];
       }
-// @endif
       for (var r = 0u; r < RQ; r++) {
         let a = vec4f(pr[r]);
         for (var d = 0u; d < QV; d++) {
@@ -178,13 +153,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         }
       }
       var pr: array<f32, R_MAX>;
-// @if SUBGROUP_ROWS
-      pr = rows1(p_tile[lane_row(tx, ty) * (BC + 1u) + i]);
-// @else
       for (var r = 0u; r < RQ; r++) {
         pr[r] = p_tile[(ty + r * TY) * (BC + 1u) + i];
       }
-// @endif
       for (var r = 0u; r < RQ; r++) {
         let a = vec4f(pr[r]);
         for (var d = 0u; d < QK; d++) {

@@ -4,6 +4,7 @@
 // visible key skipped): with p = exp(s − lse) recomputed from s = scale·q kᵀ, ds = p ∘ (dy vᵀ − delta) and
 // dq = scale · ds k. Each dq element is one thread's sum in a fixed order: deterministic, no atomics.
 // @include _attention
+// @include _attention_dy
 
 @group(0) @binding(0) var<storage, read_write> dq: array<f32>;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
@@ -19,20 +20,6 @@ var<workgroup> dy_tile: array<vec4f, BR * VROW>;
 var<workgroup> k_tile: array<vec4f, BC * KROW>;
 var<workgroup> v_tile: array<vec4f, BC * VROW>;
 var<workgroup> ds_tile: array<f32, BR * (BC + 1u)>;
-
-fn load_dy(base: u32, row: u32, e4: u32) -> vec4f {
-  var r = vec4f(0.0);
-  if (row < p.tq) {
-    let at = base + row * p.lo.w + e4 * 4u;
-    if (e4 * 4u + 4u <= DV) {
-      return vec4f(dy[at], dy[at + 1u], dy[at + 2u], dy[at + 3u]);
-    }
-    for (var c = 0u; e4 * 4u + c < DV; c++) {
-      r[c] = dy[at + c];
-    }
-  }
-  return r;
-}
 
 @compute @workgroup_size(TX, TY)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -91,13 +78,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     }
     for (var e = 0u; e < DK4; e++) {
       var a: array<vec4f, R_MAX>;
-// @if SUBGROUP_ROWS
-      a = rows4(q_tile[lane_row(tx, ty) * KROW + e]);
-// @else
       for (var r = 0u; r < RQ; r++) {
         a[r] = q_tile[(ty + r * TY) * KROW + e];
       }
-// @endif
       for (var c = 0u; c < CK; c++) {
         let b = k_tile[(tx + c * TX) * KROW + e];
         for (var r = 0u; r < RQ; r++) {
@@ -107,13 +90,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     }
     for (var e = 0u; e < DV4; e++) {
       var a: array<vec4f, R_MAX>;
-// @if SUBGROUP_ROWS
-      a = rows4(dy_tile[lane_row(tx, ty) * VROW + e]);
-// @else
       for (var r = 0u; r < RQ; r++) {
         a[r] = dy_tile[(ty + r * TY) * VROW + e];
       }
-// @endif
       for (var c = 0u; c < CK; c++) {
         let b = v_tile[(tx + c * TX) * VROW + e];
         for (var r = 0u; r < RQ; r++) {
@@ -143,13 +122,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         }
       }
       var dsr: array<f32, R_MAX>;
-// @if SUBGROUP_ROWS
-      dsr = rows1(ds_tile[lane_row(tx, ty) * (BC + 1u) + j]);
-// @else
       for (var r = 0u; r < RQ; r++) {
         dsr[r] = ds_tile[(ty + r * TY) * (BC + 1u) + j];
       }
-// @endif
       for (var r = 0u; r < RQ; r++) {
         let a = vec4f(dsr[r]);
         for (var d = 0u; d < QK; d++) {

@@ -70,13 +70,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     }
     for (var e = 0u; e < DK4; e++) {
       var a: array<vec4f, R_MAX>;
-// @if SUBGROUP_ROWS
-      a = rows4(q_tile[lane_row(tx, ty) * KROW + e]);
-// @else
       for (var r = 0u; r < RQ; r++) {
         a[r] = q_tile[(ty + r * TY) * KROW + e];
       }
-// @endif
       for (var c = 0u; c < CK; c++) {
         let b = k_tile[(tx + c * TX) * KROW + e];
         for (var r = 0u; r < RQ; r++) {
@@ -125,13 +121,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         }
       }
       var pr: array<f32, R_MAX>;
-// @if SUBGROUP_ROWS
-      pr = rows1(p_tile[lane_row(tx, ty) * (BC + 1u) + j]);
-// @else
       for (var r = 0u; r < RQ; r++) {
         pr[r] = p_tile[(ty + r * TY) * (BC + 1u) + j];
       }
-// @endif
       for (var r = 0u; r < RQ; r++) {
         let a = vec4f(pr[r]);
         for (var d = 0u; d < QV; d++) {

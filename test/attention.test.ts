@@ -221,8 +221,8 @@ describe('attention', () => {
   );
 
   // The fused kernels against the composed reference on the same shapes (masks dropped: the fused op takes none).
-  // This adapter's tiles (lavapipe: 8 x 4 threads, 8 x 4 each, rows read through subgroups) and, for some cases, a
-  // GPU's (8 x 8 threads, 4 x 4) and a software adapter's without subgroups (4 x 4 threads, 8 x 8).
+  // This adapter's kernels (lavapipe: a row per lane, the other side's rows passed by subgroup broadcasts) and, for some
+  // cases, a GPU's tiles (8 x 8 threads, 4 x 4) and a software adapter's without subgroups (4 x 4 threads, 8 x 8).
   it.each(CASES.map((c, i) => ({ c: { ...c, mask: undefined }, i, name: label({ ...c, mask: undefined }) })))(
     '$name: [webgpu] fused = composed, forward and the gradients of q, k, v',
     async ({ c, i }) => {
@@ -318,6 +318,33 @@ describe('attention', () => {
     const scores = c.B * c.H * c.Tq * c.Tk * 4;
     expect(f.peak, 'fused peak under one [B, H, T, T] matrix').toBeLessThan(scores);
     expect(f.peak * 8, 'fused peak an eighth of the composed one or less').toBeLessThan(comp.peak);
+  });
+
+  // Which kernels a step runs: the lane-row ones on a software adapter with subgroups of 8 (this lavapipe), the tiled
+  // ones on a GPU and on a software adapter without subgroups.
+  it('[webgpu] the fused step dispatches the lane-row kernels where subgroups are 8 lanes, tiles elsewhere', () => {
+    const c: Case = { B: 1, H: 2, Tq: 9, Tk: 9, Dh: 16, Dv: 16, causal: true };
+    const d = caseData(c, 17);
+    const kernels = ['attention_bwd_kv', 'attention_bwd_q', 'attention_fwd'];
+    for (const [b, lanes] of [
+      [gpu, gpu.subgroupRows],
+      [gpuTiles, false],
+      [softwareTiles, false],
+    ] as const) {
+      const [qs, ks, vs] = shapesOf(c);
+      const xs = [up(b, d.q, qs!), up(b, d.k, ks!), up(b, d.v, vs!)].map((t) => t.variable());
+      const dy = up(b, d.q, qs!);
+      b.capture.begin();
+      const y = fused(xs[0]!, xs[1]!, xs[2]!, optsOf(c, undefined));
+      backward(y, dy);
+      const rec = b.capture.end();
+      const shaders = b.capture.describe(rec).map((x) => x.shader);
+      b.capture.release(rec);
+      expect(shaders.filter((s) => s.startsWith('attention_')).sort(), b.description).toEqual(
+        kernels.map((k) => (lanes ? `${k}_lanes` : k)),
+      );
+      for (const t of [...xs, ...xs.map((x) => x.grad!), y, dy]) t.dispose();
+    }
   });
 
   it('dropout on the probabilities: softmax, then the dropout op with the same seed, then v; off at rate 0', async () => {

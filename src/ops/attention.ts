@@ -2,8 +2,8 @@
 // T, not T²) without mask or dropout, else composed from table ops (the reference, its backward the tape's);
 // attentionQkv runs the fused kernels on a transformer's packed QKV projection [B, T, 3·H·Dh], with no head transposes.
 import type { CpuInput, FloatArray, TensorSpec } from '../backend/backend.js';
-import type { GpuContext, GpuTensor } from '../backend/kernel.js';
-import { f32, grid1d, subgroupRowDefines, u32 } from '../backend/kernel.js';
+import type { Dispatch, GpuContext, GpuTensor } from '../backend/kernel.js';
+import { f32, grid1d, u32 } from '../backend/kernel.js';
 import { workgroupNeeds } from '../backend/webgpu/wgsl-reflect.js';
 import { ArgumentError, DTypeError, LimitError, ShapeError, fmtShape } from '../errors.js';
 import { SHADERS } from '../shaders.gen.js';
@@ -274,17 +274,9 @@ const GPU_TILES: readonly AttentionTile[] = [
   tile(8, 8, 1, 1),
 ];
 const SOFTWARE_TILES: readonly AttentionTile[] = [tile(4, 4, 8, 8), tile(4, 4, 8, 4), tile(4, 4, 4, 4), ...GPU_TILES];
-// A software adapter with subgroups of 8 (GpuContext.subgroupRows): rows of 8 threads, each thread 8 rows, so a
-// subgroup shares its rows and reads each once (_attention.wgsl's SUBGROUP_ROWS); the others as above.
-const SUBGROUP_TILES: readonly AttentionTile[] = [tile(8, 4, 8, 4), tile(8, 2, 8, 4), ...SOFTWARE_TILES];
-type TileKind = 'gpu' | 'software' | 'subgroups';
-const TILES: Record<TileKind, readonly AttentionTile[]> = {
-  gpu: GPU_TILES,
-  software: SOFTWARE_TILES,
-  subgroups: SUBGROUP_TILES,
-};
-const kindOf = (b: { software?: boolean; subgroupRows?: boolean }): TileKind =>
-  b.subgroupRows ? 'subgroups' : b.software ? 'software' : 'gpu';
+type TileKind = 'gpu' | 'software';
+const TILES: Record<TileKind, readonly AttentionTile[]> = { gpu: GPU_TILES, software: SOFTWARE_TILES };
+const kindOf = (b: { software?: boolean }): TileKind => (b.software ? 'software' : 'gpu');
 const tileCache = new Map<string, AttentionTile | undefined>();
 
 /** The first tile of the adapter's list whose workgroup memory fits `limit` bytes, or undefined if none does. */
@@ -318,11 +310,20 @@ function pickTile(shader: AttentionShader, Dh: number, Dv: number, limit: number
 function fusedFits(backend: unknown, Dh: number, Dv: number): boolean {
   const limit = (backend as { limits?: GPUSupportedLimits }).limits?.maxComputeWorkgroupStorageSize;
   if (limit === undefined) return true;
-  const kind = kindOf(backend as { software?: boolean; subgroupRows?: boolean });
+  const b = backend as { software?: boolean; subgroupRows?: boolean };
+  if (b.subgroupRows) return true;
+  const kind = kindOf(b);
   return (['attention_fwd', 'attention_bwd_q', 'attention_bwd_kv'] as const).every((s) =>
     tileFor(s, Dh, Dv, limit, kind),
   );
 }
+
+/**
+ * Rows per lane (RQ) and rows of the other side per step (KC) of the lane-row kernels (_attention_lanes.wgsl), by the
+ * larger head dim. NOTE: measured on lavapipe (T 512, head dims 16-128): 4 rows per lane up to 256 elements of a head
+ * dim per lane (4 x 64); at 4 x 128 its compiler stops unrolling the row loops and each kernel ran 3-4x slower.
+ */
+const lanesTile = (D: number): { RQ: number; KC: number } => (D <= 64 ? { RQ: 4, KC: 4 } : { RQ: 2, KC: 4 });
 
 /** Where a tensor's rows lie (_attention.wgsl's layouts): row t of head b·heads + h starts at x + b·y + h·z + t·w. */
 type Layout = readonly [number, number, number, number];
@@ -378,13 +379,21 @@ function dispatchAttention(
   inputs: GpuTensor[],
   lay: Layouts = flatLayouts(d),
 ): void {
-  const t = pickTile(shader, d.Dh, d.Dv, ctx.limits.maxComputeWorkgroupStorageSize, kindOf(ctx));
-  const tiles = Math.ceil(rows / (t.TY * t.RQ));
+  // Rows per workgroup, and the kernel with its overrides.
+  let per: number;
+  let kernel: Pick<Dispatch, 'shader' | 'defines' | 'overrides'>;
+  if (ctx.subgroupRows) {
+    const t = lanesTile(Math.max(d.Dh, d.Dv));
+    per = 8 * t.RQ;
+    kernel = { shader: `${shader}_lanes`, defines: { ENABLE: 'subgroups' }, overrides: { ...t, DK: d.Dh, DV: d.Dv } };
+  } else {
+    const t = pickTile(shader, d.Dh, d.Dv, ctx.limits.maxComputeWorkgroupStorageSize, kindOf(ctx));
+    per = t.TY * t.RQ;
+    kernel = { shader, overrides: { ...t, DK: d.Dh, DV: d.Dv } };
+  }
+  const tiles = Math.ceil(rows / per);
   ctx.dispatch({
-    shader,
-    // The subgroup reads need a thread's rows to be a subgroup's 8 lanes: RQ = 8.
-    defines: t.RQ === 8 ? subgroupRowDefines(ctx, t.TX) : { SUBGROUP_ROWS: 'false' },
-    overrides: { ...t, DK: d.Dh, DV: d.Dv },
+    ...kernel,
     workgroups: grid1d(tiles * d.BH, 1, ctx.limits.maxComputeWorkgroupsPerDimension),
     outputs,
     inputs,
