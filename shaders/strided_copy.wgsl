@@ -3,6 +3,10 @@
 // The host coalesces dims first, so rank <= 8; shape and strides are padded to 8 entries (two vec4 each).
 
 override WG: u32 = 64;
+// Consecutive indices per invocation: the unravel (a division and a remainder per dim) is done once per run, then
+// the innermost dim is stepped. NOTE: 1 on a GPU; a software adapter takes 8 (lavapipe divides lane by lane, and the
+// divisions cost more than the copy).
+override RUN: u32 = 1;
 
 struct Params {
   n: u32,
@@ -19,23 +23,38 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<u32>;
 @group(0) @binding(2) var<uniform> p: Params;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= p.n) {
-    return;
-  }
-  // Row-major unravel of i over the shape, innermost dim first.
+// Where index i lies in x and in y, and its innermost coordinate: a row-major unravel, innermost dim first.
+fn unravel(i: u32) -> vec3u {
   var rem = i;
-  var src = p.in_offset;
-  var dst = p.out_offset;
+  var at = vec3u(p.in_offset, p.out_offset, 0u);
   for (var k = p.rank; k > 0u; k--) {
     let j = k - 1u;
     let d = p.shape[j / 4u][j % 4u];
     let c = rem % d;
     rem = rem / d;
-    src += c * p.in_strides[j / 4u][j % 4u];
-    dst += c * p.out_strides[j / 4u][j % 4u];
+    at += vec3u(c * p.in_strides[j / 4u][j % 4u], c * p.out_strides[j / 4u][j % 4u], 0u);
+    if (k == p.rank) {
+      at.z = c;
+    }
   }
-  y[dst] = x[src];
+  return at;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let first = (gid.x + gid.y * nwg.x * WG) * RUN;
+  if (first >= p.n) {
+    return;
+  }
+  let last = max(p.rank, 1u) - 1u; // rank 0 (one element) reads the padding: d0 = 1
+  let d0 = p.shape[last / 4u][last % 4u];
+  let step = vec2u(p.in_strides[last / 4u][last % 4u], p.out_strides[last / 4u][last % 4u]);
+  var at = unravel(first);
+  for (var k = 0u; k < RUN && first + k < p.n; k++) {
+    if (at.z == d0) {
+      at = unravel(first + k);
+    }
+    y[at.y] = x[at.x];
+    at += vec3u(step, 1u);
+  }
 }

@@ -8,6 +8,7 @@ import { conv2dBwdWKernel, conv2dBwdXKernel, conv2dFwdKernel, convOps } from '..
 import { MATMUL_KERNELS, colsOf, matmulKernel, matmulOps, type MatmulKernelName } from '../src/ops/matmul.js';
 import type { AnyOp, Sample } from '../src/ops/op.js';
 import { avgPoolBwdKernel, maxPoolBwdKernel, poolFwdKernel, poolOps, type Pool2dAttrs } from '../src/ops/pool.js';
+import { layoutOps } from '../src/ops/layout.js';
 import { OPS } from '../src/ops/registry.js';
 import { Rng } from '../src/rng.js';
 import { sizeOf } from '../src/shape.js';
@@ -189,10 +190,11 @@ describe('matmul kernel table', () => {
   });
 });
 
-// This adapter is a software one: matmul's and conv's GEMM kernels hold 8x16 outputs per thread. The samples of
-// those ops also run as on a GPU adapter (8x8), so both blocks stay checked here.
+// This adapter is a software one: matmul's and conv's GEMM kernels hold 8x16 outputs per thread, and strided_copy
+// (transpose, slice, concat, broadcast_to) takes runs of 8 indices per invocation. The samples of those ops also run
+// as on a GPU adapter (8x8 blocks, one index per invocation), so both stay checked here.
 describe.each(
-  [matmulOps.matmul, matmulOps.matmul_bias, ...Object.values(convOps)].map((op) => ({
+  [matmulOps.matmul, matmulOps.matmul_bias, ...Object.values(convOps), ...Object.values(layoutOps)].map((op) => ({
     op: op as AnyOp,
     name: op.name,
   })),

@@ -34,6 +34,8 @@ export interface ConcatAttrs {
 const WG = 64;
 /** Most dims strided_copy takes in one dispatch (its uniform holds two vec4s per list). */
 const MAX_RANK = 8;
+/** Indices per invocation of strided_copy on a software adapter (see its RUN). */
+const SOFTWARE_RUN = 8;
 
 /** A CPU output like the input's kind: Int32Array for int32, the backend's float array (f32 or f64) for float32. */
 const newOutput = (out: TensorSpec, alloc: CpuArgs<unknown>['alloc']): TypedArray => {
@@ -213,10 +215,11 @@ function stridedCopy(ctx: GpuContext, y: GpuTensor, x: GpuTensor, copy: StridedC
     return;
   }
   const pad = (v: readonly number[], fill: number) => [...v, ...Array<number>(MAX_RANK - r).fill(fill)].map(u32);
+  const run = ctx.software ? SOFTWARE_RUN : 1;
   ctx.dispatch({
     shader: 'strided_copy',
-    overrides: { WG },
-    workgroups: grid1d(n, WG, ctx.limits.maxComputeWorkgroupsPerDimension),
+    overrides: { WG, RUN: run },
+    workgroups: grid1d(Math.ceil(n / run), WG, ctx.limits.maxComputeWorkgroupsPerDimension),
     outputs: [y],
     inputs: [x],
     uniforms: [
