@@ -93,7 +93,8 @@ export interface GpuContext {
   /**
    * A software adapter with subgroups of 8 (lavapipe: one SIMD vector of 8 consecutive invocations): where a tile's
    * threads share rows 8 abreast, one read per lane and subgroup broadcasts replace 8 reads of the same address
-   * (the register-blocked multiply of _tile_mma.wgsl: {@link subgroupRowDefines}).
+   * (the register-blocked multiply of _tile_mma.wgsl: {@link subgroupRowDefines}), and the fused attention kernels
+   * keep whole rows per lane, passing the other side's rows by broadcast (_attention_lanes.wgsl).
    */
   readonly subgroupRows?: boolean;
 }
