@@ -21,7 +21,7 @@ const BUDGET = {
   'src/optim': 1400,
   'src/platform': 450, // + threads.ts: worker threads for the WASM backend
   src: 800, // init's choice of the WASM backend on software adapters
-  shaders: 3600, // + the software-adapter subgroup reads (// @if SUBGROUP_ROWS blocks in _tile_mma beside the plain reads a GPU keeps; the lane-row attention kernels beside the tiled ones); + the fused attention kernels (attention_fwd, attention_bwd_q, attention_bwd_kv and their include); conv2d_bwd_w_direct (the seed CNN's filter gradient without GEMM tiles: ~0.6 s less compilation at its first step on lavapipe)
+  shaders: 3900, // + the lane-row attention kernels for software adapters with subgroups of 8 (attention_*_lanes and _attention_lanes: 2.2-5.5x the tiled kernels there, which GPUs keep); + the software-adapter subgroup reads (// @if SUBGROUP_ROWS blocks in _tile_mma beside the plain reads a GPU keeps); + the fused attention kernels (attention_fwd, attention_bwd_q, attention_bwd_kv and their include); conv2d_bwd_w_direct (the seed CNN's filter gradient without GEMM tiles: ~0.6 s less compilation at its first step on lavapipe)
   test: 16300, // + the browser tests of the MNIST page's evaluation/controls/layout, the results pages, the demo on wasm; wasm replay; the ONNX fuzz's second tier
   bench: 6900, // + the CPU suite (bench/wasm.ts: wgnn wasm vs jax-js and TF.js WASM), time to first step (ttfs.ts), ONNX inference vs onnxruntime (onnx.ts)
   demo: 4100, // + the evaluation view (evaluation.ts), the results listing and number formats, the wasm banner
