@@ -126,12 +126,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
           b[d] = dy_tile[i * VROW + tx + d * TX];
         }
       }
-      var pr: array<f32, R_MAX>;
       for (var r = 0u; r < RQ; r++) {
-        pr[r] = p_tile[(ty + r * TY) * (BC + 1u) + i];
-      }
-      for (var r = 0u; r < RQ; r++) {
-        let a = vec4f(pr[r]);
+        let a = vec4f(p_tile[(ty + r * TY) * (BC + 1u) + i]);
         for (var d = 0u; d < QV; d++) {
           acc_v[r][d] = fma(a, b[d], acc_v[r][d]);
         }
@@ -152,12 +148,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
           b[d] = q_tile[i * KROW + tx + d * TX];
         }
       }
-      var pr: array<f32, R_MAX>;
       for (var r = 0u; r < RQ; r++) {
-        pr[r] = p_tile[(ty + r * TY) * (BC + 1u) + i];
-      }
-      for (var r = 0u; r < RQ; r++) {
-        let a = vec4f(pr[r]);
+        let a = vec4f(p_tile[(ty + r * TY) * (BC + 1u) + i]);
         for (var d = 0u; d < QK; d++) {
           acc_k[r][d] = fma(a, b[d], acc_k[r][d]);
         }

@@ -121,12 +121,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
           b[d] = k_tile[j * KROW + tx + d * TX];
         }
       }
-      var dsr: array<f32, R_MAX>;
       for (var r = 0u; r < RQ; r++) {
-        dsr[r] = ds_tile[(ty + r * TY) * (BC + 1u) + j];
-      }
-      for (var r = 0u; r < RQ; r++) {
-        let a = vec4f(dsr[r]);
+        let a = vec4f(ds_tile[(ty + r * TY) * (BC + 1u) + j]);
         for (var d = 0u; d < QK; d++) {
           acc[r][d] = fma(a, b[d], acc[r][d]);
         }

@@ -120,12 +120,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
           b[d] = v_tile[j * VROW + tx + d * TX];
         }
       }
-      var pr: array<f32, R_MAX>;
       for (var r = 0u; r < RQ; r++) {
-        pr[r] = p_tile[(ty + r * TY) * (BC + 1u) + j];
-      }
-      for (var r = 0u; r < RQ; r++) {
-        let a = vec4f(pr[r]);
+        let a = vec4f(p_tile[(ty + r * TY) * (BC + 1u) + j]);
         for (var d = 0u; d < QV; d++) {
           acc[r][d] = fma(a, b[d], acc[r][d]);
         }
